@@ -1,0 +1,1 @@
+//! The LSP server: the only module that knows LSP and JSON-RPC.

@@ -1,0 +1,279 @@
+//! The contracts between the pipeline and its stages: what each stage is given, what it
+//! returns, and how it fails. Stage modules implement these traits; nothing here knows
+//! about LSP, nREPL, toolchains or sockets.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::reader::{FormKind, Namespace};
+
+/// The name of a pipeline stage, as it appears in patch reports and progress messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Read,
+    Compile,
+    Build,
+    Check,
+    Deliver,
+    Load,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Read,
+        Stage::Compile,
+        Stage::Build,
+        Stage::Check,
+        Stage::Deliver,
+        Stage::Load,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Compile => "compile",
+            Stage::Build => "build",
+            Stage::Check => "check",
+            Stage::Deliver => "deliver",
+            Stage::Load => "load",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one patch forever. The sidecar assigns it (never jank, whose counter restarts
+/// at 0) and it is unique across restarts of jank and of the sidecar, because pages outlive
+/// both and emscripten keeps the first definition of every symbol name it ever loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PatchId(pub u64);
+
+impl PatchId {
+    /// The side module's entry point, as the jank fork's codegen names it.
+    pub fn entry_symbol(self) -> String {
+        format!("jank_patch_symbols_{}", self.0)
+    }
+}
+
+impl fmt::Display for PatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A namespace-qualified var, `ns/name`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct VarName {
+    pub ns: String,
+    pub name: String,
+}
+
+impl VarName {
+    pub fn new(ns: impl Into<String>, name: impl Into<String>) -> Self {
+        VarName { ns: ns.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.ns, self.name)
+    }
+}
+
+/// A place in a source file: 0-based line, 0-based column counted in Unicode scalar values.
+/// The `lsp` module converts it to UTF-16 positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineCol {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// One top-level form to patch, cut out of its file by the reader.
+#[derive(Clone, Debug)]
+pub struct FormSource {
+    /// The form's text, exactly as in the file.
+    pub text: String,
+    pub kind: FormKind,
+    /// The defined name for def-like forms.
+    pub name: Option<String>,
+    /// Byte range of the form in the file.
+    pub range: std::ops::Range<usize>,
+    /// Where the form starts, to map jank's form-relative line/column back into the file.
+    pub start: LineCol,
+}
+
+/// The file a form comes from, as the compile stage needs it to load the namespace on
+/// the jank side (seed problems 1 and 2).
+#[derive(Clone, Debug)]
+pub struct SourceContext {
+    pub path: PathBuf,
+    pub text: Arc<str>,
+    pub namespace: Namespace,
+}
+
+/// What the compile stage is asked to do.
+#[derive(Clone, Debug)]
+pub struct CompileRequest {
+    pub patch_id: PatchId,
+    pub source: SourceContext,
+    pub form: FormSource,
+}
+
+/// Whether the page should call the patch after loading it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PatchKind {
+    /// A definition: loading it rebinds the vars' roots.
+    Definition,
+    /// An expression, wrapped by the compile stage as the zero-argument function `var`:
+    /// the page calls it after loading and sends back the printed value.
+    Expression,
+}
+
+/// The C++ that jank produced for one form.
+#[derive(Clone, Debug)]
+pub struct CompiledForm {
+    pub patch_id: PatchId,
+    pub cpp: String,
+    /// The var the patch binds (for an expression: its generated wrapper).
+    pub var: VarName,
+    pub kind: PatchKind,
+}
+
+/// A wasm side module ready to send, with what the page needs to load it.
+#[derive(Clone, Debug)]
+pub struct SideModule {
+    pub patch_id: PatchId,
+    pub bytes: Arc<[u8]>,
+    /// `jank_patch_symbols_<id>`.
+    pub entry_symbol: String,
+    pub var: VarName,
+    pub kind: PatchKind,
+    /// The generated C++ kept on disk, for diagnostics to point at.
+    pub cpp_path: PathBuf,
+    /// True when it came out of the build cache (no jank compile and no build happened).
+    pub cached: bool,
+}
+
+/// Identifies a version of a form for the build cache: the form's text and everything
+/// about its namespace that can change what jank emits for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FormKey(pub [u8; 32]);
+
+impl FormKey {
+    pub fn of(form_text: &str, namespace: &Namespace) -> Self {
+        let mut h = blake3::Hasher::new();
+        h.update(namespace.fingerprint().as_bytes());
+        h.update(&[0]);
+        h.update(form_text.as_bytes());
+        FormKey(*h.finalize().as_bytes())
+    }
+
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Where, in the browser and the editor, a patch came from (for the HUD and diagnostics).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PatchOrigin {
+    pub file: String,
+    /// 1-based, as people read it.
+    pub line: u32,
+    pub form: String,
+}
+
+/// A side module on its way to the pages.
+#[derive(Clone, Debug)]
+pub struct Patch {
+    pub module: SideModule,
+    pub origin: PatchOrigin,
+}
+
+/// What the pages did with a batch of patches.
+#[derive(Clone, Debug, Default)]
+pub struct Delivery {
+    /// Pages connected when the patches went out.
+    pub browsers: usize,
+    /// Pages that loaded every patch of the batch.
+    pub applied: usize,
+    /// From sending until the last ack, minus the slowest page's load time.
+    pub deliver_ms: f64,
+    /// The slowest page's load time (as the page measured it).
+    pub load_ms: f64,
+    /// The printed value of an expression patch, from the first page that answered.
+    pub value: Option<String>,
+    /// Load errors, one per failing page, with the page's message.
+    pub failures: Vec<String>,
+}
+
+/// How a stage failed, in terms the editor can show: a message and, where known, the place
+/// in the file it concerns and a file with more detail (generated C++, compiler output).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageFailure {
+    pub message: String,
+    /// In the source file, when the stage knows better than "the whole form".
+    pub location: Option<LineCol>,
+    pub detail_path: Option<PathBuf>,
+}
+
+impl StageFailure {
+    pub fn new(message: impl Into<String>) -> Self {
+        StageFailure { message: message.into(), location: None, detail_path: None }
+    }
+
+    pub fn at(mut self, location: LineCol) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    pub fn with_detail(mut self, path: PathBuf) -> Self {
+        self.detail_path = Some(path);
+        self
+    }
+}
+
+impl fmt::Display for StageFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// jank -> C++ (seed problem 3: jank's own compiler, never a second code generator).
+#[async_trait]
+pub trait Compile: Send + Sync {
+    async fn compile(&self, request: &CompileRequest) -> Result<CompiledForm, StageFailure>;
+
+    /// After the pages applied a definition, evaluate it natively on the jank side too, so
+    /// that later forms referring to it resolve there: the compiling jank mirrors the page.
+    async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure>;
+}
+
+/// C++ -> wasm side module, with a content-addressed cache in front.
+#[async_trait]
+pub trait Build: Send + Sync {
+    /// A module built before for this exact version of the form, if the cache has it.
+    async fn cached(&self, key: FormKey) -> Option<SideModule>;
+
+    async fn build(&self, key: FormKey, form: &CompiledForm) -> Result<SideModule, StageFailure>;
+}
+
+/// The side module's imports against the main module's exports, before anything is sent.
+pub trait Check: Send + Sync {
+    fn check(&self, module: &SideModule) -> Result<(), StageFailure>;
+}
+
+/// To every connected page, loaded in place, acked with timings.
+#[async_trait]
+pub trait Deliver: Send + Sync {
+    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure>;
+}

@@ -1,0 +1,132 @@
+//! Reads jank source (Clojure syntax) into top-level forms and the file's namespace.
+//!
+//! Owns: tokenizing and delimiting forms, form kinds and def names, the `ns` form, the
+//! form at a position, and syntax errors. Works on `&str` and byte offsets only: it must
+//! not know about LSP positions, ropes, files or any later stage. It never panics, on any
+//! input.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole file, read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceFile {
+    /// Every top-level form, in order (discarded `#_` forms and comments excluded).
+    pub forms: Vec<Form>,
+    pub namespace: Namespace,
+    /// Unbalanced or malformed input, each at the offending delimiter.
+    pub errors: Vec<ReadError>,
+}
+
+/// A top-level form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Form {
+    /// Byte range in the file, from the first character of the form (including any
+    /// metadata or reader prefix) to just after its last character.
+    pub range: Range<usize>,
+    pub kind: FormKind,
+    /// For def-like forms, the defined name (without metadata).
+    pub name: Option<String>,
+    /// For `(comment ...)` forms only: the forms of its body, read as top-level forms.
+    pub children: Vec<Form>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FormKind {
+    /// `(def ...)`, `(defn ...)`, `(defonce ...)`, `(defmacro ...)`, any `(def* ...)`: the
+    /// head symbol, e.g. `"defn"`.
+    Def(String),
+    /// The `(ns ...)` form.
+    Ns,
+    /// `(comment ...)`.
+    Comment,
+    /// Anything else: an expression to evaluate.
+    Expression,
+}
+
+/// The namespace a file declares. A file without an `ns` form is `Missing`: the compile
+/// stage must refuse it, never fall back to `user` (seed problem 2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Namespace {
+    Declared(NsDecl),
+    #[default]
+    Missing,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NsDecl {
+    pub name: String,
+    pub docstring: Option<String>,
+    pub requires: Vec<Require>,
+    /// Byte range of the whole `ns` form.
+    pub range: Range<usize>,
+    /// The `ns` form's text with whitespace and comments normalized away: it changes
+    /// exactly when the namespace's declaration (and so its requires) changes.
+    pub normalized: String,
+}
+
+/// One required namespace, from `(:require ...)`, with prefix lists expanded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Require {
+    pub ns: String,
+    pub alias: Option<String>,
+    pub refer: Refer,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Refer {
+    #[default]
+    None,
+    All,
+    Names(Vec<String>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadError {
+    /// Byte range of the offending delimiter (or of the unterminated token).
+    pub range: Range<usize>,
+    pub message: String,
+}
+
+impl Namespace {
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Namespace::Declared(decl) => Some(&decl.name),
+            Namespace::Missing => None,
+        }
+    }
+
+    /// Changes exactly when the namespace's declaration changes; used in cache keys and to
+    /// decide when the jank side must load the file again.
+    pub fn fingerprint(&self) -> &str {
+        match self {
+            Namespace::Declared(decl) => &decl.normalized,
+            Namespace::Missing => "",
+        }
+    }
+}
+
+/// Reads a whole file.
+pub fn parse(text: &str) -> SourceFile {
+    let _ = text;
+    SourceFile::default()
+}
+
+impl SourceFile {
+    /// The top-level form containing `offset` (a byte offset; the end of a form counts as
+    /// inside it). Inside a `(comment ...)` form, the body form at `offset` instead (as
+    /// Calva does).
+    pub fn form_at(&self, offset: usize) -> Option<&Form> {
+        let _ = offset;
+        None
+    }
+}
+
+impl Form {
+    /// The form's text without whitespace differences and comments (including `#_`
+    /// discards), so that reformatting a form is not a change.
+    pub fn normalized(&self, text: &str) -> String {
+        text.get(self.range.clone()).unwrap_or_default().to_string()
+    }
+}

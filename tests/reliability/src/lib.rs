@@ -1,0 +1,1 @@
+//! Reliability and security suite for jank-hotpatch: see `tests/`.
