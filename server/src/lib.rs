@@ -12,3 +12,4 @@ pub mod lsp;
 pub mod nrepl;
 pub mod pipeline;
 pub mod reader;
+pub mod watch;

@@ -1,1 +1,57 @@
-fn main() {}
+//! The `jank-hotpatch` binary: the command line in front of the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "jank-hotpatch", version, about = "Hot-patch jank code into WebAssembly pages that are already running")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Speak LSP on stdin/stdout (what editors start).
+    Lsp,
+    /// Hot-patch on file save without an editor: watch .jank files and patch what changed.
+    Watch {
+        /// Files or directories to watch (default: the workspace).
+        paths: Vec<PathBuf>,
+        /// The workspace root, where jank-hotpatch.toml and .jank-hotpatch/ live.
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Lsp => {
+                jank_hotpatch::lsp::serve(tokio::io::stdin(), tokio::io::stdout()).await;
+                Ok(())
+            }
+            Command::Watch { paths, workspace } => jank_hotpatch::watch::run(&workspace, &paths).await.map_err(Into::into),
+        }
+    });
+    // Blocking reads of a closed stdin must not keep the process (and its ports) alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+/// Logs go to stderr: stdout is the LSP channel. `JANK_HOTPATCH_LOG` (or `RUST_LOG`) filters.
+fn init_logging() {
+    let filter = std::env::var("JANK_HOTPATCH_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

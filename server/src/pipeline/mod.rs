@@ -1,4 +1,458 @@
 //! The pipeline: runs read -> compile -> build -> check -> deliver -> load for a selection
 //! of forms, times every stage, and reports.
+//!
+//! Owns: choosing the forms (the one at a position, or those changed since the file's last
+//! successful patch), patch ids, ordering of patches per var (a newer edit supersedes a
+//! queued older one, and an older version is never applied after a newer one), and the
+//! [`PatchReport`]. Talks to the stages only through the traits in [`stages`]; must not know
+//! about LSP or any stage's internals.
 
+mod changes;
+mod ids;
+pub mod report;
 pub mod stages;
+mod wire;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::OwnedMutexGuard;
+use tokio::task::JoinHandle;
+
+use crate::reader::{self, Form, FormKind, SourceFile};
+use changes::{identity_of, FormIdentity, PatchedForms};
+pub use ids::PatchIds;
+pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
+use stages::{
+    Build, Check, Compile, CompileRequest, Deliver, FormKey, FormSource, LineCol, Patch, PatchKind,
+    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+};
+pub use wire::{start, Started};
+
+/// A document as the pipeline sees it: a path and the text at the moment of the request.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub path: PathBuf,
+    pub text: Arc<str>,
+}
+
+/// Which forms of the document to patch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// The top-level form around this byte offset (inside `(comment ...)`: the body form).
+    FormAt(usize),
+    /// Every top-level form whose text changed since the file's last successful patch.
+    ChangedForms,
+}
+
+/// Told about each stage as a run enters it (for `$/progress` and status lines).
+pub trait ProgressSink: Send + Sync {
+    fn stage(&self, stage: Stage);
+}
+
+impl ProgressSink for () {
+    fn stage(&self, _: Stage) {}
+}
+
+/// The stage implementations; `Err` holds why a stage has no backend (e.g. no emscripten).
+pub struct Backends {
+    pub compile: Result<Arc<dyn Compile>, String>,
+    pub build: Result<Arc<dyn Build>, String>,
+    /// `None`: no main module is configured, so imports cannot be checked before sending.
+    pub check: Option<Arc<dyn Check>>,
+    pub deliver: Result<Arc<dyn Deliver>, String>,
+}
+
+pub struct Pipeline {
+    backends: Backends,
+    ids: PatchIds,
+    patched: Mutex<PatchedForms>,
+    vars: Mutex<HashMap<VarName, Arc<VarSlot>>>,
+    /// Native evaluations on the jank side still running; the next compile waits for them so
+    /// that it sees the vars they define.
+    mirrors: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Serializes the patches of one var. `latest` is the generation of the newest request.
+#[derive(Default)]
+struct VarSlot {
+    latest: AtomicU64,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One form on its way through the stages.
+struct Target {
+    request: CompileRequest,
+    identity: FormIdentity,
+    normalized: String,
+    /// The var and generation that order this run against other runs of the same var.
+    slot: Option<(Arc<VarSlot>, u64)>,
+}
+
+/// A form that made it through check, holding its var's lock until it is delivered.
+struct Ready {
+    target: Target,
+    module: SideModule,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+enum Outcome {
+    Ready(Box<Ready>, StageTimes),
+    Failed(Problem, StageTimes),
+    Superseded,
+}
+
+impl Pipeline {
+    pub fn new(backends: Backends, ids: PatchIds) -> Self {
+        Pipeline {
+            backends,
+            ids,
+            patched: Mutex::new(PatchedForms::default()),
+            vars: Mutex::new(HashMap::new()),
+            mirrors: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Patches the selected forms of `doc` into every connected page.
+    pub async fn run(&self, doc: &Document, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
+        let started = Instant::now();
+        progress.stage(Stage::Read);
+        let file = reader::parse(&doc.text);
+        let read_ms = ms(started);
+        let mut report = match self.select(doc, &file, selection) {
+            Ok(targets) if targets.is_empty() => PatchReport {
+                ok: true,
+                message: Some("nothing changed since the last patch".into()),
+                ..PatchReport::default()
+            },
+            Ok(targets) => self.patch(doc, targets, progress).await,
+            Err(report) => *report,
+        };
+        report.stages.read_ms = read_ms;
+        report.total_ms = ms(started);
+        report
+    }
+
+    /// The forms to patch, or the report that says why there are none.
+    fn select(&self, doc: &Document, file: &SourceFile, selection: Selection) -> Result<Vec<Target>, Box<PatchReport>> {
+        let read_failure = |errors: Vec<&reader::ReadError>| {
+            let first = errors.first().map(|e| e.message.clone()).unwrap_or_default();
+            let mut report = PatchReport::failed(Stage::Read, first);
+            report.problems = errors
+                .into_iter()
+                .map(|e| Problem {
+                    stage: Stage::Read,
+                    message: e.message.clone(),
+                    range: e.range.clone(),
+                    location: None,
+                    detail_path: None,
+                })
+                .collect();
+            Box::new(report)
+        };
+        let chosen: Vec<(&Form, FormIdentity, String)> = match selection {
+            Selection::FormAt(offset) => {
+                let Some(form) = file.form_at(offset) else {
+                    return Err(Box::new(PatchReport::failed(Stage::Read, "no form at the cursor")));
+                };
+                let inside: Vec<_> = file.errors.iter().filter(|e| overlaps(&e.range, &form.range)).collect();
+                if !inside.is_empty() {
+                    return Err(read_failure(inside));
+                }
+                match form.kind {
+                    FormKind::Ns => {
+                        return Err(Box::new(PatchReport {
+                            ok: true,
+                            message: Some("the ns form is loaded with its file before the next patch: nothing to patch".into()),
+                            ..PatchReport::default()
+                        }))
+                    }
+                    FormKind::Comment => {
+                        return Err(Box::new(PatchReport::failed(
+                            Stage::Read,
+                            "a (comment ...) form is not evaluated: put the cursor on a form inside it",
+                        )))
+                    }
+                    _ => vec![(form, identity_of(&file.forms, form), form.normalized(&doc.text))],
+                }
+            }
+            Selection::ChangedForms => {
+                if !file.errors.is_empty() {
+                    return Err(read_failure(file.errors.iter().collect()));
+                }
+                let patched = lock(&self.patched);
+                patched
+                    .changed(&doc.path, &doc.text, &file.forms)
+                    .into_iter()
+                    // defonce keeps its value, as in Clojure: sent once, never again.
+                    .filter(|(form, identity, _)| {
+                        !(matches!(&form.kind, FormKind::Def(k) if k == "defonce") && patched.was_patched(identity))
+                    })
+                    .collect()
+            }
+        };
+        let ns = file.namespace.name().unwrap_or_default().to_string();
+        let source = SourceContext { path: doc.path.clone(), text: doc.text.clone(), namespace: file.namespace.clone() };
+        Ok(chosen
+            .into_iter()
+            .map(|(form, identity, normalized)| {
+                let slot = match (&form.kind, &form.name) {
+                    (FormKind::Def(_), Some(name)) => {
+                        let slot = lock(&self.vars).entry(VarName::new(&ns, name)).or_default().clone();
+                        let generation = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
+                        Some((slot, generation))
+                    }
+                    _ => None,
+                };
+                let request = CompileRequest {
+                    patch_id: self.ids.next(),
+                    source: source.clone(),
+                    form: FormSource {
+                        text: doc.text.get(form.range.clone()).unwrap_or_default().to_string(),
+                        kind: form.kind.clone(),
+                        name: form.name.clone(),
+                        range: form.range.clone(),
+                        start: line_col(&doc.text, form.range.start),
+                    },
+                };
+                Target { request, identity, normalized, slot }
+            })
+            .collect())
+    }
+
+    async fn patch(&self, doc: &Document, targets: Vec<Target>, progress: &dyn ProgressSink) -> PatchReport {
+        let mut report = PatchReport::default();
+        report.forms = targets
+            .iter()
+            .map(|t| PatchedForm {
+                ns: t.request.source.namespace.name().unwrap_or_default().to_string(),
+                name: t.request.form.name.clone().unwrap_or_else(|| "(expression)".into()),
+                range: t.request.form.range.clone(),
+            })
+            .collect();
+        let outcomes = futures::future::join_all(targets.into_iter().map(|t| self.prepare(t, progress))).await;
+        let mut ready = Vec::new();
+        let mut superseded = 0;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Ready(r, times) => {
+                    report.stages.max_with(&times);
+                    ready.push(*r);
+                }
+                Outcome::Failed(problem, times) => {
+                    report.stages.max_with(&times);
+                    report.problems.push(problem);
+                }
+                Outcome::Superseded => superseded += 1,
+            }
+        }
+        if !ready.is_empty() {
+            self.deliver(doc, ready, &mut report, progress).await;
+        }
+        if let Some(first) = report.problems.first() {
+            report.ok = false;
+            report.error = Some(ReportError { stage: first.stage, message: first.message.clone() });
+            report.message.get_or_insert_with(|| format!("{} failed: {}", first.stage, first.message));
+        } else if superseded > 0 && report.forms.len() == superseded {
+            report.ok = true;
+            report.superseded = true;
+            report.message = Some("superseded by a newer edit of the same form".into());
+        } else {
+            report.ok = true;
+        }
+        report
+    }
+
+    /// Compile, build and check one form (or find it in the build cache).
+    async fn prepare(&self, target: Target, progress: &dyn ProgressSink) -> Outcome {
+        let mut times = StageTimes::default();
+        let guard = match &target.slot {
+            Some((slot, _)) => Some(slot.lock.clone().lock_owned().await),
+            None => None,
+        };
+        if is_superseded(&target) {
+            return Outcome::Superseded;
+        }
+        self.await_mirrors().await;
+        let fail = |stage: Stage, failure: StageFailure, times: StageTimes| {
+            Outcome::Failed(problem(stage, failure, &target.request.form), times)
+        };
+        let build = match &self.backends.build {
+            Ok(build) => build,
+            Err(why) => return fail(Stage::Build, StageFailure::new(why.clone()), times),
+        };
+        let key = FormKey::of(&target.request.form.text, &target.request.source.namespace);
+        let t = Instant::now();
+        let module = match build.cached(key).await {
+            Some(module) => {
+                times.build_ms = ms(t);
+                module
+            }
+            None => {
+                progress.stage(Stage::Compile);
+                let t = Instant::now();
+                let compiled = match &self.backends.compile {
+                    Ok(compile) => compile.compile(&target.request).await,
+                    Err(why) => Err(StageFailure::new(why.clone())),
+                };
+                times.compile_ms = ms(t);
+                let compiled = match compiled {
+                    Ok(c) => c,
+                    Err(failure) => return fail(Stage::Compile, failure, times),
+                };
+                if is_superseded(&target) {
+                    return Outcome::Superseded;
+                }
+                progress.stage(Stage::Build);
+                let t = Instant::now();
+                let built = build.build(key, &compiled).await;
+                times.build_ms = ms(t);
+                match built {
+                    Ok(module) => module,
+                    Err(failure) => return fail(Stage::Build, failure, times),
+                }
+            }
+        };
+        if let Some(check) = &self.backends.check {
+            progress.stage(Stage::Check);
+            let t = Instant::now();
+            let checked = check.check(&module);
+            times.check_ms = ms(t);
+            if let Err(failure) = checked {
+                return fail(Stage::Check, failure, times);
+            }
+        }
+        if is_superseded(&target) {
+            return Outcome::Superseded;
+        }
+        Outcome::Ready(Box::new(Ready { target, module, _guard: guard }), times)
+    }
+
+    async fn deliver(&self, doc: &Document, ready: Vec<Ready>, report: &mut PatchReport, progress: &dyn ProgressSink) {
+        let deliver = match &self.backends.deliver {
+            Ok(deliver) => deliver,
+            Err(why) => {
+                for r in &ready {
+                    report.problems.push(problem(Stage::Deliver, StageFailure::new(why.clone()), &r.target.request.form));
+                }
+                return;
+            }
+        };
+        progress.stage(Stage::Deliver);
+        let patches = ready
+            .iter()
+            .map(|r| Patch {
+                module: r.module.clone(),
+                origin: PatchOrigin {
+                    file: doc.path.display().to_string(),
+                    line: r.target.request.form.start.line + 1,
+                    form: r.target.request.form.name.clone().unwrap_or_else(|| first_line(&r.target.request.form.text)),
+                },
+            })
+            .collect();
+        let delivery = match deliver.deliver(patches).await {
+            Ok(delivery) => delivery,
+            Err(failure) => {
+                for r in &ready {
+                    report.problems.push(problem(Stage::Deliver, failure.clone(), &r.target.request.form));
+                }
+                return;
+            }
+        };
+        report.stages.deliver_ms = delivery.deliver_ms;
+        report.stages.load_ms = delivery.load_ms;
+        report.browsers = delivery.browsers;
+        report.value = delivery.value.clone();
+        for r in &ready {
+            if let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) {
+                form.name = r.module.var.name.clone();
+                form.ns = r.module.var.ns.clone();
+            }
+        }
+        if !delivery.failures.is_empty() {
+            let message = delivery.failures.join("; ");
+            for r in &ready {
+                report.problems.push(problem(Stage::Load, StageFailure::new(message.clone()), &r.target.request.form));
+            }
+            return;
+        }
+        if delivery.browsers == 0 {
+            report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
+        }
+        let mut patched = lock(&self.patched);
+        for r in ready {
+            patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
+            if r.module.kind == PatchKind::Definition {
+                self.spawn_mirror(r.target.request);
+            }
+        }
+    }
+
+    fn spawn_mirror(&self, request: CompileRequest) {
+        let Ok(compile) = self.backends.compile.clone() else { return };
+        let handle = tokio::spawn(async move {
+            if let Err(failure) = compile.mirror(&request).await {
+                tracing::warn!("jank could not evaluate {} natively after patching it: {failure}",
+                    request.form.name.as_deref().unwrap_or("the form"));
+            }
+        });
+        let mut mirrors = lock(&self.mirrors);
+        mirrors.retain(|h| !h.is_finished());
+        mirrors.push(handle);
+    }
+
+    async fn await_mirrors(&self) {
+        let pending: Vec<_> = std::mem::take(&mut *lock(&self.mirrors));
+        for handle in pending {
+            let _ = handle.await;
+        }
+    }
+}
+
+fn is_superseded(target: &Target) -> bool {
+    target.slot.as_ref().is_some_and(|(slot, generation)| slot.latest.load(Ordering::SeqCst) != *generation)
+}
+
+fn problem(stage: Stage, failure: StageFailure, form: &FormSource) -> Problem {
+    Problem {
+        stage,
+        message: failure.message,
+        range: form.range.clone(),
+        location: failure.location,
+        detail_path: failure.detail_path,
+    }
+}
+
+fn overlaps(a: &std::ops::Range<usize>, b: &std::ops::Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
+/// 0-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> LineCol {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    LineCol {
+        line: before.matches('\n').count() as u32,
+        column: before[line_start..].chars().count() as u32,
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A poisoned lock only means another run panicked; the data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

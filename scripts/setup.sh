@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what jank-hotpatch's demo and tests need on Debian 12, skipping what is there.
+# Usage: scripts/setup.sh [demo|test]   (demo: the toolchain only; test: also browsers/editors)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-test}"
+
+need_apt=()
+want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
+want emscripten        # emcc, clang/lld 14, binaryen: the build stage and the demo's main module
+if [ "$what" = test ]; then
+  want chromium         # real headless browser for delivery, benchmark and editor tests
+  want emacs-nox        # real Emacs + eglot for the Emacs package's tests
+  want elpa-eglot
+  want clojure          # a real nREPL server to test the nREPL client against
+  want libnrepl-clojure
+  want libkrb5-dev      # code-server (real VS Code) builds a native module against it
+fi
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: installing Rust with rustup (Debian 12's cargo is too old)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi

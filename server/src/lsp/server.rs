@@ -1,0 +1,457 @@
+//! The `LanguageServer` implementation: requests and notifications in, pipeline runs out.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::notification::Progress as ProgressNotification;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use super::documents::Document;
+use super::ext::{self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchStatus, ServerStatus, ServerStatusParams};
+use super::to_proto;
+use crate::config::{ConfigProblem, Settings};
+use crate::pipeline::{self, stages::Stage, PatchReport, Pipeline, ProgressSink, Selection};
+use crate::reader;
+
+/// Serves LSP on the given streams until the client exits or its input closes.
+pub async fn serve<I, O>(input: I, output: O)
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite,
+{
+    let (service, socket) = LspService::build(Backend::new)
+        .custom_method("jank/status", Backend::status)
+        .finish();
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel();
+    let input = EofSignal { inner: input, eof: Some(eof_tx) };
+    // An editor that dies sends no `exit`, and requests to it (configuration, progress) never
+    // get answers: when its input closes, give handlers a moment, then stop, freeing ports.
+    tokio::select! {
+        () = Server::new(input, output, socket).serve(service) => {}
+        _ = async {
+            let _ = eof_rx.await;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        } => tracing::info!("the editor closed the connection without `exit`; stopping"),
+    }
+}
+
+/// Passes reads through and says when the stream reached its end.
+struct EofSignal<R> {
+    inner: R,
+    eof: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for EofSignal<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            if buf.filled().len() == before {
+                if let Some(eof) = self.eof.take() {
+                    let _ = eof.send(());
+                }
+            }
+        }
+        poll
+    }
+}
+
+struct Backend {
+    client: Client,
+    documents: Mutex<HashMap<Uri, Document>>,
+    /// The last patch problems per document, published together with read errors.
+    problems: Mutex<HashMap<Uri, Vec<pipeline::Problem>>>,
+    workspace: Mutex<Option<PathBuf>>,
+    init_options: Mutex<Option<Value>>,
+    supports_progress: Mutex<bool>,
+    supports_configuration: Mutex<bool>,
+    /// The running pipeline and the settings it runs with; `None` until `initialized`.
+    session: watch::Sender<Option<Arc<Session>>>,
+    status: Mutex<ServerStatusParams>,
+    progress_ids: AtomicU64,
+}
+
+struct Session {
+    settings: Settings,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Backend {
+    fn new(client: Client) -> Self {
+        Backend {
+            client,
+            documents: Mutex::new(HashMap::new()),
+            problems: Mutex::new(HashMap::new()),
+            workspace: Mutex::new(None),
+            init_options: Mutex::new(None),
+            supports_progress: Mutex::new(false),
+            supports_configuration: Mutex::new(false),
+            session: watch::channel(None).0,
+            status: Mutex::new(ServerStatusParams::default()),
+            progress_ids: AtomicU64::new(0),
+        }
+    }
+
+    /// `jank/status` request: the current server status (the notification's params).
+    async fn status(&self) -> Result<ServerStatusParams> {
+        Ok(lock(&self.status).clone())
+    }
+
+    fn workspace(&self) -> PathBuf {
+        lock(&self.workspace).clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default())
+    }
+
+    /// Reads the settings layers and (re)starts the pipeline with them.
+    async fn configure(&self) {
+        let workspace = self.workspace();
+        let (mut settings, mut problems) = Settings::load(&workspace);
+        if let Some(options) = lock(&self.init_options).clone() {
+            problems.extend(settings.apply(&options, "initializationOptions"));
+        }
+        if *lock(&self.supports_configuration) {
+            let item = ConfigurationItem { scope_uri: None, section: Some("jankHotpatch".into()) };
+            match self.client.configuration(vec![item]).await {
+                Ok(values) => {
+                    for value in values {
+                        problems.extend(settings.apply(&value, "workspace/configuration"));
+                    }
+                }
+                Err(e) => tracing::warn!("workspace/configuration failed: {e}"),
+            }
+        }
+        settings.resolve_paths(&workspace);
+        self.report_config_problems(&problems).await;
+        let unchanged = self.session.borrow().as_ref().is_some_and(|s| s.settings == settings);
+        if unchanged {
+            return;
+        }
+        // Drop the old pipeline (and its ports) before starting the new one.
+        self.session.send_replace(None);
+        let started = pipeline::start(&settings, &workspace).await;
+        for warning in &started.warnings {
+            self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
+        }
+        {
+            let mut status = lock(&self.status);
+            status.health = if started.warnings.is_empty() { Health::Ok } else { Health::Warning };
+            status.message = started.warnings.first().cloned().unwrap_or_else(|| "ready".into());
+        }
+        self.session.send_replace(Some(Arc::new(Session { settings, pipeline: started.pipeline })));
+        self.send_status().await;
+    }
+
+    async fn report_config_problems(&self, problems: &[ConfigProblem]) {
+        for problem in problems {
+            let kind = if problem.is_warning() { MessageType::WARNING } else { MessageType::ERROR };
+            tracing::warn!("{problem}");
+            self.client.show_message(kind, format!("jank-hotpatch: {problem}")).await;
+        }
+    }
+
+    /// The pipeline, waiting for `initialized` to have started it.
+    async fn session(&self) -> Result<Arc<Session>> {
+        let mut rx = self.session.subscribe();
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(30), rx.wait_for(Option::is_some)).await;
+        match ready {
+            Ok(Ok(session)) => session.clone().ok_or_else(Error::internal_error),
+            _ => Err(Error { code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32002), message: "jank-hotpatch is not initialized yet".into(), data: None }),
+        }
+    }
+
+    async fn send_status(&self) {
+        let status = lock(&self.status).clone();
+        self.client.send_notification::<ServerStatus>(status).await;
+    }
+
+    async fn set_busy(&self, busy: bool) {
+        lock(&self.status).busy = busy;
+        self.send_status().await;
+    }
+
+    /// Runs the pipeline on an open document and tells the editor everything about it.
+    async fn hot_patch(&self, uri: &Uri, selection: Selection) -> Result<Value> {
+        let session = self.session().await?;
+        let doc = {
+            let documents = lock(&self.documents);
+            let doc = documents.get(uri).ok_or_else(|| invalid(format!("{} is not open", uri.as_str())))?;
+            let path = uri.to_file_path().map(|p| p.into_owned()).unwrap_or_else(|| PathBuf::from(uri.path().as_str()));
+            pipeline::Document { path, text: doc.text().into() }
+        };
+        self.set_busy(true).await;
+        let progress = self.begin_progress(uri);
+        let report = session.pipeline.run(&doc, selection, &progress).await;
+        progress.end(&report);
+        if report.superseded {
+            self.set_busy(false).await;
+            return Ok(self.report_json(&report, uri));
+        }
+        self.publish(uri, Some(&report)).await;
+        {
+            let mut status = lock(&self.status);
+            status.browsers = report.browsers;
+            status.health = if report.ok { Health::Ok } else { Health::Error };
+            status.message = summary(&report);
+        }
+        let json = self.report_json(&report, uri);
+        self.client.send_notification::<PatchStatus>(json.clone()).await;
+        self.set_busy(false).await;
+        Ok(json)
+    }
+
+    fn report_json(&self, report: &PatchReport, uri: &Uri) -> Value {
+        let documents = lock(&self.documents);
+        to_proto::report(report, uri, documents.get(uri))
+    }
+
+    /// Publishes read errors and the last patch problems of `uri` together.
+    async fn publish(&self, uri: &Uri, report: Option<&PatchReport>) {
+        if let Some(report) = report {
+            let mut problems = lock(&self.problems);
+            if report.ok {
+                problems.remove(uri);
+            } else {
+                problems.insert(uri.clone(), report.problems.clone());
+            }
+        }
+        let (diagnostics, version) = {
+            let documents = lock(&self.documents);
+            let Some(doc) = documents.get(uri) else { return };
+            let text = doc.text();
+            let parsed = reader::parse(&text);
+            let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|e| to_proto::read_error(e, doc)).collect();
+            if let Some(problems) = lock(&self.problems).get(uri) {
+                diagnostics.extend(problems.iter().filter(|p| p.stage != Stage::Read).map(|p| to_proto::diagnostic(p, doc)));
+            }
+            (diagnostics, Some(doc.version))
+        };
+        self.client.publish_diagnostics(uri.clone(), diagnostics, version).await;
+    }
+
+    fn begin_progress(&self, uri: &Uri) -> LspProgress {
+        if !*lock(&self.supports_progress) {
+            return LspProgress { tx: None };
+        }
+        let token = NumberOrString::String(format!("jank-hotpatch/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed)));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
+        let client = self.client.clone();
+        let title = format!("jank: hot-patching {}", file_name(uri));
+        // Progress goes out in order on its own task, so a slow client never delays a patch.
+        tokio::spawn(async move {
+            if client.create_work_done_progress(token.clone()).await.is_err() {
+                return;
+            }
+            let send = |value: WorkDoneProgress| {
+                client.send_notification::<ProgressNotification>(ProgressParams {
+                    token: token.clone(),
+                    value: ProgressParamsValue::WorkDone(value),
+                })
+            };
+            send(WorkDoneProgress::Begin(WorkDoneProgressBegin { title, ..Default::default() })).await;
+            while let Some(event) = rx.recv().await {
+                match event {
+                    ProgressEvent::Stage(stage) => {
+                        send(WorkDoneProgress::Report(WorkDoneProgressReport {
+                            message: Some(stage.to_string()),
+                            ..Default::default()
+                        }))
+                        .await
+                    }
+                    ProgressEvent::End(message) => {
+                        send(WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
+                        return;
+                    }
+                }
+            }
+        });
+        LspProgress { tx: Some(tx) }
+    }
+
+    fn document_path_is_jank(uri: &Uri) -> bool {
+        uri.path().as_str().ends_with(".jank")
+    }
+}
+
+enum ProgressEvent {
+    Stage(Stage),
+    End(String),
+}
+
+struct LspProgress {
+    tx: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
+}
+
+impl ProgressSink for LspProgress {
+    fn stage(&self, stage: Stage) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(ProgressEvent::Stage(stage));
+        }
+    }
+}
+
+impl LspProgress {
+    fn end(&self, report: &PatchReport) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(ProgressEvent::End(summary(report)));
+        }
+    }
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|folders| folders.first())
+            .and_then(|folder| folder.uri.to_file_path().map(|p| p.into_owned()));
+        #[allow(deprecated)]
+        let root = root.or_else(|| params.root_uri.as_ref().and_then(|u| u.to_file_path().map(|p| p.into_owned())));
+        *lock(&self.workspace) = root;
+        *lock(&self.init_options) = params.initialization_options.clone();
+        *lock(&self.supports_progress) =
+            params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+        *lock(&self.supports_configuration) =
+            params.capabilities.workspace.as_ref().and_then(|w| w.configuration).unwrap_or(false);
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::INCREMENTAL),
+                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(false) })),
+                    ..Default::default()
+                })),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: ext::COMMANDS.iter().map(|c| c.to_string()).collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo { name: "jank-hotpatch".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        self.configure().await;
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.session.send_replace(None);
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let item = params.text_document;
+        lock(&self.documents).insert(item.uri.clone(), Document::new(&item.text, item.version));
+        self.publish(&item.uri, None).await;
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let known = {
+            let mut documents = lock(&self.documents);
+            match documents.get_mut(&uri) {
+                Some(doc) => {
+                    for change in &params.content_changes {
+                        doc.apply(change);
+                    }
+                    doc.version = params.text_document.version;
+                    true
+                }
+                None => false,
+            }
+        };
+        if known {
+            self.publish(&uri, None).await;
+        } else {
+            let message = format!("jank-hotpatch: got changes for {}, which was never opened; ignoring them", uri.as_str());
+            tracing::warn!("{message}");
+            self.client.show_message(MessageType::WARNING, message).await;
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        let uri = params.text_document.uri;
+        let on_save = self.session.borrow().as_ref().is_some_and(|s| s.settings.patch_on_save);
+        if !on_save || !Self::document_path_is_jank(&uri) {
+            return;
+        }
+        if let Err(e) = self.hot_patch(&uri, Selection::ChangedForms).await {
+            tracing::warn!("patch on save of {} failed: {}", uri.as_str(), e.message);
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        lock(&self.documents).remove(&uri);
+        lock(&self.problems).remove(&uri);
+        self.client.publish_diagnostics(uri, Vec::new(), None).await;
+    }
+
+    async fn did_change_configuration(&self, _: DidChangeConfigurationParams) {
+        self.configure().await;
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
+        let arg = params.arguments.into_iter().next().ok_or_else(|| invalid(format!("{} needs one argument", params.command)))?;
+        match params.command.as_str() {
+            ext::HOT_PATCH_FORM => {
+                let args: HotPatchFormArgs = parse_args(&params.command, arg)?;
+                let offset = {
+                    let documents = lock(&self.documents);
+                    let doc = documents.get(&args.uri).ok_or_else(|| invalid(format!("{} is not open", args.uri.as_str())))?;
+                    doc.offset(args.position).map_err(|e| invalid(e.to_string()))?
+                };
+                if !Self::document_path_is_jank(&args.uri) {
+                    return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
+                }
+                self.hot_patch(&args.uri, Selection::FormAt(offset)).await.map(Some)
+            }
+            ext::HOT_PATCH_FILE => {
+                let args: HotPatchFileArgs = parse_args(&params.command, arg)?;
+                if !Self::document_path_is_jank(&args.uri) {
+                    return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
+                }
+                self.hot_patch(&args.uri, Selection::ChangedForms).await.map(Some)
+            }
+            other => Err(invalid(format!("unknown command `{other}`; this server offers {}", ext::COMMANDS.join(", ")))),
+        }
+    }
+}
+
+fn parse_args<T: serde::de::DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
+    serde_json::from_value(arg).map_err(|e| invalid(format!("bad arguments for {command}: {e}")))
+}
+
+fn invalid(message: String) -> Error {
+    Error { code: tower_lsp_server::jsonrpc::ErrorCode::InvalidParams, message: message.into(), data: None }
+}
+
+/// One line for status bars and progress: what happened and how long it took.
+fn summary(report: &PatchReport) -> String {
+    match (&report.error, &report.message) {
+        (Some(error), _) => format!("{} failed: {}", error.stage, error.message),
+        (None, Some(message)) if report.forms.is_empty() => message.clone(),
+        _ => format!("patched {} form(s) in {:.0} ms", report.forms.len(), report.total_ms),
+    }
+}
+
+fn file_name(uri: &Uri) -> String {
+    let path = uri.path().as_str();
+    Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.to_string())
+}
+
+/// A poisoned lock only means a handler panicked; the data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,106 @@
+//! What a pipeline run reports: per-stage timings, the forms it patched, the value of an
+//! expression, and problems located in the source file. Plain data in byte offsets: the
+//! `lsp` module turns it into the JSON of design.md and into diagnostics.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::stages::{LineCol, Stage};
+
+/// Milliseconds spent in each stage. For a run over several forms, compile, build and check
+/// are the slowest form's time (forms go through them concurrently).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct StageTimes {
+    pub read_ms: f64,
+    pub compile_ms: f64,
+    pub build_ms: f64,
+    pub check_ms: f64,
+    pub deliver_ms: f64,
+    pub load_ms: f64,
+}
+
+impl StageTimes {
+    pub fn get_mut(&mut self, stage: Stage) -> &mut f64 {
+        match stage {
+            Stage::Read => &mut self.read_ms,
+            Stage::Compile => &mut self.compile_ms,
+            Stage::Build => &mut self.build_ms,
+            Stage::Check => &mut self.check_ms,
+            Stage::Deliver => &mut self.deliver_ms,
+            Stage::Load => &mut self.load_ms,
+        }
+    }
+
+    /// Keeps the larger of the two times for every stage.
+    pub fn max_with(&mut self, other: &StageTimes) {
+        for stage in Stage::ALL {
+            let mine = self.get_mut(stage);
+            let theirs = *other.clone().get_mut(stage);
+            if theirs > *mine {
+                *mine = theirs;
+            }
+        }
+    }
+}
+
+/// A form the run patched (or tried to).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatchedForm {
+    pub ns: String,
+    /// The defined name, or the expression's generated wrapper.
+    pub name: String,
+    pub range: Range<usize>,
+}
+
+/// A failure located in the source file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub stage: Stage,
+    pub message: String,
+    /// The form (or delimiter) it concerns.
+    pub range: Range<usize>,
+    /// A more precise place inside the form, when the stage knows it (jank's line/column).
+    pub location: Option<LineCol>,
+    /// A file with more detail, e.g. the generated C++.
+    pub detail_path: Option<PathBuf>,
+}
+
+/// The first failure of a run, for the report's `error` field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReportError {
+    pub stage: Stage,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatchReport {
+    pub ok: bool,
+    pub forms: Vec<PatchedForm>,
+    pub stages: StageTimes,
+    pub total_ms: f64,
+    pub browsers: usize,
+    pub value: Option<String>,
+    pub error: Option<ReportError>,
+    /// One line for people: what happened.
+    pub message: Option<String>,
+    /// True when a newer edit of the same form made this run stop early: its report is not
+    /// news, the newer run's is.
+    pub superseded: bool,
+    /// Every located failure; the editor shows them as diagnostics, and an `ok` report
+    /// clears the ones of the forms it patched.
+    pub problems: Vec<Problem>,
+}
+
+impl PatchReport {
+    pub fn failed(stage: Stage, message: impl Into<String>) -> Self {
+        let message = message.into();
+        PatchReport {
+            ok: false,
+            error: Some(ReportError { stage, message: message.clone() }),
+            message: Some(message),
+            ..PatchReport::default()
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `jank-hotpatch watch`: hot-patch on file save without any editor, like `shadow-cljs
+//! watch`. File events from `notify`, debounced; the same pipeline and change detection as
+//! `jank.hotPatchFile`. Prints one line per patch run.
+//!
+//! Must not know about LSP; it is a front end of the pipeline like `lsp`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::Settings;
+use crate::pipeline::{self, Document, PatchReport, Pipeline, Selection};
+
+/// Quiet time after the last file event before patching: editors write files in bursts.
+const DEBOUNCE: Duration = Duration::from_millis(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot watch {path}: {source}")]
+    Watch { path: String, source: notify::Error },
+    #[error("the file watcher stopped")]
+    Stopped,
+}
+
+/// Loads settings from `workspace`, starts the pipeline, patches every .jank file once,
+/// then patches each file again whenever it is saved.
+pub async fn run(workspace: &Path, paths: &[PathBuf]) -> Result<(), WatchError> {
+    let workspace = workspace.canonicalize().unwrap_or_else(|_| workspace.to_path_buf());
+    let (mut settings, problems) = Settings::load(&workspace);
+    for problem in problems {
+        eprintln!("jank-hotpatch: {problem}");
+    }
+    settings.resolve_paths(&workspace);
+    let started = pipeline::start(&settings, &workspace).await;
+    for warning in &started.warnings {
+        eprintln!("jank-hotpatch: {warning}");
+    }
+    let roots: Vec<PathBuf> = if paths.is_empty() { vec![workspace.clone()] } else { paths.to_vec() };
+    watch_files(&started.pipeline, &roots, |line| println!("{line}")).await
+}
+
+/// Patches every .jank file under `roots` once, then each file again when it changes,
+/// calling `print` with one line per run. Returns only if the watcher fails.
+pub async fn watch_files(pipeline: &Arc<Pipeline>, roots: &[PathBuf], print: impl Fn(String)) -> Result<(), WatchError> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event {
+            if matches!(event.kind, notify::EventKind::Create(_) | notify::EventKind::Modify(_)) {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
+            }
+        }
+    })
+    .map_err(|source| WatchError::Watch { path: "(watcher)".into(), source })?;
+    for root in roots {
+        watcher
+            .watch(root, RecursiveMode::Recursive)
+            .map_err(|source| WatchError::Watch { path: root.display().to_string(), source })?;
+    }
+    for file in roots.iter().flat_map(|r| jank_files(r)) {
+        patch_file(pipeline, &file, &print).await;
+    }
+    loop {
+        let Some(first) = rx.recv().await else { return Err(WatchError::Stopped) };
+        let mut changed = BTreeSet::from([first]);
+        while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+            changed.insert(path);
+        }
+        for file in changed.into_iter().filter(|p| is_jank(p)) {
+            patch_file(pipeline, &file, &print).await;
+        }
+    }
+}
+
+async fn patch_file(pipeline: &Pipeline, path: &Path, print: &impl Fn(String)) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            print(format!("{}: cannot read: {e}", path.display()));
+            return;
+        }
+    };
+    let doc = Document { path: path.to_path_buf(), text: text.into() };
+    let report = pipeline.run(&doc, Selection::ChangedForms, &()).await;
+    print(line(path, &doc.text, &report));
+}
+
+/// One line per run: what was patched, how long each stage took, or where it failed.
+pub fn line(path: &Path, text: &str, report: &PatchReport) -> String {
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let names: Vec<&str> = report.forms.iter().map(|f| f.name.as_str()).collect();
+    let s = &report.stages;
+    match &report.error {
+        Some(error) => {
+            let place = report
+                .problems
+                .first()
+                .map(|p| {
+                    let at = p.location.unwrap_or_else(|| pipeline::line_col(text, p.range.start));
+                    format!("{file}:{}:{}", at.line + 1, at.column + 1)
+                })
+                .unwrap_or(file);
+            format!("✗ {place}: {} failed: {}", error.stage, error.message)
+        }
+        None if names.is_empty() => format!("· {file}: {}", report.message.as_deref().unwrap_or("nothing to patch")),
+        None => format!(
+            "✓ {file}: {} in {:.0} ms (compile {:.0}, build {:.0}, deliver {:.0}, load {:.1}) → {} page(s){}",
+            names.join(", "),
+            report.total_ms,
+            s.compile_ms,
+            s.build_ms,
+            s.deliver_ms,
+            s.load_ms,
+            report.browsers,
+            report.value.as_ref().map(|v| format!(" => {v}")).unwrap_or_default(),
+        ),
+    }
+}
+
+fn is_jank(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "jank")
+}
+
+fn jank_files(root: &Path) -> Vec<PathBuf> {
+    if root.is_file() {
+        return if is_jank(root) { vec![root.to_path_buf()] } else { Vec::new() };
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden || path.ends_with("node_modules") || path.ends_with("target") {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path);
+            } else if is_jank(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}

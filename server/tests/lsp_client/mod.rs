@@ -1,0 +1,168 @@
+//! A small LSP client for tests: starts the real `jank-hotpatch lsp` binary and speaks
+//! JSON-RPC with Content-Length framing over its stdin/stdout.
+
+#![allow(dead_code)] // each test file uses a different part of it
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+pub struct LspClient {
+    pub child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i64,
+    /// Notifications and server requests received while waiting for something else.
+    pub notifications: VecDeque<Value>,
+    /// The answer given to `workspace/configuration`.
+    pub configuration: Value,
+}
+
+impl LspClient {
+    /// Starts the binary with `cwd` as working directory (stderr is inherited for debugging).
+    pub fn start(cwd: &Path) -> LspClient {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
+            .arg("lsp")
+            .current_dir(cwd)
+            .env("JANK_HOTPATCH_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start jank-hotpatch lsp");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        LspClient { child, stdin, stdout, next_id: 1, notifications: VecDeque::new(), configuration: Value::Null }
+    }
+
+    pub async fn send_raw(&mut self, body: &[u8]) {
+        let header = format!("Content-Length: {}\r\n\r\n", body.len());
+        self.stdin.write_all(header.as_bytes()).await.unwrap();
+        self.stdin.write_all(body).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    pub async fn notify(&mut self, method: &str, params: Value) {
+        let msg = json!({"jsonrpc": "2.0", "method": method, "params": params});
+        self.send_raw(msg.to_string().as_bytes()).await;
+    }
+
+    /// Sends a request and waits for its response (the whole response object).
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_raw(msg.to_string().as_bytes()).await;
+        self.wait_for(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none(), Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("no response to {method}"))
+    }
+
+    /// Reads messages until one matches (answering server requests on the way); others are
+    /// queued in `notifications`. A queued match is returned first.
+    pub async fn wait_for(&mut self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Option<Value> {
+        if let Some(i) = self.notifications.iter().position(&pred) {
+            return self.notifications.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.read()).await.ok()??;
+            if msg.get("method").is_some() && msg.get("id").is_some() {
+                self.answer_server_request(&msg).await;
+            }
+            if pred(&msg) {
+                return Some(msg);
+            }
+            self.notifications.push_back(msg);
+        }
+    }
+
+    pub async fn wait_notification(&mut self, method: &str) -> Value {
+        self.wait_for(|m| m["method"] == method, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("no {method} notification"))
+    }
+
+    async fn answer_server_request(&mut self, msg: &Value) {
+        let result = match msg["method"].as_str() {
+            Some("workspace/configuration") => json!([self.configuration.clone()]),
+            _ => Value::Null,
+        };
+        let reply = json!({"jsonrpc": "2.0", "id": msg["id"], "result": result});
+        self.send_raw(reply.to_string().as_bytes()).await;
+    }
+
+    /// One framed message, or None when the server closed its stdout.
+    pub async fn read(&mut self) -> Option<Value> {
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("Content-Length: ") {
+                length = v.parse::<usize>().ok();
+            }
+        }
+        let mut body = vec![0; length?];
+        self.stdout.read_exact(&mut body).await.ok()?;
+        serde_json::from_slice(&body).ok()
+    }
+
+    pub async fn initialize(&mut self, root: &Path, options: Value) -> Value {
+        let uri = format!("file://{}", root.display());
+        let response = self
+            .request(
+                "initialize",
+                json!({
+                    "processId": null,
+                    "rootUri": uri,
+                    "workspaceFolders": [{"uri": uri, "name": "ws"}],
+                    "initializationOptions": options,
+                    "capabilities": {"window": {"workDoneProgress": true}, "workspace": {"configuration": true}},
+                }),
+            )
+            .await;
+        self.notify("initialized", json!({})).await;
+        response
+    }
+
+    pub async fn open(&mut self, uri: &str, text: &str) {
+        self.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "jank", "version": 1, "text": text}}))
+            .await;
+    }
+
+    /// Closes the server's stdin as a crashed editor would, and hands back the process.
+    pub fn close_stdin(self) -> Child {
+        drop(self.stdin);
+        self.child
+    }
+
+    pub async fn shutdown_and_exit(mut self) -> std::process::ExitStatus {
+        let response = self.request("shutdown", Value::Null).await;
+        assert!(response.get("error").is_none(), "{response}");
+        self.notify("exit", Value::Null).await;
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("server exits").unwrap()
+    }
+}
+
+/// A fresh temporary workspace directory.
+pub fn temp_workspace(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("jh-{name}-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
