@@ -24,6 +24,15 @@ enum Command {
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
     },
+    /// Print the EXPORTED_FUNCTIONS list (JSON) that a `-sMAIN_MODULE=2` main module needs so
+    /// that these side modules link against it.
+    Exports {
+        /// The main module `.wasm` (its own exports are kept in the list).
+        #[arg(long)]
+        main: PathBuf,
+        /// Side modules (`.wasm`) the main module must serve.
+        side_modules: Vec<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +46,11 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Watch { paths, workspace } => jank_hotpatch::watch::run(&workspace, &paths).await.map_err(Into::into),
+            Command::Exports { main, side_modules } => {
+                let list = jank_hotpatch::build::export_list(&main, &side_modules)?;
+                println!("{}", serde_json::to_string(&list)?);
+                Ok(())
+            }
         }
     });
     // Blocking reads of a closed stdin must not keep the process (and its ports) alive.

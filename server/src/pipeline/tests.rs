@@ -1,0 +1,251 @@
+//! The pipeline with stand-in stages (unit tests): which forms run, in which order, and what
+//! the report says. The real stages are tested against the real tools in `server/tests`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::stages::*;
+use super::*;
+
+#[derive(Default)]
+struct Calls {
+    compiled: Vec<String>,
+    delivered: Vec<Vec<String>>,
+    mirrored: Vec<String>,
+}
+
+struct FakeCompile {
+    calls: Arc<Mutex<Calls>>,
+    /// Forms whose text contains this fail to compile.
+    fail_on: Option<&'static str>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Compile for FakeCompile {
+    async fn compile(&self, request: &CompileRequest) -> Result<CompiledForm, StageFailure> {
+        tokio::time::sleep(self.delay).await;
+        self.calls.lock().unwrap().compiled.push(request.form.text.clone());
+        if self.fail_on.is_some_and(|bad| request.form.text.contains(bad)) {
+            return Err(StageFailure::new("Unable to resolve symbol: nope").at(LineCol { line: request.form.start.line, column: 3 }));
+        }
+        let ns = request.source.namespace.name().unwrap_or("user").to_string();
+        let (name, kind) = match &request.form.name {
+            Some(name) => (name.clone(), PatchKind::Definition),
+            None => (format!("__eval_{}", request.patch_id), PatchKind::Expression),
+        };
+        Ok(CompiledForm { patch_id: request.patch_id, cpp: request.form.text.clone(), var: VarName::new(ns, name), kind })
+    }
+
+    async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure> {
+        self.calls.lock().unwrap().mirrored.push(request.form.text.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeBuild {
+    cache: Mutex<HashMap<FormKey, SideModule>>,
+}
+
+#[async_trait]
+impl Build for FakeBuild {
+    async fn cached(&self, key: FormKey) -> Option<SideModule> {
+        self.cache.lock().unwrap().get(&key).map(|m| SideModule { cached: true, ..m.clone() })
+    }
+
+    async fn build(&self, key: FormKey, form: &CompiledForm) -> Result<SideModule, StageFailure> {
+        let module = SideModule {
+            patch_id: form.patch_id,
+            bytes: form.cpp.as_bytes().into(),
+            entry_symbol: form.patch_id.entry_symbol(),
+            var: form.var.clone(),
+            kind: form.kind.clone(),
+            cpp_path: PathBuf::from("/tmp/x.cpp"),
+            cached: false,
+        };
+        self.cache.lock().unwrap().insert(key, module.clone());
+        Ok(module)
+    }
+}
+
+struct FakeDeliver {
+    calls: Arc<Mutex<Calls>>,
+    fail_load: bool,
+}
+
+#[async_trait]
+impl Deliver for FakeDeliver {
+    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+        let texts = patches.iter().map(|p| String::from_utf8_lossy(&p.module.bytes).into_owned()).collect();
+        self.calls.lock().unwrap().delivered.push(texts);
+        let value = patches.iter().find(|p| p.module.kind == PatchKind::Expression).map(|_| "42".to_string());
+        let failures = if self.fail_load { vec!["page 1: dlopen failed: bad export type".into()] } else { Vec::new() };
+        Ok(Delivery { browsers: 2, applied: if self.fail_load { 0 } else { 2 }, deliver_ms: 1.0, load_ms: 0.5, value, failures })
+    }
+}
+
+fn pipeline(fail_on: Option<&'static str>, delay_ms: u64, fail_load: bool) -> (Pipeline, Arc<Mutex<Calls>>) {
+    let calls = Arc::new(Mutex::new(Calls::default()));
+    let backends = Backends {
+        compile: Ok(Arc::new(FakeCompile { calls: calls.clone(), fail_on, delay: Duration::from_millis(delay_ms) })),
+        build: Ok(Arc::new(FakeBuild::default())),
+        check: None,
+        deliver: Ok(Arc::new(FakeDeliver { calls: calls.clone(), fail_load })),
+    };
+    (Pipeline::new(backends, PatchIds::in_memory()), calls)
+}
+
+fn doc(text: &str) -> Document {
+    Document { path: PathBuf::from("/ws/src/demo/core.jank"), text: text.into() }
+}
+
+const FILE: &str = "(ns demo.core)\n(defn a [] 1)\n(defn b [x] (+ x 1))\n(comment (a))\n(a)\n";
+
+#[tokio::test]
+async fn the_form_at_a_position_goes_through_every_stage() {
+    let (p, calls) = pipeline(None, 0, false);
+    let text = FILE;
+    let at = text.find("(+ x").unwrap();
+    let report = p.run(&doc(text), Selection::FormAt(at), &()).await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.forms.len(), 1);
+    assert_eq!((report.forms[0].ns.as_str(), report.forms[0].name.as_str()), ("demo.core", "b"));
+    assert_eq!(&text[report.forms[0].range.clone()], "(defn b [x] (+ x 1))");
+    assert_eq!(report.browsers, 2);
+    assert_eq!(report.stages.deliver_ms, 1.0);
+    assert_eq!(calls.lock().unwrap().delivered, vec![vec!["(defn b [x] (+ x 1))".to_string()]]);
+    // The applied definition is mirrored on the jank side.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(calls.lock().unwrap().mirrored, vec!["(defn b [x] (+ x 1))".to_string()]);
+}
+
+#[tokio::test]
+async fn an_expression_inside_comment_returns_its_value() {
+    let (p, _) = pipeline(None, 0, false);
+    let at = FILE.find("(comment (a").unwrap() + 10;
+    let report = p.run(&doc(FILE), Selection::FormAt(at), &()).await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.value.as_deref(), Some("42"));
+    assert_eq!(&FILE[report.forms[0].range.clone()], "(a)");
+}
+
+#[tokio::test]
+async fn a_save_patches_only_what_changed_since_the_last_successful_patch() {
+    let (p, calls) = pipeline(None, 0, false);
+    let first = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    assert!(first.ok, "{first:?}");
+    // ns and comment forms are not patched; the defs and the top-level expression are.
+    let names: Vec<_> = first.forms.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+
+    let again = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    assert!(again.ok && again.forms.is_empty());
+    assert_eq!(again.message.as_deref(), Some("nothing changed since the last patch"));
+
+    let reformatted = FILE.replace("(defn a [] 1)", "(defn a []\n  ;; one\n  1)");
+    let report = p.run(&doc(&reformatted), Selection::ChangedForms, &()).await;
+    assert!(report.forms.is_empty(), "whitespace and comments are not changes: {report:?}");
+
+    let edited = FILE.replace("(+ x 1)", "(+ x 2)");
+    let report = p.run(&doc(&edited), Selection::ChangedForms, &()).await;
+    assert_eq!(report.forms.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["b"]);
+    assert_eq!(calls.lock().unwrap().delivered.len(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_form_does_not_stop_the_others_and_is_retried_next_save() {
+    let (p, calls) = pipeline(Some("nope"), 0, false);
+    let text = FILE.replace("(+ x 1)", "(nope x)");
+    let report = p.run(&doc(&text), Selection::ChangedForms, &()).await;
+    assert!(!report.ok);
+    let error = report.error.as_ref().unwrap();
+    assert_eq!(error.stage, Stage::Compile);
+    assert_eq!(report.problems.len(), 1);
+    assert_eq!(&text[report.problems[0].range.clone()], "(defn b [x] (nope x))");
+    assert_eq!(report.problems[0].location, Some(LineCol { line: 2, column: 3 }));
+    assert_eq!(calls.lock().unwrap().delivered[0].len(), 2, "the good forms still go out");
+
+    let fixed = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    assert!(fixed.ok);
+    assert_eq!(fixed.forms.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["b"]);
+}
+
+#[tokio::test]
+async fn a_newer_edit_supersedes_queued_older_ones_and_is_applied_last() {
+    let (p, calls) = pipeline(None, 30, false);
+    let p = Arc::new(p);
+    let mut runs = Vec::new();
+    for n in 0..8 {
+        let p = p.clone();
+        let text = format!("(ns demo.core)\n(defn speed [] {n})\n");
+        runs.push(tokio::spawn(async move { p.run(&doc(&text), Selection::FormAt(20), &()).await }));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut reports = Vec::new();
+    for run in runs {
+        reports.push(run.await.unwrap());
+    }
+    assert!(reports.iter().all(|r| r.ok), "{reports:?}");
+    assert!(!reports[7].superseded, "the newest is applied");
+    assert!(reports[1..7].iter().all(|r| r.superseded), "queued older edits are dropped");
+    let delivered = calls.lock().unwrap().delivered.concat();
+    assert_eq!(delivered.last().map(String::as_str), Some("(defn speed [] 7)"));
+    assert!(delivered.len() <= 2, "at most the one in flight and the newest: {delivered:?}");
+}
+
+#[tokio::test]
+async fn a_version_built_before_costs_no_compile() {
+    let (p, calls) = pipeline(None, 0, false);
+    let v1 = "(ns demo.core)\n(defn a [] 1)\n";
+    let v2 = "(ns demo.core)\n(defn a [] 2)\n";
+    for text in [v1, v2, v1] {
+        assert!(p.run(&doc(text), Selection::FormAt(16), &()).await.ok);
+    }
+    assert_eq!(calls.lock().unwrap().compiled.len(), 2, "undo to v1 came from the cache");
+    assert_eq!(calls.lock().unwrap().delivered.len(), 3, "and was delivered again");
+}
+
+#[tokio::test]
+async fn defonce_is_sent_once() {
+    let (p, calls) = pipeline(None, 0, false);
+    let v1 = "(ns demo.core)\n(defonce state (fn [] 1))\n";
+    let v2 = "(ns demo.core)\n(defonce state (fn [] 2))\n";
+    assert_eq!(p.run(&doc(v1), Selection::ChangedForms, &()).await.forms.len(), 1);
+    let report = p.run(&doc(v2), Selection::ChangedForms, &()).await;
+    assert!(report.ok && report.forms.is_empty(), "{report:?}");
+    assert_eq!(calls.lock().unwrap().delivered.len(), 1);
+}
+
+#[tokio::test]
+async fn load_failures_and_missing_backends_name_their_stage() {
+    let (p, _) = pipeline(None, 0, true);
+    let report = p.run(&doc(FILE), Selection::FormAt(16), &()).await;
+    assert_eq!(report.error.as_ref().map(|e| e.stage), Some(Stage::Load), "{report:?}");
+    assert!(report.error.unwrap().message.contains("bad export type"));
+
+    let backends = Backends {
+        compile: Err("jank is not reachable".into()),
+        build: Ok(Arc::new(FakeBuild::default())),
+        check: None,
+        deliver: Err("no app server".into()),
+    };
+    let p = Pipeline::new(backends, PatchIds::in_memory());
+    let report = p.run(&doc(FILE), Selection::FormAt(16), &()).await;
+    let error = report.error.unwrap();
+    assert_eq!((error.stage, error.message.as_str()), (Stage::Compile, "jank is not reachable"));
+}
+
+#[tokio::test]
+async fn read_errors_and_empty_positions_are_reported_at_the_read_stage() {
+    let (p, _) = pipeline(None, 0, false);
+    let report = p.run(&doc("(ns a)\n(defn f [] (+ 1 2)\n"), Selection::ChangedForms, &()).await;
+    assert_eq!(report.error.as_ref().map(|e| e.stage), Some(Stage::Read));
+    assert_eq!(report.problems[0].range.start, 7, "at the unmatched delimiter");
+    let report = p.run(&doc("(ns a)\n\n\n(defn f [] 1)\n"), Selection::FormAt(7), &()).await;
+    assert_eq!(report.error.map(|e| e.message), Some("no form at the cursor".into()));
+}
