@@ -7,6 +7,7 @@
 pub mod build;
 pub mod compile;
 pub mod config;
+pub mod demo;
 pub mod deliver;
 pub mod lsp;
 pub mod nrepl;

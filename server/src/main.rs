@@ -24,6 +24,26 @@ enum Command {
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
     },
+    /// The demo: a small app whose behaviour comes from jank functions, hot-patched on save.
+    Demo {
+        /// The demo workspace (created if missing; your edits to its jank file are kept).
+        #[arg(long, default_value = "jank-hotpatch-demo")]
+        dir: PathBuf,
+        /// Only write the demo workspace into DIR and build its main module, then exit.
+        #[arg(long, value_name = "DIR", conflicts_with = "dir")]
+        prepare: Option<PathBuf>,
+        /// `host:port` of a real jank nREPL server (the jank build with the
+        /// `wasm-compile-patch` op) instead of the stand-in.
+        #[arg(long, value_name = "HOST:PORT")]
+        jank_nrepl: Option<String>,
+        /// A directory with a real jank app (page + emscripten main module) to serve instead
+        /// of the demo's stand-in runtime.
+        #[arg(long, value_name = "DIR")]
+        app: Option<PathBuf>,
+        /// Port of the app server (default 7888, or the next free one).
+        #[arg(long)]
+        port: Option<u16>,
+    },
     /// Print the EXPORTED_FUNCTIONS list (JSON) that a `-sMAIN_MODULE=2` main module needs so
     /// that these side modules link against it.
     Exports {
@@ -46,6 +66,15 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Watch { paths, workspace } => jank_hotpatch::watch::run(&workspace, &paths).await.map_err(Into::into),
+            Command::Demo { prepare: Some(dir), .. } => {
+                jank_hotpatch::demo::prepare(&dir).await?;
+                println!("{}", dir.display());
+                Ok(())
+            }
+            Command::Demo { dir, prepare: None, jank_nrepl, app, port } => {
+                let options = jank_hotpatch::demo::DemoOptions { dir, jank_nrepl, app, port };
+                jank_hotpatch::demo::run(options).await.map_err(Into::into)
+            }
             Command::Exports { main, side_modules } => {
                 let list = jank_hotpatch::build::export_list(&main, &side_modules)?;
                 println!("{}", serde_json::to_string(&list)?);

@@ -4,3 +4,267 @@
 //! Owns: the app's static files, page connections and their token/Origin checks, sending
 //! patches and collecting acks, the journal replayed to late pages. Must not know about
 //! jank, toolchains or LSP.
+//!
+//! One port serves the app's files (`app.root`), the client (`/_jank/client.js`) and the
+//! WebSocket (`/_jank/ws`). How the page gets the token without other origins learning it:
+//! - The sidecar gives out one URL, `http://127.0.0.1:<port>/?token=<128-bit hex>` (the
+//!   `url()` the editors show). An HTML page requested with the right `?token=` gets a
+//!   `<meta name="jank-hotpatch-token">` injected into its `<head>`; requested without it,
+//!   the page is served unchanged. The client reads the meta tag (or, failing that, the
+//!   page URL's own `?token=`) and connects to `/_jank/ws?token=...`.
+//! - The WebSocket also requires `Origin` to be this server's own (`http://127.0.0.1:<port>`,
+//!   `http://localhost:<port>`, ...); every request must name one of those hosts in `Host`
+//!   (so a rebound DNS name cannot read pages); every answer carries
+//!   `Cross-Origin-Resource-Policy: same-origin`. A foreign page can neither read our pages
+//!   nor open the socket, and the token never leaves our origin.
+//! - The token is kept in `<journal dir>/token` (mode 0600) and reused by the next run, so
+//!   pages that outlive a sidecar restart reconnect and catch up from the journal. Delete the
+//!   file to make a new one.
+
+mod hub;
+mod journal;
+pub mod protocol;
+mod server;
+mod static_files;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::AppSettings;
+use crate::pipeline::stages::{Deliver, Delivery, Patch, StageFailure};
+
+pub use journal::Journal;
+pub use server::{CLIENT_PATH, SOCKET_PATH};
+pub use static_files::TOKEN_META;
+
+/// How many ports after `app.port` are tried when it is taken.
+const PORT_TRIES: u16 = 20;
+/// How long a batch waits for the pages' acks.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+const TOKEN_FILE: &str = "token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("app.host `{0}` is not an IP address (use 127.0.0.1, ::1 or 0.0.0.0)")]
+    BadHost(String),
+    #[error("ports {first}-{last} on {host} are all taken; set app.port to a free port")]
+    PortsTaken { host: String, first: u16, last: u16 },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("app.root {path} cannot be served: {source}")]
+    Root { path: String, source: std::io::Error },
+}
+
+/// The app server: static files + the page WebSocket on one port, and the journal.
+pub struct AppServer {
+    hub: Arc<hub::Hub>,
+    addr: SocketAddr,
+    url_host: String,
+    token: String,
+    max_module_bytes: usize,
+    ack_timeout: Duration,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl AppServer {
+    /// Binds `settings.host` on `settings.port` (or the next free of the 20 after it; 0 lets
+    /// the system pick), opens the journal kept in `journal_dir`, and starts serving.
+    pub async fn start(settings: &AppSettings, journal_dir: &Path) -> Result<AppServer, DeliverError> {
+        let ip: IpAddr = settings.host.parse().map_err(|_| DeliverError::BadHost(settings.host.clone()))?;
+        let root = match &settings.root {
+            Some(root) => Some(root.canonicalize().map_err(|source| DeliverError::Root { path: root.display().to_string(), source })?),
+            None => None,
+        };
+        let listener = bind(ip, settings.port).await?;
+        let addr = listener.local_addr().map_err(|source| DeliverError::Bind { addr: SocketAddr::new(ip, settings.port), source })?;
+        let url_host = match ip {
+            IpAddr::V4(v4) if v4.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
+            IpAddr::V6(v6) if v6.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        let port = addr.port();
+        let mut hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect();
+        if !ip.is_unspecified() && !ip.is_loopback() {
+            hosts.push(format!("{url_host}:{port}"));
+        }
+        let token = load_or_make_token(journal_dir);
+        let hub = hub::Hub::new(Journal::open(journal_dir));
+        let app = Arc::new(server::App {
+            hub: hub.clone(),
+            root,
+            token: token.clone(),
+            hosts,
+            session: format!("{:016x}", rand::random::<u64>()),
+        });
+        let (shutdown, stopped) = oneshot::channel();
+        let service = server::router(app).into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            let serving = axum::serve(listener, service).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serving.await {
+                tracing::error!("the app server stopped: {e}");
+            }
+        });
+        tracing::info!("app server on http://{url_host}:{port}/ ({} journaled patches)", hub.journal_len());
+        Ok(AppServer {
+            hub,
+            addr,
+            url_host,
+            token,
+            max_module_bytes: settings.max_module_bytes,
+            ack_timeout: ACK_TIMEOUT,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// How long a batch waits for acks (default [`ACK_TIMEOUT`]).
+    pub fn with_ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = timeout;
+        self
+    }
+
+    /// The app's page, with the token: the URL to open.
+    pub fn url(&self) -> String {
+        format!("{}?token={}", self.origin_url(), self.token)
+    }
+
+    /// `http://host:port/`, without the token.
+    pub fn origin_url(&self) -> String {
+        format!("http://{}:{}/", self.url_host, self.addr.port())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Pages connected now.
+    pub fn browsers(&self) -> usize {
+        self.hub.browsers()
+    }
+
+    /// Changes whenever a page connects or leaves (for `jank/serverStatus`).
+    pub fn watch_browsers(&self) -> watch::Receiver<usize> {
+        self.hub.watch_browsers()
+    }
+
+    /// Closes every page connection and the port.
+    pub async fn stop(mut self) {
+        self.shut_down();
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.hub.drop_all("the app server is stopping");
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        self.shut_down();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl Deliver for AppServer {
+    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+        if let Some(big) = patches.iter().find(|p| p.module.bytes.len() > self.max_module_bytes) {
+            return Err(StageFailure::new(format!(
+                "the side module of {} is {} bytes, above app.maxModuleBytes ({}); raise the limit or split the form",
+                big.module.var,
+                big.module.bytes.len(),
+                self.max_module_bytes
+            )));
+        }
+        if patches.is_empty() {
+            return Ok(Delivery { browsers: self.browsers(), ..Delivery::default() });
+        }
+        Ok(self.hub.deliver(&patches, self.ack_timeout).await)
+    }
+}
+
+async fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, DeliverError> {
+    let last = if port == 0 { 0 } else { port.saturating_add(PORT_TRIES) };
+    for candidate in port..=last {
+        let addr = SocketAddr::new(ip, candidate);
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                tracing::debug!("port {candidate} is taken, trying the next");
+            }
+            Err(source) => return Err(DeliverError::Bind { addr, source }),
+        }
+    }
+    Err(DeliverError::PortsTaken { host: ip.to_string(), first: port, last })
+}
+
+/// The token of the previous run in `dir`, or a new random one saved there.
+fn load_or_make_token(dir: &Path) -> String {
+    let path: PathBuf = dir.join(TOKEN_FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim();
+        if token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return token.to_string();
+        }
+        tracing::warn!("{} is not a token; making a new one", path.display());
+    }
+    let token = format!("{:032x}", rand::random::<u128>());
+    if let Err(e) = save_token(&path, &token) {
+        tracing::warn!("cannot save the page token to {} ({e}): pages will need the new URL after a restart", path.display());
+    }
+    token
+}
+
+fn save_token(path: &Path, token: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, token.as_bytes())
+}
+
+/// A patch whose module the unit tests never load: only its identity and bytes matter.
+#[cfg(test)]
+fn test_patch(id: u64, name: &str, kind: crate::pipeline::stages::PatchKind) -> Patch {
+    use crate::pipeline::stages::{PatchId, PatchOrigin, SideModule, VarName};
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.extend(id.to_le_bytes());
+    let module = SideModule {
+        patch_id: PatchId(id),
+        bytes: bytes.into(),
+        entry_symbol: PatchId(id).entry_symbol(),
+        var: VarName::new("demo.core", name),
+        kind,
+        cpp_path: PathBuf::new(),
+        cached: false,
+    };
+    Patch { module, origin: PatchOrigin { file: "src/demo/core.jank".into(), line: 3, form: format!("(defn {name} [] {id})") } }
+}

@@ -78,7 +78,7 @@ struct Backend {
     supports_configuration: Mutex<bool>,
     /// The running pipeline and the settings it runs with; `None` until `initialized`.
     session: watch::Sender<Option<Arc<Session>>>,
-    status: Mutex<ServerStatusParams>,
+    status: Arc<Mutex<ServerStatusParams>>,
     progress_ids: AtomicU64,
 }
 
@@ -98,7 +98,7 @@ impl Backend {
             supports_progress: Mutex::new(false),
             supports_configuration: Mutex::new(false),
             session: watch::channel(None).0,
-            status: Mutex::new(ServerStatusParams::default()),
+            status: Arc::new(Mutex::new(ServerStatusParams::default())),
             progress_ids: AtomicU64::new(0),
         }
     }
@@ -146,9 +146,31 @@ impl Backend {
             let mut status = lock(&self.status);
             status.health = if started.warnings.is_empty() { Health::Ok } else { Health::Warning };
             status.message = started.warnings.first().cloned().unwrap_or_else(|| "ready".into());
+            status.app_url = started.app_url.clone();
+            status.browsers = 0;
+        }
+        if let Some(browsers) = started.browsers {
+            self.follow_browsers(browsers);
         }
         self.session.send_replace(Some(Arc::new(Session { settings, pipeline: started.pipeline })));
         self.send_status().await;
+    }
+
+    /// Keeps the status's page count current until the app server stops.
+    fn follow_browsers(&self, mut browsers: watch::Receiver<usize>) {
+        let client = self.client.clone();
+        let status = self.status.clone();
+        tokio::spawn(async move {
+            while browsers.changed().await.is_ok() {
+                let count = *browsers.borrow_and_update();
+                let params = {
+                    let mut status = lock(&status);
+                    status.browsers = count;
+                    status.clone()
+                };
+                client.send_notification::<ServerStatus>(params).await;
+            }
+        });
     }
 
     async fn report_config_problems(&self, problems: &[ConfigProblem]) {

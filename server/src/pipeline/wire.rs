@@ -6,15 +6,25 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Backends, PatchIds, Pipeline};
+use tokio::sync::watch;
+
 use crate::build::{ExportCheck, SideModuleBuilder};
 use crate::config::Settings;
-use crate::pipeline::stages::{Build, Check};
+use crate::deliver::AppServer;
+use crate::pipeline::stages::{Build, Check, Deliver};
+
+/// Where the app's URL (with its token) is written, under the cache dir, for people and tools.
+pub const APP_URL_FILE: &str = "app-url";
 
 /// A running pipeline and what the front ends need to show about it.
 pub struct Started {
     pub pipeline: Arc<Pipeline>,
     /// Things the user should know (a stage without a backend, checks that cannot run).
     pub warnings: Vec<String>,
+    /// The page to open, with its token; `None` when the app server could not start.
+    pub app_url: Option<String>,
+    /// The number of connected pages, as it changes.
+    pub browsers: Option<watch::Receiver<usize>>,
 }
 
 /// Starts every backend for `workspace` with `settings`.
@@ -41,11 +51,23 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
             None
         }
     };
-    let backends = Backends {
-        compile: Err("the compile stage is not wired yet".into()),
-        build,
-        check,
-        deliver: Err("the deliver stage is not wired yet".into()),
-    };
-    Started { pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))), warnings }
+    let (deliver, app_url, browsers): (Result<Arc<dyn Deliver>, String>, _, _) =
+        match AppServer::start(&settings.app, &cache_dir.join("journal")).await {
+            Ok(server) => {
+                let url = server.url();
+                let url_file = cache_dir.join(APP_URL_FILE);
+                if let Err(e) = std::fs::write(&url_file, format!("{url}\n")) {
+                    tracing::warn!("cannot write {}: {e}", url_file.display());
+                }
+                tracing::info!("serving the app at {url}");
+                let browsers = server.watch_browsers();
+                (Ok(Arc::new(server)), Some(url), Some(browsers))
+            }
+            Err(e) => {
+                warnings.push(format!("the app server cannot start: {e}"));
+                (Err(e.to_string()), None, None)
+            }
+        };
+    let backends = Backends { compile: Err("the compile stage is not wired yet".into()), build, check, deliver };
+    Started { pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))), warnings, app_url, browsers }
 }

@@ -1,0 +1,104 @@
+// The demo app: a ball whose speed, size, colour and label come from jank functions
+// (demo.core), called through jank's C API in the main module. The ball's position and the
+// click count live here in the page, so they survive every patch.
+'use strict';
+
+window.Module = window.Module || {};
+
+const demo = {
+  // Page state: never reset by a patch.
+  state: { x: 40, y: 60, dx: 1, dy: 1, clicks: 0 },
+  // What the jank functions returned last; read again when a patch lands or on a click.
+  values: null,
+  inputs: '',
+  vars: {},
+};
+window.demoApp = demo;
+
+const jank = {
+  var(name) {
+    if (!demo.vars[name]) {
+      demo.vars[name] = window.Module._jank_var_intern_c(cString('demo.core'), cString(name));
+    }
+    return demo.vars[name];
+  },
+  // The function the var holds now, or 0 while no code has been loaded for it.
+  fn(name) {
+    const f = window.Module._jank_deref(jank.var(name));
+    return f && window.Module._jank_truthy(f) ? f : 0;
+  },
+  integer(name, ...args) {
+    return Number(window.Module._jank_to_integer(jank.call(name, args)));
+  },
+  string(name, ...args) {
+    return window.Module.UTF8ToString(window.Module._jank_to_string(jank.call(name, args)));
+  },
+  call(name, args) {
+    const M = window.Module;
+    const f = jank.fn(name);
+    if (args.length === 0) return M._jank_call0(f);
+    return M._jank_call1(f, M._jank_integer_create(BigInt(args[0])));
+  },
+};
+
+// C strings the page keeps for its lifetime (var names).
+function cString(s) {
+  const M = window.Module;
+  const size = M.lengthBytesUTF8(s) + 1;
+  const p = M._malloc(size);
+  M.stringToUTF8(s, p, size);
+  return p;
+}
+
+const NAMES = ['speed', 'radius', 'color', 'label'];
+
+// Calls into jank only when something they depend on changed (a patch, a click): the
+// stand-in runtime never frees, and 60 calls a second would only fill memory.
+function readValues() {
+  const patches = window.jankHotpatch ? window.jankHotpatch.applied.length : 0;
+  const inputs = patches + ':' + demo.state.clicks;
+  if (inputs === demo.inputs) return demo.values;
+  if (!NAMES.every((name) => jank.fn(name))) return null;
+  demo.inputs = inputs;
+  demo.values = {
+    speed: jank.integer('speed'),
+    radius: jank.integer('radius'),
+    color: jank.string('color', demo.state.clicks),
+    label: jank.string('label', demo.state.clicks),
+  };
+  return demo.values;
+}
+
+function frame() {
+  const M = window.Module;
+  const values = M && M.calledRun ? readValues() : null;
+  const status = document.getElementById('status');
+  status.textContent = values ? 'running jank code' : 'waiting for jank code…';
+  status.className = values ? 'status' : 'status waiting';
+  if (values) draw(values);
+  requestAnimationFrame(frame);
+}
+
+function draw(values) {
+  const canvas = document.getElementById('stage');
+  const ctx = canvas.getContext('2d');
+  const s = demo.state;
+  const r = Math.max(2, Math.min(values.radius, 100));
+  s.x += s.dx * values.speed;
+  s.y += s.dy * values.speed;
+  if (s.x < r || s.x > canvas.width - r) s.dx = -s.dx;
+  if (s.y < r || s.y > canvas.height - r) s.dy = -s.dy;
+  s.x = Math.max(r, Math.min(s.x, canvas.width - r));
+  s.y = Math.max(r, Math.min(s.y, canvas.height - r));
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = values.color;
+  ctx.beginPath();
+  ctx.arc(s.x, s.y, r, 0, 2 * Math.PI);
+  ctx.fill();
+  document.getElementById('label').textContent = values.label;
+}
+
+document.getElementById('clicker').addEventListener('click', () => {
+  demo.state.clicks += 1;
+});
+requestAnimationFrame(frame);

@@ -1,0 +1,36 @@
+// env: what the client reads from the page, its settings, and the state tests read.
+
+const env = {
+  // The server puts the token into pages requested with it; the page URL is the fallback.
+  token() {
+    const meta = document.querySelector('meta[name="jank-hotpatch-token"]');
+    return (meta && meta.content) || new URLSearchParams(location.search).get('token') || '';
+  },
+  socketUrl() {
+    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+    return scheme + location.host + '/_jank/ws?token=' + encodeURIComponent(this.token());
+  },
+  // Chromium refuses synchronous compiles of large modules on the main thread.
+  syncLoadLimit: 4 * 1024 * 1024,
+  backoffMinMs: 100,
+  backoffMaxMs: 5000,
+  flashMs: 1500,
+};
+
+// Read by tests and by the app itself; the client writes it, nobody else should.
+const state = {
+  connected: false,
+  // Patch ids loaded in this page, in order.
+  applied: [],
+  // "ns/name" -> the patch id its root comes from.
+  current: {},
+  lastError: null,
+  lastValue: null,
+  lastLoadMs: null,
+  connections: 0,
+};
+window.jankHotpatch = state;
+
+function varKey(v) {
+  return v.ns + '/' + v.name;
+}

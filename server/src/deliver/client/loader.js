@@ -1,0 +1,68 @@
+// loader: waits for the main module, writes each patch to a path never used before, loads
+// it through jank's registry, and reads an expression's value back.
+
+let loadCount = 0;
+
+function runtimeReady() {
+  return new Promise((resolve) => {
+    const check = () => (window.Module && window.Module.calledRun ? resolve(window.Module) : setTimeout(check, 10));
+    check();
+  });
+}
+
+function withCStrings(M, strings, body) {
+  const pointers = strings.map((s) => {
+    const size = M.lengthBytesUTF8(s) + 1;
+    const p = M._malloc(size);
+    M.stringToUTF8(s, p, size);
+    return p;
+  });
+  try {
+    return body(...pointers);
+  } finally {
+    pointers.forEach((p) => M._free(p));
+  }
+}
+
+// The printed value of calling the zero-argument var `v`.
+function readValue(M, v) {
+  return withCStrings(M, [v.ns, v.name], (ns, name) => {
+    const result = M._jank_call0(M._jank_deref(M._jank_var_intern_c(ns, name)));
+    return M.UTF8ToString(M._jank_to_code_string(result));
+  });
+}
+
+// -> {id, ok, load_ms, value?, error?}
+async function loadPatch(M, header, bytes) {
+  // A path dlopen has seen returns the old module: every load gets its own.
+  const path = '/jank_patch_' + header.id + '_' + ++loadCount + '.wasm';
+  const started = performance.now();
+  const result = { id: header.id, ok: false, load_ms: 0 };
+  try {
+    if (bytes.length > env.syncLoadLimit) {
+      M.jankPreloadedWasm[path] = await M.jankLoadWebAssemblyModule(bytes);
+    }
+    M.FS.writeFile(path, bytes);
+    const rc = M.ccall('jank_hot_reload_load_patch', 'number', ['string', 'string'], [path, header.entry]);
+    result.load_ms = performance.now() - started;
+    if (rc !== 0) {
+      result.error = M.UTF8ToString(M._jank_hot_reload_last_error()) || 'jank_hot_reload_load_patch returned ' + rc;
+      return result;
+    }
+    result.ok = true;
+    if (header.kind === 'Expression') result.value = readValue(M, header.var);
+  } catch (e) {
+    result.load_ms = performance.now() - started;
+    result.ok = false;
+    result.error = String((e && e.message) || e);
+  } finally {
+    // The module is instantiated by now; the file and the preload entry only cost memory.
+    delete M.jankPreloadedWasm[path];
+    try {
+      M.FS.unlink(path);
+    } catch (_) {
+      /* never written */
+    }
+  }
+  return result;
+}

@@ -1,0 +1,81 @@
+// main: the table of server ops, patch frames applied in arrival order, acks and the HUD.
+
+const batches = new Map();
+let applying = Promise.resolve();
+
+const ops = {
+  welcome(message) {
+    socket.welcomed();
+    if (!env.token()) console.warn('jank-hotpatch: this page has no token; open it with the URL the sidecar printed');
+    if (message.journal > 0) console.info('jank-hotpatch: catching up on ' + message.journal + ' patches');
+  },
+};
+
+socket.onText = (text, generation) => {
+  let message;
+  try {
+    message = JSON.parse(text);
+  } catch (e) {
+    console.error('jank-hotpatch: unreadable message from the sidecar', e);
+    return;
+  }
+  const op = ops[message.op];
+  if (op) op(message, generation);
+  else console.warn('jank-hotpatch: unknown op ' + message.op);
+};
+
+// Frame: u32 header length (big-endian), JSON header, module bytes.
+socket.onBinary = (buffer, generation) => {
+  const headerLength = new DataView(buffer).getUint32(0);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+  const bytes = new Uint8Array(buffer, 4 + headerLength);
+  applying = applying.then(() => apply(header, bytes, generation));
+};
+
+async function apply(header, bytes, generation) {
+  const M = await runtimeReady();
+  const key = varKey(header.var);
+  // A replay after a reconnect: this page may have the patch (or a newer one) already.
+  const skip = header.replay && state.current[key] >= header.id;
+  const result = skip ? { id: header.id, ok: true, load_ms: 0, skipped: true } : await loadPatch(M, header, bytes);
+  if (result.ok && !skip) {
+    state.applied.push(header.id);
+    if (header.kind === 'Definition') state.current[key] = header.id;
+    if ('value' in result) state.lastValue = result.value;
+  }
+  const batchKey = generation + ':' + header.batch;
+  const batch = batches.get(batchKey) || { headers: [], results: [] };
+  batch.headers.push(header);
+  batch.results.push(result);
+  batches.set(batchKey, batch);
+  if (batch.results.length < header.count) return;
+  batches.delete(batchKey);
+  socket.send({ op: 'ack', batch: header.batch, results: batch.results }, generation);
+  report(batch);
+}
+
+function report(batch) {
+  const failures = [];
+  batch.results.forEach((r, i) => {
+    if (r.ok) return;
+    const h = batch.headers[i];
+    failures.push({ var: varKey(h.var), message: r.error, file: h.origin.file, line: h.origin.line, form: h.origin.form });
+  });
+  const loaded = batch.results.filter((r) => r.ok && !r.skipped);
+  const ms = batch.results.reduce((sum, r) => sum + r.load_ms, 0);
+  if (loaded.length) state.lastLoadMs = ms;
+  if (failures.length) {
+    state.lastError = failures.map((f) => f.var + ': ' + f.message).join('\n');
+    failures.forEach((f) => console.error('jank-hotpatch: loading ' + f.var + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
+    hud.showErrors(failures);
+    return;
+  }
+  state.lastError = null;
+  hud.clearErrors();
+  if (!loaded.length) return;
+  const only = loaded.length === 1 ? batch.headers[batch.results.indexOf(loaded[0])] : null;
+  if (only && only.kind === 'Expression') hud.flash('=> ' + loaded[0].value + '  (' + ms.toFixed(2) + ' ms)');
+  else hud.flash('patched ' + (only ? varKey(only.var) : loaded.length + ' forms') + ' in ' + ms.toFixed(2) + ' ms');
+}
+
+socket.connect();

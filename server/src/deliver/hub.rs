@@ -1,0 +1,286 @@
+//! The connected pages, the batches waiting for their acks, and the journal, behind one lock
+//! so that a page that connects gets exactly the journal plus every batch sent after it.
+//!
+//! Owns: page registration and dropping (with the reason logged), per-page bounded send
+//! queues, routing acks to the batch that waits for them, and turning acks into a
+//! [`Delivery`]. Must not touch sockets (`server.rs` does) or the files (`journal.rs`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use tokio::sync::{mpsc, watch};
+
+use super::journal::{Entry, Journal, JournalError, Snapshot};
+use super::protocol::{encode_patch, LoadResult, PatchHeader};
+use crate::pipeline::stages::{Delivery, Patch, PatchKind};
+
+/// Frames a page may have waiting before it counts as not reading and is dropped.
+pub const SEND_QUEUE_FRAMES: usize = 256;
+
+pub type PageId = u64;
+
+/// What reaches a waiting batch about one of its pages.
+#[derive(Debug)]
+pub enum PageEvent {
+    Ack(PageId, Vec<LoadResult>),
+    Gone(PageId),
+}
+
+struct Page {
+    queue: mpsc::Sender<Bytes>,
+    peer: String,
+}
+
+#[derive(Default)]
+struct State {
+    pages: HashMap<PageId, Page>,
+    next_page: PageId,
+    next_batch: u64,
+    waiting: HashMap<u64, mpsc::UnboundedSender<PageEvent>>,
+    journal: Journal,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    /// Number of connected pages, for front ends that show it.
+    browsers: watch::Sender<usize>,
+}
+
+/// A page's side of the hub: its id, its queue, and the journal it must be sent first.
+pub struct Registration {
+    pub id: PageId,
+    pub queue: mpsc::Receiver<Bytes>,
+    pub replay: Vec<Bytes>,
+}
+
+impl Hub {
+    pub fn new(journal: Journal) -> Arc<Hub> {
+        let (browsers, _) = watch::channel(0);
+        Arc::new(Hub { state: Mutex::new(State { journal, next_batch: 1, ..State::default() }), browsers })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind: keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn browsers(&self) -> usize {
+        self.lock().pages.len()
+    }
+
+    pub fn watch_browsers(&self) -> watch::Receiver<usize> {
+        self.browsers.subscribe()
+    }
+
+    pub fn journal_len(&self) -> usize {
+        self.lock().journal.entries().len()
+    }
+
+    /// Adds a page, with the journal to replay to it as one batch.
+    pub fn register(&self, peer: String) -> Registration {
+        let (tx, rx) = mpsc::channel(SEND_QUEUE_FRAMES);
+        let mut state = self.lock();
+        state.next_page += 1;
+        let id = state.next_page;
+        let batch = state.next_batch;
+        state.next_batch += 1;
+        let entries = state.journal.entries();
+        let replay: Vec<Bytes> = entries
+            .iter()
+            .enumerate()
+            .map(|(index, e)| encode_patch(&replay_header(e, batch, index, entries.len()), &e.bytes))
+            .collect();
+        state.pages.insert(id, Page { queue: tx, peer: peer.clone() });
+        self.browsers.send_replace(state.pages.len());
+        tracing::info!("page {id} connected from {peer} ({} journaled patches to replay)", replay.len());
+        Registration { id, queue: rx, replay }
+    }
+
+    /// Removes a page (it closed, broke the protocol or stopped reading), saying why.
+    pub fn drop_page(&self, id: PageId, reason: &str) {
+        let mut state = self.lock();
+        let Some(page) = state.pages.remove(&id) else { return };
+        self.browsers.send_replace(state.pages.len());
+        tracing::info!("page {id} ({}) dropped: {reason}", page.peer);
+        for waiting in state.waiting.values() {
+            let _ = waiting.send(PageEvent::Gone(id));
+        }
+    }
+
+    /// Drops every page (the server is stopping).
+    pub fn drop_all(&self, reason: &str) {
+        let ids: Vec<PageId> = self.lock().pages.keys().copied().collect();
+        for id in ids {
+            self.drop_page(id, reason);
+        }
+    }
+
+    /// Routes a page's ack to the batch waiting for it; acks of replays and of batches that
+    /// gave up waiting are dropped.
+    pub fn ack(&self, page: PageId, batch: u64, results: Vec<LoadResult>) {
+        if let Some(waiting) = self.lock().waiting.get(&batch) {
+            let _ = waiting.send(PageEvent::Ack(page, results));
+        }
+    }
+
+    /// Sends `patches` to every page, records definitions in the journal, and waits up to
+    /// `timeout` for every page's ack.
+    pub async fn deliver(&self, patches: &[Patch], timeout: Duration) -> Delivery {
+        let started = Instant::now();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (batch, pages, previous, snapshot) = {
+            let mut state = self.lock();
+            let batch = state.next_batch;
+            state.next_batch += 1;
+            state.waiting.insert(batch, tx);
+            let previous: Vec<_> = patches.iter().map(|p| state.journal.record(p)).collect();
+            let frames: Vec<Bytes> = patches
+                .iter()
+                .enumerate()
+                .map(|(index, p)| {
+                    let header = PatchHeader { batch, index, count: patches.len(), ..PatchHeader::of(p) };
+                    encode_patch(&header, &p.module.bytes)
+                })
+                .collect();
+            let mut pages = HashSet::new();
+            let mut slow = Vec::new();
+            for (&id, page) in &state.pages {
+                if frames.iter().all(|f| page.queue.try_send(f.clone()).is_ok()) {
+                    pages.insert(id);
+                } else {
+                    slow.push(id);
+                }
+            }
+            let snapshot = state.journal.snapshot();
+            drop(state);
+            for id in slow {
+                self.drop_page(id, "its send queue is full (the page does not read its socket)");
+            }
+            (batch, pages, previous, snapshot)
+        };
+        let saved = tokio::task::spawn_blocking(move || snapshot.save());
+
+        let browsers = pages.len();
+        let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
+        let mut pending = pages;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !pending.is_empty() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(PageEvent::Ack(page, results))) if pending.remove(&page) => {
+                    acks.insert(page, results);
+                }
+                Ok(Some(PageEvent::Gone(page))) => {
+                    pending.remove(&page);
+                }
+                Ok(Some(PageEvent::Ack(page, _))) => tracing::debug!("page {page} acked batch {batch} twice or uninvited"),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.lock().waiting.remove(&batch);
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut delivery = summarize(patches, &acks, browsers, elapsed_ms);
+        for page in &pending {
+            delivery.failures.push(format!(
+                "page {page} did not answer within {} ms; it may still be loading, or its main module failed to start",
+                timeout.as_millis()
+            ));
+        }
+
+        // A patch that no page could load must not be replayed to later pages.
+        let saved = saved.await;
+        match self.roll_back_failures(patches, previous, &acks, browsers) {
+            Some(snapshot) => finish(delivery, tokio::task::spawn_blocking(move || snapshot.save()).await),
+            None => finish(delivery, saved),
+        }
+    }
+
+    /// Puts back the journal entries of patches that went to pages and that none loaded;
+    /// returns the journal to save if anything changed.
+    fn roll_back_failures(
+        &self,
+        patches: &[Patch],
+        previous: Vec<Option<Option<Entry>>>,
+        acks: &HashMap<PageId, Vec<LoadResult>>,
+        browsers: usize,
+    ) -> Option<Snapshot> {
+        if browsers == 0 {
+            return None;
+        }
+        let mut state = self.lock();
+        let mut changed = false;
+        for (patch, previous) in patches.iter().zip(previous) {
+            let Some(previous) = previous else { continue };
+            if !acks.values().flatten().any(|r| r.id == patch.module.patch_id && r.ok) {
+                state.journal.restore(&patch.module.var, patch.module.patch_id, previous);
+                changed = true;
+            }
+        }
+        changed.then(|| state.journal.snapshot())
+    }
+}
+
+fn finish(
+    delivery: Delivery,
+    saved: Result<Result<(), JournalError>, tokio::task::JoinError>,
+) -> Delivery {
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
+        Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
+    }
+    delivery
+}
+
+fn replay_header(e: &Entry, batch: u64, index: usize, count: usize) -> PatchHeader {
+    PatchHeader {
+        batch,
+        index,
+        count,
+        replay: true,
+        id: e.id,
+        entry: e.entry_symbol.clone(),
+        var: e.var.clone(),
+        kind: PatchKind::Definition,
+        origin: e.origin.clone(),
+    }
+}
+
+/// Turns the pages' acks into the stage's answer. `load_ms` is the slowest page's own load
+/// time for the batch; `deliver_ms` the rest of the wall time.
+fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browsers: usize, elapsed_ms: f64) -> Delivery {
+    let mut delivery = Delivery { browsers, ..Delivery::default() };
+    let mut pages: Vec<_> = acks.iter().collect();
+    pages.sort_by_key(|(id, _)| **id);
+    for (page, results) in pages {
+        let load_ms: f64 = results.iter().map(|r| r.load_ms).sum();
+        delivery.load_ms = delivery.load_ms.max(load_ms);
+        let mut all_ok = results.len() == patches.len();
+        for patch in patches {
+            let form = &patch.origin.form;
+            let place = format!("{}:{}", patch.origin.file, patch.origin.line);
+            match results.iter().find(|r| r.id == patch.module.patch_id) {
+                Some(r) if r.ok => {
+                    if patch.module.kind == PatchKind::Expression && delivery.value.is_none() {
+                        delivery.value = r.value.clone();
+                    }
+                }
+                Some(r) => {
+                    all_ok = false;
+                    let why = r.error.as_deref().unwrap_or("no reason given");
+                    delivery.failures.push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.module.var));
+                }
+                None => {
+                    all_ok = false;
+                    delivery.failures.push(format!("page {page} did not report on {} ({form}, {place})", patch.module.var));
+                }
+            }
+        }
+        if all_ok {
+            delivery.applied += 1;
+        }
+    }
+    delivery.deliver_ms = (elapsed_ms - delivery.load_ms).max(0.0);
+    delivery
+}

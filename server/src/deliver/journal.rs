@@ -1,0 +1,263 @@
+//! The journal: the latest definition patch of each var, in the order they were applied,
+//! replayed to every page that connects later so that all pages converge on the editor's
+//! latest code (seed problem 6).
+//!
+//! Owns: the entries and their copy on disk (`<dir>/index.json` + `<dir>/<id>.wasm`, each
+//! written to a temporary file and renamed, so a crash leaves the old or the new version).
+//! A journal that cannot be read is logged and ignored: losing it costs a replay, never the
+//! sidecar. Expression patches are never journaled. Must not touch sockets.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
+
+const INDEX: &str = "index.json";
+
+/// One journaled patch.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub id: PatchId,
+    pub entry_symbol: String,
+    pub var: VarName,
+    pub origin: PatchOrigin,
+    pub bytes: Arc<[u8]>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexEntry {
+    id: PatchId,
+    entry_symbol: String,
+    var: VarName,
+    origin: PatchOrigin,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {what} {path}: {source}")]
+pub struct JournalError {
+    what: &'static str,
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+#[derive(Debug, Default)]
+pub struct Journal {
+    dir: Option<PathBuf>,
+    entries: Vec<Entry>,
+}
+
+impl Journal {
+    /// A journal kept only in memory.
+    pub fn in_memory() -> Self {
+        Journal::default()
+    }
+
+    /// Opens the journal kept in `dir`; whatever cannot be read there is logged and left out.
+    pub fn open(dir: &Path) -> Self {
+        let entries = match std::fs::read(dir.join(INDEX)) {
+            Ok(text) => match serde_json::from_slice::<Vec<IndexEntry>>(&text) {
+                Ok(index) => index.into_iter().filter_map(|e| read_entry(dir, e)).collect(),
+                Err(e) => {
+                    tracing::warn!("ignoring the corrupt patch journal {}: {e}", dir.join(INDEX).display());
+                    Vec::new()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                tracing::warn!("ignoring the patch journal in {}: {e}", dir.display());
+                Vec::new()
+            }
+        };
+        Journal { dir: Some(dir.to_path_buf()), entries }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Makes `patch` its var's latest entry. Returns the entry it replaces, to put back with
+    /// [`Journal::restore`] if no page could load the patch. Expressions are not recorded.
+    pub fn record(&mut self, patch: &Patch) -> Option<Option<Entry>> {
+        if patch.module.kind == PatchKind::Expression {
+            return None;
+        }
+        let module = &patch.module;
+        let previous = self.remove_var(&module.var);
+        self.entries.push(Entry {
+            id: module.patch_id,
+            entry_symbol: module.entry_symbol.clone(),
+            var: module.var.clone(),
+            origin: patch.origin.clone(),
+            bytes: module.bytes.clone(),
+        });
+        Some(previous)
+    }
+
+    /// Undoes [`Journal::record`] of patch `id`, unless a newer patch of the var came since.
+    pub fn restore(&mut self, var: &VarName, id: PatchId, previous: Option<Entry>) {
+        if !self.entries.iter().any(|e| &e.var == var && e.id == id) {
+            return;
+        }
+        self.remove_var(var);
+        self.entries.extend(previous);
+    }
+
+    fn remove_var(&mut self, var: &VarName) -> Option<Entry> {
+        let at = self.entries.iter().position(|e| &e.var == var)?;
+        Some(self.entries.remove(at))
+    }
+
+    /// What [`Journal::save`] needs, taken under the hub's lock and written outside it.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { dir: self.dir.clone(), entries: self.entries.clone() }
+    }
+}
+
+/// The journal's state at one moment, to write to disk without holding any lock.
+pub struct Snapshot {
+    dir: Option<PathBuf>,
+    entries: Vec<Entry>,
+}
+
+impl Snapshot {
+    /// Writes the modules not on disk yet, then the index, then removes modules that left it.
+    pub fn save(&self) -> Result<(), JournalError> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        std::fs::create_dir_all(dir).map_err(err("create", dir))?;
+        for entry in &self.entries {
+            let path = module_path(dir, entry.id);
+            if !path.exists() {
+                write_atomically(&path, &entry.bytes).map_err(err("write", &path))?;
+            }
+        }
+        let index: Vec<IndexEntry> = self
+            .entries
+            .iter()
+            .map(|e| IndexEntry { id: e.id, entry_symbol: e.entry_symbol.clone(), var: e.var.clone(), origin: e.origin.clone() })
+            .collect();
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| JournalError {
+            what: "encode",
+            path: dir.join(INDEX),
+            source: e.into(),
+        })?;
+        let index_path = dir.join(INDEX);
+        write_atomically(&index_path, &json).map_err(err("write", &index_path))?;
+        let kept: Vec<PathBuf> = self.entries.iter().map(|e| module_path(dir, e.id)).collect();
+        for stale in std::fs::read_dir(dir).map_err(err("list", dir))?.flatten().map(|e| e.path()) {
+            if stale.extension().is_some_and(|x| x == "wasm") && !kept.contains(&stale) {
+                let _ = std::fs::remove_file(&stale);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> JournalError {
+    let path = path.to_path_buf();
+    move |source| JournalError { what, path, source }
+}
+
+fn module_path(dir: &Path, id: PatchId) -> PathBuf {
+    dir.join(format!("{id}.wasm"))
+}
+
+fn read_entry(dir: &Path, e: IndexEntry) -> Option<Entry> {
+    let path = module_path(dir, e.id);
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.starts_with(b"\0asm") => Some(Entry {
+            id: e.id,
+            entry_symbol: e.entry_symbol,
+            var: e.var,
+            origin: e.origin,
+            bytes: bytes.into(),
+        }),
+        Ok(_) => {
+            tracing::warn!("journal: {} is not a wasm module; {} is left out", path.display(), e.var);
+            None
+        }
+        Err(err) => {
+            tracing::warn!("journal: cannot read {} ({err}); {} is left out", path.display(), e.var);
+            None
+        }
+    }
+}
+
+/// Write to `<path>.tmp`, then rename over `path`: readers see the old or the new file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::test_patch as patch;
+
+    fn ids(journal: &Journal) -> Vec<u64> {
+        journal.entries().iter().map(|e| e.id.0).collect()
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("jh-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn keeps_the_latest_patch_per_var_in_application_order() {
+        let mut j = Journal::in_memory();
+        j.record(&patch(1, "a", PatchKind::Definition));
+        j.record(&patch(2, "b", PatchKind::Definition));
+        j.record(&patch(3, "a", PatchKind::Definition));
+        assert_eq!(j.record(&patch(4, "e", PatchKind::Expression)).map(|_| ()), None);
+        assert_eq!(ids(&j), [2, 3]);
+    }
+
+    #[test]
+    fn restore_puts_back_the_previous_entry_unless_newer_came() {
+        let mut j = Journal::in_memory();
+        j.record(&patch(1, "a", PatchKind::Definition));
+        let previous = j.record(&patch(2, "a", PatchKind::Definition)).unwrap();
+        j.restore(&VarName::new("demo.core", "a"), PatchId(2), previous);
+        assert_eq!(ids(&j), [1]);
+        let previous = j.record(&patch(3, "a", PatchKind::Definition)).unwrap();
+        j.record(&patch(4, "a", PatchKind::Definition));
+        j.restore(&VarName::new("demo.core", "a"), PatchId(3), previous);
+        assert_eq!(ids(&j), [4]);
+    }
+
+    #[test]
+    fn persists_and_reopens() {
+        let dir = temp_dir("persist");
+        let mut j = Journal::open(&dir);
+        j.record(&patch(1, "a", PatchKind::Definition));
+        j.record(&patch(2, "b", PatchKind::Definition));
+        j.snapshot().save().unwrap();
+        j.record(&patch(3, "a", PatchKind::Definition));
+        j.snapshot().save().unwrap();
+        let back = Journal::open(&dir);
+        assert_eq!(ids(&back), [2, 3]);
+        assert_eq!(back.entries()[1].bytes, patch(3, "a", PatchKind::Definition).module.bytes);
+        assert!(!dir.join("1.wasm").exists(), "replaced modules are removed");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_journal_is_ignored() {
+        let dir = temp_dir("corrupt");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(INDEX), b"{not json").unwrap();
+        assert!(Journal::open(&dir).entries().is_empty());
+
+        let mut j = Journal::open(&dir);
+        j.record(&patch(5, "a", PatchKind::Definition));
+        j.record(&patch(6, "b", PatchKind::Definition));
+        j.snapshot().save().unwrap();
+        std::fs::write(dir.join("5.wasm"), b"garbage").unwrap();
+        assert_eq!(ids(&Journal::open(&dir)), [6], "a damaged module leaves only its entry out");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

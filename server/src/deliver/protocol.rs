@@ -1,0 +1,182 @@
+//! The wire protocol between the sidecar and the browser client (`client/*.js`).
+//!
+//! Owns: the frame layouts and their limits. Must not touch sockets: `server.rs` moves the
+//! frames, `hub.rs` decides who gets them.
+//!
+//! - server -> page, text: `{"op":"welcome","session":s,"journal":n}` once per connection.
+//! - server -> page, binary, one per patch: `u32` big-endian header length, the JSON
+//!   [`PatchHeader`], then the side module's bytes. A batch is `count` such frames with the
+//!   same `batch` number; journal replays are batches with `replay: true`.
+//! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
+//!   "error"?}]}` once the page applied (or failed) every patch of batch `b`.
+
+use axum::body::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
+
+/// Largest message a page may send: acks are small JSON.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// What the page needs to load one side module and report on it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PatchHeader {
+    pub batch: u64,
+    pub index: usize,
+    pub count: usize,
+    /// A journal replay to a page that connected late (the page skips patches it has).
+    pub replay: bool,
+    pub id: PatchId,
+    pub entry: String,
+    pub var: VarName,
+    pub kind: PatchKind,
+    pub origin: PatchOrigin,
+}
+
+impl PatchHeader {
+    pub fn of(patch: &Patch) -> Self {
+        PatchHeader {
+            batch: 0,
+            index: 0,
+            count: 1,
+            replay: false,
+            id: patch.module.patch_id,
+            entry: patch.module.entry_symbol.clone(),
+            var: patch.module.var.clone(),
+            kind: patch.module.kind.clone(),
+            origin: patch.origin.clone(),
+        }
+    }
+}
+
+/// One binary frame: header length, header, module bytes.
+pub fn encode_patch(header: &PatchHeader, module: &[u8]) -> Bytes {
+    // Serializing plain strings and numbers cannot fail; an empty header would be refused
+    // by the page, which is the right outcome for an impossible case.
+    let json = serde_json::to_vec(header).unwrap_or_default();
+    let mut frame = Vec::with_capacity(4 + json.len() + module.len());
+    frame.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&json);
+    frame.extend_from_slice(module);
+    Bytes::from(frame)
+}
+
+/// The inverse of [`encode_patch`] (tests and tools read frames with it).
+pub fn decode_patch(frame: &[u8]) -> Option<(PatchHeader, &[u8])> {
+    let len = u32::from_be_bytes(frame.get(..4)?.try_into().ok()?) as usize;
+    let json = frame.get(4..4 + len)?;
+    let header = serde_json::from_slice(json).ok()?;
+    Some((header, &frame[4 + len..]))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum ServerMessage {
+    Welcome { session: String, journal: usize },
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What a page may send. Anything else drops the page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ClientMessage {
+    Ack { batch: u64, results: Vec<LoadResult> },
+}
+
+/// How loading one patch went in one page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadResult {
+    pub id: PatchId,
+    pub ok: bool,
+    /// The page's own measure (performance.now()) of writing and loading the module.
+    pub load_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The page already had this patch (journal replay after a reconnect).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProtocolError {
+    #[error("message of {0} bytes is above the limit of {MAX_CLIENT_MESSAGE_BYTES}")]
+    TooLarge(usize),
+    #[error("binary messages are not expected from pages")]
+    Binary,
+    #[error("not a valid message: {0}")]
+    Malformed(String),
+}
+
+impl ClientMessage {
+    pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
+        if text.len() > MAX_CLIENT_MESSAGE_BYTES {
+            return Err(ProtocolError::TooLarge(text.len()));
+        }
+        let message: ClientMessage = serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        let ClientMessage::Ack { results, .. } = &message;
+        if results.iter().any(|r| !r.load_ms.is_finite() || r.load_ms < 0.0) {
+            return Err(ProtocolError::Malformed("load_ms must be a finite, non-negative number".into()));
+        }
+        Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch() -> Patch {
+        crate::deliver::test_patch(42, "speed", PatchKind::Definition)
+    }
+
+    #[test]
+    fn patch_frame_round_trips() {
+        let p = patch();
+        let mut header = PatchHeader::of(&p);
+        header.batch = 9;
+        let frame = encode_patch(&header, &p.module.bytes);
+        let (back, bytes) = decode_patch(&frame).unwrap();
+        assert_eq!(bytes, &*p.module.bytes);
+        assert_eq!(back.id, PatchId(42));
+        assert_eq!(back.batch, 9);
+        assert_eq!(back.entry, "jank_patch_symbols_42");
+        let json: serde_json::Value = serde_json::from_slice(&frame[4..frame.len() - bytes.len()]).unwrap();
+        assert_eq!(json["kind"], "Definition");
+        assert_eq!(json["var"]["name"], "speed");
+        assert_eq!(json["origin"]["line"], 3);
+        assert_eq!(json["origin"]["form"], "(defn speed [] 42)");
+    }
+
+    #[test]
+    fn truncated_frames_do_not_decode() {
+        assert!(decode_patch(&[0, 0]).is_none());
+        assert!(decode_patch(&[0, 0, 0, 200, b'{']).is_none());
+    }
+
+    #[test]
+    fn acks_parse_and_bad_messages_say_why() {
+        let ok = ClientMessage::parse(r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":0.4,"value":"42"}]}"#);
+        let ClientMessage::Ack { batch, results } = ok.unwrap();
+        assert_eq!(batch, 3);
+        assert_eq!(results[0].value.as_deref(), Some("42"));
+        for bad in [
+            r#"{"op":"nope"}"#,
+            r#"{"op":"ack","batch":3}"#,
+            r#"{"op":"ack","batch":3,"results":[],"extra":1}"#,
+            r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":-1}]}"#,
+            "not json",
+        ] {
+            assert!(matches!(ClientMessage::parse(bad), Err(ProtocolError::Malformed(_))), "{bad}");
+        }
+        let huge = format!(r#"{{"op":"ack","batch":1,"results":[],"x":"{}"}}"#, "a".repeat(MAX_CLIENT_MESSAGE_BYTES));
+        assert_eq!(ClientMessage::parse(&huge), Err(ProtocolError::TooLarge(huge.len())));
+    }
+}

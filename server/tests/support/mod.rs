@@ -1,0 +1,7 @@
+//! Shared by the deliver tests and benchmark: a small Chrome DevTools Protocol client driving
+//! real headless Chromium (`cdp`), and fork-shaped side modules, the stand-in main module and
+//! the demo app served from a scratch root (`app`).
+#![allow(dead_code)] // each test binary uses a different part
+
+pub mod app;
+pub mod cdp;
