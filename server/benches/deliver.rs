@@ -5,6 +5,7 @@
 //! - the same patches broadcast to 1 page and to 10 pages (goal: +<= 10 ms at p50);
 //! - 1,000 successive patches of one form: growth of the page's JS heap and wasm memory,
 //!   the renderer's RSS, and the sidecar's RSS.
+//!
 //! Run: `cargo bench -p jank-hotpatch --bench deliver`. Prints numbers; asserts nothing.
 
 #[path = "../tests/support/mod.rs"]
@@ -53,6 +54,16 @@ async fn deliver_each(server: &AppServer, patches: Vec<Patch>, pages: usize) -> 
     (load, wall)
 }
 
+/// RUNS patches to 10 pages; prints the slowest page's load and the wall time, returns the latter.
+async fn broadcast(server: &AppServer, modules: &Modules, next: &mut u64, label: &str) -> Vec<f64> {
+    let patches = speed_patches(modules, *next, RUNS as u64).await;
+    *next += RUNS as u64;
+    let (load, wall) = deliver_each(server, patches, 10).await;
+    line(&format!("slowest page's load, {label}"), &load);
+    line(&format!("deliver() wall, {label}"), &wall);
+    wall
+}
+
 async fn memory(page: &Page) -> (f64, f64) {
     let v = page
         .eval("gc(); [performance.memory.usedJSHeapSize, Module.HEAP8.buffer.byteLength]")
@@ -89,11 +100,7 @@ async fn main() {
         page.wait_for("window.jankHotpatch.applied.length >= 4", std::time::Duration::from_secs(30)).await;
         pages.push(page);
     }
-    let patches = speed_patches(&modules, next, RUNS as u64).await;
-    next += RUNS as u64;
-    let (load10, wall_ten) = deliver_each(&server, patches, 10).await;
-    line("slowest page's load, 10 pages", &load10);
-    line("deliver() wall, 10 pages", &wall_ten);
+    let wall_ten = broadcast(&server, &modules, &mut next, "10 pages").await;
     println!("10 pages vs 1 page: {:+.3} ms at p50", percentile(&wall_ten, 0.5) - percentile(&wall_one, 0.5));
 
     // The same with the demo's animation stopped in every page: what is left is the
@@ -101,11 +108,7 @@ async fn main() {
     for page in &pages {
         page.eval("window.requestAnimationFrame = () => 0").await;
     }
-    let patches = speed_patches(&modules, next, RUNS as u64).await;
-    next += RUNS as u64;
-    let (load_still, wall_still) = deliver_each(&server, patches, 10).await;
-    line("slowest page's load, 10 still pages", &load_still);
-    line("deliver() wall, 10 still pages", &wall_still);
+    let wall_still = broadcast(&server, &modules, &mut next, "10 still pages").await;
     println!("10 still pages vs 1 page: {:+.3} ms at p50", percentile(&wall_still, 0.5) - percentile(&wall_one, 0.5));
     for page in pages.drain(1..) {
         page.close().await;

@@ -4,6 +4,7 @@
 //! `reader` -> `compile` (through `nrepl`) -> `build` -> `deliver`, orchestrated by
 //! `pipeline`, configured by `config`, and driven by editors through `lsp`.
 
+pub mod bench;
 pub mod build;
 pub mod compile;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod demo;
 pub mod deliver;
 pub mod lsp;
 pub mod nrepl;
+pub mod nrepl_server;
 pub mod pipeline;
 pub mod reader;
 pub mod watch;

@@ -116,9 +116,10 @@ async fn ack(socket: &mut Socket, header: &PatchHeader, result: Value) {
 async fn closed(socket: &mut Socket) -> bool {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_millis(200), socket.next()).await {
-            Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => return true,
-            _ => {}
+        if let Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) =
+            tokio::time::timeout(Duration::from_millis(200), socket.next()).await
+        {
+            return true;
         }
     }
     false

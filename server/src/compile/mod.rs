@@ -3,3 +3,347 @@
 //! Owns: loading a file's namespace on the jank side, the `wasm-compile-patch` op, wrapping
 //! expressions, mapping jank's errors back into the file. Must not generate code itself
 //! (seed problem 3) nor know about LSP, toolchains or pages.
+//!
+//! How a form is compiled ([`JankCompiler`]):
+//! 1. The file must declare its namespace; a file without `(ns ...)` is refused (never `user`,
+//!    seed problem 2).
+//! 2. Before the first form of a namespace, and whenever its `ns` form changed, the whole file
+//!    goes to jank with `load-file`, so the namespace, its requires and aliases, its macros and
+//!    the file's other vars exist where the form is compiled (seed problem 1).
+//! 3. `wasm-compile-patch` (the op of the jank fork the seed used, pfeodrippe/jank branch
+//!    `nrepl`) with the form, the namespace and the sidecar's patch id. An expression is sent
+//!    as `(defn __jank_hotpatch_eval_<id> [] <expr>)` on the expression's first line, so jank's
+//!    line numbers stay the form's.
+//! 4. The reply is checked: namespace and patch id as requested, and not the fork's
+//!    "successful" `// ERROR: ...` C++.
+//!
+//! `ns` forms are not compiled: the pipeline skips them (saving the file reloads the
+//! namespace through step 2); asked anyway, [`JankCompiler`] answers with a failure saying so.
+//! A restarted jank is noticed (new connection), and everything it was told is told again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::config::{parse_endpoint, NreplSettings};
+use crate::nrepl::{find_port_file, ClientOptions, Connection, Describe, Eval, Link, LoadFile, Message, NreplError, Response};
+use crate::pipeline::stages::{Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName};
+use crate::reader::{FormKind, Namespace, NsDecl};
+
+/// The jank fork's op that compiles one def form to a side module's C++.
+pub const COMPILE_OP: &str = "wasm-compile-patch";
+
+/// Expressions are compiled as a zero-argument function with this name plus the patch id.
+pub const EXPRESSION_PREFIX: &str = "__jank_hotpatch_eval_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("this file has no (ns ...) form; add one so the patch lands in the right namespace")]
+    NoNamespace,
+    #[error("ns forms are not patched: save the file to reload the namespace")]
+    NsForm,
+    #[error("comment forms are not patched: patch a form inside it")]
+    CommentForm,
+    #[error("{0}")]
+    Nrepl(#[from] NreplError),
+    #[error("jank's nREPL server has no `{COMPILE_OP}` op: hot patching needs the jank build from pfeodrippe/jank branch `nrepl` (upstream jank does not have it yet){server}")]
+    MissingOp { server: String },
+    #[error("jank could not load {path} (namespace {ns}): {message}")]
+    LoadFailed { path: String, ns: String, message: String, location: Option<LineCol> },
+    #[error("jank: {message}")]
+    Jank { message: String, location: Option<LineCol> },
+    #[error("jank: {0}")]
+    Codegen(String),
+    #[error("jank compiled the form into namespace `{got}`, but the file declares `{expected}`")]
+    NamespaceMismatch { expected: String, got: String },
+    #[error("jank answered with patch id {got} to a request for patch {expected}")]
+    PatchIdMismatch { expected: PatchId, got: String },
+    #[error("jank's answer to `{COMPILE_OP}` has no `{field}`: {reply}")]
+    BadReply { field: &'static str, reply: String },
+    #[error("evaluating the form in jank after patching failed: {message}")]
+    Mirror { message: String, location: Option<LineCol> },
+}
+
+impl From<CompileError> for StageFailure {
+    fn from(error: CompileError) -> Self {
+        let location = match &error {
+            CompileError::LoadFailed { location, .. }
+            | CompileError::Jank { location, .. }
+            | CompileError::Mirror { location, .. } => *location,
+            _ => None,
+        };
+        let failure = StageFailure::new(error.to_string());
+        match location {
+            Some(at) => failure.at(at),
+            None => failure,
+        }
+    }
+}
+
+/// The compile backend on jank's nREPL server. See the module docs.
+pub struct JankCompiler {
+    settings: NreplSettings,
+    workspace: PathBuf,
+    connection: Connection,
+    /// Held for a whole compile: jank evaluates one request at a time anyway, and a
+    /// namespace must not be loaded twice concurrently.
+    state: tokio::sync::Mutex<JankState>,
+}
+
+/// What this sidecar knows about the jank it is connected to; reset on reconnect.
+#[derive(Default)]
+struct JankState {
+    generation: u64,
+    describe: Option<Describe>,
+    /// Known after the op answered `unknown-op` (the fork's `describe` does not list it, so
+    /// only the op's own answer is conclusive).
+    op_missing: bool,
+    /// Namespaces loaded with `load-file`, with the fingerprint of the `ns` form loaded.
+    loaded: HashMap<String, String>,
+}
+
+impl JankCompiler {
+    /// `settings.endpoint` if set, else the `.nrepl-port` found walking up from the file
+    /// being compiled (or from `workspace`).
+    pub fn new(settings: NreplSettings, workspace: PathBuf) -> Self {
+        let options = ClientOptions { timeout: Duration::from_millis(settings.timeout_ms), ..ClientOptions::default() };
+        JankCompiler { settings, workspace, connection: Connection::new(options), state: tokio::sync::Mutex::new(JankState::default()) }
+    }
+
+    /// Where jank's nREPL server is for `file`, and the port file it came from.
+    fn endpoint(&self, file: &Path) -> Result<(String, Option<PathBuf>), CompileError> {
+        if let Some(endpoint) = &self.settings.endpoint {
+            let (host, port) = parse_endpoint(endpoint)
+                .ok_or_else(|| NreplError::Refused { addr: endpoint.clone(), from: None, reason: "not host:port".into() })?;
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            return Ok((format!("{host}:{port}"), None));
+        }
+        let (path, port) = find_port_file(file)
+            .or_else(|| find_port_file(&self.workspace))
+            .ok_or_else(|| NreplError::NoPortFile { start: file.to_path_buf() })?;
+        Ok((format!("127.0.0.1:{port}"), Some(path)))
+    }
+
+    /// Connects (or reuses the connection) and makes sure the request's namespace is loaded.
+    async fn prepare<'s>(
+        &self,
+        state: &mut JankState,
+        request: &'s CompileRequest,
+    ) -> Result<(Link, &'s NsDecl), CompileError> {
+        let Namespace::Declared(decl) = &request.source.namespace else { return Err(CompileError::NoNamespace) };
+        let (addr, from) = self.endpoint(&request.source.path)?;
+        let link = self.connection.link(&addr).await.map_err(|e| match e {
+            NreplError::Refused { addr, reason, .. } => NreplError::Refused { addr, from, reason },
+            other => other,
+        })?;
+        if link.generation != state.generation {
+            *state = JankState { generation: link.generation, ..JankState::default() };
+        }
+        if state.loaded.get(&decl.name).map(String::as_str) != Some(request.source.namespace.fingerprint()) {
+            self.load(&link, decl, request).await?;
+            state.loaded.insert(decl.name.clone(), request.source.namespace.fingerprint().to_string());
+        }
+        Ok((link, decl))
+    }
+
+    async fn load(&self, link: &Link, decl: &NsDecl, request: &CompileRequest) -> Result<(), CompileError> {
+        let path = request.source.path.display().to_string();
+        let name = request.source.path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let load = LoadFile { contents: &request.source.text, path: Some(&path), name: name.as_deref(), ns: Some(&decl.name) };
+        let response = link.client.load_file(&link.session, &load).await?;
+        let Some(message) = response.error_message() else { return Ok(()) };
+        // The whole file was sent, so jank's position is file-relative already.
+        let location = jank_position(&response).map(file_line_col).unwrap_or_else(|| line_col(&request.source.text, decl.range.start));
+        Err(CompileError::LoadFailed { path, ns: decl.name.clone(), message, location: Some(location) })
+    }
+
+    async fn compile_form(&self, request: &CompileRequest) -> Result<CompiledForm, CompileError> {
+        let (code, kind, wrapper) = match &request.form.kind {
+            FormKind::Ns => return Err(CompileError::NsForm),
+            FormKind::Comment => return Err(CompileError::CommentForm),
+            FormKind::Def(_) => (request.form.text.clone(), PatchKind::Definition, None),
+            FormKind::Expression => {
+                let name = format!("{EXPRESSION_PREFIX}{}", request.patch_id);
+                // On the expression's first line, so that jank's line N is the form's line N.
+                (format!("(defn {name} [] {})", request.form.text), PatchKind::Expression, Some(name))
+            }
+        };
+        let mut state = self.state.lock().await;
+        let (link, decl) = self.prepare(&mut state, request).await?;
+        if state.op_missing {
+            return Err(missing_op(&state, &link));
+        }
+        if state.describe.is_none() {
+            state.describe = Some(link.client.describe().await?);
+        }
+        let message = Message::op(COMPILE_OP)
+            .with("session", link.session.as_str())
+            .with("code", code.as_str())
+            .with("ns", decl.name.as_str())
+            .with("patch-id", request.patch_id.to_string());
+        let response = link.client.request(message).await?;
+        if response.has_status("unknown-op") || response.get_str("err") == Some("unknown-op") {
+            state.op_missing = true;
+            return Err(missing_op(&state, &link));
+        }
+        let shift = wrapper.as_ref().map_or(0, |_| code.find(&request.form.text).unwrap_or(0) as u32);
+        read_compiled(&response, request, &decl.name, shift, kind, wrapper)
+    }
+
+    async fn mirror_form(&self, request: &CompileRequest) -> Result<(), CompileError> {
+        // Only definitions: evaluating an expression again would repeat its effects.
+        if !matches!(request.form.kind, FormKind::Def(_)) {
+            return Ok(());
+        }
+        let mut state = self.state.lock().await;
+        let (link, decl) = self.prepare(&mut state, request).await?;
+        let file = request.source.path.display().to_string();
+        let eval = Eval {
+            code: &request.form.text,
+            ns: Some(&decl.name),
+            file: Some(&file),
+            line: Some(request.form.start.line + 1),
+            column: Some(request.form.start.column + 1),
+        };
+        let response = link.client.eval(&link.session, &eval).await?;
+        match response.error_message() {
+            None => Ok(()),
+            // The eval carried the form's place in the file, so jank's position is in the file.
+            Some(message) => Err(CompileError::Mirror { message, location: jank_position(&response).map(file_line_col) }),
+        }
+    }
+}
+
+#[async_trait]
+impl Compile for JankCompiler {
+    async fn compile(&self, request: &CompileRequest) -> Result<CompiledForm, StageFailure> {
+        self.compile_form(request).await.map_err(StageFailure::from)
+    }
+
+    async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure> {
+        self.mirror_form(request).await.map_err(StageFailure::from)
+    }
+}
+
+fn missing_op(state: &JankState, link: &Link) -> CompileError {
+    let versions = state.describe.as_ref().map(|d| {
+        d.versions.iter().map(|(name, v)| match v.as_str() {
+            Some(text) => format!("{name} {text}"),
+            None => name.clone(),
+        })
+    });
+    let versions: Vec<String> = versions.into_iter().flatten().collect();
+    let server = if versions.is_empty() {
+        format!("; the server at {}", link.client.addr())
+    } else {
+        format!("; the server at {} is {}", link.client.addr(), versions.join(", "))
+    };
+    CompileError::MissingOp { server }
+}
+
+/// The compiled form out of the op's reply, checked against the request.
+fn read_compiled(
+    response: &Response,
+    request: &CompileRequest,
+    ns: &str,
+    shift: u32,
+    kind: PatchKind,
+    wrapper: Option<String>,
+) -> Result<CompiledForm, CompileError> {
+    if let Some(message) = response.error_message() {
+        return Err(CompileError::Jank { message, location: form_location(response, request, shift) });
+    }
+    let field = |field: &'static str| {
+        response.get_str(field).ok_or_else(|| CompileError::BadReply { field, reply: response.to_string() })
+    };
+    let cpp = field("cpp-code")?;
+    let got_ns = field("ns-name")?;
+    if got_ns != ns {
+        return Err(CompileError::NamespaceMismatch { expected: ns.to_string(), got: got_ns.to_string() });
+    }
+    let got_id = field("patch-id")?;
+    if got_id.trim().parse::<u64>().ok() != Some(request.patch_id.0) {
+        return Err(CompileError::PatchIdMismatch { expected: request.patch_id, got: got_id.to_string() });
+    }
+    // The fork answers some failures as a success whose C++ is only a comment.
+    if let Some(message) = cpp.trim_start().strip_prefix("// ERROR:") {
+        return Err(CompileError::Codegen(message.trim().to_string()));
+    }
+    let name = match wrapper {
+        Some(name) => name,
+        None => field("var-name")?.to_string(),
+    };
+    Ok(CompiledForm { patch_id: request.patch_id, cpp: cpp.to_string(), var: VarName::new(ns, name), kind })
+}
+
+/// jank's position (1-based line and column, relative to the code sent) moved into the file
+/// (0-based). `shift`: characters of wrapper before the form on its first line.
+fn form_location(response: &Response, request: &CompileRequest, shift: u32) -> Option<LineCol> {
+    let (line, column) = jank_position(response)?;
+    let start = request.form.start;
+    Some(if line == 1 {
+        LineCol { line: start.line, column: start.column + (column - 1).saturating_sub(shift) }
+    } else {
+        LineCol { line: start.line + line - 1, column: column - 1 }
+    })
+}
+
+fn file_line_col((line, column): (u32, u32)) -> LineCol {
+    LineCol { line: line - 1, column: column - 1 }
+}
+
+/// The 1-based line and column jank gives for an error: `line`/`column` fields (the fork's
+/// eval errors), else `at (file:line:col)` in the message (its formatted errors).
+fn jank_position(response: &Response) -> Option<(u32, u32)> {
+    let field = |key| response.messages.iter().find_map(|m| m.get_int(key)).and_then(|n| u32::try_from(n).ok());
+    if let Some(line) = field("line").filter(|&l| l > 0) {
+        return Some((line, field("column").filter(|&c| c > 0).unwrap_or(1)));
+    }
+    let text = response.err();
+    let inside = text.split(" at (").nth(1)?.split(')').next()?;
+    let mut numbers = inside.rsplit(':').map_while(|part| part.parse::<u32>().ok().filter(|&n| n > 0));
+    let last = numbers.next()?;
+    Some(match numbers.next() {
+        Some(line) => (line, last),
+        None => (last, 1),
+    })
+}
+
+/// The 0-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> LineCol {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    LineCol { line: before.matches('\n').count() as u32, column: before[line_start..].chars().count() as u32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nrepl::Value;
+
+    fn reply(fields: &[(&str, Value)]) -> Response {
+        let mut message = Message::new();
+        for (k, v) in fields {
+            message.insert(k, v.clone());
+        }
+        Response { messages: vec![message] }
+    }
+
+    #[test]
+    fn positions_from_fields_and_text() {
+        let r = reply(&[("line", Value::from("3")), ("column", Value::from(7))]);
+        assert_eq!(jank_position(&r), Some((3, 7)));
+        let r = reply(&[("err", Value::from("Syntax error compiling at (src/a.jank:2:5).\nUnable to resolve symbol 'x'."))]);
+        assert_eq!(jank_position(&r), Some((2, 5)));
+        let r = reply(&[("err", Value::from("boom"))]);
+        assert_eq!(jank_position(&r), None);
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\nλx(ns", 6), LineCol { line: 1, column: 2 });
+        assert_eq!(line_col("(ns a)", 0), LineCol { line: 0, column: 0 });
+    }
+}

@@ -49,11 +49,6 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// A journal kept only in memory.
-    pub fn in_memory() -> Self {
-        Journal::default()
-    }
-
     /// Opens the journal kept in `dir`; whatever cannot be read there is logged and left out.
     pub fn open(dir: &Path) -> Self {
         let entries = match std::fs::read(dir.join(INDEX)) {
@@ -208,7 +203,7 @@ mod tests {
 
     #[test]
     fn keeps_the_latest_patch_per_var_in_application_order() {
-        let mut j = Journal::in_memory();
+        let mut j = Journal::default();
         j.record(&patch(1, "a", PatchKind::Definition));
         j.record(&patch(2, "b", PatchKind::Definition));
         j.record(&patch(3, "a", PatchKind::Definition));
@@ -218,7 +213,7 @@ mod tests {
 
     #[test]
     fn restore_puts_back_the_previous_entry_unless_newer_came() {
-        let mut j = Journal::in_memory();
+        let mut j = Journal::default();
         j.record(&patch(1, "a", PatchKind::Definition));
         let previous = j.record(&patch(2, "a", PatchKind::Definition)).unwrap();
         j.restore(&VarName::new("demo.core", "a"), PatchId(2), previous);

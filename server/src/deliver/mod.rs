@@ -40,9 +40,8 @@ use tokio::task::JoinHandle;
 use crate::config::AppSettings;
 use crate::pipeline::stages::{Deliver, Delivery, Patch, StageFailure};
 
-pub use journal::Journal;
+use journal::Journal;
 pub use server::{CLIENT_PATH, SOCKET_PATH};
-pub use static_files::TOKEN_META;
 
 /// How many ports after `app.port` are tried when it is taken.
 const PORT_TRIES: u16 = 20;
@@ -70,8 +69,8 @@ pub struct AppServer {
     token: String,
     max_module_bytes: usize,
     ack_timeout: Duration,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    /// Taken by the first `stop` (or drop).
+    running: std::sync::Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl AppServer {
@@ -123,8 +122,7 @@ impl AppServer {
             token,
             max_module_bytes: settings.max_module_bytes,
             ack_timeout: ACK_TIMEOUT,
-            shutdown: Some(shutdown),
-            task: Some(task),
+            running: std::sync::Mutex::new(Some((shutdown, task))),
         })
     }
 
@@ -162,29 +160,27 @@ impl AppServer {
         self.hub.watch_browsers()
     }
 
-    /// Closes every page connection and the port.
-    pub async fn stop(mut self) {
-        self.shut_down();
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
-                abort.abort();
-            }
+    /// Closes every page connection and the port (works through an `Arc`; later calls and
+    /// the drop do nothing more).
+    pub async fn stop(&self) {
+        let Some(task) = self.shut_down() else { return };
+        let abort = task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
+            abort.abort();
         }
     }
 
-    fn shut_down(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+    fn shut_down(&self) -> Option<JoinHandle<()>> {
         self.hub.drop_all("the app server is stopping");
+        let (shutdown, task) = self.running.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let _ = shutdown.send(());
+        Some(task)
     }
 }
 
 impl Drop for AppServer {
     fn drop(&mut self) {
-        self.shut_down();
-        if let Some(task) = self.task.take() {
+        if let Some(task) = self.shut_down() {
             task.abort();
         }
     }

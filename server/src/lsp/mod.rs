@@ -6,6 +6,7 @@
 //! (`from_proto` in `documents`, `to_proto`); the pipeline and the stages never see LSP.
 
 mod documents;
+mod framing;
 pub mod ext;
 mod server;
 mod to_proto;

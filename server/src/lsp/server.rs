@@ -15,7 +15,7 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use super::documents::Document;
 use super::ext::{self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchStatus, ServerStatus, ServerStatusParams};
-use super::to_proto;
+use super::{framing, to_proto};
 use crate::config::{ConfigProblem, Settings};
 use crate::pipeline::{self, stages::Stage, PatchReport, Pipeline, ProgressSink, Selection};
 use crate::reader;
@@ -23,48 +23,31 @@ use crate::reader;
 /// Serves LSP on the given streams until the client exits or its input closes.
 pub async fn serve<I, O>(input: I, output: O)
 where
-    I: AsyncRead + Unpin,
-    O: AsyncWrite,
+    I: AsyncRead + Unpin + Send + 'static,
+    O: AsyncWrite + Unpin + Send + 'static,
 {
     let (service, socket) = LspService::build(Backend::new)
         .custom_method("jank/status", Backend::status)
         .finish();
-    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel();
-    let input = EofSignal { inner: input, eof: Some(eof_tx) };
+    let (to_server, server_input) = tokio::io::duplex(1 << 20);
+    let (server_output, from_server) = tokio::io::duplex(1 << 20);
+    let (rejections, rejected) = tokio::sync::mpsc::unbounded_channel();
+    let (input_closed, input_closed_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        framing::filter_input(input, to_server, rejections).await;
+        let _ = input_closed.send(());
+    });
+    let writer = tokio::spawn(framing::merge_output(from_server, output, rejected));
     // An editor that dies sends no `exit`, and requests to it (configuration, progress) never
     // get answers: when its input closes, give handlers a moment, then stop, freeing ports.
     tokio::select! {
-        () = Server::new(input, output, socket).serve(service) => {}
+        () = Server::new(server_input, server_output, socket).serve(service) => {}
         _ = async {
-            let _ = eof_rx.await;
+            let _ = input_closed_rx.await;
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         } => tracing::info!("the editor closed the connection without `exit`; stopping"),
     }
-}
-
-/// Passes reads through and says when the stream reached its end.
-struct EofSignal<R> {
-    inner: R,
-    eof: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for EofSignal<R> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let std::task::Poll::Ready(Ok(())) = &poll {
-            if buf.filled().len() == before {
-                if let Some(eof) = self.eof.take() {
-                    let _ = eof.send(());
-                }
-            }
-        }
-        poll
-    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
 }
 
 struct Backend {

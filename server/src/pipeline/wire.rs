@@ -9,9 +9,10 @@ use super::{Backends, PatchIds, Pipeline};
 use tokio::sync::watch;
 
 use crate::build::{ExportCheck, SideModuleBuilder};
+use crate::compile::JankCompiler;
 use crate::config::Settings;
 use crate::deliver::AppServer;
-use crate::pipeline::stages::{Build, Check, Deliver};
+use crate::pipeline::stages::{Build, Check, Compile, Deliver};
 
 /// Where the app's URL (with its token) is written, under the cache dir, for people and tools.
 pub const APP_URL_FILE: &str = "app-url";
@@ -68,6 +69,7 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                 (Err(e.to_string()), None, None)
             }
         };
-    let backends = Backends { compile: Err("the compile stage is not wired yet".into()), build, check, deliver };
+    let compile: Arc<dyn Compile> = Arc::new(JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf()));
+    let backends = Backends { compile: Ok(compile), build, check, deliver };
     Started { pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))), warnings, app_url, browsers }
 }

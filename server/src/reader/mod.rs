@@ -4,10 +4,23 @@
 //! form at a position, and syntax errors. Works on `&str` and byte offsets only: it must
 //! not know about LSP positions, ropes, files or any later stage. It never panics, on any
 //! input.
+//!
+//! `lexer` splits the text into tokens; `forms` reads forms from them (skipping the insides
+//! of collections with a delimiter stack, no syntax tree); `ns` reads the `ns` form;
+//! `normalize` gives a form's text without layout or comments.
+
+mod forms;
+mod lexer;
+mod normalize;
+mod ns;
+#[cfg(test)]
+mod tests;
 
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
+
+use forms::Reader;
 
 /// A whole file, read.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -82,7 +95,8 @@ pub enum Refer {
     Names(Vec<String>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct ReadError {
     /// Byte range of the offending delimiter (or of the unterminated token).
     pub range: Range<usize>,
@@ -109,24 +123,57 @@ impl Namespace {
 
 /// Reads a whole file.
 pub fn parse(text: &str) -> SourceFile {
-    let _ = text;
-    SourceFile::default()
+    let mut reader = Reader::new(text);
+    let forms = reader.read_forms(0);
+    let namespace = match forms.iter().find(|form| form.kind == FormKind::Ns) {
+        Some(form) => {
+            let (namespace, error) = ns::read(&mut reader, form, form.normalized(text));
+            reader.lex.errors.extend(error);
+            namespace
+        }
+        None => Namespace::Missing,
+    };
+    let mut errors = reader.lex.errors;
+    errors.sort_by_key(|error| error.range.start);
+    SourceFile { forms, namespace, errors }
 }
 
 impl SourceFile {
     /// The top-level form containing `offset` (a byte offset; the end of a form counts as
     /// inside it). Inside a `(comment ...)` form, the body form at `offset` instead (as
     /// Calva does).
+    ///
+    /// Where two forms touch (`(a)(b)`), the one that starts at `offset`. In a comment
+    /// form, as in Calva, the comment itself only on its delimiters: at its start, or just
+    /// before or after its closing `)`; on the `comment` symbol or between the body's
+    /// forms, `None`. Whitespace between top-level forms: `None`.
     pub fn form_at(&self, offset: usize) -> Option<&Form> {
-        let _ = offset;
-        None
+        form_in(&self.forms, offset)
     }
+}
+
+fn form_in(forms: &[Form], offset: usize) -> Option<&Form> {
+    let first = forms.partition_point(|form| form.range.end < offset);
+    let form = match forms.get(first + 1) {
+        Some(next) if next.range.start == offset => next,
+        _ => forms.get(first).filter(|form| form.range.start <= offset)?,
+    };
+    if form.kind != FormKind::Comment {
+        return Some(form);
+    }
+    if let Some(inner) = form_in(&form.children, offset) {
+        return Some(inner);
+    }
+    let on_delimiter = offset == form.range.start || offset + 1 >= form.range.end;
+    on_delimiter.then_some(form)
 }
 
 impl Form {
     /// The form's text without whitespace differences and comments (including `#_`
-    /// discards), so that reformatting a form is not a change.
+    /// discards), so that reformatting a form is not a change: tokens are kept in order,
+    /// one space apart, with no space after an opening delimiter or a reader prefix, or
+    /// before a closing delimiter (`(defn f [x] (inc 'x))`).
     pub fn normalized(&self, text: &str) -> String {
-        text.get(self.range.clone()).unwrap_or_default().to_string()
+        normalize::normalize(text.get(self.range.clone()).unwrap_or_default())
     }
 }

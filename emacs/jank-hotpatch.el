@@ -1,0 +1,732 @@
+;;; jank-hotpatch.el --- Hot-patch running jank apps -*- lexical-binding: t; -*-
+
+;; Copyright (C) 2026 The jank-hotpatch contributors
+
+;; Author: The jank-hotpatch contributors
+;; URL: https://github.com/jank-hotpatch/jank-hotpatch
+;; Keywords: languages, tools, lisp
+;; Version: 0.1.0
+;; Package-Requires: ((emacs "28.1") (eglot "1.9"))
+;; SPDX-License-Identifier: MIT OR Apache-2.0
+
+;; This file is not part of GNU Emacs.
+
+;; Licensed under either of the Apache License, Version 2.0 or the MIT
+;; license, at your option.  See the LICENSE files of the repository.
+
+;;; Commentary:
+
+;; jank-hotpatch is a sidecar (the `jank-hotpatch' program) that speaks
+;; LSP to editors.  When you save a jank file, or ask for one form, it
+;; gets the C++ for the changed forms from jank's own compiler, builds
+;; a WebAssembly side module and loads it into every browser page that
+;; runs the app, keeping the page's state.  This package is its Emacs
+;; client, on top of eglot (Emacs 29+ has eglot built in; on Emacs 28
+;; install the `eglot' package).
+;;
+;; Installation: put this directory on `load-path', then
+;;
+;;   (require 'jank-hotpatch)
+;;   (add-hook 'jank-mode-hook #'eglot-ensure)
+;;   (add-hook 'jank-mode-hook #'jank-hotpatch-mode)
+;;
+;; The package registers the sidecar with eglot for `jank-mode' (a
+;; small mode derived from `clojure-mode' when that is installed, else
+;; from `lisp-data-mode', defined only when no other `jank-mode'
+;; exists) and opens .jank files in `jank-mode'.  It also registers
+;; the sidecar with lsp-mode, when lsp-mode is loaded.
+;;
+;; The sidecar is found on PATH, else in the target/ directory of the
+;; repository this file belongs to; see `jank-hotpatch-server-command'.
+;;
+;; With `jank-hotpatch-mode' on:
+;;
+;;   saving          the sidecar patches the forms that changed (see
+;;                   `jank-hotpatch-on-save')
+;;   C-c C-c, C-M-x  `jank-hotpatch-form': patch the top-level form at
+;;                   point; an expression's value is shown after it
+;;   C-c C-k         `jank-hotpatch-file': patch every changed form
+;;   M-x jank-hotpatch-open-app   open the app's page in a browser
+;;   M-x jank-hotpatch-show-log   one line per patch, with the time
+;;                   of every stage (mouse-1 on the lighter too)
+;;
+;; The lighter shows " jank[84ms]" after a patch, " jank[!]" after a
+;; failure, " jank[…]" while a patch runs and " jank[no change]" when
+;; there was nothing to patch; its tooltip has the stage breakdown.
+;; Failures are diagnostics (flymake, through eglot) on the form.
+;;
+;; Customizations (M-x customize-group RET jank-hotpatch):
+;; `jank-hotpatch-on-save', `jank-hotpatch-server-command',
+;; `jank-hotpatch-nrepl-endpoint', `jank-hotpatch-toolchain',
+;; `jank-hotpatch-app-port', `jank-hotpatch-result-lifetime',
+;; `jank-hotpatch-result-max-width', `jank-hotpatch-flash-duration'.
+;; The sidecar reads them when it starts (initializationOptions):
+;; after changing one, run M-x eglot-reconnect.  Settings left at nil
+;; come from the workspace's jank-hotpatch.toml or the sidecar's
+;; defaults.  A `:jankHotpatch' section of
+;; `eglot-workspace-configuration' (in .dir-locals.el) overrides them.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'eglot)
+(require 'jsonrpc)
+(require 'seq)
+(require 'subr-x)
+(require 'url-parse)
+(require 'url-util)
+
+;;; User options
+
+(defgroup jank-hotpatch nil
+  "Hot-patch jank code into running WebAssembly pages."
+  :prefix "jank-hotpatch-"
+  :group 'tools
+  :link '(url-link "https://github.com/jank-hotpatch/jank-hotpatch"))
+
+(defcustom jank-hotpatch-on-save t
+  "Whether the sidecar patches the changed forms of a file when it is saved.
+The sidecar itself does it, on the LSP didSave notification, so
+that saving never patches twice."
+  :type '(choice (const :tag "Patch changed forms on save" t)
+                 (const :tag "Only patch on request" nil))
+  :safe #'booleanp
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-server-command nil
+  "Program and arguments that start the sidecar speaking LSP on stdio.
+nil finds `jank-hotpatch' on PATH, else in the target/release or
+target/debug directory of the repository this package belongs to,
+and runs it with the argument \"lsp\"."
+  :type '(choice (const :tag "Find jank-hotpatch (PATH, then target/)" nil)
+                 (repeat :tag "Program and arguments" string))
+  :risky t
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-nrepl-endpoint nil
+  "Where jank's nREPL server listens.
+nil reads the port from the .nrepl-port file that jank writes."
+  :type '(choice (const :tag "Read .nrepl-port" nil)
+                 (string :tag "host:port")
+                 (integer :tag "Port on localhost"))
+  :safe (lambda (value) (or (null value) (stringp value) (natnump value)))
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-toolchain nil
+  "Which tools build the C++ of a form into a WebAssembly side module."
+  :type '(choice (const :tag "From jank-hotpatch.toml, else auto" nil)
+                 (const :tag "clang when found, else emcc" auto)
+                 (const :tag "clang++ and wasm-ld directly (fast)" clang)
+                 (const :tag "emcc" emcc))
+  :safe (lambda (value) (memq value '(nil auto clang emcc)))
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-app-port nil
+  "Port of the sidecar's HTTP and WebSocket server for the app's pages.
+nil uses jank-hotpatch.toml's, else the sidecar's default (7888)."
+  :type '(choice (const :tag "From jank-hotpatch.toml, else 7888" nil)
+                 (natnum :tag "Port"))
+  :safe (lambda (value) (or (null value) (natnump value)))
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-result-lifetime 10
+  "Seconds an expression's value stays shown after the form.
+The value also goes away as soon as the buffer changes."
+  :type '(choice (const :tag "Until the buffer changes" nil)
+                 (number :tag "Seconds"))
+  :safe (lambda (value) (or (null value) (numberp value)))
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-result-max-width 80
+  "Longest value shown after a form, in characters; longer ones are cut."
+  :type 'natnum
+  :safe #'natnump
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-flash-duration 0.4
+  "Seconds a patched form stays highlighted, or nil for no highlight."
+  :type '(choice (const :tag "No highlight" nil)
+                 (number :tag "Seconds"))
+  :safe (lambda (value) (or (null value) (numberp value)))
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defface jank-hotpatch-result
+  '((t :inherit font-lock-comment-face :box (:line-width -1)))
+  "Face of the value shown after an evaluated form."
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defface jank-hotpatch-flash
+  '((t :inherit highlight))
+  "Face that briefly marks a form that was just patched."
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+;;; jank-mode
+
+(defalias 'jank-hotpatch--jank-mode-parent
+  (if (require 'clojure-mode nil t) 'clojure-mode 'lisp-data-mode)
+  "The mode `jank-mode' derives from: `clojure-mode' when installed.")
+
+;;;###autoload (autoload 'jank-mode "jank-hotpatch" "Major mode for jank." t)
+(unless (fboundp 'jank-mode)
+  (define-derived-mode jank-mode jank-hotpatch--jank-mode-parent "jank"
+    "Major mode for jank, a Clojure dialect that compiles to C++.
+Defined by jank-hotpatch when no other `jank-mode' exists."))
+
+;;;###autoload
+(add-to-list 'auto-mode-alist '("\\.jank\\'" . jank-mode))
+
+;;; Starting the sidecar
+
+(defconst jank-hotpatch--repository
+  (when-let ((file (or load-file-name buffer-file-name)))
+    (file-name-directory (directory-file-name (file-name-directory file))))
+  "The repository this file belongs to, where cargo builds the sidecar.")
+
+(defun jank-hotpatch--built-program ()
+  "The newest sidecar binary under the repository's target/, or nil."
+  (when jank-hotpatch--repository
+    (let ((built (seq-filter
+                  #'file-executable-p
+                  (mapcar (lambda (profile)
+                            (expand-file-name
+                             (concat "target/" profile "/jank-hotpatch")
+                             jank-hotpatch--repository))
+                          '("release" "debug")))))
+      (car (sort built #'file-newer-than-file-p)))))
+
+(defun jank-hotpatch-server-program ()
+  "Return the program and arguments to start the sidecar with."
+  (or jank-hotpatch-server-command
+      (list (or (executable-find "jank-hotpatch")
+                (jank-hotpatch--built-program)
+                "jank-hotpatch")
+            "lsp")))
+
+(defun jank-hotpatch--compact (plist)
+  "PLIST without its nil values; nested plists compacted, empty ones dropped."
+  (cl-loop for (key value) on plist by #'cddr
+           for kept = (if (and (consp value) (keywordp (car value)))
+                          (jank-hotpatch--compact value)
+                        value)
+           when kept append (list key kept)))
+
+(defun jank-hotpatch-initialization-options (&optional _server)
+  "The sidecar's initializationOptions, from the user options.
+Options left at nil are left out, so that jank-hotpatch.toml or the
+sidecar's defaults apply."
+  (jank-hotpatch--compact
+   `(:patchOnSave ,(if jank-hotpatch-on-save t :json-false)
+     :nrepl (:endpoint ,jank-hotpatch-nrepl-endpoint)
+     :build (:toolchain ,(and jank-hotpatch-toolchain
+                              (symbol-name jank-hotpatch-toolchain)))
+     :app (:port ,jank-hotpatch-app-port))))
+
+;;;###autoload
+(defun jank-hotpatch-eglot-contact (&optional _interactive _project)
+  "Return the sidecar's command and initializationOptions for eglot."
+  `(,@(jank-hotpatch-server-program)
+    :initializationOptions ,#'jank-hotpatch-initialization-options))
+
+;;;###autoload
+(with-eval-after-load 'eglot
+  (add-to-list 'eglot-server-programs
+               '(jank-mode . jank-hotpatch-eglot-contact)))
+
+;;; Talking to the sidecar
+
+(defconst jank-hotpatch--request-timeout 120
+  "Seconds to wait for a patch; the first build of a session is the slowest.")
+
+(defvar-local jank-hotpatch--report nil
+  "The last patch report (a plist) for this buffer's file.")
+
+(defvar-local jank-hotpatch--requests 0
+  "How many requests of this buffer the sidecar is still working on.")
+
+(defvar jank-hotpatch-mode)
+
+(declare-function lsp-request-async "ext:lsp-mode")
+(declare-function lsp--buffer-uri "ext:lsp-mode")
+(declare-function lsp-point-to-position "ext:lsp-mode")
+(declare-function lsp--line-character-to-point "ext:lsp-mode")
+(declare-function lsp-workspaces "ext:lsp-mode")
+(declare-function lsp-register-client "ext:lsp-mode")
+(declare-function make-lsp-client "ext:lsp-mode")
+(declare-function lsp-stdio-connection "ext:lsp-mode")
+(declare-function lsp-activate-on "ext:lsp-mode")
+(defvar lsp-language-id-configuration)
+
+(defun jank-hotpatch--client ()
+  "The LSP client of this buffer: `eglot' or `lsp-mode'."
+  (cond ((eglot-managed-p) 'eglot)
+        ((bound-and-true-p lsp-mode) 'lsp-mode)
+        (t (user-error
+            "This buffer is not connected to jank-hotpatch; run M-x eglot"))))
+
+(defun jank-hotpatch--buffer-uri ()
+  "Return the URI of this buffer's file, as the LSP client has it."
+  (pcase (jank-hotpatch--client)
+    ('eglot (plist-get (eglot--TextDocumentIdentifier) :uri))
+    ('lsp-mode (lsp--buffer-uri))))
+
+(defun jank-hotpatch--lsp-position (pos)
+  "POS as an LSP position, in the client's own conversion (UTF-16)."
+  (pcase (jank-hotpatch--client)
+    ('eglot (eglot--pos-to-lsp-position pos))
+    ('lsp-mode (lsp-point-to-position pos))))
+
+(defun jank-hotpatch--point (position)
+  "The buffer position of the LSP POSITION plist."
+  (pcase (jank-hotpatch--client)
+    ('eglot (eglot--lsp-position-to-point position))
+    ('lsp-mode (lsp--line-character-to-point (plist-get position :line)
+                                             (plist-get position :character)))))
+
+(defun jank-hotpatch--plist (object)
+  "OBJECT with hash tables (lsp-mode's JSON objects) turned into plists."
+  (cond ((hash-table-p object)
+         (let (plist)
+           (maphash (lambda (key value)
+                      (setq plist (nconc plist
+                                         (list (intern (concat ":" key))
+                                               (jank-hotpatch--plist value)))))
+                    object)
+           plist))
+        ((vectorp object) (vconcat (mapcar #'jank-hotpatch--plist object)))
+        (t object)))
+
+(defun jank-hotpatch--request (command argument on-report)
+  "Ask the sidecar to run COMMAND with ARGUMENT, then call ON-REPORT.
+ON-REPORT runs in this buffer with the sidecar's patch report.  The
+lighter shows the request as running until the answer comes; a
+request that fails shows as a failed patch."
+  (let ((buffer (current-buffer))
+        (client (jank-hotpatch--client)))
+    (cl-labels ((answered (handler value)
+                  (when (buffer-live-p buffer)
+                    (with-current-buffer buffer
+                      (setq jank-hotpatch--requests
+                            (max 0 (1- jank-hotpatch--requests)))
+                      (force-mode-line-update)
+                      (funcall handler value))))
+                (done (report) (answered on-report report))
+                (failed (message)
+                  (answered #'jank-hotpatch--request-failed message)))
+      (cl-incf jank-hotpatch--requests)
+      (force-mode-line-update)
+      (pcase client
+        ('eglot
+         ;; The sidecar must see the text as it is now, not as of the last
+         ;; idle moment.
+         (eglot--signal-textDocument/didChange)
+         (jsonrpc-async-request
+          (eglot--current-server-or-lose) :workspace/executeCommand
+          (list :command command :arguments (vector argument))
+          :success-fn #'done
+          :error-fn (lambda (error) (failed (plist-get error :message)))
+          :timeout-fn (lambda () (failed "no answer from the sidecar"))
+          :timeout jank-hotpatch--request-timeout))
+        ('lsp-mode
+         (lsp-request-async
+          "workspace/executeCommand"
+          (list :command command :arguments (vector argument))
+          (lambda (report) (done (jank-hotpatch--plist report)))
+          :error-handler
+          (lambda (error)
+            (failed (plist-get (jank-hotpatch--plist error) :message)))))))))
+
+(defun jank-hotpatch--request-failed (message)
+  "Show that a request failed with MESSAGE: log, lighter and echo area."
+  (let ((report (list :ok :json-false
+                      :error (list :stage "request" :message message))))
+    (jank-hotpatch--log (jank-hotpatch--log-line report))
+    (setq jank-hotpatch--report report)
+    (message "jank: %s" (jank-hotpatch--summary report))))
+
+;;; Reports
+
+(defun jank-hotpatch--true-p (value)
+  "Whether the JSON VALUE is true (JSON false may be :json-false)."
+  (eq value t))
+
+(defun jank-hotpatch--ms (ms)
+  "MS milliseconds as a short string."
+  (cond ((not (numberp ms)) "?")
+        ((< ms 10) (format "%.1f" ms))
+        (t (format "%d" (round ms)))))
+
+(defun jank-hotpatch--form-names (report)
+  "The qualified names of the forms REPORT patched, comma-separated."
+  (mapconcat (lambda (form)
+               (let ((name (plist-get form :name)))
+                 (if name
+                     (format "%s/%s" (plist-get form :ns) name)
+                   "an expression")))
+             (plist-get report :forms) ", "))
+
+(defun jank-hotpatch--summary (report)
+  "One line saying what the patch of REPORT did."
+  (let ((error (plist-get report :error)))
+    (cond (error (format "failed at %s: %s" (plist-get error :stage)
+                         (plist-get error :message)))
+          ((seq-empty-p (plist-get report :forms))
+           (or (plist-get report :message) "nothing to patch"))
+          (t (concat (format "patched %s in %s ms"
+                             (jank-hotpatch--form-names report)
+                             (jank-hotpatch--ms (plist-get report :total_ms)))
+                     (when-let ((value (plist-get report :value)))
+                       (format " => %s" value)))))))
+
+(defconst jank-hotpatch--stages
+  '((:read_ms . "read") (:compile_ms . "compile") (:build_ms . "build")
+    (:check_ms . "check") (:deliver_ms . "deliver") (:load_ms . "load"))
+  "The stages of a patch, in order, as the report names their times.")
+
+(defun jank-hotpatch--stage-times (report)
+  "The time of every stage of REPORT, e.g. \"read 0.2 · compile 31 ms\"."
+  (let ((stages (plist-get report :stages)))
+    (concat (mapconcat (lambda (stage)
+                         (format "%s %s" (cdr stage)
+                                 (jank-hotpatch--ms
+                                  (plist-get stages (car stage)))))
+                       jank-hotpatch--stages " · ")
+            " ms")))
+
+(defun jank-hotpatch--browsers (n)
+  "N browsers, in words."
+  (format "%s browser%s" (or n 0) (if (eql n 1) "" "s")))
+
+(defun jank-hotpatch--log-line (report &optional time)
+  "One line for the log about REPORT, stamped with TIME (default now)."
+  (let ((file (when-let ((uri (plist-get report :uri)))
+                (file-name-nondirectory (jank-hotpatch--uri-file uri)))))
+    (concat (format-time-string "%H:%M:%S " time)
+            (if file (concat file " ") "")
+            (jank-hotpatch--summary report)
+            (if (plist-get report :stages)
+                (format " | %s | %s" (jank-hotpatch--stage-times report)
+                        (jank-hotpatch--browsers (plist-get report :browsers)))
+              ""))))
+
+(defun jank-hotpatch--uri-file (uri)
+  "The file name of the file URI."
+  (decode-coding-string
+   (url-unhex-string (url-filename (url-generic-parse-url uri)))
+   'utf-8))
+
+;;; Mode line
+
+(defun jank-hotpatch--busy-p (status requests)
+  "Return non-nil if STATUS is busy or REQUESTS are unanswered."
+  (or (> requests 0) (jank-hotpatch--true-p (plist-get status :busy))))
+
+(defun jank-hotpatch--lighter-state (report status busy)
+  "The word in the lighter's brackets for REPORT, STATUS and BUSY, or nil."
+  (cond (busy "…")
+        ((jank-hotpatch--failed-p report) "!")
+        ((equal (plist-get status :health) "error") "!")
+        ((null report) nil)
+        ((seq-empty-p (plist-get report :forms)) "no change")
+        (t (format "%dms" (round (or (plist-get report :total_ms) 0))))))
+
+(defun jank-hotpatch--lighter-text (report status busy)
+  "The lighter's text for REPORT, STATUS and BUSY, e.g. \" jank[84ms]\"."
+  (let ((state (jank-hotpatch--lighter-state report status busy)))
+    (if state (format " jank[%s]" state) " jank")))
+
+(defun jank-hotpatch--failed-p (report)
+  "Whether REPORT is of a patch that failed."
+  (and report (not (jank-hotpatch--true-p (plist-get report :ok)))))
+
+(defun jank-hotpatch--lighter-face (report status)
+  "The face of the lighter for REPORT and STATUS, or nil."
+  (cond ((jank-hotpatch--failed-p report) 'error)
+        ((equal (plist-get status :health) "error") 'error)
+        ((equal (plist-get status :health) "warning") 'warning)))
+
+(defun jank-hotpatch--help-echo (report status)
+  "The lighter's tooltip: the last patch of REPORT and the sidecar's STATUS."
+  (string-join
+   (delq nil
+         (list (if report
+                   (concat "jank-hotpatch: " (jank-hotpatch--summary report))
+                 "jank-hotpatch: no patch yet")
+               (when (plist-get report :stages)
+                 (jank-hotpatch--stage-times report))
+               (when-let ((browsers (or (plist-get report :browsers)
+                                        (plist-get status :browsers))))
+                 (jank-hotpatch--browsers browsers))
+               (when status
+                 (format "sidecar: %s" (or (plist-get status :message) "")))
+               "mouse-1: show the log of patches"))
+   "\n"))
+
+(defvar jank-hotpatch--mode-line-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map [mode-line mouse-1] #'jank-hotpatch-show-log)
+    map)
+  "Keys of the lighter.")
+
+(defun jank-hotpatch--mode-line ()
+  "The lighter of `jank-hotpatch-mode', from this buffer's state."
+  (let ((report jank-hotpatch--report)
+        (status (jank-hotpatch--status)))
+    (propertize (jank-hotpatch--lighter-text
+                 report status
+                 (jank-hotpatch--busy-p status jank-hotpatch--requests))
+                'face (jank-hotpatch--lighter-face report status)
+                'help-echo (jank-hotpatch--help-echo report status)
+                'mouse-face 'mode-line-highlight
+                'local-map jank-hotpatch--mode-line-map)))
+
+(defvar jank-hotpatch-mode-line '(:eval (jank-hotpatch--mode-line))
+  "The mode line construct of `jank-hotpatch-mode'.")
+(put 'jank-hotpatch-mode-line 'risky-local-variable t)
+
+;;; Log
+
+(defconst jank-hotpatch-log-buffer "*jank-hotpatch*"
+  "The buffer with one line per patch.")
+
+(defun jank-hotpatch--log (line)
+  "Append LINE to the log buffer."
+  (with-current-buffer (get-buffer-create jank-hotpatch-log-buffer)
+    (unless (derived-mode-p 'special-mode) (special-mode))
+    (let ((inhibit-read-only t))
+      (save-excursion
+        (goto-char (point-max))
+        (insert line "\n")))))
+
+(defun jank-hotpatch-show-log ()
+  "Show the log of patches: one line per patch, with the time of every stage."
+  (interactive)
+  (let ((buffer (get-buffer-create jank-hotpatch-log-buffer)))
+    (with-current-buffer buffer
+      (unless (derived-mode-p 'special-mode) (special-mode))
+      (goto-char (point-max)))
+    (display-buffer buffer)))
+
+;;; Overlays
+
+(defvar-local jank-hotpatch--results-shown nil
+  "Whether values may be shown after forms (so that edits need not look).")
+
+(defun jank-hotpatch--truncate (value)
+  "VALUE on one line, cut to `jank-hotpatch-result-max-width'."
+  (truncate-string-to-width
+   (replace-regexp-in-string "\n" " " (format "%s" value))
+   jank-hotpatch-result-max-width nil nil "…"))
+
+(defun jank-hotpatch--show-result (value start end)
+  "Show VALUE as \"=> VALUE\" after the form from START to END.
+Return the overlay.  It goes away when the buffer changes or after
+`jank-hotpatch-result-lifetime' seconds."
+  (let ((line-end (save-excursion (goto-char end) (line-end-position))))
+    (remove-overlays start line-end 'category 'jank-hotpatch-result-overlay)
+    (let ((overlay (make-overlay start line-end nil nil t)))
+      (setq jank-hotpatch--results-shown t)
+      (overlay-put overlay 'category 'jank-hotpatch-result-overlay)
+      (overlay-put overlay 'after-string
+                   (concat " " (propertize
+                                (concat "=> " (jank-hotpatch--truncate value))
+                                'face 'jank-hotpatch-result)))
+      (when jank-hotpatch-result-lifetime
+        (run-at-time jank-hotpatch-result-lifetime nil
+                     #'delete-overlay overlay))
+      overlay)))
+
+(defun jank-hotpatch--remove-results (&rest _change)
+  "Remove the values shown after forms (on any change of the buffer)."
+  (when jank-hotpatch--results-shown
+    (setq jank-hotpatch--results-shown nil)
+    (jank-hotpatch--remove-overlays 'jank-hotpatch-result-overlay)))
+
+(defun jank-hotpatch--remove-overlays (category)
+  "Remove this buffer's overlays of CATEGORY."
+  (save-restriction
+    (widen)
+    (remove-overlays (point-min) (point-max) 'category category)))
+
+(defun jank-hotpatch--flash (start end)
+  "Highlight START to END for `jank-hotpatch-flash-duration' seconds."
+  (when jank-hotpatch-flash-duration
+    (let ((overlay (make-overlay start end)))
+      (overlay-put overlay 'category 'jank-hotpatch-flash-overlay)
+      (overlay-put overlay 'face 'jank-hotpatch-flash)
+      (run-at-time jank-hotpatch-flash-duration nil #'delete-overlay overlay)
+      overlay)))
+
+(defun jank-hotpatch--form-bounds (form)
+  "Start and end in this buffer of the FORM of a report, or nil."
+  (when-let ((range (plist-get form :range)))
+    (save-restriction
+      (widen)
+      (cons (jank-hotpatch--point (plist-get range :start))
+            (jank-hotpatch--point (plist-get range :end))))))
+
+;;; Notifications
+
+(defvar jank-hotpatch--statuses (make-hash-table :test #'eq :weakness 'key)
+  "The last jank/serverStatus (a plist) of every connection to a sidecar.
+Keyed by eglot server or lsp-mode workspace.")
+
+(defun jank-hotpatch--connections ()
+  "Return this buffer's connections: its eglot server or lsp-mode workspaces."
+  (cond ((eglot-managed-p) (list (eglot-current-server)))
+        ((bound-and-true-p lsp-mode) (lsp-workspaces))))
+
+(defun jank-hotpatch--status ()
+  "Return the last jank/serverStatus of this buffer's sidecar, or nil."
+  (seq-some (lambda (connection) (gethash connection jank-hotpatch--statuses))
+            (jank-hotpatch--connections)))
+
+(defun jank-hotpatch--handle-patch-status (report connection)
+  "Show REPORT, a jank/patchStatus of CONNECTION, in the buffer it is about."
+  (jank-hotpatch--log (jank-hotpatch--log-line report))
+  (let ((uri (plist-get report :uri)))
+    (dolist (buffer (buffer-list))
+      (with-current-buffer buffer
+        (when (and jank-hotpatch-mode
+                   (memq connection (jank-hotpatch--connections))
+                   (equal (jank-hotpatch--buffer-uri) uri))
+          (setq jank-hotpatch--report report)
+          (when (jank-hotpatch--true-p (plist-get report :ok))
+            (seq-doseq (form (plist-get report :forms))
+              (when-let ((bounds (jank-hotpatch--form-bounds form)))
+                (jank-hotpatch--flash (car bounds) (cdr bounds)))))
+          (force-mode-line-update))))))
+
+(defun jank-hotpatch--handle-server-status (status connection)
+  "Keep STATUS, a jank/serverStatus of CONNECTION, for the lighters."
+  (puthash connection status jank-hotpatch--statuses)
+  (force-mode-line-update t))
+
+(cl-defmethod eglot-handle-notification
+  (server (_method (eql jank/patchStatus)) &rest report)
+  "Show REPORT, the result of a patch that SERVER ran."
+  (jank-hotpatch--handle-patch-status report server))
+
+(cl-defmethod eglot-handle-notification
+  (server (_method (eql jank/serverStatus)) &rest status)
+  "Keep STATUS, the health of SERVER, for the lighter."
+  (jank-hotpatch--handle-server-status status server))
+
+;;; lsp-mode
+
+(defun jank-hotpatch--lsp-mode-handler (handler)
+  "Return a lsp-mode notification handler for HANDLER.
+HANDLER gets the params as a plist and the workspace."
+  (lambda (workspace params)
+    (funcall handler (jank-hotpatch--plist params) workspace)))
+
+(with-eval-after-load 'lsp-mode
+  (add-to-list 'lsp-language-id-configuration '(jank-mode . "jank"))
+  (let ((handlers (make-hash-table :test #'equal)))
+    (puthash "jank/patchStatus"
+             (jank-hotpatch--lsp-mode-handler
+              #'jank-hotpatch--handle-patch-status)
+             handlers)
+    (puthash "jank/serverStatus"
+             (jank-hotpatch--lsp-mode-handler
+              #'jank-hotpatch--handle-server-status)
+             handlers)
+    (lsp-register-client
+     (make-lsp-client
+      :new-connection (lsp-stdio-connection #'jank-hotpatch-server-program)
+      :activation-fn (lsp-activate-on "jank")
+      :initialization-options #'jank-hotpatch-initialization-options
+      :notification-handlers handlers
+      :server-id 'jank-hotpatch))))
+
+;;; Commands
+
+(defun jank-hotpatch--form-position ()
+  "Where the form to patch is.
+That is point inside a form, else the start of the top-level form
+around or before point."
+  (if (> (car (syntax-ppss)) 0)
+      (point)
+    (save-excursion
+      (end-of-defun)
+      (beginning-of-defun)
+      (point))))
+
+(defun jank-hotpatch--report-value (report)
+  "Show the value in REPORT after its form, and say how the patch went."
+  (let ((form (seq-find #'identity (plist-get report :forms)))
+        (value (plist-get report :value)))
+    (when-let ((bounds (and value form (jank-hotpatch--form-bounds form))))
+      (jank-hotpatch--show-result value (car bounds) (cdr bounds)))
+    (message "jank: %s" (jank-hotpatch--summary report))))
+
+(defun jank-hotpatch-form ()
+  "Patch the top-level form at point into the app's pages.
+An expression is evaluated in the pages, and its value shown after it."
+  (interactive)
+  (jank-hotpatch--request
+   "jank.hotPatchForm"
+   (list :uri (jank-hotpatch--buffer-uri)
+         :position (jank-hotpatch--lsp-position
+                    (jank-hotpatch--form-position)))
+   #'jank-hotpatch--report-value))
+
+(defun jank-hotpatch-file ()
+  "Patch every form of this file that changed since its last patch."
+  (interactive)
+  (jank-hotpatch--request "jank.hotPatchFile"
+                          (list :uri (jank-hotpatch--buffer-uri))
+                          #'jank-hotpatch--report-value))
+
+(defconst jank-hotpatch--app-url-file ".jank-hotpatch/app-url"
+  "Where the sidecar writes the app's URL, relative to the workspace.")
+
+(defun jank-hotpatch--app-url ()
+  "The app's URL: from the sidecar's status, else from .jank-hotpatch/app-url."
+  (or (plist-get (jank-hotpatch--status) :appUrl)
+      (when-let ((dir (locate-dominating-file default-directory
+                                              jank-hotpatch--app-url-file)))
+        (with-temp-buffer
+          (insert-file-contents
+           (expand-file-name jank-hotpatch--app-url-file dir))
+          (string-trim (buffer-string))))))
+
+(defun jank-hotpatch-open-app ()
+  "Open the app's page, served by the sidecar, in a browser."
+  (interactive)
+  (browse-url (or (jank-hotpatch--app-url)
+                  (user-error "The sidecar has not told the app's URL yet"))))
+
+;;; Minor mode
+
+(defvar jank-hotpatch-mode-map
+  (let ((map (make-sparse-keymap)))
+    (define-key map (kbd "C-c C-c") #'jank-hotpatch-form)
+    (define-key map (kbd "C-M-x") #'jank-hotpatch-form)
+    (define-key map (kbd "C-c C-k") #'jank-hotpatch-file)
+    map)
+  "Keymap of `jank-hotpatch-mode'.")
+
+;;;###autoload
+(define-minor-mode jank-hotpatch-mode
+  "Hot-patch this jank buffer's forms into the app's running pages.
+
+Saving patches the forms that changed (the sidecar does it, see
+`jank-hotpatch-on-save').  \\[jank-hotpatch-form] patches the form
+at point and shows an expression's value after it.  The lighter
+shows how long the last patch took, or `!' when it failed; click
+it for the log.  Needs the buffer connected to the sidecar with
+eglot (\\[eglot]) or lsp-mode.
+
+\\{jank-hotpatch-mode-map}"
+  :lighter jank-hotpatch-mode-line
+  :keymap jank-hotpatch-mode-map
+  (if jank-hotpatch-mode
+      (add-hook 'after-change-functions #'jank-hotpatch--remove-results nil t)
+    (remove-hook 'after-change-functions #'jank-hotpatch--remove-results t)
+    (jank-hotpatch--remove-results)
+    (jank-hotpatch--remove-overlays 'jank-hotpatch-flash-overlay))
+  (setq jank-hotpatch--report nil
+        jank-hotpatch--requests 0))
+
+(provide 'jank-hotpatch)
+;;; jank-hotpatch.el ends here

@@ -1,0 +1,388 @@
+//! The running system a bench drives: a demo workspace prepared by `jank-hotpatch demo
+//! --prepare`, the stand-in jank started in it, the sidecar (`jank-hotpatch lsp`) with the
+//! workspace's jank file open, and headless Chromium pages on the app's URL.
+//!
+//! Owns: those processes and the scratch directory (all stopped and removed on drop, also
+//! after an error), the text of the open document, and the checks that a patch report is
+//! complete and that every page runs the patched code.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+use super::chromium::Page;
+use super::editor::{file_uri, Editor};
+use super::stats::{Sample, STAGES};
+use super::BenchError;
+
+/// The demo's namespace and file (see `jank-hotpatch demo`).
+pub const NS: &str = "demo.core";
+const SOURCE: &str = "src/demo/core.jank";
+
+/// Forms the benchmark patches, appended to the demo's file, one per scenario so that no
+/// scenario sees another's patches.
+pub const SMALL_FORM: &str = "bench-small";
+pub const CACHE_FORM: &str = "bench-cache";
+pub const SOAK_FORM: &str = "bench-soak";
+pub const SAVE_FORMS: [&str; 5] = ["bench-save-1", "bench-save-2", "bench-save-3", "bench-save-4", "bench-save-5"];
+
+const PATCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A directory removed on drop.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, BenchError> {
+        let dir = std::env::temp_dir().join(format!("jank-hotpatch-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(format!("create {}", dir.display()), e))?;
+        Ok(Scratch(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The one document the bench edits: the demo's jank file plus one-function forms.
+struct BenchDocument {
+    uri: String,
+    base: String,
+    forms: Vec<(String, i64)>,
+    version: i32,
+}
+
+impl BenchDocument {
+    fn text(&self) -> String {
+        let mut text = self.base.trim_end().to_string();
+        text.push_str("\n\n;; Patched by `jank-hotpatch bench`.\n");
+        for (name, value) in &self.forms {
+            text.push_str(&format!("(defn {name} [] {value})\n"));
+        }
+        text
+    }
+
+    /// Where to put the cursor for `jank.hotPatchForm` on `name`: inside its form.
+    fn position(&self, name: &str) -> Option<Value> {
+        let text = self.text();
+        let at = text.find(&format!("(defn {name} ["))?;
+        let line = text[..at].matches('\n').count();
+        Some(json!({"line": line, "character": 2}))
+    }
+
+    fn set(&mut self, name: &str, value: i64) {
+        match self.forms.iter_mut().find(|(n, _)| n == name) {
+            Some(form) => form.1 = value,
+            None => self.forms.push((name.to_string(), value)),
+        }
+    }
+}
+
+pub struct Rig {
+    workspace: PathBuf,
+    editor: Editor,
+    pages: Vec<Page>,
+    app_url: String,
+    document: BenchDocument,
+    next_value: i64,
+    _standin: Child,
+    // Last: removed after every process in it has been told to stop.
+    scratch: Scratch,
+}
+
+impl Rig {
+    /// Prepares the workspace, starts the stand-in jank (found beside `exe`) and the sidecar
+    /// (`exe lsp`), opens `pages` pages.
+    pub async fn start(exe: &Path, pages: usize) -> Result<Rig, BenchError> {
+        let scratch = Scratch::new()?;
+        let workspace = scratch.path().join("workspace");
+        prepare(exe, &workspace).await?;
+        let standin = start_standin(exe, &workspace, &scratch.path().join("jank-standin.log")).await?;
+
+        // Port 0: never collide with a demo or editor session already serving on 7888.
+        let settings = json!({"app": {"port": 0}});
+        let mut editor = Editor::start(exe, &workspace, settings, &scratch.path().join("sidecar.log")).await?;
+        let status = editor.wait_status("the sidecar's app URL", Duration::from_secs(60), |s| s["appUrl"].is_string()).await;
+        let app_url = match status {
+            Ok(status) => status["appUrl"].as_str().unwrap_or_default().to_string(),
+            Err(e) => std::fs::read_to_string(workspace.join(".jank-hotpatch/app-url"))
+                .map(|s| s.trim().to_string())
+                .map_err(|_| e)?,
+        };
+
+        let path = workspace.join(SOURCE);
+        let base = std::fs::read_to_string(&path).map_err(|e| BenchError::io(format!("read {}", path.display()), e))?;
+        let mut document = BenchDocument { uri: file_uri(&path), base, forms: Vec::new(), version: 1 };
+        for name in [SMALL_FORM, CACHE_FORM, SOAK_FORM].into_iter().chain(SAVE_FORMS) {
+            document.set(name, 0);
+        }
+        let open = json!({"textDocument": {"uri": document.uri, "languageId": "jank", "version": 1, "text": document.text()}});
+        editor.notify("textDocument/didOpen", open).await?;
+
+        let mut rig = Rig { workspace, editor, pages: Vec::new(), app_url, document, next_value: 1, _standin: standin, scratch };
+        rig.open_pages(pages).await?;
+        Ok(rig)
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    pub fn scratch(&self) -> &Path {
+        self.scratch.path()
+    }
+
+    pub fn pages(&self) -> &[Page] {
+        &self.pages
+    }
+
+    pub fn sidecar_pid(&self) -> Option<u32> {
+        self.editor.pid()
+    }
+
+    /// Opens pages until `total` are open and the sidecar counts them all.
+    pub async fn open_pages(&mut self, total: usize) -> Result<(), BenchError> {
+        let missing = total.saturating_sub(self.pages.len());
+        let opening = (0..missing).map(|_| Page::open(&self.app_url, self.scratch.path()));
+        let opened = futures::future::try_join_all(opening).await?;
+        self.pages.extend(opened);
+        self.wait_browsers(total).await
+    }
+
+    /// Closes pages until `total` are left and the sidecar counts only those.
+    pub async fn close_pages(&mut self, total: usize) -> Result<(), BenchError> {
+        self.pages.truncate(total);
+        self.wait_browsers(total).await
+    }
+
+    async fn wait_browsers(&mut self, n: usize) -> Result<(), BenchError> {
+        let what = format!("{n} page(s) connected (jank/serverStatus browsers = {n})");
+        self.editor.wait_status(&what, Duration::from_secs(60), |s| s["browsers"].as_u64() == Some(n as u64)).await.map(drop)
+    }
+
+    /// A value no form had before in this run, so no cache can hide a build.
+    pub fn fresh_value(&mut self) -> i64 {
+        self.next_value += 1;
+        self.next_value
+    }
+
+    /// The value the form `name` returns in the document now.
+    pub fn current_value(&self, name: &str) -> i64 {
+        self.document.forms.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v)
+    }
+
+    /// Edits the form `name` to return `value` (a whole-text `didChange`, as an editor may send).
+    pub async fn set(&mut self, name: &str, value: i64) -> Result<(), BenchError> {
+        self.set_all(&[(name, value)]).await
+    }
+
+    pub async fn set_all(&mut self, forms: &[(&str, i64)]) -> Result<(), BenchError> {
+        for (name, value) in forms {
+            self.document.set(name, *value);
+        }
+        self.document.version += 1;
+        let params = json!({
+            "textDocument": {"uri": self.document.uri, "version": self.document.version},
+            "contentChanges": [{"text": self.document.text()}],
+        });
+        self.editor.notify("textDocument/didChange", params).await
+    }
+
+    /// `jank.hotPatchForm` on `name`; the report and the round trip in ms.
+    pub async fn patch_form(&mut self, name: &str) -> Result<(Value, f64), BenchError> {
+        let position = self
+            .document
+            .position(name)
+            .ok_or_else(|| BenchError::Sidecar(format!("the bench's document has no form {name}")))?;
+        let args = json!({"command": "jank.hotPatchForm", "arguments": [{"uri": self.document.uri, "position": position}]});
+        let started = Instant::now();
+        let report = self.editor.request("workspace/executeCommand", args, PATCH_TIMEOUT).await?;
+        Ok((report, ms(started)))
+    }
+
+    /// `didSave`, then the `jank/patchStatus` it causes; the report and the round trip in ms.
+    pub async fn save(&mut self) -> Result<(Value, f64), BenchError> {
+        self.editor.drain_reports();
+        let started = Instant::now();
+        self.editor.notify("textDocument/didSave", json!({"textDocument": {"uri": self.document.uri}})).await?;
+        let report = self.editor.next_report(PATCH_TIMEOUT).await?;
+        Ok((report, ms(started)))
+    }
+
+    /// What is wrong on the pages, if anything: each page must run `name` returning `value`
+    /// and show no load error.
+    pub async fn check_pages(&self, name: &str, value: i64) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, page) in self.pages.iter().enumerate() {
+            match page.eval(&read_var_js(name)).await {
+                Ok(state) if state["value"].as_i64() == Some(value) && state["lastError"].is_null() => {}
+                Ok(state) => problems.push(format!("page {} runs {NS}/{name} = {} (expected {value}); page state {state}", i + 1, state["value"])),
+                Err(e) => problems.push(format!("page {}: {e}", i + 1)),
+            }
+        }
+        problems
+    }
+
+    /// Stops the sidecar politely; the rest goes on drop.
+    pub async fn stop(self) {
+        let Rig { editor, pages, _standin, scratch, .. } = self;
+        drop(pages);
+        editor.stop().await;
+        drop(_standin);
+        drop(scratch);
+    }
+}
+
+/// The patch report's timings, or why the report does not count.
+pub fn sample_of(report: &Value, round_trip: f64) -> Sample {
+    let mut stages = [0.0; 6];
+    for (i, stage) in STAGES.iter().enumerate() {
+        stages[i] = report["stages"][format!("{stage}_ms")].as_f64().unwrap_or(0.0);
+    }
+    Sample { stages, total: report["total_ms"].as_f64().unwrap_or(0.0), round_trip }
+}
+
+/// Why a report is not a complete patch of `forms` forms into `pages` pages, if it is not.
+pub fn report_problem(report: &Value, forms: usize, pages: usize) -> Option<String> {
+    if report["ok"] != json!(true) {
+        let error = &report["error"];
+        let why = match error["stage"].as_str() {
+            Some(stage) => format!("{stage} failed: {}", error["message"].as_str().unwrap_or_default()),
+            None => report["message"].as_str().unwrap_or("no error given").to_string(),
+        };
+        return Some(format!("patch not ok: {why}"));
+    }
+    let patched = report["forms"].as_array().map_or(0, Vec::len);
+    if patched != forms {
+        return Some(format!("patched {patched} form(s), expected {forms}: {}", report["message"]));
+    }
+    let browsers = report["browsers"].as_u64().unwrap_or(0) as usize;
+    if browsers != pages {
+        return Some(format!("reached {browsers} of {pages} pages"));
+    }
+    None
+}
+
+/// Reads `demo.core/<name>`'s value through jank's C API in the page, and the client's state.
+fn read_var_js(name: &str) -> String {
+    format!(
+        "(() => {{
+  const M = window.Module, s = window.jankHotpatch || {{}};
+  if (!M || !M.calledRun) return {{ value: null, lastError: 'the runtime is not ready' }};
+  const c = (t) => {{ const n = M.lengthBytesUTF8(t) + 1, p = M._malloc(n); M.stringToUTF8(t, p, n); return p; }};
+  const f = M._jank_deref(M._jank_var_intern_c(c('{NS}'), c('{name}')));
+  const value = f && M._jank_truthy(f) ? Number(M._jank_to_integer(M._jank_call0(f))) : null;
+  return {{ value, lastError: s.lastError || null, applied: (s.applied || []).length, connected: !!s.connected }};
+}})()"
+    )
+}
+
+/// `jank-hotpatch demo --prepare DIR`: the demo workspace with its built main module.
+async fn prepare(exe: &Path, dir: &Path) -> Result<(), BenchError> {
+    let output = Command::new(exe)
+        .args(["demo", "--prepare"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .map_err(|_| BenchError::Timeout("`jank-hotpatch demo --prepare` (300 s)".into()))?
+        .map_err(|e| BenchError::Spawn { what: format!("{} demo --prepare", exe.display()), source: e })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(BenchError::Prepare { status: output.status.to_string(), stderr: tail.join("\n") });
+    }
+    Ok(())
+}
+
+/// The stand-in jank (`jank-standin` beside this executable), started in `dir`, where it
+/// writes `.nrepl-port`.
+async fn start_standin(exe: &Path, dir: &Path, log: &Path) -> Result<Child, BenchError> {
+    let program = exe.with_file_name("jank-standin");
+    if !program.exists() {
+        let profile = if cfg!(debug_assertions) { "" } else { " --release" };
+        return Err(BenchError::Missing(format!(
+            "the stand-in jank is not at {}: build it with `cargo build{profile} -p jank-standin`",
+            program.display()
+        )));
+    }
+    let port_file = dir.join(".nrepl-port");
+    let _ = std::fs::remove_file(&port_file);
+    let log_file = std::fs::File::create(log).map_err(|e| BenchError::io(format!("create {}", log.display()), e))?;
+    let mut child = Command::new(&program)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| BenchError::Spawn { what: program.display().to_string(), source: e })?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if std::fs::read_to_string(&port_file).is_ok_and(|s| !s.trim().is_empty()) {
+            return Ok(child);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(BenchError::Missing(format!("the stand-in jank exited ({status}); its log: {}", log.display())));
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Timeout(format!("the stand-in jank to write {} (20 s)", port_file.display())));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document() -> BenchDocument {
+        let mut doc = BenchDocument { uri: "file:///w/core.jank".into(), base: "(ns demo.core)\n\n(defn speed [] 3)\n\n".into(), forms: Vec::new(), version: 1 };
+        doc.set("bench-a", 0);
+        doc.set("bench-b", 0);
+        doc
+    }
+
+    #[test]
+    fn the_document_holds_one_line_per_bench_form() {
+        let mut doc = document();
+        doc.set("bench-b", 42);
+        let text = doc.text();
+        assert!(text.starts_with("(ns demo.core)\n\n(defn speed [] 3)\n\n;; Patched"), "{text}");
+        assert!(text.ends_with("(defn bench-a [] 0)\n(defn bench-b [] 42)\n"), "{text}");
+        assert_eq!(doc.position("bench-a"), Some(json!({"line": 5, "character": 2})));
+        assert_eq!(doc.position("bench-b"), Some(json!({"line": 6, "character": 2})));
+        assert_eq!(doc.position("speed-x"), None);
+    }
+
+    #[test]
+    fn reports_are_checked_for_ok_forms_and_pages() {
+        let good = json!({"ok": true, "forms": [{"name": "a"}], "browsers": 2,
+                          "stages": {"read_ms": 0.1, "compile_ms": 2, "build_ms": 40, "check_ms": 0.2, "deliver_ms": 3, "load_ms": 0.7},
+                          "total_ms": 47});
+        assert_eq!(report_problem(&good, 1, 2), None);
+        assert_eq!(report_problem(&good, 1, 3).as_deref(), Some("reached 2 of 3 pages"));
+        assert!(report_problem(&good, 5, 2).unwrap().starts_with("patched 1 form(s), expected 5"));
+        let failed = json!({"ok": false, "error": {"stage": "build", "message": "boom"}});
+        assert_eq!(report_problem(&failed, 1, 1).as_deref(), Some("patch not ok: build failed: boom"));
+        let sample = sample_of(&good, 48.5);
+        assert_eq!(sample.stages, [0.1, 2.0, 40.0, 0.2, 3.0, 0.7]);
+        assert_eq!((sample.total, sample.round_trip), (47.0, 48.5));
+    }
+}

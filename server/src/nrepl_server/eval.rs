@@ -1,0 +1,408 @@
+//! `eval` and `load-file` through the hot-patch pipeline: the code becomes a [`Document`]
+//! (the file's real text when the code is exactly where the client says it is in the saved
+//! file, else the namespace's `ns` form followed by the code at the client's line and column),
+//! each top-level form is patched with `Selection::FormAt`, and the report becomes what an
+//! nREPL client shows: a value, a warning on `err`, or an error with line and column.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::pipeline::stages::LineCol;
+use crate::pipeline::{line_col, Document, PatchReport, Pipeline, Selection};
+use crate::reader::{self, Form, FormKind, SourceFile};
+
+use super::lock;
+
+/// The namespace a session starts in, as in Clojure.
+pub const DEFAULT_NS: &str = "user";
+
+/// Directories never searched for a namespace's file.
+const SKIPPED_DIRS: [&str; 3] = ["target", "node_modules", "out"];
+const NS_SEARCH_DEPTH: usize = 6;
+
+/// What the client asked to evaluate.
+#[derive(Clone, Debug, Default)]
+pub struct EvalInput {
+    pub code: String,
+    pub ns: Option<String>,
+    /// The file the code comes from, absolute or relative to the workspace.
+    pub file: Option<String>,
+    /// 1-based, where the code starts in `file`.
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+/// What the client asked to load: a whole file's contents.
+#[derive(Clone, Debug, Default)]
+pub struct LoadInput {
+    pub contents: String,
+    pub path: Option<String>,
+}
+
+/// One reply of an evaluation, in nREPL's terms; the connection adds `id` and `session`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EvalEvent {
+    /// A form's printed value and the namespace it was evaluated in.
+    Value { value: String, ns: String },
+    /// Something the user should read that is not an error (`err` in nREPL).
+    Warning(String),
+    /// The evaluation stopped: `err` text, then `ex`/`root-ex` with `status: [eval-error]`.
+    Failure { err: String, ex: String },
+}
+
+/// What evaluations share: the pipeline, the workspace, and the `ns` form last seen for each
+/// namespace (from files and evaluated `ns` forms), so that code evaluated without a file is
+/// compiled against its namespace's requires.
+pub struct Evaluator {
+    pipeline: Arc<Pipeline>,
+    workspace: PathBuf,
+    namespaces: Mutex<HashMap<String, NsSource>>,
+}
+
+#[derive(Clone, Debug)]
+struct NsSource {
+    form: String,
+    path: Option<PathBuf>,
+}
+
+/// Where a form goes: the document, the form's offset in it, and how to map places in the
+/// document back to the client's line and column.
+struct Placed {
+    doc: Document,
+    offset: usize,
+    /// The form's start in the document and as the client counts (both 0-based).
+    in_doc: LineCol,
+    in_client: LineCol,
+    file: Option<PathBuf>,
+}
+
+impl Evaluator {
+    pub fn new(pipeline: Arc<Pipeline>, workspace: &Path) -> Self {
+        Evaluator { pipeline, workspace: workspace.to_path_buf(), namespaces: Mutex::new(HashMap::new()) }
+    }
+
+    /// Evaluates every top-level form of `input` in order, stopping at the first failure.
+    /// `session_ns` is the session's current namespace: an `ns` form switches it.
+    pub async fn eval(&self, input: &EvalInput, session_ns: &mut String, emit: &mut (dyn FnMut(EvalEvent) + Send)) {
+        let code = reader::parse(&input.code);
+        let client_start = LineCol {
+            line: input.line.unwrap_or(1).saturating_sub(1),
+            column: input.column.unwrap_or(1).saturating_sub(1),
+        };
+        let file = input.file.as_deref().filter(|f| !f.is_empty()).map(|f| self.workspace.join(f));
+        if let Some(error) = code.errors.first() {
+            let at = shift(client_start, line_col(&input.code, error.range.start));
+            emit(failure("read", &error.message, file.as_deref(), at));
+            return;
+        }
+        let file_text = file.as_deref().and_then(|f| std::fs::read_to_string(f).ok());
+        if let Some(text) = &file_text {
+            self.remember_file(text, file.as_deref());
+        }
+        let exact = file_text.as_deref().and_then(|text| exact_place(text, &input.code, &code, client_start));
+        let mut ns = input.ns.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| session_ns.clone());
+        for form in &code.forms {
+            match form.kind {
+                FormKind::Ns => {
+                    let text = &input.code[form.range.clone()];
+                    if let Some(name) = reader::parse(text).namespace.name() {
+                        ns = name.to_string();
+                        *session_ns = ns.clone();
+                        self.remember(&ns, text, file.clone());
+                    }
+                    emit(EvalEvent::Value { value: "nil".into(), ns: ns.clone() });
+                    continue;
+                }
+                FormKind::Comment => {
+                    emit(EvalEvent::Value { value: "nil".into(), ns: ns.clone() });
+                    continue;
+                }
+                FormKind::Def(_) | FormKind::Expression => {}
+            }
+            let placed = match (&exact, &file_text) {
+                (Some(base), Some(text)) => Placed {
+                    doc: Document { path: file.clone().unwrap_or_default(), text: text.as_str().into() },
+                    offset: base + form.range.start,
+                    in_doc: line_col(text, base + form.range.start),
+                    in_client: line_col(text, base + form.range.start),
+                    file: file.clone(),
+                },
+                _ => {
+                    let at = shift(client_start, line_col(&input.code, form.range.start));
+                    self.synthesize(&ns, &input.code[form.range.clone()], at, file.as_deref())
+                }
+            };
+            let report = self.pipeline.run(&placed.doc, Selection::FormAt(placed.offset), &()).await;
+            match outcome(&report, form, &ns, &placed) {
+                Ok(events) => events.into_iter().for_each(&mut *emit),
+                Err(failed) => {
+                    emit(failed);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Patches the forms of a whole file that changed since its last patch (`defonce` kept).
+    pub async fn load_file(&self, input: &LoadInput, session_ns: &str, emit: &mut (dyn FnMut(EvalEvent) + Send)) {
+        let path = self.workspace.join(input.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("NO_SOURCE_FILE"));
+        let parsed = reader::parse(&input.contents);
+        self.remember_file(&input.contents, Some(&path));
+        let doc = Document { path: path.clone(), text: input.contents.as_str().into() };
+        let report = self.pipeline.run(&doc, Selection::ChangedForms, &()).await;
+        let Some(last) = parsed.forms.iter().rev().find(|f| !matches!(f.kind, FormKind::Ns | FormKind::Comment)) else {
+            emit(EvalEvent::Value { value: "nil".into(), ns: session_ns.to_string() });
+            return;
+        };
+        let ns = parsed.namespace.name().unwrap_or(session_ns);
+        let start = line_col(&input.contents, last.range.start);
+        let placed = Placed { doc, offset: last.range.start, in_doc: start, in_client: start, file: Some(path) };
+        match outcome(&report, last, ns, &placed) {
+            Ok(events) => events
+                .into_iter()
+                .map(|e| match e {
+                    EvalEvent::Value { value, .. } => EvalEvent::Value { value, ns: session_ns.to_string() },
+                    other => other,
+                })
+                .for_each(&mut *emit),
+            Err(failed) => emit(failed),
+        }
+    }
+
+    /// A document holding the namespace's `ns` form and then `form` at the client's line and
+    /// column, so that jank's line numbers are the file's.
+    fn synthesize(&self, ns: &str, form: &str, at: LineCol, file: Option<&Path>) -> Placed {
+        let source = self.ns_source(ns, file);
+        let mut text = source.form.clone();
+        let header_lines = text.matches('\n').count() as u32 + 1;
+        let in_doc = if at.line >= header_lines {
+            text.push_str(&"\n".repeat((at.line - header_lines + 1) as usize));
+            text.push_str(&" ".repeat(at.column as usize));
+            at
+        } else {
+            text.push('\n');
+            LineCol { line: header_lines, column: 0 }
+        };
+        let offset = text.len();
+        text.push_str(form);
+        text.push('\n');
+        let path = file.map(Path::to_path_buf).or(source.path).unwrap_or_else(|| self.virtual_path(ns));
+        Placed { doc: Document { path, text: text.into() }, offset, in_doc, in_client: at, file: file.map(Path::to_path_buf) }
+    }
+
+    /// The `ns` form for `ns`: the file's if it declares it, else the last one seen, else the
+    /// one in the namespace's file in the workspace, else a bare `(ns <ns>)`.
+    fn ns_source(&self, ns: &str, file: Option<&Path>) -> NsSource {
+        if let Some(known) = lock(&self.namespaces).get(ns) {
+            return known.clone();
+        }
+        if file.is_none() {
+            if let Some(path) = find_ns_file(&self.workspace, ns) {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    self.remember_file(&text, Some(&path));
+                    if let Some(known) = lock(&self.namespaces).get(ns) {
+                        return known.clone();
+                    }
+                }
+            }
+        }
+        NsSource { form: format!("(ns {ns})"), path: None }
+    }
+
+    fn remember_file(&self, text: &str, path: Option<&Path>) {
+        let parsed: SourceFile = reader::parse(text);
+        if let reader::Namespace::Declared(decl) = &parsed.namespace {
+            if let Some(form) = text.get(decl.range.clone()) {
+                self.remember(&decl.name, form, path.map(Path::to_path_buf));
+            }
+        }
+    }
+
+    fn remember(&self, ns: &str, form: &str, path: Option<PathBuf>) {
+        let mut namespaces = lock(&self.namespaces);
+        let path = path.or_else(|| namespaces.get(ns).and_then(|known| known.path.clone()));
+        namespaces.insert(ns.to_string(), NsSource { form: form.to_string(), path });
+    }
+
+    /// Code evaluated without a file: a path no real file has, named after the namespace.
+    fn virtual_path(&self, ns: &str) -> PathBuf {
+        self.workspace.join(".jank-hotpatch").join("nrepl").join(format!("{ns}.jank"))
+    }
+}
+
+/// The offset in the saved file where the client's code sits, when every form of it is a
+/// top-level form of the file at the place the client gave (the buffer was saved).
+fn exact_place(file_text: &str, code_text: &str, code: &SourceFile, start: LineCol) -> Option<usize> {
+    let base = offset_of(file_text, start)?;
+    if !file_text.get(base..)?.starts_with(code_text.trim_end()) || code.forms.is_empty() {
+        return None;
+    }
+    let file = reader::parse(file_text);
+    code.forms
+        .iter()
+        .all(|form| file.forms.iter().any(|f| f.range.start == base + form.range.start && f.range.len() == form.range.len()))
+        .then_some(base)
+}
+
+/// The byte offset of a 0-based line and column (in characters).
+fn offset_of(text: &str, at: LineCol) -> Option<usize> {
+    let line_start = if at.line == 0 {
+        0
+    } else {
+        text.match_indices('\n').nth(at.line as usize - 1).map(|(i, _)| i + 1)?
+    };
+    let line = &text[line_start..];
+    let column = match line.char_indices().nth(at.column as usize) {
+        Some((i, _)) => i,
+        None if line.chars().count() == at.column as usize => line.len(),
+        None => return None,
+    };
+    Some(line_start + column)
+}
+
+/// A place inside the code, counted from where the code starts in the client's file.
+fn shift(start: LineCol, inside: LineCol) -> LineCol {
+    if inside.line == 0 {
+        LineCol { line: start.line, column: start.column + inside.column }
+    } else {
+        LineCol { line: start.line + inside.line, column: inside.column }
+    }
+}
+
+/// The replies for one form's report, or the failure that ends the evaluation.
+fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Result<Vec<EvalEvent>, EvalEvent> {
+    if !report.ok {
+        let (stage, message, at) = match report.problems.first() {
+            Some(p) => (p.stage.as_str(), p.message.as_str(), p.location.unwrap_or_else(|| line_col(&placed.doc.text, p.range.start))),
+            None => {
+                let (stage, message) = report
+                    .error
+                    .as_ref()
+                    .map(|e| (e.stage.as_str(), e.message.as_str()))
+                    .unwrap_or(("eval", report.message.as_deref().unwrap_or("the patch failed")));
+                (stage, message, placed.in_doc)
+            }
+        };
+        let mut failed = failure(stage, message, placed.file.as_deref(), to_client(placed, at));
+        if let (EvalEvent::Failure { err, .. }, Some(detail)) = (&mut failed, report.problems.first().and_then(|p| p.detail_path.as_ref())) {
+            err.push_str(&format!("  (details: {})\n", detail.display()));
+        }
+        return Err(failed);
+    }
+    let mut events = Vec::new();
+    let value = match (&form.kind, &form.name, &report.value) {
+        (FormKind::Def(_), Some(name), _) => Some(format!("#'{ns}/{name}")),
+        (_, _, Some(value)) => Some(value.clone()),
+        _ => None,
+    };
+    if report.browsers == 0 || value.is_none() || report.superseded {
+        if let Some(message) = &report.message {
+            events.push(EvalEvent::Warning(format!("{message}\n")));
+        } else if value.is_none() {
+            events.push(EvalEvent::Warning("no page returned a value\n".into()));
+        }
+    }
+    if let Some(value) = value {
+        events.push(EvalEvent::Value { value, ns: ns.to_string() });
+    }
+    Ok(events)
+}
+
+/// Maps a place in the document to the client's file.
+fn to_client(placed: &Placed, at: LineCol) -> LineCol {
+    if at.line < placed.in_doc.line {
+        return placed.in_client;
+    }
+    let line = at.line - placed.in_doc.line + placed.in_client.line;
+    let column = if at.line == placed.in_doc.line {
+        (at.column + placed.in_client.column).saturating_sub(placed.in_doc.column)
+    } else {
+        at.column
+    };
+    LineCol { line, column }
+}
+
+/// An error reply: the stage, jank's message and the 1-based line and column.
+fn failure(stage: &str, message: &str, file: Option<&Path>, at: LineCol) -> EvalEvent {
+    let class = format!("{}{}Error", stage[..1].to_uppercase(), &stage[1..]);
+    let place = file.map(|f| format!(" in {}", f.display())).unwrap_or_default();
+    EvalEvent::Failure {
+        err: format!("{class}{place}: {} at line {}, column {}\n", message.trim_end(), at.line + 1, at.column + 1),
+        ex: format!("class jank.hotpatch.{class}"),
+    }
+}
+
+/// The file of `ns` under `workspace` (`a.b-c` is `a/b_c.jank`), searched a few levels deep.
+fn find_ns_file(workspace: &Path, ns: &str) -> Option<PathBuf> {
+    let relative: PathBuf = format!("{}.jank", ns.replace('.', "/").replace('-', "_")).into();
+    let mut dirs = vec![(workspace.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let candidate = dir.join(&relative);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        if depth >= NS_SEARCH_DEPTH {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && !name.starts_with('.') && !SKIPPED_DIRS.contains(&name.as_ref()) {
+                dirs.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_and_shifts() {
+        let text = "(ns a)\n\n  (defn f [] 1)\n";
+        assert_eq!(offset_of(text, LineCol { line: 2, column: 2 }), Some(10));
+        assert_eq!(offset_of(text, LineCol { line: 9, column: 0 }), None);
+        assert_eq!(shift(LineCol { line: 4, column: 3 }, LineCol { line: 0, column: 2 }), LineCol { line: 4, column: 5 });
+        assert_eq!(shift(LineCol { line: 4, column: 3 }, LineCol { line: 1, column: 2 }), LineCol { line: 5, column: 2 });
+    }
+
+    #[test]
+    fn failure_text_names_stage_place_and_class() {
+        let EvalEvent::Failure { err, ex } = failure("compile", "Unable to resolve symbol: nope\n", Some(Path::new("/w/a.jank")), LineCol { line: 2, column: 4 }) else {
+            panic!("not a failure");
+        };
+        assert_eq!(err, "CompileError in /w/a.jank: Unable to resolve symbol: nope at line 3, column 5\n");
+        assert_eq!(ex, "class jank.hotpatch.CompileError");
+    }
+
+    #[test]
+    fn places_map_back_to_the_client() {
+        let placed = Placed {
+            doc: Document { path: PathBuf::new(), text: "".into() },
+            offset: 0,
+            in_doc: LineCol { line: 1, column: 0 },
+            in_client: LineCol { line: 0, column: 7 },
+            file: None,
+        };
+        assert_eq!(to_client(&placed, LineCol { line: 1, column: 3 }), LineCol { line: 0, column: 10 });
+        assert_eq!(to_client(&placed, LineCol { line: 2, column: 3 }), LineCol { line: 1, column: 3 });
+        assert_eq!(to_client(&placed, LineCol { line: 0, column: 3 }), LineCol { line: 0, column: 7 });
+    }
+
+    #[test]
+    fn namespace_files_are_found_in_the_workspace() {
+        let dir = std::env::temp_dir().join(format!("jh-nrepl-ns-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src/demo")).unwrap();
+        std::fs::create_dir_all(dir.join("target/demo")).unwrap();
+        std::fs::write(dir.join("target/demo/my_core.jank"), "").unwrap();
+        assert_eq!(find_ns_file(&dir, "demo.my-core"), None);
+        std::fs::write(dir.join("src/demo/my_core.jank"), "(ns demo.my-core)").unwrap();
+        assert_eq!(find_ns_file(&dir, "demo.my-core"), Some(dir.join("src/demo/my_core.jank")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,126 @@
+//! The sidecar's own nREPL server, in front of jank's (as shadow-cljs's sits in front of its
+//! build), so that CIDER, Calva and Conjure hot-patch the page with their usual keys.
+//!
+//! Owns: listening (loopback, its own port, written to `.jank-hotpatch-nrepl-port`), client
+//! connections and their limits, our sessions and their namespaces, `eval` and `load-file`
+//! through the pipeline (`eval`), and forwarding every other op to jank's nREPL with session
+//! and message ids mapped (`upstream`). Must not touch the pipeline's internals (it only calls
+//! `Pipeline::run`), LSP, or `.nrepl-port` (jank's file: read, never written).
+
+mod connection;
+mod eval;
+mod message;
+mod session;
+mod upstream;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::NreplServerSettings;
+use crate::pipeline::Pipeline;
+pub use eval::DEFAULT_NS;
+
+/// Where the server's port is written, in the workspace (`.nrepl-port` is jank's).
+pub const PORT_FILE: &str = ".jank-hotpatch-nrepl-port";
+
+/// The largest message a client may send; a larger one closes its connection.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NreplServerError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}; pick another nreplServer.port or 0 for any free port")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot write the port file {path}: {source}")]
+    PortFile { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("message larger than the {limit} byte limit")]
+    TooLarge { limit: usize },
+    #[error("not bencode: {0}")]
+    Malformed(String),
+    #[error("a message must be a bencode dictionary, got {0}")]
+    NotADict(&'static str),
+    #[error("jank's nREPL server is not reachable ({0}): start jank (`jank repl` writes .nrepl-port) or set nrepl.endpoint")]
+    JankUnreachable(String),
+    #[error("jank's nREPL server: {0}")]
+    Jank(String),
+}
+
+/// A running nREPL endpoint. Dropping it stops listening, closes every client connection and
+/// removes the port file.
+pub struct NreplEndpoint {
+    port: u16,
+    port_file: PathBuf,
+    shutdown: watch::Sender<bool>,
+}
+
+impl NreplEndpoint {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn port_file(&self) -> &Path {
+        &self.port_file
+    }
+}
+
+impl Drop for NreplEndpoint {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        // Only our own port: another sidecar may have taken the file over since.
+        if std::fs::read_to_string(&self.port_file).is_ok_and(|p| p.trim() == self.port.to_string()) {
+            let _ = std::fs::remove_file(&self.port_file);
+        }
+    }
+}
+
+/// Starts listening on 127.0.0.1 at `settings.port` (0: any free port) and writes the port to
+/// `<workspace>/.jank-hotpatch-nrepl-port`. `jank_endpoint` is the `nrepl.endpoint` setting
+/// (`host:port`, or `None` to read `<workspace>/.nrepl-port` at each connection to jank).
+pub async fn start(
+    pipeline: Arc<Pipeline>,
+    settings: &NreplServerSettings,
+    jank_endpoint: Option<&str>,
+    workspace: &Path,
+) -> Result<NreplEndpoint, NreplServerError> {
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)))
+        .await
+        .map_err(|source| NreplServerError::Bind { port: settings.port, source })?;
+    let port = listener.local_addr()?.port();
+    let port_file = workspace.join(PORT_FILE);
+    std::fs::write(&port_file, port.to_string())
+        .map_err(|source| NreplServerError::PortFile { path: port_file.clone(), source })?;
+    let (shutdown, stopped) = watch::channel(false);
+    let shared = Arc::new(connection::Shared {
+        evaluator: eval::Evaluator::new(pipeline, workspace),
+        sessions: session::Sessions::default(),
+        upstream: upstream::Upstream::new(jank_endpoint.map(str::to_string), workspace),
+    });
+    tokio::spawn(accept(listener, shared, stopped));
+    tracing::info!("nREPL server on 127.0.0.1:{port} (port in {})", port_file.display());
+    Ok(NreplEndpoint { port, port_file, shutdown })
+}
+
+async fn accept(listener: TcpListener, shared: Arc<connection::Shared>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::debug!("nREPL client {peer} connected");
+                    tokio::spawn(connection::serve(stream, peer, shared.clone(), stopped.clone()));
+                }
+                Err(e) => tracing::warn!("nREPL server: cannot accept a connection: {e}"),
+            },
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// A poisoned lock only means another task panicked; the data is still usable.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

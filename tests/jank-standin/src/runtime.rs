@@ -1,0 +1,568 @@
+//! The stand-in's tiny runtime: values, namespaces and vars, a few `clojure.core`,
+//! `clojure.set` and `clojure.string` functions, and an interpreter for analyzed
+//! expressions, so `eval` and `load-file` answer with values printed as jank prints them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::analyze::{Analyzer, Expr, FnExpr, NsSpec};
+use crate::reader::{read_all, Form, Node, Pos};
+
+pub const CORE: &str = "clojure.core";
+
+/// `clojure.core` functions the stand-in implements.
+const CORE_FNS: &[&str] = &[
+    "+", "-", "*", "/", "<", ">", "<=", ">=", "=", "not=", "inc", "dec", "not", "str", "mod", "println", "prn",
+    "vector", "count", "first", "nil?", "zero?", "max", "min", "pr-str",
+];
+
+/// Namespaces that can be required without being loaded first, with their functions.
+const LIBRARIES: &[(&str, &[&str])] = &[
+    ("clojure.set", &["union", "intersection", "difference"]),
+    ("clojure.string", &["join", "upper-case", "lower-case", "trim"]),
+];
+
+#[derive(Clone, Debug)]
+pub enum Val {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Keyword(Option<String>, String),
+    Symbol(Option<String>, String),
+    List(Vec<Val>),
+    Vector(Vec<Val>),
+    Map(Vec<(Val, Val)>),
+    Set(Vec<Val>),
+    Fn(Arc<Closure>),
+    Builtin(String, String),
+    Var(String, String),
+}
+
+#[derive(Debug)]
+pub struct Closure {
+    pub function: Arc<FnExpr>,
+    pub captured: HashMap<String, Val>,
+}
+
+/// Which step failed, named as jank's nREPL server names it in messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Read,
+    Analyze,
+    Execute,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct JankError {
+    pub message: String,
+    /// 1-based, relative to the code received.
+    pub pos: Option<Pos>,
+    pub phase: Phase,
+}
+
+impl JankError {
+    fn execution(message: impl Into<String>) -> Self {
+        JankError { message: message.into(), pos: None, phase: Phase::Execute }
+    }
+
+    /// jank's `ex` / `exception-type` for the error.
+    pub fn kind(&self) -> &'static str {
+        match self.phase {
+            Phase::Read => "parse/invalid",
+            Phase::Analyze => "analyze/unresolved-symbol",
+            Phase::Execute => "runtime/exception",
+        }
+    }
+
+    pub fn phase_text(&self) -> &'static str {
+        match self.phase {
+            Phase::Read => "Syntax error reading source",
+            Phase::Analyze => "Syntax error compiling",
+            Phase::Execute => "Execution error",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Namespace {
+    /// `None`: interned, not bound yet.
+    pub vars: BTreeMap<String, Option<Val>>,
+    pub aliases: BTreeMap<String, String>,
+    pub refers: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Env {
+    pub namespaces: BTreeMap<String, Namespace>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        let mut env = Env { namespaces: BTreeMap::new() };
+        env.define_library(CORE, CORE_FNS);
+        env.namespace("user");
+        env
+    }
+}
+
+impl Env {
+    /// The namespace `name`, created when missing.
+    pub fn namespace(&mut self, name: &str) -> &mut Namespace {
+        self.namespaces.entry(name.to_string()).or_default()
+    }
+
+    fn define_library(&mut self, name: &str, fns: &[&str]) {
+        let ns = self.namespace(name);
+        for f in fns {
+            ns.vars.insert(f.to_string(), Some(Val::Builtin(name.to_string(), f.to_string())));
+        }
+    }
+
+    /// Makes `name` available as `require` would: loaded before, or one of the libraries.
+    fn require(&mut self, name: &str) -> Result<(), JankError> {
+        if self.namespaces.contains_key(name) {
+            return Ok(());
+        }
+        match LIBRARIES.iter().find(|(lib, _)| *lib == name) {
+            Some((lib, fns)) => {
+                self.define_library(lib, fns);
+                Ok(())
+            }
+            None => Err(JankError::execution(format!("Unable to find module '{name}'."))),
+        }
+    }
+
+    fn apply_ns(&mut self, spec: &NsSpec) -> Result<(), JankError> {
+        for require in &spec.requires {
+            self.require(&require.ns).map_err(|e| JankError { pos: Some(spec.pos), ..e })?;
+        }
+        let mut refers = Vec::new();
+        for require in &spec.requires {
+            let target = &self.namespaces[&require.ns];
+            let names: Vec<String> = match (&require.refer, require.all) {
+                (_, true) => target.vars.keys().cloned().collect(),
+                (Some(names), false) => names.clone(),
+                (None, false) => Vec::new(),
+            };
+            for name in names {
+                if !target.vars.contains_key(&name) {
+                    return Err(JankError::execution(format!("{}/{name} does not exist", require.ns)));
+                }
+                refers.push((name, require.ns.clone()));
+            }
+        }
+        let ns = self.namespace(&spec.name);
+        for require in &spec.requires {
+            if let Some(alias) = &require.alias {
+                ns.aliases.insert(alias.clone(), require.ns.clone());
+            }
+        }
+        ns.refers.extend(refers);
+        Ok(())
+    }
+}
+
+/// What evaluating code gave, including its printed output and the namespace it ended in.
+pub struct Evaluated {
+    pub result: Result<Val, JankError>,
+    pub out: String,
+    pub ns: String,
+}
+
+/// Reads, analyzes and evaluates every form of `code` in turn starting in namespace `ns`.
+pub fn eval_string(env: &mut Env, code: &str, ns: &str) -> Evaluated {
+    let mut interpreter = Interpreter { env, ns: ns.to_string(), out: String::new(), depth: 0 };
+    let result = interpreter.eval_all(code);
+    Evaluated { result, out: interpreter.out, ns: interpreter.ns }
+}
+
+struct Interpreter<'e> {
+    env: &'e mut Env,
+    ns: String,
+    out: String,
+    depth: usize,
+}
+
+/// Deep enough for small recursive programs, shallow enough to never overflow the stack.
+const MAX_DEPTH: usize = 200;
+
+type Locals = HashMap<String, Val>;
+
+impl Interpreter<'_> {
+    fn eval_all(&mut self, code: &str) -> Result<Val, JankError> {
+        let nodes = read_all(code)
+            .map_err(|e| JankError { message: e.message, pos: Some(e.pos), phase: Phase::Read })?;
+        let mut last = Val::Nil;
+        for node in &nodes {
+            let expr = Analyzer { env: self.env, ns: self.ns.clone() }.analyze(node)?;
+            last = self.eval(&expr, &Locals::new())?;
+        }
+        Ok(last)
+    }
+
+    fn eval(&mut self, expr: &Expr, locals: &Locals) -> Result<Val, JankError> {
+        Ok(match expr {
+            Expr::Literal(v) => v.clone(),
+            Expr::Local(name) => locals.get(name).cloned().unwrap_or(Val::Nil),
+            Expr::Var { ns, name } => self.deref(ns, name)?,
+            Expr::Call { source, args } => {
+                let f = self.eval(source, locals)?;
+                let args = args.iter().map(|a| self.eval(a, locals)).collect::<Result<Vec<_>, _>>()?;
+                self.call(&f, args)?
+            }
+            Expr::Vector(items) => Val::Vector(self.eval_each(items, locals)?),
+            Expr::Set(items) => Val::Set(dedup(self.eval_each(items, locals)?)),
+            Expr::Map(items) => {
+                let values = self.eval_each(items, locals)?;
+                Val::Map(values.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect())
+            }
+            Expr::Do(body) => self.eval_body(body, locals)?,
+            Expr::Let { pairs, body } => {
+                let mut scope = locals.clone();
+                for (name, init) in pairs {
+                    let value = self.eval(init, &scope)?;
+                    scope.insert(name.clone(), value);
+                }
+                self.eval_body(body, &scope)?
+            }
+            Expr::If { condition, then, otherwise } => {
+                if self.eval(condition, locals)?.truthy() {
+                    self.eval(then, locals)?
+                } else if let Some(otherwise) = otherwise {
+                    self.eval(otherwise, locals)?
+                } else {
+                    Val::Nil
+                }
+            }
+            Expr::Fn(function) => Val::Fn(Arc::new(Closure { function: function.clone(), captured: locals.clone() })),
+            Expr::Def { ns, name, value, once } => {
+                let bound = matches!(self.env.namespace(ns).vars.get(name), Some(Some(_)));
+                if !(*once && bound) {
+                    let value = match value {
+                        Some(value) => Some(self.eval(value, locals)?),
+                        None => None,
+                    };
+                    self.env.namespace(ns).vars.insert(name.clone(), value);
+                }
+                Val::Var(ns.clone(), name.clone())
+            }
+            Expr::Ns(spec) => {
+                self.env.apply_ns(spec)?;
+                self.ns = spec.name.clone();
+                Val::Nil
+            }
+        })
+    }
+
+    fn eval_each(&mut self, items: &[Expr], locals: &Locals) -> Result<Vec<Val>, JankError> {
+        items.iter().map(|e| self.eval(e, locals)).collect()
+    }
+
+    fn eval_body(&mut self, body: &[Expr], locals: &Locals) -> Result<Val, JankError> {
+        let mut last = Val::Nil;
+        for expr in body {
+            last = self.eval(expr, locals)?;
+        }
+        Ok(last)
+    }
+
+    fn deref(&mut self, ns: &str, name: &str) -> Result<Val, JankError> {
+        match self.env.namespaces.get(ns).and_then(|n| n.vars.get(name)) {
+            Some(Some(value)) => Ok(value.clone()),
+            _ => Err(JankError::execution(format!("Attempting to deref unbound var #'{ns}/{name}."))),
+        }
+    }
+
+    fn call(&mut self, f: &Val, args: Vec<Val>) -> Result<Val, JankError> {
+        match f {
+            Val::Builtin(ns, name) => builtin(self, ns, name, args),
+            Val::Fn(closure) => {
+                let params = &closure.function.params;
+                if params.len() != args.len() {
+                    return Err(JankError::execution(format!("Wrong number of args ({}) passed to a function of {} parameters.", args.len(), params.len())));
+                }
+                if self.depth >= MAX_DEPTH {
+                    return Err(JankError::execution("Stack overflow (the stand-in allows 200 nested calls)."));
+                }
+                let mut scope = closure.captured.clone();
+                scope.extend(params.iter().cloned().zip(args));
+                self.depth += 1;
+                let result = self.eval_body(&closure.function.body, &scope);
+                self.depth -= 1;
+                result
+            }
+            Val::Keyword(..) | Val::Map(_) if args.len() == 1 => Ok(lookup(f, &args[0])),
+            other => Err(JankError::execution(format!("{} is not callable.", other.pr_str()))),
+        }
+    }
+}
+
+fn lookup(f: &Val, arg: &Val) -> Val {
+    let (map, key) = match (f, arg) {
+        (Val::Map(entries), key) | (key, Val::Map(entries)) => (entries, key),
+        _ => return Val::Nil,
+    };
+    map.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or(Val::Nil)
+}
+
+fn dedup(values: Vec<Val>) -> Vec<Val> {
+    let mut out: Vec<Val> = Vec::new();
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn builtin(interpreter: &mut Interpreter, ns: &str, name: &str, args: Vec<Val>) -> Result<Val, JankError> {
+    let arity = |n: usize| -> Result<(), JankError> {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(JankError::execution(format!("Wrong number of args ({}) passed to {ns}/{name}.", args.len())))
+        }
+    };
+    Ok(match (ns, name) {
+        (CORE, "+") => fold(&args, Val::Int(0), |a, b| arith(a, b, i64::checked_add, |x, y| x + y))?,
+        (CORE, "*") => fold(&args, Val::Int(1), |a, b| arith(a, b, i64::checked_mul, |x, y| x * y))?,
+        (CORE, "-") if args.len() == 1 => arith(&Val::Int(0), &args[0], i64::checked_sub, |x, y| x - y)?,
+        (CORE, "-") => fold_first(&args, |a, b| arith(a, b, i64::checked_sub, |x, y| x - y))?,
+        (CORE, "/") => fold_first(&args, divide)?,
+        (CORE, "mod") => {
+            arity(2)?;
+            match (&args[0], &args[1]) {
+                (_, Val::Int(0)) => return Err(JankError::execution("Divide by zero.")),
+                (Val::Int(a), Val::Int(b)) => Val::Int(a.rem_euclid(*b)),
+                (a, b) => Val::Float(number(a)?.rem_euclid(number(b)?)),
+            }
+        }
+        (CORE, "inc") => {
+            arity(1)?;
+            arith(&args[0], &Val::Int(1), i64::checked_add, |x, y| x + y)?
+        }
+        (CORE, "dec") => {
+            arity(1)?;
+            arith(&args[0], &Val::Int(1), i64::checked_sub, |x, y| x - y)?
+        }
+        (CORE, "<" | ">" | "<=" | ">=") => {
+            let mut ok = true;
+            for pair in args.windows(2) {
+                let (a, b) = (number(&pair[0])?, number(&pair[1])?);
+                ok &= match name {
+                    "<" => a < b,
+                    ">" => a > b,
+                    "<=" => a <= b,
+                    _ => a >= b,
+                };
+            }
+            Val::Bool(ok)
+        }
+        (CORE, "=") => Val::Bool(args.windows(2).all(|p| p[0] == p[1])),
+        (CORE, "not=") => Val::Bool(!args.windows(2).all(|p| p[0] == p[1])),
+        (CORE, "not") => {
+            arity(1)?;
+            Val::Bool(!args[0].truthy())
+        }
+        (CORE, "nil?") => {
+            arity(1)?;
+            Val::Bool(matches!(args[0], Val::Nil))
+        }
+        (CORE, "zero?") => {
+            arity(1)?;
+            Val::Bool(number(&args[0])? == 0.0)
+        }
+        (CORE, "max" | "min") => fold_first(&args, |a, b| {
+            let pick_b = if name == "max" { number(b)? > number(a)? } else { number(b)? < number(a)? };
+            Ok(if pick_b { b.clone() } else { a.clone() })
+        })?,
+        (CORE, "str") => Val::Str(args.iter().map(Val::str).collect()),
+        (CORE, "pr-str") => Val::Str(args.iter().map(Val::pr_str).collect::<Vec<_>>().join(" ")),
+        (CORE, "println" | "prn") => {
+            let print = if name == "println" { Val::str } else { Val::pr_str };
+            let line: Vec<String> = args.iter().map(print).collect();
+            interpreter.out.push_str(&line.join(" "));
+            interpreter.out.push('\n');
+            Val::Nil
+        }
+        (CORE, "vector") => Val::Vector(args),
+        (CORE, "count") => {
+            arity(1)?;
+            Val::Int(match &args[0] {
+                Val::Nil => 0,
+                Val::Str(s) => s.chars().count() as i64,
+                Val::List(v) | Val::Vector(v) | Val::Set(v) => v.len() as i64,
+                Val::Map(m) => m.len() as i64,
+                other => return Err(JankError::execution(format!("count not supported on {}.", other.pr_str()))),
+            })
+        }
+        (CORE, "first") => {
+            arity(1)?;
+            match &args[0] {
+                Val::List(v) | Val::Vector(v) | Val::Set(v) => v.first().cloned().unwrap_or(Val::Nil),
+                _ => Val::Nil,
+            }
+        }
+        ("clojure.set", _) => {
+            let sets = args.iter().map(elements).collect::<Result<Vec<_>, _>>()?;
+            let mut iter = sets.into_iter();
+            let first = iter.next().unwrap_or_default();
+            Val::Set(iter.fold(dedup(first), |acc, set| match name {
+                "union" => dedup(acc.into_iter().chain(set).collect()),
+                "intersection" => acc.into_iter().filter(|v| set.contains(v)).collect(),
+                _ => acc.into_iter().filter(|v| !set.contains(v)).collect(),
+            }))
+        }
+        ("clojure.string", "join") => match args.as_slice() {
+            [items] => Val::Str(elements(items)?.iter().map(Val::str).collect()),
+            [separator, items] => Val::Str(elements(items)?.iter().map(Val::str).collect::<Vec<_>>().join(&separator.str())),
+            _ => return Err(JankError::execution("Wrong number of args passed to clojure.string/join.")),
+        },
+        ("clojure.string", "upper-case" | "lower-case" | "trim") => {
+            arity(1)?;
+            let s = args[0].str();
+            Val::Str(match name {
+                "upper-case" => s.to_uppercase(),
+                "lower-case" => s.to_lowercase(),
+                _ => s.trim().to_string(),
+            })
+        }
+        _ => return Err(JankError::execution(format!("{ns}/{name} is not implemented by the stand-in."))),
+    })
+}
+
+fn elements(v: &Val) -> Result<Vec<Val>, JankError> {
+    match v {
+        Val::Nil => Ok(Vec::new()),
+        Val::List(items) | Val::Vector(items) | Val::Set(items) => Ok(items.clone()),
+        other => Err(JankError::execution(format!("Not a collection: {}.", other.pr_str()))),
+    }
+}
+
+fn number(v: &Val) -> Result<f64, JankError> {
+    match v {
+        Val::Int(i) => Ok(*i as f64),
+        Val::Float(f) => Ok(*f),
+        other => Err(JankError::execution(format!("Not a number: {}.", other.pr_str()))),
+    }
+}
+
+fn arith(a: &Val, b: &Val, int: fn(i64, i64) -> Option<i64>, float: fn(f64, f64) -> f64) -> Result<Val, JankError> {
+    match (a, b) {
+        (Val::Int(x), Val::Int(y)) => int(*x, *y).map(Val::Int).ok_or_else(|| JankError::execution("Integer overflow.")),
+        _ => Ok(Val::Float(float(number(a)?, number(b)?))),
+    }
+}
+
+fn divide(a: &Val, b: &Val) -> Result<Val, JankError> {
+    match (a, b) {
+        (_, Val::Int(0)) => Err(JankError::execution("Divide by zero.")),
+        (Val::Int(x), Val::Int(y)) if x % y == 0 => Ok(Val::Int(x / y)),
+        _ => Ok(Val::Float(number(a)? / number(b)?)),
+    }
+}
+
+fn fold(args: &[Val], init: Val, f: impl Fn(&Val, &Val) -> Result<Val, JankError>) -> Result<Val, JankError> {
+    args.iter().try_fold(init, |acc, v| f(&acc, v))
+}
+
+fn fold_first(args: &[Val], f: impl Fn(&Val, &Val) -> Result<Val, JankError>) -> Result<Val, JankError> {
+    let (first, rest) = args.split_first().ok_or_else(|| JankError::execution("Wrong number of args (0)."))?;
+    fold(rest, first.clone(), f)
+}
+
+impl PartialEq for Val {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Val::Nil, Val::Nil) => true,
+            (Val::Bool(a), Val::Bool(b)) => a == b,
+            (Val::Int(a), Val::Int(b)) => a == b,
+            (Val::Float(a), Val::Float(b)) => a == b,
+            (Val::Int(a), Val::Float(b)) | (Val::Float(b), Val::Int(a)) => (*a as f64) == *b,
+            (Val::Str(a), Val::Str(b)) => a == b,
+            (Val::Keyword(n1, a), Val::Keyword(n2, b)) | (Val::Symbol(n1, a), Val::Symbol(n2, b)) => n1 == n2 && a == b,
+            (Val::List(a) | Val::Vector(a), Val::List(b) | Val::Vector(b)) => a == b,
+            (Val::Set(a), Val::Set(b)) => a.len() == b.len() && a.iter().all(|v| b.contains(v)),
+            (Val::Map(a), Val::Map(b)) => a.len() == b.len() && a.iter().all(|kv| b.contains(kv)),
+            (Val::Builtin(n1, a), Val::Builtin(n2, b)) | (Val::Var(n1, a), Val::Var(n2, b)) => n1 == n2 && a == b,
+            (Val::Fn(a), Val::Fn(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Val {
+    /// A read form as a constant (what `quote` gives).
+    pub fn quoted(node: &Node) -> Val {
+        let all = |items: &[Node]| items.iter().map(Val::quoted).collect::<Vec<_>>();
+        match &node.form {
+            Form::Nil => Val::Nil,
+            Form::Bool(b) => Val::Bool(*b),
+            Form::Int(i) => Val::Int(*i),
+            Form::Float(f) => Val::Float(*f),
+            Form::Str(s) => Val::Str(s.clone()),
+            Form::Keyword { ns, name, .. } => Val::Keyword(ns.clone(), name.clone()),
+            Form::Symbol(s) => {
+                let (ns, name) = crate::reader::split_symbol(s);
+                Val::Symbol(ns.map(str::to_string), name.to_string())
+            }
+            Form::List(items) => Val::List(all(items)),
+            Form::Vector(items) => Val::Vector(all(items)),
+            Form::Set(items) => Val::Set(dedup(all(items))),
+            Form::Map(items) => Val::Map(all(items).chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect()),
+        }
+    }
+
+    pub fn truthy(&self) -> bool {
+        !matches!(self, Val::Nil | Val::Bool(false))
+    }
+
+    /// As `str` prints it.
+    pub fn str(&self) -> String {
+        match self {
+            Val::Nil => String::new(),
+            Val::Str(s) => s.clone(),
+            other => other.pr_str(),
+        }
+    }
+
+    /// As `pr-str` prints it (what nREPL's `value` carries).
+    pub fn pr_str(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Val {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seq = |f: &mut fmt::Formatter<'_>, open: &str, items: &[Val], close: &str| {
+            let parts: Vec<String> = items.iter().map(Val::pr_str).collect();
+            write!(f, "{open}{}{close}", parts.join(" "))
+        };
+        let qualified = |ns: &Option<String>, name: &str| match ns {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_string(),
+        };
+        match self {
+            Val::Nil => f.write_str("nil"),
+            Val::Bool(b) => write!(f, "{b}"),
+            Val::Int(i) => write!(f, "{i}"),
+            Val::Float(x) if x.fract() == 0.0 && x.is_finite() => write!(f, "{x:.1}"),
+            Val::Float(x) => write!(f, "{x}"),
+            Val::Str(s) => write!(f, "\"{}\"", crate::codegen::escape(s)),
+            Val::Keyword(ns, name) => write!(f, ":{}", qualified(ns, name)),
+            Val::Symbol(ns, name) => f.write_str(&qualified(ns, name)),
+            Val::List(items) => seq(f, "(", items, ")"),
+            Val::Vector(items) => seq(f, "[", items, "]"),
+            Val::Set(items) => seq(f, "#{", items, "}"),
+            Val::Map(entries) => {
+                let parts: Vec<String> = entries.iter().map(|(k, v)| format!("{} {}", k.pr_str(), v.pr_str())).collect();
+                write!(f, "{{{}}}", parts.join(", "))
+            }
+            Val::Fn(_) | Val::Builtin(..) => f.write_str("#object [jank::runtime::obj::jit_function]"),
+            Val::Var(ns, name) => write!(f, "#'{ns}/{name}"),
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The nREPL server: bencode over TCP (the codec of `jank_hotpatch::nrepl`), sessions, and
+//! the ops with the reply shapes of the jank fork's server (pfeodrippe/jank branch `nrepl`,
+//! `compiler+runtime/include/cpp/jank/nrepl_server/`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jank_hotpatch::nrepl::{FrameDecoder, Message, Value, DEFAULT_MAX_MESSAGE_BYTES};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::analyze::{Analyzer, Expr};
+use crate::codegen;
+use crate::reader::read_all;
+use crate::runtime::{eval_string, Env, JankError};
+
+const OPS: &[&str] = &["clone", "close", "describe", "eval", "interrupt", "load-file", "wasm-compile-patch"];
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Artificial delay before each `wasm-compile-patch` answer.
+    pub delay: Duration,
+    /// Behave like upstream jank: no `wasm-compile-patch` op.
+    pub wasm_op: bool,
+}
+
+pub struct Server {
+    options: Options,
+    env: Mutex<Env>,
+    /// Session id -> its current namespace.
+    sessions: Mutex<HashMap<String, String>>,
+    next_session: AtomicU64,
+    /// jank's own patch counter, used only when a request has no `patch-id`.
+    patch_counter: AtomicU64,
+}
+
+type Writer = Arc<tokio::sync::Mutex<OwnedWriteHalf>>;
+
+impl Server {
+    pub fn new(options: Options) -> Arc<Server> {
+        Arc::new(Server { options, env: Mutex::new(Env::default()), sessions: Mutex::default(), next_session: AtomicU64::new(1), patch_counter: AtomicU64::new(0) })
+    }
+
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    tracing::info!(%peer, "client connected");
+                    tokio::spawn(self.clone().connection(stream, peer.to_string()));
+                }
+                Err(e) => tracing::warn!("accept failed: {e}"),
+            }
+        }
+    }
+
+    async fn connection(self: Arc<Self>, stream: TcpStream, peer: String) {
+        let _ = stream.set_nodelay(true);
+        let (mut read, write) = stream.into_split();
+        let writer: Writer = Arc::new(tokio::sync::Mutex::new(write));
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_MESSAGE_BYTES);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match read.read(&mut chunk).await {
+                Ok(0) => break tracing::info!(%peer, "client disconnected"),
+                Ok(n) => n,
+                Err(e) => break tracing::info!(%peer, "client connection failed: {e}"),
+            };
+            decoder.extend(&chunk[..n]);
+            loop {
+                match decoder.next_message() {
+                    Ok(Some(request)) => {
+                        // Each request on its own task, so `interrupt` is answered during a
+                        // slow compile.
+                        tokio::spawn(self.clone().answer(request, writer.clone()));
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(%peer, "dropping the client: {e}");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn answer(self: Arc<Self>, request: Message, writer: Writer) {
+        let replies = self.handle(&request).await;
+        let mut writer = writer.lock().await;
+        for mut reply in replies {
+            if let Some(id) = request.id() {
+                reply.insert("id", id);
+            }
+            if let Some(session) = request.get_str("session").filter(|_| reply.get("session").is_none()) {
+                reply.insert("session", session);
+            }
+            let written = match reply.encode() {
+                Ok(bytes) => writer.write_all(&bytes).await,
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            if let Err(e) = written {
+                tracing::info!("cannot answer: {e}");
+                return;
+            }
+        }
+    }
+
+    async fn handle(&self, request: &Message) -> Vec<Message> {
+        let op = request.get_str("op").unwrap_or_default();
+        tracing::debug!(op, "request");
+        match op {
+            "clone" => {
+                let id = format!("standin-session-{}", self.next_session.fetch_add(1, Ordering::Relaxed));
+                lock(&self.sessions).insert(id.clone(), "user".into());
+                vec![Message::new().with("new-session", id).with("status", statuses(&["done"]))]
+            }
+            "describe" => vec![self.describe()],
+            "close" => {
+                if let Some(session) = request.get_str("session") {
+                    lock(&self.sessions).remove(session);
+                }
+                vec![done()]
+            }
+            "interrupt" => vec![done()],
+            "eval" => match request.get_str("code").filter(|c| !c.is_empty()) {
+                Some(code) => self.eval(request, code, request.get_str("file"), true),
+                None => vec![unsupported("missing-code")],
+            },
+            "load-file" => match request.get_str("file").filter(|c| !c.is_empty()) {
+                Some(contents) => {
+                    let path = request.get_str("file-path").or(request.get_str("file-name"));
+                    let mut replies = self.eval(request, contents, path, false);
+                    for reply in &mut replies {
+                        reply.0.remove("ns");
+                    }
+                    replies
+                }
+                None => vec![unsupported("missing-file")],
+            },
+            "wasm-compile-patch" if self.options.wasm_op => {
+                if !self.options.delay.is_zero() {
+                    tokio::time::sleep(self.options.delay).await;
+                }
+                self.compile_patch(request)
+            }
+            _ => vec![Message::new().with("status", statuses(&["error", "unknown-op", "done"]))],
+        }
+    }
+
+    fn describe(&self) -> Message {
+        let ops = OPS.iter().filter(|op| self.options.wasm_op || **op != "wasm-compile-patch");
+        let ops = ops.fold(Message::new(), |m, op| m.with(op, Message::new()));
+        let versions = Message::new().with(
+            "jank-standin",
+            Message::new()
+                .with("version-string", env!("CARGO_PKG_VERSION"))
+                .with("stands-in-for", "jank's nREPL server (pfeodrippe/jank branch nrepl)"),
+        );
+        Message::new().with("ops", ops).with("versions", versions).with("status", statuses(&["done"]))
+    }
+
+    /// The session's namespace, or `user` for a request without a known session.
+    fn session_ns(&self, request: &Message) -> String {
+        let sessions = lock(&self.sessions);
+        request.get_str("session").and_then(|s| sessions.get(s)).cloned().unwrap_or_else(|| "user".into())
+    }
+
+    /// `eval` (and `load-file`, which is `eval` of the file): an unknown `ns` silently means
+    /// the session's namespace, as in jank.
+    fn eval(&self, request: &Message, code: &str, file: Option<&str>, with_hints: bool) -> Vec<Message> {
+        let mut env = lock(&self.env);
+        let ns = request
+            .get_str("ns")
+            .filter(|ns| env.namespaces.contains_key(*ns))
+            .map(str::to_string)
+            .unwrap_or_else(|| self.session_ns(request));
+        let evaluated = eval_string(&mut env, code, &ns);
+        drop(env);
+        if let Some(session) = request.get_str("session") {
+            lock(&self.sessions).insert(session.to_string(), evaluated.ns.clone());
+        }
+        let mut replies = Vec::new();
+        if !evaluated.out.is_empty() {
+            replies.push(Message::new().with("out", evaluated.out));
+        }
+        match evaluated.result {
+            Ok(value) => {
+                replies.push(Message::new().with("ns", evaluated.ns).with("value", value.pr_str()));
+                replies.push(done());
+            }
+            Err(error) => {
+                let hint = |key| if with_hints { request.get_int(key).filter(|&n| n > 0) } else { None };
+                replies.extend(eval_error(&error, file, hint("line"), hint("column")));
+            }
+        }
+        replies
+    }
+
+    fn compile_patch(&self, request: &Message) -> Vec<Message> {
+        let Some(code) = request.get_str("code").filter(|c| !c.is_empty()) else { return vec![unsupported("missing-code")] };
+        let patch_id = match request.get_str("patch-id").filter(|p| !p.is_empty()) {
+            None => self.patch_counter.fetch_add(1, Ordering::Relaxed),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(id) => id,
+                Err(_) => return failed(&format!("stoul: no conversion of {text:?}"), None),
+            },
+        };
+        let session_ns = self.session_ns(request);
+        let ns_param = request.get_str("ns").filter(|ns| !ns.is_empty());
+        let mut env = lock(&self.env);
+        // Symbols resolve in the requested namespace when jank has it, else (like jank's
+        // silent fallback) in the session's.
+        let analysis_ns = ns_param.filter(|ns| env.namespaces.contains_key(*ns)).unwrap_or(&session_ns).to_string();
+        let nodes = match read_all(code) {
+            Ok(nodes) => nodes,
+            Err(e) => return failed(&e.message, Some(e.pos)),
+        };
+        let mut exprs = Vec::new();
+        for node in &nodes {
+            match (Analyzer { env: &mut env, ns: analysis_ns.clone() }).analyze(node) {
+                Ok(expr) => exprs.push(expr),
+                Err(e) => return failed(&e.message, e.pos),
+            }
+        }
+        drop(env);
+        if exprs.is_empty() {
+            return vec![error_done("No expressions found in code")];
+        }
+        let Some((name, value)) = exprs.iter().find_map(|e| match e {
+            Expr::Def { name, value, .. } => Some((name, value)),
+            _ => None,
+        }) else {
+            return vec![error_done("No def expression found in code. Patches must be (def ...) forms.")];
+        };
+        let ns = ns_param.map(str::to_string).unwrap_or(session_ns);
+        let cpp = codegen::generate(&ns, name, value.as_deref(), patch_id);
+        vec![
+            Message::new()
+                .with("cpp-code", cpp)
+                .with("var-name", name.as_str())
+                .with("ns-name", ns)
+                .with("patch-id", patch_id.to_string()),
+            done(),
+        ]
+    }
+}
+
+/// The fork's eval error: `{ex, root-ex, status [eval-error]}`, `{err, line, column, ...,
+/// status [error]}`, `{status [done, error]}`. Positions are moved by the request's `line` and
+/// `column` hints the way the fork's `apply_source_hints` does.
+fn eval_error(error: &JankError, file: Option<&str>, line_hint: Option<i64>, column_hint: Option<i64>) -> Vec<Message> {
+    let kind = error.kind();
+    let pos = error.pos.map(|pos| {
+        let line = i64::from(pos.line) + line_hint.map_or(0, |h| h - 1);
+        let column = i64::from(pos.column) + if pos.line == 1 { column_hint.map_or(0, |h| h - 1) } else { 0 };
+        (line, column)
+    });
+    let mut location = file.unwrap_or_default().to_string();
+    if let Some((line, column)) = pos {
+        location = if location.is_empty() { format!("{line}:{column}") } else { format!("{location}:{line}:{column}") };
+    }
+    let err = if location.is_empty() || pos.is_none() {
+        error.message.clone()
+    } else {
+        format!("{} at ({location}).\n{}", error.phase_text(), error.message)
+    };
+    let mut detail = Message::new().with("err", err).with("exception-type", kind).with("status", statuses(&["error"]));
+    if let Some((line, column)) = pos {
+        detail = detail.with("line", line.to_string()).with("column", column.to_string()).with_opt("file", file);
+    }
+    vec![
+        Message::new().with("ex", kind).with("root-ex", kind).with("status", statuses(&["eval-error"])),
+        detail,
+        Message::new().with("status", statuses(&["done", "error"])),
+    ]
+}
+
+/// The op's answer to a jank error: `{err, status [error]}` then `{status [done, error]}`.
+/// The fork sends only `err`; the stand-in adds the `line` and `column` of jank's error
+/// (relative to the code received), as the fork's `eval` errors carry them.
+fn failed(message: &str, pos: Option<crate::reader::Pos>) -> Vec<Message> {
+    let mut reply = Message::new().with("err", message).with("status", statuses(&["error"]));
+    if let Some(pos) = pos {
+        reply = reply.with("line", pos.line.to_string()).with("column", pos.column.to_string());
+    }
+    vec![reply, Message::new().with("status", statuses(&["done", "error"]))]
+}
+
+fn error_done(message: &str) -> Message {
+    Message::new().with("err", message).with("status", statuses(&["error", "done"]))
+}
+
+fn unsupported(reason: &str) -> Message {
+    Message::new().with("err", reason).with("status", statuses(&["unsupported", "done"]))
+}
+
+fn done() -> Message {
+    Message::new().with("status", statuses(&["done"]))
+}
+
+fn statuses(names: &[&str]) -> Value {
+    Value::List(names.iter().map(|s| Value::from(*s)).collect())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic in one request must not take the whole server down with a poisoned lock.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

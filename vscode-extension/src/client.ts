@@ -1,0 +1,51 @@
+// Creates the language client that runs `jank-hotpatch lsp`, with the settings the sidecar
+// reads (initializationOptions, then `workspace/configuration` on every change).
+
+import * as vscode from "vscode";
+import * as lc from "vscode-languageclient/node";
+
+import { SECTION, type Section, serverSettings } from "./config";
+
+export function createClient(
+    serverPath: string,
+    workspaceFolder: vscode.WorkspaceFolder | undefined,
+    outputChannel: vscode.OutputChannel,
+): lc.LanguageClient {
+    const run: lc.Executable = {
+        command: serverPath,
+        args: ["lsp"],
+        options: { cwd: workspaceFolder?.uri.fsPath, env: process.env },
+    };
+    const clientOptions: lc.LanguageClientOptions = {
+        documentSelector: [{ scheme: "file", language: "jank" }],
+        workspaceFolder,
+        outputChannel,
+        initializationOptions: currentServerSettings(),
+        // Sends workspace/didChangeConfiguration on changes; the sidecar then pulls the section.
+        synchronize: { configurationSection: SECTION },
+        middleware: {
+            workspace: {
+                // VS Code answers with the whole section, defaults and client-only keys
+                // included: answer with what the sidecar should apply.
+                configuration: async (params, token, next) => {
+                    const answers = await next(params, token);
+                    if (!Array.isArray(answers)) return answers;
+                    return answers.map((answer: unknown, i) =>
+                        params.items[i]?.section === SECTION ? currentServerSettings() : answer,
+                    );
+                },
+            },
+        },
+    };
+    return new lc.LanguageClient("jankHotpatch", "jank-hotpatch", { run, debug: run }, clientOptions);
+}
+
+function currentServerSettings(): Section {
+    return serverSettings(vscode.workspace.getConfiguration().get<Section>(SECTION), isSet);
+}
+
+/** Set by the user (in any scope), not just VS Code's default. */
+function isSet(key: string): boolean {
+    const value = vscode.workspace.getConfiguration(SECTION).inspect(key);
+    return [value?.globalValue, value?.workspaceValue, value?.workspaceFolderValue].some((v) => v !== undefined);
+}

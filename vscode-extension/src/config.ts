@@ -1,0 +1,88 @@
+// The `jankHotpatch.*` settings: which are the sidecar's and which the client's, and where the
+// sidecar binary is. Pure (no `vscode` import) so it is unit-tested with node's test runner.
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+/** The settings section, in package.json and in `workspace/configuration`. */
+export const SECTION = "jankHotpatch";
+
+/** Keys the client uses itself; the sidecar would warn about them as unknown settings. */
+export const CLIENT_ONLY_KEYS = ["server"] as const;
+
+export const SERVER_PATH_SETTING = `${SECTION}.server.path`;
+
+export const NOT_FOUND_MESSAGE =
+    "jank-hotpatch not found on PATH: run `cargo install --path server` in the jank-hotpatch repo or set jankHotpatch.server.path";
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Section = { [key: string]: Json | undefined };
+
+/** The sidecar's settings from the `jankHotpatch` section as VS Code nests it
+ * (`{patchOnSave, nrepl: {endpoint}, build: {toolchain}, app: {port}, server: {path}}`),
+ * as dotted keys (`{"app.port": 9000}`), for initializationOptions and for answers to
+ * `workspace/configuration`.
+ *
+ * Only the keys `isSet` says the user set go: VS Code fills in every default, and those
+ * must not hide the project's jank-hotpatch.toml (the editor's layer comes after it).
+ * Client-only keys are dropped, other keys pass through (the sidecar checks them and says
+ * what is wrong), and an empty endpoint means "auto" (read `.nrepl-port`). */
+export function serverSettings(section: Section | null | undefined, isSet: (key: string) => boolean = () => true): Section {
+    const out: Section = {};
+    for (const [key, value] of flatten(section ?? {})) {
+        const top = key.split(".")[0];
+        if ((CLIENT_ONLY_KEYS as readonly string[]).includes(top) || !isSet(key)) continue;
+        out[key] = key === "nrepl.endpoint" && typeof value === "string" && value.trim() === "" ? null : value;
+    }
+    return out;
+}
+
+/** `{a: {b: 1}}` as `[["a.b", 1]]`; arrays are values. */
+function flatten(section: Section, prefix = ""): [string, Json][] {
+    return Object.entries(section).flatMap(([key, value]): [string, Json][] => {
+        if (value === undefined) return [];
+        const full = prefix ? `${prefix}.${key}` : key;
+        return isObject(value) ? flatten(value, full) : [[full, value]];
+    });
+}
+
+export type ServerLocation = { path: string } | { problem: string };
+
+/** Where `jank-hotpatch` is: the `jankHotpatch.server.path` setting (`~` and paths relative
+ * to the workspace folder allowed), else the first executable `jank-hotpatch` on PATH. */
+export function findServer(
+    setting: string | null | undefined,
+    pathEnv: string | undefined,
+    workspaceFolder: string | undefined,
+    isExecutable: (file: string) => boolean = executableFile,
+): ServerLocation {
+    const configured = setting?.trim();
+    if (configured) {
+        const expanded = configured.startsWith("~/") ? path.join(os.homedir(), configured.slice(2)) : configured;
+        const full = path.isAbsolute(expanded) || !workspaceFolder ? expanded : path.join(workspaceFolder, expanded);
+        if (isExecutable(full)) return { path: full };
+        return {
+            problem: `${SERVER_PATH_SETTING} is \`${configured}\`, which is not an executable file: fix it, or clear it to use jank-hotpatch from PATH`,
+        };
+    }
+    for (const dir of (pathEnv ?? "").split(path.delimiter)) {
+        if (!dir) continue;
+        const candidate = path.join(dir, "jank-hotpatch");
+        if (isExecutable(candidate)) return { path: candidate };
+    }
+    return { problem: NOT_FOUND_MESSAGE };
+}
+
+function executableFile(file: string): boolean {
+    try {
+        fs.accessSync(file, fs.constants.X_OK);
+        return fs.statSync(file).isFile();
+    } catch {
+        return false;
+    }
+}
+
+function isObject(value: Json | undefined): value is { [key: string]: Json } {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,164 @@
+// The extension's lifecycle: finds and starts the sidecar, follows its notifications into
+// the status bar, the patch log and the inline results, and stops or restarts it.
+
+import * as vscode from "vscode";
+import * as lc from "vscode-languageclient/node";
+
+import { createClient } from "./client";
+import { SERVER_PATH_SETTING, SECTION, findServer } from "./config";
+import * as ext from "./lsp_ext";
+import { InlineResults } from "./results";
+import { type StatusState, TOOLTIP_COMMANDS, initialState, logLine, statusView, withReport } from "./status";
+
+export class Ctx implements vscode.Disposable {
+    private client: lc.LanguageClient | undefined;
+    private state: StatusState = initialState;
+    private readonly statusBar = vscode.window.createStatusBarItem("jankHotpatch.status", vscode.StatusBarAlignment.Left);
+    /** The sidecar's own log (stderr) and the LSP traffic, kept across restarts. */
+    readonly serverLog = vscode.window.createOutputChannel("jank-hotpatch");
+    /** One line per patch, with per-stage times. */
+    readonly patchLog = vscode.window.createOutputChannel("jank patch log");
+    private readonly results = new InlineResults();
+
+    constructor() {
+        this.statusBar.name = "jank hot-patch";
+        this.statusBar.command = "jankHotpatch.showPatchLog";
+        this.render();
+        this.statusBar.show();
+    }
+
+    /** The sidecar runs or is starting. */
+    get running(): boolean {
+        return this.state.server !== "stopped";
+    }
+
+    /** Starts the sidecar, or says why it cannot and what to do. */
+    async start(): Promise<void> {
+        const folder = vscode.workspace.workspaceFolders?.[0];
+        const setting = vscode.workspace.getConfiguration(SECTION).get<string | null>("server.path");
+        const found = findServer(setting, process.env.PATH, folder?.uri.fsPath);
+        if ("problem" in found) {
+            this.update({ server: "stopped", problem: found.problem });
+            void this.offerSettings(found.problem);
+            return;
+        }
+        this.update({ server: "starting", problem: undefined });
+        const client = createClient(found.path, folder, this.serverLog);
+        client.onNotification(ext.serverStatus, (status) => this.update({ status }));
+        client.onNotification(ext.patchStatus, (report) => this.onReport(report));
+        client.onDidChangeState(({ newState }) => {
+            if (newState === lc.State.Running) this.update({ server: "running" });
+            if (newState === lc.State.Stopped && this.client === client) {
+                this.update({ server: "stopped", problem: `The sidecar (${found.path}) exited: see the jank-hotpatch output.` });
+            }
+        });
+        this.client = client;
+        try {
+            await client.start();
+        } catch (e) {
+            const problem = `Cannot start ${found.path} lsp: ${errorMessage(e)}`;
+            this.update({ server: "stopped", problem });
+            void vscode.window.showErrorMessage(`jank: ${problem}`);
+        }
+    }
+
+    async stop(): Promise<void> {
+        const client = this.client;
+        this.client = undefined;
+        if (client) await client.dispose(2000).catch(() => undefined);
+        this.update({ server: "stopped", problem: "Stopped.", status: undefined });
+    }
+
+    async restart(): Promise<void> {
+        await this.stop();
+        await this.start();
+    }
+
+    /** Hot-patches the form at `position`, or the whole file without one, with the status
+     * bar busy meanwhile. The report itself arrives as `jank/patchStatus`. */
+    async hotPatch(document: vscode.Uri, position?: vscode.Position): Promise<void> {
+        const client = this.runningClient();
+        if (!client) return;
+        const uri = client.code2ProtocolConverter.asUri(document);
+        const args: ext.HotPatchFormArgs | ext.HotPatchFileArgs = position
+            ? { uri, position: { line: position.line, character: position.character } }
+            : { uri };
+        this.update({ patching: true });
+        try {
+            await client.sendRequest(lc.ExecuteCommandRequest.type, {
+                command: position ? ext.HOT_PATCH_FORM : ext.HOT_PATCH_FILE,
+                arguments: [args],
+            });
+        } catch (e) {
+            void vscode.window.showErrorMessage(`jank: ${errorMessage(e)}`);
+        } finally {
+            this.update({ patching: false });
+        }
+    }
+
+    /** The app's page as the sidecar last reported it (asking it when it has not yet). */
+    async appUrl(): Promise<string | undefined> {
+        if (this.state.status?.appUrl) return this.state.status.appUrl;
+        const client = this.runningClient();
+        if (!client) return undefined;
+        const status = await client.sendRequest(ext.status).catch(() => undefined);
+        if (status) this.update({ status });
+        return status?.appUrl;
+    }
+
+    private runningClient(): lc.LanguageClient | undefined {
+        if (this.client && this.state.server !== "stopped") return this.client;
+        const problem = this.state.problem ?? "jank-hotpatch is not running.";
+        void this.offerSettings(problem);
+        return undefined;
+    }
+
+    private async offerSettings(problem: string): Promise<void> {
+        const choice = await vscode.window.showErrorMessage(problem, "Open Settings", "Restart");
+        if (choice === "Open Settings") {
+            await vscode.commands.executeCommand("workbench.action.openSettings", SERVER_PATH_SETTING);
+        } else if (choice === "Restart") {
+            await this.restart();
+        }
+    }
+
+    private onReport(report: ext.PatchReport): void {
+        if (report.superseded) return;
+        this.patchLog.appendLine(logLine(report, new Date()));
+        if (report.ok && report.forms.length === 0 && report.message) {
+            vscode.window.setStatusBarMessage(`jank: ${report.message}`, 4000);
+        }
+        this.results.show(report);
+        this.update({}, report);
+    }
+
+    private update(change: Partial<StatusState>, report?: ext.PatchReport): void {
+        this.state = { ...this.state, ...change };
+        if (report) this.state = withReport(this.state, report);
+        this.render();
+    }
+
+    private render(): void {
+        const view = statusView(this.state);
+        this.statusBar.text = view.text;
+        const tooltip = new vscode.MarkdownString(view.tooltip, true);
+        tooltip.isTrusted = { enabledCommands: [...TOOLTIP_COMMANDS] };
+        this.statusBar.tooltip = tooltip;
+        this.statusBar.backgroundColor = view.background
+            ? new vscode.ThemeColor(`statusBarItem.${view.background}Background`)
+            : undefined;
+    }
+
+    dispose(): void {
+        void this.client?.dispose(2000).catch(() => undefined);
+        this.client = undefined;
+        this.statusBar.dispose();
+        this.results.dispose();
+        this.serverLog.dispose();
+        this.patchLog.dispose();
+    }
+}
+
+function errorMessage(e: unknown): string {
+    return e instanceof Error ? e.message : String(e);
+}

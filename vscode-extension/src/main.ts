@@ -1,0 +1,62 @@
+// Entry point: activation, the command table, and reactions to settings that only the
+// client reads.
+
+import * as vscode from "vscode";
+
+import * as commands from "./commands";
+import { SERVER_PATH_SETTING } from "./config";
+import { Ctx } from "./ctx";
+
+let ctx: Ctx | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+    const c = new Ctx();
+    ctx = c;
+    context.subscriptions.push(c);
+    const table: Record<string, (ctx: Ctx) => commands.Cmd> = {
+        "jankHotpatch.hotPatchForm": commands.hotPatchForm,
+        "jankHotpatch.hotPatchFile": commands.hotPatchFile,
+        "jankHotpatch.openApp": commands.openApp,
+        "jankHotpatch.showPatchLog": commands.showPatchLog,
+        "jankHotpatch.restartServer": commands.restartServer,
+    };
+    for (const [id, make] of Object.entries(table)) {
+        context.subscriptions.push(vscode.commands.registerCommand(id, make(c)));
+    }
+    context.subscriptions.push(
+        vscode.workspace.onDidChangeConfiguration(async (e) => {
+            if (!e.affectsConfiguration(SERVER_PATH_SETTING)) return;
+            // Nothing runs that a restart would interrupt (e.g. it was not found): just start.
+            if (!c.running) return c.restart();
+            const choice = await vscode.window.showInformationMessage(
+                `jank: ${SERVER_PATH_SETTING} changed: restart the sidecar to use it?`,
+                "Restart",
+            );
+            if (choice === "Restart") await c.restart();
+        }),
+    );
+    noteOtherJankLanguages(context, c.serverLog);
+    await vscode.commands.executeCommand("setContext", "jankHotpatch.active", true);
+    await c.start();
+}
+
+export async function deactivate(): Promise<void> {
+    await ctx?.stop();
+    ctx = undefined;
+}
+
+/** Contributions are static, so this extension always declares the `jank` language. VS Code
+ * merges declarations of one language id, so another jank extension's declaration and ours
+ * coexist; only the grammar is then one of the two. Say so where it can be found. */
+function noteOtherJankLanguages(context: vscode.ExtensionContext, log: vscode.OutputChannel): void {
+    const others = vscode.extensions.all.filter((e) => {
+        if (e.id === context.extension.id) return false;
+        const languages = (e.packageJSON as { contributes?: { languages?: { id?: string }[] } }).contributes?.languages;
+        return languages?.some((l) => l.id === "jank") ?? false;
+    });
+    for (const other of others) {
+        log.appendLine(
+            `${other.id} also provides the jank language; VS Code merges both declarations, and which grammar colours .jank files depends on load order.`,
+        );
+    }
+}

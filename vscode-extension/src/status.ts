@@ -1,0 +1,183 @@
+// How the sidecar's state and patch reports read to people: the status bar item, its
+// tooltip, the patch log line and the inline value. Pure functions over plain data (no
+// `vscode` import), so they are unit-tested with node's test runner.
+
+import type { PatchReport, ServerStatusParams, Stage, StageTimes } from "./lsp_ext";
+
+export const STAGES: readonly Stage[] = ["read", "compile", "build", "check", "deliver", "load"];
+
+/** Everything the status bar item shows. */
+export interface StatusState {
+    /** The sidecar process, as the client sees it. */
+    server: "starting" | "running" | "stopped";
+    /** Why the sidecar is stopped (what to do about it). */
+    problem?: string;
+    /** The last `jank/serverStatus`. */
+    status?: ServerStatusParams;
+    /** The last report that patched something or failed. */
+    lastReport?: PatchReport;
+    /** A hot-patch command is in flight (shown before the server says it is busy). */
+    patching: boolean;
+}
+
+export interface StatusView {
+    /** With `$(icon)` references. */
+    text: string;
+    /** Markdown, with `command:` links. */
+    tooltip: string;
+    background?: "warning" | "error";
+}
+
+/** Commands the tooltip links to (the markdown must trust exactly these). */
+export const TOOLTIP_COMMANDS = [
+    "jankHotpatch.showPatchLog",
+    "jankHotpatch.openApp",
+    "jankHotpatch.restartServer",
+] as const;
+
+export const initialState: StatusState = { server: "starting", patching: false };
+
+/** The state after a report: reports that patched nothing (e.g. "nothing changed") keep
+ * the last latency on display. Superseded runs are not news. */
+export function withReport(state: StatusState, report: PatchReport): StatusState {
+    if (report.superseded) return state;
+    if (report.ok && report.forms.length === 0) return state;
+    return { ...state, lastReport: report };
+}
+
+export function statusView(state: StatusState): StatusView {
+    const links = tooltipLinks();
+    if (state.server === "stopped") {
+        return {
+            text: "$(circle-slash) jank",
+            tooltip: `**jank-hotpatch is not running**\n\n${state.problem ?? "It stopped."}\n\n${links}`,
+            background: "error",
+        };
+    }
+    if (state.server === "starting") {
+        return { text: "$(sync~spin) jank", tooltip: `Starting jank-hotpatch…\n\n${links}` };
+    }
+    const report = state.lastReport;
+    const connection = connectionProblem(state.status);
+    const sections = [
+        report ? reportMarkdown(report) : "**jank-hotpatch is ready**: no patch yet.",
+        connectionMarkdown(state.status, connection),
+        links,
+    ];
+    const tooltip = sections.join("\n\n");
+    if (state.patching || state.status?.busy) {
+        return { text: "$(sync~spin) jank", tooltip };
+    }
+    if (report && !report.ok) {
+        const stage = report.error?.stage ?? "patch";
+        return { text: `$(error) jank ${stage} failed`, tooltip, background: "error" };
+    }
+    if (state.status?.health === "error") {
+        return { text: "$(error) jank", tooltip, background: "error" };
+    }
+    const latency = report ? ` ${formatMs(report.total_ms)} ms` : "";
+    if (connection) {
+        return { text: `$(warning) jank${latency}`, tooltip, background: "warning" };
+    }
+    return { text: `$(zap) jank${latency}`, tooltip };
+}
+
+/** Why patches would not reach a page, or undefined when they would. */
+export function connectionProblem(status: ServerStatusParams | undefined): string | undefined {
+    if (!status) return undefined;
+    if (status.health === "warning") return status.message;
+    if (status.browsers === 0) return "No pages connected: open the app (jank: open app in browser).";
+    return undefined;
+}
+
+function connectionMarkdown(status: ServerStatusParams | undefined, problem: string | undefined): string {
+    if (!status) return "";
+    const pages = `${plural(status.browsers, "page")} connected`;
+    if (problem) return status.browsers > 0 ? `$(warning) ${escapeMarkdown(problem)} · ${pages}` : `$(warning) ${escapeMarkdown(problem)}`;
+    return status.message ? `$(check) ${pages} · ${escapeMarkdown(status.message)}` : `$(check) ${pages}`;
+}
+
+function tooltipLinks(): string {
+    return [
+        "[Patch log](command:jankHotpatch.showPatchLog)",
+        "[Open app](command:jankHotpatch.openApp)",
+        "[Restart sidecar](command:jankHotpatch.restartServer)",
+    ].join(" · ");
+}
+
+/** The tooltip's account of one report: what was patched, and a table of stage times. */
+export function reportMarkdown(report: PatchReport): string {
+    const what = formNames(report);
+    const head = report.ok
+        ? `**Patched ${what} in ${formatMs(report.total_ms)} ms**`
+        : `**${report.error?.stage ?? "Patch"} failed** (${what}): ${escapeMarkdown(oneLine(report.error?.message ?? report.message ?? ""))}`;
+    const rows = STAGES.map((stage) => `| ${stage} | ${formatMs(stageMs(report.stages, stage))} |`);
+    const table = ["| stage | ms |", "| :-- | --: |", ...rows, `| **total** | **${formatMs(report.total_ms)}** |`].join("\n");
+    const browsers = `Delivered to ${plural(report.browsers, "browser")}.`;
+    const value = report.value !== undefined ? `\n\nValue: \`${oneLine(report.value).replace(/`/g, "'")}\`` : "";
+    return `${head}\n\n${table}\n\n${browsers}${value}`;
+}
+
+/** One line of the patch log, e.g.
+ * `12:03:04.120 ok     demo.core/greeting  84 ms  read 1 · compile 30 · ... · 1 browser`. */
+export function logLine(report: PatchReport, at: Date): string {
+    const outcome = report.ok ? "ok    " : "FAILED";
+    const stages = STAGES.map((s) => `${s} ${formatMs(stageMs(report.stages, s))}`).join(" · ");
+    const parts = [
+        `${clock(at)} ${outcome} ${formNames(report)}`,
+        `${formatMs(report.total_ms)} ms`,
+        `${stages} · ${plural(report.browsers, "browser")}`,
+    ];
+    if (report.error) parts.push(`${report.error.stage}: ${oneLine(report.error.message)}`);
+    else if (report.message && report.forms.length === 0) parts.push(oneLine(report.message));
+    if (report.value !== undefined) parts.push(`=> ${oneLine(report.value)}`);
+    return parts.join("  ");
+}
+
+/** The inline result after an evaluated form: `=> 42`, one line, at most `max` chars. */
+export function inlineValue(value: string, max = 120): string {
+    return truncate(`=> ${oneLine(value)}`, max);
+}
+
+/** `demo.core/greeting`, or `demo.core/greeting +2` for several forms. */
+export function formNames(report: PatchReport): string {
+    const [first, ...rest] = report.forms;
+    if (!first) return fileName(report.uri);
+    const name = `${first.ns}/${first.name}`;
+    return rest.length ? `${name} +${rest.length}` : name;
+}
+
+/** Whole milliseconds from 10 ms up, one decimal below (loads take a fraction of one). */
+export function formatMs(ms: number): string {
+    if (!Number.isFinite(ms)) return "?";
+    return ms >= 10 ? Math.round(ms).toString() : (Math.round(ms * 10) / 10).toString();
+}
+
+function stageMs(stages: StageTimes | undefined, stage: Stage): number {
+    return stages?.[`${stage}_ms`] ?? 0;
+}
+
+function clock(at: Date): string {
+    const two = (n: number) => n.toString().padStart(2, "0");
+    return `${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}.${at.getMilliseconds().toString().padStart(3, "0")}`;
+}
+
+function plural(n: number, noun: string): string {
+    return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+function oneLine(text: string): string {
+    return text.replace(/\s+/g, " ").trim();
+}
+
+function truncate(text: string, max: number): string {
+    return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+function fileName(uri: string): string {
+    return decodeURIComponent(uri.slice(uri.lastIndexOf("/") + 1));
+}
+
+function escapeMarkdown(text: string): string {
+    return text.replace(/[\\`*_{}[\]()#+!|<>]/g, "\\$&");
+}

@@ -1,0 +1,130 @@
+import * as assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import type { PatchReport, ServerStatusParams } from "../lsp_ext";
+import { formatMs, inlineValue, logLine, statusView, withReport, type StatusState } from "../status";
+
+const range = { start: { line: 2, character: 0 }, end: { line: 3, character: 20 } };
+
+function report(overrides: Partial<PatchReport> = {}): PatchReport {
+    return {
+        ok: true,
+        uri: "file:///w/src/demo/core.jank",
+        forms: [{ ns: "demo.core", name: "greeting", range }],
+        stages: { read_ms: 0.4, compile_ms: 31.2, build_ms: 40.6, check_ms: 1.5, deliver_ms: 2.9, load_ms: 0.66 },
+        total_ms: 84.3,
+        browsers: 2,
+        ...overrides,
+    };
+}
+
+const connected: ServerStatusParams = { health: "ok", busy: false, message: "ready", appUrl: "http://127.0.0.1:7888/?t=x", browsers: 2 };
+
+function running(overrides: Partial<StatusState> = {}): StatusState {
+    return { server: "running", patching: false, status: connected, ...overrides };
+}
+
+describe("status bar text", () => {
+    it("shows the last patch latency", () => {
+        const view = statusView(running({ lastReport: report() }));
+        assert.equal(view.text, "$(zap) jank 84 ms");
+        assert.equal(view.background, undefined);
+    });
+
+    it("spins while a patch runs, whether the client or the server says so", () => {
+        assert.equal(statusView(running({ patching: true, lastReport: report() })).text, "$(sync~spin) jank");
+        assert.equal(statusView(running({ status: { ...connected, busy: true } })).text, "$(sync~spin) jank");
+    });
+
+    it("turns red after a failure and names the stage", () => {
+        const failed = report({ ok: false, error: { stage: "compile", message: "Unable to resolve symbol: nope" } });
+        const view = statusView(running({ lastReport: failed }));
+        assert.equal(view.text, "$(error) jank compile failed");
+        assert.equal(view.background, "error");
+        assert.match(view.tooltip, /\*\*compile failed\*\* \(demo\.core\/greeting\): Unable to resolve symbol: nope/);
+    });
+
+    it("warns when no page is connected or the server reports a warning", () => {
+        const noPages = statusView(running({ status: { ...connected, browsers: 0 }, lastReport: report() }));
+        assert.equal(noPages.text, "$(warning) jank 84 ms");
+        assert.equal(noPages.background, "warning");
+        assert.match(noPages.tooltip, /\$\(warning\) No pages connected: open the app/);
+        const unreachable = statusView(running({ status: { ...connected, health: "warning", message: "jank nREPL unreachable at 127.0.0.1:5555" } }));
+        assert.equal(unreachable.background, "warning");
+        assert.match(unreachable.tooltip, /jank nREPL unreachable at 127\.0\.0\.1:5555/);
+    });
+
+    it("says what to do when the sidecar is not running", () => {
+        const view = statusView({ server: "stopped", problem: "jank-hotpatch not found on PATH", patching: false });
+        assert.equal(view.text, "$(circle-slash) jank");
+        assert.equal(view.background, "error");
+        assert.match(view.tooltip, /not found on PATH/);
+        assert.match(view.tooltip, /command:jankHotpatch\.restartServer/);
+    });
+});
+
+describe("status bar tooltip", () => {
+    it("gives every stage's time, the total and the number of browsers", () => {
+        const { tooltip } = statusView(running({ lastReport: report() }));
+        assert.match(tooltip, /\*\*Patched demo\.core\/greeting in 84 ms\*\*/);
+        for (const [stage, ms] of [["read", "0.4"], ["compile", "31"], ["build", "41"], ["check", "1.5"], ["deliver", "2.9"], ["load", "0.7"]]) {
+            assert.match(tooltip, new RegExp(`\\| ${stage} \\| ${ms.replace(".", "\\.")} \\|`));
+        }
+        assert.match(tooltip, /\| \*\*total\*\* \| \*\*84\*\* \|/);
+        assert.match(tooltip, /Delivered to 2 browsers\./);
+        assert.match(tooltip, /\$\(check\) 2 pages connected · ready/);
+        assert.match(tooltip, /command:jankHotpatch\.showPatchLog/);
+    });
+});
+
+describe("reports kept for display", () => {
+    it("keeps the last latency when a report patched nothing", () => {
+        const state = withReport(running(), report());
+        const same = withReport(state, report({ forms: [], message: "nothing changed since the last patch", total_ms: 1 }));
+        assert.equal(statusView(same).text, "$(zap) jank 84 ms");
+    });
+
+    it("ignores superseded runs", () => {
+        const state = withReport(running(), report());
+        assert.equal(withReport(state, report({ ok: false, superseded: true })), state);
+    });
+});
+
+describe("patch log line", () => {
+    const at = new Date(2026, 10, 25, 9, 5, 7, 42);
+
+    it("has the time, outcome, form, total and every stage", () => {
+        assert.equal(
+            logLine(report(), at),
+            "09:05:07.042 ok     demo.core/greeting  84 ms  read 0.4 · compile 31 · build 41 · check 1.5 · deliver 2.9 · load 0.7 · 2 browsers",
+        );
+    });
+
+    it("puts a failure's stage and message on the same line", () => {
+        const failed = report({ ok: false, browsers: 1, forms: [...report().forms, { ns: "demo.core", name: "other", range }], error: { stage: "build", message: "error: x\n  at line 3" } });
+        assert.match(logLine(failed, at), /^09:05:07\.042 FAILED demo\.core\/greeting \+1 {2}84 ms {2}.* · 1 browser {2}build: error: x at line 3$/);
+    });
+
+    it("shows a value and a message for a run that patched nothing", () => {
+        assert.match(logLine(report({ value: "42" }), at), /=> 42$/);
+        assert.match(logLine(report({ forms: [], message: "nothing changed" }), at), / core\.jank .* nothing changed$/);
+    });
+});
+
+describe("inline value", () => {
+    it("is one line after =>", () => assert.equal(inlineValue("{:a 1\n :b 2}"), "=> {:a 1 :b 2}"));
+    it("is truncated when long", () => {
+        const text = inlineValue("x".repeat(500), 40);
+        assert.equal(text.length, 40);
+        assert.ok(text.endsWith("…"));
+    });
+});
+
+describe("milliseconds", () => {
+    it("rounds from 10 ms and keeps one decimal below", () => {
+        assert.equal(formatMs(84.4), "84");
+        assert.equal(formatMs(9.94), "9.9");
+        assert.equal(formatMs(0.66), "0.7");
+        assert.equal(formatMs(Number.NaN), "?");
+    });
+});
