@@ -636,8 +636,10 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
 (ert-deftest jank-hotpatch-test-e2e-save-patches-the-page ()
   (jank-hotpatch-test--in-demo
     (let* ((lighters '())
+           (buffer (current-buffer))
            (watch (lambda (&rest _)
-                    (push (jank-hotpatch-test--lighter) lighters))))
+                    (with-current-buffer buffer
+                      (push (jank-hotpatch-test--lighter) lighters)))))
       (should (equal (jank-hotpatch-test--label) "clicked 0 times"))
       (jank-hotpatch-test--replace "\"clicked \"" "\"pressed \"")
       (advice-add 'jank-hotpatch--handle-server-status :after watch)

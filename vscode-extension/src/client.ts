@@ -1,5 +1,5 @@
 // Creates the language client that runs `jank-hotpatch lsp`, with the settings the sidecar
-// reads (initializationOptions, then `workspace/configuration` on every change).
+// reads (initializationOptions, then `workspace/configuration` after every change).
 
 import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
@@ -21,8 +21,6 @@ export function createClient(
         workspaceFolder,
         outputChannel,
         initializationOptions: currentServerSettings(),
-        // Sends workspace/didChangeConfiguration on changes; the sidecar then pulls the section.
-        synchronize: { configurationSection: SECTION },
         middleware: {
             workspace: {
                 // VS Code answers with the whole section, defaults and client-only keys
@@ -38,6 +36,21 @@ export function createClient(
         },
     };
     return new lc.LanguageClient("jankHotpatch", "jank-hotpatch", { run, debug: run }, clientOptions);
+}
+
+/** Sends workspace/didChangeConfiguration when the settings the sidecar reads change (the
+ * sidecar then pulls the section). Not `synchronize.configurationSection`: that also
+ * notifies right after `initialized`, when the sidecar has just read them, and makes it
+ * configure (and start its app server) twice. */
+export function notifySettingsChanges(client: lc.LanguageClient): vscode.Disposable {
+    let sent = JSON.stringify(currentServerSettings());
+    return vscode.workspace.onDidChangeConfiguration((e) => {
+        if (!e.affectsConfiguration(SECTION)) return;
+        const now = currentServerSettings();
+        if (JSON.stringify(now) === sent) return;
+        sent = JSON.stringify(now);
+        void client.sendNotification(lc.DidChangeConfigurationNotification.type, { settings: { [SECTION]: now } });
+    });
 }
 
 function currentServerSettings(): Section {

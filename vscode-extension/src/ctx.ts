@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 
-import { createClient } from "./client";
+import { createClient, notifySettingsChanges } from "./client";
 import { SERVER_PATH_SETTING, SECTION, findServer } from "./config";
 import * as ext from "./lsp_ext";
 import { InlineResults } from "./results";
@@ -12,6 +12,7 @@ import { type StatusState, TOOLTIP_COMMANDS, initialState, logLine, statusView, 
 
 export class Ctx implements vscode.Disposable {
     private client: lc.LanguageClient | undefined;
+    private settingsWatch: vscode.Disposable | undefined;
     private state: StatusState = initialState;
     private readonly statusBar = vscode.window.createStatusBarItem("jankHotpatch.status", vscode.StatusBarAlignment.Left);
     /** The sidecar's own log (stderr) and the LSP traffic, kept across restarts. */
@@ -55,6 +56,7 @@ export class Ctx implements vscode.Disposable {
         this.client = client;
         try {
             await client.start();
+            this.settingsWatch = notifySettingsChanges(client);
         } catch (e) {
             const problem = `Cannot start ${found.path} lsp: ${errorMessage(e)}`;
             this.update({ server: "stopped", problem });
@@ -65,6 +67,8 @@ export class Ctx implements vscode.Disposable {
     async stop(): Promise<void> {
         const client = this.client;
         this.client = undefined;
+        this.settingsWatch?.dispose();
+        this.settingsWatch = undefined;
         if (client) await client.dispose(2000).catch(() => undefined);
         this.update({ server: "stopped", problem: "Stopped.", status: undefined });
     }
@@ -150,6 +154,7 @@ export class Ctx implements vscode.Disposable {
     }
 
     dispose(): void {
+        this.settingsWatch?.dispose();
         void this.client?.dispose(2000).catch(() => undefined);
         this.client = undefined;
         this.statusBar.dispose();

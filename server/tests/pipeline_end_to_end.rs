@@ -1,0 +1,162 @@
+//! The whole loop through the real `jank-hotpatch lsp` binary: the demo workspace, the
+//! stand-in jank (`tests/jank-standin`, a stand-in for jank's nREPL server), the real
+//! emscripten toolchain, and the demo page in real headless Chromium. Needs
+//! `cargo build -p jank-standin` first (the test scripts do it).
+
+mod lsp_client;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use lsp_client::{temp_workspace, LspClient};
+use serde_json::{json, Value};
+use support::cdp::{Browser, Page};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn prepare_demo(name: &str) -> PathBuf {
+    let dir = temp_workspace(name);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
+        .args(["demo", "--prepare"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run jank-hotpatch demo --prepare");
+    assert!(status.success());
+    dir
+}
+
+fn start_standin(dir: &Path) -> std::process::Child {
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jank-standin");
+    assert!(binary.exists(), "{} is missing: run `cargo build -p jank-standin` first", binary.display());
+    let child = std::process::Command::new(binary).current_dir(dir).stderr(Stdio::null()).spawn().expect("start jank-standin");
+    for _ in 0..100 {
+        if dir.join(".nrepl-port").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn patch_form(uri: &str, line: u32, character: u32) -> Value {
+    json!({"command": "jank.hotPatchForm", "arguments": [{"uri": uri, "position": {"line": line, "character": character}}]})
+}
+
+fn line_of(text: &str, needle: &str) -> u32 {
+    text.lines().position(|l| l.contains(needle)).expect(needle) as u32
+}
+
+async fn change(client: &mut LspClient, uri: &str, version: i32, text: &str) {
+    client
+        .notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}))
+        .await;
+}
+
+async fn color(page: &Page) -> Value {
+    page.eval("window.demoApp.values && window.demoApp.values.color").await
+}
+
+#[tokio::test]
+async fn edit_patch_and_see_the_page_change_keeping_its_state() {
+    let dir = prepare_demo("e2e");
+    let _jank = KillOnDrop(start_standin(&dir));
+    let mut client = LspClient::start(&dir);
+    client.initialize(&dir, json!({"app": {"port": 0}})).await;
+    let status = client
+        .wait_for(|m| m["method"] == "jank/serverStatus" && m["params"]["appUrl"].is_string(), WAIT)
+        .await
+        .expect("a server status with the app URL");
+    let url = status["params"]["appUrl"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read_to_string(dir.join(".jank-hotpatch/app-url")).unwrap().trim(), url);
+
+    let browser = Browser::launch().await;
+    let page = browser.open(&url).await;
+    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
+
+    let path = dir.join("src/demo/core.jank");
+    let uri = format!("file://{}", path.display());
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    client.open(&uri, &text).await;
+
+    // The first save of the file patches every form: the page comes alive.
+    let report = client.request("workspace/executeCommand", json!({"command": "jank.hotPatchFile", "arguments": [{"uri": uri}]})).await;
+    let report = &report["result"];
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["browsers"], 1, "{report}");
+    assert!(report["forms"].as_array().unwrap().len() >= 4, "{report}");
+    page.wait_for("window.demoApp.values && window.demoApp.values.color === 'tomato'", WAIT).await;
+
+    // Some state in the page, then a patch of one form: the state survives.
+    page.eval("document.getElementById('clicker').click(); document.getElementById('clicker').click()").await;
+    page.wait_for("window.demoApp.values.label === 'clicked 2 times'", WAIT).await;
+    text = text.replace("\"tomato\"", "\"gold\"");
+    change(&mut client, &uri, 2, &text).await;
+    let line = line_of(&text, "\"gold\"");
+    let report = client.request("workspace/executeCommand", patch_form(&uri, line, 5)).await;
+    let report = &report["result"];
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["forms"][0]["name"], "color");
+    assert_eq!(report["browsers"], 1);
+    assert!(report["total_ms"].as_f64().unwrap() > 0.0);
+    assert!(report["stages"]["load_ms"].as_f64().unwrap() > 0.0, "{report}");
+    page.wait_for("window.demoApp.values.color === 'gold'", WAIT).await;
+    assert_eq!(page.eval("window.demoApp.state.clicks").await, 2, "state survived the patch");
+
+    // An expression inside (comment ...): its value comes back from the page.
+    text.push_str("\n(comment\n  (+ 40 (speed) -1))\n");
+    change(&mut client, &uri, 3, &text).await;
+    let line = line_of(&text, "(+ 40");
+    let report = client.request("workspace/executeCommand", patch_form(&uri, line, 4)).await;
+    assert_eq!(report["result"]["value"], "42", "{report}");
+
+    // A compile error: a diagnostic at jank's line, and the page keeps the last good code.
+    let broken = text.replace("(defn speed [] 3)", "(defn speed [] (nope 3))");
+    change(&mut client, &uri, 4, &broken).await;
+    let line = line_of(&broken, "(nope 3)");
+    let report = client.request("workspace/executeCommand", patch_form(&uri, line, 2)).await;
+    let report = &report["result"];
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["error"]["stage"], "compile");
+    assert!(report["error"]["message"].as_str().unwrap().contains("nope"), "{report}");
+    let diagnostics = client
+        .wait_for(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty()), WAIT)
+        .await
+        .expect("a diagnostic for the compile error");
+    let diagnostic = &diagnostics["params"]["diagnostics"][0];
+    assert_eq!(diagnostic["range"]["start"]["line"], line, "{diagnostic}");
+    assert_eq!(diagnostic["code"], "compile");
+    assert_eq!(page.eval("window.demoApp.values.speed").await, 3, "the page keeps the last good code");
+
+    // Fixing it clears the diagnostic.
+    change(&mut client, &uri, 5, &text).await;
+    let report = client.request("workspace/executeCommand", patch_form(&uri, line, 2)).await;
+    assert_eq!(report["result"]["ok"], true, "{report}");
+    client
+        .wait_for(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["diagnostics"] == json!([]), WAIT)
+        .await
+        .expect("diagnostics cleared");
+    assert_eq!(color(&page).await, "gold");
+
+    // A save that changed nothing patches nothing, and says so.
+    client.notifications.clear();
+    client.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}})).await;
+    let saved = client.wait_notification("jank/patchStatus").await;
+    let saved = &saved["params"];
+    assert_eq!(saved["ok"], true, "{saved}");
+    assert_eq!(saved["forms"], json!([]), "{saved}");
+    assert_eq!(saved["message"], "nothing changed since the last patch");
+
+    browser.close().await;
+    assert!(client.shutdown_and_exit().await.success());
+}
