@@ -152,12 +152,16 @@ async fn start_standin(dir: &Path) -> Result<Child, DemoError> {
     let program = beside.filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from("jank-standin"));
     let port_file = dir.join(".nrepl-port");
     let _ = std::fs::remove_file(&port_file);
+    // Its log would interleave with the patch lines: keep it in a file.
+    let log_path = dir.join(".jank-hotpatch/jank-standin.log");
+    let log = std::fs::File::create(&log_path).map_err(|source| DemoError::Write { path: log_path.display().to_string(), source })?;
     let child = Command::new(&program)
         .arg("--port-file")
         .arg(&port_file)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .map_err(|source| DemoError::StandIn { path: program.display().to_string(), source })?;

@@ -57,7 +57,9 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    // Editors keep the sidecar's stderr as a log; in a terminal, the per-patch lines are the
+    // news and routine logs would drown them.
+    init_logging(if matches!(cli.command, Command::Lsp) { "info" } else { "warn" });
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         match cli.command {
@@ -88,10 +90,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Logs go to stderr: stdout is the LSP channel. `JANK_HOTPATCH_LOG` (or `RUST_LOG`) filters.
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = std::env::var("JANK_HOTPATCH_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
+        .unwrap_or_else(|_| default.to_string());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)

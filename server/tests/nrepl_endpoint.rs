@@ -105,6 +105,7 @@ fn stand_in_pipeline() -> Arc<Pipeline> {
 }
 
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
+    let _ = tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
     let settings = NreplServerSettings { enabled: true, port: 0 };
     nrepl_server::start(stand_in_pipeline(), &settings, jank, workspace).await.expect("the nREPL endpoint starts")
 }

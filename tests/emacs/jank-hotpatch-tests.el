@@ -630,7 +630,8 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
      ;; Idle timers never fire in batch: send the edits now.
      (eglot--signal-textDocument/didChange)
      (flymake-start)
-     (seq-find (lambda (d) (eq (flymake-diagnostic-type d) :error))
+     ;; eglot gives errors its own type, `eglot-error'.
+     (seq-find (lambda (d) (memq (flymake-diagnostic-type d) '(:error eglot-error)))
                (flymake-diagnostics)))))
 
 (ert-deftest jank-hotpatch-test-e2e-save-patches-the-page ()

@@ -6,6 +6,7 @@
 ;;
 ;; SCRIPT is an EDN vector of steps, run in order; each prints one JSON line to stdout:
 ;;   [:connect :a]               open connection :a (every message it receives is recorded)
+;;   [:connect :a PORT]          the same, to another server
 ;;   [:clone :a :s1]             {"op": "clone"} on :a; remember the new session as :s1
 ;;   [:send :a {:op "eval" ...}] send (keyword session values are replaced by remembered
 ;;                               ids), print the replies up to `done`
@@ -60,7 +61,8 @@
     (doseq [[i [kind conn & args]] (map-indexed vector steps)]
       (case kind
         :connect (let [log (atom [])
-                       t (recording (nrepl/connect :host "127.0.0.1" :port (Integer/parseInt port)) log)]
+                       to (or (first args) (Integer/parseInt port))
+                       t (recording (nrepl/connect :host "127.0.0.1" :port to) log)]
                    (swap! conns assoc conn {:transport t :client (nrepl/client t reply-timeout-ms) :log log})
                    (emit i conn "connected" true))
         :clone (let [reply (first (nrepl/message (:client (@conns conn)) {:op "clone"}))]

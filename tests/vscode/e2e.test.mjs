@@ -38,6 +38,7 @@ describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000
             .map(([name, p]) => `${name}: ${p}`);
         assert.deepEqual(missing, [], `missing (run tests/vscode/run.sh, which installs and builds them; cargo build for the binaries):\n${missing.join("\n")}`);
         fs.mkdirSync(paths.artifacts, { recursive: true });
+        for (const old of fs.readdirSync(paths.artifacts).filter((f) => f.startsWith("failed-"))) fs.rmSync(path.join(paths.artifacts, old));
         run.root = fs.mkdtempSync(path.join(os.tmpdir(), "jank-hotpatch-vscode-e2e-"));
         run.demo = path.join(run.root, "demo");
     });
@@ -200,6 +201,7 @@ async function startCodeServer(appPort) {
         "extensions.autoUpdate": false,
         "workbench.tips.enabled": false,
         "workbench.secondarySideBar.defaultVisibility": "hidden",
+        "remote.autoForwardPorts": false,
         // Typing in the test must produce exactly the characters typed.
         "editor.autoClosingBrackets": "never",
         "editor.autoClosingQuotes": "never",

@@ -224,8 +224,7 @@ impl Pipeline {
     }
 
     async fn patch(&self, doc: &Document, targets: Vec<Target>, progress: &dyn ProgressSink) -> PatchReport {
-        let mut report = PatchReport::default();
-        report.forms = targets
+        let forms = targets
             .iter()
             .map(|t| PatchedForm {
                 ns: t.request.source.namespace.name().unwrap_or_default().to_string(),
@@ -233,6 +232,7 @@ impl Pipeline {
                 range: t.request.form.range.clone(),
             })
             .collect();
+        let mut report = PatchReport { forms, ..PatchReport::default() };
         let outcomes = futures::future::join_all(targets.into_iter().map(|t| self.prepare(t, progress))).await;
         let mut ready = Vec::new();
         let mut superseded = 0;
