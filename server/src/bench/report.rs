@@ -128,7 +128,8 @@ pub fn table(results: &BenchResults) -> String {
 
 fn scenario_rows(out: &mut String, scenario: &ScenarioResult) {
     let label = format!("{} (n={})", scenario.title, scenario.samples);
-    let rows: [(&str, fn(&Summary) -> f64); 3] = [("p50", |s| s.p50), ("p95", |s| s.p95), ("max", |s| s.max)];
+    type Pick = fn(&Summary) -> f64;
+    let rows: [(&str, Pick); 3] = [("p50", |s| s.p50), ("p95", |s| s.p95), ("max", |s| s.max)];
     for (i, (stat, pick)) in rows.iter().enumerate() {
         let name = if i == 0 { label.as_str() } else { "" };
         let _ = write!(out, "{:<NAME_WIDTH$} {stat:>4}", truncate(name, NAME_WIDTH));

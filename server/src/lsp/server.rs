@@ -63,6 +63,9 @@ struct Backend {
     session: watch::Sender<Option<Arc<Session>>>,
     status: Arc<Mutex<ServerStatusParams>>,
     progress_ids: AtomicU64,
+    /// One (re)configuration at a time: `initialized` and a configuration change arriving
+    /// together would otherwise both start a pipeline (and two app servers).
+    configuring: tokio::sync::Mutex<()>,
 }
 
 struct Session {
@@ -83,6 +86,7 @@ impl Backend {
             session: watch::channel(None).0,
             status: Arc::new(Mutex::new(ServerStatusParams::default())),
             progress_ids: AtomicU64::new(0),
+            configuring: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -97,6 +101,7 @@ impl Backend {
 
     /// Reads the settings layers and (re)starts the pipeline with them.
     async fn configure(&self) {
+        let _one_at_a_time = self.configuring.lock().await;
         let workspace = self.workspace();
         let (mut settings, mut problems) = Settings::load(&workspace);
         if let Some(options) = lock(&self.init_options).clone() {

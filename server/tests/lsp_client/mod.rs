@@ -1,10 +1,11 @@
 //! A small LSP client for tests: starts the real `jank-hotpatch lsp` binary and speaks
-//! JSON-RPC with Content-Length framing over its stdin/stdout.
+//! JSON-RPC with Content-Length framing over its stdin/stdout. Shared with the reliability
+//! suite (`tests/reliability`), which includes this file by path.
 
 #![allow(dead_code)] // each test file uses a different part of it
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -26,13 +27,18 @@ pub struct LspClient {
 impl LspClient {
     /// Starts the binary with `cwd` as working directory (stderr is inherited for debugging).
     pub fn start(cwd: &Path) -> LspClient {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
+        LspClient::start_with(cwd, Stdio::inherit())
+    }
+
+    /// Starts the binary with its stderr (its log, level `warn`) going to `stderr`.
+    pub fn start_with(cwd: &Path, stderr: Stdio) -> LspClient {
+        let mut child = Command::new(binary())
             .arg("lsp")
             .current_dir(cwd)
             .env("JANK_HOTPATCH_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("start jank-hotpatch lsp");
@@ -43,8 +49,13 @@ impl LspClient {
 
     pub async fn send_raw(&mut self, body: &[u8]) {
         let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        self.stdin.write_all(header.as_bytes()).await.unwrap();
-        self.stdin.write_all(body).await.unwrap();
+        self.send_bytes(header.as_bytes()).await;
+        self.send_bytes(body).await;
+    }
+
+    /// Writes bytes as they are, without framing (to test the framing itself).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).await.unwrap();
         self.stdin.flush().await.unwrap();
     }
 
@@ -55,13 +66,22 @@ impl LspClient {
 
     /// Sends a request and waits for its response (the whole response object).
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params).await;
+        self.response(id).await.unwrap_or_else(|| panic!("no response to {method}"))
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send_request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
         let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send_raw(msg.to_string().as_bytes()).await;
-        self.wait_for(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none(), Duration::from_secs(60))
-            .await
-            .unwrap_or_else(|| panic!("no response to {method}"))
+        id
+    }
+
+    /// The response to request `id` (within 60 s), or None.
+    pub async fn response(&mut self, id: i64) -> Option<Value> {
+        self.wait_for(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none(), Duration::from_secs(60)).await
     }
 
     /// Reads messages until one matches (answering server requests on the way); others are
@@ -154,6 +174,21 @@ impl LspClient {
         self.notify("exit", Value::Null).await;
         tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("server exits").unwrap()
     }
+}
+
+/// The `jank-hotpatch` binary: Cargo's own for the server's tests, else the one the workspace
+/// build left in `target/debug` (other crates have no `CARGO_BIN_EXE_jank-hotpatch`).
+pub fn binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_jank-hotpatch") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        manifest.ancestors().map(|dir| dir.join("target")).find(|t| t.is_dir()).unwrap_or_else(|| manifest.join("target"))
+    });
+    let path = target.join("debug/jank-hotpatch");
+    assert!(path.is_file(), "{} is missing: run `cargo build --workspace` first", path.display());
+    path
 }
 
 /// A fresh temporary workspace directory.
