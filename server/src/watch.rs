@@ -93,7 +93,7 @@ async fn patch_file(pipeline: &Pipeline, path: &Path, print: &impl Fn(String)) {
 /// One line per run: what was patched, how long each stage took, or where it failed.
 pub fn line(path: &Path, text: &str, report: &PatchReport) -> String {
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let names: Vec<&str> = report.forms.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<&str> = report.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect();
     let s = &report.stages;
     match &report.error {
         Some(error) => {

@@ -73,6 +73,7 @@
         :seen (emit i conn "responses" @(:log (@conns conn)))
         :close (do (.close ^java.io.Closeable (:transport (@conns conn)))
                    (emit i conn "closed" true))))
-    (shutdown-agents)))
+    ;; Connections left open keep the JVM alive.
+    (System/exit 0)))
 
 (apply -main *command-line-args*)

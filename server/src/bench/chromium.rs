@@ -26,7 +26,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Flags that let Chromium run unattended here (recipes.md), plus exact memory figures and a
 /// DevTools port of its own choosing.
-const FLAGS: [&str; 11] = [
+pub const FLAGS: [&str; 11] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",

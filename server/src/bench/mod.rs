@@ -24,6 +24,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use chromium::{CHROMIUM, FLAGS as CHROMIUM_FLAGS};
 pub use memory::{rss_kib, tree_pss_kib, PageMemory};
 pub use report::Goal;
 pub use stats::{ScenarioResult, StageSummary, Summary};
@@ -181,6 +182,8 @@ pub enum BenchError {
     Seed(String),
     #[error("{0}")]
     Output(String),
+    #[error("interrupted; every process the bench started has been stopped")]
+    Interrupted,
     #[error("{count} patch(es) failed or were not applied by every page; first: {first}")]
     PatchesFailed { count: usize, first: String },
 }
@@ -212,7 +215,11 @@ async fn run_with(exe: &std::path::Path, options: BenchOptions) -> Result<BenchR
     if exe.components().any(|c| c.as_os_str() == "debug") {
         results.notes.push("a debug build of the sidecar: its own share is inflated; run the release build for numbers".into());
     }
-    scenarios::run_all(exe, &options, &selected, &mut results).await?;
+    // Ctrl-C drops the scenarios' future, and with it every process they started.
+    tokio::select! {
+        outcome = scenarios::run_all(exe, &options, &selected, &mut results) => outcome?,
+        _ = tokio::signal::ctrl_c() => return Err(BenchError::Interrupted),
+    }
     results.goals = report::goals(&results);
 
     print!("{}", report::table(&results));
@@ -262,7 +269,7 @@ mod devtests {
     async fn dev_run() {
         let names: Vec<String> = std::env::var("DEV_SCENARIOS").unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect();
         let smoke = std::env::var("DEV_FULL").is_err();
-        let options = BenchOptions { smoke, scenarios: names, json: Some("/tmp/bench-dev.json".into()), svg: Some("/tmp/bench-dev.svg".into()), ..BenchOptions::default() };
+        let options = BenchOptions { smoke, scenarios: names, json: Some("/tmp/bench-dev.json".into()), svg: std::env::var("DEV_SVG").ok().map(Into::into).or(Some("/tmp/bench-dev.svg".into())), ..BenchOptions::default() };
         let t = std::time::Instant::now();
         let exe = std::env::var("DEV_EXE").unwrap_or("/tmp/benchexe/jank-hotpatch".into());
         let r = run_with(std::path::Path::new(&exe), options).await;

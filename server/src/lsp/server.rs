@@ -17,6 +17,7 @@ use super::documents::Document;
 use super::ext::{self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchStatus, ServerStatus, ServerStatusParams};
 use super::{framing, to_proto};
 use crate::config::{ConfigProblem, Settings};
+use crate::deliver::AppServer;
 use crate::pipeline::{self, stages::Stage, PatchReport, Pipeline, ProgressSink, Selection};
 use crate::reader;
 
@@ -71,6 +72,7 @@ struct Backend {
 struct Session {
     settings: Settings,
     pipeline: Arc<Pipeline>,
+    app: Option<Arc<AppServer>>,
 }
 
 impl Backend {
@@ -124,8 +126,10 @@ impl Backend {
         if unchanged {
             return;
         }
-        // Drop the old pipeline (and its ports) before starting the new one.
-        self.session.send_replace(None);
+        // Stop the old pipeline's app server, so that the new one gets the same port.
+        if let Some(app) = self.session.send_replace(None).and_then(|old| old.app.clone()) {
+            app.stop().await;
+        }
         let started = pipeline::start(&settings, &workspace).await;
         for warning in &started.warnings {
             self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
@@ -140,7 +144,7 @@ impl Backend {
         if let Some(browsers) = started.browsers {
             self.follow_browsers(browsers);
         }
-        self.session.send_replace(Some(Arc::new(Session { settings, pipeline: started.pipeline })));
+        self.session.send_replace(Some(Arc::new(Session { settings, pipeline: started.pipeline, app: started.app })));
         self.send_status().await;
     }
 
@@ -356,7 +360,9 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.session.send_replace(None);
+        if let Some(app) = self.session.send_replace(None).and_then(|old| old.app.clone()) {
+            app.stop().await;
+        }
         Ok(())
     }
 

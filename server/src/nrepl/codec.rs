@@ -15,6 +15,11 @@ use super::NreplError;
 /// The largest message accepted by default (a compile reply carries the whole C++).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Deepest nesting of lists and dictionaries accepted. nREPL messages are a few levels deep;
+/// decoding is recursive, so a deeper (hostile) message must be refused before it exhausts
+/// the stack.
+pub const MAX_DEPTH: usize = 64;
+
 /// A bencode value. Byte strings are kept as text (nREPL strings are UTF-8; anything else is
 /// decoded lossily).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,7 +164,7 @@ impl Message {
 
     /// Decodes exactly one complete message.
     pub fn decode(bytes: &[u8]) -> Result<Message, NreplError> {
-        let mut decoder = Decoder::new(bytes);
+        let mut decoder = Decoder::new(bytes).with_max_depth(MAX_DEPTH);
         let object = decoder
             .next_object()
             .map_err(|e| garbage(bytes, &e))?
@@ -260,7 +265,7 @@ impl FrameDecoder {
         loop {
             let Some(&byte) = self.buffer.get(self.scanned) else { return Ok(None) };
             let token_end = match byte {
-                b'd' | b'l' => {
+                b'd' | b'l' if self.depth < MAX_DEPTH => {
                     self.depth += 1;
                     self.scanned + 1
                 }
@@ -339,6 +344,15 @@ mod tests {
         assert_eq!(Message::decode(&bytes).unwrap(), sample());
         assert!(sample().has_status("error"));
         assert_eq!(sample().get_int("line"), Some(3));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_exhausting_the_stack() {
+        let deep = [vec![b'd'; 1], b"1:a".repeat(1), vec![b'l'; 2_000], vec![b'e'; 2_001]].concat();
+        assert!(Message::decode(&deep).is_err());
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_MESSAGE_BYTES);
+        decoder.extend(&deep);
+        assert!(decoder.next_message().is_err());
     }
 
     #[test]

@@ -97,11 +97,10 @@ impl Evaluator {
             return;
         }
         let file_text = file.as_deref().and_then(|f| std::fs::read_to_string(f).ok());
-        if let Some(text) = &file_text {
-            self.remember_file(text, file.as_deref());
-        }
+        let file_ns = file_text.as_deref().and_then(|text| self.remember_file(text, file.as_deref()));
         let exact = file_text.as_deref().and_then(|text| exact_place(text, &input.code, &code, client_start));
-        let mut ns = input.ns.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| session_ns.clone());
+        // The ns the client names, else the file's (what the pipeline compiles in), else the session's.
+        let mut ns = input.ns.clone().filter(|n| !n.is_empty()).or(file_ns).unwrap_or_else(|| session_ns.clone());
         for form in &code.forms {
             match form.kind {
                 FormKind::Ns => {
@@ -210,13 +209,12 @@ impl Evaluator {
         NsSource { form: format!("(ns {ns})"), path: None }
     }
 
-    fn remember_file(&self, text: &str, path: Option<&Path>) {
+    /// Remembers the file's `ns` form; the namespace it declares.
+    fn remember_file(&self, text: &str, path: Option<&Path>) -> Option<String> {
         let parsed: SourceFile = reader::parse(text);
-        if let reader::Namespace::Declared(decl) = &parsed.namespace {
-            if let Some(form) = text.get(decl.range.clone()) {
-                self.remember(&decl.name, form, path.map(Path::to_path_buf));
-            }
-        }
+        let reader::Namespace::Declared(decl) = &parsed.namespace else { return None };
+        self.remember(&decl.name, text.get(decl.range.clone())?, path.map(Path::to_path_buf));
+        Some(decl.name.clone())
     }
 
     fn remember(&self, ns: &str, form: &str, path: Option<PathBuf>) {

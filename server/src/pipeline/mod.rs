@@ -228,7 +228,7 @@ impl Pipeline {
             .iter()
             .map(|t| PatchedForm {
                 ns: t.request.source.namespace.name().unwrap_or_default().to_string(),
-                name: t.request.form.name.clone().unwrap_or_else(|| "(expression)".into()),
+                name: t.request.form.name.clone(),
                 range: t.request.form.range.clone(),
             })
             .collect();
@@ -367,8 +367,10 @@ impl Pipeline {
         report.browsers = delivery.browsers;
         report.value = delivery.value.clone();
         for r in &ready {
-            if let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) {
-                form.name = r.module.var.name.clone();
+            let patched = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range);
+            if let (Some(form), PatchKind::Definition) = (patched, &r.module.kind) {
+                // As jank named it (e.g. a def whose symbol carries another namespace).
+                form.name = Some(r.module.var.name.clone());
                 form.ns = r.module.var.ns.clone();
             }
         }

@@ -49,8 +49,8 @@ impl StageTimes {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchedForm {
     pub ns: String,
-    /// The defined name, or the expression's generated wrapper.
-    pub name: String,
+    /// The defined name; `None` for an expression.
+    pub name: Option<String>,
     pub range: Range<usize>,
 }
 

@@ -114,7 +114,7 @@ async fn the_form_at_a_position_goes_through_every_stage() {
     let report = p.run(&doc(text), Selection::FormAt(at), &()).await;
     assert!(report.ok, "{report:?}");
     assert_eq!(report.forms.len(), 1);
-    assert_eq!((report.forms[0].ns.as_str(), report.forms[0].name.as_str()), ("demo.core", "b"));
+    assert_eq!((report.forms[0].ns.as_str(), report.forms[0].name.as_deref().unwrap_or_default()), ("demo.core", "b"));
     assert_eq!(&text[report.forms[0].range.clone()], "(defn b [x] (+ x 1))");
     assert_eq!(report.browsers, 2);
     assert_eq!(report.stages.deliver_ms, 1.0);
@@ -140,7 +140,7 @@ async fn a_save_patches_only_what_changed_since_the_last_successful_patch() {
     let first = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
     assert!(first.ok, "{first:?}");
     // ns and comment forms are not patched; the defs and the top-level expression are.
-    let names: Vec<_> = first.forms.iter().map(|f| f.name.as_str()).collect();
+    let names: Vec<_> = first.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect();
     assert_eq!(names.len(), 3, "{names:?}");
 
     let again = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
@@ -153,7 +153,7 @@ async fn a_save_patches_only_what_changed_since_the_last_successful_patch() {
 
     let edited = FILE.replace("(+ x 1)", "(+ x 2)");
     let report = p.run(&doc(&edited), Selection::ChangedForms, &()).await;
-    assert_eq!(report.forms.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["b"]);
+    assert_eq!(report.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect::<Vec<_>>(), vec!["b"]);
     assert_eq!(calls.lock().unwrap().delivered.len(), 2);
 }
 
@@ -172,7 +172,7 @@ async fn a_failing_form_does_not_stop_the_others_and_is_retried_next_save() {
 
     let fixed = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
     assert!(fixed.ok);
-    assert_eq!(fixed.forms.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["b"]);
+    assert_eq!(fixed.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect::<Vec<_>>(), vec!["b"]);
 }
 
 #[tokio::test]

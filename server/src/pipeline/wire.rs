@@ -26,6 +26,8 @@ pub struct Started {
     pub app_url: Option<String>,
     /// The number of connected pages, as it changes.
     pub browsers: Option<watch::Receiver<usize>>,
+    /// The app server, to stop it (and free its port) before a restart with new settings.
+    pub app: Option<Arc<AppServer>>,
 }
 
 /// Starts every backend for `workspace` with `settings`.
@@ -52,7 +54,7 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
             None
         }
     };
-    let (deliver, app_url, browsers): (Result<Arc<dyn Deliver>, String>, _, _) =
+    let (deliver, app_url, browsers, app): (Result<Arc<dyn Deliver>, String>, _, _, _) =
         match AppServer::start(&settings.app, &cache_dir.join("journal")).await {
             Ok(server) => {
                 let url = server.url();
@@ -62,14 +64,15 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                 }
                 tracing::info!("serving the app at {url}");
                 let browsers = server.watch_browsers();
-                (Ok(Arc::new(server)), Some(url), Some(browsers))
+                let server = Arc::new(server);
+                (Ok(server.clone()), Some(url), Some(browsers), Some(server))
             }
             Err(e) => {
                 warnings.push(format!("the app server cannot start: {e}"));
-                (Err(e.to_string()), None, None)
+                (Err(e.to_string()), None, None, None)
             }
         };
     let compile: Arc<dyn Compile> = Arc::new(JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf()));
     let backends = Backends { compile: Ok(compile), build, check, deliver };
-    Started { pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))), warnings, app_url, browsers }
+    Started { pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))), warnings, app_url, browsers, app }
 }

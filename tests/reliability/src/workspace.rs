@@ -105,6 +105,16 @@ impl Sidecar {
     /// its first status and opens the demo file. Its log is dropped unless `RELIABILITY_LOG`
     /// is set (bad-input tests make it log thousands of warnings).
     pub async fn start(dir: &Path, options: Value) -> Sidecar {
+        let mut sidecar = Sidecar::start_plain(dir, options).await;
+        let path = dir.join("src/demo/core.jank");
+        sidecar.uri = format!("file://{}", path.display());
+        sidecar.text = std::fs::read_to_string(&path).expect("the demo's core.jank");
+        sidecar.client.open(&sidecar.uri, &sidecar.text).await;
+        sidecar
+    }
+
+    /// Starts the sidecar in any workspace, with no document open.
+    pub async fn start_plain(dir: &Path, options: Value) -> Sidecar {
         let stderr = if std::env::var_os("RELIABILITY_LOG").is_some() { Stdio::inherit() } else { Stdio::null() };
         let mut client = LspClient::start_with(dir, stderr);
         client.configuration = options.clone();
@@ -115,11 +125,7 @@ impl Sidecar {
             .await
             .expect("a jank/serverStatus with the app URL");
         let app_url = status["params"]["appUrl"].as_str().map(str::to_string);
-        let path = dir.join("src/demo/core.jank");
-        let uri = format!("file://{}", path.display());
-        let text = std::fs::read_to_string(&path).expect("the demo's core.jank");
-        client.open(&uri, &text).await;
-        Sidecar { client, app_url, uri, text, version: 1 }
+        Sidecar { client, app_url, uri: String::new(), text: String::new(), version: 1 }
     }
 
     pub fn app_url(&self) -> &str {
