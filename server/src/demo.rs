@@ -56,6 +56,8 @@ pub enum DemoError {
     NoAppServer(String),
     #[error(transparent)]
     Watch(#[from] crate::watch::WatchError),
+    #[error(transparent)]
+    NreplEndpoint(#[from] crate::nrepl_server::NreplServerError),
 }
 
 pub struct DemoOptions {
@@ -68,6 +70,8 @@ pub struct DemoOptions {
     /// serve instead of the stand-in runtime.
     pub app: Option<PathBuf>,
     pub port: Option<u16>,
+    /// Also listen as an nREPL server (for CIDER, Calva, Conjure) on this port (0: any).
+    pub nrepl_port: Option<u16>,
 }
 
 /// Writes the demo workspace into `dir` and builds its main module.
@@ -131,11 +135,23 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         progress.println(format!("jank-hotpatch: {warning}"));
     }
     let url = started.app_url.clone().ok_or_else(|| DemoError::NoAppServer(started.warnings.join("; ")))?;
+    let endpoint = match options.nrepl_port {
+        Some(port) => {
+            settings.nrepl_server.port = port;
+            let jank = settings.nrepl.endpoint.as_deref();
+            Some(crate::nrepl_server::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir).await?)
+        }
+        None => None,
+    };
     progress.finish_and_clear();
     println!("\n  jank-hotpatch demo is running.\n");
     println!("  Open      {url}");
     println!("  Edit      {}", dir.join(CORE_JANK_PATH).display());
-    println!("  and save: the page changes in place and keeps its state. Ctrl-C stops.\n");
+    println!("  and save: the page changes in place and keeps its state. Ctrl-C stops.");
+    if let Some(endpoint) = &endpoint {
+        println!("  nREPL     127.0.0.1:{} (CIDER, Calva, Conjure: evaluate forms into the page)", endpoint.port());
+    }
+    println!();
 
     let roots = [dir.join("src")];
     tokio::select! {

@@ -15,7 +15,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Speak LSP on stdin/stdout (what editors start).
-    Lsp,
+    Lsp {
+        /// Also listen as an nREPL server for CIDER, Calva and Conjure on this port (0: any
+        /// free port; written to .jank-hotpatch-nrepl-port). Same as `nreplServer.enabled`.
+        #[arg(long, value_name = "PORT")]
+        nrepl_port: Option<u16>,
+    },
     /// Hot-patch on file save without an editor: watch .jank files and patch what changed.
     Watch {
         /// Files or directories to watch (default: the workspace).
@@ -43,6 +48,33 @@ enum Command {
         /// Port of the app server (default 7888, or the next free one).
         #[arg(long)]
         port: Option<u16>,
+        /// Also listen as an nREPL server for CIDER, Calva and Conjure on this port (0: any).
+        #[arg(long, value_name = "PORT")]
+        nrepl_port: Option<u16>,
+    },
+    /// Measure the whole loop, stage by stage, against the seed's way (see README).
+    Bench {
+        /// Measured patches per scenario, after warm-up.
+        #[arg(long, default_value_t = 30)]
+        iterations: usize,
+        /// Patches before measuring.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// A few iterations of every scenario, failing on any failed patch (the test command's).
+        #[arg(long)]
+        smoke: bool,
+        /// Write the results as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the chart here (default docs/bench.svg for a full run).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Pages in the one-form scenarios.
+        #[arg(long, default_value_t = 1)]
+        pages: usize,
+        /// Scenarios to run (default all): small, headers, cache, pages10, save5, soak, seed.
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
     },
     /// Print the EXPORTED_FUNCTIONS list (JSON) that a `-sMAIN_MODULE=2` main module needs so
     /// that these side modules link against it.
@@ -59,12 +91,13 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Editors keep the sidecar's stderr as a log; in a terminal, the per-patch lines are the
     // news and routine logs would drown them.
-    init_logging(if matches!(cli.command, Command::Lsp) { "info" } else { "warn" });
+    init_logging(if matches!(cli.command, Command::Lsp { .. }) { "info" } else { "warn" });
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Lsp => {
-                jank_hotpatch::lsp::serve(tokio::io::stdin(), tokio::io::stdout()).await;
+            Command::Lsp { nrepl_port } => {
+                let options = jank_hotpatch::lsp::LspOptions { nrepl_port };
+                jank_hotpatch::lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options).await;
                 Ok(())
             }
             Command::Watch { paths, workspace } => jank_hotpatch::watch::run(&workspace, &paths).await.map_err(Into::into),
@@ -73,9 +106,13 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", dir.display());
                 Ok(())
             }
-            Command::Demo { dir, prepare: None, jank_nrepl, app, port } => {
-                let options = jank_hotpatch::demo::DemoOptions { dir, jank_nrepl, app, port };
+            Command::Demo { dir, prepare: None, jank_nrepl, app, port, nrepl_port } => {
+                let options = jank_hotpatch::demo::DemoOptions { dir, jank_nrepl, app, port, nrepl_port };
                 jank_hotpatch::demo::run(options).await.map_err(Into::into)
+            }
+            Command::Bench { iterations, warmup, smoke, json, svg, pages, scenarios } => {
+                let options = jank_hotpatch::bench::BenchOptions { iterations, warmup, smoke, json, svg, pages, scenarios };
+                jank_hotpatch::bench::run(options).await.map(drop).map_err(Into::into)
             }
             Command::Exports { main, side_modules } => {
                 let list = jank_hotpatch::build::export_list(&main, &side_modules)?;

@@ -18,12 +18,12 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+mod support;
+use support::app::repo;
 
 const CLASSPATH: &str = "/usr/share/java/clojure.jar:/usr/share/java/nrepl.jar";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nrepl-endpoint").join(name);
@@ -32,15 +32,22 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Told when a `slow` form starts compiling.
+static SLOW_STARTED: Notify = Notify::const_new();
+/// Lets the `slow` forms finish.
+static SLOW_RELEASED: Notify = Notify::const_new();
+
 /// Compiles any form; a form containing `nope` fails at its third column, one containing
-/// `slow` takes two seconds.
+/// `slow` waits for [`SLOW_RELEASED`].
 struct StandInCompile;
 
 #[async_trait]
 impl Compile for StandInCompile {
     async fn compile(&self, request: &CompileRequest) -> Result<CompiledForm, StageFailure> {
         if request.form.text.contains("slow") {
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            let released = SLOW_RELEASED.notified();
+            SLOW_STARTED.notify_one();
+            released.await;
         }
         if request.form.text.contains("nope") {
             let at = LineCol { line: request.form.start.line, column: request.form.start.column + 2 };
@@ -105,7 +112,7 @@ fn stand_in_pipeline() -> Arc<Pipeline> {
 }
 
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
-    let _ = tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter("jank_hotpatch=info").with_test_writer().try_init();
     let settings = NreplServerSettings { enabled: true, port: 0 };
     nrepl_server::start(stand_in_pipeline(), &settings, jank, workspace).await.expect("the nREPL endpoint starts")
 }
@@ -164,7 +171,13 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
             [:send :a {:op "completions" :session :s1 :prefix "gr"}]
             [:send :a {:op "ls-sessions"}]
             [:send :a {:op "close" :session :s1}]
-            [:send :a {:op "eval" :session :s1 :code "1"}]]"#,
+            [:send :a {:op "eval" :session :s1 :code "1"}]
+            [:send :b {:op "load-file" :session :s2 :file-path "src/demo/more.jank"
+                       :file "(ns demo.more)\n(defn one [] 1)\n(one)"}]
+            [:send :b {:op "load-file" :session :s2 :file-path "src/demo/more.jank"
+                       :file "(ns demo.more)\n(defn one [] 1)\n(one)"}]
+            [:send :b {:op "load-file" :session :s2 :file-path "src/demo/more.jank"
+                       :file "(ns demo.more)\n(defn one [] (nope))\n(one)"}]]"#,
     )
     .await;
 
@@ -218,6 +231,16 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
     assert_eq!(statuses(responses(&steps, 15)), ["done", "session-closed"]);
     assert_eq!(statuses(responses(&steps, 16)), ["error", "unknown-session", "done"]);
 
+    // load-file patches what changed in the file and answers with the last form's value.
+    let loaded = responses(&steps, 17);
+    assert_eq!(all(loaded, "value"), ["page: demo.more (one)"], "{loaded:?}");
+    assert_eq!(all(loaded, "ns"), ["user"], "load-file leaves the session's namespace alone");
+    let again = responses(&steps, 18);
+    assert!(all(again, "value").is_empty() && all(again, "err").concat().contains("nothing changed"), "{again:?}");
+    let broken = responses(&steps, 19);
+    assert!(all(broken, "err").concat().contains("nope at line 2, column 3"), "{broken:?}");
+    assert_eq!(statuses(broken), ["eval-error", "done"]);
+
     let port_file = server.port_file().to_path_buf();
     drop(server);
     assert!(!port_file.exists(), "the port file goes with the server");
@@ -238,15 +261,20 @@ impl NreplServer {
             .kill_on_drop(true)
             .spawn()
             .expect("java runs");
-        let port_file = dir.join(".nrepl-port");
-        for _ in 0..300 {
-            if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse().ok()) {
-                return NreplServer { child, port };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the nREPL server did not write {}", port_file.display());
+        NreplServer { child, port: port_written(dir).await }
     }
+}
+
+/// The port an nREPL server wrote to `dir/.nrepl-port`, once it has.
+async fn port_written(dir: &Path) -> u16 {
+    let port_file = dir.join(".nrepl-port");
+    for _ in 0..300 {
+        if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse().ok()) {
+            return port;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no port in {} after 30 s", port_file.display());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -306,9 +334,15 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
     (String::from_utf8_lossy(&got).into_owned(), closed)
 }
 
-async fn still_serves(port: u16) {
+/// A Rust nREPL client (the sidecar's own) with a new session.
+async fn client_with_session(port: u16) -> (Client, String) {
     let client = Client::connect(&format!("127.0.0.1:{port}"), ClientOptions::default()).await.unwrap();
-    let session = client.clone_session(None).await.expect("the server still answers");
+    let session = client.clone_session(None).await.expect("the server answers `clone`");
+    (client, session)
+}
+
+async fn still_serves(port: u16) {
+    let (client, session) = client_with_session(port).await;
     let sessions = client.request(Message::op("ls-sessions")).await.unwrap();
     assert!(sessions.messages[0].get_list("sessions").unwrap().contains(&Bencode::from(session)));
 }
@@ -364,14 +398,14 @@ async fn a_client_leaving_mid_eval_does_not_disturb_the_others() {
     let port = server.port();
     let mut leaving = raw(port).await;
     leaving.write_all(&Message::op("eval").with("id", "1").with("code", "(slow 1)").encode().unwrap()).await.unwrap();
+    SLOW_STARTED.notified().await;
     drop(leaving);
-    let client = Client::connect(&format!("127.0.0.1:{port}"), ClientOptions::default()).await.unwrap();
-    let session = client.clone_session(None).await.unwrap();
+    // Answered while the other client's eval is still stuck (else this times out).
+    let (client, session) = client_with_session(port).await;
     let request = Message::op("eval").with("session", session.as_str()).with("code", "(+ 1 2)");
-    let started = std::time::Instant::now();
     let response = client.request(request).await.unwrap();
     assert_eq!(response.value(), Some("page: user (+ 1 2)"), "{response}");
-    assert!(started.elapsed() < Duration::from_secs(2), "not queued behind the other client's eval");
+    SLOW_RELEASED.notify_waiters();
     let interrupted = client.start(Message::op("eval").with("session", session.as_str()).with("code", "(slow 2)")).await.unwrap();
     let interrupt = client
         .request(Message::op("interrupt").with("session", session.as_str()).with("interrupt-id", interrupted.id()))
@@ -381,4 +415,59 @@ async fn a_client_leaving_mid_eval_does_not_disturb_the_others() {
     let stopped = interrupted.wait().await.unwrap();
     assert!(stopped.has_status("interrupted"), "{stopped}");
     still_serves(port).await;
+}
+
+/// The demo workspace (`demo --prepare`), the stand-in jank, the real pipeline, the demo page
+/// in headless Chromium, and CIDER's usual requests from the real nREPL client.
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
+    let standin = repo().join("target/debug/jank-standin");
+    assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
+    let dir = scratch("page");
+    jank_hotpatch::demo::prepare(&dir).await.expect("the demo workspace builds");
+    let mut jank = Command::new(&standin).current_dir(&dir).kill_on_drop(true).spawn().expect("jank-standin starts");
+    port_written(&dir).await;
+    let (mut settings, _) = jank_hotpatch::config::Settings::load(&dir);
+    settings.app.port = 0;
+    settings.resolve_paths(&dir);
+    let started = jank_hotpatch::pipeline::start(&settings, &dir).await;
+    let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
+    let settings = NreplServerSettings { enabled: true, port: 0 };
+    let server = nrepl_server::start(started.pipeline.clone(), &settings, None, &dir).await.unwrap();
+    let browser = support::cdp::Browser::launch().await;
+    let page = browser.open(&url).await;
+    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
+
+    let steps = clojure_client(
+        &dir,
+        server.port(),
+        r#"[[:connect :cider] [:clone :cider :s]
+            [:send :cider {:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 7 :column 1
+                           :code "(defn speed [] 4)\n(defn radius [] 18)\n(defn color [clicks] \"gold\")\n(defn label [clicks] (str \"nREPL \" clicks))"}]
+            [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(+ (speed) 38)"}]
+            [:send :cider {:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 20 :column 1
+                           :code "(defn color [clicks]\n  (nope clicks))"}]]"#,
+    )
+    .await;
+    let defined = responses(&steps, 2);
+    assert_eq!(
+        all(defined, "value"),
+        ["#'demo.core/speed", "#'demo.core/radius", "#'demo.core/color", "#'demo.core/label"],
+        "{defined:?}"
+    );
+    page.wait_for("window.demoApp.values && window.demoApp.values.color === 'gold'", Duration::from_secs(10)).await;
+    assert_eq!(page.eval("document.getElementById('label').textContent").await, "nREPL 0");
+
+    let value = responses(&steps, 3);
+    assert_eq!(all(value, "value"), ["42"], "computed in the page: {value:?}");
+    assert_eq!(all(value, "ns"), ["demo.core"]);
+
+    let failed = responses(&steps, 4);
+    let err = all(failed, "err").concat();
+    assert!(err.contains("nope") && err.contains("at line 21"), "{failed:?}");
+    assert_eq!(statuses(failed), ["eval-error", "done"]);
+    assert_eq!(page.eval("window.demoApp.values.color").await, "gold", "the last good code keeps running");
+
+    browser.close().await;
+    let _ = jank.kill().await;
 }

@@ -261,18 +261,3 @@ mod tests {
         assert!(error.contains("`fast`") && error.contains("small, headers"), "{error}");
     }
 }
-
-#[cfg(test)]
-mod devtests {
-    use super::*;
-    #[tokio::test(flavor = "multi_thread")]
-    async fn dev_run() {
-        let names: Vec<String> = std::env::var("DEV_SCENARIOS").unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect();
-        let smoke = std::env::var("DEV_FULL").is_err();
-        let options = BenchOptions { smoke, scenarios: names, json: Some("/tmp/bench-dev.json".into()), svg: std::env::var("DEV_SVG").ok().map(Into::into).or(Some("/tmp/bench-dev.svg".into())), ..BenchOptions::default() };
-        let t = std::time::Instant::now();
-        let exe = std::env::var("DEV_EXE").unwrap_or("/tmp/benchexe/jank-hotpatch".into());
-        let r = run_with(std::path::Path::new(&exe), options).await;
-        eprintln!("outcome {:?} in {:?}", r.map(|_| ()), t.elapsed());
-    }
-}

@@ -23,6 +23,8 @@ pub enum FrameError {
     NotJson(String),
     #[error("not a JSON-RPC 2.0 message: {0}")]
     NotJsonRpc(&'static str),
+    #[error("no `$/` requests are served (`{0}` is a notification, or unknown)")]
+    DollarRequest(String),
 }
 
 impl FrameError {
@@ -31,6 +33,7 @@ impl FrameError {
     fn code(&self) -> i64 {
         match self {
             FrameError::NotJsonRpc(_) => -32600,
+            FrameError::DollarRequest(_) => -32601,
             _ => -32700,
         }
     }
@@ -145,6 +148,11 @@ fn check(body: &[u8]) -> Result<(), (Value, FrameError)> {
         return fail("`id` must be an integer, a string or null");
     }
     match object.get("method") {
+        // tower-lsp-server drops its MethodNotFound answer to any `$/` method, which would
+        // leave a `$/` request unanswered for ever: answer it here, as LSP requires.
+        Some(Value::String(method)) if method.starts_with("$/") && !id.is_null() => {
+            Err((id.clone(), FrameError::DollarRequest(method.clone())))
+        }
         Some(Value::String(_)) => match object.get("params") {
             None | Some(Value::Object(_)) | Some(Value::Array(_)) | Some(Value::Null) => Ok(()),
             Some(_) => fail("`params` must be an object or an array"),
@@ -198,6 +206,7 @@ mod tests {
         for ok in [
             r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
             r#"{"jsonrpc":"2.0","method":"initialized"}"#,
+            r#"{"jsonrpc":"2.0","method":"$/setTrace","params":{"value":"off"}}"#,
             r#"{"jsonrpc":"2.0","id":"a","result":null}"#,
             r#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no"}}"#,
         ] {
@@ -215,6 +224,7 @@ mod tests {
             (r#"{"jsonrpc":"2.0","id":8,"method":42}"#, json!(8), -32600),
             (r#"{"jsonrpc":"2.0","id":9,"method":"x","params":"str"}"#, json!(9), -32600),
             (r#"{"jsonrpc":"2.0"}"#, Value::Null, -32600),
+            (r#"{"jsonrpc":"2.0","id":4,"method":"$/setTrace","params":{}}"#, json!(4), -32601),
         ];
         for (body, id, code) in cases {
             let (got_id, error) = check(body.as_bytes()).unwrap_err();

@@ -12,4 +12,4 @@ mod server;
 mod to_proto;
 
 pub use documents::Document;
-pub use server::serve;
+pub use server::{serve, LspOptions};

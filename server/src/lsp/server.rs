@@ -18,16 +18,24 @@ use super::ext::{self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchStatus, 
 use super::{framing, to_proto};
 use crate::config::{ConfigProblem, Settings};
 use crate::deliver::AppServer;
+use crate::nrepl_server::{self, NreplEndpoint};
 use crate::pipeline::{self, stages::Stage, PatchReport, Pipeline, ProgressSink, Selection};
 use crate::reader;
 
+/// What the command line adds to the settings.
+#[derive(Clone, Debug, Default)]
+pub struct LspOptions {
+    /// Listen as an nREPL server on this port (0: any free one), whatever the settings say.
+    pub nrepl_port: Option<u16>,
+}
+
 /// Serves LSP on the given streams until the client exits or its input closes.
-pub async fn serve<I, O>(input: I, output: O)
+pub async fn serve<I, O>(input: I, output: O, options: LspOptions)
 where
     I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin + Send + 'static,
 {
-    let (service, socket) = LspService::build(Backend::new)
+    let (service, socket) = LspService::build(|client| Backend::new(client, options))
         .custom_method("jank/status", Backend::status)
         .finish();
     let (to_server, server_input) = tokio::io::duplex(1 << 20);
@@ -67,6 +75,9 @@ struct Backend {
     /// One (re)configuration at a time: `initialized` and a configuration change arriving
     /// together would otherwise both start a pipeline (and two app servers).
     configuring: tokio::sync::Mutex<()>,
+    options: LspOptions,
+    /// The nREPL endpoint for CIDER, Calva and Conjure, when it is on.
+    nrepl_endpoint: Mutex<Option<NreplEndpoint>>,
 }
 
 struct Session {
@@ -76,7 +87,7 @@ struct Session {
 }
 
 impl Backend {
-    fn new(client: Client) -> Self {
+    fn new(client: Client, options: LspOptions) -> Self {
         Backend {
             client,
             documents: Mutex::new(HashMap::new()),
@@ -89,6 +100,8 @@ impl Backend {
             status: Arc::new(Mutex::new(ServerStatusParams::default())),
             progress_ids: AtomicU64::new(0),
             configuring: tokio::sync::Mutex::new(()),
+            options,
+            nrepl_endpoint: Mutex::new(None),
         }
     }
 
@@ -121,12 +134,17 @@ impl Backend {
             }
         }
         settings.resolve_paths(&workspace);
+        if let Some(port) = self.options.nrepl_port {
+            settings.nrepl_server.enabled = true;
+            settings.nrepl_server.port = port;
+        }
         self.report_config_problems(&problems).await;
         let unchanged = self.session.borrow().as_ref().is_some_and(|s| s.settings == settings);
         if unchanged {
             return;
         }
-        // Stop the old pipeline's app server, so that the new one gets the same port.
+        // Stop the old pipeline's servers, so that the new ones get the same ports.
+        drop(lock(&self.nrepl_endpoint).take());
         if let Some(app) = self.session.send_replace(None).and_then(|old| old.app.clone()) {
             app.stop().await;
         }
@@ -143,6 +161,18 @@ impl Backend {
         }
         if let Some(browsers) = started.browsers {
             self.follow_browsers(browsers);
+        }
+        if settings.nrepl_server.enabled {
+            let jank = settings.nrepl.endpoint.as_deref();
+            match nrepl_server::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace).await {
+                Ok(endpoint) => {
+                    tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());
+                    *lock(&self.nrepl_endpoint) = Some(endpoint);
+                }
+                Err(e) => {
+                    self.client.show_message(MessageType::ERROR, format!("jank-hotpatch: the nREPL endpoint cannot start: {e}")).await;
+                }
+            }
         }
         self.session.send_replace(Some(Arc::new(Session { settings, pipeline: started.pipeline, app: started.app })));
         self.send_status().await;
@@ -360,6 +390,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        drop(lock(&self.nrepl_endpoint).take());
         if let Some(app) = self.session.send_replace(None).and_then(|old| old.app.clone()) {
             app.stop().await;
         }

@@ -155,8 +155,9 @@ impl Evaluator {
             return;
         };
         let ns = parsed.namespace.name().unwrap_or(session_ns);
-        let start = line_col(&input.contents, last.range.start);
-        let placed = Placed { doc, offset: last.range.start, in_doc: start, in_client: start, file: Some(path) };
+        // The document is the client's file: places map to themselves.
+        let origin = LineCol { line: 0, column: 0 };
+        let placed = Placed { doc, offset: last.range.start, in_doc: origin, in_client: origin, file: Some(path) };
         match outcome(&report, last, ns, &placed) {
             Ok(events) => events
                 .into_iter()

@@ -22,7 +22,6 @@ use tokio::sync::watch;
 
 use crate::config::NreplServerSettings;
 use crate::pipeline::Pipeline;
-pub use eval::DEFAULT_NS;
 
 /// Where the server's port is written, in the workspace (`.nrepl-port` is jank's).
 pub const PORT_FILE: &str = ".jank-hotpatch-nrepl-port";
@@ -113,7 +112,11 @@ async fn accept(listener: TcpListener, shared: Arc<connection::Shared>, mut stop
                     tracing::debug!("nREPL client {peer} connected");
                     tokio::spawn(connection::serve(stream, peer, shared.clone(), stopped.clone()));
                 }
-                Err(e) => tracing::warn!("nREPL server: cannot accept a connection: {e}"),
+                Err(e) => {
+                    // E.g. out of file descriptors: wait instead of spinning.
+                    tracing::warn!("nREPL server: cannot accept a connection: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
             },
             _ = stopped.changed() => return,
         }
