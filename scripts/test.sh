@@ -23,7 +23,6 @@ run() {
 
 run build cargo build --workspace --all-targets --quiet
 run rust cargo test --workspace --quiet -- --test-threads=2
-run build-standin cargo build --quiet -p jank-standin
 run bench-smoke target/debug/jank-hotpatch bench --smoke --json "$logs/bench.json"
 run vscode tests/vscode/run.sh
 run emacs tests/emacs/run.sh
