@@ -106,6 +106,13 @@ impl AppServer {
         });
         let (shutdown, stopped) = oneshot::channel();
         let service = server::router(app).into_make_service_with_connect_info::<SocketAddr>();
+        // Patches and acks are small frames: without TCP_NODELAY, Nagle's algorithm holds a
+        // frame back until the previous one is acknowledged (up to the peer's delayed ACK).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream: &mut tokio::net::TcpStream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY on a page connection: {e}");
+            }
+        });
         let task = tokio::spawn(async move {
             let serving = axum::serve(listener, service).with_graceful_shutdown(async {
                 let _ = stopped.await;

@@ -212,3 +212,26 @@ pub async fn wait_color(page: &Page, expected: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The demo running: stand-in jank, the sidecar, and one page showing the first patch of the
+/// whole file (`color` is "tomato").
+pub struct Running {
+    pub dir: PathBuf,
+    pub jank: Jank,
+    pub sidecar: Sidecar,
+    pub browser: std::sync::Arc<crate::cdp::Browser>,
+    pub page: Page,
+}
+
+/// Starts [`Running`] in a fresh copy of the demo workspace, the sidecar with `options`.
+pub async fn running_demo(name: &str, options: Value) -> Running {
+    let dir = demo_workspace(name);
+    let jank = Jank::start(&dir, &[]);
+    let mut sidecar = Sidecar::start(&dir, options).await;
+    let browser = crate::cdp::Browser::launch().await;
+    let page = browser.open(sidecar.app_url()).await;
+    let report = sidecar.patch_file().await;
+    assert_eq!(report["ok"], true, "{report}");
+    wait_color(&page, "tomato").await;
+    Running { dir, jank, sidecar, browser, page }
+}

@@ -232,10 +232,10 @@ fn lsp_body(open_uri: String) -> impl Strategy<Value = Vec<u8>> {
         json!({"jsonrpc": "2.0", "method": "textDocument/hover", "id": 1, "params": {"text": text}}).to_string().into_bytes()
     });
     prop_oneof![
-        20 => message,
-        3 => json_value().prop_map(|v| v.to_string().into_bytes()),
-        3 => cut,
-        3 => vec(any::<u8>(), 0..100),
+        200 => message,
+        30 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        30 => cut,
+        30 => vec(any::<u8>(), 0..100),
         1 => huge,
     ]
 }
@@ -361,7 +361,7 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 async fn connect(server: &AppServer, token: &str, origin: Option<&str>) -> Result<Socket, String> {
     let config = WebSocketConfig::default().max_message_size(Some(1 << 26)).max_frame_size(Some(1 << 26));
-    tokio_tungstenite::connect_async_with_config(ws_request(server, token, origin), Some(config), false)
+    tokio_tungstenite::connect_async_with_config(ws_request(server, token, origin), Some(config), true)
         .await
         .map(|(socket, _)| socket)
         .map_err(|e| e.to_string())

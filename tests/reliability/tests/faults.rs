@@ -1,0 +1,223 @@
+//! Faults, one per test, each through the real sidecar binary with the demo workspace: jank
+//! killed mid-compile and restarted, the toolchain crashing, hanging or missing, an
+//! unwritable cache directory, a page closed while it loads, the sidecar killed while it
+//! broadcasts and restarted, the editor going away without `shutdown`. After each fault the
+//! next good patch must go through.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reliability::figures::record;
+use reliability::workspace::{demo_workspace, free_port, running_demo, wait_color, Jank, Running, Sidecar, WAIT};
+use serde_json::{json, Value};
+
+fn survived(fault: &str) {
+    record(&format!("faults survived: 1 ({fault})"));
+}
+
+fn assert_ok(report: &Value) {
+    assert_eq!(report["ok"], true, "{report}");
+}
+
+fn assert_failed_at(report: &Value, stage: &str) -> String {
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["error"]["stage"], stage, "{report}");
+    let message = report["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(!message.is_empty(), "a failure without a reason: {report}");
+    message
+}
+
+#[tokio::test]
+async fn jank_killed_mid_compile_then_restarted_on_the_same_port_file() {
+    let Running { dir, jank, mut sidecar, browser, page } = running_demo("fault-jank", json!({"app": {"port": 0}})).await;
+
+    // A jank that takes 5 s per compile, killed 1.5 s into one.
+    jank.kill();
+    let slow = Jank::start(&dir, &["--delay-ms", "5000"]);
+    sidecar.set_defn("color", "clicks", "\"gold\"").await;
+    let id = sidecar.send_patch("color").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    slow.kill();
+    let report = sidecar.client.response(id).await.expect("a report for the patch whose compile was cut");
+    let message = assert_failed_at(&report["result"], "compile");
+    assert_eq!(values_color(&page).await, "tomato", "the page keeps the last good code");
+
+    // jank comes back (a new port in the same .nrepl-port): the sidecar reconnects.
+    let _jank = Jank::start(&dir, &[]);
+    assert_ok(&sidecar.patch_color("lime").await);
+    wait_color(&page, "lime").await;
+    browser.close().await;
+    survived(&format!("jank's nREPL killed mid-compile ({message}), restarted; next patch ok"));
+}
+
+async fn values_color(page: &reliability::cdp::Page) -> Value {
+    reliability::workspace::values(page).await["color"].clone()
+}
+
+/// emscripten as installed, behind an `emcc` that crashes while `crash` exists next to it and
+/// hangs while `hang` does.
+fn flaky_emscripten(dir: &Path) -> PathBuf {
+    let root = dir.join("flaky-emscripten");
+    std::fs::create_dir_all(&root).unwrap();
+    let emcc = root.join("emcc");
+    std::fs::write(
+        &emcc,
+        "#!/bin/sh\ndir=$(dirname \"$0\")\n\
+         if [ -e \"$dir/crash\" ]; then echo 'Stack dump:' >&2; kill -SEGV $$; fi\n\
+         if [ -e \"$dir/hang\" ]; then exec sleep 60; fi\n\
+         exec /usr/bin/emcc \"$@\"\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&emcc).status().unwrap();
+    root
+}
+
+fn toolchain_options(root: &Path) -> Value {
+    json!({"app": {"port": 0}, "build": {"toolchain": "emcc", "emscriptenRoot": root, "timeoutMs": 5000}})
+}
+
+#[tokio::test]
+async fn the_toolchain_crashing_then_working_again() {
+    let dir = demo_workspace("fault-crash");
+    let _jank = Jank::start(&dir, &[]);
+    let root = flaky_emscripten(&dir);
+    let mut sidecar = Sidecar::start(&dir, toolchain_options(&root)).await;
+    std::fs::write(root.join("crash"), "").unwrap();
+    let report = sidecar.patch_color("gold").await;
+    let message = assert_failed_at(&report, "build");
+    assert!(message.contains("signal 11") || message.contains("crash"), "{message}");
+    std::fs::remove_file(root.join("crash")).unwrap();
+    let report = sidecar.patch_color("lime").await;
+    assert_ok(&report);
+    assert!(report["stages"]["build_ms"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+    survived("the toolchain crashed (SIGSEGV); next patch ok");
+}
+
+#[tokio::test]
+async fn the_toolchain_hanging_is_stopped_at_the_timeout() {
+    let dir = demo_workspace("fault-hang");
+    let _jank = Jank::start(&dir, &[]);
+    let root = flaky_emscripten(&dir);
+    let mut sidecar = Sidecar::start(&dir, toolchain_options(&root)).await;
+    std::fs::write(root.join("hang"), "").unwrap();
+    let report = sidecar.patch_color("gold").await;
+    let message = assert_failed_at(&report, "build");
+    assert!(message.contains("5000 ms"), "the message names the timeout: {message}");
+    std::fs::remove_file(root.join("hang")).unwrap();
+    assert_ok(&sidecar.patch_color("lime").await);
+    survived("the toolchain hung (stopped at build.timeoutMs); next patch ok");
+}
+
+#[tokio::test]
+async fn a_missing_toolchain_then_configured() {
+    let dir = demo_workspace("fault-missing");
+    let _jank = Jank::start(&dir, &[]);
+    let empty = dir.join("no-emscripten");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut sidecar = Sidecar::start(&dir, toolchain_options(&empty)).await;
+    let report = sidecar.patch_color("gold").await;
+    let message = assert_failed_at(&report, "build");
+    assert!(message.contains("emcc"), "the message says what is missing: {message}");
+
+    // The user points the setting at an emscripten: the sidecar restarts its stages.
+    let root = flaky_emscripten(&dir);
+    sidecar.client.configuration = json!({"build": {"emscriptenRoot": root}});
+    sidecar.client.notify("workspace/didChangeConfiguration", json!({"settings": null})).await;
+    sidecar
+        .client
+        .wait_for(|m| m["method"] == "jank/serverStatus" && m["params"]["health"] == "ok", WAIT)
+        .await
+        .expect("a healthy status once emscripten is found");
+    assert_ok(&sidecar.patch_color("lime").await);
+    survived("the toolchain was missing, then configured; next patch ok");
+}
+
+#[tokio::test]
+async fn an_unwritable_cache_dir_does_not_stop_patches() {
+    // Tests run as root, where chmod stops no write: a directory under a regular file can
+    // never be created, by anyone.
+    let blocker = std::env::temp_dir().join(format!("jh-not-a-dir-{}", std::process::id()));
+    std::fs::write(&blocker, "").unwrap();
+    let options = json!({"app": {"port": 0}, "cacheDir": blocker.join("cache")});
+    let Running { jank: _jank, mut sidecar, browser, page, .. } = running_demo("fault-cache", options).await;
+    assert_ok(&sidecar.patch_color("gold").await);
+    wait_color(&page, "gold").await;
+    browser.close().await;
+    survived("the cache dir cannot be written (cacheDir under a regular file); patches ok");
+}
+
+#[tokio::test]
+async fn a_page_closed_while_it_loads() {
+    let Running { jank: _jank, mut sidecar, browser, page: stays, .. } = running_demo("fault-page", json!({"app": {"port": 0}})).await;
+
+    // A second page connects and is closed with a patch on its way to it.
+    let leaving = browser.open(sidecar.app_url()).await;
+    leaving.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
+    sidecar.set_defn("color", "clicks", "\"gold\"").await;
+    let id = sidecar.send_patch("color").await;
+    leaving.close().await;
+    let report = sidecar.client.response(id).await.expect("a report although a page left");
+    assert_ok(&report["result"]);
+    wait_color(&stays, "gold").await;
+
+    assert_ok(&sidecar.patch_color("lime").await);
+    wait_color(&stays, "lime").await;
+    browser.close().await;
+    survived("a page closed while loading a patch; next patch ok");
+}
+
+#[tokio::test]
+async fn the_sidecar_killed_mid_broadcast_and_restarted() {
+    let options = json!({"app": {"port": free_port()}});
+    let Running { dir, jank: _jank, mut sidecar, browser, page } = running_demo("fault-sidecar", options.clone()).await;
+    let url = sidecar.app_url().to_string();
+
+    // The page stops answering (paused in the debugger), so the sidecar is certainly still
+    // broadcasting (waiting for its ack) when it is killed.
+    page.call("Debugger.enable", json!({})).await.unwrap();
+    page.call("Debugger.pause", json!({})).await.unwrap();
+    sidecar.set_defn("color", "clicks", "\"gold\"").await;
+    let _ = sidecar.send_patch("color").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sidecar.client.child.start_kill().unwrap();
+    let _ = sidecar.client.child.wait().await;
+    drop(sidecar);
+    page.call("Debugger.resume", json!({})).await.unwrap();
+    page.call("Debugger.disable", json!({})).await.unwrap();
+
+    // A new sidecar on the same workspace: same port, same token, the persisted journal.
+    let mut sidecar = Sidecar::start(&dir, options).await;
+    assert_eq!(sidecar.app_url(), url, "the restarted sidecar serves the same URL");
+    page.wait_for("window.jankHotpatch.connected && window.jankHotpatch.connections >= 2", WAIT).await;
+    wait_color(&page, "gold").await;
+    let late = browser.open(&url).await;
+    wait_color(&late, "gold").await;
+
+    assert_ok(&sidecar.patch_color("lime").await);
+    wait_color(&page, "lime").await;
+    wait_color(&late, "lime").await;
+    browser.close().await;
+    survived("the sidecar killed (SIGKILL) mid-broadcast, restarted; pages caught up from the journal; next patch ok");
+}
+
+#[tokio::test]
+async fn the_editor_going_away_without_shutdown_frees_the_ports() {
+    let dir = demo_workspace("fault-editor");
+    let _jank = Jank::start(&dir, &[]);
+    let port = free_port();
+    let options = json!({"app": {"port": port}});
+    let sidecar = Sidecar::start(&dir, options.clone()).await;
+    assert!(sidecar.app_url().contains(&format!(":{port}/")));
+    let mut child = sidecar.client.close_stdin();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the sidecar exits when its editor goes away")
+        .expect("its exit status");
+    assert!(status.success(), "{status}");
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the app port is free again");
+
+    let mut sidecar = Sidecar::start(&dir, options).await;
+    assert!(sidecar.app_url().contains(&format!(":{port}/")), "the next sidecar gets the same port");
+    assert_ok(&sidecar.patch_color("lime").await);
+    survived("the editor disconnected without shutdown (sidecar exited, port freed); next patch ok");
+}
