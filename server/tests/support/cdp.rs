@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{SplitSink, StreamExt};
 use futures::SinkExt;
+use jank_hotpatch::bench::{CHROMIUM, CHROMIUM_FLAGS};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
@@ -21,7 +22,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>>;
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 pub struct Browser {
     child: Child,
@@ -37,18 +37,7 @@ impl Browser {
         let profile = std::env::temp_dir().join(format!("jh-chromium-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
         let _ = std::fs::remove_dir_all(&profile);
         let mut child = Command::new(CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--enable-precise-memory-info",
-                "--js-flags=--expose-gc",
-                "--remote-debugging-port=0",
-            ])
+            .args(CHROMIUM_FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdin(Stdio::null())
