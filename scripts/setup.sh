@@ -8,6 +8,8 @@ what="${1:-test}"
 need_apt=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
 want emscripten        # emcc, clang/lld 14, binaryen: the build stage and the demo's main module
+want build-essential   # cc for crates that build C code
+command -v cargo >/dev/null 2>&1 || { want curl; want ca-certificates; }
 if [ "$what" = test ]; then
   want chromium         # real headless browser for delivery, benchmark and editor tests
   want emacs-nox        # real Emacs + eglot for the Emacs package's tests
@@ -16,6 +18,7 @@ if [ "$what" = test ]; then
   want clojure          # a real nREPL server to test the nREPL client against
   want libnrepl-clojure
   want libkrb5-dev      # code-server (real VS Code) builds a native module against it
+  want python3          # node-gyp, the Emacs tests' DevTools helper, the test summary
 fi
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
