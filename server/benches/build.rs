@@ -102,7 +102,11 @@ async fn main() {
 
     let started = Instant::now();
     let with_pch = builder(&dir.join("pch"), Toolchain::Clang, &["<string>", "<vector>"]).await;
-    println!("{:<44} {:>12.3} ms (probe + PCH, once)", "builder start with PCH", started.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "{:<44} {:>12.3} ms (probe + PCH, once)",
+        "builder start with PCH",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     let pch_p50 = measure("<string>+<vector> patch, clang, PCH", || async {
         with_pch.build(key, &strings).await.expect("builds");
     })

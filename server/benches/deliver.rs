@@ -29,7 +29,12 @@ fn percentile(values: &[f64], p: f64) -> f64 {
 }
 
 fn line(label: &str, values: &[f64]) {
-    println!("{label:<44} p50 {:>8.3} ms   p90 {:>8.3} ms   (n={})", percentile(values, 0.5), percentile(values, 0.9), values.len());
+    println!(
+        "{label:<44} p50 {:>8.3} ms   p90 {:>8.3} ms   (n={})",
+        percentile(values, 0.5),
+        percentile(values, 0.9),
+        values.len()
+    );
 }
 
 /// `count` patches of demo.core/speed with ids from `first`, built two at a time.
@@ -65,9 +70,7 @@ async fn broadcast(server: &AppServer, modules: &Modules, next: &mut u64, label:
 }
 
 async fn memory(page: &Page) -> (f64, f64) {
-    let v = page
-        .eval("gc(); [performance.memory.usedJSHeapSize, Module.HEAP8.buffer.byteLength]")
-        .await;
+    let v = page.eval("gc(); [performance.memory.usedJSHeapSize, Module.HEAP8.buffer.byteLength]").await;
     (v[0].as_f64().unwrap_or(0.0) / 1024.0, v[1].as_f64().unwrap_or(0.0) / 1024.0)
 }
 

@@ -25,7 +25,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn report(label: &str, mut samples: Vec<f64>, unit: &str) {
     samples.sort_by(f64::total_cmp);
-    println!("{label:<48} p50 {:>9.4} {unit}   p90 {:>9.4} {unit}   (n={})", percentile(&samples, 0.5), percentile(&samples, 0.9), samples.len());
+    println!(
+        "{label:<48} p50 {:>9.4} {unit}   p90 {:>9.4} {unit}   (n={})",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.9),
+        samples.len()
+    );
 }
 
 fn codec() {
@@ -83,7 +88,13 @@ fn standin(dir: &Path) -> (StandIn, u16) {
     let program = program.expect("jank-standin is missing: run `cargo build -p jank-standin` first");
     let port_file = dir.join(".nrepl-port");
     let _ = std::fs::remove_file(&port_file);
-    let child = Command::new(&program).current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start the stand-in");
+    let child = Command::new(&program)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the stand-in");
     let guard = StandIn(child);
     for _ in 0..500 {
         if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
@@ -130,7 +141,11 @@ async fn round_trips() {
 
     let started = Instant::now();
     jank.compile(&request(&dir, 0)).await.expect("first compile");
-    println!("{:<48} {:>9.3} ms", "first compile (connect, clone, describe, load-file)", started.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "{:<48} {:>9.3} ms",
+        "first compile (connect, clone, describe, load-file)",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let mut samples = Vec::new();
     for id in 1..=RUNS as u64 {
         let started = Instant::now();

@@ -33,7 +33,9 @@ fn definition(i: usize) -> String {
 }
 
 fn source() -> String {
-    let mut text = String::from("(ns demo.big\n  (:require [clojure.string :as str]\n            [demo.util :refer [clamp]]))\n\n");
+    let mut text = String::from(
+        "(ns demo.big\n  (:require [clojure.string :as str]\n            [demo.util :refer [clamp]]))\n\n",
+    );
     let mut i = 0;
     while text.lines().count() < LINES {
         text.push_str(&definition(i));
@@ -57,7 +59,13 @@ fn print(label: &str, times: &[f64]) {
 fn main() {
     let mut text = source();
     let file = parse(&text);
-    println!("{} lines, {} bytes, {} top-level forms, {} errors", text.lines().count(), text.len(), file.forms.len(), file.errors.len());
+    println!(
+        "{} lines, {} bytes, {} top-level forms, {} errors",
+        text.lines().count(),
+        text.len(),
+        file.forms.len(),
+        file.errors.len()
+    );
 
     let mut state = 0x6a61_6e6b;
     let mut edited = Vec::with_capacity(RUNS);

@@ -98,7 +98,8 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     std::fs::create_dir_all(dir).map_err(|source| DemoError::Write { path: dir.display().to_string(), source })?;
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.clone());
     let progress = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     progress.enable_steady_tick(Duration::from_millis(120));
 
@@ -170,7 +171,8 @@ async fn start_standin(dir: &Path) -> Result<Child, DemoError> {
     let _ = std::fs::remove_file(&port_file);
     // Its log would interleave with the patch lines: keep it in a file.
     let log_path = dir.join(".jank-hotpatch/jank-standin.log");
-    let log = std::fs::File::create(&log_path).map_err(|source| DemoError::Write { path: log_path.display().to_string(), source })?;
+    let log = std::fs::File::create(&log_path)
+        .map_err(|source| DemoError::Write { path: log_path.display().to_string(), source })?;
     let child = Command::new(&program)
         .arg("--port-file")
         .arg(&port_file)

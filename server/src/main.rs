@@ -6,7 +6,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "jank-hotpatch", version, about = "Hot-patch jank code into WebAssembly pages that are already running")]
+#[command(
+    name = "jank-hotpatch",
+    version,
+    about = "Hot-patch jank code into WebAssembly pages that are already running"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,7 +104,9 @@ fn main() -> anyhow::Result<()> {
                 jank_hotpatch::lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options).await;
                 Ok(())
             }
-            Command::Watch { paths, workspace } => jank_hotpatch::watch::run(&workspace, &paths).await.map_err(Into::into),
+            Command::Watch { paths, workspace } => {
+                jank_hotpatch::watch::run(&workspace, &paths).await.map_err(Into::into)
+            }
             Command::Demo { prepare: Some(dir), .. } => {
                 jank_hotpatch::demo::prepare(&dir).await?;
                 println!("{}", dir.display());
@@ -111,7 +117,8 @@ fn main() -> anyhow::Result<()> {
                 jank_hotpatch::demo::run(options).await.map_err(Into::into)
             }
             Command::Bench { iterations, warmup, smoke, json, svg, pages, scenarios } => {
-                let options = jank_hotpatch::bench::BenchOptions { iterations, warmup, smoke, json, svg, pages, scenarios };
+                let options =
+                    jank_hotpatch::bench::BenchOptions { iterations, warmup, smoke, json, svg, pages, scenarios };
                 jank_hotpatch::bench::run(options).await.map(drop).map_err(Into::into)
             }
             Command::Exports { main, side_modules } => {

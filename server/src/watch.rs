@@ -45,7 +45,11 @@ pub async fn run(workspace: &Path, paths: &[PathBuf]) -> Result<(), WatchError> 
 
 /// Patches every .jank file under `roots` once, then each file again when it changes,
 /// calling `print` with one line per run. Returns only if the watcher fails.
-pub async fn watch_files(pipeline: &Arc<Pipeline>, roots: &[PathBuf], print: impl Fn(String)) -> Result<(), WatchError> {
+pub async fn watch_files(
+    pipeline: &Arc<Pipeline>,
+    roots: &[PathBuf],
+    print: impl Fn(String),
+) -> Result<(), WatchError> {
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {

@@ -184,7 +184,8 @@ async fn missing_imports_fail_the_check_by_name_and_go_into_the_export_list() {
 async fn pch_builds_a_libcxx_patch_that_loads_into_a_main_module_with_its_export_list() {
     let main = main_module().await;
     let dir = scratch("pch");
-    let pch_settings = BuildSettings { pch_headers: vec!["<string>".into(), "<vector>".into()], ..settings(Toolchain::Clang) };
+    let pch_settings =
+        BuildSettings { pch_headers: vec!["<string>".into(), "<vector>".into()], ..settings(Toolchain::Clang) };
     let builder = SideModuleBuilder::new(&pch_settings, &dir).await.unwrap();
     let pch = builder.pch().expect("a PCH").to_path_buf();
     let module = builder.build(key("s"), &form("strings_9.cpp", 9)).await.unwrap();
@@ -225,9 +226,8 @@ async fn cache_survives_restarts_and_evicts_beyond_its_bound() {
     assert!(restarted.cached(key("a")).await.is_some(), "the cache is on disk");
 
     // A bound of 0 MB keeps only the entry just written.
-    let tiny = SideModuleBuilder::new(&BuildSettings { cache_max_mb: 0, ..settings(Toolchain::Clang) }, &dir)
-        .await
-        .unwrap();
+    let tiny =
+        SideModuleBuilder::new(&BuildSettings { cache_max_mb: 0, ..settings(Toolchain::Clang) }, &dir).await.unwrap();
     tiny.build(key("b"), &form("ggg_8.cpp", 8)).await.unwrap();
     assert!(tiny.cached(key("a")).await.is_none(), "a was evicted");
     assert!(tiny.cached(key("b")).await.is_some());

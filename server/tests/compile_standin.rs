@@ -199,7 +199,12 @@ async fn the_cpp_compiles_with_emscriptens_clang() {
         .arg(&cpp_path)
         .output()
         .expect("clang++-14 (apt-get install clang-14, or emscripten)");
-    assert!(output.status.success(), "clang++ rejected:\n{}\n{}", String::from_utf8_lossy(&output.stderr), compiled.cpp);
+    assert!(
+        output.status.success(),
+        "clang++ rejected:\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        compiled.cpp
+    );
 }
 
 #[tokio::test]
@@ -214,7 +219,8 @@ async fn patch_ids_are_the_sidecars_and_non_functions_fail() {
     assert!(compiled.cpp.contains("void *jank_demo_core_ggg_123456789012(void *v)"));
 
     // The fork's quirk: a def of a non-function "succeeds" with `// ERROR:` as the C++.
-    let failure = jank.compile(&request(&dir, &file, "(def answer 42)", FormKind::Def("def".into()), 9)).await.unwrap_err();
+    let failure =
+        jank.compile(&request(&dir, &file, "(def answer 42)", FormKind::Def("def".into()), 9)).await.unwrap_err();
     assert!(failure.message.contains("def value is not a function"), "{failure:?}");
 }
 
@@ -237,7 +243,10 @@ async fn the_namespace_is_loaded_before_the_first_compile() {
     };
     let seed_way = raw.request(compile(Some("demo.core"))).await.unwrap();
     assert_eq!(seed_way.error_message().as_deref(), Some("Unable to resolve symbol 'set/union'."));
-    let no_ns = raw.request(Message::op("wasm-compile-patch").with("code", "(defn g [] 1)").with("patch-id", "2")).await.unwrap();
+    let no_ns = raw
+        .request(Message::op("wasm-compile-patch").with("code", "(defn g [] 1)").with("patch-id", "2"))
+        .await
+        .unwrap();
     assert_eq!(no_ns.get_str("ns-name"), Some("user"), "{no_ns}");
 
     let file = format!("{NS_FORM}\n\n{form}\n");
@@ -272,7 +281,8 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
     assert!(compiled.cpp.contains("jank_call_var(\"demo.core\", \"ggg\", 1, tmp_2)"), "{}", compiled.cpp);
 
     // The namespace is loaded now: these errors come from the compile op, relative to the form.
-    let broken = format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n  (+ 1 nope)\n(defn h [x]\n  (+ x undefined-thing))\n");
+    let broken =
+        format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n  (+ 1 nope)\n(defn h [x]\n  (+ x undefined-thing))\n");
     let failure = jank.compile(&request(&dir, &broken, "(+ 1 nope)", FormKind::Expression, 12)).await.unwrap_err();
     assert_eq!(failure.message, "jank: Unable to resolve symbol 'nope'.");
     assert_eq!(failure.location, Some(LineCol { line: 5, column: 7 }), "first line: the wrapper is not counted");
@@ -435,12 +445,20 @@ async fn the_standin_speaks_janks_protocol_and_survives_garbage() {
     assert_eq!(unknown.statuses(), ["error", "unknown-op", "done"]);
 
     // Like jank, an unknown namespace silently becomes `user`.
-    let eval = jank_hotpatch::nrepl::Eval { code: "(println \"hi\") [1 :k \"s\" nil]", ns: Some("no.such.ns"), ..Default::default() };
+    let eval = jank_hotpatch::nrepl::Eval {
+        code: "(println \"hi\") [1 :k \"s\" nil]",
+        ns: Some("no.such.ns"),
+        ..Default::default()
+    };
     let response = client.eval(&session, &eval).await.unwrap();
-    assert_eq!((response.out().as_str(), response.value(), response.ns()), ("hi\n", Some("[1 :k \"s\" nil]"), Some("user")));
+    assert_eq!(
+        (response.out().as_str(), response.value(), response.ns()),
+        ("hi\n", Some("[1 :k \"s\" nil]"), Some("user"))
+    );
     assert_eq!(response.messages.last().map(|m| m.statuses().collect::<Vec<_>>()), Some(vec!["done"]));
 
-    let response = client.eval(&session, &jank_hotpatch::nrepl::Eval { code: "(/ 1 0)", ..Default::default() }).await.unwrap();
+    let response =
+        client.eval(&session, &jank_hotpatch::nrepl::Eval { code: "(/ 1 0)", ..Default::default() }).await.unwrap();
     assert!(response.has_status("eval-error") && response.err().contains("Divide by zero"), "{response}");
     let missing = client.request(Message::op("wasm-compile-patch").with("session", session.as_str())).await.unwrap();
     assert_eq!((missing.statuses(), missing.err()), (vec!["unsupported", "done"], "missing-code".to_string()));

@@ -69,7 +69,13 @@ async fn patches_apply_in_place_keep_state_return_values_and_report_failures() {
     let x_after = page.eval("window.demoApp.state.x").await.as_f64().unwrap();
     assert!((x_after - 40.0).abs() > 0.1 || (x_before - 40.0).abs() < 0.1, "the ball was not reset");
     assert_eq!(page.eval("window.jankHotpatch.current['demo.core/color']").await, 104);
-    assert_eq!(page.eval("document.getElementById('jank-hotpatch-flash').textContent.startsWith('patched demo.core/color in')").await, true);
+    assert_eq!(
+        page.eval(
+            "document.getElementById('jank-hotpatch-flash').textContent.startsWith('patched demo.core/color in')"
+        )
+        .await,
+        true
+    );
     page.screenshot(&artifacts().join("demo-after-patch.png")).await;
 
     // An expression: its value comes back.
@@ -80,13 +86,27 @@ async fn patches_apply_in_place_keep_state_return_values_and_report_failures() {
     assert_eq!(delivery.value.as_deref(), Some("42"));
 
     // A patch the registry refuses: the old code keeps running and the HUD says why.
-    let broken = modules.build(106, &Defn::new("speed", &[], int(50)), "9", jank_hotpatch::pipeline::stages::PatchKind::Definition).await;
+    let broken = modules
+        .build(106, &Defn::new("speed", &[], int(50)), "9", jank_hotpatch::pipeline::stages::PatchKind::Definition)
+        .await;
     let delivery = server.deliver(vec![broken]).await.unwrap();
     assert_eq!((delivery.browsers, delivery.applied), (1, 0));
-    assert!(delivery.failures[0].contains("demo.core/speed") && delivery.failures[0].contains("unsupported arity"), "{:?}", delivery.failures);
-    let hud = page.wait_for("document.getElementById('jank-hotpatch-hud') && document.getElementById('jank-hotpatch-hud').textContent", WAIT).await;
+    assert!(
+        delivery.failures[0].contains("demo.core/speed") && delivery.failures[0].contains("unsupported arity"),
+        "{:?}",
+        delivery.failures
+    );
+    let hud = page
+        .wait_for(
+            "document.getElementById('jank-hotpatch-hud') && document.getElementById('jank-hotpatch-hud').textContent",
+            WAIT,
+        )
+        .await;
     let hud = hud.as_str().unwrap();
-    assert!(hud.contains("demo.core/speed") && hud.contains("unsupported arity") && hud.contains("src/demo/core.jank:3"), "{hud}");
+    assert!(
+        hud.contains("demo.core/speed") && hud.contains("unsupported arity") && hud.contains("src/demo/core.jank:3"),
+        "{hud}"
+    );
     assert_eq!(page.eval("window.demoApp.values.speed").await, 3, "the old speed still runs");
     assert!(page.eval("window.jankHotpatch.lastError").await.as_str().unwrap().contains("unsupported arity"));
     page.screenshot(&artifacts().join("demo-failed-patch.png")).await;
@@ -103,16 +123,26 @@ async fn late_and_many_pages_converge_on_the_latest_code() {
     let modules = Modules::new("converge").await;
     let delivery = server.deliver(modules.demo_core(200, 2, ("tomato", "steelblue"), "n=").await).await.unwrap();
     assert_eq!(delivery.browsers, 0, "no pages yet: the journal keeps the patches");
-    server.deliver(vec![modules.defn(204, Defn::new("color", &["clicks"], color_body("orchid", "navy"))).await]).await.unwrap();
+    server
+        .deliver(vec![modules.defn(204, Defn::new("color", &["clicks"], color_body("orchid", "navy"))).await])
+        .await
+        .unwrap();
 
     let browser = Browser::launch().await;
     let first = browser.open(&server.url()).await;
     let second = browser.open(&server.url()).await;
     for page in [&first, &second] {
         wait_color(page, "orchid").await;
-        assert_eq!(page.eval("window.jankHotpatch.applied.length").await, 4, "one load per var: the journal holds the latest");
+        assert_eq!(
+            page.eval("window.jankHotpatch.applied.length").await,
+            4,
+            "one load per var: the journal holds the latest"
+        );
     }
-    let delivery = server.deliver(vec![modules.defn(205, Defn::new("color", &["clicks"], color_body("khaki", "navy"))).await]).await.unwrap();
+    let delivery = server
+        .deliver(vec![modules.defn(205, Defn::new("color", &["clicks"], color_body("khaki", "navy"))).await])
+        .await
+        .unwrap();
     assert_eq!((delivery.browsers, delivery.applied), (2, 2), "{:?}", delivery.failures);
     for page in [&first, &second] {
         wait_color(page, "khaki").await;
@@ -148,7 +178,10 @@ async fn pages_reconnect_after_a_restart_and_catch_up() {
     let settings = jank_hotpatch::config::AppSettings { port, ..app_settings(Some(root)) };
     let server = Arc::new(AppServer::start(&settings, &journal).await.unwrap());
     assert_eq!(server.port(), port);
-    server.deliver(vec![modules.defn(304, Defn::new("color", &["clicks"], color_body("plum", "navy"))).await]).await.unwrap();
+    server
+        .deliver(vec![modules.defn(304, Defn::new("color", &["clicks"], color_body("plum", "navy"))).await])
+        .await
+        .unwrap();
 
     wait_color(&page, "plum").await;
     assert_eq!(page.eval("window.jankHotpatch.connections").await, 2);

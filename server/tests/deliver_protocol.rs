@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use jank_hotpatch::deliver::protocol::{decode_patch, PatchHeader};
 use jank_hotpatch::deliver::AppServer;
-use jank_hotpatch::pipeline::stages::{Deliver, Delivery, Patch, PatchId, PatchKind, PatchOrigin, SideModule, StageFailure, VarName};
-use tokio::task::JoinHandle;
+use jank_hotpatch::pipeline::stages::{
+    Deliver, Delivery, Patch, PatchId, PatchKind, PatchOrigin, SideModule, StageFailure, VarName,
+};
 use serde_json::{json, Value};
 use support::app::{app_settings, scratch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -46,7 +48,11 @@ async fn server(name: &str) -> (AppServer, PathBuf) {
     let dir = scratch(name);
     let root = dir.join("app");
     std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("index.html"), "<!doctype html><html><head><title>t</title></head><body>app</body></html>").unwrap();
+    std::fs::write(
+        root.join("index.html"),
+        "<!doctype html><html><head><title>t</title></head><body>app</body></html>",
+    )
+    .unwrap();
     std::fs::write(dir.join("secret.txt"), "top secret").unwrap();
     std::os::unix::fs::symlink(dir.join("secret.txt"), root.join("link.txt")).unwrap();
     let server = AppServer::start(&app_settings(Some(root)), &dir.join("journal")).await.unwrap();
@@ -165,7 +171,10 @@ async fn a_patch_goes_out_and_the_ack_comes_back() {
     let (server, _dir) = server("ack").await;
     let server = Arc::new(server);
     let (mut socket, _) = page(&server).await;
-    let sending = deliver_in_background(&server, vec![patch(7, "speed", PatchKind::Definition), patch(8, "__expr_8", PatchKind::Expression)]);
+    let sending = deliver_in_background(
+        &server,
+        vec![patch(7, "speed", PatchKind::Definition), patch(8, "__expr_8", PatchKind::Expression)],
+    );
     let (first, bytes) = next_patch(&mut socket).await;
     assert_eq!((first.id, first.index, first.count, first.replay), (PatchId(7), 0, 2, false));
     assert_eq!(first.entry, "jank_patch_symbols_7");
@@ -173,8 +182,12 @@ async fn a_patch_goes_out_and_the_ack_comes_back() {
     assert_eq!(bytes, &*patch(7, "speed", PatchKind::Definition).module.bytes);
     let (second, _) = next_patch(&mut socket).await;
     assert_eq!(second.kind, PatchKind::Expression);
-    let results = json!([{"id": 7, "ok": true, "load_ms": 0.75}, {"id": 8, "ok": true, "load_ms": 0.25, "value": "42"}]);
-    socket.send(Message::text(json!({"op": "ack", "batch": first.batch, "results": results}).to_string())).await.unwrap();
+    let results =
+        json!([{"id": 7, "ok": true, "load_ms": 0.75}, {"id": 8, "ok": true, "load_ms": 0.25, "value": "42"}]);
+    socket
+        .send(Message::text(json!({"op": "ack", "batch": first.batch, "results": results}).to_string()))
+        .await
+        .unwrap();
     let delivery = sending.await.unwrap().unwrap();
     assert_eq!((delivery.browsers, delivery.applied), (1, 1));
     assert_eq!(delivery.value.as_deref(), Some("42"));
@@ -202,7 +215,11 @@ async fn a_load_error_names_the_form_and_is_not_journaled() {
 #[tokio::test]
 async fn late_pages_get_the_journal_and_expressions_are_not_kept() {
     let (server, _dir) = server("journal").await;
-    for p in [patch(1, "a", PatchKind::Definition), patch(2, "b", PatchKind::Definition), patch(3, "a", PatchKind::Definition)] {
+    for p in [
+        patch(1, "a", PatchKind::Definition),
+        patch(2, "b", PatchKind::Definition),
+        patch(3, "a", PatchKind::Definition),
+    ] {
         let delivery = server.deliver(vec![p]).await.unwrap();
         assert_eq!((delivery.browsers, delivery.applied), (0, 0), "no pages: fine");
     }
@@ -349,12 +366,19 @@ async fn static_files_stay_inside_the_root() {
     }
     let (status, head, body) = http(port, "/", &host).await;
     assert_eq!(status, 200);
-    for header in ["cross-origin-opener-policy: same-origin", "cross-origin-embedder-policy: require-corp", "cache-control: no-cache"] {
+    for header in [
+        "cross-origin-opener-policy: same-origin",
+        "cross-origin-embedder-policy: require-corp",
+        "cache-control: no-cache",
+    ] {
         assert!(head.contains(header), "{header} missing in {head}");
     }
     assert!(!body.contains(server.token()), "no token without ?token=");
     let (_, _, body) = http(port, &format!("/?token={}", server.token()), &host).await;
-    assert!(body.contains(&format!(r#"<head><meta name="jank-hotpatch-token" content="{}">"#, server.token())), "{body}");
+    assert!(
+        body.contains(&format!(r#"<head><meta name="jank-hotpatch-token" content="{}">"#, server.token())),
+        "{body}"
+    );
     let (_, _, body) = http(port, "/?token=0123456789abcdef0123456789abcdef", &host).await;
     assert!(!body.contains("jank-hotpatch-token"));
     let (status, head, body) = http(port, "/_jank/client.js", &format!("localhost:{port}")).await;
@@ -362,4 +386,3 @@ async fn static_files_stay_inside_the_root() {
     assert!(head.contains("content-type: text/javascript") && body.contains("window.jankHotpatch"));
     assert_eq!(http(port, "/", "evil.example").await.0, 421, "DNS rebinding: unknown Host refused");
 }
-

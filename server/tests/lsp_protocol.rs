@@ -9,7 +9,8 @@ use std::time::Duration;
 use lsp_client::{temp_workspace, LspClient};
 use serde_json::{json, Value};
 
-const SOURCE: &str = "(ns demo.core)\n\n(defn greet [n] (str \"héllo \" n))\n\n(comment\n  (greet \"🎉\")\n  (+ 1 2))\n";
+const SOURCE: &str =
+    "(ns demo.core)\n\n(defn greet [n] (str \"héllo \" n))\n\n(comment\n  (greet \"🎉\")\n  (+ 1 2))\n";
 
 async fn started(name: &str) -> (LspClient, std::path::PathBuf, String) {
     let ws = temp_workspace(name);
@@ -59,7 +60,13 @@ async fn lifecycle_documents_and_commands() {
     let status = client.wait_notification("jank/patchStatus").await;
     assert_eq!(status["params"]["forms"][0]["name"], "greet");
     let diagnostics = client
-        .wait_for(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty()), Duration::from_secs(10))
+        .wait_for(
+            |m| {
+                m["method"] == "textDocument/publishDiagnostics"
+                    && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+            },
+            Duration::from_secs(10),
+        )
         .await
         .expect("diagnostics for the failed patch");
     assert_eq!(diagnostics["params"]["diagnostics"][0]["source"], "jank-hotpatch");
@@ -89,14 +96,18 @@ async fn bad_input_gets_an_error_and_the_server_keeps_serving() {
 
     // Malformed JSON-RPC: a parse error reply, then business as usual.
     client.send_raw(b"{this is not json").await;
-    let reply = client.wait_for(|m| m.get("error").is_some(), Duration::from_secs(10)).await.expect("parse error reply");
+    let reply =
+        client.wait_for(|m| m.get("error").is_some(), Duration::from_secs(10)).await.expect("parse error reply");
     assert_eq!(reply["error"]["code"], -32700, "{reply}");
 
     let cases = [
         (json!({"command": "jank.nope", "arguments": [{}]}), "unknown command"),
         (json!({"command": "jank.hotPatchForm", "arguments": []}), "needs one argument"),
         (json!({"command": "jank.hotPatchForm", "arguments": [{"uri": 42}]}), "bad arguments"),
-        (json!({"command": "jank.hotPatchForm", "arguments": [{"uri": uri, "position": {"line": "x", "character": 0}}]}), "bad arguments"),
+        (
+            json!({"command": "jank.hotPatchForm", "arguments": [{"uri": uri, "position": {"line": "x", "character": 0}}]}),
+            "bad arguments",
+        ),
         (form_command(&uri, 999, 0), "past the end"),
         (form_command("file:///never/opened.jank", 0, 0), "is not open"),
     ];
@@ -115,7 +126,10 @@ async fn bad_input_gets_an_error_and_the_server_keeps_serving() {
 
     // A change for a document never opened: a warning, not a crash.
     client
-        .notify("textDocument/didChange", json!({"textDocument": {"uri": "file:///ghost.jank", "version": 2}, "contentChanges": [{"text": "x"}]}))
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": "file:///ghost.jank", "version": 2}, "contentChanges": [{"text": "x"}]}),
+        )
         .await;
     let warning = client.wait_notification("window/showMessage").await;
     assert!(warning["params"]["message"].as_str().unwrap_or_default().contains("never opened"), "{warning}");
@@ -124,7 +138,10 @@ async fn bad_input_gets_an_error_and_the_server_keeps_serving() {
     let broken = format!("file://{}/broken.jank", ws.display());
     client.open(&broken, "(ns x)\n(defn f [a]\n  (+ a 1)\n").await;
     let diags = client
-        .wait_for(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == broken.as_str(), Duration::from_secs(10))
+        .wait_for(
+            |m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == broken.as_str(),
+            Duration::from_secs(10),
+        )
         .await
         .expect("diagnostics for the unbalanced file");
     let first = &diags["params"]["diagnostics"][0];
@@ -140,7 +157,12 @@ async fn bad_input_gets_an_error_and_the_server_keeps_serving() {
     }
     client.open(&big_uri, &big).await;
     let response = client.request("workspace/executeCommand", form_command(&big_uri, 1000, 3)).await;
-    assert_eq!(response["result"]["forms"][0]["name"], "f999", "{}", response.to_string().chars().take(400).collect::<String>());
+    assert_eq!(
+        response["result"]["forms"][0]["name"],
+        "f999",
+        "{}",
+        response.to_string().chars().take(400).collect::<String>()
+    );
 
     // Still serving.
     let response = client.request("workspace/executeCommand", form_command(&uri, 2, 1)).await;
@@ -151,7 +173,8 @@ async fn bad_input_gets_an_error_and_the_server_keeps_serving() {
 #[tokio::test]
 async fn bad_settings_are_reported_and_defaults_stay() {
     let ws = temp_workspace("settings");
-    std::fs::write(ws.join("jank-hotpatch.toml"), "patchOnSave = \"sometimes\"\ncolour = 3\n[app]\nport = 0\n").unwrap();
+    std::fs::write(ws.join("jank-hotpatch.toml"), "patchOnSave = \"sometimes\"\ncolour = 3\n[app]\nport = 0\n")
+        .unwrap();
     let mut client = LspClient::start(&ws);
     client.initialize(&ws, json!({"build": {"toolchain": "gcc"}})).await;
     let mut messages = Vec::new();
@@ -172,6 +195,7 @@ async fn editor_gone_without_shutdown_makes_the_sidecar_exit() {
     let mut client = LspClient::start(&ws);
     client.initialize(&ws, json!({"app": {"port": 0}})).await;
     let mut child = client.close_stdin();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("sidecar exits when stdin closes");
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("sidecar exits when stdin closes");
     assert!(status.is_ok());
 }

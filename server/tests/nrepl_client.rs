@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use jank_hotpatch::nrepl::{find_port_file, Client, ClientOptions, Eval, FrameDecoder, LoadFile, Message, NreplError, Value};
+use jank_hotpatch::nrepl::{
+    find_port_file, Client, ClientOptions, Eval, FrameDecoder, LoadFile, Message, NreplError, Value,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The real nREPL server, killed when dropped.
@@ -81,7 +83,8 @@ async fn against_a_real_nrepl_server() {
 
     // nREPL answers [namespace-not-found, done, error] and then another `done`: the extra one
     // must not be taken as the answer to the next request.
-    let response = client.eval(&session, &Eval { code: "1", ns: Some("no.such.ns"), ..Default::default() }).await.unwrap();
+    let response =
+        client.eval(&session, &Eval { code: "1", ns: Some("no.such.ns"), ..Default::default() }).await.unwrap();
     assert!(response.has_status("namespace-not-found") && response.is_error(), "{response}");
     for n in 0..3 {
         let code = format!("(+ {n} 40)");
@@ -97,12 +100,14 @@ async fn against_a_real_nrepl_server() {
         ns: None,
     };
     assert!(!client.load_file(&session, &load).await.unwrap().is_error());
-    let eval = Eval { code: "(f)", ns: Some("demo.loaded"), file: Some("demo/loaded.clj"), line: Some(3), column: Some(1) };
+    let eval =
+        Eval { code: "(f)", ns: Some("demo.loaded"), file: Some("demo/loaded.clj"), line: Some(3), column: Some(1) };
     assert_eq!(client.eval(&session, &eval).await.unwrap().value(), Some("42"));
 
     // Interrupting a long evaluation.
     let started = Instant::now();
-    let pending = client.start(Eval { code: "(Thread/sleep 10000)", ..Default::default() }.message(&session)).await.unwrap();
+    let pending =
+        client.start(Eval { code: "(Thread/sleep 10000)", ..Default::default() }.message(&session)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let interrupt = client.interrupt(&session, pending.id()).await.unwrap();
     assert!(!interrupt.is_error(), "{interrupt}");
@@ -113,7 +118,10 @@ async fn against_a_real_nrepl_server() {
     // Requests in flight at once (in two sessions: one session evaluates in order) are told
     // apart by id, though the second is answered first.
     let other = client.clone_session(None).await.unwrap();
-    let (slow, fast) = (Eval { code: "(do (Thread/sleep 300) :slow)", ..Default::default() }, Eval { code: ":fast", ..Default::default() });
+    let (slow, fast) = (
+        Eval { code: "(do (Thread/sleep 300) :slow)", ..Default::default() },
+        Eval { code: ":fast", ..Default::default() },
+    );
     let (a, b) = tokio::join!(client.eval(&session, &slow), client.eval(&other, &fast));
     assert_eq!((a.unwrap().value(), b.unwrap().value()), (Some(":slow"), Some(":fast")));
 

@@ -58,7 +58,12 @@ impl Compile for StandInCompile {
             Some(name) => (name.clone(), PatchKind::Definition),
             None => (format!("__expr_{}", request.patch_id), PatchKind::Expression),
         };
-        Ok(CompiledForm { patch_id: request.patch_id, cpp: format!("{ns} {}", request.form.text), var: VarName::new(ns, name), kind })
+        Ok(CompiledForm {
+            patch_id: request.patch_id,
+            cpp: format!("{ns} {}", request.form.text),
+            var: VarName::new(ns, name),
+            kind,
+        })
     }
 
     async fn mirror(&self, _: &CompileRequest) -> Result<(), StageFailure> {
@@ -151,7 +156,11 @@ fn statuses(replies: &[Value]) -> Vec<&str> {
 async fn eval_patches_each_form_and_answers_like_nrepl() {
     let dir = scratch("eval");
     std::fs::create_dir_all(dir.join("src/demo")).unwrap();
-    std::fs::write(dir.join("src/demo/core.jank"), "(ns demo.core\n  (:require [clojure.string :as str]))\n\n(defn greet [n] n)\n").unwrap();
+    std::fs::write(
+        dir.join("src/demo/core.jank"),
+        "(ns demo.core\n  (:require [clojure.string :as str]))\n\n(defn greet [n] n)\n",
+    )
+    .unwrap();
     let server = endpoint(&dir, None).await;
     assert_eq!(std::fs::read_to_string(dir.join(PORT_FILE)).unwrap(), server.port().to_string());
     let steps = clojure_client(
@@ -316,7 +325,10 @@ async fn other_ops_are_forwarded_to_jank_unchanged() {
     assert!(responses(&steps, 6)[0].to_string().contains("arglists"), "{:?}", responses(&steps, 6));
     assert_eq!(statuses(responses(&steps, 7)), ["done", "unknown-op", "error"], "jank's own unknown-op, unchanged");
     let describe = &responses(&steps, 8)[0];
-    assert!(describe["versions"]["nrepl"].is_object() && describe["versions"]["jank-hotpatch"].is_object(), "{describe}");
+    assert!(
+        describe["versions"]["nrepl"].is_object() && describe["versions"]["jank-hotpatch"].is_object(),
+        "{describe}"
+    );
     assert!(describe["ops"]["completions"].is_object() && describe["ops"]["ls-sessions"].is_object());
     let sessions = responses(&steps, 9)[0]["sessions"].as_array().unwrap().clone();
     assert_eq!(sessions, [s1], "our sessions only");
@@ -406,7 +418,8 @@ async fn a_client_leaving_mid_eval_does_not_disturb_the_others() {
     let response = client.request(request).await.unwrap();
     assert_eq!(response.value(), Some("page: user (+ 1 2)"), "{response}");
     SLOW_RELEASED.notify_waiters();
-    let interrupted = client.start(Message::op("eval").with("session", session.as_str()).with("code", "(slow 2)")).await.unwrap();
+    let interrupted =
+        client.start(Message::op("eval").with("session", session.as_str()).with("code", "(slow 2)")).await.unwrap();
     let interrupt = client
         .request(Message::op("interrupt").with("session", session.as_str()).with("interrupt-id", interrupted.id()))
         .await

@@ -31,7 +31,8 @@ fn prepare_demo(name: &str) -> PathBuf {
 fn start_standin(dir: &Path) -> std::process::Child {
     let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jank-standin");
     assert!(binary.exists(), "{} is missing: run `cargo build -p jank-standin` first", binary.display());
-    let child = std::process::Command::new(binary).current_dir(dir).stderr(Stdio::null()).spawn().expect("start jank-standin");
+    let child =
+        std::process::Command::new(binary).current_dir(dir).stderr(Stdio::null()).spawn().expect("start jank-standin");
     for _ in 0..100 {
         if dir.join(".nrepl-port").exists() {
             break;
@@ -59,7 +60,10 @@ fn line_of(text: &str, needle: &str) -> u32 {
 
 async fn change(client: &mut LspClient, uri: &str, version: i32, text: &str) {
     client
-        .notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}))
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+        )
         .await;
 }
 
@@ -90,7 +94,9 @@ async fn edit_patch_and_see_the_page_change_keeping_its_state() {
     client.open(&uri, &text).await;
 
     // The first save of the file patches every form: the page comes alive.
-    let report = client.request("workspace/executeCommand", json!({"command": "jank.hotPatchFile", "arguments": [{"uri": uri}]})).await;
+    let report = client
+        .request("workspace/executeCommand", json!({"command": "jank.hotPatchFile", "arguments": [{"uri": uri}]}))
+        .await;
     let report = &report["result"];
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["browsers"], 1, "{report}");
@@ -130,7 +136,13 @@ async fn edit_patch_and_see_the_page_change_keeping_its_state() {
     assert_eq!(report["error"]["stage"], "compile");
     assert!(report["error"]["message"].as_str().unwrap().contains("nope"), "{report}");
     let diagnostics = client
-        .wait_for(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty()), WAIT)
+        .wait_for(
+            |m| {
+                m["method"] == "textDocument/publishDiagnostics"
+                    && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+            },
+            WAIT,
+        )
         .await
         .expect("a diagnostic for the compile error");
     let diagnostic = &diagnostics["params"]["diagnostics"][0];

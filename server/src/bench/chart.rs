@@ -65,7 +65,8 @@ pub fn draw(results: &BenchResults, path: &Path) -> Result<(), BenchError> {
         std::fs::create_dir_all(dir).map_err(|e| BenchError::io(format!("create {}", dir.display()), e))?;
     }
     let bars = bars(results);
-    render(&bars, &caption(results), path).map_err(|e| BenchError::Output(format!("cannot draw {}: {e}", path.display())))
+    render(&bars, &caption(results), path)
+        .map_err(|e| BenchError::Output(format!("cannot draw {}: {e}", path.display())))
 }
 
 fn caption(results: &BenchResults) -> String {
@@ -115,7 +116,11 @@ fn render(bars: &[Bar], caption: &str, path: &Path) -> Result<(), Box<dyn std::e
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
     }
     chart.draw_series(bars.iter().enumerate().map(|(i, bar)| {
-        Text::new(format!("{:.1} ms", bar.height()), (SegmentValue::CenterOf(i), bar.height() + top * 0.02), ("sans-serif", 13))
+        Text::new(
+            format!("{:.1} ms", bar.height()),
+            (SegmentValue::CenterOf(i), bar.height() + top * 0.02),
+            ("sans-serif", 13),
+        )
     }))?;
     chart
         .configure_series_labels()

@@ -46,7 +46,8 @@ pub async fn read_frame<R: AsyncBufRead + Unpin>(input: &mut R) -> std::io::Resu
         }
         if let Some((name, value)) = header.split_once(':') {
             if name.trim().eq_ignore_ascii_case("content-length") {
-                let n = value.trim().parse::<usize>().map_err(|e| invalid(format!("bad Content-Length `{value}`: {e}")))?;
+                let n =
+                    value.trim().parse::<usize>().map_err(|e| invalid(format!("bad Content-Length `{value}`: {e}")))?;
                 length = Some(n);
             }
         }
@@ -97,7 +98,8 @@ impl Editor {
     /// Starts `exe lsp` in `workspace` (stderr to `log`), and initializes it with `settings`
     /// as initializationOptions and as the answer to `workspace/configuration`.
     pub async fn start(exe: &Path, workspace: &Path, settings: Value, log: &Path) -> Result<Editor, BenchError> {
-        let log_file = std::fs::File::create(log).map_err(|e| BenchError::io(format!("create {}", log.display()), e))?;
+        let log_file =
+            std::fs::File::create(log).map_err(|e| BenchError::io(format!("create {}", log.display()), e))?;
         let mut child = Command::new(exe)
             .arg("lsp")
             .current_dir(workspace)
@@ -124,7 +126,16 @@ impl Editor {
             settings: settings.clone(),
         };
         tokio::spawn(reader.run(BufReader::new(stdout)));
-        let editor = Editor { child, stdin, pending, next_id: AtomicU64::new(1), status, reports, messages, log: log.to_path_buf() };
+        let editor = Editor {
+            child,
+            stdin,
+            pending,
+            next_id: AtomicU64::new(1),
+            status,
+            reports,
+            messages,
+            log: log.to_path_buf(),
+        };
 
         let root = file_uri(workspace);
         let params = json!({
@@ -172,8 +183,14 @@ impl Editor {
     }
 
     /// Waits until the latest `jank/serverStatus` satisfies `ready`; returns it.
-    pub async fn wait_status(&mut self, what: &str, timeout: Duration, ready: impl Fn(&Value) -> bool) -> Result<Value, BenchError> {
-        let waited = tokio::time::timeout(timeout, self.status.wait_for(|s| ready(s))).await.map(|r| r.map(|s| s.clone()));
+    pub async fn wait_status(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Result<Value, BenchError> {
+        let waited =
+            tokio::time::timeout(timeout, self.status.wait_for(|s| ready(s))).await.map(|r| r.map(|s| s.clone()));
         match waited {
             Ok(Ok(status)) => Ok(status),
             Ok(Err(_)) => Err(self.gone("jank/serverStatus")),
@@ -256,7 +273,9 @@ impl Reader {
                         let _ = waiter.send(message);
                     }
                 }
-                (None, None) => tracing::warn!("bench: a message from the sidecar that is neither request, response nor notification: {message}"),
+                (None, None) => tracing::warn!(
+                    "bench: a message from the sidecar that is neither request, response nor notification: {message}"
+                ),
             }
         }
         // Waiters see their senders dropped: the sidecar is gone.
@@ -309,7 +328,10 @@ mod tests {
     #[tokio::test]
     async fn frames_round_trip_through_a_pipe() {
         let (mut a, b) = tokio::io::duplex(1 << 16);
-        let messages = [json!({"jsonrpc": "2.0", "id": 1, "result": {"text": "héllo 🎉"}}), json!({"jsonrpc": "2.0", "method": "x"})];
+        let messages = [
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"text": "héllo 🎉"}}),
+            json!({"jsonrpc": "2.0", "method": "x"}),
+        ];
         for m in &messages {
             write_frame(&mut a, m).await.unwrap();
         }
@@ -324,7 +346,10 @@ mod tests {
     #[tokio::test]
     async fn length_counts_bytes_and_other_headers_are_ignored() {
         let body = r#"{"s":"é"}"#;
-        let text = format!("Content-Type: application/vscode-jsonrpc; charset=utf-8\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+        let text = format!(
+            "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
         let mut reader = BufReader::new(text.as_bytes());
         assert_eq!(read_frame(&mut reader).await.unwrap(), Some(json!({"s": "é"})));
         assert!(frame(&json!({"s": "é"})).starts_with(b"Content-Length: 10\r\n\r\n"));
@@ -341,7 +366,8 @@ mod tests {
     #[test]
     fn answers_configuration_progress_and_unknown_requests() {
         let settings = json!({"app": {"port": 0}});
-        let config = answer(&json!({"id": 3, "method": "workspace/configuration", "params": {"items": [{}, {}]}}), &settings);
+        let config =
+            answer(&json!({"id": 3, "method": "workspace/configuration", "params": {"items": [{}, {}]}}), &settings);
         assert_eq!(config["result"], json!([settings, settings]));
         assert_eq!(config["id"], 3);
         let progress = answer(&json!({"id": "p", "method": "window/workDoneProgress/create"}), &settings);

@@ -94,7 +94,11 @@ impl BenchOptions {
         if let Some(unknown) = self.scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
             return Err(BenchError::UnknownScenario(unknown.clone()));
         }
-        Ok(SCENARIOS.iter().copied().filter(|s| self.scenarios.is_empty() || self.scenarios.iter().any(|x| x == s)).collect())
+        Ok(SCENARIOS
+            .iter()
+            .copied()
+            .filter(|s| self.scenarios.is_empty() || self.scenarios.iter().any(|x| x == s))
+            .collect())
     }
 
     fn svg_path(&self) -> PathBuf {
@@ -102,7 +106,9 @@ impl BenchOptions {
             (Some(path), _, _) => path.clone(),
             (None, false, _) => PathBuf::from(DEFAULT_SVG),
             (None, true, Some(json)) => json.with_extension("svg"),
-            (None, true, None) => std::env::temp_dir().join(format!("jank-hotpatch-bench-smoke-{}.svg", std::process::id())),
+            (None, true, None) => {
+                std::env::temp_dir().join(format!("jank-hotpatch-bench-smoke-{}.svg", std::process::id()))
+            }
         }
     }
 }
@@ -213,7 +219,9 @@ async fn run_with(exe: &std::path::Path, options: BenchOptions) -> Result<BenchR
         ..BenchResults::default()
     };
     if exe.components().any(|c| c.as_os_str() == "debug") {
-        results.notes.push("a debug build of the sidecar: its own share is inflated; run the release build for numbers".into());
+        results
+            .notes
+            .push("a debug build of the sidecar: its own share is inflated; run the release build for numbers".into());
     }
     // Ctrl-C drops the scenarios' future, and with it every process they started.
     tokio::select! {
@@ -243,7 +251,13 @@ mod tests {
 
     #[test]
     fn smoke_fixes_its_sizes_and_keeps_the_readme_chart() {
-        let options = BenchOptions { smoke: true, iterations: 30, pages: 5, json: Some("out/b.json".into()), ..BenchOptions::default() };
+        let options = BenchOptions {
+            smoke: true,
+            iterations: 30,
+            pages: 5,
+            json: Some("out/b.json".into()),
+            ..BenchOptions::default()
+        };
         let effective = options.effective();
         assert_eq!((effective.iterations, effective.pages, effective.soak_patches()), (3, 2, 10));
         assert_eq!(effective.svg_path(), PathBuf::from("out/b.svg"));
@@ -254,7 +268,10 @@ mod tests {
 
     #[test]
     fn scenarios_are_picked_by_name_in_run_order() {
-        let pick = |names: &[&str]| BenchOptions { scenarios: names.iter().map(|s| s.to_string()).collect(), ..BenchOptions::default() }.selected();
+        let pick = |names: &[&str]| {
+            BenchOptions { scenarios: names.iter().map(|s| s.to_string()).collect(), ..BenchOptions::default() }
+                .selected()
+        };
         assert_eq!(pick(&[]).unwrap(), SCENARIOS.to_vec());
         assert_eq!(pick(&["seed", "small"]).unwrap(), vec!["small", "seed"]);
         let error = pick(&["fast"]).unwrap_err().to_string();

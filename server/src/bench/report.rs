@@ -164,7 +164,8 @@ fn truncate(text: &str, width: usize) -> String {
 
 /// Writes the results as pretty JSON, creating the directory.
 pub fn write_json(results: &BenchResults, path: &Path) -> Result<(), BenchError> {
-    let text = serde_json::to_string_pretty(results).map_err(|e| BenchError::Output(format!("cannot serialise the results: {e}")))?;
+    let text = serde_json::to_string_pretty(results)
+        .map_err(|e| BenchError::Output(format!("cannot serialise the results: {e}")))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| BenchError::io(format!("create {}", dir.display()), e))?;
     }
@@ -179,10 +180,17 @@ pub(crate) mod tests {
     use crate::bench::memory::PageMemory;
 
     pub(crate) fn example() -> BenchResults {
-        let sample = |build: f64| Sample { stages: [0.1, 2.0, build, 0.2, 2.5, 0.7], total: build + 6.0, round_trip: build + 7.0 };
-        let small = ScenarioResult::from_samples("small", "one small form", &[sample(40.0), sample(42.0), sample(60.0)]);
+        let sample = |build: f64| Sample {
+            stages: [0.1, 2.0, build, 0.2, 2.5, 0.7],
+            total: build + 6.0,
+            round_trip: build + 7.0,
+        };
+        let small =
+            ScenarioResult::from_samples("small", "one small form", &[sample(40.0), sample(42.0), sample(60.0)]);
         let cache = ScenarioResult::from_samples("cache", "unchanged form (cache hit)", &[sample(0.1)]);
-        let seed = ScenarioResult::from_samples("seed", "the seed's way", &[sample(200.0)]).outside_sidecar().with_note("emcc -O2");
+        let seed = ScenarioResult::from_samples("seed", "the seed's way", &[sample(200.0)])
+            .outside_sidecar()
+            .with_note("emcc -O2");
         let mut results = BenchResults {
             mode: "full".into(),
             iterations: 3,
@@ -194,7 +202,10 @@ pub(crate) mod tests {
                 patches: 1000,
                 sidecar_rss_kib_before: 20_000,
                 sidecar_rss_kib_after: 22_048,
-                pages: vec![PageSoak { before: PageMemory::default(), after: PageMemory { js_heap_bytes: 1 << 20, wasm_bytes: 1 << 24, pss_kib: 1000 } }],
+                pages: vec![PageSoak {
+                    before: PageMemory::default(),
+                    after: PageMemory { js_heap_bytes: 1 << 20, wasm_bytes: 1 << 24, pss_kib: 1000 },
+                }],
             }),
             goals: Vec::new(),
             failures: Vec::new(),

@@ -111,7 +111,8 @@ impl Rig {
         // Port 0: never collide with a demo or editor session already serving on 7888.
         let settings = json!({"app": {"port": 0}});
         let mut editor = Editor::start(exe, &workspace, settings, &scratch.path().join("sidecar.log")).await?;
-        let status = editor.wait_status("the sidecar's app URL", Duration::from_secs(60), |s| s["appUrl"].is_string()).await;
+        let status =
+            editor.wait_status("the sidecar's app URL", Duration::from_secs(60), |s| s["appUrl"].is_string()).await;
         let app_url = match status {
             Ok(status) => status["appUrl"].as_str().unwrap_or_default().to_string(),
             Err(e) => std::fs::read_to_string(workspace.join(".jank-hotpatch/app-url"))
@@ -125,10 +126,12 @@ impl Rig {
         for name in [SMALL_FORM, CACHE_FORM, SOAK_FORM].into_iter().chain(SAVE_FORMS) {
             document.set(name, 0);
         }
-        let open = json!({"textDocument": {"uri": document.uri, "languageId": "jank", "version": 1, "text": document.text()}});
+        let open =
+            json!({"textDocument": {"uri": document.uri, "languageId": "jank", "version": 1, "text": document.text()}});
         editor.notify("textDocument/didOpen", open).await?;
 
-        let mut rig = Rig { workspace, editor, pages: Vec::new(), app_url, document, next_value: 1, _standin: standin, scratch };
+        let mut rig =
+            Rig { workspace, editor, pages: Vec::new(), app_url, document, next_value: 1, _standin: standin, scratch };
         rig.open_pages(pages).await?;
         Ok(rig)
     }
@@ -166,7 +169,10 @@ impl Rig {
 
     async fn wait_browsers(&mut self, n: usize) -> Result<(), BenchError> {
         let what = format!("{n} page(s) connected (jank/serverStatus browsers = {n})");
-        self.editor.wait_status(&what, Duration::from_secs(60), |s| s["browsers"].as_u64() == Some(n as u64)).await.map(drop)
+        self.editor
+            .wait_status(&what, Duration::from_secs(60), |s| s["browsers"].as_u64() == Some(n as u64))
+            .await
+            .map(drop)
     }
 
     /// A value no form had before in this run, so no cache can hide a build.
@@ -203,7 +209,8 @@ impl Rig {
             .document
             .position(name)
             .ok_or_else(|| BenchError::Sidecar(format!("the bench's document has no form {name}")))?;
-        let args = json!({"command": "jank.hotPatchForm", "arguments": [{"uri": self.document.uri, "position": position}]});
+        let args =
+            json!({"command": "jank.hotPatchForm", "arguments": [{"uri": self.document.uri, "position": position}]});
         let started = Instant::now();
         let report = self.editor.request("workspace/executeCommand", args, PATCH_TIMEOUT).await?;
         Ok((report, ms(started)))
@@ -225,7 +232,11 @@ impl Rig {
         for (i, page) in self.pages.iter().enumerate() {
             match page.eval(&read_var_js(name)).await {
                 Ok(state) if state["value"].as_i64() == Some(value) && state["lastError"].is_null() => {}
-                Ok(state) => problems.push(format!("page {} runs {NS}/{name} = {} (expected {value}); page state {state}", i + 1, state["value"])),
+                Ok(state) => problems.push(format!(
+                    "page {} runs {NS}/{name} = {} (expected {value}); page state {state}",
+                    i + 1,
+                    state["value"]
+                )),
                 Err(e) => problems.push(format!("page {}: {e}", i + 1)),
             }
         }
@@ -288,12 +299,8 @@ fn read_var_js(name: &str) -> String {
 
 /// `jank-hotpatch demo --prepare DIR`: the demo workspace with its built main module.
 async fn prepare(exe: &Path, dir: &Path) -> Result<(), BenchError> {
-    let output = Command::new(exe)
-        .args(["demo", "--prepare"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
+    let output =
+        Command::new(exe).args(["demo", "--prepare"]).arg(dir).stdin(Stdio::null()).kill_on_drop(true).output();
     let output = tokio::time::timeout(Duration::from_secs(300), output)
         .await
         .map_err(|_| BenchError::Timeout("`jank-hotpatch demo --prepare` (300 s)".into()))?
@@ -335,7 +342,10 @@ async fn start_standin(exe: &Path, dir: &Path, log: &Path) -> Result<Child, Benc
             return Ok(child);
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(BenchError::Missing(format!("the stand-in jank exited ({status}); its log: {}", log.display())));
+            return Err(BenchError::Missing(format!(
+                "the stand-in jank exited ({status}); its log: {}",
+                log.display()
+            )));
         }
         if Instant::now() > deadline {
             return Err(BenchError::Timeout(format!("the stand-in jank to write {} (20 s)", port_file.display())));
@@ -353,7 +363,12 @@ mod tests {
     use super::*;
 
     fn document() -> BenchDocument {
-        let mut doc = BenchDocument { uri: "file:///w/core.jank".into(), base: "(ns demo.core)\n\n(defn speed [] 3)\n\n".into(), forms: Vec::new(), version: 1 };
+        let mut doc = BenchDocument {
+            uri: "file:///w/core.jank".into(),
+            base: "(ns demo.core)\n\n(defn speed [] 3)\n\n".into(),
+            forms: Vec::new(),
+            version: 1,
+        };
         doc.set("bench-a", 0);
         doc.set("bench-b", 0);
         doc

@@ -28,7 +28,12 @@ enum Step {
 
 /// Runs the selected scenarios against one rig, started only if a scenario needs it.
 /// `exe` is `jank-hotpatch`, with `jank-standin` beside it.
-pub async fn run_all(exe: &Path, options: &BenchOptions, selected: &[&str], results: &mut BenchResults) -> Result<(), BenchError> {
+pub async fn run_all(
+    exe: &Path,
+    options: &BenchOptions,
+    selected: &[&str],
+    results: &mut BenchResults,
+) -> Result<(), BenchError> {
     let needs_rig = selected.iter().any(|s| *s != "headers");
     let mut rig = match needs_rig {
         true => Some(Rig::start(exe, options.pages).await?),
@@ -131,7 +136,8 @@ async fn measure(
                 let forms: Vec<(&str, i64)> = SAVE_FORMS.iter().map(|name| (*name, rig.fresh_value())).collect();
                 rig.set_all(&forms).await?;
                 let (report, rt) = rig.save().await?;
-                let expected = if i < warmup { report["forms"].as_array().map_or(0, Vec::len) } else { SAVE_FORMS.len() };
+                let expected =
+                    if i < warmup { report["forms"].as_array().map_or(0, Vec::len) } else { SAVE_FORMS.len() };
                 (report, rt, expected)
             }
         };
@@ -160,7 +166,12 @@ fn step_name(step: Step) -> &'static str {
 
 /// Many successive patches of one form: the sidecar's RSS and the pages' memory before and
 /// after.
-async fn soak(rig: &mut Rig, patches: usize, pages: usize, failures: &mut Vec<String>) -> Result<(ScenarioResult, Soak), BenchError> {
+async fn soak(
+    rig: &mut Rig,
+    patches: usize,
+    pages: usize,
+    failures: &mut Vec<String>,
+) -> Result<(ScenarioResult, Soak), BenchError> {
     let pid = rig.sidecar_pid().ok_or_else(|| BenchError::Sidecar("the sidecar has exited".into()))?;
     let mut before = Vec::new();
     for page in rig.pages() {
@@ -169,7 +180,8 @@ async fn soak(rig: &mut Rig, patches: usize, pages: usize, failures: &mut Vec<St
     let rss_before = rss_kib(pid);
     let samples = measure(rig, Step::Form(SOAK_FORM), 0, patches, pages, failures).await?;
     let rss_after = rss_kib(pid);
-    let mut soak = Soak { patches, sidecar_rss_kib_before: rss_before, sidecar_rss_kib_after: rss_after, pages: Vec::new() };
+    let mut soak =
+        Soak { patches, sidecar_rss_kib_before: rss_before, sidecar_rss_kib_after: rss_after, pages: Vec::new() };
     for (page, before) in rig.pages().iter().zip(before) {
         soak.pages.push(PageSoak { before, after: page_memory(page).await? });
     }
@@ -222,7 +234,9 @@ async fn build_headers(scratch: &Path, iterations: usize, warmup: usize) -> Resu
                         using <string> and <vector> through the build stage (SideModuleBuilder) alone: build time only, nothing delivered";
     let mut rows = Vec::new();
     let mut next_id = 1u64;
-    for (name, title, pch) in [("headers", "<string>+<vector>, no PCH", false), ("headers-pch", "<string>+<vector>, with PCH", true)] {
+    for (name, title, pch) in
+        [("headers", "<string>+<vector>, no PCH", false), ("headers-pch", "<string>+<vector>, with PCH", true)]
+    {
         let mut settings = Settings::default().build;
         if pch {
             settings.pch_headers = vec!["<string>".into(), "<vector>".into()];
@@ -231,14 +245,21 @@ async fn build_headers(scratch: &Path, iterations: usize, warmup: usize) -> Resu
             .await
             .map_err(|e| BenchError::Missing(format!("the build stage cannot start: {e}")))?;
         if pch && builder.pch().is_none() {
-            return Err(BenchError::Missing("the build stage made no precompiled header for <string>, <vector>; see its warning".into()));
+            return Err(BenchError::Missing(
+                "the build stage made no precompiled header for <string>, <vector>; see its warning".into(),
+            ));
         }
         let mut samples = Vec::new();
         for i in 0..warmup + iterations {
             let id = next_id;
             next_id += 1;
             let cpp = headers_cpp(id, id);
-            let form = CompiledForm { patch_id: PatchId(id), cpp: cpp.clone(), var: VarName::new("demo.core", "bench-words"), kind: PatchKind::Definition };
+            let form = CompiledForm {
+                patch_id: PatchId(id),
+                cpp: cpp.clone(),
+                var: VarName::new("demo.core", "bench-words"),
+                kind: PatchKind::Definition,
+            };
             let key = FormKey(*blake3::hash(cpp.as_bytes()).as_bytes());
             let started = Instant::now();
             Build::build(&builder, key, &form)

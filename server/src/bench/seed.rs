@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 use super::rig::{Rig, NS, SMALL_FORM};
-use crate::compile::COMPILE_OP;
-use crate::nrepl::{Client, ClientOptions, Message};
 use super::stats::{Sample, ScenarioResult};
 use super::{BenchError, SeedBaseline};
+use crate::compile::COMPILE_OP;
+use crate::nrepl::{Client, ClientOptions, Message};
 
 /// The seed's flags (hot_reload_server.cjs, `EMCC_FLAGS`, without its jank include dirs:
 /// the fork's patch C++ includes only `<stdint.h>`).
@@ -29,7 +29,11 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `iterations` builds the seed's way (after one unmeasured, which also fills emscripten's
 /// cache); `ours` is the one-small-form row, whose deliver and load p50s complete the bars.
-pub async fn measure(rig: &mut Rig, iterations: usize, ours: Option<&ScenarioResult>) -> Result<(ScenarioResult, SeedBaseline), BenchError> {
+pub async fn measure(
+    rig: &mut Rig,
+    iterations: usize,
+    ours: Option<&ScenarioResult>,
+) -> Result<(ScenarioResult, SeedBaseline), BenchError> {
     let jank = Jank::connect(&nrepl_endpoint(rig.workspace())?).await?;
     let dir = rig.scratch().join("seed");
     std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(format!("create {}", dir.display()), e))?;
@@ -140,7 +144,8 @@ impl Jank {
             .with("code", code)
             .with("ns", NS)
             .with("patch-id", patch_id.to_string());
-        let response = self.client.request(message).await.map_err(|e| BenchError::Seed(format!("{COMPILE_OP}: {e}")))?;
+        let response =
+            self.client.request(message).await.map_err(|e| BenchError::Seed(format!("{COMPILE_OP}: {e}")))?;
         if let Some(error) = response.error_message() {
             return Err(BenchError::Seed(format!("{COMPILE_OP} of `{code}` failed: {error}")));
         }

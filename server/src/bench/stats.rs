@@ -136,7 +136,11 @@ mod tests {
     #[test]
     fn scenario_summarises_every_stage() {
         let samples: Vec<Sample> = (1..=4)
-            .map(|i| Sample { stages: [0.0, 1.0, f64::from(i) * 10.0, 0.0, 2.0, 1.0], total: f64::from(i) * 10.0 + 4.0, round_trip: 0.0 })
+            .map(|i| Sample {
+                stages: [0.0, 1.0, f64::from(i) * 10.0, 0.0, 2.0, 1.0],
+                total: f64::from(i) * 10.0 + 4.0,
+                round_trip: 0.0,
+            })
             .collect();
         let result = ScenarioResult::from_samples("small", "one small form", &samples);
         assert_eq!(result.samples, 4);

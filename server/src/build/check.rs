@@ -34,7 +34,8 @@ struct Interface {
 }
 
 fn read_interface(bytes: &[u8], what: &str) -> Result<Interface, CheckError> {
-    let invalid = |e: wasmparser::BinaryReaderError| CheckError::Invalid { what: what.to_string(), reason: e.to_string() };
+    let invalid =
+        |e: wasmparser::BinaryReaderError| CheckError::Invalid { what: what.to_string(), reason: e.to_string() };
     let mut interface = Interface { imports: Vec::new(), exports: HashSet::new() };
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(invalid)? {

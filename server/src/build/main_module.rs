@@ -43,7 +43,11 @@ const LINK_TIMEOUT: Duration = Duration::from_secs(300);
 /// `post.js`, if any, as `--post-js`). `exports` are `EXPORTED_FUNCTIONS` entries (`_name`,
 /// as [`super::export_list`] writes them) on top of the sources' `EMSCRIPTEN_KEEPALIVE`
 /// functions and `_malloc`/`_free`.
-pub async fn build_main_module(sources_dir: &Path, out_dir: &Path, exports: &[String]) -> Result<MainModule, BuildError> {
+pub async fn build_main_module(
+    sources_dir: &Path,
+    out_dir: &Path,
+    exports: &[String],
+) -> Result<MainModule, BuildError> {
     let mut sources: Vec<PathBuf> = std::fs::read_dir(sources_dir)
         .map_err(|e| BuildError::io(format!("read {}", sources_dir.display()), e))?
         .flatten()
@@ -66,7 +70,8 @@ pub async fn build_main_module(sources_dir: &Path, out_dir: &Path, exports: &[St
     all_exports.extend(exports.iter().cloned());
     all_exports.sort();
     all_exports.dedup();
-    let export_json = serde_json::to_string(&all_exports).map_err(|e| BuildError::io("encode exports".into(), e.into()))?;
+    let export_json =
+        serde_json::to_string(&all_exports).map_err(|e| BuildError::io("encode exports".into(), e.into()))?;
 
     if is_up_to_date(sources_dir, &[&js, &wasm], &export_file, &export_json) {
         return Ok(MainModule { js, wasm, linked: false });
@@ -100,8 +105,7 @@ fn is_up_to_date(sources_dir: &Path, outputs: &[&Path], export_file: &Path, expo
     if std::fs::read_to_string(export_file).ok().as_deref() != Some(export_json) {
         return false;
     }
-    let Some(oldest_output) = outputs.iter().map(|p| modified(p)).collect::<Option<Vec<SystemTime>>>()
-    else {
+    let Some(oldest_output) = outputs.iter().map(|p| modified(p)).collect::<Option<Vec<SystemTime>>>() else {
         return false;
     };
     let Some(oldest_output) = oldest_output.into_iter().min() else { return false };

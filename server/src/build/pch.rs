@@ -36,11 +36,7 @@ pub(crate) async fn prepare(
     // Written next to the final name and renamed, so a concurrent build never reads half a PCH.
     let partial = stem.with_extension(format!("pch.{}", std::process::id()));
     let mut args: Vec<OsString> = flags.iter().map(OsString::from).collect();
-    args.extend(
-        ["-x", "c++-header", "-fpch-instantiate-templates", "-MD", "-MF"]
-            .iter()
-            .map(OsString::from),
-    );
+    args.extend(["-x", "c++-header", "-fpch-instantiate-templates", "-MD", "-MF"].iter().map(OsString::from));
     args.extend([deps.clone().into(), header.clone().into(), "-o".into(), partial.clone().into()]);
     let out = run_tool(clang, &args, false, timeout).await?;
     if !out.success {

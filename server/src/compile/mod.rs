@@ -28,8 +28,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{parse_endpoint, NreplSettings};
-use crate::nrepl::{find_port_file, ClientOptions, Connection, Describe, Eval, Link, LoadFile, Message, NreplError, Response};
-use crate::pipeline::stages::{Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName};
+use crate::nrepl::{
+    find_port_file, ClientOptions, Connection, Describe, Eval, Link, LoadFile, Message, NreplError, Response,
+};
+use crate::pipeline::stages::{
+    Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName,
+};
 use crate::reader::{FormKind, Namespace, NsDecl};
 
 /// The jank fork's op that compiles one def form to a side module's C++.
@@ -109,14 +113,22 @@ impl JankCompiler {
     /// being compiled (or from `workspace`).
     pub fn new(settings: NreplSettings, workspace: PathBuf) -> Self {
         let options = ClientOptions { timeout: Duration::from_millis(settings.timeout_ms), ..ClientOptions::default() };
-        JankCompiler { settings, workspace, connection: Connection::new(options), state: tokio::sync::Mutex::new(JankState::default()) }
+        JankCompiler {
+            settings,
+            workspace,
+            connection: Connection::new(options),
+            state: tokio::sync::Mutex::new(JankState::default()),
+        }
     }
 
     /// Where jank's nREPL server is for `file`, and the port file it came from.
     fn endpoint(&self, file: &Path) -> Result<(String, Option<PathBuf>), CompileError> {
         if let Some(endpoint) = &self.settings.endpoint {
-            let (host, port) = parse_endpoint(endpoint)
-                .ok_or_else(|| NreplError::Refused { addr: endpoint.clone(), from: None, reason: "not host:port".into() })?;
+            let (host, port) = parse_endpoint(endpoint).ok_or_else(|| NreplError::Refused {
+                addr: endpoint.clone(),
+                from: None,
+                reason: "not host:port".into(),
+            })?;
             let host = if host.contains(':') { format!("[{host}]") } else { host };
             return Ok((format!("{host}:{port}"), None));
         }
@@ -151,11 +163,14 @@ impl JankCompiler {
     async fn load(&self, link: &Link, decl: &NsDecl, request: &CompileRequest) -> Result<(), CompileError> {
         let path = request.source.path.display().to_string();
         let name = request.source.path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let load = LoadFile { contents: &request.source.text, path: Some(&path), name: name.as_deref(), ns: Some(&decl.name) };
+        let load =
+            LoadFile { contents: &request.source.text, path: Some(&path), name: name.as_deref(), ns: Some(&decl.name) };
         let response = link.client.load_file(&link.session, &load).await?;
         let Some(message) = response.error_message() else { return Ok(()) };
         // The whole file was sent, so jank's position is file-relative already.
-        let location = jank_position(&response).map(file_line_col).unwrap_or_else(|| line_col(&request.source.text, decl.range.start));
+        let location = jank_position(&response)
+            .map(file_line_col)
+            .unwrap_or_else(|| line_col(&request.source.text, decl.range.start));
         Err(CompileError::LoadFailed { path, ns: decl.name.clone(), message, location: Some(location) })
     }
 
@@ -211,7 +226,9 @@ impl JankCompiler {
         match response.error_message() {
             None => Ok(()),
             // The eval carried the form's place in the file, so jank's position is in the file.
-            Some(message) => Err(CompileError::Mirror { message, location: jank_position(&response).map(file_line_col) }),
+            Some(message) => {
+                Err(CompileError::Mirror { message, location: jank_position(&response).map(file_line_col) })
+            }
         }
     }
 }
@@ -335,7 +352,10 @@ mod tests {
     fn positions_from_fields_and_text() {
         let r = reply(&[("line", Value::from("3")), ("column", Value::from(7))]);
         assert_eq!(jank_position(&r), Some((3, 7)));
-        let r = reply(&[("err", Value::from("Syntax error compiling at (src/a.jank:2:5).\nUnable to resolve symbol 'x'."))]);
+        let r = reply(&[(
+            "err",
+            Value::from("Syntax error compiling at (src/a.jank:2:5).\nUnable to resolve symbol 'x'."),
+        )]);
         assert_eq!(jank_position(&r), Some((2, 5)));
         let r = reply(&[("err", Value::from("boom"))]);
         assert_eq!(jank_position(&r), None);

@@ -146,24 +146,15 @@ impl Settings {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
             Err(e) => {
-                return vec![ConfigProblem::Unreadable {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                }]
+                return vec![ConfigProblem::Unreadable { path: path.display().to_string(), reason: e.to_string() }]
             }
         };
         match toml::from_str::<toml::Value>(&text) {
             Ok(value) => match serde_json::to_value(value) {
                 Ok(json) => self.apply(&json, CONFIG_FILE),
-                Err(e) => vec![ConfigProblem::Unreadable {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                }],
+                Err(e) => vec![ConfigProblem::Unreadable { path: path.display().to_string(), reason: e.to_string() }],
             },
-            Err(e) => vec![ConfigProblem::Unreadable {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            }],
+            Err(e) => vec![ConfigProblem::Unreadable { path: path.display().to_string(), reason: e.to_string() }],
         }
     }
 
@@ -267,10 +258,7 @@ impl Settings {
             "app.maxModuleBytes" => assign!(self.app.max_module_bytes),
             "nreplServer.enabled" => assign!(self.nrepl_server.enabled),
             "nreplServer.port" => assign!(self.nrepl_server.port),
-            _ => Err(ConfigProblem::UnknownKey {
-                key: key.to_string(),
-                source_name: source_name.to_string(),
-            }),
+            _ => Err(ConfigProblem::UnknownKey { key: key.to_string(), source_name: source_name.to_string() }),
         }
     }
 
@@ -281,10 +269,7 @@ impl Settings {
                 *p = workspace.join(&*p);
             }
         };
-        for p in [&mut self.app.root, &mut self.app.main_module, &mut self.cache_dir]
-            .into_iter()
-            .flatten()
-        {
+        for p in [&mut self.app.root, &mut self.app.main_module, &mut self.cache_dir].into_iter().flatten() {
             resolve(p);
         }
         self.build.include_dirs.iter_mut().for_each(resolve);

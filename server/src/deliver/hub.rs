@@ -174,7 +174,9 @@ impl Hub {
                 Ok(Some(PageEvent::Gone(page))) => {
                     pending.remove(&page);
                 }
-                Ok(Some(PageEvent::Ack(page, _))) => tracing::debug!("page {page} acked batch {batch} twice or uninvited"),
+                Ok(Some(PageEvent::Ack(page, _))) => {
+                    tracing::debug!("page {page} acked batch {batch} twice or uninvited")
+                }
                 Ok(None) | Err(_) => break,
             }
         }
@@ -221,10 +223,7 @@ impl Hub {
     }
 }
 
-fn finish(
-    delivery: Delivery,
-    saved: Result<Result<(), JournalError>, tokio::task::JoinError>,
-) -> Delivery {
+fn finish(delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Delivery {
     match saved {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
@@ -269,11 +268,15 @@ fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browser
                 Some(r) => {
                     all_ok = false;
                     let why = r.error.as_deref().unwrap_or("no reason given");
-                    delivery.failures.push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.module.var));
+                    delivery
+                        .failures
+                        .push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.module.var));
                 }
                 None => {
                     all_ok = false;
-                    delivery.failures.push(format!("page {page} did not report on {} ({form}, {place})", patch.module.var));
+                    delivery
+                        .failures
+                        .push(format!("page {page} did not report on {} ({form}, {place})", patch.module.var));
                 }
             }
         }

@@ -130,7 +130,12 @@ impl Snapshot {
         let index: Vec<IndexEntry> = self
             .entries
             .iter()
-            .map(|e| IndexEntry { id: e.id, entry_symbol: e.entry_symbol.clone(), var: e.var.clone(), origin: e.origin.clone() })
+            .map(|e| IndexEntry {
+                id: e.id,
+                entry_symbol: e.entry_symbol.clone(),
+                var: e.var.clone(),
+                origin: e.origin.clone(),
+            })
             .collect();
         let json = serde_json::to_vec_pretty(&index).map_err(|e| JournalError {
             what: "encode",
@@ -161,13 +166,9 @@ fn module_path(dir: &Path, id: PatchId) -> PathBuf {
 fn read_entry(dir: &Path, e: IndexEntry) -> Option<Entry> {
     let path = module_path(dir, e.id);
     match std::fs::read(&path) {
-        Ok(bytes) if bytes.starts_with(b"\0asm") => Some(Entry {
-            id: e.id,
-            entry_symbol: e.entry_symbol,
-            var: e.var,
-            origin: e.origin,
-            bytes: bytes.into(),
-        }),
+        Ok(bytes) if bytes.starts_with(b"\0asm") => {
+            Some(Entry { id: e.id, entry_symbol: e.entry_symbol, var: e.var, origin: e.origin, bytes: bytes.into() })
+        }
         Ok(_) => {
             tracing::warn!("journal: {} is not a wasm module; {} is left out", path.display(), e.var);
             None

@@ -79,11 +79,16 @@ impl AppServer {
     pub async fn start(settings: &AppSettings, journal_dir: &Path) -> Result<AppServer, DeliverError> {
         let ip: IpAddr = settings.host.parse().map_err(|_| DeliverError::BadHost(settings.host.clone()))?;
         let root = match &settings.root {
-            Some(root) => Some(root.canonicalize().map_err(|source| DeliverError::Root { path: root.display().to_string(), source })?),
+            Some(root) => Some(
+                root.canonicalize()
+                    .map_err(|source| DeliverError::Root { path: root.display().to_string(), source })?,
+            ),
             None => None,
         };
         let listener = bind(ip, settings.port).await?;
-        let addr = listener.local_addr().map_err(|source| DeliverError::Bind { addr: SocketAddr::new(ip, settings.port), source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| DeliverError::Bind { addr: SocketAddr::new(ip, settings.port), source })?;
         let url_host = match ip {
             IpAddr::V4(v4) if v4.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
             IpAddr::V6(v6) if v6.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
@@ -91,7 +96,8 @@ impl AppServer {
             IpAddr::V4(v4) => v4.to_string(),
         };
         let port = addr.port();
-        let mut hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect();
+        let mut hosts: Vec<String> =
+            ["127.0.0.1", "localhost", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect();
         if !ip.is_unspecified() && !ip.is_loopback() {
             hosts.push(format!("{url_host}:{port}"));
         }
@@ -238,7 +244,10 @@ fn load_or_make_token(dir: &Path) -> String {
     }
     let token = format!("{:032x}", rand::random::<u128>());
     if let Err(e) = save_token(&path, &token) {
-        tracing::warn!("cannot save the page token to {} ({e}): pages will need the new URL after a restart", path.display());
+        tracing::warn!(
+            "cannot save the page token to {} ({e}): pages will need the new URL after a restart",
+            path.display()
+        );
     }
     token
 }
@@ -269,5 +278,8 @@ fn test_patch(id: u64, name: &str, kind: crate::pipeline::stages::PatchKind) -> 
         cpp_path: PathBuf::new(),
         cached: false,
     };
-    Patch { module, origin: PatchOrigin { file: "src/demo/core.jank".into(), line: 3, form: format!("(defn {name} [] {id})") } }
+    Patch {
+        module,
+        origin: PatchOrigin { file: "src/demo/core.jank".into(), line: 3, form: format!("(defn {name} [] {id})") },
+    }
 }

@@ -163,7 +163,8 @@ mod tests {
 
     #[test]
     fn acks_parse_and_bad_messages_say_why() {
-        let ok = ClientMessage::parse(r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":0.4,"value":"42"}]}"#);
+        let ok =
+            ClientMessage::parse(r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":0.4,"value":"42"}]}"#);
         let ClientMessage::Ack { batch, results } = ok.unwrap();
         assert_eq!(batch, 3);
         assert_eq!(results[0].value.as_deref(), Some("42"));

@@ -117,11 +117,7 @@ async fn static_file(State(app): State<Arc<App>>, RawQuery(query): RawQuery, uri
 }
 
 fn token_matches(app: &App, query: Option<&str>) -> bool {
-    let given = query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-        .unwrap_or("");
+    let given = query.unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("token=")).unwrap_or("");
     // Constant time: the comparison must not tell how much of a guess was right.
     given.len() == app.token.len() && given.bytes().zip(app.token.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
 }
@@ -136,7 +132,8 @@ fn refusal(app: &App, headers: &HeaderMap, query: Option<&str>) -> Option<String
         }
         Some(_) => {}
     }
-    (!token_matches(app, query)).then(|| "missing or wrong token (open the page with the URL the sidecar printed)".into())
+    (!token_matches(app, query))
+        .then(|| "missing or wrong token (open the page with the URL the sidecar printed)".into())
 }
 
 async fn socket(

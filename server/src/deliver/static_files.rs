@@ -114,7 +114,13 @@ mod tests {
         assert_eq!(resolve(&root, "/").unwrap(), root.join("index.html"));
         assert_eq!(resolve(&root, "/sub/a%20b.js").unwrap(), root.join("sub/a b.js"));
         assert_eq!(resolve(&root, "/./sub/../index.html"), Err(PathRefused::Malformed));
-        for attack in ["/../secret.txt", "/%2e%2e/secret.txt", "/..%2fsecret.txt", "/..%5csecret.txt", "/sub/%2E%2E/%2E%2E/secret.txt"] {
+        for attack in [
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/..%2fsecret.txt",
+            "/..%5csecret.txt",
+            "/sub/%2E%2E/%2E%2E/secret.txt",
+        ] {
             assert_eq!(resolve(&root, attack), Err(PathRefused::Malformed), "{attack}");
         }
         assert_eq!(resolve(&root, "//etc/passwd"), Err(PathRefused::NotFound), "a leading // stays inside the root");
@@ -128,7 +134,10 @@ mod tests {
     #[test]
     fn token_goes_into_the_head() {
         let html = inject_token("<!doctype html><HTML><Head lang=x><title>t</title></head>", "abc");
-        assert_eq!(html, r#"<!doctype html><HTML><Head lang=x><meta name="jank-hotpatch-token" content="abc"><title>t</title></head>"#);
+        assert_eq!(
+            html,
+            r#"<!doctype html><HTML><Head lang=x><meta name="jank-hotpatch-token" content="abc"><title>t</title></head>"#
+        );
         assert!(inject_token("<p>no head</p>", "abc").starts_with("<meta"));
     }
 }

@@ -146,14 +146,14 @@ mod tests {
     fn incremental_edits_with_non_ascii_match_string_edits() {
         let initial = "(ns café.core)\n(defn 🎉 [x] \"é\" x)\n\n(def ñ 1)\n";
         let edits = [
-            change(1, 6, 1, 8, "party"),           // replace the emoji (2 UTF-16 units)
-            change(0, 4, 0, 8, "cafe"),             // replace "café"
-            change(3, 5, 3, 6, "enye"),             // replace ñ
-            change(1, 14, 1, 17, "\"ü🎉\""),        // string with emoji
+            change(1, 6, 1, 8, "party"),     // replace the emoji (2 UTF-16 units)
+            change(0, 4, 0, 8, "cafe"),      // replace "café"
+            change(3, 5, 3, 6, "enye"),      // replace ñ
+            change(1, 14, 1, 17, "\"ü🎉\""), // string with emoji
             change(2, 0, 2, 0, "; commentaire é\n"),
             change(0, 0, 0, 0, "🎉"),
-            change(0, 2, 0, 3, "("),                // after an emoji at line start
-            change(4, 100, 4, 100, " ; clamped"),   // column past the end of the line
+            change(0, 2, 0, 3, "("),              // after an emoji at line start
+            change(4, 100, 4, 100, " ; clamped"), // column past the end of the line
         ];
         let mut doc = Document::new(initial, 1);
         let mut expected = initial.to_string();

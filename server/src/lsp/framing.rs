@@ -71,7 +71,8 @@ where
 
 fn reject(replies: &mpsc::UnboundedSender<Vec<u8>>, id: Value, error: &FrameError) {
     tracing::warn!("dropped a message from the editor: {error}");
-    let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": error.code(), "message": error.to_string()}}).to_string();
+    let body =
+        json!({"jsonrpc": "2.0", "id": id, "error": {"code": error.code(), "message": error.to_string()}}).to_string();
     let _ = replies.send(frame(body.as_bytes()));
 }
 
@@ -161,7 +162,11 @@ fn check(body: &[u8]) -> Result<(), (Value, FrameError)> {
         None if object.contains_key("id") && (object.contains_key("result") || object.contains_key("error")) => {
             match object.get("error") {
                 None => Ok(()),
-                Some(e) if e.get("code").is_some_and(Value::is_i64) && e.get("message").is_some_and(Value::is_string) => Ok(()),
+                Some(e)
+                    if e.get("code").is_some_and(Value::is_i64) && e.get("message").is_some_and(Value::is_string) =>
+                {
+                    Ok(())
+                }
                 Some(_) => fail("`error` must have an integer `code` and a string `message`"),
             }
         }

@@ -6,8 +6,8 @@
 //! (`from_proto` in `documents`, `to_proto`); the pipeline and the stages never see LSP.
 
 mod documents;
-mod framing;
 pub mod ext;
+mod framing;
 mod server;
 mod to_proto;
 

@@ -170,7 +170,12 @@ impl Backend {
                     *lock(&self.nrepl_endpoint) = Some(endpoint);
                 }
                 Err(e) => {
-                    self.client.show_message(MessageType::ERROR, format!("jank-hotpatch: the nREPL endpoint cannot start: {e}")).await;
+                    self.client
+                        .show_message(
+                            MessageType::ERROR,
+                            format!("jank-hotpatch: the nREPL endpoint cannot start: {e}"),
+                        )
+                        .await;
                 }
             }
         }
@@ -209,7 +214,11 @@ impl Backend {
         let ready = tokio::time::timeout(std::time::Duration::from_secs(30), rx.wait_for(Option::is_some)).await;
         match ready {
             Ok(Ok(session)) => session.clone().ok_or_else(Error::internal_error),
-            _ => Err(Error { code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32002), message: "jank-hotpatch is not initialized yet".into(), data: None }),
+            _ => Err(Error {
+                code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32002),
+                message: "jank-hotpatch is not initialized yet".into(),
+                data: None,
+            }),
         }
     }
 
@@ -275,7 +284,8 @@ impl Backend {
             let parsed = reader::parse(&text);
             let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|e| to_proto::read_error(e, doc)).collect();
             if let Some(problems) = lock(&self.problems).get(uri) {
-                diagnostics.extend(problems.iter().filter(|p| p.stage != Stage::Read).map(|p| to_proto::diagnostic(p, doc)));
+                diagnostics
+                    .extend(problems.iter().filter(|p| p.stage != Stage::Read).map(|p| to_proto::diagnostic(p, doc)));
             }
             (diagnostics, Some(doc.version))
         };
@@ -286,7 +296,8 @@ impl Backend {
         if !*lock(&self.supports_progress) {
             return LspProgress { tx: None };
         }
-        let token = NumberOrString::String(format!("jank-hotpatch/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed)));
+        let token =
+            NumberOrString::String(format!("jank-hotpatch/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed)));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
         let client = self.client.clone();
         let title = format!("jank: hot-patching {}", file_name(uri));
@@ -380,7 +391,10 @@ impl LanguageServer for Backend {
                 }),
                 ..Default::default()
             },
-            server_info: Some(ServerInfo { name: "jank-hotpatch".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "jank-hotpatch".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
             offset_encoding: None,
         })
     }
@@ -421,7 +435,8 @@ impl LanguageServer for Backend {
         if known {
             self.publish(&uri, None).await;
         } else {
-            let message = format!("jank-hotpatch: got changes for {}, which was never opened; ignoring them", uri.as_str());
+            let message =
+                format!("jank-hotpatch: got changes for {}, which was never opened; ignoring them", uri.as_str());
             tracing::warn!("{message}");
             self.client.show_message(MessageType::WARNING, message).await;
         }
@@ -450,13 +465,19 @@ impl LanguageServer for Backend {
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<LSPAny>> {
-        let arg = params.arguments.into_iter().next().ok_or_else(|| invalid(format!("{} needs one argument", params.command)))?;
+        let arg = params
+            .arguments
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid(format!("{} needs one argument", params.command)))?;
         match params.command.as_str() {
             ext::HOT_PATCH_FORM => {
                 let args: HotPatchFormArgs = parse_args(&params.command, arg)?;
                 let offset = {
                     let documents = lock(&self.documents);
-                    let doc = documents.get(&args.uri).ok_or_else(|| invalid(format!("{} is not open", args.uri.as_str())))?;
+                    let doc = documents
+                        .get(&args.uri)
+                        .ok_or_else(|| invalid(format!("{} is not open", args.uri.as_str())))?;
                     doc.offset(args.position).map_err(|e| invalid(e.to_string()))?
                 };
                 if !Self::document_path_is_jank(&args.uri) {
@@ -471,7 +492,9 @@ impl LanguageServer for Backend {
                 }
                 self.hot_patch(&args.uri, Selection::ChangedForms).await.map(Some)
             }
-            other => Err(invalid(format!("unknown command `{other}`; this server offers {}", ext::COMMANDS.join(", ")))),
+            other => {
+                Err(invalid(format!("unknown command `{other}`; this server offers {}", ext::COMMANDS.join(", "))))
+            }
         }
     }
 }

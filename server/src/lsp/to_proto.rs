@@ -87,9 +87,7 @@ fn token_end(doc: &Document, start: Position) -> Position {
     let Ok(offset) = doc.offset(start) else { return start };
     let text = doc.text();
     let rest = text.get(offset..).unwrap_or_default();
-    let len = rest
-        .find(|c: char| c.is_whitespace() || "()[]{}\"".contains(c))
-        .unwrap_or(rest.len());
+    let len = rest.find(|c: char| c.is_whitespace() || "()[]{}\"".contains(c)).unwrap_or(rest.len());
     doc.position(offset + len.max(1).min(rest.len()))
 }
 

@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_without_exhausting_the_stack() {
-        let deep = [vec![b'd'; 1], b"1:a".repeat(1), vec![b'l'; 2_000], vec![b'e'; 2_001]].concat();
+        let deep = [vec![b'd'; 1], b"1:a".to_vec(), vec![b'l'; 2_000], vec![b'e'; 2_001]].concat();
         assert!(Message::decode(&deep).is_err());
         let mut decoder = FrameDecoder::new(DEFAULT_MAX_MESSAGE_BYTES);
         decoder.extend(&deep);

@@ -123,7 +123,9 @@ fn handle(request: Message, shared: &Arc<Shared>, outbox: &Outbox) {
     };
     let (shared, outbox) = (shared.clone(), outbox.clone());
     match request.get_str("op").unwrap_or_default() {
-        "eval" | "load-file" => evaluate(request, session.unwrap_or_else(|| shared.sessions.ephemeral()), shared, outbox),
+        "eval" | "load-file" => {
+            evaluate(request, session.unwrap_or_else(|| shared.sessions.ephemeral()), shared, outbox)
+        }
         "clone" => {
             tokio::spawn(async move {
                 let new = shared.sessions.clone_from(session.as_deref()).await;
@@ -156,7 +158,8 @@ fn handle(request: Message, shared: &Arc<Shared>, outbox: &Outbox) {
                         // Our ops and version go where jank put its own (or, failing that, on `done`).
                         let has_ops = replies.iter().any(|r| r.get("ops").is_some());
                         for reply in replies {
-                            let ours = describe && (reply.get("ops").is_some() || (!has_ops && reply.has_status("done")));
+                            let ours =
+                                describe && (reply.get("ops").is_some() || (!has_ops && reply.has_status("done")));
                             outbox.send(if ours { describe_ours(reply) } else { reply });
                         }
                     }
@@ -164,7 +167,9 @@ fn handle(request: Message, shared: &Arc<Shared>, outbox: &Outbox) {
                         tracing::debug!("describe without jank: {e}");
                         outbox.send(describe_ours(base(&request).with("status", statuses(&["done"]))));
                     }
-                    Err(e) => outbox.send(base(&request).with("err", format!("{e}\n")).with("status", statuses(&["error", "done"]))),
+                    Err(e) => outbox.send(
+                        base(&request).with("err", format!("{e}\n")).with("status", statuses(&["error", "done"])),
+                    ),
                 }
             });
         }
@@ -233,10 +238,7 @@ fn describe_ours(mut reply: Message) -> Message {
         ops.entry(op.to_string()).or_insert_with(|| Value::Dict(Default::default()));
     }
     let mut versions = reply.get_dict("versions").cloned().unwrap_or_default();
-    versions.insert(
-        "jank-hotpatch".into(),
-        Message::new().with("version-string", env!("CARGO_PKG_VERSION")).into(),
-    );
+    versions.insert("jank-hotpatch".into(), Message::new().with("version-string", env!("CARGO_PKG_VERSION")).into());
     reply.insert("ops", Value::Dict(ops));
     reply.insert("versions", Value::Dict(versions));
     reply

@@ -188,7 +188,13 @@ impl Evaluator {
         text.push_str(form);
         text.push('\n');
         let path = file.map(Path::to_path_buf).or(source.path).unwrap_or_else(|| self.virtual_path(ns));
-        Placed { doc: Document { path, text: text.into() }, offset, in_doc, in_client: at, file: file.map(Path::to_path_buf) }
+        Placed {
+            doc: Document { path, text: text.into() },
+            offset,
+            in_doc,
+            in_client: at,
+            file: file.map(Path::to_path_buf),
+        }
     }
 
     /// The `ns` form for `ns`: the file's if it declares it, else the last one seen, else the
@@ -240,17 +246,16 @@ fn exact_place(file_text: &str, code_text: &str, code: &SourceFile, start: LineC
     let file = reader::parse(file_text);
     code.forms
         .iter()
-        .all(|form| file.forms.iter().any(|f| f.range.start == base + form.range.start && f.range.len() == form.range.len()))
+        .all(|form| {
+            file.forms.iter().any(|f| f.range.start == base + form.range.start && f.range.len() == form.range.len())
+        })
         .then_some(base)
 }
 
 /// The byte offset of a 0-based line and column (in characters).
 fn offset_of(text: &str, at: LineCol) -> Option<usize> {
-    let line_start = if at.line == 0 {
-        0
-    } else {
-        text.match_indices('\n').nth(at.line as usize - 1).map(|(i, _)| i + 1)?
-    };
+    let line_start =
+        if at.line == 0 { 0 } else { text.match_indices('\n').nth(at.line as usize - 1).map(|(i, _)| i + 1)? };
     let line = &text[line_start..];
     let column = match line.char_indices().nth(at.column as usize) {
         Some((i, _)) => i,
@@ -273,7 +278,11 @@ fn shift(start: LineCol, inside: LineCol) -> LineCol {
 fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Result<Vec<EvalEvent>, EvalEvent> {
     if !report.ok {
         let (stage, message, at) = match report.problems.first() {
-            Some(p) => (p.stage.as_str(), p.message.as_str(), p.location.unwrap_or_else(|| line_col(&placed.doc.text, p.range.start))),
+            Some(p) => (
+                p.stage.as_str(),
+                p.message.as_str(),
+                p.location.unwrap_or_else(|| line_col(&placed.doc.text, p.range.start)),
+            ),
             None => {
                 let (stage, message) = report
                     .error
@@ -284,7 +293,9 @@ fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Resu
             }
         };
         let mut failed = failure(stage, message, placed.file.as_deref(), to_client(placed, at));
-        if let (EvalEvent::Failure { err, .. }, Some(detail)) = (&mut failed, report.problems.first().and_then(|p| p.detail_path.as_ref())) {
+        if let (EvalEvent::Failure { err, .. }, Some(detail)) =
+            (&mut failed, report.problems.first().and_then(|p| p.detail_path.as_ref()))
+        {
             err.push_str(&format!("  (details: {})\n", detail.display()));
         }
         return Err(failed);
@@ -348,7 +359,10 @@ fn find_ns_file(workspace: &Path, ns: &str) -> Option<PathBuf> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) && !name.starts_with('.') && !SKIPPED_DIRS.contains(&name.as_ref()) {
+            if entry.file_type().is_ok_and(|t| t.is_dir())
+                && !name.starts_with('.')
+                && !SKIPPED_DIRS.contains(&name.as_ref())
+            {
                 dirs.push((entry.path(), depth + 1));
             }
         }
@@ -365,13 +379,24 @@ mod tests {
         let text = "(ns a)\n\n  (defn f [] 1)\n";
         assert_eq!(offset_of(text, LineCol { line: 2, column: 2 }), Some(10));
         assert_eq!(offset_of(text, LineCol { line: 9, column: 0 }), None);
-        assert_eq!(shift(LineCol { line: 4, column: 3 }, LineCol { line: 0, column: 2 }), LineCol { line: 4, column: 5 });
-        assert_eq!(shift(LineCol { line: 4, column: 3 }, LineCol { line: 1, column: 2 }), LineCol { line: 5, column: 2 });
+        assert_eq!(
+            shift(LineCol { line: 4, column: 3 }, LineCol { line: 0, column: 2 }),
+            LineCol { line: 4, column: 5 }
+        );
+        assert_eq!(
+            shift(LineCol { line: 4, column: 3 }, LineCol { line: 1, column: 2 }),
+            LineCol { line: 5, column: 2 }
+        );
     }
 
     #[test]
     fn failure_text_names_stage_place_and_class() {
-        let EvalEvent::Failure { err, ex } = failure("compile", "Unable to resolve symbol: nope\n", Some(Path::new("/w/a.jank")), LineCol { line: 2, column: 4 }) else {
+        let EvalEvent::Failure { err, ex } = failure(
+            "compile",
+            "Unable to resolve symbol: nope\n",
+            Some(Path::new("/w/a.jank")),
+            LineCol { line: 2, column: 4 },
+        ) else {
             panic!("not a failure");
         };
         assert_eq!(err, "CompileError in /w/a.jank: Unable to resolve symbol: nope at line 3, column 5\n");

@@ -68,7 +68,8 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
                 let mut digits = vec![first];
                 digits.extend(self.until(b':').await?);
                 let text = String::from_utf8_lossy(&digits);
-                let len: usize = text.parse().map_err(|_| NreplServerError::Malformed(format!("bad string length `{text}`")))?;
+                let len: usize =
+                    text.parse().map_err(|_| NreplServerError::Malformed(format!("bad string length `{text}`")))?;
                 self.count(len)?;
                 let mut bytes = vec![0; len];
                 self.inner.read_exact(&mut bytes).await?;

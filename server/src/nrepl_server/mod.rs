@@ -43,7 +43,9 @@ pub enum NreplServerError {
     Malformed(String),
     #[error("a message must be a bencode dictionary, got {0}")]
     NotADict(&'static str),
-    #[error("jank's nREPL server is not reachable ({0}): start jank (`jank repl` writes .nrepl-port) or set nrepl.endpoint")]
+    #[error(
+        "jank's nREPL server is not reachable ({0}): start jank (`jank repl` writes .nrepl-port) or set nrepl.endpoint"
+    )]
     JankUnreachable(String),
     #[error("jank's nREPL server: {0}")]
     Jank(String),

@@ -43,7 +43,8 @@ impl Session {
     pub fn interrupt(&self, request_id: Option<&str>) -> Vec<String> {
         let mut running = lock(&self.running);
         running.retain(|_, handle| !handle.is_finished());
-        let ids: Vec<String> = running.keys().filter(|id| request_id.is_none_or(|wanted| wanted == *id)).cloned().collect();
+        let ids: Vec<String> =
+            running.keys().filter(|id| request_id.is_none_or(|wanted| wanted == *id)).cloned().collect();
         for id in &ids {
             if let Some(handle) = running.remove(id) {
                 handle.abort();

@@ -28,7 +28,11 @@ impl Upstream {
 
     /// Sends `request` to jank (in `session`'s jank session, if any) and returns jank's replies
     /// with the client's `id` and our session id put back.
-    pub async fn forward(&self, request: &Message, session: Option<&Session>) -> Result<Vec<Message>, NreplServerError> {
+    pub async fn forward(
+        &self,
+        request: &Message,
+        session: Option<&Session>,
+    ) -> Result<Vec<Message>, NreplServerError> {
         let (generation, client) = self.client().await?;
         let mut upstream = request.clone();
         upstream.0.remove("id");
@@ -67,7 +71,12 @@ impl Upstream {
     }
 
     /// jank's session for ours on this connection, cloned on first use.
-    async fn jank_session(&self, session: &Session, generation: u64, client: &Client) -> Result<String, NreplServerError> {
+    async fn jank_session(
+        &self,
+        session: &Session,
+        generation: u64,
+        client: &Client,
+    ) -> Result<String, NreplServerError> {
         let mut jank = session.jank.lock().await;
         if let Some((made_on, id)) = jank.as_ref() {
             if *made_on == generation {
@@ -89,7 +98,8 @@ impl Upstream {
         }
         let addr = self.address()?;
         let options = ClientOptions { timeout: FORWARD_TIMEOUT, ..ClientOptions::default() };
-        let client = Client::connect(&addr, options).await.map_err(|e| NreplServerError::JankUnreachable(e.to_string()))?;
+        let client =
+            Client::connect(&addr, options).await.map_err(|e| NreplServerError::JankUnreachable(e.to_string()))?;
         let generation = slot.as_ref().map_or(0, |(g, _)| g + 1);
         *slot = Some((generation, client.clone()));
         tracing::info!("nREPL server: forwarding to jank at {addr}");

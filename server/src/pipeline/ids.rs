@@ -25,10 +25,7 @@ impl PatchIds {
     /// Ids persisted under `cache_dir`; if it cannot be written, ids still come from the clock.
     pub fn open(cache_dir: &Path) -> Self {
         let file = cache_dir.join("patch-ids");
-        let persisted = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let persisted = std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
         let start = persisted.max(clock_floor());
         let ids = PatchIds { next: AtomicU64::new(start), reserved_until: Mutex::new(start), file: Some(file) };
         ids.reserve(start);

@@ -27,8 +27,8 @@ use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
 pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 use stages::{
-    Build, Check, Compile, CompileRequest, Deliver, FormKey, FormSource, LineCol, Patch, PatchKind,
-    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, Deliver, FormKey, FormSource, LineCol, Patch, PatchKind, PatchOrigin,
+    SideModule, SourceContext, Stage, StageFailure, VarName,
 };
 pub use wire::{start, Started};
 
@@ -166,7 +166,9 @@ impl Pipeline {
                     FormKind::Ns => {
                         return Err(Box::new(PatchReport {
                             ok: true,
-                            message: Some("the ns form is loaded with its file before the next patch: nothing to patch".into()),
+                            message: Some(
+                                "the ns form is loaded with its file before the next patch: nothing to patch".into(),
+                            ),
                             ..PatchReport::default()
                         }))
                     }
@@ -195,7 +197,8 @@ impl Pipeline {
             }
         };
         let ns = file.namespace.name().unwrap_or_default().to_string();
-        let source = SourceContext { path: doc.path.clone(), text: doc.text.clone(), namespace: file.namespace.clone() };
+        let source =
+            SourceContext { path: doc.path.clone(), text: doc.text.clone(), namespace: file.namespace.clone() };
         Ok(chosen
             .into_iter()
             .map(|(form, identity, normalized)| {
@@ -336,7 +339,11 @@ impl Pipeline {
             Ok(deliver) => deliver,
             Err(why) => {
                 for r in &ready {
-                    report.problems.push(problem(Stage::Deliver, StageFailure::new(why.clone()), &r.target.request.form));
+                    report.problems.push(problem(
+                        Stage::Deliver,
+                        StageFailure::new(why.clone()),
+                        &r.target.request.form,
+                    ));
                 }
                 return;
             }
@@ -397,8 +404,10 @@ impl Pipeline {
         let Ok(compile) = self.backends.compile.clone() else { return };
         let handle = tokio::spawn(async move {
             if let Err(failure) = compile.mirror(&request).await {
-                tracing::warn!("jank could not evaluate {} natively after patching it: {failure}",
-                    request.form.name.as_deref().unwrap_or("the form"));
+                tracing::warn!(
+                    "jank could not evaluate {} natively after patching it: {failure}",
+                    request.form.name.as_deref().unwrap_or("the form")
+                );
             }
         });
         let mut mirrors = lock(&self.mirrors);
@@ -444,10 +453,7 @@ fn first_line(text: &str) -> String {
 pub fn line_col(text: &str, offset: usize) -> LineCol {
     let before = text.get(..offset).unwrap_or(text);
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    LineCol {
-        line: before.matches('\n').count() as u32,
-        column: before[line_start..].chars().count() as u32,
-    }
+    LineCol { line: before.matches('\n').count() as u32, column: before[line_start..].chars().count() as u32 }
 }
 
 fn ms(since: Instant) -> f64 {

@@ -24,14 +24,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] = [
-        Stage::Read,
-        Stage::Compile,
-        Stage::Build,
-        Stage::Check,
-        Stage::Deliver,
-        Stage::Load,
-    ];
+    pub const ALL: [Stage; 6] = [Stage::Read, Stage::Compile, Stage::Build, Stage::Check, Stage::Deliver, Stage::Load];
 
     pub fn as_str(self) -> &'static str {
         match self {

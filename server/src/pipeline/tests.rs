@@ -31,14 +31,20 @@ impl Compile for FakeCompile {
         tokio::time::sleep(self.delay).await;
         self.calls.lock().unwrap().compiled.push(request.form.text.clone());
         if self.fail_on.is_some_and(|bad| request.form.text.contains(bad)) {
-            return Err(StageFailure::new("Unable to resolve symbol: nope").at(LineCol { line: request.form.start.line, column: 3 }));
+            return Err(StageFailure::new("Unable to resolve symbol: nope")
+                .at(LineCol { line: request.form.start.line, column: 3 }));
         }
         let ns = request.source.namespace.name().unwrap_or("user").to_string();
         let (name, kind) = match &request.form.name {
             Some(name) => (name.clone(), PatchKind::Definition),
             None => (format!("__eval_{}", request.patch_id), PatchKind::Expression),
         };
-        Ok(CompiledForm { patch_id: request.patch_id, cpp: request.form.text.clone(), var: VarName::new(ns, name), kind })
+        Ok(CompiledForm {
+            patch_id: request.patch_id,
+            cpp: request.form.text.clone(),
+            var: VarName::new(ns, name),
+            kind,
+        })
     }
 
     async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure> {
@@ -85,7 +91,14 @@ impl Deliver for FakeDeliver {
         self.calls.lock().unwrap().delivered.push(texts);
         let value = patches.iter().find(|p| p.module.kind == PatchKind::Expression).map(|_| "42".to_string());
         let failures = if self.fail_load { vec!["page 1: dlopen failed: bad export type".into()] } else { Vec::new() };
-        Ok(Delivery { browsers: 2, applied: if self.fail_load { 0 } else { 2 }, deliver_ms: 1.0, load_ms: 0.5, value, failures })
+        Ok(Delivery {
+            browsers: 2,
+            applied: if self.fail_load { 0 } else { 2 },
+            deliver_ms: 1.0,
+            load_ms: 0.5,
+            value,
+            failures,
+        })
     }
 }
 

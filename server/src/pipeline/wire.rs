@@ -74,5 +74,11 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
         };
     let compile: Arc<dyn Compile> = Arc::new(JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf()));
     let backends = Backends { compile: Ok(compile), build, check, deliver };
-    Started { pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))), warnings, app_url, browsers, app }
+    Started {
+        pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))),
+        warnings,
+        app_url,
+        browsers,
+        app,
+    }
 }

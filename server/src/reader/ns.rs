@@ -35,9 +35,8 @@ impl<'a> Reader<'a> {
             Tok::Atom(Atom::Keyword) => Datum::Keyword(text),
             Tok::Atom(Atom::Str) => Datum::Str(text),
             Tok::Open(close) if text.len() == 1 && depth < MAX_DEPTH => {
-                let items = self.rescan(core.end, |reader| {
-                    std::iter::from_fn(|| reader.read_datum(depth + 1)).collect::<Vec<_>>()
-                });
+                let items = self
+                    .rescan(core.end, |reader| std::iter::from_fn(|| reader.read_datum(depth + 1)).collect::<Vec<_>>());
                 match close {
                     b')' => Datum::List(items),
                     b']' => Datum::Vector(items),

@@ -161,7 +161,10 @@ fn discards_nest_and_are_not_forms() {
 fn reader_conditionals_regexes_and_quotes() {
     check("(def x #?(:clj 1 :cljs 2)|)", Some("(def x #?(:clj 1 :cljs 2))"));
     check("(def xs [#?@(:clj [1 2])]|)", Some("(def xs [#?@(:clj [1 2])])"));
-    assert_eq!(check("#?(:clj (defn| x []))", Some("#?(:clj (defn x []))")).map(|f| f.kind), Some(FormKind::Expression));
+    assert_eq!(
+        check("#?(:clj (defn| x []))", Some("#?(:clj (defn x []))")).map(|f| f.kind),
+        Some(FormKind::Expression)
+    );
     check("(def re #\"a\\\"(b[\"|)", Some("(def re #\"a\\\"(b[\")"));
     let form = check("(defmacro m [x] `(do ~x ~@(rest x) 'y @z))|", Some("(defmacro m [x] `(do ~x ~@(rest x) 'y @z))"));
     assert_eq!(name(form), Some("m".into()));
@@ -176,7 +179,10 @@ fn dispatch_forms() {
     check("(def t #inst \"2020-01-01\"|)", Some("(def t #inst \"2020-01-01\")"));
     check("(def m #my/tag {:a (b)}|)", Some("(def m #my/tag {:a (b)})"));
     check("(def nm #:a{:b 1} #::{:c 2} #:a {:d 3}|)", Some("(def nm #:a{:b 1} #::{:c 2} #:a {:d 3})"));
-    assert_eq!(texts("#inst \"2020\" #my/tag [1] 'q @r #'v"), (vec!["#inst \"2020\"", "#my/tag [1]", "'q", "@r", "#'v"], vec![]));
+    assert_eq!(
+        texts("#inst \"2020\" #my/tag [1] 'q @r #'v"),
+        (vec!["#inst \"2020\"", "#my/tag [1]", "'q", "@r", "#'v"], vec![])
+    );
 }
 
 #[test]
@@ -360,8 +366,42 @@ fn deep_nesting_reads_without_recursion() {
 /// Text made mostly of Clojure punctuation, names and multibyte characters.
 fn clojureish() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "(", ")", "[", "]", "{", "}", "\"", "\\", ";", "#", "^", "'", "`", "~", "@", "#_", "#?", "#?@", "#:", "##", "#'",
-        "\n", " ", ",", "a", "def", "defn", "comment", "ns", ":k", "1", "é", "🎉", "(:require [", "#\"", "\\u00e9",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        "\"",
+        "\\",
+        ";",
+        "#",
+        "^",
+        "'",
+        "`",
+        "~",
+        "@",
+        "#_",
+        "#?",
+        "#?@",
+        "#:",
+        "##",
+        "#'",
+        "\n",
+        " ",
+        ",",
+        "a",
+        "def",
+        "defn",
+        "comment",
+        "ns",
+        ":k",
+        "1",
+        "é",
+        "🎉",
+        "(:require [",
+        "#\"",
+        "\\u00e9",
     ]);
     prop::collection::vec(pieces, 0..60).prop_map(|pieces| pieces.concat())
 }

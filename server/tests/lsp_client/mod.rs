@@ -158,8 +158,11 @@ impl LspClient {
     }
 
     pub async fn open(&mut self, uri: &str, text: &str) {
-        self.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "jank", "version": 1, "text": text}}))
-            .await;
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "jank", "version": 1, "text": text}}),
+        )
+        .await;
     }
 
     /// Closes the server's stdin as a crashed editor would, and hands back the process.
@@ -184,7 +187,11 @@ pub fn binary() -> PathBuf {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        manifest.ancestors().map(|dir| dir.join("target")).find(|t| t.is_dir()).unwrap_or_else(|| manifest.join("target"))
+        manifest
+            .ancestors()
+            .map(|dir| dir.join("target"))
+            .find(|t| t.is_dir())
+            .unwrap_or_else(|| manifest.join("target"))
     });
     let path = target.join("debug/jank-hotpatch");
     assert!(path.is_file(), "{} is missing: run `cargo build --workspace` first", path.display());

@@ -22,7 +22,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>>;
 
-
 pub struct Browser {
     child: Child,
     sink: tokio::sync::Mutex<Sink>,
@@ -34,7 +33,11 @@ pub struct Browser {
 impl Browser {
     pub async fn launch() -> Arc<Browser> {
         static N: AtomicU64 = AtomicU64::new(0);
-        let profile = std::env::temp_dir().join(format!("jh-chromium-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let profile = std::env::temp_dir().join(format!(
+            "jh-chromium-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = std::fs::remove_dir_all(&profile);
         let mut child = Command::new(CHROMIUM)
             .args(CHROMIUM_FLAGS)
@@ -97,9 +100,11 @@ impl Browser {
 
     /// A new tab showing `url`.
     pub async fn open(self: &Arc<Self>, url: &str) -> Page {
-        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank", "newWindow": true})).await.unwrap();
+        let target =
+            self.call(None, "Target.createTarget", json!({"url": "about:blank", "newWindow": true})).await.unwrap();
         let target = target["targetId"].as_str().unwrap().to_string();
-        let attached = self.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true})).await.unwrap();
+        let attached =
+            self.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true})).await.unwrap();
         let page = Page { browser: self.clone(), session: attached["sessionId"].as_str().unwrap().to_string(), target };
         page.navigate(url).await;
         page
@@ -222,6 +227,8 @@ pub fn process_tree_rss_kib(pid: u32) -> u64 {
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }

@@ -143,7 +143,10 @@ impl Analyzer<'_> {
                 let mut pairs = Vec::new();
                 for pair in bindings.chunks(2) {
                     let Some(name) = pair[0].symbol() else {
-                        return error("Invalid let: the stand-in binds plain symbols only (no destructuring).", pair[0].pos);
+                        return error(
+                            "Invalid let: the stand-in binds plain symbols only (no destructuring).",
+                            pair[0].pos,
+                        );
                     };
                     let init = self.expr(&pair[1], &scope)?;
                     scope.push(name.to_string());
@@ -180,10 +183,7 @@ impl Analyzer<'_> {
             },
             Some("comment") => Ok(Expr::Literal(Val::Nil)),
             Some("ns") => Ok(Expr::Ns(ns_spec(args, pos)?)),
-            _ => Ok(Expr::Call {
-                source: Box::new(self.expr(&items[0], locals)?),
-                args: self.exprs(args, locals)?,
-            }),
+            _ => Ok(Expr::Call { source: Box::new(self.expr(&items[0], locals)?), args: self.exprs(args, locals)? }),
         }
     }
 
@@ -272,7 +272,8 @@ fn ns_spec(args: &[Node], pos: Pos) -> Result<NsSpec> {
     let mut requires = Vec::new();
     for clause in &args[1..] {
         let Form::List(items) = &clause.form else { continue };
-        let is_require = matches!(items.first().map(|n| &n.form), Some(Form::Keyword { name, .. }) if name == "require");
+        let is_require =
+            matches!(items.first().map(|n| &n.form), Some(Form::Keyword { name, .. }) if name == "require");
         if !is_require {
             continue;
         }
@@ -287,7 +288,9 @@ fn require_spec(spec: &Node) -> Result<Require> {
     if let Some(ns) = spec.symbol() {
         return Ok(Require { ns: ns.to_string(), alias: None, refer: None, all: false });
     }
-    let Form::Vector(items) = &spec.form else { return error("Invalid require: expects a symbol or a vector.", spec.pos) };
+    let Form::Vector(items) = &spec.form else {
+        return error("Invalid require: expects a symbol or a vector.", spec.pos);
+    };
     let Some(ns) = items.first().and_then(Node::symbol) else {
         return error("Invalid require: expects a namespace symbol first.", spec.pos);
     };
@@ -297,7 +300,9 @@ fn require_spec(spec: &Node) -> Result<Require> {
             Form::Keyword { name, .. } => name.as_str(),
             _ => return error("Invalid require: expects :as or :refer.", option[0].pos),
         };
-        let Some(value) = option.get(1) else { return error(format!("Invalid require: :{key} expects a value."), option[0].pos) };
+        let Some(value) = option.get(1) else {
+            return error(format!("Invalid require: :{key} expects a value."), option[0].pos);
+        };
         match (key, &value.form) {
             ("as", Form::Symbol(alias)) => require.alias = Some(alias.clone()),
             ("refer", Form::Keyword { name, .. }) if name == "all" => require.all = true,

@@ -46,7 +46,8 @@ struct patch_symbol {
 pub fn generate(ns: &str, name: &str, value: Option<&Expr>, patch_id: u64) -> String {
     let Some(value) = value else { return "// ERROR: def has no value\n".into() };
     let Expr::Fn(function) = value else { return "// ERROR: def value is not a function\n".into() };
-    let mut gen = Generator { patch_id, locals: 0, anon_fns: 0, output: String::new(), anon: String::new(), in_anon: false };
+    let mut gen =
+        Generator { patch_id, locals: 0, anon_fns: 0, output: String::new(), anon: String::new(), in_anon: false };
     let fn_name = format!("jank_{}_{}_{}", munge(ns), munge(name), patch_id);
     let body = gen.body(&function.body);
 
@@ -190,7 +191,9 @@ impl Generator {
             Val::Bool(false) => "jank_nil_value(); // false".to_string(),
             Val::Int(i) => format!("jank_box_integer({i});"),
             Val::Float(x) if x.is_nan() => "jank_box_double(NAN);".to_string(),
-            Val::Float(x) if x.is_infinite() => format!("jank_box_double({}INFINITY);", if *x > 0.0 { "" } else { "-" }),
+            Val::Float(x) if x.is_infinite() => {
+                format!("jank_box_double({}INFINITY);", if *x > 0.0 { "" } else { "-" })
+            }
             Val::Float(x) => format!("jank_box_double({});", format_double(*x)),
             Val::Keyword(ns, name) => format!("jank_make_keyword(\"{}\", \"{name}\");", ns.as_deref().unwrap_or("")),
             Val::Symbol(ns, name) => format!("jank_make_symbol(\"{}\", \"{name}\");", ns.as_deref().unwrap_or("")),
@@ -248,7 +251,8 @@ impl Generator {
     fn function(&mut self, function: &FnExpr) -> String {
         let fn_name = format!("jank_anon_{}_{}", self.patch_id, self.anon_fns);
         self.anon_fns += 1;
-        let _ = write!(self.anon, "__attribute__((visibility(\"default\")))\nvoid *{fn_name}({}) {{\n", params(function));
+        let _ =
+            write!(self.anon, "__attribute__((visibility(\"default\")))\nvoid *{fn_name}({}) {{\n", params(function));
         let saved = std::mem::replace(&mut self.in_anon, true);
         let body = self.body(&function.body);
         self.line(format!("  return {body};\n"));
@@ -256,7 +260,11 @@ impl Generator {
         self.anon.push_str("}\n\n");
         let tmp = self.fresh();
         // The fork writes the wrapper to the main body even inside a nested function.
-        let _ = writeln!(self.output, "  void *{tmp} = jank_make_fn_wrapper((void *){fn_name}, {});", function.params.len());
+        let _ = writeln!(
+            self.output,
+            "  void *{tmp} = jank_make_fn_wrapper((void *){fn_name}, {});",
+            function.params.len()
+        );
         tmp
     }
 }

@@ -53,7 +53,8 @@ fn parse_args() -> anyhow::Result<Cli> {
             "--port" => cli.port = value("--port")?.parse().context("--port expects a number")?,
             "--port-file" => cli.port_file = PathBuf::from(value("--port-file")?),
             "--delay-ms" => {
-                cli.options.delay = Duration::from_millis(value("--delay-ms")?.parse().context("--delay-ms expects a number")?)
+                cli.options.delay =
+                    Duration::from_millis(value("--delay-ms")?.parse().context("--delay-ms expects a number")?)
             }
             "--without-wasm-op" => cli.options.wasm_op = false,
             "-h" | "--help" => {

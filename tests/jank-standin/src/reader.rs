@@ -143,7 +143,9 @@ impl Reader {
                 '"' => Form::Str(self.read_string(pos)?),
                 '\'' => {
                     self.bump();
-                    let Some(quoted) = self.read_form(None)? else { return self.error("Expected a form after '.", pos) };
+                    let Some(quoted) = self.read_form(None)? else {
+                        return self.error("Expected a form after '.", pos);
+                    };
                     Form::List(vec![Node { form: Form::Symbol("quote".into()), pos }, quoted])
                 }
                 '^' => {
@@ -164,7 +166,9 @@ impl Reader {
                             }
                             continue;
                         }
-                        other => return self.error(format!("Unsupported reader macro #{}.", other.unwrap_or(' ')), pos),
+                        other => {
+                            return self.error(format!("Unsupported reader macro #{}.", other.unwrap_or(' ')), pos)
+                        }
                     }
                 }
                 _ => self.read_atom(pos)?,
@@ -235,7 +239,9 @@ impl Reader {
             return Ok(Form::Keyword { ns: ns.map(str::to_string), name: name.to_string(), auto });
         }
         let numeric = token.starts_with(|c: char| c.is_ascii_digit())
-            || (token.len() > 1 && token.starts_with(['-', '+']) && token[1..].starts_with(|c: char| c.is_ascii_digit()));
+            || (token.len() > 1
+                && token.starts_with(['-', '+'])
+                && token[1..].starts_with(|c: char| c.is_ascii_digit()));
         if numeric {
             if let Ok(i) = token.parse::<i64>() {
                 return Ok(Form::Int(i));

@@ -193,8 +193,8 @@ type Locals = HashMap<String, Val>;
 
 impl Interpreter<'_> {
     fn eval_all(&mut self, code: &str) -> Result<Val, JankError> {
-        let nodes = read_all(code)
-            .map_err(|e| JankError { message: e.message, pos: Some(e.pos), phase: Phase::Read })?;
+        let nodes =
+            read_all(code).map_err(|e| JankError { message: e.message, pos: Some(e.pos), phase: Phase::Read })?;
         let mut last = Val::Nil;
         for node in &nodes {
             let expr = Analyzer { env: self.env, ns: self.ns.clone() }.analyze(node)?;
@@ -282,7 +282,11 @@ impl Interpreter<'_> {
             Val::Fn(closure) => {
                 let params = &closure.function.params;
                 if params.len() != args.len() {
-                    return Err(JankError::execution(format!("Wrong number of args ({}) passed to a function of {} parameters.", args.len(), params.len())));
+                    return Err(JankError::execution(format!(
+                        "Wrong number of args ({}) passed to a function of {} parameters.",
+                        args.len(),
+                        params.len()
+                    )));
                 }
                 if self.depth >= MAX_DEPTH {
                     return Err(JankError::execution("Stack overflow (the stand-in allows 200 nested calls)."));
@@ -418,7 +422,9 @@ fn builtin(interpreter: &mut Interpreter, ns: &str, name: &str, args: Vec<Val>) 
         }
         ("clojure.string", "join") => match args.as_slice() {
             [items] => Val::Str(elements(items)?.iter().map(Val::str).collect()),
-            [separator, items] => Val::Str(elements(items)?.iter().map(Val::str).collect::<Vec<_>>().join(&separator.str())),
+            [separator, items] => {
+                Val::Str(elements(items)?.iter().map(Val::str).collect::<Vec<_>>().join(&separator.str()))
+            }
             _ => return Err(JankError::execution("Wrong number of args passed to clojure.string/join.")),
         },
         ("clojure.string", "upper-case" | "lower-case" | "trim") => {
@@ -452,7 +458,9 @@ fn number(v: &Val) -> Result<f64, JankError> {
 
 fn arith(a: &Val, b: &Val, int: fn(i64, i64) -> Option<i64>, float: fn(f64, f64) -> f64) -> Result<Val, JankError> {
     match (a, b) {
-        (Val::Int(x), Val::Int(y)) => int(*x, *y).map(Val::Int).ok_or_else(|| JankError::execution("Integer overflow.")),
+        (Val::Int(x), Val::Int(y)) => {
+            int(*x, *y).map(Val::Int).ok_or_else(|| JankError::execution("Integer overflow."))
+        }
         _ => Ok(Val::Float(float(number(a)?, number(b)?))),
     }
 }
@@ -558,7 +566,8 @@ impl fmt::Display for Val {
             Val::Vector(items) => seq(f, "[", items, "]"),
             Val::Set(items) => seq(f, "#{", items, "}"),
             Val::Map(entries) => {
-                let parts: Vec<String> = entries.iter().map(|(k, v)| format!("{} {}", k.pr_str(), v.pr_str())).collect();
+                let parts: Vec<String> =
+                    entries.iter().map(|(k, v)| format!("{} {}", k.pr_str(), v.pr_str())).collect();
                 write!(f, "{{{}}}", parts.join(", "))
             }
             Val::Fn(_) | Val::Builtin(..) => f.write_str("#object [jank::runtime::obj::jit_function]"),

@@ -41,7 +41,13 @@ type Writer = Arc<tokio::sync::Mutex<OwnedWriteHalf>>;
 
 impl Server {
     pub fn new(options: Options) -> Arc<Server> {
-        Arc::new(Server { options, env: Mutex::new(Env::default()), sessions: Mutex::default(), next_session: AtomicU64::new(1), patch_counter: AtomicU64::new(0) })
+        Arc::new(Server {
+            options,
+            env: Mutex::new(Env::default()),
+            sessions: Mutex::default(),
+            next_session: AtomicU64::new(1),
+            patch_counter: AtomicU64::new(0),
+        })
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
@@ -199,7 +205,9 @@ impl Server {
     }
 
     fn compile_patch(&self, request: &Message) -> Vec<Message> {
-        let Some(code) = request.get_str("code").filter(|c| !c.is_empty()) else { return vec![unsupported("missing-code")] };
+        let Some(code) = request.get_str("code").filter(|c| !c.is_empty()) else {
+            return vec![unsupported("missing-code")];
+        };
         let patch_id = match request.get_str("patch-id").filter(|p| !p.is_empty()) {
             None => self.patch_counter.fetch_add(1, Ordering::Relaxed),
             Some(text) => match text.trim().parse::<u64>() {

@@ -19,11 +19,8 @@ pub fn record(line: &str) {
     let line = format!("reliability: {line}");
     println!("{line}");
     let path = target_dir().join(FIGURES_FILE);
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut file| writeln!(file, "{line}"));
+    let written =
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut file| writeln!(file, "{line}"));
     if let Err(e) = written {
         eprintln!("cannot append to {}: {e}", path.display());
     }

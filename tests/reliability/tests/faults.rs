@@ -29,7 +29,8 @@ fn assert_failed_at(report: &Value, stage: &str) -> String {
 
 #[tokio::test]
 async fn jank_killed_mid_compile_then_restarted_on_the_same_port_file() {
-    let Running { dir, jank, mut sidecar, browser, page } = running_demo("fault-jank", json!({"app": {"port": 0}})).await;
+    let Running { dir, jank, mut sidecar, browser, page } =
+        running_demo("fault-jank", json!({"app": {"port": 0}})).await;
 
     // A jank that takes 5 s per compile, killed 1.5 s into one.
     jank.kill();
@@ -148,7 +149,8 @@ async fn an_unwritable_cache_dir_does_not_stop_patches() {
 
 #[tokio::test]
 async fn a_page_closed_while_it_loads() {
-    let Running { jank: _jank, mut sidecar, browser, page: stays, .. } = running_demo("fault-page", json!({"app": {"port": 0}})).await;
+    let Running { jank: _jank, mut sidecar, browser, page: stays, .. } =
+        running_demo("fault-page", json!({"app": {"port": 0}})).await;
 
     // A second page connects and is closed with a patch on its way to it.
     let leaving = browser.open(sidecar.app_url()).await;

@@ -15,7 +15,8 @@ async fn applied(page: &Page) -> u64 {
 
 #[tokio::test]
 async fn a_burst_of_50_patches_of_one_form_applies_the_newest() {
-    let Running { jank: _jank, mut sidecar, browser, page, .. } = running_demo("load-burst", json!({"app": {"port": 0}})).await;
+    let Running { jank: _jank, mut sidecar, browser, page, .. } =
+        running_demo("load-burst", json!({"app": {"port": 0}})).await;
     let before = applied(&page).await;
     let pid = sidecar.client.child.id().expect("the sidecar runs");
     let rss_before = process_tree_rss_kib(pid);
@@ -114,8 +115,9 @@ async fn twenty_pages_reloading_at_random_all_end_with_the_latest_code() {
         assert_eq!(report["ok"], true, "patch {i}: {report}");
         ok += 1;
         total_ms += report["total_ms"].as_f64().unwrap_or(0.0);
-        delivered_ms += report["stages"]["deliver_ms"].as_f64().unwrap_or(0.0) + report["stages"]["load_ms"].as_f64().unwrap_or(0.0);
-        if rng.next() % 10 == 0 {
+        delivered_ms += report["stages"]["deliver_ms"].as_f64().unwrap_or(0.0)
+            + report["stages"]["load_ms"].as_f64().unwrap_or(0.0);
+        if rng.next().is_multiple_of(10) {
             let n = (rng.next() % PAGES as u64) as usize;
             reloaded[n] = true;
             reloads += 1;
