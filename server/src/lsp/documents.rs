@@ -71,6 +71,15 @@ impl Document {
         self.position_of_char(line_start + (at.column as usize).min(line_len))
     }
 
+    /// The end of the token starting at `start` (at least one character), to underline a
+    /// whole symbol where jank gives only its first column. Reads the rope in place.
+    pub fn token_end(&self, start: Position) -> Position {
+        let Ok(offset) = self.offset(start) else { return start };
+        let first = self.rope.byte_to_char(offset);
+        let len = self.rope.chars_at(first).take_while(|c| !(c.is_whitespace() || "()[]{}\"".contains(*c))).count();
+        self.position_of_char((first + len.max(1)).min(self.rope.len_chars()))
+    }
+
     fn position_of_char(&self, char_index: usize) -> Position {
         let line = self.rope.char_to_line(char_index);
         let line_start = self.rope.line_to_char(line);
@@ -173,5 +182,13 @@ mod tests {
         assert_eq!(doc.position_of_line_col(LineCol { line: 1, column: 1 }), Position::new(1, 1));
         assert_eq!(doc.offset(Position::new(1, 99)).unwrap(), "a🎉b\néx".len());
         assert!(doc.offset(Position::new(9, 0)).is_err());
+    }
+
+    #[test]
+    fn token_end_covers_the_symbol_in_utf16() {
+        let doc = Document::new("(+ é🎉x 1)\n(f)", 0);
+        assert_eq!(doc.token_end(Position::new(0, 3)), Position::new(0, 7));
+        assert_eq!(doc.token_end(Position::new(0, 0)), Position::new(0, 1), "at least one character");
+        assert_eq!(doc.token_end(Position::new(1, 3)), Position::new(1, 3), "at the end: nothing to extend");
     }
 }

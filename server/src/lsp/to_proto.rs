@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 use tower_lsp_server::ls_types::{
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Position, Range, Uri,
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Uri,
 };
 
 use super::documents::Document;
@@ -49,7 +49,7 @@ pub fn diagnostic(problem: &Problem, doc: &Document) -> Diagnostic {
         Some(at) => {
             let start = doc.position_of_line_col(at);
             // Underline the token at jank's position, not just one column.
-            let end = token_end(doc, start);
+            let end = doc.token_end(start);
             Range { start, end }
         }
         None => doc.range(&problem.range),
@@ -81,14 +81,6 @@ pub fn read_error(error: &ReadError, doc: &Document) -> Diagnostic {
         message: error.message.clone(),
         ..Diagnostic::default()
     }
-}
-
-fn token_end(doc: &Document, start: Position) -> Position {
-    let Ok(offset) = doc.offset(start) else { return start };
-    let text = doc.text();
-    let rest = text.get(offset..).unwrap_or_default();
-    let len = rest.find(|c: char| c.is_whitespace() || "()[]{}\"".contains(c)).unwrap_or(rest.len());
-    doc.position(offset + len.max(1).min(rest.len()))
 }
 
 fn round(ms: f64) -> f64 {
