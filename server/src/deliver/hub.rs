@@ -2,10 +2,11 @@
 //! so that a page that connects gets exactly the journal plus every batch sent after it.
 //!
 //! Owns: page registration and dropping (with the reason logged), per-page bounded send
-//! queues, routing acks to the batch that waits for them, and turning acks into a
-//! [`Delivery`]. Must not touch sockets (`server.rs` does) or the files (`journal.rs`).
+//! queues, routing acks to the batch that waits for them, turning acks into a [`Delivery`],
+//! what each page said of its main module, and the forms failing before the pages (shown in
+//! their HUD, and to pages that connect later). Must not touch sockets (`server.rs` does) or the files (`journal.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,8 @@ use axum::body::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use super::journal::{Entry, Journal, JournalError, Snapshot};
-use super::protocol::{encode_patch, LoadResult, PatchHeader};
-use crate::pipeline::stages::{Delivery, Patch, PatchKind};
+use super::protocol::{encode_patch, LoadResult, PageApi, PatchHeader, ServerMessage};
+use crate::pipeline::stages::{Delivery, FormFailure, Patch, PatchKind};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -28,9 +29,28 @@ pub enum PageEvent {
     Gone(PageId),
 }
 
+/// What goes to a page, in order.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A patch frame.
+    Patch(Bytes),
+    /// A JSON message.
+    Text(String),
+}
+
 struct Page {
-    queue: mpsc::Sender<Bytes>,
+    queue: mpsc::Sender<Outgoing>,
     peer: String,
+    api: Option<PageApi>,
+}
+
+/// A connected page, for the status endpoint.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PageStatus {
+    pub id: PageId,
+    pub peer: String,
+    /// `None` until the page's main module runs and its client says hello.
+    pub api: Option<PageApi>,
 }
 
 #[derive(Default)]
@@ -40,6 +60,8 @@ struct State {
     next_batch: u64,
     waiting: HashMap<u64, mpsc::UnboundedSender<PageEvent>>,
     journal: Journal,
+    /// Forms that failed before reaching the pages, by [`FormFailure::key`].
+    failing: BTreeMap<String, FormFailure>,
 }
 
 pub struct Hub {
@@ -51,8 +73,10 @@ pub struct Hub {
 /// A page's side of the hub: its id, its queue, and the journal it must be sent first.
 pub struct Registration {
     pub id: PageId,
-    pub queue: mpsc::Receiver<Bytes>,
+    pub queue: mpsc::Receiver<Outgoing>,
     pub replay: Vec<Bytes>,
+    /// The forms failing now, sent after the replay.
+    pub failing: Option<String>,
 }
 
 impl Hub {
@@ -92,10 +116,70 @@ impl Hub {
             .enumerate()
             .map(|(index, e)| encode_patch(&replay_header(e, batch, index, entries.len()), &e.bytes))
             .collect();
-        state.pages.insert(id, Page { queue: tx, peer: peer.clone() });
+        let failing = (!state.failing.is_empty()).then(|| {
+            ServerMessage::Failures { failed: state.failing.values().cloned().collect(), fine: Vec::new() }.to_json()
+        });
+        state.pages.insert(id, Page { queue: tx, peer: peer.clone(), api: None });
         self.browsers.send_replace(state.pages.len());
         tracing::info!("page {id} connected from {peer} ({} journaled patches to replay)", replay.len());
-        Registration { id, queue: rx, replay }
+        Registration { id, queue: rx, replay, failing }
+    }
+
+    /// A page's client said what its main module has.
+    pub fn hello(&self, id: PageId, api: PageApi) {
+        let mut state = self.lock();
+        let Some(page) = state.pages.get_mut(&id) else { return };
+        let hash = api.main_module_sha256.as_deref().unwrap_or("unknown");
+        if api.missing.is_empty() {
+            tracing::info!("page {id} runs main module sha256 {hash} ({} Module)", api.module);
+        } else {
+            tracing::warn!(
+                "page {id} runs main module sha256 {hash} ({} Module), which lacks {}",
+                api.module,
+                api.missing.join(", ")
+            );
+        }
+        page.api = Some(api);
+    }
+
+    /// The pages connected now.
+    pub fn pages(&self) -> Vec<PageStatus> {
+        let state = self.lock();
+        let mut pages: Vec<PageStatus> = state
+            .pages
+            .iter()
+            .map(|(&id, page)| PageStatus { id, peer: page.peer.clone(), api: page.api.clone() })
+            .collect();
+        pages.sort_by_key(|p| p.id);
+        pages
+    }
+
+    /// The keys of the forms failing before the pages.
+    pub fn failing(&self) -> Vec<String> {
+        self.lock().failing.keys().cloned().collect()
+    }
+
+    /// Records `failed` and clears the `fine` forms, and tells every page what changed.
+    pub fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {
+        let mut state = self.lock();
+        let fine: Vec<String> = fine.into_iter().filter(|key| state.failing.remove(key).is_some()).collect();
+        for failure in &failed {
+            state.failing.insert(failure.key.clone(), failure.clone());
+        }
+        if failed.is_empty() && fine.is_empty() {
+            return;
+        }
+        let text = ServerMessage::Failures { failed, fine }.to_json();
+        let slow: Vec<PageId> = state
+            .pages
+            .iter()
+            .filter(|(_, page)| page.queue.try_send(Outgoing::Text(text.clone())).is_err())
+            .map(|(&id, _)| id)
+            .collect();
+        drop(state);
+        for id in slow {
+            self.drop_page(id, "its send queue is full (the page does not read its socket)");
+        }
     }
 
     /// Removes a page (it closed, broke the protocol or stopped reading), saying why.
@@ -136,6 +220,10 @@ impl Hub {
             state.next_batch += 1;
             state.waiting.insert(batch, tx);
             let previous: Vec<_> = patches.iter().map(|p| state.journal.record(p)).collect();
+            // The pages clear a form's failure when its patch loads (or show why it did not).
+            for p in patches {
+                state.failing.remove(&p.origin.form_key(key_var(p)));
+            }
             let frames: Vec<Bytes> = patches
                 .iter()
                 .enumerate()
@@ -147,7 +235,7 @@ impl Hub {
             let mut pages = HashSet::new();
             let mut slow = Vec::new();
             for (&id, page) in &state.pages {
-                if frames.iter().all(|f| page.queue.try_send(f.clone()).is_ok()) {
+                if frames.iter().all(|f| page.queue.try_send(Outgoing::Patch(f.clone())).is_ok()) {
                     pages.insert(id);
                 } else {
                     slow.push(id);
@@ -230,6 +318,11 @@ fn finish(delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::tas
         Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
     }
     delivery
+}
+
+/// The var a patch's HUD key names: an expression is keyed by its place instead.
+fn key_var(patch: &Patch) -> Option<&crate::pipeline::stages::VarName> {
+    (patch.module.kind == PatchKind::Definition).then_some(&patch.module.var)
 }
 
 fn replay_header(e: &Entry, batch: u64, index: usize, count: usize) -> PatchHeader {

@@ -8,6 +8,7 @@
 //! about LSP or any stage's internals.
 
 mod changes;
+mod failures;
 mod ids;
 pub mod report;
 pub mod stages;
@@ -27,8 +28,8 @@ use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
 pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 use stages::{
-    Build, Check, Compile, CompileRequest, Deliver, FormKey, FormSource, LineCol, Patch, PatchKind, PatchOrigin,
-    SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, Deliver, FormFailure, FormKey, FormSource, LineCol, Patch, PatchKind,
+    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
 };
 pub use wire::{start, Started};
 
@@ -123,12 +124,19 @@ impl Pipeline {
         let file = reader::parse(&doc.text);
         let read_ms = ms(started);
         let mut report = match self.select(doc, &file, selection) {
-            Ok(targets) if targets.is_empty() => PatchReport {
-                ok: true,
-                message: Some("nothing changed since the last patch".into()),
-                ..PatchReport::default()
-            },
-            Ok(targets) => self.patch(doc, targets, progress).await,
+            Ok(targets) => {
+                let untouched = failures::untouched(doc, &file, &targets, selection);
+                if targets.is_empty() {
+                    self.show_failures(Vec::new(), untouched).await;
+                    PatchReport {
+                        ok: true,
+                        message: Some("nothing changed since the last patch".into()),
+                        ..PatchReport::default()
+                    }
+                } else {
+                    self.patch(doc, targets, untouched, progress).await
+                }
+            }
             Err(report) => *report,
         };
         report.stages.read_ms = read_ms;
@@ -226,7 +234,14 @@ impl Pipeline {
             .collect())
     }
 
-    async fn patch(&self, doc: &Document, targets: Vec<Target>, progress: &dyn ProgressSink) -> PatchReport {
+    async fn patch(
+        &self,
+        doc: &Document,
+        targets: Vec<Target>,
+        untouched: Vec<String>,
+        progress: &dyn ProgressSink,
+    ) -> PatchReport {
+        let requests: Vec<CompileRequest> = targets.iter().map(|t| t.request.clone()).collect();
         let forms = targets
             .iter()
             .map(|t| PatchedForm {
@@ -252,6 +267,13 @@ impl Pipeline {
                 Outcome::Superseded => superseded += 1,
             }
         }
+        let failed = report
+            .problems
+            .iter()
+            .filter(|p| failures::shown_in_pages(p.stage))
+            .filter_map(|p| requests.iter().find(|r| r.form.range == p.range).map(|r| failures::failure(doc, r, p)))
+            .collect();
+        self.show_failures(failed, untouched).await;
         if !ready.is_empty() {
             self.deliver(doc, ready, &mut report, progress).await;
         }
@@ -267,6 +289,14 @@ impl Pipeline {
             report.ok = true;
         }
         report
+    }
+
+    async fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {
+        if let Ok(deliver) = &self.backends.deliver {
+            if !failed.is_empty() || !fine.is_empty() {
+                deliver.show_failures(failed, fine).await;
+            }
+        }
     }
 
     /// Compile, build and check one form (or find it in the build cache).

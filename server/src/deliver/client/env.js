@@ -25,6 +25,9 @@ const state = {
   // "ns/name" -> the patch id its root comes from.
   current: {},
   lastError: null,
+  // What the main module has ({module, missing}) and which build it is ({url, sha256}).
+  api: null,
+  mainModule: null,
   lastValue: null,
   lastLoadMs: null,
   connections: 0,

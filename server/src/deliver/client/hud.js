@@ -1,9 +1,12 @@
-// hud: the heads-up display for failed loads and the "patched" flash. Elements have fixed
-// ids and are replaced whole, so redrawing is always safe; all styling is in hud.css.
+// hud: the heads-up display for failing forms and the "patched" flash. It keeps one failure
+// per form (by key: "ns/name", or "file:line" for an expression) and is redrawn whole, with
+// fixed ids, after every change; all styling is in hud.css.
 
 const hud = {
   ids: { style: 'jank-hotpatch-style', errors: 'jank-hotpatch-hud', flash: 'jank-hotpatch-flash' },
   flashTimer: null,
+  // key -> {title, stage, message, file, line, column?, form}
+  failures: new Map(),
 
   replace(id, element) {
     const old = document.getElementById(id);
@@ -27,28 +30,37 @@ const hud = {
     return element;
   },
 
-  // failures: [{form, var, message, file, line}]
-  showErrors(failures) {
+  fail(key, failure) {
+    this.failures.set(key, failure);
+    this.draw();
+  },
+
+  clear(key) {
+    if (this.failures.delete(key)) this.draw();
+  },
+
+  draw() {
+    if (!this.failures.size) {
+      this.replace(this.ids.errors, null);
+      return;
+    }
     const box = this.node('div', 'jank-hotpatch-hud');
     box.setAttribute('role', 'alert');
     box.appendChild(this.node('div', 'jank-hotpatch-title', 'jank hot-patch failed: the previous code keeps running'));
-    for (const f of failures) {
+    for (const f of this.failures.values()) {
       const item = this.node('div', 'jank-hotpatch-failure');
-      item.appendChild(this.node('div', 'jank-hotpatch-var', f.var));
+      item.appendChild(this.node('div', 'jank-hotpatch-var', f.title + ' (' + f.stage + ')'));
       item.appendChild(this.node('pre', 'jank-hotpatch-message', f.message));
-      item.appendChild(this.node('div', 'jank-hotpatch-where', f.file + ':' + f.line));
+      const where = f.file + ':' + f.line + (f.column ? ':' + f.column : '');
+      item.appendChild(this.node('div', 'jank-hotpatch-where', where));
       item.appendChild(this.node('pre', 'jank-hotpatch-form', f.form));
       box.appendChild(item);
     }
     const close = this.node('button', 'jank-hotpatch-close', '×');
-    close.title = 'Hide (the next patch shows it again if it fails)';
-    close.onclick = () => this.clearErrors();
+    close.title = 'Hide (the next failure shows it again)';
+    close.onclick = () => this.replace(this.ids.errors, null);
     box.appendChild(close);
     this.replace(this.ids.errors, box);
-  },
-
-  clearErrors() {
-    this.replace(this.ids.errors, null);
   },
 
   flash(text) {

@@ -1,15 +1,40 @@
-// main: the table of server ops, patch frames applied in arrival order, acks and the HUD.
+// main: the table of server ops, patch frames applied in arrival order, the hello, acks and
+// the HUD.
 
 const batches = new Map();
 let applying = Promise.resolve();
 
+// "ns/name" for a definition, "file:line" for an expression: the sidecar keys failures alike.
+function formKey(header) {
+  return header.kind === 'Expression' ? header.origin.file + ':' + header.origin.line : varKey(header.var);
+}
+
 const ops = {
-  welcome(message) {
+  welcome(message, generation) {
     socket.welcomed();
     if (!env.token()) console.warn('jank-hotpatch: this page has no token; open it with the URL the sidecar printed');
     if (message.journal > 0) console.info('jank-hotpatch: catching up on ' + message.journal + ' patches');
+    hello(generation);
+  },
+
+  // Forms that failed before reaching the page (compile, build, check), and forms fine again.
+  failures(message) {
+    message.fine.forEach((key) => hud.clear(key));
+    for (const f of message.failed) {
+      console.error('jank-hotpatch: ' + f.stage + ' of ' + f.key + ' (' + f.file + ':' + f.line + ':' + f.column + ') failed: ' + f.message);
+      hud.fail(f.key, { title: f.key, stage: f.stage, message: f.message, file: f.file, line: f.line, column: f.column, form: f.form });
+    }
   },
 };
+
+// Tells the sidecar, once the main module runs, what it has and which build it is.
+async function hello(generation) {
+  const { api } = await runtime.ready();
+  const identity = state.mainModule || (await runtime.identity());
+  const message = { module: api.module, missing: api.missing, main_module_url: identity.url, main_module_sha256: identity.sha256 };
+  state.mainModule = identity;
+  socket.send({ op: 'hello', api: message }, generation);
+}
 
 socket.onText = (text, generation) => {
   let message;
@@ -33,11 +58,11 @@ socket.onBinary = (buffer, generation) => {
 };
 
 async function apply(header, bytes, generation) {
-  const M = await runtimeReady();
+  const { M, api } = await runtime.ready();
   const key = varKey(header.var);
   // A replay after a reconnect: this page may have the patch (or a newer one) already.
   const skip = header.replay && state.current[key] >= header.id;
-  const result = skip ? { id: header.id, ok: true, load_ms: 0, skipped: true } : await loadPatch(M, header, bytes);
+  const result = skip ? { id: header.id, ok: true, load_ms: 0, skipped: true } : await loadPatch(M, api, header, bytes);
   if (result.ok && !skip) {
     state.applied.push(header.id);
     if (header.kind === 'Definition') state.current[key] = header.id;
@@ -57,21 +82,24 @@ async function apply(header, bytes, generation) {
 function report(batch) {
   const failures = [];
   batch.results.forEach((r, i) => {
-    if (r.ok) return;
     const h = batch.headers[i];
-    failures.push({ var: varKey(h.var), message: r.error, file: h.origin.file, line: h.origin.line, form: h.origin.form });
+    if (r.ok) {
+      if (!r.skipped) hud.clear(formKey(h));
+      return;
+    }
+    const f = { title: varKey(h.var), stage: 'load', message: r.error, file: h.origin.file, line: h.origin.line, form: h.origin.form };
+    failures.push(f);
+    hud.fail(formKey(h), f);
   });
   const loaded = batch.results.filter((r) => r.ok && !r.skipped);
   const ms = batch.results.reduce((sum, r) => sum + r.load_ms, 0);
   if (loaded.length) state.lastLoadMs = ms;
   if (failures.length) {
-    state.lastError = failures.map((f) => f.var + ': ' + f.message).join('\n');
-    failures.forEach((f) => console.error('jank-hotpatch: loading ' + f.var + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
-    hud.showErrors(failures);
+    state.lastError = failures.map((f) => f.title + ': ' + f.message).join('\n');
+    failures.forEach((f) => console.error('jank-hotpatch: loading ' + f.title + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
     return;
   }
   state.lastError = null;
-  hud.clearErrors();
   if (!loaded.length) return;
   const only = loaded.length === 1 ? batch.headers[batch.results.indexOf(loaded[0])] : null;
   if (only && only.kind === 'Expression') hud.flash('=> ' + loaded[0].value + '  (' + ms.toFixed(2) + ' ms)');
