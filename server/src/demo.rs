@@ -23,7 +23,6 @@ const RUNTIME: &[(&str, &str)] = &[
     ("object.cpp", include_str!("../../demo/runtime/object.cpp")),
     ("core.cpp", include_str!("../../demo/runtime/core.cpp")),
     ("api.cpp", include_str!("../../demo/runtime/api.cpp")),
-    ("post.js", include_str!("../../demo/runtime/post.js")),
 ];
 
 /// The demo app's static files (demo/app).

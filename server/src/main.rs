@@ -89,6 +89,25 @@ enum Command {
         /// Side modules (`.wasm`) the main module must serve.
         side_modules: Vec<PathBuf>,
     },
+    /// Print the emcc flags a jank app's final link needs for its page to accept patches.
+    LinkFlags {
+        /// The app's jank C API: `fork` (no jank_to_code_string, no jank_hot_reload_last_error)
+        /// or `full` (exports those too).
+        #[arg(long, default_value = "fork", value_parser = ["fork", "full"])]
+        c_api: String,
+        /// The app has no `main` function (emcc refuses to export one that does not exist).
+        #[arg(long)]
+        no_main: bool,
+        /// Write the client's post-js (for patches above ~4 MB) to FILE and link it.
+        #[arg(long, value_name = "FILE")]
+        post_js: Option<PathBuf>,
+        /// The app's current main module `.wasm`, to add what SIDE_MODULES import.
+        #[arg(long, requires = "side_modules")]
+        main: Option<PathBuf>,
+        /// Built patches (`.wasm`, e.g. one the check stage refused) whose imports to export.
+        #[arg(requires = "main")]
+        side_modules: Vec<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -124,6 +143,13 @@ fn main() -> anyhow::Result<()> {
             Command::Exports { main, side_modules } => {
                 let list = jank_hotpatch::build::export_list(&main, &side_modules)?;
                 println!("{}", serde_json::to_string(&list)?);
+                Ok(())
+            }
+            Command::LinkFlags { c_api, no_main, post_js, main, side_modules } => {
+                use jank_hotpatch::build::link_flags::{link_flags, CApi, LinkOptions};
+                let c_api = if c_api == "full" { CApi::Full } else { CApi::Fork };
+                let options = LinkOptions { c_api, main_function: !no_main, post_js, main_module: main, side_modules };
+                println!("{}", link_flags(&options)?.join(" "));
                 Ok(())
             }
         }

@@ -10,6 +10,7 @@
 
 mod cache;
 mod check;
+pub mod link_flags;
 mod main_module;
 mod pch;
 mod toolchain;
