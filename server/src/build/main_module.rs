@@ -41,7 +41,7 @@ const LINK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Builds `out_dir/app.js` + `app.wasm` from every `.cpp` in `sources_dir` (with its
 /// `post.js`, if any, as `--post-js`). `exports` are `EXPORTED_FUNCTIONS` entries (`_name`,
-/// as [`super::export_list`] writes them) on top of the sources' `EMSCRIPTEN_KEEPALIVE`
+/// as [`crate::check::export_list`] writes them) on top of the sources' `EMSCRIPTEN_KEEPALIVE`
 /// functions and `_malloc`/`_free`.
 pub async fn build_main_module(
     sources_dir: &Path,

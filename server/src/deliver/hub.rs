@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::journal::{Entry, Journal, JournalError, Snapshot};
 use super::protocol::{encode_patch, LoadResult, PatchHeader};
-use crate::pipeline::stages::{Delivery, Patch, PatchKind};
+use crate::stages::{Delivery, Patch, PatchKind};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;

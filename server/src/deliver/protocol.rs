@@ -13,7 +13,7 @@
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
+use crate::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 /// Largest message a page may send: acks are small JSON.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;

@@ -10,8 +10,6 @@
 mod changes;
 mod ids;
 pub mod report;
-pub mod stages;
-mod wire;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,11 +24,10 @@ use crate::reader::{self, Form, FormKind, SourceFile};
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
 pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
-use stages::{
+use crate::stages::{
     Build, Check, Compile, CompileRequest, Deliver, FormKey, FormSource, LineCol, Patch, PatchKind, PatchOrigin,
     SideModule, SourceContext, Stage, StageFailure, VarName,
 };
-pub use wire::{start, Started};
 
 /// A document as the pipeline sees it: a path and the text at the moment of the request.
 #[derive(Clone, Debug)]

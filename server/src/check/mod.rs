@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use wasmparser::{Parser, Payload, TypeRef};
 
-use crate::pipeline::stages::{Check, SideModule, StageFailure};
+use crate::stages::{Check, SideModule, StageFailure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
