@@ -24,7 +24,7 @@ run() {
 run build cargo build --workspace --all-targets --quiet
 rm -f target/reliability-figures.txt
 run rust cargo test --workspace --quiet -- --test-threads=2
-run bench-smoke target/debug/jank-hotpatch bench --smoke --json "$logs/bench.json"
+run bench-smoke target/debug/jank-hotpatch-bench --smoke --json "$logs/bench.json"
 run vscode tests/vscode/run.sh
 run emacs tests/emacs/run.sh
 

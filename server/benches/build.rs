@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use jank_hotpatch::build::SideModuleBuilder;
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
-use jank_hotpatch::pipeline::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
+use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
 use jank_hotpatch::reader::Namespace;
 
 const RUNS: usize = 20;

@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use futures::stream::{self, StreamExt};
 use jank_hotpatch::deliver::AppServer;
-use jank_hotpatch::pipeline::stages::{Deliver, Patch};
+use jank_hotpatch::stages::{Deliver, Patch};
 use support::app::{app_root, app_settings, int, Defn, Modules};
-use support::cdp::{rss_kib, Browser, Page};
+use test_support::cdp::{rss_kib, Browser, Page};
 
 const RUNS: usize = 60;
 const SUCCESSIVE: u64 = 1_000;

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use jank_hotpatch::bench::Summary;
+use test_support::stats::Summary;
 use jank_hotpatch::reader::parse;
 
 const LINES: usize = 10_000;

@@ -1,18 +1,18 @@
 //! jank-hotpatch: hot-patch jank code into WebAssembly pages that are already running.
 //!
-//! The modules follow the pipeline (see ARCHITECTURE.md):
-//! `reader` -> `compile` (through `nrepl`) -> `build` -> `deliver`, orchestrated by
-//! `pipeline`, configured by `config`, and driven by editors through `lsp`.
+//! The modules follow the loop (see ARCHITECTURE.md): `reader` -> `compile` (jank, through
+//! the `nrepl` client) -> `build` -> `check` -> `deliver`, under the contracts of `stages`,
+//! orchestrated by `pipeline`, configured by `config`, assembled by `app` (the composition
+//! root) and driven by the `front` ends (LSP, the nREPL endpoint, watch, demo).
 
-pub mod bench;
+pub mod app;
 pub mod build;
+pub mod check;
 pub mod compile;
 pub mod config;
 pub mod deliver;
-pub mod demo;
-pub mod lsp;
+pub mod front;
 pub mod nrepl;
-pub mod nrepl_server;
 pub mod pipeline;
 pub mod reader;
-pub mod watch;
+pub mod stages;

@@ -56,30 +56,6 @@ enum Command {
         #[arg(long, value_name = "PORT")]
         nrepl_port: Option<u16>,
     },
-    /// Measure the whole loop, stage by stage, against the seed's way (see README).
-    Bench {
-        /// Measured patches per scenario, after warm-up.
-        #[arg(long, default_value_t = 30)]
-        iterations: usize,
-        /// Patches before measuring.
-        #[arg(long, default_value_t = 3)]
-        warmup: usize,
-        /// A few iterations of every scenario, failing on any failed patch (the test command's).
-        #[arg(long)]
-        smoke: bool,
-        /// Write the results as JSON here.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// Write the chart here (default docs/bench.svg for a full run).
-        #[arg(long, value_name = "FILE")]
-        svg: Option<PathBuf>,
-        /// Pages in the one-form scenarios.
-        #[arg(long, default_value_t = 1)]
-        pages: usize,
-        /// Scenarios to run (default all): small, headers, cache, pages10, save5, soak, seed.
-        #[arg(long, value_delimiter = ',')]
-        scenarios: Vec<String>,
-    },
     /// Print the EXPORTED_FUNCTIONS list (JSON) that a `-sMAIN_MODULE=2` main module needs so
     /// that these side modules link against it.
     Exports {
@@ -119,34 +95,29 @@ fn main() -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Lsp { nrepl_port } => {
-                let options = jank_hotpatch::lsp::LspOptions { nrepl_port };
-                jank_hotpatch::lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options).await;
+                let options = jank_hotpatch::front::lsp::LspOptions { nrepl_port };
+                jank_hotpatch::front::lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options).await;
                 Ok(())
             }
             Command::Watch { paths, workspace } => {
-                jank_hotpatch::watch::run(&workspace, &paths).await.map_err(Into::into)
+                jank_hotpatch::front::watch::run(&workspace, &paths).await.map_err(Into::into)
             }
             Command::Demo { prepare: Some(dir), .. } => {
-                jank_hotpatch::demo::prepare(&dir).await?;
+                jank_hotpatch::front::demo::prepare(&dir).await?;
                 println!("{}", dir.display());
                 Ok(())
             }
             Command::Demo { dir, prepare: None, jank_nrepl, app, port, nrepl_port } => {
-                let options = jank_hotpatch::demo::DemoOptions { dir, jank_nrepl, app, port, nrepl_port };
-                jank_hotpatch::demo::run(options).await.map_err(Into::into)
-            }
-            Command::Bench { iterations, warmup, smoke, json, svg, pages, scenarios } => {
-                let options =
-                    jank_hotpatch::bench::BenchOptions { iterations, warmup, smoke, json, svg, pages, scenarios };
-                jank_hotpatch::bench::run(options).await.map(drop).map_err(Into::into)
+                let options = jank_hotpatch::front::demo::DemoOptions { dir, jank_nrepl, app, port, nrepl_port };
+                jank_hotpatch::front::demo::run(options).await.map_err(Into::into)
             }
             Command::Exports { main, side_modules } => {
-                let list = jank_hotpatch::build::export_list(&main, &side_modules)?;
+                let list = jank_hotpatch::check::export_list(&main, &side_modules)?;
                 println!("{}", serde_json::to_string(&list)?);
                 Ok(())
             }
             Command::LinkFlags { c_api, no_main, post_js, main, side_modules } => {
-                use jank_hotpatch::build::link_flags::{link_flags, CApi, LinkOptions};
+                use jank_hotpatch::check::link_flags::{link_flags, CApi, LinkOptions};
                 let c_api = if c_api == "full" { CApi::Full } else { CApi::Fork };
                 let options = LinkOptions { c_api, main_function: !no_main, post_js, main_module: main, side_modules };
                 println!("{}", link_flags(&options)?.join(" "));

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jank_hotpatch::deliver::AppServer;
-use jank_hotpatch::pipeline::stages::Deliver;
+use jank_hotpatch::stages::Deliver;
 use serde_json::json;
 use support::app::{app_root, app_settings, color_body, int, Defn, Modules};
-use support::cdp::{Browser, Page};
+use test_support::cdp::{Browser, Page};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -87,7 +87,7 @@ async fn patches_apply_in_place_keep_state_return_values_and_report_failures() {
 
     // A patch the registry refuses: the old code keeps running and the HUD says why.
     let broken = modules
-        .build(106, &Defn::new("speed", &[], int(50)), "9", jank_hotpatch::pipeline::stages::PatchKind::Definition)
+        .build(106, &Defn::new("speed", &[], int(50)), "9", jank_hotpatch::stages::PatchKind::Definition)
         .await;
     let delivery = server.deliver(vec![broken]).await.unwrap();
     assert_eq!((delivery.browsers, delivery.applied), (1, 0));

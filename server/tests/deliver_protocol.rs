@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use jank_hotpatch::deliver::protocol::{decode_patch, PatchHeader};
 use jank_hotpatch::deliver::AppServer;
-use jank_hotpatch::pipeline::stages::{
+use jank_hotpatch::stages::{
     Deliver, Delivery, Patch, PatchId, PatchKind, PatchOrigin, SideModule, StageFailure, VarName,
 };
 use serde_json::{json, Value};

@@ -2,11 +2,10 @@
 //! input. No jank is running here, so patches stop at the compile stage with a clear error;
 //! the full loop is tested in `pipeline_end_to_end.rs`.
 
-mod lsp_client;
 
 use std::time::Duration;
 
-use lsp_client::{temp_workspace, LspClient};
+use test_support::lsp_client::{temp_workspace, LspClient};
 use serde_json::{json, Value};
 
 const SOURCE: &str =

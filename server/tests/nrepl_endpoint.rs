@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jank_hotpatch::config::NreplServerSettings;
 use jank_hotpatch::nrepl::{Client, ClientOptions, Message, Value as Bencode};
-use jank_hotpatch::nrepl_server::{self, NreplEndpoint, PORT_FILE};
-use jank_hotpatch::pipeline::stages::*;
+use jank_hotpatch::front::nrepl_endpoint::{self, NreplEndpoint, PORT_FILE};
+use jank_hotpatch::stages::*;
 use jank_hotpatch::pipeline::{Backends, PatchIds, Pipeline};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -119,7 +119,7 @@ fn stand_in_pipeline() -> Arc<Pipeline> {
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
     let _ = tracing_subscriber::fmt().with_env_filter("jank_hotpatch=info").with_test_writer().try_init();
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    nrepl_server::start(stand_in_pipeline(), &settings, jank, workspace).await.expect("the nREPL endpoint starts")
+    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace).await.expect("the nREPL endpoint starts")
 }
 
 /// Runs tests/nrepl/client.clj with `script` against `port`; one JSON value per step.
@@ -437,17 +437,17 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     let standin = repo().join("target/debug/jank-standin");
     assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
     let dir = scratch("page");
-    jank_hotpatch::demo::prepare(&dir).await.expect("the demo workspace builds");
+    jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
     let mut jank = Command::new(&standin).current_dir(&dir).kill_on_drop(true).spawn().expect("jank-standin starts");
     port_written(&dir).await;
     let (mut settings, _) = jank_hotpatch::config::Settings::load(&dir);
     settings.app.port = 0;
     settings.resolve_paths(&dir);
-    let started = jank_hotpatch::pipeline::start(&settings, &dir).await;
+    let started = jank_hotpatch::app::start(&settings, &dir).await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    let server = nrepl_server::start(started.pipeline.clone(), &settings, None, &dir).await.unwrap();
-    let browser = support::cdp::Browser::launch().await;
+    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, None, &dir).await.unwrap();
+    let browser = test_support::cdp::Browser::launch().await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
 

@@ -15,7 +15,7 @@ use jank_hotpatch::deliver::AppServer;
 use jank_hotpatch::pipeline::stages::{Deliver, PatchKind};
 use serde_json::json;
 use support::app::{app_settings, int, repo, scratch, Defn, Modules};
-use support::cdp::{Browser, Page};
+use test_support::cdp::{Browser, Page};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -3,16 +3,14 @@
 //! emscripten toolchain, and the demo page in real headless Chromium. Needs
 //! `cargo build -p jank-standin` first (the test scripts do it).
 
-mod lsp_client;
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use lsp_client::{temp_workspace, LspClient};
+use test_support::lsp_client::{temp_workspace, LspClient};
 use serde_json::{json, Value};
-use support::cdp::{Browser, Page};
+use test_support::cdp::{Browser, Page};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::stages::{PatchId, PatchKind, SideModule, VarName};
+use crate::stages::{PatchId, PatchKind, SideModule, VarName};
 
 #[derive(Serialize, Deserialize)]
 struct Metadata {

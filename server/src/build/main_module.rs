@@ -2,7 +2,7 @@
 //! C++ sources laid out the same way) as the classic emscripten build the browser client
 //! expects: `app.js` + `app.wasm`, `-sMAIN_MODULE=2` with an explicit export list.
 //!
-//! Owns: linking it, with [`super::link_flags`]'s settings, exports and post-js (the browser
+//! Owns: linking it, with [`crate::check::link_flags`]'s settings, exports and post-js (the browser
 //! contract in demo/runtime/README.md). Skips the link when the outputs are newer than every input and the export list is the
 //! same, so a second start is instant. Must not know about patches or pages.
 
@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::link_flags::{required_exports, settings, write_post_js, CApi};
+use crate::check::link_flags::{required_exports, settings, write_post_js, CApi};
 use super::toolchain::{find_emcc, run_tool, tail};
 use super::BuildError;
 
@@ -30,7 +30,7 @@ const LINK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Builds `out_dir/app.js` + `app.wasm` from every `.cpp` in `sources_dir`, exporting what
 /// `jank-hotpatch link-flags --c-api full` exports. `exports` are more `EXPORTED_FUNCTIONS`
-/// entries (`_name`, as [`super::export_list`] writes them).
+/// entries (`_name`, as [`crate::check::export_list`] writes them).
 pub async fn build_main_module(
     sources_dir: &Path,
     out_dir: &Path,

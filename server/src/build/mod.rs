@@ -9,8 +9,6 @@
 //! its patch id, which is never reused.
 
 mod cache;
-mod check;
-pub mod link_flags;
 mod main_module;
 mod pch;
 mod toolchain;
@@ -23,9 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{BuildSettings, Toolchain};
-use crate::pipeline::stages::{Build, CompiledForm, FormKey, SideModule, StageFailure};
+use crate::stages::{Build, CompiledForm, FormKey, SideModule, StageFailure};
 
-pub use check::{export_list, CheckError, ExportCheck};
 pub use main_module::{build_main_module, MainModule};
 
 use cache::ModuleCache;

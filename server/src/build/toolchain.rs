@@ -18,7 +18,7 @@ pub(crate) const EMCC_ENV: [(&str, &str); 2] =
 
 /// The flags every side module gets, on both paths. Hidden visibility keeps everything but
 /// the patch's entry and its `visibility("default")` functions out of emscripten's global
-/// symbol table (seed problem 4); WASM_BIGINT keeps `int64_t` imports unsplit, matching a
+/// symbol table (problem 4 in ARCHITECTURE.md); WASM_BIGINT keeps `int64_t` imports unsplit, matching a
 /// main module built with `-sWASM_BIGINT=1`.
 pub(crate) const SIDE_MODULE_FLAGS: [&str; 5] =
     ["-sSIDE_MODULE=1", "-sWASM_BIGINT=1", "-O0", "-fPIC", "-fvisibility=hidden"];

@@ -2,14 +2,14 @@
 //!
 //! Owns: loading a file's namespace on the jank side, the `wasm-compile-patch` op, wrapping
 //! expressions, mapping jank's errors back into the file. Must not generate code itself
-//! (seed problem 3) nor know about LSP, toolchains or pages.
+//! (problem 3 in ARCHITECTURE.md) nor know about LSP, toolchains or pages.
 //!
 //! How a form is compiled ([`JankCompiler`]):
 //! 1. The file must declare its namespace; a file without `(ns ...)` is refused (never `user`,
-//!    seed problem 2).
+//!    problem 2 in ARCHITECTURE.md).
 //! 2. Before the first form of a namespace, and whenever its `ns` form changed, the whole file
 //!    goes to jank with `load-file`, so the namespace, its requires and aliases, its macros and
-//!    the file's other vars exist where the form is compiled (seed problem 1).
+//!    the file's other vars exist where the form is compiled (problem 1 in ARCHITECTURE.md).
 //! 3. `wasm-compile-patch` (the op of the jank fork the seed used, pfeodrippe/jank branch
 //!    `nrepl`) with the form, the namespace and the sidecar's patch id. An expression is sent
 //!    as `(defn __jank_hotpatch_eval_<id> [] <expr>)` on the expression's first line, so jank's
@@ -31,7 +31,7 @@ use crate::config::{parse_endpoint, NreplSettings};
 use crate::nrepl::{
     find_port_file, ClientOptions, Connection, Describe, Eval, Link, LoadFile, Message, NreplError, Response,
 };
-use crate::pipeline::stages::{
+use crate::stages::{
     Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName,
 };
 use crate::reader::{FormKind, Namespace, NsDecl};

@@ -203,7 +203,7 @@ impl Settings {
                         $field = v;
                         Ok(())
                     }
-                    Err(e) => Err(bad(e.to_string(), format!("{:?}", $field))),
+                    Err(e) => Err(bad(e.to_string(), serde_json::to_string(&$field).unwrap_or_default())),
                 }
             }};
         }
@@ -228,24 +228,7 @@ impl Settings {
                 Ok(())
             }
             "nrepl.timeoutMs" => assign!(self.nrepl.timeout_ms),
-            "build.toolchain" => match value.as_str() {
-                Some("auto") => {
-                    self.build.toolchain = Toolchain::Auto;
-                    Ok(())
-                }
-                Some("clang") => {
-                    self.build.toolchain = Toolchain::Clang;
-                    Ok(())
-                }
-                Some("emcc") => {
-                    self.build.toolchain = Toolchain::Emcc;
-                    Ok(())
-                }
-                _ => Err(bad(
-                    format!("expected \"auto\", \"clang\" or \"emcc\", got {value}"),
-                    format!("{:?}", self.build.toolchain).to_lowercase(),
-                )),
-            },
+            "build.toolchain" => assign!(self.build.toolchain),
             "build.pchHeaders" => assign!(self.build.pch_headers),
             "build.includeDirs" => assign!(self.build.include_dirs),
             "build.timeoutMs" => assign!(self.build.timeout_ms),
@@ -279,6 +262,18 @@ impl Settings {
     pub fn cache_dir(&self, workspace: &Path) -> PathBuf {
         self.cache_dir.clone().unwrap_or_else(|| workspace.join(".jank-hotpatch"))
     }
+}
+
+/// Every setting key (dotted, as `apply` takes it) with its default, in the order of
+/// [`Settings`]: the one list the README, the editors' settings and the docs are checked
+/// against. Options without a default are `null`.
+pub fn keys_and_defaults() -> Vec<(String, Value)> {
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let mut out = Vec::new();
+    if let Value::Object(object) = &defaults {
+        flatten("", object, &mut out);
+    }
+    out.into_iter().map(|(k, v)| (k, v.clone())).collect()
 }
 
 /// `host:port`, or a bare port on loopback.
@@ -324,6 +319,18 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn every_key_with_a_default_is_accepted_with_that_default() {
+        let keys = keys_and_defaults();
+        assert!(keys.iter().any(|(k, _)| k == "build.toolchain"));
+        for (key, default) in keys {
+            let mut s = Settings::default();
+            let problems = s.apply(&json!({ key.clone(): default }), "x");
+            assert!(problems.is_empty(), "{key}: {problems:?}");
+            assert_eq!(s, Settings::default(), "{key}");
+        }
+    }
+
+    #[test]
     fn nested_and_dotted_keys_apply() {
         let mut s = Settings::default();
         let problems = s.apply(
@@ -346,7 +353,7 @@ mod tests {
         assert!(problems.iter().all(|p| !p.is_warning()));
         let text = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
         assert!(text.contains("app.port") && text.contains("keeping 7888"), "{text}");
-        assert!(text.contains("\"auto\", \"clang\" or \"emcc\""), "{text}");
+        assert!(text.contains("expected one of `auto`, `clang`, `emcc`; keeping \"auto\""), "{text}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::journal::{Entry, Journal, JournalError, Snapshot};
 use super::protocol::{encode_patch, LoadResult, PageApi, PatchHeader, ServerMessage};
-use crate::pipeline::stages::{Delivery, FormFailure, Patch, PatchKind};
+use crate::stages::{Delivery, FormFailure, Patch, PatchKind};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -321,7 +321,7 @@ fn finish(delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::tas
 }
 
 /// The var a patch's HUD key names: an expression is keyed by its place instead.
-fn key_var(patch: &Patch) -> Option<&crate::pipeline::stages::VarName> {
+fn key_var(patch: &Patch) -> Option<&crate::stages::VarName> {
     (patch.module.kind == PatchKind::Definition).then_some(&patch.module.var)
 }
 

@@ -1,6 +1,6 @@
 //! The journal: the latest definition patch of each var, in the order they were applied,
 //! replayed to every page that connects later so that all pages converge on the editor's
-//! latest code (seed problem 6).
+//! latest code (problem 6 in ARCHITECTURE.md).
 //!
 //! Owns: the entries and their copy on disk (`<dir>/index.json` + `<dir>/<id>.wasm`, each
 //! written to a temporary file and renamed, so a crash leaves the old or the new version).
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
+use crate::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 const INDEX: &str = "index.json";
 

@@ -38,7 +38,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
-use crate::pipeline::stages::{Deliver, Delivery, FormFailure, Patch, StageFailure};
+use crate::stages::{Deliver, Delivery, FormFailure, Patch, StageFailure};
 
 pub use hub::PageStatus;
 use journal::Journal;
@@ -276,8 +276,8 @@ fn save_token(path: &Path, token: &str) -> std::io::Result<()> {
 
 /// A patch whose module the unit tests never load: only its identity and bytes matter.
 #[cfg(test)]
-fn test_patch(id: u64, name: &str, kind: crate::pipeline::stages::PatchKind) -> Patch {
-    use crate::pipeline::stages::{PatchId, PatchOrigin, SideModule, VarName};
+fn test_patch(id: u64, name: &str, kind: crate::stages::PatchKind) -> Patch {
+    use crate::stages::{PatchId, PatchOrigin, SideModule, VarName};
     let mut bytes = b"\0asm\x01\0\0\0".to_vec();
     bytes.extend(id.to_le_bytes());
     let module = SideModule {

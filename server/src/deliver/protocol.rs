@@ -18,7 +18,7 @@
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::stages::{FormFailure, Patch, PatchId, PatchKind, PatchOrigin, VarName};
+use crate::stages::{FormFailure, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 /// Largest message a page may send: acks are small JSON.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;

@@ -6,7 +6,7 @@
 //! Must not send anything: the deliver stage does.
 
 use super::report::Problem;
-use super::stages::{CompileRequest, FormFailure, PatchOrigin, Stage, VarName};
+use crate::stages::{CompileRequest, FormFailure, PatchOrigin, Stage, VarName};
 use super::{line_col, Document, Selection, Target};
 use crate::reader::{Form, FormKind, SourceFile};
 

@@ -1,13 +1,13 @@
 //! Patch ids that are never reused, across restarts of jank, of the sidecar and of the
 //! machine's clock: emscripten keeps the first definition of each symbol name a page ever
-//! loaded, and pages outlive both processes (seed problem 4).
+//! loaded, and pages outlive both processes (problem 4 in ARCHITECTURE.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::stages::PatchId;
+use crate::stages::PatchId;
 
 /// Ids reserved on disk at a time, so that allocating one rarely touches the disk.
 const RESERVE: u64 = 1_000;

@@ -11,8 +11,6 @@ mod changes;
 mod failures;
 mod ids;
 pub mod report;
-pub mod stages;
-mod wire;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,11 +25,10 @@ use crate::reader::{self, Form, FormKind, SourceFile};
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
 pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
-use stages::{
-    Build, Check, Compile, CompileRequest, Deliver, FormFailure, FormKey, FormSource, LineCol, Patch, PatchKind,
-    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+use crate::stages::{
+    Build, Check, Compile, CompileRequest, Deliver, FormFailure, FormKey, FormSource, LineCol, Patch, PatchKind, PatchOrigin,
+    SideModule, SourceContext, Stage, StageFailure, VarName,
 };
-pub use wire::{start, Started};
 
 /// A document as the pipeline sees it: a path and the text at the moment of the request.
 #[derive(Clone, Debug)]

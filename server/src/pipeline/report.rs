@@ -1,13 +1,13 @@
 //! What a pipeline run reports: per-stage timings, the forms it patched, the value of an
 //! expression, and problems located in the source file. Plain data in byte offsets: the
-//! `lsp` module turns it into the JSON of design.md and into diagnostics.
+//! `lsp` module turns it into `ext::PatchReportParams` and into diagnostics.
 
 use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::stages::{LineCol, Stage};
+use crate::stages::{LineCol, Stage};
 
 /// Milliseconds spent in each stage. For a run over several forms, compile, build and check
 /// are the slowest form's time (forms go through them concurrently).
@@ -94,6 +94,27 @@ pub struct PatchReport {
 }
 
 impl PatchReport {
+    /// One line for people, the same in every front end: where it failed, what it patched
+    /// and how long it took, or what happened instead.
+    pub fn summary(&self) -> String {
+        let names = || {
+            let names: Vec<String> = self
+                .forms
+                .iter()
+                .map(|f| match &f.name {
+                    Some(name) => format!("{}/{name}", f.ns),
+                    None => "an expression".to_string(),
+                })
+                .collect();
+            names.join(", ")
+        };
+        match (&self.error, &self.message) {
+            (Some(error), _) => format!("{} failed: {}", error.stage, error.message),
+            (None, Some(message)) if self.forms.is_empty() => message.clone(),
+            _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.browsers),
+        }
+    }
+
     pub fn failed(stage: Stage, message: impl Into<String>) -> Self {
         let message = message.into();
         PatchReport {

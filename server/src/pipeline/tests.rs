@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::stages::*;
+use crate::stages::*;
 use super::*;
 
 #[derive(Default)]

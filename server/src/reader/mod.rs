@@ -59,7 +59,7 @@ pub enum FormKind {
 }
 
 /// The namespace a file declares. A file without an `ns` form is `Missing`: the compile
-/// stage must refuse it, never fall back to `user` (seed problem 2).
+/// stage must refuse it, never fall back to `user` (problem 2 in ARCHITECTURE.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Namespace {
     Declared(NsDecl),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use jank_hotpatch::build::{build_main_module, MainModule, SideModuleBuilder};
 use jank_hotpatch::config::{AppSettings, Settings};
-use jank_hotpatch::pipeline::stages::{Build, CompiledForm, FormKey, Patch, PatchId, PatchKind, PatchOrigin, VarName};
+use jank_hotpatch::stages::{Build, CompiledForm, FormKey, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 use jank_hotpatch::reader::Namespace;
 use tokio::sync::OnceCell;
 

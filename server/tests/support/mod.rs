@@ -1,7 +1,6 @@
-//! Shared by the deliver tests and benchmark: a small Chrome DevTools Protocol client driving
-//! real headless Chromium (`cdp`), and fork-shaped side modules, the stand-in main module and
-//! the demo app served from a scratch root (`app`).
+//! Shared by the deliver tests and benchmark: fork-shaped side modules, the stand-in main
+//! module and the demo app served from a scratch root (`app`). The DevTools and LSP clients
+//! are in the `test-support` crate.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod app;
-pub mod cdp;

@@ -3,13 +3,10 @@
 //! jank, the real toolchain and headless Chromium.
 //!
 //! This library holds what the test files share: the figures every test reports, the demo
-//! workspace and the processes around it. The LSP client and the DevTools client are the
-//! server's own test helpers, included by path so that there is one copy of each.
+//! workspace and the processes around it. The LSP client and the DevTools client come from
+//! the `test-support` crate, shared with the server's tests and the benchmark.
 
 pub mod figures;
 pub mod workspace;
 
-#[path = "../../../server/tests/support/cdp.rs"]
-pub mod cdp;
-#[path = "../../../server/tests/lsp_client/mod.rs"]
-pub mod lsp_client;
+pub use test_support::{cdp, lsp_client};

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::cdp::Page;
+use test_support::cdp::Page;
 use crate::figures::target_dir;
-use crate::lsp_client::{self, LspClient};
+use test_support::lsp_client::{self, LspClient};
 
 /// How long the tests wait for anything that should happen (a page, a report).
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -219,7 +219,7 @@ pub struct Running {
     pub dir: PathBuf,
     pub jank: Jank,
     pub sidecar: Sidecar,
-    pub browser: std::sync::Arc<crate::cdp::Browser>,
+    pub browser: std::sync::Arc<test_support::cdp::Browser>,
     pub page: Page,
 }
 
@@ -228,7 +228,7 @@ pub async fn running_demo(name: &str, options: Value) -> Running {
     let dir = demo_workspace(name);
     let jank = Jank::start(&dir, &[]);
     let mut sidecar = Sidecar::start(&dir, options).await;
-    let browser = crate::cdp::Browser::launch().await;
+    let browser = test_support::cdp::Browser::launch().await;
     let page = browser.open(sidecar.app_url()).await;
     let report = sidecar.patch_file().await;
     assert_eq!(report["ok"], true, "{report}");

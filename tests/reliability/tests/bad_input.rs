@@ -16,7 +16,7 @@ use jank_hotpatch::config::{AppSettings, Settings};
 use jank_hotpatch::deliver::protocol::{decode_patch, MAX_CLIENT_MESSAGE_BYTES};
 use jank_hotpatch::deliver::{AppServer, SOCKET_PATH};
 use jank_hotpatch::nrepl::{FrameDecoder, Message, Value as Bencode};
-use jank_hotpatch::pipeline::stages::{Deliver, Patch, PatchId, PatchKind, PatchOrigin, SideModule, VarName};
+use jank_hotpatch::stages::{Deliver, Patch, PatchId, PatchKind, PatchOrigin, SideModule, VarName};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::sample::select;

@@ -35,7 +35,7 @@ pub async fn run(workspace: &Path, paths: &[PathBuf]) -> Result<(), WatchError> 
         eprintln!("jank-hotpatch: {problem}");
     }
     settings.resolve_paths(&workspace);
-    let started = pipeline::start(&settings, &workspace).await;
+    let started = crate::app::start(&settings, &workspace).await;
     for warning in &started.warnings {
         eprintln!("jank-hotpatch: {warning}");
     }
@@ -94,35 +94,33 @@ async fn patch_file(pipeline: &Pipeline, path: &Path, print: &impl Fn(String)) {
     print(line(path, &doc.text, &report));
 }
 
-/// One line per run: what was patched, how long each stage took, or where it failed.
+/// One line per run: the report's summary, with a mark, the file (and the place of a
+/// failure), and the stage times of a patch.
 pub fn line(path: &Path, text: &str, report: &PatchReport) -> String {
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let names: Vec<&str> = report.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect();
     let s = &report.stages;
-    match &report.error {
-        Some(error) => {
-            let place = report
-                .problems
-                .first()
-                .map(|p| {
-                    let at = p.location.unwrap_or_else(|| pipeline::line_col(text, p.range.start));
-                    format!("{file}:{}:{}", at.line + 1, at.column + 1)
-                })
-                .unwrap_or(file);
-            format!("✗ {place}: {} failed: {}", error.stage, error.message)
-        }
-        None if names.is_empty() => format!("· {file}: {}", report.message.as_deref().unwrap_or("nothing to patch")),
-        None => format!(
-            "✓ {file}: {} in {:.0} ms (compile {:.0}, build {:.0}, deliver {:.0}, load {:.1}) → {} page(s){}",
-            names.join(", "),
-            report.total_ms,
+    let value = report.value.as_ref().map(|v| format!(" => {v}")).unwrap_or_default();
+    if report.error.is_some() {
+        let place = report
+            .problems
+            .first()
+            .map(|p| {
+                let at = p.location.unwrap_or_else(|| pipeline::line_col(text, p.range.start));
+                format!("{file}:{}:{}", at.line + 1, at.column + 1)
+            })
+            .unwrap_or(file);
+        format!("✗ {place}: {}", report.summary())
+    } else if report.forms.is_empty() {
+        format!("· {file}: {}", report.summary())
+    } else {
+        format!(
+            "✓ {file}: {} (compile {:.0}, build {:.0}, deliver {:.0}, load {:.1}){value}",
+            report.summary(),
             s.compile_ms,
             s.build_ms,
             s.deliver_ms,
             s.load_ms,
-            report.browsers,
-            report.value.as_ref().map(|v| format!(" => {v}")).unwrap_or_default(),
-        ),
+        )
     }
 }
 

@@ -1,18 +1,24 @@
-//! Builds the stage backends from settings. The only place that names concrete stage
-//! implementations; a backend that cannot start leaves its stage with the reason, so that
-//! patches fail there with that reason instead of the sidecar failing to start.
+//! The composition root: builds the stage backends from settings and hands the front ends a
+//! running [`Pipeline`].
+//!
+//! Owns: choosing and starting the concrete stages (compile, build, check, deliver). The only
+//! module that names them; the pipeline and the front ends see stages through the contracts in
+//! [`crate::stages`] and the handles here. A backend that cannot start leaves its stage with
+//! the reason, so that patches fail there with that reason instead of the sidecar failing to
+//! start.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Backends, PatchIds, Pipeline};
+use crate::pipeline::{Backends, PatchIds, Pipeline};
 use tokio::sync::watch;
 
-use crate::build::{ExportCheck, SideModuleBuilder};
+use crate::build::SideModuleBuilder;
+use crate::check::ExportCheck;
 use crate::compile::JankCompiler;
 use crate::config::Settings;
 use crate::deliver::AppServer;
-use crate::pipeline::stages::{Build, Check, Compile, Deliver};
+use crate::stages::{Build, Check, Compile, Deliver};
 
 /// Where the app's URL (with its token) is written, under the cache dir, for people and tools.
 pub const APP_URL_FILE: &str = "app-url";
@@ -27,7 +33,19 @@ pub struct Started {
     /// The number of connected pages, as it changes.
     pub browsers: Option<watch::Receiver<usize>>,
     /// The app server, to stop it (and free its port) before a restart with new settings.
-    pub app: Option<Arc<AppServer>>,
+    pub app: AppHandle,
+}
+
+/// Stops the app server, so that a restart with new settings gets the same port.
+#[derive(Clone, Default)]
+pub struct AppHandle(Option<Arc<AppServer>>);
+
+impl AppHandle {
+    pub async fn stop(&self) {
+        if let Some(server) = &self.0 {
+            server.stop().await;
+        }
+    }
 }
 
 /// Starts every backend for `workspace` with `settings`.
@@ -79,6 +97,6 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
         warnings,
         app_url,
         browsers,
-        app,
+        app: AppHandle(app),
     }
 }

@@ -3,7 +3,7 @@
 //! module, starts the stand-in jank and the pipeline, prints the app's URL and patches the
 //! demo's jank file on every save.
 //!
-//! A front end like `lsp` and `watch`: it only assembles the stages through `pipeline::start`.
+//! A front end like `lsp` and `watch`: it only assembles the stages through `app::start`.
 //! With `--jank-nrepl` and `--app` it drives a real jank and a real jank main module instead.
 
 use std::path::{Path, PathBuf};
@@ -15,24 +15,23 @@ use tokio::process::{Child, Command};
 
 use crate::build::build_main_module;
 use crate::config::Settings;
-use crate::pipeline;
 
 /// The stand-in runtime main module's sources (demo/runtime), written into the workspace.
 const RUNTIME: &[(&str, &str)] = &[
-    ("runtime.hpp", include_str!("../../demo/runtime/runtime.hpp")),
-    ("object.cpp", include_str!("../../demo/runtime/object.cpp")),
-    ("core.cpp", include_str!("../../demo/runtime/core.cpp")),
-    ("api.cpp", include_str!("../../demo/runtime/api.cpp")),
+    ("runtime.hpp", include_str!("../../../demo/runtime/runtime.hpp")),
+    ("object.cpp", include_str!("../../../demo/runtime/object.cpp")),
+    ("core.cpp", include_str!("../../../demo/runtime/core.cpp")),
+    ("api.cpp", include_str!("../../../demo/runtime/api.cpp")),
 ];
 
 /// The demo app's static files (demo/app).
 const APP: &[(&str, &str)] = &[
-    ("index.html", include_str!("../../demo/app/index.html")),
-    ("demo.js", include_str!("../../demo/app/demo.js")),
-    ("demo.css", include_str!("../../demo/app/demo.css")),
+    ("index.html", include_str!("../../../demo/app/index.html")),
+    ("demo.js", include_str!("../../../demo/app/demo.js")),
+    ("demo.css", include_str!("../../../demo/app/demo.css")),
 ];
 
-const CORE_JANK: &str = include_str!("../../demo/src/demo/core.jank");
+const CORE_JANK: &str = include_str!("../../../demo/src/demo/core.jank");
 const CORE_JANK_PATH: &str = "src/demo/core.jank";
 
 const CONFIG: &str = "# The demo workspace: the app's static files and the main module patches link against.
@@ -54,9 +53,9 @@ pub enum DemoError {
     #[error("the app server did not start: {0}")]
     NoAppServer(String),
     #[error(transparent)]
-    Watch(#[from] crate::watch::WatchError),
+    Watch(#[from] crate::front::watch::WatchError),
     #[error(transparent)]
-    NreplEndpoint(#[from] crate::nrepl_server::NreplServerError),
+    NreplEndpoint(#[from] crate::front::nrepl_endpoint::NreplServerError),
 }
 
 pub struct DemoOptions {
@@ -130,7 +129,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     };
 
     progress.set_message("starting the sidecar");
-    let started = pipeline::start(&settings, &dir).await;
+    let started = crate::app::start(&settings, &dir).await;
     for warning in &started.warnings {
         progress.println(format!("jank-hotpatch: {warning}"));
     }
@@ -139,7 +138,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         Some(port) => {
             settings.nrepl_server.port = port;
             let jank = settings.nrepl.endpoint.as_deref();
-            Some(crate::nrepl_server::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir).await?)
+            Some(crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir).await?)
         }
         None => None,
     };
@@ -155,7 +154,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
 
     let roots = [dir.join("src")];
     tokio::select! {
-        result = crate::watch::watch_files(&started.pipeline, &roots, |line| println!("{line}")) => result?,
+        result = crate::front::watch::watch_files(&started.pipeline, &roots, |line| println!("{line}")) => result?,
         _ = tokio::signal::ctrl_c() => println!("stopping"),
     }
     Ok(())

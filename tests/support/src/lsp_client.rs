@@ -1,8 +1,5 @@
 //! A small LSP client for tests: starts the real `jank-hotpatch lsp` binary and speaks
-//! JSON-RPC with Content-Length framing over its stdin/stdout. Shared with the reliability
-//! suite (`tests/reliability`), which includes this file by path.
-
-#![allow(dead_code)] // each test file uses a different part of it
+//! JSON-RPC with Content-Length framing over its stdin/stdout.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -179,12 +176,9 @@ impl LspClient {
     }
 }
 
-/// The `jank-hotpatch` binary: Cargo's own for the server's tests, else the one the workspace
-/// build left in `target/debug` (other crates have no `CARGO_BIN_EXE_jank-hotpatch`).
+/// The `jank-hotpatch` binary the workspace build left in `target/debug` (`cargo test` builds
+/// it for the server's integration tests; other crates need `cargo build --workspace` first).
 pub fn binary() -> PathBuf {
-    if let Some(path) = option_env!("CARGO_BIN_EXE_jank-hotpatch") {
-        return PathBuf::from(path);
-    }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         manifest

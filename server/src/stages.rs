@@ -26,7 +26,7 @@ pub enum Stage {
 impl Stage {
     pub const ALL: [Stage; 6] = [Stage::Read, Stage::Compile, Stage::Build, Stage::Check, Stage::Deliver, Stage::Load];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Stage::Read => "read",
             Stage::Compile => "compile",
@@ -106,7 +106,7 @@ pub struct FormSource {
 }
 
 /// The file a form comes from, as the compile stage needs it to load the namespace on
-/// the jank side (seed problems 1 and 2).
+/// the jank side (problems 1 and 2 in ARCHITECTURE.md).
 #[derive(Clone, Debug)]
 pub struct SourceContext {
     pub path: PathBuf,
@@ -268,7 +268,7 @@ impl fmt::Display for StageFailure {
     }
 }
 
-/// jank -> C++ (seed problem 3: jank's own compiler, never a second code generator).
+/// jank -> C++ (problem 3 in ARCHITECTURE.md: jank's own compiler, never a second code generator).
 #[async_trait]
 pub trait Compile: Send + Sync {
     async fn compile(&self, request: &CompileRequest) -> Result<CompiledForm, StageFailure>;

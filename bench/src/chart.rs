@@ -136,7 +136,7 @@ fn render(bars: &[Bar], caption: &str, path: &Path) -> Result<(), Box<dyn std::e
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::report::tests::example;
+    use crate::report::tests::example;
 
     #[test]
     fn bars_stack_to_the_end_to_end_p50_with_the_seed_beside_the_small_form() {

@@ -6,11 +6,11 @@
 //! patches and the browser client need, 64-bit integers as BigInt, table growth, the file
 //! system, the runtime methods the client calls, and the client's `--post-js`. Must not know
 //! about pages or patches' C++; what real patches import beyond the fork's helpers comes from
-//! their wasm ([`super::export_list`]).
+//! their wasm ([`crate::check::export_list`]).
 
 use std::path::{Path, PathBuf};
 
-use super::check::{export_list, CheckError};
+use super::{export_list, CheckError};
 
 /// What every patch of the jank fork's shape imports (the `extern "C"` block of its
 /// `wasm_patch_processor`).
@@ -48,7 +48,7 @@ pub const CLIENT_OPTIONAL: [&str; 2] = ["jank_to_code_string", "jank_hot_reload_
 const RUNTIME_METHODS: [&str; 6] = ["FS", "ccall", "cwrap", "UTF8ToString", "stringToUTF8", "lengthBytesUTF8"];
 
 /// The client's post-js: emscripten's async side-module loader, for large patches.
-pub const POST_JS: &str = include_str!("post.js");
+pub const POST_JS: &str = include_str!("../deliver/client/post.js");
 
 /// Which C API the app's jank has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,47 +1,44 @@
-//! Domain -> LSP: patch reports to the JSON of design.md, problems to diagnostics.
+//! Domain -> LSP: patch reports to `ext` types, problems to diagnostics.
 
-use serde_json::{json, Map, Value};
 use tower_lsp_server::ls_types::{
     Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Uri,
 };
 
 use super::documents::Document;
+use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, StageTimesParams};
 use crate::pipeline::{PatchReport, Problem};
 use crate::reader::ReadError;
+use crate::stages::Stage;
 
 /// The report as editors receive it: byte ranges become LSP ranges of `doc`.
-pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> Value {
+pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchReportParams {
     let range = |r: &std::ops::Range<usize>| doc.map(|d| d.range(r)).unwrap_or_default();
     let stages = &report.stages;
-    let mut out = json!({
-        "ok": report.ok,
-        "uri": uri.as_str(),
-        "forms": report.forms.iter().map(|f| json!({"ns": f.ns, "name": f.name, "range": range(&f.range)})).collect::<Vec<_>>(),
-        "stages": {
-            "read_ms": round(stages.read_ms),
-            "compile_ms": round(stages.compile_ms),
-            "build_ms": round(stages.build_ms),
-            "check_ms": round(stages.check_ms),
-            "deliver_ms": round(stages.deliver_ms),
-            "load_ms": round(stages.load_ms),
+    PatchReportParams {
+        ok: report.ok,
+        uri: uri.clone(),
+        forms: report
+            .forms
+            .iter()
+            .map(|f| PatchedFormParams { ns: f.ns.clone(), name: f.name.clone(), range: range(&f.range) })
+            .collect(),
+        stages: StageTimesParams {
+            read_ms: round(stages.read_ms),
+            compile_ms: round(stages.compile_ms),
+            build_ms: round(stages.build_ms),
+            check_ms: round(stages.check_ms),
+            deliver_ms: round(stages.deliver_ms),
+            load_ms: round(stages.load_ms),
         },
-        "total_ms": round(report.total_ms),
-        "browsers": report.browsers,
-    });
-    let object: &mut Map<String, Value> = out.as_object_mut().expect("json! object");
-    if let Some(value) = &report.value {
-        object.insert("value".into(), json!(value));
+        total_ms: round(report.total_ms),
+        browsers: report.browsers,
+        value: report.value.clone(),
+        error: report.error.as_ref().map(|e| ReportErrorParams { stage: e.stage, message: e.message.clone() }),
+        message: report.message.clone(),
+        superseded: report.superseded,
+        summary: report.summary(),
+        stage_order: Stage::ALL.to_vec(),
     }
-    if let Some(error) = &report.error {
-        object.insert("error".into(), json!({"stage": error.stage, "message": error.message}));
-    }
-    if let Some(message) = &report.message {
-        object.insert("message".into(), json!(message));
-    }
-    if report.superseded {
-        object.insert("superseded".into(), json!(true));
-    }
-    out
 }
 
 pub fn diagnostic(problem: &Problem, doc: &Document) -> Diagnostic {

@@ -5,12 +5,14 @@
 //! linker (`src/library_dylink.js`), and the `EXPORTED_FUNCTIONS` list a `-sMAIN_MODULE=2`
 //! build needs. Must not know about toolchains, patches' C++ or pages.
 
+pub mod link_flags;
+
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use wasmparser::{Parser, Payload, TypeRef};
 
-use crate::pipeline::stages::{Check, SideModule, StageFailure};
+use crate::stages::{Check, SideModule, StageFailure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {

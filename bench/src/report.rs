@@ -53,7 +53,7 @@ pub fn table(results: &BenchResults) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "jank-hotpatch bench ({}): {} iterations after {} warm-up, {} page(s); milliseconds",
+        "jank-hotpatch-bench ({}): {} iterations after {} warm-up, {} page(s); milliseconds",
         results.mode, results.iterations, results.warmup, results.pages
     );
     let _ = write!(out, "{:<NAME_WIDTH$}     ", "scenario");
@@ -177,7 +177,7 @@ pub(crate) mod tests {
     use super::super::stats::Sample;
     use super::super::{PageSoak, SeedBaseline, Soak};
     use super::*;
-    use crate::bench::memory::PageMemory;
+    use crate::memory::PageMemory;
 
     pub(crate) fn example() -> BenchResults {
         let sample = |build: f64| Sample {

@@ -11,9 +11,9 @@ use super::memory::{page_memory, rss_kib};
 use super::rig::{report_problem, sample_of, Rig, CACHE_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM};
 use super::stats::{Sample, ScenarioResult};
 use super::{seed, BenchError, BenchOptions, BenchResults, PageSoak, Soak};
-use crate::build::SideModuleBuilder;
-use crate::config::Settings;
-use crate::pipeline::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
+use jank_hotpatch::build::SideModuleBuilder;
+use jank_hotpatch::config::Settings;
+use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
 
 /// One measured step.
 #[derive(Clone, Copy)]

@@ -20,25 +20,9 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use test_support::chromium::{CHROMIUM, FLAGS};
+
 use super::BenchError;
-
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Flags that let Chromium run unattended here (recipes.md), plus exact memory figures and a
-/// DevTools port of its own choosing.
-pub const FLAGS: [&str; 11] = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--enable-precise-memory-info",
-    "--js-flags=--expose-gc",
-    "--remote-debugging-port=0",
-    "--remote-allow-origins=*",
-];
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 

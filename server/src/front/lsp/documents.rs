@@ -4,7 +4,7 @@
 use ropey::Rope;
 use tower_lsp_server::ls_types::{Position, Range, TextDocumentContentChangeEvent};
 
-use crate::pipeline::stages::LineCol;
+use crate::stages::LineCol;
 
 /// One open document.
 pub struct Document {

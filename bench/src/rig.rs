@@ -64,7 +64,7 @@ struct BenchDocument {
 impl BenchDocument {
     fn text(&self) -> String {
         let mut text = self.base.trim_end().to_string();
-        text.push_str("\n\n;; Patched by `jank-hotpatch bench`.\n");
+        text.push_str("\n\n;; Patched by `jank-hotpatch-bench`.\n");
         for (name, value) in &self.forms {
             text.push_str(&format!("(defn {name} [] {value})\n"));
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{SplitSink, StreamExt};
 use futures::SinkExt;
-use jank_hotpatch::bench::{CHROMIUM, CHROMIUM_FLAGS};
+use crate::chromium::{CHROMIUM, FLAGS as CHROMIUM_FLAGS};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;

@@ -15,8 +15,8 @@ use tokio::process::Command;
 use super::rig::{Rig, NS, SMALL_FORM};
 use super::stats::{Sample, ScenarioResult};
 use super::{BenchError, SeedBaseline};
-use crate::compile::COMPILE_OP;
-use crate::nrepl::{Client, ClientOptions, Message};
+use jank_hotpatch::compile::COMPILE_OP;
+use jank_hotpatch::nrepl::{Client, ClientOptions, Message};
 
 /// The seed's flags (hot_reload_server.cjs, `EMCC_FLAGS`, without its jank include dirs:
 /// the fork's patch C++ includes only `<stdint.h>`).
@@ -131,7 +131,7 @@ struct Jank {
 
 impl Jank {
     async fn connect(endpoint: &str) -> Result<Jank, BenchError> {
-        let failed = |e: crate::nrepl::NreplError| BenchError::Seed(format!("jank's nREPL server at {endpoint}: {e}"));
+        let failed = |e: jank_hotpatch::nrepl::NreplError| BenchError::Seed(format!("jank's nREPL server at {endpoint}: {e}"));
         let client = Client::connect(endpoint, ClientOptions::default()).await.map_err(failed)?;
         let session = client.clone_session(None).await.map_err(failed)?;
         Ok(Jank { client, session })

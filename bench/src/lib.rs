@@ -1,4 +1,4 @@
-//! `jank-hotpatch bench`: one benchmark for the whole loop, edit to applied, stage by stage,
+//! `jank-hotpatch-bench`: one benchmark for the whole loop, edit to applied, stage by stage,
 //! against the seed's way, on the real pieces: the sidecar as a subprocess driven over LSP,
 //! the stand-in jank, the real toolchain and headless Chromium pages.
 //!
@@ -24,7 +24,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use chromium::{CHROMIUM, FLAGS as CHROMIUM_FLAGS};
 pub use memory::{rss_kib, tree_pss_kib, PageMemory};
 pub use report::Goal;
 pub use stats::{ScenarioResult, StageSummary, Summary};

@@ -14,12 +14,15 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
 use super::documents::Document;
-use super::ext::{self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchStatus, ServerStatus, ServerStatusParams};
+use super::ext::{
+    self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchReportParams, PatchStatus, ServerStatus, ServerStatusParams,
+};
 use super::{framing, to_proto};
 use crate::config::{ConfigProblem, Settings};
-use crate::deliver::AppServer;
-use crate::nrepl_server::{self, NreplEndpoint};
-use crate::pipeline::{self, stages::Stage, PatchReport, Pipeline, ProgressSink, Selection};
+use crate::app::{self, AppHandle};
+use crate::front::nrepl_endpoint::{self, NreplEndpoint};
+use crate::pipeline::{self, PatchReport, Pipeline, ProgressSink, Selection};
+use crate::stages::Stage;
 use crate::reader;
 
 /// What the command line adds to the settings.
@@ -83,7 +86,7 @@ struct Backend {
 struct Session {
     settings: Settings,
     pipeline: Arc<Pipeline>,
-    app: Option<Arc<AppServer>>,
+    app: AppHandle,
 }
 
 impl Backend {
@@ -145,10 +148,10 @@ impl Backend {
         }
         // Stop the old pipeline's servers, so that the new ones get the same ports.
         drop(lock(&self.nrepl_endpoint).take());
-        if let Some(app) = self.session.send_replace(None).and_then(|old| old.app.clone()) {
-            app.stop().await;
+        if let Some(old) = self.session.send_replace(None) {
+            old.app.stop().await;
         }
-        let started = pipeline::start(&settings, &workspace).await;
+        let started = app::start(&settings, &workspace).await;
         for warning in &started.warnings {
             self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
         }
@@ -164,7 +167,7 @@ impl Backend {
         }
         if settings.nrepl_server.enabled {
             let jank = settings.nrepl.endpoint.as_deref();
-            match nrepl_server::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace).await {
+            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace).await {
                 Ok(endpoint) => {
                     tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());
                     *lock(&self.nrepl_endpoint) = Some(endpoint);
@@ -233,7 +236,7 @@ impl Backend {
     }
 
     /// Runs the pipeline on an open document and tells the editor everything about it.
-    async fn hot_patch(&self, uri: &Uri, selection: Selection) -> Result<Value> {
+    async fn hot_patch(&self, uri: &Uri, selection: Selection) -> Result<PatchReportParams> {
         let session = self.session().await?;
         let doc = {
             let documents = lock(&self.documents);
@@ -254,15 +257,15 @@ impl Backend {
             let mut status = lock(&self.status);
             status.browsers = report.browsers;
             status.health = if report.ok { Health::Ok } else { Health::Error };
-            status.message = summary(&report);
+            status.message = report.summary();
         }
-        let json = self.report_json(&report, uri);
-        self.client.send_notification::<PatchStatus>(json.clone()).await;
+        let params = self.report_json(&report, uri);
+        self.client.send_notification::<PatchStatus>(params.clone()).await;
         self.set_busy(false).await;
-        Ok(json)
+        Ok(params)
     }
 
-    fn report_json(&self, report: &PatchReport, uri: &Uri) -> Value {
+    fn report_json(&self, report: &PatchReport, uri: &Uri) -> PatchReportParams {
         let documents = lock(&self.documents);
         to_proto::report(report, uri, documents.get(uri))
     }
@@ -357,7 +360,7 @@ impl ProgressSink for LspProgress {
 impl LspProgress {
     fn end(&self, report: &PatchReport) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(ProgressEvent::End(summary(report)));
+            let _ = tx.send(ProgressEvent::End(report.summary()));
         }
     }
 }
@@ -405,8 +408,8 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         drop(lock(&self.nrepl_endpoint).take());
-        if let Some(app) = self.session.send_replace(None).and_then(|old| old.app.clone()) {
-            app.stop().await;
+        if let Some(old) = self.session.send_replace(None) {
+            old.app.stop().await;
         }
         Ok(())
     }
@@ -483,14 +486,14 @@ impl LanguageServer for Backend {
                 if !Self::document_path_is_jank(&args.uri) {
                     return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
                 }
-                self.hot_patch(&args.uri, Selection::FormAt(offset)).await.map(Some)
+                self.hot_patch(&args.uri, Selection::FormAt(offset)).await.map(to_any)
             }
             ext::HOT_PATCH_FILE => {
                 let args: HotPatchFileArgs = parse_args(&params.command, arg)?;
                 if !Self::document_path_is_jank(&args.uri) {
                     return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
                 }
-                self.hot_patch(&args.uri, Selection::ChangedForms).await.map(Some)
+                self.hot_patch(&args.uri, Selection::ChangedForms).await.map(to_any)
             }
             other => {
                 Err(invalid(format!("unknown command `{other}`; this server offers {}", ext::COMMANDS.join(", "))))
@@ -508,12 +511,8 @@ fn invalid(message: String) -> Error {
 }
 
 /// One line for status bars and progress: what happened and how long it took.
-fn summary(report: &PatchReport) -> String {
-    match (&report.error, &report.message) {
-        (Some(error), _) => format!("{} failed: {}", error.stage, error.message),
-        (None, Some(message)) if report.forms.is_empty() => message.clone(),
-        _ => format!("patched {} form(s) in {:.0} ms", report.forms.len(), report.total_ms),
-    }
+fn to_any(report: PatchReportParams) -> Option<LSPAny> {
+    serde_json::to_value(report).ok()
 }
 
 fn file_name(uri: &Uri) -> String {

@@ -1,0 +1,114 @@
+//! jank-hotpatch's extensions to LSP: commands, their arguments, and notifications. Mirrored
+//! as typed definitions in vscode-extension/src/lsp_ext.ts and emacs/jank-hotpatch.el.
+
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::ls_types::{notification::Notification, Position, Range, Uri};
+
+use crate::stages::Stage;
+
+/// `jank.hotPatchForm [{"uri", "position"}]`: the top-level form around the position.
+pub const HOT_PATCH_FORM: &str = "jank.hotPatchForm";
+/// `jank.hotPatchFile [{"uri"}]`: every form changed since the file's last successful patch.
+pub const HOT_PATCH_FILE: &str = "jank.hotPatchFile";
+pub const COMMANDS: [&str; 2] = [HOT_PATCH_FORM, HOT_PATCH_FILE];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotPatchFormArgs {
+    pub uri: Uri,
+    pub position: Position,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HotPatchFileArgs {
+    pub uri: Uri,
+}
+
+/// Pushed after every patch run, with the same report the commands return.
+pub enum PatchStatus {}
+
+impl Notification for PatchStatus {
+    type Params = PatchReportParams;
+    const METHOD: &'static str = "jank/patchStatus";
+}
+
+/// The patch report as editors receive it (the fields every editor relies on, plus what lets the front ends
+/// render instead of recompute: `summary` and `stage_order`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PatchReportParams {
+    pub ok: bool,
+    pub uri: Uri,
+    pub forms: Vec<PatchedFormParams>,
+    pub stages: StageTimesParams,
+    pub total_ms: f64,
+    pub browsers: usize,
+    /// The printed value, when the form was an expression evaluated in the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReportErrorParams>,
+    /// What happened, for people, when it is not a patch (e.g. "nothing changed").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A newer edit of the same form made this run stop early: not news.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
+    /// One line that says what happened, as every front end shows it.
+    pub summary: String,
+    /// The stages in the order they run, for tooltips and breakdowns.
+    pub stage_order: Vec<Stage>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PatchedFormParams {
+    pub ns: String,
+    /// The defined name; `null` for an expression.
+    pub name: Option<String>,
+    pub range: Range,
+}
+
+/// Milliseconds per stage, named `<stage>_ms`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimesParams {
+    pub read_ms: f64,
+    pub compile_ms: f64,
+    pub build_ms: f64,
+    pub check_ms: f64,
+    pub deliver_ms: f64,
+    pub load_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportErrorParams {
+    pub stage: Stage,
+    pub message: String,
+}
+
+/// The sidecar's health, for status bars and mode lines (like rust-analyzer's
+/// `experimental/serverStatus`).
+pub enum ServerStatus {}
+
+impl Notification for ServerStatus {
+    type Params = ServerStatusParams;
+    const METHOD: &'static str = "jank/serverStatus";
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStatusParams {
+    pub health: Health,
+    pub busy: bool,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_url: Option<String>,
+    pub browsers: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    #[default]
+    Ok,
+    Warning,
+    Error,
+}
