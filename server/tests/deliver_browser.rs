@@ -86,9 +86,8 @@ async fn patches_apply_in_place_keep_state_return_values_and_report_failures() {
     assert_eq!(delivery.value.as_deref(), Some("42"));
 
     // A patch the registry refuses: the old code keeps running and the HUD says why.
-    let broken = modules
-        .build(106, &Defn::new("speed", &[], int(50)), "9", jank_hotpatch::stages::PatchKind::Definition)
-        .await;
+    let broken =
+        modules.build(106, &Defn::new("speed", &[], int(50)), "9", jank_hotpatch::stages::PatchKind::Definition).await;
     let delivery = server.deliver(vec![broken]).await.unwrap();
     assert_eq!((delivery.browsers, delivery.applied), (1, 0));
     assert!(

@@ -2,11 +2,10 @@
 //! input. No jank is running here, so patches stop at the compile stage with a clear error;
 //! the full loop is tested in `pipeline_end_to_end.rs`.
 
-
 use std::time::Duration;
 
-use test_support::lsp_client::{temp_workspace, LspClient};
 use serde_json::{json, Value};
+use test_support::lsp_client::{temp_workspace, LspClient};
 
 const SOURCE: &str =
     "(ns demo.core)\n\n(defn greet [n] (str \"héllo \" n))\n\n(comment\n  (greet \"🎉\")\n  (+ 1 2))\n";

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use jank_hotpatch::deliver::AppServer;
-use jank_hotpatch::pipeline::stages::{Deliver, PatchKind};
+use jank_hotpatch::stages::{Deliver, PatchKind};
 use serde_json::json;
 use support::app::{app_settings, int, repo, scratch, Defn, Modules};
 use test_support::cdp::{Browser, Page};

@@ -10,9 +10,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::check::link_flags::{required_exports, settings, write_post_js, CApi};
 use super::toolchain::{find_emcc, run_tool, tail};
 use super::BuildError;
+use crate::check::link_flags::{required_exports, settings, write_post_js, CApi};
 
 /// The built main module.
 #[derive(Clone, Debug)]

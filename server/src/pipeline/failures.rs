@@ -6,9 +6,9 @@
 //! Must not send anything: the deliver stage does.
 
 use super::report::Problem;
-use crate::stages::{CompileRequest, FormFailure, PatchOrigin, Stage, VarName};
 use super::{line_col, Document, Selection, Target};
 use crate::reader::{Form, FormKind, SourceFile};
+use crate::stages::{CompileRequest, FormFailure, PatchOrigin, Stage, VarName};
 
 /// Longest form text a page is sent (the HUD shows the start of the form).
 const MAX_FORM_CHARS: usize = 2000;

@@ -22,13 +22,13 @@ use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
 use crate::reader::{self, Form, FormKind, SourceFile};
+use crate::stages::{
+    Build, Check, Compile, CompileRequest, Deliver, FormFailure, FormKey, FormSource, LineCol, Patch, PatchKind,
+    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+};
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
 pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
-use crate::stages::{
-    Build, Check, Compile, CompileRequest, Deliver, FormFailure, FormKey, FormSource, LineCol, Patch, PatchKind, PatchOrigin,
-    SideModule, SourceContext, Stage, StageFailure, VarName,
-};
 
 /// A document as the pipeline sees it: a path and the text at the moment of the request.
 #[derive(Clone, Debug)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::stages::*;
 use super::*;
+use crate::stages::*;
 
 #[derive(Default)]
 struct Calls {

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::chromium::{CHROMIUM, FLAGS as CHROMIUM_FLAGS};
 use futures::stream::{SplitSink, StreamExt};
 use futures::SinkExt;
-use crate::chromium::{CHROMIUM, FLAGS as CHROMIUM_FLAGS};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;

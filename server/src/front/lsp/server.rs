@@ -18,12 +18,12 @@ use super::ext::{
     self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchReportParams, PatchStatus, ServerStatus, ServerStatusParams,
 };
 use super::{framing, to_proto};
-use crate::config::{ConfigProblem, Settings};
 use crate::app::{self, AppHandle};
+use crate::config::{ConfigProblem, Settings};
 use crate::front::nrepl_endpoint::{self, NreplEndpoint};
 use crate::pipeline::{self, PatchReport, Pipeline, ProgressSink, Selection};
-use crate::stages::Stage;
 use crate::reader;
+use crate::stages::Stage;
 
 /// What the command line adds to the settings.
 #[derive(Clone, Debug, Default)]
