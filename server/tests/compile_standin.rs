@@ -326,7 +326,7 @@ async fn mirror_defines_the_var_on_the_jank_side() {
 #[tokio::test]
 async fn upstream_jank_without_the_op_gets_one_clear_diagnostic() {
     let dir = workspace("no-op");
-    let _jank = StandIn::start(&dir, &["--without-wasm-op"]);
+    let _jank = StandIn::start(&dir, &["--mode", "upstream"]);
     let jank = compiler(&dir);
     let file = format!("{NS_FORM}\n(defn ggg [v] v)\n");
     for id in [1, 2] {
