@@ -304,25 +304,36 @@ async fn untranslated_parts_are_refused() {
 }
 
 /// The fork interns a def in `user` while analysing it there: a recursive function would call
-/// `user/fact`, which the page does not have. Refused, with the reason.
+/// `user/fact`, and once `ggg` was compiled, a call of it resolves to `user/ggg`; the page has
+/// neither. Refused, with the reason.
 #[tokio::test]
-async fn a_recursive_def_shows_where_jank_analysed_it() {
+async fn calls_into_user_show_where_jank_analysed() {
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("recursive-{}", mode.name()));
         let _jank = StandIn::start_as(&dir, mode, &[]);
-        let form = "(defn fact [n] (if (< n 2) 1 (* n (fact (- n 1)))))";
-        let file = format!("{NS_FORM}\n{form}\n");
-        let compiled = compiler(&dir).compile(&request(&dir, &file, form, defn(), 6)).await;
+        let jank = compiler(&dir);
+        let (fact, ggg, twice) = (
+            "(defn fact [n] (if (< n 2) 1 (* n (fact (- n 1)))))",
+            "(defn ggg [v] (+ 49 v))",
+            "(defn twice [x] (ggg x))",
+        );
+        let file = format!("{NS_FORM}\n{fact}\n{ggg}\n{twice}\n");
+        let recursive = jank.compile(&request(&dir, &file, fact, defn(), 6)).await;
+        jank.compile(&request(&dir, &file, ggg, defn(), 7)).await.unwrap();
+        let caller = jank.compile(&request(&dir, &file, twice, defn(), 8)).await;
         match mode {
             Mode::Fork => {
-                let failure = compiled.unwrap_err();
-                assert!(
-                    failure.message.contains("the generated C++ calls `user/fact`, not `demo.core/fact`"),
-                    "{failure:?}"
-                );
-                assert!(failure.message.contains("namespace `user`, not in `demo.core`"), "{failure:?}");
+                for (failure, var) in [(recursive.unwrap_err(), "user/fact"), (caller.unwrap_err(), "user/ggg")] {
+                    let calls = format!("the generated C++ calls `{var}`, not a var of `demo.core`");
+                    assert!(failure.message.contains(&calls), "{failure:?}");
+                    assert!(failure.message.contains("namespace `user`, not in `demo.core`"), "{failure:?}");
+                    assert_eq!(failure.location, None);
+                }
             }
-            _ => assert!(compiled.unwrap().cpp.contains("jank_call_var(\"demo.core\", \"fact\", 1, tmp_")),
+            _ => {
+                assert!(recursive.unwrap().cpp.contains("jank_call_var(\"demo.core\", \"fact\", 1, tmp_"));
+                assert!(caller.unwrap().cpp.contains("jank_call_var(\"demo.core\", \"ggg\", 1, tmp_"));
+            }
         }
     }
 }

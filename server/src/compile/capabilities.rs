@@ -4,10 +4,11 @@
 //! that is not listed is probed with empty code: a server with the op answers `missing-code`
 //! and does nothing, one without it (upstream jank, Clojure's nREPL) answers `unknown-op`.
 //!
-//! In which namespace the op analyses code is asked only after a symbol failed to resolve: a
-//! probe `(def p (fn [] (p)))` compiles to `jank_call_var("<ns>", "p", ...)`, and jank interns
-//! a def in the namespace it analyses in, so `<ns>` is that namespace (the fork: `user`,
-//! whatever `ns` said). The probe's C++ is read, never built.
+//! In which namespace the op analyses code is asked only when it matters (a symbol failed to
+//! resolve, or the C++ names a namespace other than the file's and `clojure.core`): a probe
+//! `(def p (fn [] (p)))` compiles to `jank_call_var("<ns>", "p", ...)`, and jank interns a def
+//! in the namespace it analyses in, so `<ns>` is that namespace (the fork: `user`, whatever
+//! `ns` said). The probe's C++ is read, never built; its var stays interned, unbound, there.
 
 use std::collections::HashMap;
 
@@ -47,26 +48,25 @@ impl Capabilities {
             .with("ns", ns)
             .with("patch-id", "0");
         let response = link.client.request(probe).await?;
-        let found = response.get_str("cpp-code").and_then(|cpp| called_ns(cpp, PROBE_VAR)).map(str::to_string);
+        let cpp = response.get_str("cpp-code").unwrap_or_default();
+        let found = referenced_vars(cpp).find(|(_, name)| *name == PROBE_VAR).map(|(ns, _)| ns.to_string());
         tracing::info!(requested = ns, analysed = ?found, "probed where jank's op analyses code");
         self.analysis.insert(ns.to_string(), found.clone());
         Ok(found)
     }
 }
 
-/// The namespace of the first `jank_call_var` or `jank_deref_var` of a var named `name` in the
-/// C++ of jank's code generator.
-pub fn called_ns<'c>(cpp: &'c str, name: &str) -> Option<&'c str> {
-    let tail = format!("\", \"{name}\"");
-    cpp.match_indices(&tail).find_map(|(end, _)| {
-        let before = &cpp[..end];
-        let start = ["jank_call_var(\"", "jank_deref_var(\""]
-            .iter()
-            .filter_map(|call| before.rfind(call).map(|i| i + call.len()))
-            .max()?;
-        let ns = &before[start..];
-        (!ns.contains('"')).then_some(ns)
-    })
+/// The vars (namespace, name) that the C++ of jank's code generator calls or dereferences, in
+/// order: its `jank_call_var("ns", "name", ...)` and `jank_deref_var("ns", "name")`.
+pub fn referenced_vars(cpp: &str) -> impl Iterator<Item = (&str, &str)> {
+    ["jank_call_var(\"", "jank_deref_var(\""]
+        .into_iter()
+        .flat_map(move |call| cpp.match_indices(call).map(move |(at, _)| &cpp[at + call.len()..]))
+        .filter_map(|rest| {
+            let (ns, rest) = rest.split_once("\", \"")?;
+            let (name, _) = rest.split_once('"')?;
+            Some((ns, name))
+        })
 }
 
 #[cfg(test)]
@@ -74,12 +74,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn called_namespace_read_from_the_generated_call() {
-        let cpp = "  void *tmp_0 = jank_call_var(\"user\", \"fact\", 1, tmp_1);\n";
-        assert_eq!(called_ns(cpp, "fact"), Some("user"));
-        assert_eq!(called_ns(cpp, "other"), None);
-        let cpp = "  void *tmp_0 = jank_deref_var(\"demo.core\", \"x\");\n  jank_call_var(\"a\", \"f\", 0, nullptr);";
-        assert_eq!(called_ns(cpp, "x"), Some("demo.core"));
-        assert_eq!(called_ns(cpp, "f"), Some("a"));
+    fn referenced_vars_read_from_the_generated_calls() {
+        let cpp = "  void *tmp_0 = jank_call_var(\"user\", \"fact\", 1, tmp_1);\n  void *tmp_2 = jank_deref_var(\"demo.core\", \"x\");\n";
+        let vars: Vec<_> = referenced_vars(cpp).collect();
+        assert_eq!(vars, [("user", "fact"), ("demo.core", "x")]);
+        assert_eq!(referenced_vars("// ERROR: def value is not a function").count(), 0);
     }
 }

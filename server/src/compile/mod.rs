@@ -43,10 +43,13 @@ use crate::pipeline::stages::{
     Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName,
 };
 use crate::reader::{FormKind, Namespace, NsDecl};
-use capabilities::{called_ns, Capabilities};
+use capabilities::{referenced_vars, Capabilities};
 
 /// The jank fork's op that compiles one def form to a side module's C++.
 pub const COMPILE_OP: &str = "wasm-compile-patch";
+
+/// Where jank's own functions live: every namespace refers to it.
+const CORE_NS: &str = "clojure.core";
 
 /// Expressions are compiled as a zero-argument function with this name plus the patch id.
 pub const EXPRESSION_PREFIX: &str = "__jank_hotpatch_eval_";
@@ -238,21 +241,30 @@ impl JankCompiler {
             return Err(missing_op(&state, &link));
         }
         let shift = wrapper.as_ref().map_or(0, |_| code.find(&request.form.text).unwrap_or(0) as u32);
-        match read_compiled(&response, request, &decl.name, shift, kind, wrapper) {
+        let compiled = match read_compiled(&response, request, &decl.name, shift, kind, wrapper) {
             Err(CompileError::Jank { message, location }) if message.contains("Unable to resolve symbol") => {
-                let analysed = match &mut state.jank {
-                    Some(jank) => jank.analysis_ns(&link, &decl.name).await?,
-                    None => None,
-                };
-                Err(match analysed.filter(|ns| *ns != decl.name) {
+                return Err(match analysed_elsewhere(&mut state, &link, &decl.name).await? {
                     Some(analysed) => {
                         CompileError::AnalysedElsewhere { analysed, declared: decl.name.clone(), message, location }
                     }
                     None => CompileError::Jank { message, location },
-                })
+                });
             }
-            other => other,
+            other => other?,
+        };
+        // jank interns a def in the namespace it analyses in, so once the fork compiled the
+        // file's defs in `user`, calls of them resolve to `user/...`, which the page lacks.
+        let names_other_ns = referenced_vars(&compiled.cpp).any(|(ns, _)| ns != decl.name && ns != CORE_NS);
+        if names_other_ns {
+            if let Some(analysed) = analysed_elsewhere(&mut state, &link, &decl.name).await? {
+                if let Some((ns, name)) = referenced_vars(&compiled.cpp).find(|(ns, _)| *ns == analysed) {
+                    let message = format!("the generated C++ calls `{ns}/{name}`, not a var of `{}`", decl.name);
+                    let declared = decl.name.clone();
+                    return Err(CompileError::AnalysedElsewhere { analysed, declared, message, location: None });
+                }
+            }
         }
+        Ok(compiled)
     }
 
     async fn mirror_form(&self, request: &CompileRequest) -> Result<(), CompileError> {
@@ -291,6 +303,19 @@ impl Compile for JankCompiler {
     async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure> {
         self.mirror_form(request).await.map_err(StageFailure::from)
     }
+}
+
+/// The namespace jank's op analyses code for `declared` in, when it is not `declared`.
+async fn analysed_elsewhere(
+    state: &mut JankState,
+    link: &Link,
+    declared: &str,
+) -> Result<Option<String>, CompileError> {
+    let analysed = match &mut state.jank {
+        Some(jank) => jank.analysis_ns(link, declared).await?,
+        None => None,
+    };
+    Ok(analysed.filter(|ns| ns != declared))
 }
 
 fn missing_op(state: &JankState, link: &Link) -> CompileError {
@@ -341,21 +366,9 @@ fn read_compiled(
     if let Some(marker) = UNTRANSLATED.iter().find(|marker| cpp.contains(&format!("// {marker}"))) {
         return Err(CompileError::Untranslated(marker.to_string()));
     }
-    let var_name = field("var-name")?;
-    // jank interns a def in the namespace it analyses in: a def calling itself elsewhere
-    // proves the form was analysed outside the file's namespace (the fork's `user`).
-    if let Some(analysed) = called_ns(cpp, var_name).filter(|called| *called != ns) {
-        let message = format!("the generated C++ calls `{analysed}/{var_name}`, not `{ns}/{var_name}`");
-        return Err(CompileError::AnalysedElsewhere {
-            analysed: analysed.to_string(),
-            declared: ns.to_string(),
-            message,
-            location: None,
-        });
-    }
     let name = match wrapper {
         Some(name) => name,
-        None => var_name.to_string(),
+        None => field("var-name")?.to_string(),
     };
     Ok(CompiledForm { patch_id: request.patch_id, cpp: cpp.to_string(), var: VarName::new(ns, name), kind })
 }
