@@ -288,21 +288,38 @@ impl Response {
         ERROR_STATUSES.iter().any(|s| self.has_status(s)) || self.ex().is_some()
     }
 
-    /// What went wrong, in the server's words: `err` (jank, Clojure), else `value` (upstream
-    /// jank puts an eval error's message there), else `ex`, else the statuses.
+    /// What went wrong, in the server's words: an `eval-error` without `ex` is upstream
+    /// jank's, whose message is in `value` (its `err` is captured stderr: blank or unrelated);
+    /// else `err` (the jank fork, Clojure), else `value`, else `ex`, else what the statuses mean.
     pub fn error_message(&self) -> Option<String> {
         if !self.is_error() {
             return None;
         }
         let err = self.err();
-        let text = if !err.trim().is_empty() {
+        let upstream_message = self.value().filter(|_| self.has_status("eval-error") && self.ex().is_none());
+        let text = if let Some(value) = upstream_message {
+            value.to_string()
+        } else if !err.trim().is_empty() {
             err
         } else if let Some(value) = self.value().or(self.ex()) {
             value.to_string()
         } else {
-            format!("status {}", self.statuses().join(", "))
+            self.status_reason().to_string()
         };
         Some(text.trim_end().to_string())
+    }
+
+    /// An error reply with no message, in words (never the raw status list).
+    fn status_reason(&self) -> &'static str {
+        if self.has_status("namespace-not-found") {
+            "the server has no namespace of that name"
+        } else if self.has_status("unknown-op") {
+            "the server does not have this op"
+        } else if self.has_status("unsupported") {
+            "the server does not support this request"
+        } else {
+            "the server reported an error without a message"
+        }
     }
 }
 
