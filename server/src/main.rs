@@ -84,6 +84,13 @@ enum Command {
         #[arg(requires = "main")]
         side_modules: Vec<PathBuf>,
     },
+    /// Check this setup: jank, the toolchain, the main module, the page; exit 0 only when a
+    /// patch can go through.
+    Doctor {
+        /// The workspace root, where jank-hotpatch.toml and .jank-hotpatch/ live.
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -92,6 +99,7 @@ fn main() -> anyhow::Result<()> {
     // news and routine logs would drown them.
     init_logging(if matches!(cli.command, Command::Lsp { .. }) { "info" } else { "warn" });
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let mut healthy = true;
     let result = runtime.block_on(async {
         match cli.command {
             Command::Lsp { nrepl_port } => {
@@ -123,10 +131,19 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", link_flags(&options)?.join(" "));
                 Ok(())
             }
+            Command::Doctor { workspace } => {
+                let diagnosis = jank_hotpatch::doctor::diagnose(&workspace).await;
+                print!("{}", diagnosis.render());
+                healthy = diagnosis.can_patch();
+                Ok(())
+            }
         }
     });
     // Blocking reads of a closed stdin must not keep the process (and its ports) alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if !healthy {
+        std::process::exit(1);
+    }
     result
 }
 

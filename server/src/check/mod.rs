@@ -93,8 +93,8 @@ fn needed(side: &Interface) -> BTreeSet<String> {
 /// The main module as the dynamic linker sees it.
 pub struct ExportCheck {
     main: PathBuf,
-    /// Linked with `-sMAIN_MODULE`: a dylink section, and no table imported (a side module
-    /// imports the main module's).
+    /// Linked for emscripten's dynamic linking (`-sMAIN_MODULE`): it has a dylink section,
+    /// which a plain build has not.
     is_main_module: bool,
     /// The wasm's exports.
     exports: HashSet<String>,
@@ -117,9 +117,7 @@ impl ExportCheck {
         if let Ok(js) = std::fs::read_to_string(path.with_extension("js")) {
             js_library.extend(asm_library_keys(&js));
         }
-        let imports_table = main.imports.iter().any(|(_, name, _)| name == "__indirect_function_table");
-        let is_main_module = main.dynamic && !imports_table;
-        Ok(ExportCheck { main: path.to_path_buf(), is_main_module, exports: main.exports, js_library })
+        Ok(ExportCheck { main: path.to_path_buf(), is_main_module: main.dynamic, exports: main.exports, js_library })
     }
 
     /// Built with `-sMAIN_MODULE`, so that it can load side modules at all.

@@ -29,7 +29,7 @@
 //! namespace through step 2); asked anyway, [`JankCompiler`] answers with a failure saying so.
 //! A restarted jank is noticed (new connection), and everything it was told is told again.
 
-mod capabilities;
+pub mod capabilities;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,8 @@ use async_trait::async_trait;
 
 use crate::config::{parse_endpoint, NreplSettings};
 use crate::nrepl::{find_port_file, ClientOptions, Connection, Eval, Link, LoadFile, Message, NreplError, Response};
-use crate::stages::{Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName};
 use crate::reader::{FormKind, Namespace, NsDecl};
+use crate::stages::{Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName};
 use capabilities::{referenced_vars, Capabilities};
 
 /// The jank fork's op that compiles one def form to a side module's C++.
@@ -144,7 +144,7 @@ impl JankCompiler {
     }
 
     /// Where jank's nREPL server is for `file`, and the port file it came from.
-    fn endpoint(&self, file: &Path) -> Result<(String, Option<PathBuf>), CompileError> {
+    pub fn endpoint(&self, file: &Path) -> Result<(String, Option<PathBuf>), CompileError> {
         if let Some(endpoint) = &self.settings.endpoint {
             let (host, port) = parse_endpoint(endpoint).ok_or_else(|| NreplError::Refused {
                 addr: endpoint.clone(),

@@ -45,7 +45,7 @@ struct Page {
 }
 
 /// A connected page, for the status endpoint.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PageStatus {
     pub id: PageId,
     pub peer: String,
