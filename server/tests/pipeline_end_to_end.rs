@@ -4,53 +4,16 @@
 //! the stand-in plays (`--mode contract|fork|upstream`), each asserting what a user sees with
 //! it. Needs `cargo build -p jank-standin` first (the test scripts do it).
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::{Browser, Page};
-use test_support::lsp_client::{temp_workspace, LspClient};
+use test_support::lsp_client::LspClient;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn prepare_demo(name: &str) -> PathBuf {
-    let dir = temp_workspace(name);
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
-        .args(["demo", "--prepare"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run jank-hotpatch demo --prepare");
-    assert!(status.success());
-    dir
-}
-
-fn start_standin(dir: &Path, mode: &str) -> std::process::Child {
-    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jank-standin");
-    assert!(binary.exists(), "{} is missing: run `cargo build -p jank-standin` first", binary.display());
-    let child = std::process::Command::new(binary)
-        .args(["--mode", mode])
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start jank-standin");
-    for _ in 0..100 {
-        if dir.join(".nrepl-port").exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
 
 fn patch_form(uri: &str, line: u32, character: u32) -> Value {
     json!({"command": "jank.hotPatchForm", "arguments": [{"uri": uri, "position": {"line": line, "character": character}}]})
@@ -117,7 +80,7 @@ enum Mode {
 async fn edit_patch_and_see(mode: Mode) {
     let name = format!("{mode:?}").to_lowercase();
     let dir = prepare_demo(&format!("e2e-{name}"));
-    let _jank = KillOnDrop(start_standin(&dir, &name));
+    let _jank = Standin::start(&dir, &name);
     let mut client = LspClient::start(&dir);
     client.initialize(&dir, json!({"app": {"port": 0}})).await;
     let status = client

@@ -84,7 +84,8 @@ function report(batch) {
   batch.results.forEach((r, i) => {
     const h = batch.headers[i];
     if (r.ok) {
-      if (!r.skipped) hud.clear(formKey(h));
+      // A replay is the last good code again, not news of the form: its failure stays.
+      if (!h.replay) hud.clear(formKey(h));
       return;
     }
     const f = { title: varKey(h.var), stage: 'load', message: r.error, file: h.origin.file, line: h.origin.line, form: h.origin.form };
