@@ -212,6 +212,12 @@ mod tests {
         ] {
             assert!(matches!(ClientMessage::parse(bad), Err(ProtocolError::Malformed(_))), "{bad}");
         }
+        let names: Vec<String> = (0..=MAX_API_NAMES).map(|i| format!("\"_f{i}\"")).collect();
+        let crowded = format!(
+            r#"{{"op":"hello","api":{{"module":"global","missing":[{}],"main_module_url":null,"main_module_sha256":null}}}}"#,
+            names.join(",")
+        );
+        assert!(matches!(ClientMessage::parse(&crowded), Err(ProtocolError::Malformed(_))));
         let huge = format!(r#"{{"op":"ack","batch":1,"results":[],"x":"{}"}}"#, "a".repeat(MAX_CLIENT_MESSAGE_BYTES));
         assert_eq!(ClientMessage::parse(&huge), Err(ProtocolError::TooLarge(huge.len())));
     }
