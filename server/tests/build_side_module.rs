@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use jank_hotpatch::build::{build_main_module, MainModule, SideModuleBuilder, Tools};
 use jank_hotpatch::check::{export_list, ExportCheck};
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
-use jank_hotpatch::stages::{Build, Check, CompiledForm, FormKey, PatchId, PatchKind, SideModule, VarName};
 use jank_hotpatch::reader::Namespace;
+use jank_hotpatch::stages::{Build, Check, CompiledForm, FormKey, PatchId, PatchKind, SideModule, VarName};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 

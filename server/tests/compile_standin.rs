@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use jank_hotpatch::compile::JankCompiler;
 use jank_hotpatch::config::NreplSettings;
 use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, Value};
+use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use jank_hotpatch::stages::{
     Compile, CompileRequest, FormSource, LineCol, PatchId, PatchKind, SourceContext, StageFailure, VarName,
 };
-use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The stand-in jank, killed when dropped.

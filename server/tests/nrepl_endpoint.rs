@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jank_hotpatch::config::NreplServerSettings;
-use jank_hotpatch::nrepl::{Client, ClientOptions, Message, Value as Bencode};
 use jank_hotpatch::front::nrepl_endpoint::{self, NreplEndpoint, PORT_FILE};
-use jank_hotpatch::stages::*;
+use jank_hotpatch::nrepl::{Client, ClientOptions, Message, Value as Bencode};
 use jank_hotpatch::pipeline::{Backends, PatchIds, Pipeline};
+use jank_hotpatch::stages::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -3,14 +3,13 @@
 //! emscripten toolchain, and the demo page in real headless Chromium. Needs
 //! `cargo build -p jank-standin` first (the test scripts do it).
 
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use test_support::lsp_client::{temp_workspace, LspClient};
 use serde_json::{json, Value};
 use test_support::cdp::{Browser, Page};
+use test_support::lsp_client::{temp_workspace, LspClient};
 
 const WAIT: Duration = Duration::from_secs(30);
 

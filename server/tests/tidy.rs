@@ -19,7 +19,8 @@ fn modules() -> BTreeMap<String, (PathBuf, Vec<PathBuf>)> {
     let src = repo().join("server/src");
     let mut out = BTreeMap::new();
     let mut add = |name: String, path: PathBuf| {
-        let (header, files) = if path.is_dir() { (path.join("mod.rs"), rust_files(&path)) } else { (path.clone(), vec![path]) };
+        let (header, files) =
+            if path.is_dir() { (path.join("mod.rs"), rust_files(&path)) } else { (path.clone(), vec![path]) };
         out.insert(name, (header, files));
     };
     for entry in std::fs::read_dir(&src).unwrap().flatten() {
@@ -59,7 +60,11 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 fn every_module_says_what_it_owns() {
     for (name, (header, _)) in modules() {
         let text = read(&header);
-        assert!(text.starts_with("//!"), "server/src module `{name}` ({}) must start with a `//!` header", header.display());
+        assert!(
+            text.starts_with("//!"),
+            "server/src module `{name}` ({}) must start with a `//!` header",
+            header.display()
+        );
     }
 }
 
@@ -135,7 +140,10 @@ fn modules_do_not_import_each_other_in_circles() {
     // Only the composition root names the concrete stages among the layers above them.
     for upper in ["pipeline", "front::lsp", "front::watch", "front::nrepl_endpoint"] {
         for concrete in ["compile", "build", "check", "deliver"] {
-            assert!(!graph[upper].contains(concrete), "`{upper}` names the concrete stage `{concrete}`: only `app` may");
+            assert!(
+                !graph[upper].contains(concrete),
+                "`{upper}` names the concrete stage `{concrete}`: only `app` may"
+            );
         }
     }
 }

@@ -31,10 +31,8 @@ use crate::config::{parse_endpoint, NreplSettings};
 use crate::nrepl::{
     find_port_file, ClientOptions, Connection, Describe, Eval, Link, LoadFile, Message, NreplError, Response,
 };
-use crate::stages::{
-    Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName,
-};
 use crate::reader::{FormKind, Namespace, NsDecl};
+use crate::stages::{Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName};
 
 /// The jank fork's op that compiles one def form to a side module's C++.
 pub const COMPILE_OP: &str = "wasm-compile-patch";

@@ -223,12 +223,19 @@ impl Hub {
     }
 }
 
-fn finish(delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Delivery {
-    match saved {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
-        Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
-    }
+/// The delivery, with a warning when the journal could not be saved: the pages have the
+/// patch, but a page that connects after a restart of the sidecar would not get it.
+fn finish(mut delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Delivery {
+    let reason = match saved {
+        Ok(Ok(())) => return delivery,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    let warning = format!(
+        "the patch journal could not be saved ({reason}): pages have this patch, but pages that connect after the sidecar restarts will not get it"
+    );
+    tracing::warn!("{warning}");
+    delivery.warnings.push(warning);
     delivery
 }
 

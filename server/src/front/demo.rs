@@ -139,7 +139,10 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         Some(port) => {
             settings.nrepl_server.port = port;
             let jank = settings.nrepl.endpoint.as_deref();
-            Some(crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir).await?)
+            Some(
+                crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir)
+                    .await?,
+            )
         }
         None => None,
     };

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use test_support::cdp::Page;
 use crate::figures::target_dir;
+use test_support::cdp::Page;
 use test_support::lsp_client::{self, LspClient};
 
 /// How long the tests wait for anything that should happen (a page, a report).

@@ -147,16 +147,44 @@ async fn an_unwritable_cache_dir_does_not_stop_patches() {
     survived("the cache dir cannot be written (cacheDir under a regular file); patches ok");
 }
 
+/// Wraps the page's WebSocket so that, once `window.__holdPatches` is set, a patch frame
+/// (binary) is counted in `window.__patchFramesHeld` and handed to the client only 60 s later:
+/// the page has the frame and has not loaded it.
+const HOLD_PATCH_FRAMES: &str = r#"
+window.__patchFramesHeld = 0;
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  set onmessage(handler) {
+    super.onmessage = (event) => {
+      if (window.__holdPatches && typeof event.data !== 'string') {
+        window.__patchFramesHeld += 1;
+        setTimeout(() => handler(event), 60000);
+      } else {
+        handler(event);
+      }
+    };
+  }
+};
+"#;
+
 #[tokio::test]
 async fn a_page_closed_while_it_loads() {
     let Running { jank: _jank, mut sidecar, browser, page: stays, .. } =
         running_demo("fault-page", json!({"app": {"port": 0}})).await;
 
-    // A second page connects and is closed with a patch on its way to it.
-    let leaving = browser.open(sidecar.app_url()).await;
+    // A second page connects, receives the patch frame, and is closed before it loads it.
+    let leaving = browser.open("about:blank").await;
+    leaving.add_script_on_new_document(HOLD_PATCH_FRAMES).await;
+    leaving.navigate(sidecar.app_url()).await;
     leaving.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
+    assert_eq!(leaving.eval("typeof window.__patchFramesHeld").await, "number", "the frame holder is in place");
+    wait_color(&leaving, "tomato").await;
+    leaving.eval("window.__holdPatches = true").await;
     sidecar.set_defn("color", "clicks", "\"gold\"").await;
     let id = sidecar.send_patch("color").await;
+    leaving.wait_for("window.__patchFramesHeld >= 1", WAIT).await;
+    let held = leaving.eval("window.__patchFramesHeld").await;
+    let loaded_there = leaving.eval("window.demoApp.values.color").await;
     leaving.close().await;
     let report = sidecar.client.response(id).await.expect("a report although a page left");
     assert_ok(&report["result"]);
@@ -165,6 +193,11 @@ async fn a_page_closed_while_it_loads() {
     assert_ok(&sidecar.patch_color("lime").await);
     wait_color(&stays, "lime").await;
     browser.close().await;
+    assert_eq!(loaded_there, "tomato", "the leaving page had not loaded the patch when it closed");
+    record(&format!(
+        "faults: a page closed with {held} patch frame(s) received and not loaded (its color still {loaded_there}); the report came back ok ({} page(s) were connected when the patch went out)",
+        report["result"]["browsers"]
+    ));
     survived("a page closed while loading a patch; next patch ok");
 }
 

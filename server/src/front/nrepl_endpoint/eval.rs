@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::stages::LineCol;
 use crate::pipeline::{line_col, Document, PatchReport, Pipeline, Selection};
 use crate::reader::{self, Form, FormKind, SourceFile};
+use crate::stages::LineCol;
 
 use super::lock;
 
