@@ -183,11 +183,19 @@ impl Hub {
         self.lock().waiting.remove(&batch);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut delivery = summarize(patches, &acks, browsers, elapsed_ms);
-        for page in &pending {
-            delivery.failures.push(format!(
-                "page {page} did not answer within {} ms; it may still be loading, or its main module failed to start",
-                timeout.as_millis()
-            ));
+        for &page in &pending {
+            let silent = format!("page {page} did not answer within {} ms", timeout.as_millis());
+            if delivery.applied > 0 {
+                // Other pages run the patch: a page that stopped answering (frozen, not reading
+                // its socket) costs only itself. It is dropped; it catches up from the journal
+                // when it reconnects.
+                self.drop_page(page, &format!("{silent} (it does not read or answer its socket)"));
+                delivery.warnings.push(format!("{silent} and was dropped; it gets the patch when it reconnects"));
+            } else {
+                delivery
+                    .failures
+                    .push(format!("{silent}; it may still be loading, or its main module failed to start"));
+            }
         }
 
         // A patch that no page could load must not be replayed to later pages.
