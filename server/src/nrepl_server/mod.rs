@@ -11,6 +11,7 @@ mod connection;
 mod eval;
 mod message;
 mod session;
+mod tooling;
 mod upstream;
 
 use std::net::{Ipv4Addr, SocketAddr};
