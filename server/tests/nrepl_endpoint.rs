@@ -290,6 +290,29 @@ fn assert_quiet(replies: &[Value], what: &str) {
     assert!(done["ns"].is_string(), "{what}: `done` without ns: {replies:?}");
 }
 
+/// CIDER's REPL eval parameters (`cider--repl-request-plist` at fill-column 70), as EDN.
+const CIDER_REPL_PARAMS: &str = r#":nrepl.middleware.print/stream? "1" :nrepl.middleware.print/print "cider.nrepl.pprint/pprint"
+    :nrepl.middleware.print/quota 1048576 :nrepl.middleware.print/buffer-size 4096
+    :nrepl.middleware.print/options {"right-margin" 70} :content-type "true""#;
+/// CIDER's source-buffer eval and load-file parameters (`cider--nrepl-pr-request-plist`; nil is `le`).
+const CIDER_PR_PARAMS: &str = r#":nrepl.middleware.print/print "cider.nrepl.pprint/pr" :nrepl.middleware.print/stream? []
+    :nrepl.middleware.print/quota 1048576"#;
+/// CIDER's `cider-repl-init-code`, as EDN.
+const CIDER_INIT: &str = r#""(when-let [requires (resolve 'clojure.main/repl-requires)]\n  (clojure.core/apply clojure.core/require @requires))""#;
+
+/// CIDER's connect, as client script steps 1 to 4 (`:s` its session, `:t` its tooling session):
+/// clone, clone, describe, then its start-up code with the REPL buffer's name as `file`.
+fn cider_connect(port: u16) -> String {
+    let buffer = edn(&format!("*cider-repl ~/demo:127.0.0.1:{port}(clj)*"));
+    format!(
+        r#"[:clone :cider :s {{:client-name "CIDER" :client-version "2.0.1" :id "1"}}]
+           [:clone :cider :t {{:client-name "CIDER" :client-version "2.0.1" :id "2"}}]
+           [:send :cider {{:op "describe" :session :s :id "3"}}]
+           [:send :cider {{:op "eval" :code {CIDER_INIT} :file {buffer} :line 9 :column 1 {CIDER_REPL_PARAMS}
+                          :inhibit-cider-middleware "true" :session :s :id "4"}}]"#
+    )
+}
+
 /// CIDER 2.0.1 without cider-nrepl (`cider-connect-clj`), message for message as its sources
 /// build them (nrepl-client.el, cider-repl.el, cider-eval.el, cider-compilation.el; keys in
 /// the order CIDER's bencode writes them: sorted): connect, `C-M-x` on a defn, `C-x C-e` on
@@ -299,26 +322,15 @@ fn assert_quiet(replies: &[Value], what: &str) {
 async fn cider_connects_quietly_and_evaluates_like_clojure() {
     let (dir, file, text) = editor_workspace("cider");
     let server = endpoint(&dir, None).await;
-    let buffer = format!("*cider-repl ~/demo:127.0.0.1:{}(clj)*", server.port());
-    // cider--repl-request-plist at fill-column 70, and cider--nrepl-pr-request-plist.
-    let repl = r#":nrepl.middleware.print/stream? "1" :nrepl.middleware.print/print "cider.nrepl.pprint/pprint"
-                  :nrepl.middleware.print/quota 1048576 :nrepl.middleware.print/buffer-size 4096
-                  :nrepl.middleware.print/options {"right-margin" 70} :content-type "true""#;
-    let pr = r#":nrepl.middleware.print/print "cider.nrepl.pprint/pr" :nrepl.middleware.print/stream? []
-                :nrepl.middleware.print/quota 1048576"#;
-    let init = "(when-let [requires (resolve 'clojure.main/repl-requires)]\n  (clojure.core/apply clojure.core/require @requires))";
+    let buffer = edn(&format!("*cider-repl ~/demo:127.0.0.1:{}(clj)*", server.port()));
+    let (repl, pr) = (CIDER_REPL_PARAMS, CIDER_PR_PARAMS);
     let ns_form = "(ns demo.core\n  (:require [clojure.string :as str]))";
-    let (buffer, file_path) = (edn(&buffer), edn(&file.display().to_string()));
+    let file_path = edn(&file.display().to_string());
     let steps = clojure_client(
         &dir,
         server.port(),
         &format!(
-            r#"[[:connect :cider]
-                [:clone :cider :s {{:client-name "CIDER" :client-version "2.0.1" :id "1"}}]
-                [:clone :cider :t {{:client-name "CIDER" :client-version "2.0.1" :id "2"}}]
-                [:send :cider {{:op "describe" :session :s :id "3"}}]
-                [:send :cider {{:op "eval" :code {init} :file {buffer} :line 9 :column 1 {repl}
-                               :inhibit-cider-middleware "true" :session :s :id "4"}}]
+            r#"[[:connect :cider] {connect}
                 [:send :cider {{:op "eval" :code {ns_form} :session :s :id "5"}}]
                 [:send :cider {{:op "eval" :code "(defn speed [] 4)" :ns "demo.core" :file {file_path} :line 4 :column 1
                                :content-type "true" {pr} :session :s :id "6"}}]
@@ -333,7 +345,7 @@ async fn cider_connects_quietly_and_evaluates_like_clojure() {
                 [:send :cider {{:op "eval" :code "(println (ex-data *e))" :session :s :id "12"}}]
                 [:send :cider {{:op "load-file" :file {contents} :file-path {file_path} :file-name "core.jank" {pr}
                                :session :s :id "13"}}]]"#,
-            init = edn(init),
+            connect = cider_connect(server.port()),
             ns_form = edn(ns_form),
             contents = edn(text),
         ),
@@ -398,7 +410,7 @@ impl Ordered<'_> {
             Ordered::Dict(pairs) => {
                 out.push(b'd');
                 for (key, value) in pairs {
-                    Ordered::Str(*key).encode(out);
+                    Ordered::Str(key).encode(out);
                     value.encode(out);
                 }
                 out.push(b'e');
@@ -781,18 +793,42 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
 
+    // The file ends in an expression, as the issue's user had it.
+    let file = dir.join("src/demo/core.jank");
+    let text = std::fs::read_to_string(&file).unwrap() + "\n\n(+ (speed) 38)\n";
+    std::fs::write(&file, &text).unwrap();
+    let last_line = text.lines().count();
+
     let steps = clojure_client(
         &dir,
         server.port(),
-        r#"[[:connect :cider] [:clone :cider :s]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 7 :column 1
-                           :code "(defn speed [] 4)\n(defn radius [] 18)\n(defn color [clicks] \"gold\")\n(defn label [clicks] (str \"nREPL \" clicks))"}]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(+ (speed) 38)"}]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 20 :column 1
-                           :code "(defn color [clicks]\n  (nope clicks))"}]]"#,
+        &format!(
+            r#"[[:connect :cider] {connect}
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 7 :column 1
+                               :code "(defn speed [] 4)\n(defn radius [] 18)\n(defn color [clicks] \"gold\")\n(defn label [clicks] (str \"nREPL \" clicks))"}}]
+                [:send :cider {{:op "eval" :code "(+ (speed) 38)" :ns "demo.core" :file {file_path} :line {last_line} :column 1
+                               :content-type "true" {pr} :session :s :id "6"}}]
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 20 :column 1
+                               :code "(defn color [clicks]\n  (nope clicks))"}}]
+                [:send :cider {{:op "eval" :code "(require 'clojure.stacktrace)" :session :t :id "8"}}]
+                [:send :cider {{:op "eval" :code "(clojure.stacktrace/print-cause-trace *e)" :session :s :id "9"}}]
+                [:send :cider {{:op "eval" :code "(+ 40 2)" :ns "user" :file {buffer} :line 10 :column 7 {repl}
+                               :session :s :id "10"}}]]"#,
+            connect = cider_connect(server.port()),
+            file_path = edn(&file.display().to_string()),
+            buffer = edn(&format!("*cider-repl ~/demo:127.0.0.1:{}(clj)*", server.port())),
+            pr = CIDER_PR_PARAMS,
+            repl = CIDER_REPL_PARAMS,
+        ),
     )
     .await;
-    let defined = responses(&steps, 2);
+    // Connecting shows nothing: the start-up code never reached jank (which would have been
+    // asked to load a file named after the REPL buffer, and failed).
+    let started = responses(&steps, 4);
+    assert_quiet(started, "start-up code");
+    assert_eq!(all(started, "value"), ["nil"]);
+
+    let defined = responses(&steps, 5);
     assert_eq!(
         all(defined, "value"),
         ["#'demo.core/speed", "#'demo.core/radius", "#'demo.core/color", "#'demo.core/label"],
@@ -801,15 +837,40 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     page.wait_for("window.demoApp.values && window.demoApp.values.color === 'gold'", Duration::from_secs(10)).await;
     assert_eq!(page.eval("document.getElementById('label').textContent").await, "nREPL 0");
 
-    let value = responses(&steps, 3);
+    let value = responses(&steps, 6);
     assert_eq!(all(value, "value"), ["42"], "computed in the page: {value:?}");
     assert_eq!(all(value, "ns"), ["demo.core", "demo.core"]);
 
-    let failed = responses(&steps, 4);
+    let failed = responses(&steps, 7);
     let err = all(failed, "err").concat();
     assert!(err.contains("nope") && err.contains("at line 21"), "{failed:?}");
     assert_eq!(statuses(failed), ["eval-error", "done"]);
+    assert_eq!(all(failed, "ns"), ["demo.core", "demo.core"], "{failed:?}");
     assert_eq!(page.eval("window.demoApp.values.color").await, "gold", "the last good code keeps running");
+    for step in [8, 9] {
+        assert_quiet(responses(&steps, step), &format!("CIDER's follow-up, step {step}"));
+    }
+    assert_eq!(all(responses(&steps, 10), "value"), ["42"], "at the REPL prompt: {:?}", responses(&steps, 10));
+
+    // C-c C-k (twice): the saved file's definitions differ from the page's (speed 3, not 4):
+    // patched; its last form, evaluated by C-x C-e before, is evaluated again and is the
+    // reply's value.
+    let load = format!(
+        r#"[:send :cider {{:op "load-file" :file {contents} :file-path {file_path} :file-name "core.jank" {pr}
+                         :session :s}}]"#,
+        contents = edn(&text),
+        file_path = edn(&file.display().to_string()),
+        pr = CIDER_PR_PARAMS,
+    );
+    let steps =
+        clojure_client(&dir, server.port(), &format!("[[:connect :cider] [:clone :cider :s] {load} {load}]")).await;
+    let loaded = responses(&steps, 2);
+    assert_quiet(loaded, "load-file");
+    assert_eq!(all(loaded, "value"), ["41"], "{loaded:?}");
+    page.wait_for("window.demoApp.values.color === 'tomato'", Duration::from_secs(10)).await;
+    let again = responses(&steps, 3);
+    assert_quiet(again, "load-file again");
+    assert_eq!(all(again, "value"), ["41"], "{again:?}");
 
     browser.close().await;
     let _ = jank.kill().await;
