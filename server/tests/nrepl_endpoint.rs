@@ -344,7 +344,10 @@ async fn cider_connects_quietly_and_evaluates_like_clojure() {
                 [:send :cider {{:op "eval" :code "(clojure.stacktrace/print-cause-trace *e)" :session :s :id "11"}}]
                 [:send :cider {{:op "eval" :code "(println (ex-data *e))" :session :s :id "12"}}]
                 [:send :cider {{:op "load-file" :file {contents} :file-path {file_path} :file-name "core.jank" {pr}
-                               :session :s :id "13"}}]]"#,
+                               :session :s :id "13"}}]
+                [:send :cider {{:op "eval" :code "(in-ns 'demo.core)" :session :t :id "14"}}]
+                [:send :cider {{:op "eval" :code "(+ (speed) 1)" :ns "demo.core" :file {buffer} :line 12 :column 12 {repl}
+                               :session :s :id "15"}}]]"#,
             connect = cider_connect(server.port()),
             ns_form = edn(ns_form),
             contents = edn(text),
@@ -387,10 +390,17 @@ async fn cider_connects_quietly_and_evaluates_like_clojure() {
     assert_quiet(loaded, "load-file");
     assert_eq!(all(loaded, "value"), ["page: demo.core (+ (speed) 38)"], "{loaded:?}");
 
+    // `C-c M-n n` (cider-repl-set-ns): the prompt follows the reply's `ns`.
+    let switched = responses(&steps, 14);
+    assert_quiet(switched, "in-ns");
+    assert_eq!(all(switched, "ns"), ["demo.core", "demo.core"]);
+    assert_eq!(all(responses(&steps, 15), "value"), ["page: demo.core (+ (speed) 1)"]);
+
     // What reached the pipeline: code, never tooling, never the REPL buffer's name.
     let compiled = compiled_under(&dir);
     let forms: Vec<&str> = compiled.iter().map(|(_, form)| form.as_str()).collect();
-    assert_eq!(forms, ["(defn speed [] 4)", "(+ (speed) 38)", "(+ 40 2)", "(nope 1)", "(+ (speed) 38)"]);
+    let expected = ["(defn speed [] 4)", "(+ (speed) 38)", "(+ 40 2)", "(nope 1)", "(+ (speed) 38)", "(+ (speed) 1)"];
+    assert_eq!(forms, expected);
     assert!(compiled.iter().all(|(path, _)| !path.to_string_lossy().contains("cider-repl")), "{compiled:?}");
 }
 

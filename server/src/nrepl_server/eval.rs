@@ -13,7 +13,8 @@ use crate::pipeline::stages::LineCol;
 use crate::pipeline::{line_col, Document, PatchReport, Pipeline, Selection};
 use crate::reader::{self, Form, FormKind, SourceFile};
 
-use super::{lock, tooling};
+use super::lock;
+use super::tooling::{self, Answer};
 
 /// The namespace a session starts in, as in Clojure.
 pub const DEFAULT_NS: &str = "user";
@@ -94,10 +95,18 @@ impl Evaluator {
         emit: &mut (dyn FnMut(EvalEvent) + Send),
     ) -> String {
         let named_ns = input.ns.clone().filter(|n| !n.is_empty());
-        if let Some(value) = tooling::answer(&input.code, named_ns.as_deref().unwrap_or(session_ns)) {
-            let ns = named_ns.unwrap_or_else(|| session_ns.clone());
-            emit(EvalEvent::Value { value, ns: ns.clone() });
-            return ns;
+        match tooling::answer(&input.code, named_ns.as_deref().unwrap_or(session_ns)) {
+            Some(Answer::Value(value)) => {
+                let ns = named_ns.unwrap_or_else(|| session_ns.clone());
+                emit(EvalEvent::Value { value, ns: ns.clone() });
+                return ns;
+            }
+            Some(Answer::InNs(ns)) => {
+                *session_ns = ns.clone();
+                emit(EvalEvent::Value { value: ns.clone(), ns: ns.clone() });
+                return ns;
+            }
+            None => {}
         }
         let code = reader::parse(&input.code);
         let client_start = LineCol {

@@ -1,6 +1,6 @@
 //! The evaluations editors send about the REPL itself rather than code for the page: CIDER's
 //! and Calva's start-up code, CIDER's follow-ups after an error, Conjure's preamble and
-//! session-type probe, `require` of a namespace, `*ns*`. Each is recognised exactly (its
+//! session-type probe, `require` of a namespace, `*ns*`, `in-ns`. Each is recognised exactly (its
 //! whitespace-normalized text, see [`answer`]) and answered here, the way the JVM REPL the
 //! editor expects would answer it, so that the editor carries on quietly.
 //!
@@ -30,31 +30,41 @@ const SESSION_TYPE: &str = "#?(:clj 'clj :cljs 'cljs :cljr 'cljr :default 'unkno
 /// it defines JVM helpers (taps, a pprint shim, a test reporter) in `conjure.internal`.
 const CONJURE_PREAMBLE: (&str, &str) = ("(create-ns 'conjure.internal)", "(in-ns initial-ns)");
 
-/// The printed value to answer `code` with, if it is one of the evaluations above; `ns` is
-/// the namespace the evaluation runs in.
-pub fn answer(code: &str, ns: &str) -> Option<String> {
+/// How to answer one of the evaluations above.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    /// With this printed value.
+    Value(String),
+    /// `(in-ns 'a.b)` (CIDER's `cider-repl-set-ns`, Calva's REPL window): the session switches
+    /// to that namespace, which is also the value.
+    InNs(String),
+}
+
+/// The answer to `code` if it is one of the evaluations above; `ns` is the namespace the
+/// evaluation runs in.
+pub fn answer(code: &str, ns: &str) -> Option<Answer> {
     let parsed = reader::parse(code);
     if !parsed.errors.is_empty() {
         return None;
     }
     let forms: Vec<String> = parsed.forms.iter().map(|f| f.normalized(code)).collect();
-    let nil = Some("nil".to_string());
+    let nil = Some(Answer::Value("nil".into()));
     match forms.as_slice() {
         [form] if [REPL_REQUIRES, CAUSE_TRACE, EX_DATA].contains(&form.as_str()) => nil,
-        [form] if form == SESSION_TYPE => Some("unknown".into()),
-        [form] if form == "*ns*" => Some(ns.to_string()),
-        [form] if is_require_of_one(form) => nil,
+        [form] if form == SESSION_TYPE => Some(Answer::Value("unknown".into())),
+        [form] if form == "*ns*" => Some(Answer::Value(ns.to_string())),
+        // CIDER's `(require 'clojure.stacktrace)` probe, Conjure's require of the buffer's namespace.
+        [form] if quoted_namespace(form, "require").is_some() => nil,
+        [form] => quoted_namespace(form, "in-ns").map(|ns| Answer::InNs(ns.to_string())),
         [first, .., last] if (first.as_str(), last.as_str()) == CONJURE_PREAMBLE => nil,
         _ => None,
     }
 }
 
-/// `(require 'a.b)`: CIDER's `(require 'clojure.stacktrace)` probe, Conjure's require of the
-/// buffer's namespace on connect.
-fn is_require_of_one(form: &str) -> bool {
-    form.strip_prefix("(require '")
-        .and_then(|rest| rest.strip_suffix(')'))
-        .is_some_and(|ns| !ns.is_empty() && ns.chars().all(|c| c.is_alphanumeric() || "-_.*+!?<>=".contains(c)))
+/// `a.b` in `(<head> 'a.b)`.
+fn quoted_namespace<'f>(form: &'f str, head: &str) -> Option<&'f str> {
+    let ns = form.strip_prefix('(')?.strip_prefix(head)?.strip_prefix(" '")?.strip_suffix(')')?;
+    (!ns.is_empty() && ns.chars().all(|c| c.is_alphanumeric() || "-_.*+!?<>=".contains(c))).then_some(ns)
 }
 
 #[cfg(test)]
@@ -63,26 +73,30 @@ mod tests {
 
     #[test]
     fn the_editors_tooling_forms_are_answered_and_code_is_not() {
+        let value = |v: &str| Some(Answer::Value(v.into()));
         let cider_init = "(when-let [requires (resolve 'clojure.main/repl-requires)]\n  (clojure.core/apply clojure.core/require @requires))";
-        assert_eq!(answer(cider_init, "user").as_deref(), Some("nil"));
         let calva_init = "(when-let [requires (resolve 'clojure.main/repl-requires)]\n                        (clojure.core/apply clojure.core/require @requires))";
-        assert_eq!(answer(calva_init, "user").as_deref(), Some("nil"));
-        assert_eq!(answer("(require 'clojure.stacktrace)", "user").as_deref(), Some("nil"));
-        assert_eq!(answer("(require 'demo.core)", "user").as_deref(), Some("nil"));
-        assert_eq!(answer("(clojure.stacktrace/print-cause-trace *e)", "user").as_deref(), Some("nil"));
-        assert_eq!(answer("(println (ex-data *e))", "user").as_deref(), Some("nil"));
-        assert_eq!(answer("*ns*", "demo.core").as_deref(), Some("demo.core"));
-        assert_eq!(
-            answer("#?(:clj 'clj :cljs 'cljs :cljr 'cljr :default 'unknown)", "user").as_deref(),
-            Some("unknown")
-        );
         let preamble = "(create-ns 'conjure.internal)\n(intern 'conjure.internal 'initial-ns (symbol (str *ns*)))\n(ns conjure.internal)\n(in-ns initial-ns)\n";
-        assert_eq!(answer(preamble, "user").as_deref(), Some("nil"));
+        for code in [
+            cider_init,
+            calva_init,
+            "(require 'clojure.stacktrace)",
+            "(require 'demo.core)",
+            "(clojure.stacktrace/print-cause-trace *e)",
+            "(println (ex-data *e))",
+            preamble,
+        ] {
+            assert_eq!(answer(code, "user"), value("nil"), "{code}");
+        }
+        assert_eq!(answer("*ns*", "demo.core"), value("demo.core"));
+        assert_eq!(answer("#?(:clj 'clj :cljs 'cljs :cljr 'cljr :default 'unknown)", "user"), value("unknown"));
+        assert_eq!(answer("(in-ns 'demo.core)", "user"), Some(Answer::InNs("demo.core".into())));
 
         for code in [
             "(+ 40 2)",
             "(require 'demo.core) (+ 1 2)",
             "(require '[demo.core :as c])",
+            "(in-ns initial-ns)",
             "(println (ex-data x))",
             "(create-ns 'conjure.internal)",
             "(defn require [x] x)",
