@@ -43,6 +43,8 @@ pub enum Selection {
     FormAt(usize),
     /// Every top-level form whose text changed since the file's last successful patch.
     ChangedForms,
+    /// The same, definitions only (nREPL's `load-file` evaluates the expressions itself, every time).
+    ChangedDefinitions,
 }
 
 /// Told about each stage as a run enters it (for `$/progress` and status lines).
@@ -178,7 +180,7 @@ impl Pipeline {
                     _ => vec![(form, identity_of(&file.forms, form), form.normalized(&doc.text))],
                 }
             }
-            Selection::ChangedForms => {
+            Selection::ChangedForms | Selection::ChangedDefinitions => {
                 if !file.errors.is_empty() {
                     return Err(read_failure(file.errors.iter().collect()));
                 }
@@ -189,6 +191,9 @@ impl Pipeline {
                     // defonce keeps its value, as in Clojure: sent once, never again.
                     .filter(|(form, identity, _)| {
                         !(matches!(&form.kind, FormKind::Def(k) if k == "defonce") && patched.was_patched(identity))
+                    })
+                    .filter(|(form, _, _)| {
+                        selection == Selection::ChangedForms || matches!(form.kind, FormKind::Def(_))
                     })
                     .collect()
             }

@@ -192,6 +192,22 @@ async fn a_save_patches_only_what_changed_since_the_last_successful_patch() {
 }
 
 #[tokio::test]
+async fn changed_definitions_leaves_the_expressions_out() {
+    let (p, _) = pipeline(None, 0, false);
+    let report = p.run(&doc(FILE), Selection::ChangedDefinitions, &()).await;
+    assert!(report.ok, "{report:?}");
+    let names: Vec<_> = report.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect();
+    assert_eq!(names, ["a", "b"]);
+    let again = p.run(&doc(FILE), Selection::ChangedDefinitions, &()).await;
+    assert!(again.forms.is_empty(), "{again:?}");
+    let rest = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    assert_eq!(
+        rest.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect::<Vec<_>>(),
+        ["expression"]
+    );
+}
+
+#[tokio::test]
 async fn a_failing_form_does_not_stop_the_others_and_is_retried_next_save() {
     let (p, calls) = pipeline(Some("nope"), 0, false);
     let text = FILE.replace("(+ x 1)", "(nope x)");
