@@ -290,18 +290,26 @@ async fn patch_ids_are_the_sidecars_and_non_functions_fail() {
     }
 }
 
-/// What the fork's code generator turns into nil (an all-literal set here, which jank folds
-/// into one constant it has no translation for) is refused, never patched in.
+/// What the fork's code generator turns into nil (an all-literal set, which jank folds into
+/// one constant it has no translation for; `recur`; a call of a local) is refused, never
+/// patched in.
 #[tokio::test]
 async fn untranslated_parts_are_refused() {
+    let cases = [
+        ("(defn f [x] (count #{1 2}))", "unsupported literal"),
+        ("(defn up [n] (loop [i 0] (if (< i n) (recur (inc i)) i)))", "unsupported expr"),
+        ("(defn g [x] (let [h (fn [y] y)] (h x)))", "TODO: call non-var"),
+    ];
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("untranslated-{}", mode.name()));
         let _jank = StandIn::start_as(&dir, mode, &[]);
-        let form = "(defn f [x] (count #{1 2}))";
-        let file = format!("{NS_FORM}\n{form}\n");
-        let failure = compiler(&dir).compile(&request(&dir, &file, form, defn(), 4)).await.unwrap_err();
-        assert!(failure.message.contains("compiled it to nil (`// unsupported literal`"), "{failure:?}");
-        assert_eq!(failure.location, None);
+        let jank = compiler(&dir);
+        for (id, (form, marker)) in (4..).zip(cases) {
+            let file = format!("{NS_FORM}\n{form}\n");
+            let failure = jank.compile(&request(&dir, &file, form, defn(), id)).await.unwrap_err();
+            assert!(failure.message.contains(&format!("compiled it to nil (`// {marker}`")), "{failure:?}");
+            assert_eq!(failure.location, None);
+        }
     }
 }
 
