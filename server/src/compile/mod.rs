@@ -245,6 +245,8 @@ impl JankCompiler {
             Err(CompileError::Jank { message, location }) if message.contains("Unable to resolve symbol") => {
                 return Err(match analysed_elsewhere(&mut state, &link, &decl.name).await? {
                     Some(analysed) => {
+                        // The message's own full stop is the one the explanation puts after it.
+                        let message = message.trim_end_matches('.').to_string();
                         CompileError::AnalysedElsewhere { analysed, declared: decl.name.clone(), message, location }
                     }
                     None => CompileError::Jank { message, location },
