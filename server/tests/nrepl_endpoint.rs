@@ -786,11 +786,34 @@ async fn a_client_leaving_mid_eval_does_not_disturb_the_others() {
 /// in headless Chromium, and CIDER's usual requests from the real nREPL client.
 #[tokio::test(flavor = "multi_thread")]
 async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
+    eval_from_an_nrepl_client("contract").await;
+}
+
+/// The same with the jank fork as it is: the defs go through; the expression calling one of
+/// them is refused, the reply naming the namespace jank analysed it in.
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_from_an_nrepl_client_with_the_fork() {
+    eval_from_an_nrepl_client("fork").await;
+}
+
+/// The same with upstream jank: every eval answers that the op is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_from_an_nrepl_client_with_upstream_jank() {
+    eval_from_an_nrepl_client("upstream").await;
+}
+
+/// `mode`: the stand-in's `--mode`.
+async fn eval_from_an_nrepl_client(mode: &str) {
     let standin = repo().join("target/debug/jank-standin");
     assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
-    let dir = scratch("page");
+    let dir = scratch(&format!("page-{mode}"));
     jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
-    let mut jank = Command::new(&standin).current_dir(&dir).kill_on_drop(true).spawn().expect("jank-standin starts");
+    let mut jank = Command::new(&standin)
+        .args(["--mode", mode])
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("jank-standin starts");
     port_written(&dir).await;
     let (mut settings, _) = jank_hotpatch::config::Settings::load(&dir);
     settings.app.port = 0;
@@ -837,6 +860,15 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     let started = responses(&steps, 4);
     assert_quiet(started, "start-up code");
     assert_eq!(all(started, "value"), ["nil"]);
+    if mode == "upstream" {
+        for step in 5..=7 {
+            let err = all(responses(&steps, step), "err").concat();
+            assert!(err.contains("has no `wasm-compile-patch` op"), "step {step}: {err}");
+        }
+        browser.close().await;
+        let _ = jank.kill().await;
+        return;
+    }
 
     let defined = responses(&steps, 5);
     assert_eq!(
@@ -848,12 +880,20 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     assert_eq!(page.eval("document.getElementById('label').textContent").await, "nREPL 0");
 
     let value = responses(&steps, 6);
-    assert_eq!(all(value, "value"), ["42"], "computed in the page: {value:?}");
+    if mode == "fork" {
+        let err = all(value, "err").concat();
+        assert!(err.contains("the generated C++ calls `user/speed`"), "{value:?}");
+        assert!(err.contains("jank analysed this form in namespace `user`, not in `demo.core`"), "{value:?}");
+    } else {
+        assert_eq!(all(value, "value"), ["42"], "computed in the page: {value:?}");
+    }
     assert_eq!(all(value, "ns"), ["demo.core", "demo.core"]);
 
     let failed = responses(&steps, 7);
     let err = all(failed, "err").concat();
-    assert!(err.contains("nope") && err.contains("at line 21"), "{failed:?}");
+    // The fork gives no position: the reply points at the form's first line.
+    let line = if mode == "fork" { "at line 20" } else { "at line 21" };
+    assert!(err.contains("nope") && err.contains(line), "{failed:?}");
     assert_eq!(statuses(failed), ["eval-error", "done"]);
     assert_eq!(all(failed, "ns"), ["demo.core", "demo.core"], "{failed:?}");
     assert_eq!(page.eval("window.demoApp.values.color").await, "gold", "the last good code keeps running");
@@ -861,6 +901,12 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
         assert_quiet(responses(&steps, step), &format!("CIDER's follow-up, step {step}"));
     }
     assert_eq!(all(responses(&steps, 10), "value"), ["42"], "at the REPL prompt: {:?}", responses(&steps, 10));
+    if mode == "fork" {
+        // The file's last form calls `speed`, which the fork cannot resolve (shown above).
+        browser.close().await;
+        let _ = jank.kill().await;
+        return;
+    }
 
     // C-c C-k (twice): the saved file's definitions differ from the page's (speed 3, not 4):
     // patched; its last form, evaluated by C-x C-e before, is evaluated again and is the
