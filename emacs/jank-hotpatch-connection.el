@@ -144,8 +144,9 @@ notifications this file does not handle itself."))
   "Start the sidecar PROGRAM for ROOT; return the initialized connection.
 OPTIONS are its initializationOptions; DISPATCHER gets the
 notifications this file does not handle."
-  (let* ((name (format "jank-hotpatch %s" (file-name-nondirectory
-                                           (directory-file-name root))))
+  ;; jsonrpc names the process's buffers after the connection: one name per
+  ;; workspace, so that two workspaces of the same name never share them.
+  (let* ((name (format "jank-hotpatch %s" (abbreviate-file-name root)))
          (default-directory root)
          (connection
           (make-instance

@@ -771,6 +771,49 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
       (should (memq #'eglot-flymake-backend flymake-diagnostic-functions))
       (should (memq #'jank-hotpatch-connection-flymake flymake-diagnostic-functions)))))
 
+(ert-deftest jank-hotpatch-test-e2e-buffers-share-the-sidecar-and-hooks-stay-local ()
+  (jank-hotpatch-test--ensure-started)
+  (let* ((first (plist-get jank-hotpatch-test--e2e :buffer))
+         (connection (buffer-local-value 'jank-hotpatch-connection--current first))
+         (file (expand-file-name "other.jank" (file-name-directory (buffer-file-name first))))
+         (hooks '(after-change-functions after-save-hook kill-buffer-hook
+                  change-major-mode-hook flymake-diagnostic-functions
+                  eglot-managed-mode-hook))
+         (globals (mapcar #'default-value hooks))
+         (buffer (progn (write-region "(ns demo.other)\n\n(defn x [] 1)\n" nil file)
+                        (find-file-noselect file))))
+    (unwind-protect
+        (with-current-buffer buffer
+          (jank-hotpatch-mode 1)
+          ;; The workspace's one sidecar, now following both buffers.
+          (should (eq jank-hotpatch-connection--current connection))
+          (should (equal (sort (mapcar #'buffer-name
+                                       (jank-hotpatch-connection--buffers connection))
+                               #'string<)
+                         (sort (list (buffer-name first) (buffer-name)) #'string<)))
+          ;; This buffer's text reaches it: a diagnostic of its own.
+          (goto-char (point-max))
+          (insert "(defn broken [\n")
+          (should (= (line-number-at-pos
+                      (flymake-diagnostic-beg (jank-hotpatch-test--diagnostic)))
+                     (1- (line-number-at-pos))))
+          ;; Hooks are this buffer's only.
+          (should (memq #'jank-hotpatch-connection--changed after-change-functions))
+          (should (memq #'jank-hotpatch-connection--saved after-save-hook))
+          (should (equal (mapcar #'default-value hooks) globals))
+          (jank-hotpatch-mode -1)
+          (should-not (memq #'jank-hotpatch-connection--changed after-change-functions))
+          (should-not (memq #'jank-hotpatch-connection--saved after-save-hook))
+          (should-not (memq #'jank-hotpatch-connection-flymake flymake-diagnostic-functions))
+          (should-not jank-hotpatch-connection--current)
+          (should (equal (mapcar #'default-value hooks) globals))
+          ;; The first buffer keeps the sidecar.
+          (should (jsonrpc-running-p connection))
+          (should (equal (jank-hotpatch-connection--buffers connection) (list first))))
+      (with-current-buffer buffer (set-buffer-modified-p nil))
+      (kill-buffer buffer)
+      (delete-file file))))
+
 (ert-deftest jank-hotpatch-test-e2e-save-patches-the-page ()
   (jank-hotpatch-test--in-demo
     (let* ((lighters '())
@@ -863,6 +906,51 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
       (should (string-suffix-p (plist-get report :message)
                                (car (split-string (jank-hotpatch-test--last-log-line)
                                                   " | ")))))))
+
+(ert-deftest jank-hotpatch-test-e2e-sidecar-exits-and-reconnect-starts-it ()
+  ;; A workspace of its own, without jank or a page: only the sidecar matters.
+  (let* ((tmp (make-temp-file "jank-hotpatch-reconnect-" t))
+         (dir (expand-file-name "demo" tmp))
+         (jank-hotpatch-server-command
+          (list (jank-hotpatch-test--program "jank-hotpatch") "lsp")))
+    (unwind-protect
+        (with-temp-buffer
+          (unless (zerop (call-process (car jank-hotpatch-server-command)
+                                       nil t nil "demo" "--prepare" dir))
+            (error "`jank-hotpatch demo --prepare' failed: %s" (buffer-string)))
+          (with-current-buffer (find-file-noselect
+                                (expand-file-name "src/demo/core.jank" dir))
+            (unwind-protect
+                (let ((eglot-server-programs nil))
+                  (jank-hotpatch-mode 1)
+                  (let ((process (jsonrpc--process (jank-hotpatch-connection-live))))
+                    ;; Its first statuses may say it is busy starting.
+                    (jank-hotpatch-test--wait "the sidecar to say it is ready"
+                                              (lambda () (and (jank-hotpatch--status)
+                                                              (equal (jank-hotpatch-test--lighter)
+                                                                     " jank"))))
+                    (signal-process process 'SIGKILL)
+                    (jank-hotpatch-test--wait "the lighter to say the sidecar exited"
+                                              (lambda () (equal (jank-hotpatch-test--lighter)
+                                                                " jank[!]")))
+                    (should (string-match-p "exited.*jank-hotpatch-reconnect"
+                                            (plist-get (jank-hotpatch--status) :message)))
+                    (should (equal (cadr (should-error (jank-hotpatch-form)
+                                                       :type 'user-error))
+                                   (plist-get (jank-hotpatch--status) :message)))
+                    (jank-hotpatch-reconnect)
+                    (let ((connection (jank-hotpatch-connection-live)))
+                      (should connection)
+                      (should-not (eq (jsonrpc--process connection) process))
+                      (jank-hotpatch-test--wait "the new sidecar's status"
+                                                (lambda () (plist-get (jank-hotpatch--status)
+                                                                      :appUrl)))
+                      (jank-hotpatch-mode -1)
+                      ;; The last buffer gone: the sidecar exits by itself.
+                      (should-not (process-live-p (jsonrpc--process connection))))))
+              (jank-hotpatch-mode -1)
+              (kill-buffer))))
+      (delete-directory tmp t))))
 
 ;;; End to end: the sidecar as eglot's server, as a lsp-mode add-on
 
