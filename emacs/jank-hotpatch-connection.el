@@ -71,6 +71,9 @@ notifications this file does not handle itself."))
 (defvar-local jank-hotpatch-connection--diagnostics nil
   "The sidecar's last diagnostics for this buffer, as flymake diagnostics.")
 
+(defvar-local jank-hotpatch-connection--start-error nil
+  "Why the sidecar did not start for this buffer, or nil.")
+
 (defvar-local jank-hotpatch-connection--report-fn nil
   "The function flymake gave `jank-hotpatch-connection-flymake', or nil.")
 
@@ -148,36 +151,39 @@ notifications this file does not handle."
   ;; workspace, so that two workspaces of the same name never share them.
   (let* ((name (format "jank-hotpatch %s" (abbreviate-file-name root)))
          (default-directory root)
-         (connection
-          (make-instance
-           'jank-hotpatch-connection
-           :name name :root root :dispatcher dispatcher
-           :events-buffer-scrollback-size 2000000
-           :process (lambda ()
-                      (make-process
-                       :name name :command program
-                       :connection-type 'pipe :coding 'utf-8-emacs-unix
-                       :noquery t
-                       :stderr (get-buffer-create (format "*%s stderr*" name))))
-           :notification-dispatcher #'jank-hotpatch-connection--notified
-           :request-dispatcher #'jank-hotpatch-connection--requested
-           :on-shutdown #'jank-hotpatch-connection--gone)))
+         connection)
     (condition-case err
-        (jsonrpc-request
-         connection :initialize
-         (list :processId (emacs-pid)
-               :clientInfo '(:name "jank-hotpatch.el" :version "0.1.0")
-               :rootPath root
-               :rootUri (jank-hotpatch-connection-path-uri root)
-               :workspaceFolders
-               (vector (list :uri (jank-hotpatch-connection-path-uri root)
-                             :name (file-name-nondirectory
-                                    (directory-file-name root))))
-               :capabilities (jank-hotpatch-connection--capabilities)
-               :initializationOptions options)
-         :timeout 30)
+        (progn
+          (setq connection
+                (make-instance
+                 'jank-hotpatch-connection
+                 :name name :root root :dispatcher dispatcher
+                 :events-buffer-scrollback-size 2000000
+                 :process (lambda ()
+                            (make-process
+                             :name name :command program
+                             :connection-type 'pipe :coding 'utf-8-emacs-unix
+                             :noquery t
+                             :stderr (get-buffer-create
+                                      (format "*%s stderr*" name))))
+                 :notification-dispatcher #'jank-hotpatch-connection--notified
+                 :request-dispatcher #'jank-hotpatch-connection--requested
+                 :on-shutdown #'jank-hotpatch-connection--gone))
+          (jsonrpc-request
+           connection :initialize
+           (list :processId (emacs-pid)
+                 :clientInfo '(:name "jank-hotpatch.el" :version "0.1.0")
+                 :rootPath root
+                 :rootUri (jank-hotpatch-connection-path-uri root)
+                 :workspaceFolders
+                 (vector (list :uri (jank-hotpatch-connection-path-uri root)
+                               :name (file-name-nondirectory
+                                      (directory-file-name root))))
+                 :capabilities (jank-hotpatch-connection--capabilities)
+                 :initializationOptions options)
+           :timeout 30))
       (error
-       (ignore-errors (jsonrpc-shutdown connection t))
+       (when connection (ignore-errors (jsonrpc-shutdown connection t)))
        (error "The sidecar (%s) did not start: %s; see the buffer *%s stderr*"
               (string-join program " ") (error-message-string err) name)))
     (jsonrpc-notify connection :initialized (make-hash-table))
@@ -236,10 +242,15 @@ OPTIONS, when the workspace has none running.  DISPATCHER gets the
 notifications of the sidecar that are not about the text.  Return
 the connection."
   (let* ((root (jank-hotpatch-connection-workspace))
-         (connection (or (gethash root jank-hotpatch-connection--all)
-                         (jank-hotpatch-connection--start
-                          root program options dispatcher))))
-    (setq jank-hotpatch-connection--current connection
+         (connection
+          (or (gethash root jank-hotpatch-connection--all)
+              (condition-case err
+                  (jank-hotpatch-connection--start root program options dispatcher)
+                (error (setq jank-hotpatch-connection--start-error
+                             (error-message-string err))
+                       (signal (car err) (cdr err)))))))
+    (setq jank-hotpatch-connection--start-error nil
+          jank-hotpatch-connection--current connection
           jank-hotpatch-connection--version 0
           jank-hotpatch-connection--dirty nil)
     (cl-pushnew (current-buffer) (jank-hotpatch-connection--buffers connection))
@@ -343,6 +354,9 @@ The sidecar gets the text as it is now first.  ARGS are those of
   "Why this buffer cannot reach the sidecar, or nil if it can."
   (cond ((not buffer-file-name)
          "jank-hotpatch needs a buffer visiting a .jank file")
+        (jank-hotpatch-connection--start-error
+         (concat jank-hotpatch-connection--start-error
+                 "; M-x jank-hotpatch-reconnect tries again"))
         ((not jank-hotpatch-connection--current)
          "This buffer is not connected to the sidecar; run M-x jank-hotpatch-reconnect")
         ((not (jsonrpc-running-p jank-hotpatch-connection--current))

@@ -276,7 +276,7 @@ Buffers already in `jank-hotpatch-mode' keep the way they had."
 (defvar-local jank-hotpatch--requests 0
   "How many requests of this buffer the sidecar is still working on.")
 
-(defvar-local jank-hotpatch--client nil
+(defvar-local jank-hotpatch--buffer-client nil
   "How this buffer talks to the sidecar.
 That is `jank-hotpatch-client' as it was when the mode was turned on.")
 
@@ -306,7 +306,7 @@ That is `jank-hotpatch-client' as it was when the mode was turned on.")
 (defun jank-hotpatch--client ()
   "How this buffer talks to the sidecar: `own', `eglot' or `lsp-mode'.
 Signal a `user-error' saying what to do when it cannot."
-  (pcase (or jank-hotpatch--client jank-hotpatch-client)
+  (pcase (or jank-hotpatch--buffer-client jank-hotpatch-client)
     ('own (if-let ((problem (jank-hotpatch-connection-problem)))
               (user-error "%s" problem)
             'own))
@@ -639,7 +639,7 @@ Keyed by own connection, eglot server or lsp-mode workspace.")
 
 (defun jank-hotpatch--connections ()
   "Return this buffer's live connections to a sidecar, a list."
-  (pcase (or jank-hotpatch--client jank-hotpatch-client)
+  (pcase (or jank-hotpatch--buffer-client jank-hotpatch-client)
     ('own (delq nil (list (jank-hotpatch-connection-live))))
     ('eglot (delq nil (list (eglot-current-server))))
     ('lsp-mode (delq nil (list (jank-hotpatch--lsp-workspace))))))
@@ -651,7 +651,7 @@ error status saying why."
   (or (seq-some (lambda (connection) (gethash connection jank-hotpatch--statuses))
                 (jank-hotpatch--connections))
       (when-let ((problem (and jank-hotpatch-mode buffer-file-name
-                               (eq jank-hotpatch--client 'own)
+                               (eq jank-hotpatch--buffer-client 'own)
                                (jank-hotpatch-connection-problem))))
         (list :health "error" :busy :json-false :message problem))))
 
@@ -785,9 +785,9 @@ An expression is evaluated in the pages, and its value shown after it."
   "Restart the sidecar of this buffer's own connection; new settings apply.
 Every buffer of the same sidecar connects again."
   (interactive)
-  (unless (eq jank-hotpatch--client 'own)
+  (unless (eq jank-hotpatch--buffer-client 'own)
     (user-error "This buffer talks to the sidecar through %s: restart it there"
-                jank-hotpatch--client))
+                jank-hotpatch--buffer-client))
   (let ((buffers (if-let ((connection jank-hotpatch-connection--current))
                      (jank-hotpatch-connection--buffers connection)
                    (list (current-buffer)))))
@@ -832,8 +832,8 @@ runs for the buffer; see `jank-hotpatch-client' for the others.
   (if jank-hotpatch-mode
       (progn
         (add-hook 'after-change-functions #'jank-hotpatch--remove-results nil t)
-        (setq jank-hotpatch--client jank-hotpatch-client)
-        (when (and (eq jank-hotpatch--client 'own) buffer-file-name)
+        (setq jank-hotpatch--buffer-client jank-hotpatch-client)
+        (when (and (eq jank-hotpatch--buffer-client 'own) buffer-file-name)
           (condition-case err
               (jank-hotpatch-connection-attach
                (jank-hotpatch-server-program)
@@ -842,9 +842,9 @@ runs for the buffer; see `jank-hotpatch-client' for the others.
             ;; The lighter shows it too (see `jank-hotpatch--status').
             (error (message "jank-hotpatch: %s" (error-message-string err))))))
     (remove-hook 'after-change-functions #'jank-hotpatch--remove-results t)
-    (when (eq jank-hotpatch--client 'own)
+    (when (eq jank-hotpatch--buffer-client 'own)
       (jank-hotpatch-connection-detach))
-    (setq jank-hotpatch--client nil)
+    (setq jank-hotpatch--buffer-client nil)
     (jank-hotpatch--remove-results)
     (jank-hotpatch--remove-overlays 'jank-hotpatch-flash-overlay)))
 

@@ -434,12 +434,35 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
 (ert-deftest jank-hotpatch-test-mode-without-a-file-starts-no-sidecar ()
   (with-temp-buffer
     (jank-hotpatch-mode 1)
-    (should (eq jank-hotpatch--client 'own))
+    (should (eq jank-hotpatch--buffer-client 'own))
     (should-not jank-hotpatch-connection--current)
     (should-not (jank-hotpatch--status))
     (should (equal (jank-hotpatch--mode-line) " jank"))
     (should (equal (cadr (should-error (jank-hotpatch-form) :type 'user-error))
                    "jank-hotpatch needs a buffer visiting a .jank file"))))
+
+(ert-deftest jank-hotpatch-test-a-sidecar-that-does-not-start-is-shown ()
+  (let* ((dir (make-temp-file "jank-hotpatch-no-sidecar-" t))
+         (file (expand-file-name "core.jank" dir))
+         (jank-hotpatch-server-command (list (expand-file-name "no-such-sidecar" dir) "lsp"))
+         (inhibit-message t))
+    (unwind-protect
+        (with-current-buffer (find-file-noselect file)
+          (unwind-protect
+              (progn
+                (jank-hotpatch-mode 1)
+                (should-not (jank-hotpatch-connection-live))
+                (should (equal (jank-hotpatch--lighter-text
+                                nil (jank-hotpatch--status) nil)
+                               " jank[!]"))
+                (should (string-match-p
+                         "\\`The sidecar (.*/no-such-sidecar lsp) did not start: .*; M-x jank-hotpatch-reconnect tries again\\'"
+                         (plist-get (jank-hotpatch--status) :message)))
+                (should (equal (cadr (should-error (jank-hotpatch-file) :type 'user-error))
+                               (plist-get (jank-hotpatch--status) :message))))
+            (jank-hotpatch-mode -1)
+            (kill-buffer)))
+      (delete-directory dir t))))
 
 (ert-deftest jank-hotpatch-test-plists-from-lsp-mode-json ()
   (let ((table (make-hash-table :test #'equal))
