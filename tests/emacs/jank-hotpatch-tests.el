@@ -702,6 +702,13 @@ shared fixture's."
   "Call COMMAND interactively and return the report that follows."
   (jank-hotpatch-test--next-report (lambda () (call-interactively command))))
 
+(defun jank-hotpatch-test--wait-idle ()
+  "Wait until the sidecar says it is idle.
+A report may come before the status that says so."
+  (jank-hotpatch-test--wait "the sidecar to be idle"
+                            (lambda () (not (jank-hotpatch--busy-p
+                                             (jank-hotpatch--status) 0)))))
+
 (defun jank-hotpatch-test--save ()
   "Save the buffer (even unmodified) and return the report of the patch."
   (jank-hotpatch-test--next-report
@@ -856,6 +863,7 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
         (should (>= (plist-get report :browsers) 1))
         ;; While the sidecar worked, the lighter said so.
         (should (member " jank[…]" lighters))
+        (jank-hotpatch-test--wait-idle)
         (should (string-match-p "\\` jank\\[[0-9]+ms\\]\\'" (jank-hotpatch-test--lighter)))
         (should (string-match-p "core.jank patched demo.core/label in .* ms | read .* | [0-9]+ browsers?"
                                 (jank-hotpatch-test--last-log-line)))
@@ -1007,6 +1015,7 @@ label and save; print the report and the lighter on one line
     (jank-hotpatch-test--patch #'jank-hotpatch-file)
     (jank-hotpatch-test--replace "\"clicked \"" "\"pressed \"")
     (let ((report (jank-hotpatch-test--save)))
+      (jank-hotpatch-test--wait-idle)
       (princ (format "RESULT %S\n"
                      (list :ok (plist-get report :ok)
                            :forms (mapcar (lambda (form) (plist-get form :name))
