@@ -5,8 +5,6 @@
 ;; Author: The jank-hotpatch contributors
 ;; URL: https://github.com/jank-hotpatch/jank-hotpatch
 ;; Keywords: languages, tools, lisp
-;; Version: 0.1.0
-;; Package-Requires: ((emacs "28.1"))
 ;; SPDX-License-Identifier: MIT OR Apache-2.0
 
 ;; This file is not part of GNU Emacs.
