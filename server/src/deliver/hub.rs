@@ -98,15 +98,29 @@ impl Hub {
         Registration { id, queue: rx, replay }
     }
 
-    /// Removes a page (it closed, broke the protocol or stopped reading), saying why.
+    /// Removes a page whose connection ended (it closed, or broke the protocol), saying why.
     pub fn drop_page(&self, id: PageId, reason: &str) {
+        if let Some(peer) = self.remove(id) {
+            tracing::info!("page {id} ({peer}) dropped: {reason}");
+        }
+    }
+
+    /// Removes a page that is still connected but does not keep up (it does not read or
+    /// answer): a warning, since its user sees stale code until it reconnects.
+    fn drop_unresponsive(&self, id: PageId, reason: &str) {
+        if let Some(peer) = self.remove(id) {
+            tracing::warn!("page {id} ({peer}) dropped: {reason}");
+        }
+    }
+
+    fn remove(&self, id: PageId) -> Option<String> {
         let mut state = self.lock();
-        let Some(page) = state.pages.remove(&id) else { return };
+        let page = state.pages.remove(&id)?;
         self.browsers.send_replace(state.pages.len());
-        tracing::info!("page {id} ({}) dropped: {reason}", page.peer);
         for waiting in state.waiting.values() {
             let _ = waiting.send(PageEvent::Gone(id));
         }
+        Some(page.peer)
     }
 
     /// Drops every page (the server is stopping).
@@ -156,7 +170,7 @@ impl Hub {
             let snapshot = state.journal.snapshot();
             drop(state);
             for id in slow {
-                self.drop_page(id, "its send queue is full (the page does not read its socket)");
+                self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
             }
             (batch, pages, previous, snapshot)
         };
@@ -189,7 +203,7 @@ impl Hub {
                 // Other pages run the patch: a page that stopped answering (frozen, not reading
                 // its socket) costs only itself. It is dropped; it catches up from the journal
                 // when it reconnects.
-                self.drop_page(page, &format!("{silent} (it does not read or answer its socket)"));
+                self.drop_unresponsive(page, &format!("{silent} (it does not read or answer its socket)"));
                 delivery.warnings.push(format!("{silent} and was dropped; it gets the patch when it reconnects"));
             } else {
                 delivery
