@@ -234,6 +234,9 @@ pub struct Delivery {
     pub value: Option<String>,
     /// Load errors, one per failing page, with the page's message.
     pub failures: Vec<String>,
+    /// What went wrong without failing the patch, and what it costs the user (e.g. the
+    /// journal could not be saved: pages that connect later will miss this patch).
+    pub warnings: Vec<String>,
 }
 
 /// How a stage failed, in terms the editor can show: a message and, where known, the place

@@ -4,6 +4,8 @@
 //! server for replies the stand-in never gives. Needs `cargo build -p jank-standin` first (the
 //! test scripts do it).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -288,18 +290,26 @@ async fn patch_ids_are_the_sidecars_and_non_functions_fail() {
     }
 }
 
-/// What the fork's code generator turns into nil (an all-literal set here, which jank folds
-/// into one constant it has no translation for) is refused, never patched in.
+/// What the fork's code generator turns into nil (an all-literal set, which jank folds into
+/// one constant it has no translation for; `recur`; a call of a local) is refused, never
+/// patched in.
 #[tokio::test]
 async fn untranslated_parts_are_refused() {
+    let cases = [
+        ("(defn f [x] (count #{1 2}))", "unsupported literal"),
+        ("(defn up [n] (loop [i 0] (if (< i n) (recur (inc i)) i)))", "unsupported expr"),
+        ("(defn g [x] (let [h (fn [y] y)] (h x)))", "TODO: call non-var"),
+    ];
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("untranslated-{}", mode.name()));
         let _jank = StandIn::start_as(&dir, mode, &[]);
-        let form = "(defn f [x] (count #{1 2}))";
-        let file = format!("{NS_FORM}\n{form}\n");
-        let failure = compiler(&dir).compile(&request(&dir, &file, form, defn(), 4)).await.unwrap_err();
-        assert!(failure.message.contains("compiled it to nil (`// unsupported literal`"), "{failure:?}");
-        assert_eq!(failure.location, None);
+        let jank = compiler(&dir);
+        for (id, (form, marker)) in (4..).zip(cases) {
+            let file = format!("{NS_FORM}\n{form}\n");
+            let failure = jank.compile(&request(&dir, &file, form, defn(), id)).await.unwrap_err();
+            assert!(failure.message.contains(&format!("compiled it to nil (`// {marker}`")), "{failure:?}");
+            assert_eq!(failure.location, None);
+        }
     }
 }
 
@@ -505,19 +515,7 @@ async fn upstream_jank_without_the_op_gets_one_clear_diagnostic() {
 #[tokio::test]
 async fn a_real_nrepl_server_without_the_op_gets_the_op_missing_message() {
     let dir = workspace("clojure");
-    let mut child = Command::new("java")
-        .args(["-cp", "/usr/share/java/clojure.jar:/usr/share/java/nrepl.jar", "clojure.main", "-m", "nrepl.cmdline"])
-        .args(["--bind", "127.0.0.1", "--port", "0"])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("java (apt-get install clojure libnrepl-clojure)");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.join(".nrepl-port").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut child, _) = support::clojure::start_clojure_nrepl(&dir);
     let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n");
     let failure = compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 1)).await;
     let _ = child.kill();
@@ -696,7 +694,7 @@ async fn each_mode_answers_with_its_janks_shapes() {
                 assert_eq!(eval_error.error_message().as_deref(), Some("Unable to resolve symbol 'nope'."));
             }
             Mode::Fork | Mode::Contract => {
-                assert_eq!(describe.has_op("interrupt"), true);
+                assert!(describe.has_op("interrupt"));
                 // A bencode integer is not a decimal string: ignored, jank's own counter is used.
                 assert_eq!(by_number.get_str("patch-id"), Some("0"), "{by_number}");
                 assert_eq!(by_number.get_str("ns-name"), Some("a.b"));

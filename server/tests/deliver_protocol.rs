@@ -294,6 +294,23 @@ async fn a_page_that_closes_mid_load_is_not_waited_for() {
 }
 
 #[tokio::test]
+async fn a_silent_page_beside_one_that_applied_is_dropped_with_a_warning() {
+    let (server, _dir) = server("silent-beside").await;
+    let server = Arc::new(server.with_ack_timeout(Duration::from_millis(500)));
+    let (_silent, _) = page(&server).await;
+    let (mut answering, _) = page(&server).await;
+    let sending = deliver_in_background(&server, vec![patch(7, "a", PatchKind::Definition)]);
+    let (header, _) = next_patch(&mut answering).await;
+    ack(&mut answering, &header, json!({"ok": true, "load_ms": 0.5})).await;
+    let delivery = sending.await.unwrap().unwrap();
+    assert_eq!((delivery.browsers, delivery.applied), (2, 1));
+    assert!(delivery.failures.is_empty(), "{:?}", delivery.failures);
+    assert_eq!(delivery.warnings.len(), 1, "{:?}", delivery.warnings);
+    assert!(delivery.warnings[0].contains("did not answer within 500 ms and was dropped"), "{:?}", delivery.warnings);
+    wait_browsers(&server, 1).await;
+}
+
+#[tokio::test]
 async fn silent_pages_time_out_and_slow_readers_are_dropped() {
     let (server, _dir) = server("slow").await;
     let server = server.with_ack_timeout(Duration::from_millis(300));

@@ -239,30 +239,8 @@ impl JankCompiler {
             return Err(missing_op(&state, &link));
         }
         let shift = wrapper.as_ref().map_or(0, |_| code.find(&request.form.text).unwrap_or(0) as u32);
-        let compiled = match read_compiled(&response, request, &decl.name, shift, kind, wrapper) {
-            Err(CompileError::Jank { message, location }) if message.contains("Unable to resolve symbol") => {
-                return Err(match analysed_elsewhere(&mut state, &link, &decl.name).await? {
-                    Some(analysed) => {
-                        CompileError::AnalysedElsewhere { analysed, declared: decl.name.clone(), message, location }
-                    }
-                    None => CompileError::Jank { message, location },
-                });
-            }
-            other => other?,
-        };
-        // jank interns a def in the namespace it analyses in, so once the fork compiled the
-        // file's defs in `user`, calls of them resolve to `user/...`, which the page lacks.
-        let names_other_ns = referenced_vars(&compiled.cpp).any(|(ns, _)| ns != decl.name && ns != CORE_NS);
-        if names_other_ns {
-            if let Some(analysed) = analysed_elsewhere(&mut state, &link, &decl.name).await? {
-                if let Some((ns, name)) = referenced_vars(&compiled.cpp).find(|(ns, _)| *ns == analysed) {
-                    let message = format!("the generated C++ calls `{ns}/{name}`, not a var of `{}`", decl.name);
-                    let declared = decl.name.clone();
-                    return Err(CompileError::AnalysedElsewhere { analysed, declared, message, location: None });
-                }
-            }
-        }
-        Ok(compiled)
+        let compiled = read_compiled(&response, request, &decl.name, shift, kind, wrapper);
+        namespace_checked(&mut state, &link, &decl.name, compiled).await
     }
 
     async fn mirror_form(&self, request: &CompileRequest) -> Result<(), CompileError> {
@@ -300,6 +278,43 @@ impl Compile for JankCompiler {
 
     async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure> {
         self.mirror_form(request).await.map_err(StageFailure::from)
+    }
+}
+
+/// Says so when jank analysed the form outside the file's namespace `declared` (the fork's
+/// `user`): a symbol that did not resolve, or C++ calling into that namespace. jank interns a
+/// def in the namespace it analyses in, so once the fork compiled the file's defs in `user`,
+/// calls of them resolve to `user/...`, which the page lacks.
+async fn namespace_checked(
+    state: &mut JankState,
+    link: &Link,
+    declared: &str,
+    compiled: Result<CompiledForm, CompileError>,
+) -> Result<CompiledForm, CompileError> {
+    let compiled = match compiled {
+        Err(CompileError::Jank { message, location }) if message.contains("Unable to resolve symbol") => {
+            return Err(match analysed_elsewhere(state, link, declared).await? {
+                Some(analysed) => {
+                    // The message's own full stop is the one the explanation puts after it.
+                    let message = message.trim_end_matches('.').to_string();
+                    CompileError::AnalysedElsewhere { analysed, declared: declared.to_string(), message, location }
+                }
+                None => CompileError::Jank { message, location },
+            });
+        }
+        other => other?,
+    };
+    if !referenced_vars(&compiled.cpp).any(|(ns, _)| ns != declared && ns != CORE_NS) {
+        return Ok(compiled);
+    }
+    let Some(analysed) = analysed_elsewhere(state, link, declared).await? else { return Ok(compiled) };
+    let call = referenced_vars(&compiled.cpp).find(|(ns, _)| *ns == analysed).map(|(ns, name)| format!("{ns}/{name}"));
+    match call {
+        Some(call) => {
+            let message = format!("the generated C++ calls `{call}`, not a var of `{declared}`");
+            Err(CompileError::AnalysedElsewhere { analysed, declared: declared.to_string(), message, location: None })
+        }
+        None => Ok(compiled),
     }
 }
 

@@ -182,15 +182,29 @@ impl Hub {
         }
     }
 
-    /// Removes a page (it closed, broke the protocol or stopped reading), saying why.
+    /// Removes a page whose connection ended (it closed, or broke the protocol), saying why.
     pub fn drop_page(&self, id: PageId, reason: &str) {
+        if let Some(peer) = self.remove(id) {
+            tracing::info!("page {id} ({peer}) dropped: {reason}");
+        }
+    }
+
+    /// Removes a page that is still connected but does not keep up (it does not read or
+    /// answer): a warning, since its user sees stale code until it reconnects.
+    fn drop_unresponsive(&self, id: PageId, reason: &str) {
+        if let Some(peer) = self.remove(id) {
+            tracing::warn!("page {id} ({peer}) dropped: {reason}");
+        }
+    }
+
+    fn remove(&self, id: PageId) -> Option<String> {
         let mut state = self.lock();
-        let Some(page) = state.pages.remove(&id) else { return };
+        let page = state.pages.remove(&id)?;
         self.browsers.send_replace(state.pages.len());
-        tracing::info!("page {id} ({}) dropped: {reason}", page.peer);
         for waiting in state.waiting.values() {
             let _ = waiting.send(PageEvent::Gone(id));
         }
+        Some(page.peer)
     }
 
     /// Drops every page (the server is stopping).
@@ -244,7 +258,7 @@ impl Hub {
             let snapshot = state.journal.snapshot();
             drop(state);
             for id in slow {
-                self.drop_page(id, "its send queue is full (the page does not read its socket)");
+                self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
             }
             (batch, pages, previous, snapshot)
         };
@@ -271,11 +285,19 @@ impl Hub {
         self.lock().waiting.remove(&batch);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut delivery = summarize(patches, &acks, browsers, elapsed_ms);
-        for page in &pending {
-            delivery.failures.push(format!(
-                "page {page} did not answer within {} ms; it may still be loading, or its main module failed to start",
-                timeout.as_millis()
-            ));
+        for &page in &pending {
+            let silent = format!("page {page} did not answer within {} ms", timeout.as_millis());
+            if delivery.applied > 0 {
+                // Other pages run the patch: a page that stopped answering (frozen, not reading
+                // its socket) costs only itself. It is dropped; it catches up from the journal
+                // when it reconnects.
+                self.drop_unresponsive(page, &format!("{silent} (it does not read or answer its socket)"));
+                delivery.warnings.push(format!("{silent} and was dropped; it gets the patch when it reconnects"));
+            } else {
+                delivery
+                    .failures
+                    .push(format!("{silent}; it may still be loading, or its main module failed to start"));
+            }
         }
 
         // A patch that no page could load must not be replayed to later pages.
@@ -311,12 +333,19 @@ impl Hub {
     }
 }
 
-fn finish(delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Delivery {
-    match saved {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
-        Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
-    }
+/// The delivery, with a warning when the journal could not be saved: the pages have the
+/// patch, but a page that connects after a restart of the sidecar would not get it.
+fn finish(mut delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Delivery {
+    let reason = match saved {
+        Ok(Ok(())) => return delivery,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    let warning = format!(
+        "the patch journal could not be saved ({reason}): pages have this patch, but pages that connect after the sidecar restarts will not get it"
+    );
+    tracing::warn!("{warning}");
+    delivery.warnings.push(warning);
     delivery
 }
 

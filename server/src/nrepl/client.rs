@@ -417,3 +417,42 @@ fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     // matters (each update is one insert or remove), so a poisoned lock is still usable.
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(messages: &[&[(&str, Value)]]) -> Response {
+        let message = |fields: &&[(&str, Value)]| {
+            fields.iter().fold(Message::new(), |m, (key, value)| m.with(key, value.clone()))
+        };
+        Response { messages: messages.iter().map(message).collect() }
+    }
+
+    fn statuses(names: &[&str]) -> Value {
+        Value::List(names.iter().map(|s| Value::from(*s)).collect())
+    }
+
+    #[test]
+    fn error_messages_in_the_servers_words() {
+        // Upstream jank: blank or unrelated `err`, the message in `value`.
+        let upstream = response(&[
+            &[("out", Value::from(""))],
+            &[("err", Value::from("warning: unrelated\n"))],
+            &[("value", Value::from("Unable to resolve symbol 'x'.")), ("status", statuses(&["done", "eval-error"]))],
+        ]);
+        assert_eq!(upstream.error_message().as_deref(), Some("Unable to resolve symbol 'x'."));
+        // The fork: `ex` first, the message in `err`.
+        let fork = response(&[
+            &[("ex", Value::from("analyze/unresolved-symbol")), ("status", statuses(&["eval-error"]))],
+            &[("err", Value::from("Unable to resolve symbol 'x'.\n")), ("status", statuses(&["error"]))],
+        ]);
+        assert_eq!(fork.error_message().as_deref(), Some("Unable to resolve symbol 'x'."));
+        // Statuses only: words, never the raw list.
+        let no_ns = response(&[&[("status", statuses(&["namespace-not-found", "done", "error"]))]]);
+        assert_eq!(no_ns.error_message().as_deref(), Some("the server has no namespace of that name"));
+        let unknown = response(&[&[("status", statuses(&["error", "unknown-op", "done"]))]]);
+        assert_eq!(unknown.error_message().as_deref(), Some("the server does not have this op"));
+        assert_eq!(response(&[&[("status", statuses(&["done"]))]]).error_message(), None);
+    }
+}

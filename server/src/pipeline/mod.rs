@@ -44,6 +44,8 @@ pub enum Selection {
     FormAt(usize),
     /// Every top-level form whose text changed since the file's last successful patch.
     ChangedForms,
+    /// The same, definitions only (nREPL's `load-file` evaluates the expressions itself, every time).
+    ChangedDefinitions,
 }
 
 /// Told about each stage as a run enters it (for `$/progress` and status lines).
@@ -186,7 +188,7 @@ impl Pipeline {
                     _ => vec![(form, identity_of(&file.forms, form), form.normalized(&doc.text))],
                 }
             }
-            Selection::ChangedForms => {
+            Selection::ChangedForms | Selection::ChangedDefinitions => {
                 if !file.errors.is_empty() {
                     return Err(read_failure(file.errors.iter().collect()));
                 }
@@ -197,6 +199,9 @@ impl Pipeline {
                     // defonce keeps its value, as in Clojure: sent once, never again.
                     .filter(|(form, identity, _)| {
                         !(matches!(&form.kind, FormKind::Def(k) if k == "defonce") && patched.was_patched(identity))
+                    })
+                    .filter(|(form, _, _)| {
+                        selection == Selection::ChangedForms || matches!(form.kind, FormKind::Def(_))
                     })
                     .collect()
             }
@@ -400,6 +405,7 @@ impl Pipeline {
         report.stages.load_ms = delivery.load_ms;
         report.browsers = delivery.browsers;
         report.value = delivery.value.clone();
+        report.warnings.extend(delivery.warnings.iter().cloned());
         for r in &ready {
             let patched = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range);
             if let (Some(form), PatchKind::Definition) = (patched, &r.module.kind) {
@@ -418,28 +424,43 @@ impl Pipeline {
         if delivery.browsers == 0 {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
         }
-        let mut patched = lock(&self.patched);
-        for r in ready {
-            patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
-            if r.module.kind == PatchKind::Definition {
-                self.spawn_mirror(r.target.request);
+        let mut mirrored = Vec::new();
+        {
+            let mut patched = lock(&self.patched);
+            for r in ready {
+                patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
+                if r.module.kind == PatchKind::Definition {
+                    mirrored.extend(self.spawn_mirror(r.target.request));
+                }
+            }
+        }
+        for outcome in mirrored {
+            if let Ok(Some(warning)) = outcome.await {
+                report.warnings.push(warning);
             }
         }
     }
 
-    fn spawn_mirror(&self, request: CompileRequest) {
-        let Ok(compile) = self.backends.compile.clone() else { return };
+    /// Evaluates a delivered definition on jank's side too; the receiver gets the warning
+    /// to report when jank could not.
+    fn spawn_mirror(&self, request: CompileRequest) -> Option<tokio::sync::oneshot::Receiver<Option<String>>> {
+        let compile = self.backends.compile.clone().ok()?;
+        let (done, outcome) = tokio::sync::oneshot::channel();
         let handle = tokio::spawn(async move {
-            if let Err(failure) = compile.mirror(&request).await {
-                tracing::warn!(
-                    "jank could not evaluate {} natively after patching it: {failure}",
+            let warning = compile.mirror(&request).await.err().map(|failure| {
+                let warning = format!(
+                    "jank could not evaluate {} on its side after the pages applied it ({failure}): forms compiled later that use it may fail to resolve it",
                     request.form.name.as_deref().unwrap_or("the form")
                 );
-            }
+                tracing::warn!("{warning}");
+                warning
+            });
+            let _ = done.send(warning);
         });
         let mut mirrors = lock(&self.mirrors);
         mirrors.retain(|h| !h.is_finished());
         mirrors.push(handle);
+        Some(outcome)
     }
 
     async fn await_mirrors(&self) {

@@ -91,6 +91,8 @@ pub struct PatchReport {
     /// Every located failure; the editor shows them as diagnostics, and an `ok` report
     /// clears the ones of the forms it patched.
     pub problems: Vec<Problem>,
+    /// What went wrong without failing the run, each with what it costs the user.
+    pub warnings: Vec<String>,
 }
 
 impl PatchReport {
@@ -108,10 +110,15 @@ impl PatchReport {
                 .collect();
             names.join(", ")
         };
-        match (&self.error, &self.message) {
+        let line = match (&self.error, &self.message) {
             (Some(error), _) => format!("{} failed: {}", error.stage, error.message),
             (None, Some(message)) if self.forms.is_empty() => message.clone(),
             _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.browsers),
+        };
+        match self.warnings.as_slice() {
+            [] => line,
+            [one] => format!("{line}; warning: {one}"),
+            [first, rest @ ..] => format!("{line}; {} warnings, first: {first}", rest.len() + 1),
         }
     }
 

@@ -14,7 +14,9 @@
 //! `clojure.string`. Symbols resolve as jank's analyzer resolves them, and an unknown
 //! namespace silently becomes the session's (`user`), as in jank.
 //!
-//! Does NOT implement: macros beyond those listed, destructuring, variadic functions, loops,
+//! `loop` is analysed as a `let`; `recur`, `throw`, `try`, `case`, `letfn` compile to the fork's
+//! `// unsupported expr` and are not evaluated.
+//! Does NOT implement: macros beyond those listed, destructuring, variadic functions,
 //! interop, lazy sequences, ratios (`(/ 1 2)` is `0.5`), the other ops of jank's server
 //! (completions, lookup, info, ...), real interruption, or anything native.
 //! See README.md for the C++ it emits and the runtime helpers that C++ imports.

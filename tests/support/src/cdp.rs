@@ -146,6 +146,13 @@ impl Page {
         self.call("Page.navigate", json!({"url": url})).await.unwrap();
     }
 
+    /// Runs `source` in every document this page loads from now on, before the page's own
+    /// scripts. (Chromium ignores the script until the Page domain is enabled.)
+    pub async fn add_script_on_new_document(&self, source: &str) {
+        self.call("Page.enable", json!({})).await.unwrap();
+        self.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": source})).await.unwrap();
+    }
+
     pub async fn reload(&self) {
         self.call("Page.reload", json!({"ignoreCache": true})).await.unwrap();
     }

@@ -53,6 +53,9 @@ pub struct PatchReportParams {
     /// A newer edit of the same form made this run stop early: not news.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded: bool,
+    /// What went wrong without failing the patch, each with what it costs the user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// One line that says what happened, as every front end shows it.
     pub summary: String,
     /// The stages in the order they run, for tooltips and breakdowns.

@@ -256,8 +256,15 @@ impl Backend {
         {
             let mut status = lock(&self.status);
             status.browsers = report.browsers;
-            status.health = if report.ok { Health::Ok } else { Health::Error };
+            status.health = match (report.ok, report.warnings.is_empty()) {
+                (false, _) => Health::Error,
+                (true, false) => Health::Warning,
+                (true, true) => Health::Ok,
+            };
             status.message = report.summary();
+        }
+        for warning in &report.warnings {
+            self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
         }
         let params = self.report_json(&report, uri);
         self.client.send_notification::<PatchStatus>(params.clone()).await;

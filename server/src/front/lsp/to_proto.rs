@@ -36,6 +36,7 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         error: report.error.as_ref().map(|e| ReportErrorParams { stage: e.stage, message: e.message.clone() }),
         message: report.message.clone(),
         superseded: report.superseded,
+        warnings: report.warnings.clone(),
         summary: report.summary(),
         stage_order: Stage::ALL.to_vec(),
     }
