@@ -4,7 +4,8 @@
 //! Owns: page registration and dropping (with the reason logged), per-page bounded send
 //! queues, routing acks to the batch that waits for them, turning acks into a [`Delivery`],
 //! what each page said of its main module, and the forms failing before the pages (shown in
-//! their HUD, and to pages that connect later). Must not touch sockets (`server.rs` does) or the files (`journal.rs`).
+//! their HUD, and to pages that connect later). Must not touch sockets (`server.rs` does) or
+//! the files (`journal.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
