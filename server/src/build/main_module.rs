@@ -49,7 +49,7 @@ pub async fn build_main_module(
             std::io::Error::new(std::io::ErrorKind::NotFound, "no .cpp files"),
         ));
     }
-    let post_js = out_dir.join("post.js");
+    let post_js = out_dir.join("app.post.js");
     let js = out_dir.join("app.js");
     let wasm = out_dir.join("app.wasm");
     let export_file = out_dir.join("app.exports.json");
