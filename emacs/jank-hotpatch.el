@@ -318,25 +318,25 @@ Signal a `user-error' saying what to do when it cannot."
                    'lsp-mode
                  (user-error "No jank-hotpatch in lsp-mode here; run M-x lsp")))))
 
+;; Under eglot, URIs and positions are converted as our own connection does it (the file's
+;; URI, UTF-16 columns, as LSP defines them), so that no internal eglot function is needed.
+
 (defun jank-hotpatch--buffer-uri ()
   "Return the URI of this buffer's file, as the LSP client has it."
   (pcase (jank-hotpatch--client)
-    ('own (jank-hotpatch-connection-uri))
-    ('eglot (plist-get (eglot--TextDocumentIdentifier) :uri))
+    ((or 'own 'eglot) (jank-hotpatch-connection-uri))
     ('lsp-mode (lsp--buffer-uri))))
 
 (defun jank-hotpatch--lsp-position (pos)
   "POS as an LSP position, in the client's own conversion (UTF-16)."
   (pcase (jank-hotpatch--client)
-    ('own (jank-hotpatch-connection-position pos))
-    ('eglot (eglot--pos-to-lsp-position pos))
+    ((or 'own 'eglot) (jank-hotpatch-connection-position pos))
     ('lsp-mode (lsp-point-to-position pos))))
 
 (defun jank-hotpatch--point (position)
   "The buffer position of the LSP POSITION plist."
   (pcase (jank-hotpatch--client)
-    ('own (jank-hotpatch-connection-point position))
-    ('eglot (eglot--lsp-position-to-point position))
+    ((or 'own 'eglot) (jank-hotpatch-connection-point position))
     ('lsp-mode (lsp--line-character-to-point (plist-get position :line)
                                              (plist-get position :character)))))
 
@@ -383,10 +383,12 @@ request that fails shows as a failed patch."
           :timeout jank-hotpatch--request-timeout))
         ('eglot
          ;; The sidecar must see the text as it is now, not as of the last
-         ;; idle moment.
+         ;; idle moment.  eglot 1.9 has no public way to flush its pending
+         ;; changes; this is the function its own commands call.
          (eglot--signal-textDocument/didChange)
          (jsonrpc-async-request
-          (eglot--current-server-or-lose) :workspace/executeCommand
+          (or (eglot-current-server) (user-error "This buffer has no eglot server"))
+          :workspace/executeCommand
           (list :command command :arguments (vector argument))
           :success-fn #'done
           :error-fn (lambda (error) (failed (plist-get error :message)))
@@ -424,7 +426,8 @@ request that fails shows as a failed patch."
         (t (format "%d" (round ms)))))
 
 (defun jank-hotpatch--summary (report)
-  "One line saying what the patch of REPORT did: the sidecar's summary, and a value."
+  "One line saying what the patch of REPORT did.
+The sidecar's summary, then the value of an expression."
   (concat (plist-get report :summary)
           (when-let ((value (plist-get report :value)))
             (format " => %s" value))))

@@ -870,7 +870,7 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
         (should (member " jank[…]" lighters))
         (jank-hotpatch-test--wait-idle)
         (should (string-match-p "\\` jank\\[[0-9]+ms\\]\\'" (jank-hotpatch-test--lighter)))
-        (should (string-match-p "core.jank patched demo.core/label in .* ms | read .* | [0-9]+ browsers?"
+        (should (string-match-p "core.jank patched demo.core/label in [0-9]+ ms → [0-9]+ page(s) | read .* | [0-9]+ browsers?"
                                 (jank-hotpatch-test--last-log-line)))
         (should (equal (jank-hotpatch-test--wait
                         "the page to show the new label"
@@ -1088,7 +1088,9 @@ demo workspace, stand-in jank and Chromium of its own."
                           20)
                          "pressed 0 times")))
       (mapc #'jank-hotpatch-test--stop-process processes)
-      (delete-directory tmp t))))
+      ;; Chromium's helpers may still be writing its profile: a failed removal
+      ;; must not hide how the test went.
+      (ignore-errors (delete-directory tmp t)))))
 
 (ert-deftest jank-hotpatch-test-e2e-as-a-lsp-mode-add-on ()
   ;; In its own Emacs, so that lsp-mode stays out of the other tests.
