@@ -92,10 +92,12 @@ notifications this file does not handle itself."))
   "Characters left as they are in the path of a file URI.")
 
 (defun jank-hotpatch-connection-path-uri (path)
-  "The file URI of PATH."
-  (concat "file://"
-          (url-hexify-string (file-truename path)
-                             jank-hotpatch-connection--uri-chars)))
+  "The file URI of PATH: eglot's public conversion where it has one."
+  (if (fboundp 'eglot-path-to-uri)
+      (eglot-path-to-uri path)
+    (concat "file://"
+            (url-hexify-string (file-truename path)
+                               jank-hotpatch-connection--uri-chars))))
 
 (defun jank-hotpatch-connection-uri ()
   "The URI of this buffer's file, as this connection sends it."

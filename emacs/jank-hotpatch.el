@@ -81,6 +81,7 @@
 (require 'cl-lib)
 (require 'eglot)
 (require 'jank-hotpatch-connection)
+(require 'jank-hotpatch-protocol)
 (require 'jsonrpc)
 (require 'seq)
 (require 'subr-x)
@@ -148,13 +149,13 @@ The value also goes away as soon as the buffer changes."
   :safe (lambda (value) (or (null value) (numberp value)))
   :package-version '(jank-hotpatch . "0.1.0"))
 
-(defcustom jank-hotpatch-result-max-width 80
+(defcustom jank-hotpatch-result-max-width jank-hotpatch-protocol-value-max-chars
   "Longest value shown after a form, in characters; longer ones are cut."
   :type 'natnum
   :safe #'natnump
   :package-version '(jank-hotpatch . "0.1.0"))
 
-(defcustom jank-hotpatch-flash-duration 0.4
+(defcustom jank-hotpatch-flash-duration jank-hotpatch-protocol-flash-seconds
   "Seconds a patched form stays highlighted, or nil for no highlight."
   :type '(choice (const :tag "No highlight" nil)
                  (number :tag "Seconds"))
@@ -317,25 +318,25 @@ Signal a `user-error' saying what to do when it cannot."
                    'lsp-mode
                  (user-error "No jank-hotpatch in lsp-mode here; run M-x lsp")))))
 
+;; Under eglot, URIs and positions are converted as our own connection does it (the file's
+;; URI, UTF-16 columns, as LSP defines them), so that no internal eglot function is needed.
+
 (defun jank-hotpatch--buffer-uri ()
   "Return the URI of this buffer's file, as the LSP client has it."
   (pcase (jank-hotpatch--client)
-    ('own (jank-hotpatch-connection-uri))
-    ('eglot (plist-get (eglot--TextDocumentIdentifier) :uri))
+    ((or 'own 'eglot) (jank-hotpatch-connection-uri))
     ('lsp-mode (lsp--buffer-uri))))
 
 (defun jank-hotpatch--lsp-position (pos)
   "POS as an LSP position, in the client's own conversion (UTF-16)."
   (pcase (jank-hotpatch--client)
-    ('own (jank-hotpatch-connection-position pos))
-    ('eglot (eglot--pos-to-lsp-position pos))
+    ((or 'own 'eglot) (jank-hotpatch-connection-position pos))
     ('lsp-mode (lsp-point-to-position pos))))
 
 (defun jank-hotpatch--point (position)
   "The buffer position of the LSP POSITION plist."
   (pcase (jank-hotpatch--client)
-    ('own (jank-hotpatch-connection-point position))
-    ('eglot (eglot--lsp-position-to-point position))
+    ((or 'own 'eglot) (jank-hotpatch-connection-point position))
     ('lsp-mode (lsp--line-character-to-point (plist-get position :line)
                                              (plist-get position :character)))))
 
@@ -382,10 +383,12 @@ request that fails shows as a failed patch."
           :timeout jank-hotpatch--request-timeout))
         ('eglot
          ;; The sidecar must see the text as it is now, not as of the last
-         ;; idle moment.
+         ;; idle moment.  eglot 1.9 has no public way to flush its pending
+         ;; changes; this is the function its own commands call.
          (eglot--signal-textDocument/didChange)
          (jsonrpc-async-request
-          (eglot--current-server-or-lose) :workspace/executeCommand
+          (or (eglot-current-server) (user-error "This buffer has no eglot server"))
+          :workspace/executeCommand
           (list :command command :arguments (vector argument))
           :success-fn #'done
           :error-fn (lambda (error) (failed (plist-get error :message)))
@@ -422,41 +425,22 @@ request that fails shows as a failed patch."
         ((< ms 10) (format "%.1f" ms))
         (t (format "%d" (round ms)))))
 
-(defun jank-hotpatch--form-names (report)
-  "The qualified names of the forms REPORT patched, comma-separated."
-  (mapconcat (lambda (form)
-               (let ((name (plist-get form :name)))
-                 (if name
-                     (format "%s/%s" (plist-get form :ns) name)
-                   "an expression")))
-             (plist-get report :forms) ", "))
-
 (defun jank-hotpatch--summary (report)
-  "One line saying what the patch of REPORT did."
-  (let ((error (plist-get report :error)))
-    (cond (error (format "failed at %s: %s" (plist-get error :stage)
-                         (plist-get error :message)))
-          ((seq-empty-p (plist-get report :forms))
-           (or (plist-get report :message) "nothing to patch"))
-          (t (concat (format "patched %s in %s ms"
-                             (jank-hotpatch--form-names report)
-                             (jank-hotpatch--ms (plist-get report :total_ms)))
-                     (when-let ((value (plist-get report :value)))
-                       (format " => %s" value)))))))
-
-(defconst jank-hotpatch--stages
-  '((:read_ms . "read") (:compile_ms . "compile") (:build_ms . "build")
-    (:check_ms . "check") (:deliver_ms . "deliver") (:load_ms . "load"))
-  "The stages of a patch, in order, as the report names their times.")
+  "One line saying what the patch of REPORT did.
+The sidecar's summary, then the value of an expression."
+  (concat (plist-get report :summary)
+          (when-let ((value (plist-get report :value)))
+            (format " => %s" value))))
 
 (defun jank-hotpatch--stage-times (report)
   "The time of every stage of REPORT, e.g. \"read 0.2 · compile 31 ms\"."
   (let ((stages (plist-get report :stages)))
     (concat (mapconcat (lambda (stage)
-                         (format "%s %s" (cdr stage)
+                         (format "%s %s" stage
                                  (jank-hotpatch--ms
-                                  (plist-get stages (car stage)))))
-                       jank-hotpatch--stages " · ")
+                                  (plist-get stages
+                                             (intern (format ":%s_ms" stage))))))
+                       jank-hotpatch-protocol-stages " · ")
             " ms")))
 
 (defun jank-hotpatch--browsers (n)
@@ -634,7 +618,7 @@ Return the overlay.  It goes away when the buffer changes or after
 ;;; Notifications
 
 (defvar jank-hotpatch--statuses (make-hash-table :test #'eq :weakness 'key)
-  "The last jank/serverStatus (a plist) of every connection to a sidecar.
+  "The last server status (a plist) of every connection to a sidecar.
 Keyed by own connection, eglot server or lsp-mode workspace.")
 
 (defun jank-hotpatch--connections ()
@@ -645,7 +629,7 @@ Keyed by own connection, eglot server or lsp-mode workspace.")
     ('lsp-mode (delq nil (list (jank-hotpatch--lsp-workspace))))))
 
 (defun jank-hotpatch--status ()
-  "Return the last jank/serverStatus of this buffer's sidecar, or nil.
+  "Return the last server status of this buffer's sidecar, or nil.
 A buffer of the mode that cannot reach its own sidecar has an
 error status saying why."
   (or (seq-some (lambda (connection) (gethash connection jank-hotpatch--statuses))
@@ -656,7 +640,7 @@ error status saying why."
         (list :health "error" :busy :json-false :message problem))))
 
 (defun jank-hotpatch--handle-patch-status (report connection)
-  "Show REPORT, a jank/patchStatus of CONNECTION, in the buffer it is about."
+  "Show REPORT, a patch status notification of CONNECTION, in the buffer it is about."
   (jank-hotpatch--log (jank-hotpatch--log-line report))
   (let ((uri (plist-get report :uri)))
     (dolist (buffer (buffer-list))
@@ -672,23 +656,25 @@ error status saying why."
           (force-mode-line-update))))))
 
 (defun jank-hotpatch--handle-server-status (status connection)
-  "Keep STATUS, a jank/serverStatus of CONNECTION, for the lighters."
+  "Keep STATUS, a server status notification of CONNECTION, for the lighters."
   (puthash connection status jank-hotpatch--statuses)
   (force-mode-line-update t))
 
 (defun jank-hotpatch--notified (connection method params)
   "Handle the notification METHOD with PARAMS from CONNECTION, of our own."
-  (pcase method
-    ('jank/patchStatus (jank-hotpatch--handle-patch-status params connection))
-    ('jank/serverStatus (jank-hotpatch--handle-server-status params connection))))
+  (let ((name (symbol-name method)))
+    (cond ((equal name jank-hotpatch-protocol-patch-status)
+           (jank-hotpatch--handle-patch-status params connection))
+          ((equal name jank-hotpatch-protocol-server-status)
+           (jank-hotpatch--handle-server-status params connection)))))
 
 (cl-defmethod eglot-handle-notification
-  (server (_method (eql jank/patchStatus)) &rest report)
+  (server (_method (eql (intern jank-hotpatch-protocol-patch-status))) &rest report)
   "Show REPORT, the result of a patch that SERVER ran."
   (jank-hotpatch--handle-patch-status report server))
 
 (cl-defmethod eglot-handle-notification
-  (server (_method (eql jank/serverStatus)) &rest status)
+  (server (_method (eql (intern jank-hotpatch-protocol-server-status))) &rest status)
   "Keep STATUS, the health of SERVER, for the lighter."
   (jank-hotpatch--handle-server-status status server))
 
@@ -703,11 +689,11 @@ HANDLER gets the params as a plist and the workspace."
 (with-eval-after-load 'lsp-mode
   (add-to-list 'lsp-language-id-configuration '(jank-mode . "jank"))
   (let ((handlers (make-hash-table :test #'equal)))
-    (puthash "jank/patchStatus"
+    (puthash jank-hotpatch-protocol-patch-status
              (jank-hotpatch--lsp-mode-handler
               #'jank-hotpatch--handle-patch-status)
              handlers)
-    (puthash "jank/serverStatus"
+    (puthash jank-hotpatch-protocol-server-status
              (jank-hotpatch--lsp-mode-handler
               #'jank-hotpatch--handle-server-status)
              handlers)
@@ -755,7 +741,7 @@ around or before point."
 An expression is evaluated in the pages, and its value shown after it."
   (interactive)
   (jank-hotpatch--request
-   "jank.hotPatchForm"
+   jank-hotpatch-protocol-hot-patch-form
    (list :uri (jank-hotpatch--buffer-uri)
          :position (jank-hotpatch--lsp-position
                     (jank-hotpatch--form-position)))
@@ -764,7 +750,7 @@ An expression is evaluated in the pages, and its value shown after it."
 (defun jank-hotpatch-file ()
   "Patch every form of this file that changed since its last patch."
   (interactive)
-  (jank-hotpatch--request "jank.hotPatchFile"
+  (jank-hotpatch--request jank-hotpatch-protocol-hot-patch-file
                           (list :uri (jank-hotpatch--buffer-uri))
                           #'jank-hotpatch--report-value))
 

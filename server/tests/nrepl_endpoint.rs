@@ -111,7 +111,13 @@ impl Deliver for StandInPage {
             .iter()
             .find(|p| p.module.kind == PatchKind::Expression)
             .map(|p| format!("page: {}", String::from_utf8_lossy(&p.module.bytes)));
-        Ok(Delivery { browsers: 1, applied: 1, value, ..Delivery::default() })
+        // A definition named `unjournaled` stands for a patch the journal could not keep.
+        let warnings = patches
+            .iter()
+            .filter(|p| p.module.var.name == "unjournaled")
+            .map(|_| "the patch journal could not be saved (disk full)".to_string())
+            .collect();
+        Ok(Delivery { browsers: 1, applied: 1, value, warnings, ..Delivery::default() })
     }
 }
 
@@ -780,6 +786,22 @@ async fn a_client_leaving_mid_eval_does_not_disturb_the_others() {
     let stopped = interrupted.wait().await.unwrap();
     assert!(stopped.has_status("interrupted"), "{stopped}");
     still_serves(port).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loss_that_does_not_fail_the_eval_is_told_in_err() {
+    let dir = scratch("warned");
+    let server = endpoint(&dir, None).await;
+    let (client, session) = client_with_session(server.port()).await;
+    let eval =
+        |code: &str| Message::op("eval").with("session", session.as_str()).with("ns", "demo.core").with("code", code);
+    let response = client.request(eval("(defn unjournaled [] 1)")).await.unwrap();
+    assert_eq!(response.value(), Some("#'demo.core/unjournaled"), "{response}");
+    let err: String = response.messages.iter().filter_map(|m| m.get_str("err")).collect();
+    assert!(err.contains("jank-hotpatch: the patch journal could not be saved"), "{response}");
+    assert!(!response.has_status("eval-error"), "the evaluation itself went through: {response}");
+    let quiet = client.request(eval("(defn kept [] 2)")).await.unwrap();
+    assert!(quiet.messages.iter().all(|m| m.get_str("err").is_none_or(str::is_empty)), "{quiet}");
 }
 
 /// The demo workspace (`demo --prepare`), the stand-in jank, the real pipeline, the demo page

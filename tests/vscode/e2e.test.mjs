@@ -157,12 +157,12 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await app.locator("#label", { hasText: "pressed 0 times" }).waitFor({ timeout: WAIT_MS });
             await waitFor("the status bar to show a latency (jank NN ms)", async () => /jank \d+(\.\d+)? ms/.test(await statusItem.innerText()));
             await statusItem.hover();
-            await page.locator(".monaco-hover", { hasText: /Patched demo\.core\/label in \d+/ }).waitFor({ timeout: WAIT_MS });
+            await page.locator(".monaco-hover", { hasText: /patched demo\.core\/label in \d+ ms/ }).waitFor({ timeout: WAIT_MS });
             await screenshot(page, "02-patched");
             await screenshot(app, "02-demo-page");
             await page.mouse.move(700, 300);
             await statusItem.click();
-            await page.locator(".part.panel .monaco-editor .view-lines", { hasText: /ok\s+demo\.core\/label/ }).waitFor({ timeout: WAIT_MS });
+            await page.locator(".part.panel .monaco-editor .view-lines", { hasText: /ok\s+patched demo\.core\/label/ }).waitFor({ timeout: WAIT_MS });
             await screenshot(page, "03-patch-log");
         });
 

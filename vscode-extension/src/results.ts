@@ -5,9 +5,9 @@
 import * as vscode from "vscode";
 
 import type { PatchReport } from "./lsp_ext";
+import { FLASH_MS } from "./protocol.generated";
 import { inlineValue } from "./status";
 
-const FLASH_MS = 300;
 
 export class InlineResults implements vscode.Disposable {
     private readonly valueType = vscode.window.createTextEditorDecorationType({

@@ -1,5 +1,8 @@
-//! jank-hotpatch's extensions to LSP: commands, their arguments, and notifications. Mirrored
-//! as typed definitions in vscode-extension/src/lsp_ext.ts and emacs/jank-hotpatch.el.
+//! jank-hotpatch's extensions to LSP: commands, their arguments, notifications, and the limits
+//! the editors share: the one definition of the editor protocol. Its constants are generated
+//! into `vscode-extension/src/protocol.generated.ts` and `emacs/jank-hotpatch-protocol.el`, and
+//! the TypeScript interfaces in `lsp_ext.ts` are checked against these types, by
+//! `server/tests/tidy.rs`.
 
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{notification::Notification, Position, Range, Uri};
@@ -11,6 +14,14 @@ pub const HOT_PATCH_FORM: &str = "jank.hotPatchForm";
 /// `jank.hotPatchFile [{"uri"}]`: every form changed since the file's last successful patch.
 pub const HOT_PATCH_FILE: &str = "jank.hotPatchFile";
 pub const COMMANDS: [&str; 2] = [HOT_PATCH_FORM, HOT_PATCH_FILE];
+
+/// `jank/status`: the current [`ServerStatusParams`], for an editor that connects late.
+pub const STATUS_REQUEST: &str = "jank/status";
+
+/// Limits the editors share, so that VS Code and Emacs show the same: how long a patched
+/// form is highlighted, and how much of a value is shown inline.
+pub const FLASH_MS: u64 = 400;
+pub const VALUE_MAX_CHARS: usize = 120;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -39,7 +39,7 @@ where
     O: AsyncWrite + Unpin + Send + 'static,
 {
     let (service, socket) = LspService::build(|client| Backend::new(client, options))
-        .custom_method("jank/status", Backend::status)
+        .custom_method(ext::STATUS_REQUEST, Backend::status)
         .finish();
     let (to_server, server_input) = tokio::io::duplex(1 << 20);
     let (server_output, from_server) = tokio::io::duplex(1 << 20);

@@ -378,6 +378,9 @@ fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Resu
             events.push(EvalEvent::Warning("no page returned a value\n".into()));
         }
     }
+    // Losses that did not fail the evaluation (the journal not saved, jank unable to mirror a
+    // definition) go to the client's `err`, as any other thing the user must read.
+    events.extend(report.warnings.iter().map(|w| EvalEvent::Warning(format!("jank-hotpatch: {w}\n"))));
     if let Some(value) = value {
         events.push(EvalEvent::Value { value, ns: ns.to_string() });
     }
