@@ -640,7 +640,7 @@ error status saying why."
         (list :health "error" :busy :json-false :message problem))))
 
 (defun jank-hotpatch--handle-patch-status (report connection)
-  "Show REPORT, a patch status notification of CONNECTION, in the buffer it is about."
+  "Show REPORT, a patch status of CONNECTION, in the buffer it is about."
   (jank-hotpatch--log (jank-hotpatch--log-line report))
   (let ((uri (plist-get report :uri)))
     (dolist (buffer (buffer-list))

@@ -14,7 +14,7 @@ use crate::pipeline::{Backends, PatchIds, Pipeline};
 use tokio::sync::watch;
 
 use crate::build::SideModuleBuilder;
-use crate::check::ExportCheck;
+use crate::check::MainModuleCheck;
 use crate::compile::JankCompiler;
 use crate::config::Settings;
 use crate::deliver::AppServer;
@@ -60,7 +60,7 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
         }
     };
     let check: Option<Arc<dyn Check>> = match &settings.app.main_module {
-        Some(main) => match ExportCheck::from_main_module(main) {
+        Some(main) => match MainModuleCheck::open(main) {
             Ok(check) => Some(Arc::new(check)),
             Err(e) => {
                 warnings.push(format!("patches are not checked before sending: {e}"));

@@ -162,7 +162,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await screenshot(app, "02-demo-page");
             await page.mouse.move(700, 300);
             await statusItem.click();
-            await page.locator(".part.panel .monaco-editor .view-lines", { hasText: /ok\s+patched demo\.core\/label/ }).waitFor({ timeout: WAIT_MS });
+            await page.locator(".part.panel .monaco-editor .view-lines", { hasText: /ok\s+patched\sdemo\.core\/label\sin\s\d+\sms/ }).waitFor({ timeout: WAIT_MS });
             await screenshot(page, "03-patch-log");
         });
 

@@ -141,6 +141,45 @@ impl ExportCheck {
     }
 }
 
+/// The check stage against `app.mainModule` as it is on disk: when the app is rebuilt, the
+/// next patch is checked against the new build (the deliver stage tells pages that run the old
+/// one to reload).
+pub struct MainModuleCheck {
+    path: PathBuf,
+    /// The file's modification time when `check` was read, and the check.
+    current: std::sync::Mutex<(Option<std::time::SystemTime>, std::sync::Arc<ExportCheck>)>,
+}
+
+impl MainModuleCheck {
+    pub fn open(path: &Path) -> Result<Self, CheckError> {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let check = std::sync::Arc::new(ExportCheck::from_main_module(path)?);
+        Ok(MainModuleCheck { path: path.to_path_buf(), current: std::sync::Mutex::new((modified, check)) })
+    }
+
+    /// The check for the main module now: read again when the file changed. A rebuilt module
+    /// that cannot be read is an error for this patch; the next one tries again.
+    fn fresh(&self) -> Result<std::sync::Arc<ExportCheck>, CheckError> {
+        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let mut current = self.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.0 != modified {
+            let check = std::sync::Arc::new(ExportCheck::from_main_module(&self.path)?);
+            tracing::info!(
+                "the main module {} changed: patches are checked against the new build",
+                self.path.display()
+            );
+            *current = (modified, check);
+        }
+        Ok(current.1.clone())
+    }
+}
+
+impl Check for MainModuleCheck {
+    fn check(&self, module: &SideModule) -> Result<(), StageFailure> {
+        self.fresh().map_err(|e| StageFailure::new(e.to_string()))?.check(module)
+    }
+}
+
 impl Check for ExportCheck {
     fn check(&self, module: &SideModule) -> Result<(), StageFailure> {
         let missing = self.missing(&module.bytes).map_err(|e| StageFailure::new(e.to_string()))?;

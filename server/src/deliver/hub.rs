@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::journal::{Entry, Journal, JournalError, Snapshot};
 use super::protocol::{encode_patch, LoadResult, PageApi, PatchHeader, ServerMessage};
-use crate::stages::{Delivery, FormFailure, Patch, PatchKind};
+use crate::stages::{Delivery, FormFailure, Patch, PatchKind, Stage};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -43,6 +43,22 @@ struct Page {
     queue: mpsc::Sender<Outgoing>,
     peer: String,
     api: Option<PageApi>,
+    /// The page was told it runs an older build of the app than the one on disk.
+    told_stale: bool,
+}
+
+/// The build of the app that patches are checked against now (`app.mainModule` on disk).
+pub struct AppBuild<'a> {
+    pub path: &'a std::path::Path,
+    pub sha256: String,
+}
+
+impl Page {
+    /// Whether the page runs another build of the app than `build` (unknown: not stale).
+    fn runs_other_build(&self, build: Option<&AppBuild>) -> Option<String> {
+        let runs = self.api.as_ref()?.main_module_sha256.as_deref()?;
+        (runs != build?.sha256).then(|| runs.to_string())
+    }
 }
 
 /// A connected page, for the status endpoint.
@@ -120,7 +136,7 @@ impl Hub {
         let failing = (!state.failing.is_empty()).then(|| {
             ServerMessage::Failures { failed: state.failing.values().cloned().collect(), fine: Vec::new() }.to_json()
         });
-        state.pages.insert(id, Page { queue: tx, peer: peer.clone(), api: None });
+        state.pages.insert(id, Page { queue: tx, peer: peer.clone(), api: None, told_stale: false });
         self.browsers.send_replace(state.pages.len());
         tracing::info!("page {id} connected from {peer} ({} journaled patches to replay)", replay.len());
         Registration { id, queue: rx, replay, failing }
@@ -226,10 +242,12 @@ impl Hub {
 
     /// Sends `patches` to every page, records definitions in the journal, and waits up to
     /// `timeout` for every page's ack.
-    pub async fn deliver(&self, patches: &[Patch], timeout: Duration) -> Delivery {
+    /// Pages that run another build of the app than `build` get no patch: it was checked
+    /// against `build`. They are told to reload (once), and the delivery names them.
+    pub async fn deliver(&self, patches: &[Patch], timeout: Duration, build: Option<&AppBuild<'_>>) -> Delivery {
         let started = Instant::now();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let (batch, pages, previous, snapshot) = {
+        let (batch, pages, previous, snapshot, stale) = {
             let mut state = self.lock();
             let batch = state.next_batch;
             state.next_batch += 1;
@@ -249,7 +267,16 @@ impl Hub {
                 .collect();
             let mut pages = HashSet::new();
             let mut slow = Vec::new();
-            for (&id, page) in &state.pages {
+            let mut stale = Vec::new();
+            for (&id, page) in state.pages.iter_mut() {
+                if let Some(runs) = page.runs_other_build(build) {
+                    if let Some(build) = build.filter(|_| !page.told_stale) {
+                        page.told_stale = true;
+                        let _ = page.queue.try_send(Outgoing::Text(stale_notice(build, &runs)));
+                    }
+                    stale.push((id, runs));
+                    continue;
+                }
                 if frames.iter().all(|f| page.queue.try_send(Outgoing::Patch(f.clone())).is_ok()) {
                     pages.insert(id);
                 } else {
@@ -261,7 +288,7 @@ impl Hub {
             for id in slow {
                 self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
             }
-            (batch, pages, previous, snapshot)
+            (batch, pages, previous, snapshot, stale)
         };
         let saved = tokio::task::spawn_blocking(move || snapshot.save());
 
@@ -286,6 +313,18 @@ impl Hub {
         self.lock().waiting.remove(&batch);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut delivery = summarize(patches, &acks, browsers, elapsed_ms);
+        if let Some(build) = build {
+            for (page, runs) in &stale {
+                let warning = format!(
+                    "page {page} runs an older build of the app (main module sha256 {}…; {} is now {}…): it needs a reload, and this patch was not sent to it",
+                    short(runs),
+                    build.path.display(),
+                    short(&build.sha256)
+                );
+                tracing::warn!("{warning}");
+                delivery.warnings.push(warning);
+            }
+        }
         for &page in &pending {
             let silent = format!("page {page} did not answer within {} ms", timeout.as_millis());
             if delivery.applied > 0 {
@@ -409,4 +448,28 @@ fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browser
     }
     delivery.deliver_ms = (elapsed_ms - delivery.load_ms).max(0.0);
     delivery
+}
+
+/// The first 12 hex digits of a digest, as people compare them.
+fn short(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
+}
+
+/// The HUD entry that tells a page it runs an older build of the app.
+fn stale_notice(build: &AppBuild, runs: &str) -> String {
+    let notice = FormFailure {
+        key: "the app's build".into(),
+        stage: Stage::Check,
+        message: format!(
+            "This page runs an older build of the app (main module sha256 {}…); it was rebuilt ({}…). \
+             Reload the page to get patches again: they are checked against the new build, so none is sent here.",
+            short(runs),
+            short(&build.sha256)
+        ),
+        file: build.path.display().to_string(),
+        line: 1,
+        column: 0,
+        form: String::new(),
+    };
+    ServerMessage::Failures { failed: vec![notice], fine: Vec::new() }.to_json()
 }

@@ -23,6 +23,7 @@
 
 mod hub;
 mod journal;
+mod main_module;
 pub mod protocol;
 mod server;
 mod static_files;
@@ -71,6 +72,8 @@ pub struct AppServer {
     token: String,
     max_module_bytes: usize,
     ack_timeout: Duration,
+    /// `app.mainModule`, to tell pages that run an older build of the app.
+    main_module: Option<main_module::MainModuleOnDisk>,
     /// Taken by the first `stop` (or drop).
     running: std::sync::Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
@@ -137,6 +140,7 @@ impl AppServer {
             token,
             max_module_bytes: settings.max_module_bytes,
             ack_timeout: ACK_TIMEOUT,
+            main_module: settings.main_module.clone().map(main_module::MainModuleOnDisk::new),
             running: std::sync::Mutex::new(Some((shutdown, task))),
         })
     }
@@ -220,7 +224,8 @@ impl Deliver for AppServer {
         if patches.is_empty() {
             return Ok(Delivery { browsers: self.browsers(), ..Delivery::default() });
         }
-        Ok(self.hub.deliver(&patches, self.ack_timeout).await)
+        let build = self.main_module.as_ref().and_then(|m| Some(hub::AppBuild { path: m.path(), sha256: m.sha256()? }));
+        Ok(self.hub.deliver(&patches, self.ack_timeout, build.as_ref()).await)
     }
 
     async fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reliability::figures::record;
-use reliability::workspace::{demo_workspace, free_port, running_demo, wait_color, Jank, Running, Sidecar, WAIT};
+use reliability::workspace::{
+    demo_workspace, free_port, running_demo, values, wait_color, Jank, Running, Sidecar, WAIT,
+};
 use serde_json::{json, Value};
 
 fn survived(fault: &str) {
@@ -442,4 +444,71 @@ async fn a_page_that_stops_reading_its_socket_is_dropped_and_the_others_go_on() 
         reason.unwrap_or_default().trim()
     ));
     survived("a page that stops reading its socket is dropped with a reason; the others go on; next patch ok");
+}
+
+/// The connected pages as the sidecar's token-protected status endpoint lists them.
+async fn status_pages(app_url: &str) -> Vec<Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (base, token) = app_url.split_once("/?token=").expect("the app URL carries its token");
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect to the app server");
+    let request = format!("GET /_jank/status?token={token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let status: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("status JSON ({e}): {response}"));
+    status["pages"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_app_rebuilt_while_pages_are_open() {
+    let Running { dir, jank: _jank, mut sidecar, browser, page } =
+        running_demo("fault-rebuilt", json!({"app": {"port": 0}})).await;
+    let url = sidecar.app_url().to_string();
+    // The page has said which build it runs.
+    let mut said = String::new();
+    for _ in 0..100 {
+        let pages = status_pages(&url).await;
+        if let Some(hash) = pages.first().and_then(|p| p["api"]["main_module_sha256"].as_str()) {
+            said = hash.to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(said.len(), 64, "the page reported its main module's sha256");
+
+    // A rebuild: the same exports, other bytes (a custom section appended, as a new build's
+    // debug info or build id would change them).
+    let main_module = dir.join("app/app.wasm");
+    let mut bytes = std::fs::read(&main_module).unwrap();
+    let name = b"jank-hotpatch-rebuild";
+    bytes.extend_from_slice(&[0, (1 + name.len() + 4) as u8, name.len() as u8]);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(b"v2!!");
+    std::fs::write(&main_module, &bytes).unwrap();
+
+    let report = sidecar.patch_color("gold").await;
+    assert_ok(&report);
+    let warning = report["warnings"][0].as_str().unwrap_or_default().to_string();
+    assert!(warning.contains("runs an older build of the app") && warning.contains(&said[..12]), "{report}");
+    assert_eq!(report["browsers"], 0, "the patch was not sent to the page running the old build: {report}");
+    page.wait_for(
+        "(document.getElementById('jank-hotpatch-hud') || {}).textContent?.includes('older build of the app')",
+        WAIT,
+    )
+    .await;
+    assert_eq!(values(&page).await["color"], "tomato", "the page keeps the code it can run");
+
+    // Reloaded, the page runs the new build, catches up from the journal, and patches go on.
+    page.reload().await;
+    wait_color(&page, "gold").await;
+    let report = sidecar.patch_color("lime").await;
+    assert_ok(&report);
+    assert!(report.get("warnings").is_none(), "{report}");
+    assert_eq!(report["browsers"], 1, "{report}");
+    wait_color(&page, "lime").await;
+    browser.close().await;
+    record(&format!("faults: app rebuilt with a page open: the patch was held back from it ({warning}); after a reload it caught up"));
+    survived("the app rebuilt while a page was open: told to reload, no patch sent to it; after reloading it caught up; next patch ok");
 }
