@@ -26,37 +26,29 @@ constexpr size_t kMaxMessages = 1u << 20;
 int protocol_in = 0;
 int protocol_out = -1;
 
-bool read_exact(char *data, size_t size) {
-  while (size > 0) {
-    ssize_t n = read(protocol_in, data, size);
-    if (n == 0) {
+// Moves `size` bytes with `step(done)` (a read or write of the rest), retrying on EINTR. False
+// at end of file or on an error.
+template <typename Step> bool all_bytes(size_t size, Step step) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = step(done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
       return false;
     }
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return false;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
   }
   return true;
 }
 
+bool read_exact(char *data, size_t size) {
+  return all_bytes(size, [&](size_t done) { return read(protocol_in, data + done, size - done); });
+}
+
 bool write_exact(const char *data, size_t size) {
-  while (size > 0) {
-    ssize_t n = write(protocol_out, data, size);
-    if (n < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      return false;
-    }
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
+  return all_bytes(size, [&](size_t done) { return write(protocol_out, data + done, size - done); });
 }
 
 uint32_t decode_length(const unsigned char header[4]) {
