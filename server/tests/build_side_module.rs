@@ -559,7 +559,7 @@ fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
     let source = dir.join("answer.c");
     std::fs::write(&source, "int answer(void) { return 42; }\n").unwrap();
     let (object, wasm) = (dir.join("answer.o"), dir.join("answer.wasm"));
-    let build = [&"build"[..], source.to_str().unwrap(), object.to_str().unwrap(), wasm.to_str().unwrap()];
+    let build = ["build", source.to_str().unwrap(), object.to_str().unwrap(), wasm.to_str().unwrap()];
     let cc1 = ["-triple", "wasm32-unknown-emscripten", "-emit-obj", "-mrelocation-model", "pic", "-pic-level", "2"];
     let cc1_rest = ["-main-file-name", "{input-name}", "-O0", "-o", "{output}", "-x", "c", "{input}"];
     let link = ["wasm-ld", "--experimental-pic", "-shared", "--export-all", "-o", "{output}", "{input}"];

@@ -90,7 +90,7 @@ pub fn service_binary(configured: Option<&Path>) -> Result<PathBuf, ServiceError
 }
 
 enum State {
-    Running(Service),
+    Running(Box<Service>),
     /// Stopped after a failure; the next build or the restart task starts it again.
     Down,
     /// Could not be (re)started: the process toolchain builds from now on.
@@ -147,7 +147,7 @@ impl ResidentBuild {
             starts: AtomicU64::new(0),
         };
         let service = resident.spawn().await?;
-        *resident.state.lock().await = State::Running(service);
+        *resident.state.lock().await = State::Running(Box::new(service));
         Ok(resident)
     }
 
@@ -168,7 +168,7 @@ impl ResidentBuild {
         match &*state {
             State::Disabled => return Err(ServiceError::Disabled),
             State::Down => match self.spawn().await {
-                Ok(service) => *state = State::Running(service),
+                Ok(service) => *state = State::Running(Box::new(service)),
                 Err(e) => {
                     *state = State::Disabled;
                     return Err(e);
@@ -190,7 +190,7 @@ impl ResidentBuild {
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
-                    self.stop(service).await;
+                    self.stop(*service).await;
                 }
                 Err(e)
             }
@@ -205,7 +205,7 @@ impl ResidentBuild {
             return;
         }
         match self.spawn().await {
-            Ok(service) => *state = State::Running(service),
+            Ok(service) => *state = State::Running(Box::new(service)),
             Err(e) => {
                 tracing::warn!("resident build turned off, building with clang++ + wasm-ld from now on: {e}");
                 *state = State::Disabled;
