@@ -299,7 +299,7 @@ impl SideModuleBuilder {
         let outcome = resident.build(cpp, &object, wasm).await;
         let _ = std::fs::remove_file(&object);
         match outcome {
-            Ok(Outcome::Built) => Ok(()),
+            Ok(Outcome::Built { .. }) => Ok(()),
             Ok(Outcome::CompileFailed(stderr)) => Err(compile_failed(cpp, &stderr)),
             Ok(Outcome::LinkFailed(stderr)) => Err(BuildError::Link(toolchain::tail(&stderr, 20))),
             // Turned off earlier, and logged then.

@@ -50,7 +50,11 @@ pub enum ServiceError {
 /// What a build request came to. Compile and link failures are the patch's, not the service's.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    Built,
+    /// With the service's own compile and link times, in microseconds.
+    Built {
+        compile_us: u64,
+        link_us: u64,
+    },
     CompileFailed(String),
     LinkFailed(String),
 }
@@ -66,6 +70,9 @@ pub struct ResidentStats {
     pub failures: u64,
     /// Times the service was started.
     pub starts: u64,
+    /// Time the service spent compiling and linking the modules it built, in microseconds.
+    pub compile_us: u64,
+    pub link_us: u64,
 }
 
 /// Where the service binary is: `configured` (build.serviceBinary), else next to the running
@@ -114,6 +121,8 @@ pub(crate) struct ResidentBuild {
     builds: AtomicU64,
     failures: AtomicU64,
     starts: AtomicU64,
+    compile_us: AtomicU64,
+    link_us: AtomicU64,
 }
 
 impl ResidentBuild {
@@ -145,6 +154,8 @@ impl ResidentBuild {
             builds: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             starts: AtomicU64::new(0),
+            compile_us: AtomicU64::new(0),
+            link_us: AtomicU64::new(0),
         };
         let service = resident.spawn().await?;
         *resident.state.lock().await = State::Running(Box::new(service));
@@ -158,6 +169,8 @@ impl ResidentBuild {
             builds: self.builds.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             starts: self.starts.load(Ordering::Relaxed),
+            compile_us: self.compile_us.load(Ordering::Relaxed),
+            link_us: self.link_us.load(Ordering::Relaxed),
         }
     }
 
@@ -185,6 +198,10 @@ impl ResidentBuild {
         match result {
             Ok(outcome) => {
                 self.builds.fetch_add(1, Ordering::Relaxed);
+                if let Outcome::Built { compile_us, link_us } = outcome {
+                    self.compile_us.fetch_add(compile_us, Ordering::Relaxed);
+                    self.link_us.fetch_add(link_us, Ordering::Relaxed);
+                }
                 Ok(outcome)
             }
             Err(e) => {
@@ -292,7 +309,10 @@ fn payload(fields: &[OsString]) -> Vec<u8> {
 
 fn parse_build_reply(reply: &[String]) -> Result<Outcome, ServiceError> {
     match reply {
-        [ok, _compile_us, _link_us] if ok == "ok" => Ok(Outcome::Built),
+        [ok, compile_us, link_us] if ok == "ok" => match (compile_us.parse(), link_us.parse()) {
+            (Ok(compile_us), Ok(link_us)) => Ok(Outcome::Built { compile_us, link_us }),
+            _ => Err(ServiceError::Protocol(format!("times `{compile_us}`, `{link_us}`"))),
+        },
         [kind, messages] if kind == "compile" => Ok(Outcome::CompileFailed(messages.clone())),
         [kind, messages] if kind == "link" => Ok(Outcome::LinkFailed(messages.clone())),
         [kind, message] if kind == "error" => Err(ServiceError::Protocol(message.clone())),
@@ -373,7 +393,8 @@ mod tests {
     #[test]
     fn build_replies_are_told_apart() {
         let reply = |fields: &[&str]| parse_build_reply(&fields.iter().map(|f| f.to_string()).collect::<Vec<_>>());
-        assert!(matches!(reply(&["ok", "7000", "5000"]), Ok(Outcome::Built)));
+        assert!(matches!(reply(&["ok", "7000", "5000"]), Ok(Outcome::Built { compile_us: 7000, link_us: 5000 })));
+        assert!(matches!(reply(&["ok", "7000", "soon"]), Err(ServiceError::Protocol(_))));
         assert!(matches!(reply(&["compile", "p.cpp:1:1: error: x"]), Ok(Outcome::CompileFailed(t)) if t.contains("x")));
         assert!(matches!(reply(&["link", "wasm-ld: error: y"]), Ok(Outcome::LinkFailed(_))));
         assert!(matches!(reply(&["error", "build before configure"]), Err(ServiceError::Protocol(_))));
