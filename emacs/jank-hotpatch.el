@@ -127,10 +127,11 @@ nil reads the port from the .nrepl-port file that jank writes."
 (defcustom jank-hotpatch-toolchain nil
   "Which tools build the C++ of a form into a WebAssembly side module."
   :type '(choice (const :tag "From jank-hotpatch.toml, else auto" nil)
-                 (const :tag "clang when found, else emcc" auto)
+                 (const :tag "resident when built, else clang, else emcc" auto)
+                 (const :tag "clang and lld kept loaded (fastest)" resident)
                  (const :tag "clang++ and wasm-ld directly (fast)" clang)
                  (const :tag "emcc" emcc))
-  :safe (lambda (value) (memq value '(nil auto clang emcc)))
+  :safe (lambda (value) (memq value '(nil auto resident clang emcc)))
   :package-version '(jank-hotpatch . "0.1.0"))
 
 (defcustom jank-hotpatch-app-port nil

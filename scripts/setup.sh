@@ -9,6 +9,9 @@ need_apt=()
 want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
 want emscripten        # emcc, clang/lld 14, binaryen: the build stage and the demo's main module
 want build-essential   # cc for crates that build C code
+# The resident build (build-service/) is built against LLVM 14's clang and lld, the same LLVM
+# as emscripten's clang here; without them the build falls back to clang++ + wasm-ld processes.
+for pkg in llvm-14-dev libclang-14-dev libclang-cpp14-dev liblld-14-dev; do want "$pkg"; done
 command -v cargo >/dev/null 2>&1 || { want curl; want ca-certificates; }
 if [ "$what" = test ]; then
   want chromium         # real headless browser for delivery, benchmark and editor tests

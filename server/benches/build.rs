@@ -1,19 +1,23 @@
 //! Build-stage timings, all in one run so the ratios are fair: stock `emcc -sSIDE_MODULE=1`
-//! vs our emcc path vs the direct clang++ + wasm-ld path for a one-function patch in the
-//! jank fork's shape, a patch including <string>/<vector> with and without the PCH, and a
-//! cache hit. Prints p50 (and p90) in ms. Run: `cargo bench -p jank-hotpatch --bench build`.
-//! Goals: clang <= 0.2x stock emcc and <= 45 ms; with PCH <= 90 ms; cache hit < 1 ms.
+//! vs our emcc path vs the direct clang++ + wasm-ld path vs the resident build service for a
+//! one-function patch in the jank fork's shape, a patch including <string>/<vector> with and
+//! without the PCH, a cache hit, and the service's RSS growth over 1,000 builds. Prints p50
+//! (and p90) in ms. Run: `cargo bench -p jank-hotpatch --bench build`.
+//! Goals: clang <= 0.2x stock emcc and <= 45 ms; with PCH <= 90 ms; cache hit < 1 ms;
+//! resident <= 0.15x clang, with the PCH <= 0.3x clang with the PCH, RSS growth <= 50 MB.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use jank_hotpatch::build::SideModuleBuilder;
+use jank_hotpatch::build::{SideModuleBuilder, Tools};
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
 use jank_hotpatch::reader::Namespace;
 use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
 
 const RUNS: usize = 20;
+/// Builds over which the build service's memory growth is measured.
+const RSS_BUILDS: u64 = 1000;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/build").join(name)
@@ -112,6 +116,54 @@ async fn main() {
     })
     .await;
 
+    let resident = builder(&dir.join("resident"), Toolchain::Resident, &[]).await;
+    assert_eq!(resident.tools(), Tools::Resident, "the build service is built and starts");
+    let resident_p50 = measure("resident path (build service)", || async {
+        resident.build(key, &one).await.expect("builds");
+    })
+    .await;
+    let resident_no_pch = measure("<string>+<vector> patch, resident, no PCH", || async {
+        resident.build(key, &strings).await.expect("builds");
+    })
+    .await;
+    let resident_with_pch = builder(&dir.join("resident-pch"), Toolchain::Resident, &["<string>", "<vector>"]).await;
+    let resident_pch_p50 = measure("<string>+<vector> patch, resident, PCH", || async {
+        resident_with_pch.build(key, &strings).await.expect("builds");
+    })
+    .await;
+
+    // A service of its own, so the memory of the bigger builds above does not hide growth.
+    let fresh = builder(&dir.join("resident-rss"), Toolchain::Resident, &[]).await;
+    let pid = fresh.resident_stats().and_then(|s| s.pid).expect("the service runs");
+    let rss_started = rss_kb(pid);
+    fresh.build(key, &one).await.expect("builds");
+    let rss_before = rss_kb(pid);
+    let split_before = fresh.resident_stats().expect("the service runs");
+    for id in 0..RSS_BUILDS {
+        // A new patch id each time: new file names, as in a session.
+        let form = CompiledForm { patch_id: PatchId(10_000 + id), ..one.clone() };
+        fresh.build(key, &form).await.expect("builds");
+    }
+    let rss_after = rss_kb(pid);
+    assert_eq!(fresh.resident_stats().and_then(|s| s.pid), Some(pid), "one service did all the builds");
+    let rss_growth_mb = (rss_after as f64 - rss_before as f64) / 1024.0;
+    let split = fresh.resident_stats().expect("the service runs");
+    let per_build_ms = |us: u64, before: u64| (us - before) as f64 / 1000.0 / RSS_BUILDS as f64;
+    println!(
+        "{:<44} {:>12.3} ms compile + {:.3} ms link (the service's own clocks, mean of {RSS_BUILDS})",
+        "resident build, inside the service",
+        per_build_ms(split.compile_us, split_before.compile_us),
+        per_build_ms(split.link_us, split_before.link_us)
+    );
+    println!(
+        "{:<44} {:>12.1} MB ({:.1} MB started, {:.1} MB after one build, {:.1} MB after {RSS_BUILDS} more)",
+        format!("service RSS growth over {RSS_BUILDS} builds"),
+        rss_growth_mb,
+        rss_started as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+
     let hit = measure("cache hit", || async {
         clang.cached(key).await.expect("cached");
     })
@@ -122,5 +174,28 @@ async fn main() {
     println!("clang / emcc path   = {:.2}x", clang_p50 / emcc_p50);
     println!("PCH / no PCH        = {:.2}x ({pch_p50:.1} ms vs {no_pch:.1} ms, goal <= 90 ms)", pch_p50 / no_pch);
     println!("cache hit           = {hit:.3} ms (goal < 1 ms)");
+    println!(
+        "resident / clang    = {:.2}x ({resident_p50:.1} ms vs {clang_p50:.1} ms, goal <= 0.15x)",
+        resident_p50 / clang_p50
+    );
+    println!(
+        "resident / clang, <string>+<vector>, no PCH = {:.2}x ({resident_no_pch:.1} ms vs {no_pch:.1} ms)",
+        resident_no_pch / no_pch
+    );
+    println!(
+        "resident / clang, <string>+<vector>, PCH    = {:.2}x ({resident_pch_p50:.1} ms vs {pch_p50:.1} ms, goal <= 0.3x)",
+        resident_pch_p50 / pch_p50
+    );
+    println!("service RSS growth  = {rss_growth_mb:.1} MB over {RSS_BUILDS} builds (goal <= 50 MB)");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Resident set size of a running process, in KiB; a process that is gone is an error.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the build service is running");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
 }

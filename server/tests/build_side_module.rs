@@ -1,13 +1,15 @@
 //! The build and check stages with the real emscripten toolchain and node: fork-shaped
 //! patches (tests/fixtures/build/) built on both paths, loaded into the stand-in main module
-//! (demo/runtime/), undo, compiler errors, missing imports, the cache, and broken toolchains
-//! (fake scripts standing in for a hanging, crashing or missing emscripten).
+//! (demo/runtime/), undo, compiler errors, missing imports, the cache, broken toolchains
+//! (fake scripts standing in for a hanging, crashing or missing emscripten), and the resident
+//! build (build-service/): its bytes against the process toolchain's, its protocol, and
+//! falling back when its service is killed, hangs or is missing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use jank_hotpatch::build::{build_main_module, MainModule, SideModuleBuilder, Tools};
+use jank_hotpatch::build::{build_main_module, service_binary, MainModule, SideModuleBuilder, Tools, MAX_REQUEST_BYTES};
 use jank_hotpatch::check::{export_list, ExportCheck};
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
 use jank_hotpatch::reader::Namespace;
@@ -101,10 +103,10 @@ async fn both_toolchains_build_modules_that_load_and_rebind() {
 }
 
 #[tokio::test]
-async fn auto_picks_the_direct_tools() {
+async fn auto_picks_the_resident_build() {
     let dir = scratch("auto");
     let builder = SideModuleBuilder::new(&settings(Toolchain::Auto), &dir).await.unwrap();
-    assert_eq!(builder.tools(), Tools::Direct);
+    assert_eq!(builder.tools(), Tools::Resident, "setup.sh installs the libraries the service is built with");
 }
 
 #[tokio::test]
@@ -329,4 +331,288 @@ async fn main_module_link_is_skipped_when_up_to_date() {
     let out = main.js.parent().unwrap();
     let again = build_main_module(&sources, out, &[]).await.unwrap();
     assert!(!again.linked);
+}
+
+/// `file`'s patch with id `id` (its symbols renamed) and `edit` applied to its code.
+fn numbered(file: &str, id: u64, edit: (&str, &str)) -> CompiledForm {
+    let original = form(file, 0);
+    let old_id = file.trim_end_matches(".cpp").rsplit('_').next().unwrap();
+    let cpp = original
+        .cpp
+        .replace(&format!("ggg_{old_id}("), &format!("ggg_{id}("))
+        .replace(&format!("ggg_{old_id} }}"), &format!("ggg_{id} }}"))
+        .replace(&format!("symbols_{old_id}("), &format!("symbols_{id}("))
+        .replace(edit.0, edit.1);
+    assert!(cpp.contains(&format!("jank_patch_symbols_{id}(")) && cpp.contains(edit.1), "{cpp}");
+    CompiledForm { patch_id: PatchId(id), cpp, ..original }
+}
+
+/// Builds 100 patches (and a failing one every 10th) in one resident service and the first,
+/// second and hundredth also with the process toolchain: the bytes must be the same.
+async fn hundred_builds_both_ways(
+    name: &str,
+    file: &str,
+    edit: impl Fn(u64) -> (String, String),
+    pch: &[&str],
+) -> Vec<SideModule> {
+    let with =
+        |toolchain| BuildSettings { pch_headers: pch.iter().map(|h| h.to_string()).collect(), ..settings(toolchain) };
+    let resident =
+        SideModuleBuilder::new(&with(Toolchain::Resident), &scratch(&format!("{name}-resident"))).await.unwrap();
+    let process = SideModuleBuilder::new(&with(Toolchain::Clang), &scratch(&format!("{name}-process"))).await.unwrap();
+    assert_eq!((resident.tools(), process.tools()), (Tools::Resident, Tools::Direct));
+    let mut compared = Vec::new();
+    let mut failed = 0;
+    for n in 1..=100u64 {
+        let (from, to) = edit(n);
+        let form = numbered(file, 1000 + n, (&from, &to));
+        let module = resident.build(key(&form.cpp), &form).await.unwrap();
+        if [1, 2, 100].contains(&n) {
+            let reference = process.build(key(&form.cpp), &form).await.unwrap();
+            assert!(
+                module.bytes == reference.bytes,
+                "build {n}: {} bytes resident, {} bytes process toolchain, not the same",
+                module.bytes.len(),
+                reference.bytes.len()
+            );
+            compared.push(module);
+        }
+        if n % 10 == 0 {
+            let broken = numbered("broken_10.cpp", 2000 + n, ("undefined_local", "undefined_local"));
+            assert!(resident.build(key(&broken.cpp), &broken).await.is_err());
+            failed += 1;
+        }
+    }
+    let stats = resident.resident_stats().expect("the service runs");
+    assert_eq!((stats.starts, stats.failures, stats.builds), (1, 0, 100 + failed), "one service did it all: {stats:?}");
+    compared
+}
+
+#[tokio::test]
+async fn resident_builds_the_process_toolchains_bytes_and_they_run() {
+    let edit = |n: u64| ("jank_box_integer(49)".to_string(), format!("jank_box_integer({n})"));
+    let modules = hundred_builds_both_ways("same-bytes", "ggg_7.cpp", edit, &[]).await;
+    let main = main_module().await;
+    let dir = scratch("same-bytes-run");
+    let symbols: Vec<String> = modules.iter().map(|m| m.entry_symbol.clone()).collect();
+    let steps: Vec<(&SideModule, &str, bool)> =
+        modules.iter().zip(&symbols).map(|(m, s)| (m, s.as_str(), false)).collect();
+    let results = run_in_node(main, &dir, &steps, 1);
+    let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
+    assert_eq!(values, [&json!("2"), &json!("3"), &json!("101")], "(+ n 1) for builds 1, 2, 100: {results:?}");
+}
+
+#[tokio::test]
+async fn resident_with_the_pch_builds_the_process_toolchains_bytes_and_they_run() {
+    let edit = |n: u64| ("\"cd\"".to_string(), format!("\"cd{n}\""));
+    let modules = hundred_builds_both_ways("same-bytes-pch", "strings_9.cpp", edit, &["<string>", "<vector>"]).await;
+    let dir = scratch("same-bytes-pch-run");
+    let wasm: Vec<PathBuf> = modules
+        .iter()
+        .map(|m| {
+            let path = dir.join(format!("{}.wasm", m.patch_id.0));
+            std::fs::write(&path, &m.bytes).unwrap();
+            path
+        })
+        .collect();
+    let exports = export_list(&main_module().await.wasm, &wasm).unwrap();
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/runtime");
+    let main = build_main_module(&sources, &dir.join("main"), &exports).await.unwrap();
+    let symbols: Vec<String> = modules.iter().map(|m| m.entry_symbol.clone()).collect();
+    let steps: Vec<(&SideModule, &str, bool)> =
+        modules.iter().zip(&symbols).map(|(m, s)| (m, s.as_str(), false)).collect();
+    let results = run_in_node(&main, &dir, &steps, 1);
+    let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
+    assert_eq!(values, [&json!("6"), &json!("6"), &json!("8")], "len(ab cd<n>) + 1: {results:?}");
+}
+
+#[tokio::test]
+async fn resident_compile_errors_read_exactly_as_the_process_toolchains() {
+    let dir = scratch("resident-compile-error");
+    let resident = SideModuleBuilder::new(&settings(Toolchain::Resident), &dir).await.unwrap();
+    let process = SideModuleBuilder::new(&settings(Toolchain::Clang), &dir).await.unwrap();
+    assert_eq!(resident.tools(), Tools::Resident);
+    let broken = form("broken_10.cpp", 10);
+    let from_service = resident.build(key("broken"), &broken).await.unwrap_err();
+    let from_process = process.build(key("broken"), &broken).await.unwrap_err();
+    assert!(
+        from_service.message.contains("patch_10.cpp:") && from_service.message.contains("error generated"),
+        "{}",
+        from_service.message
+    );
+    assert_eq!(from_service.message, from_process.message);
+    assert_eq!(from_service.detail_path, from_process.detail_path);
+}
+
+/// Log lines written while the guard lives (this thread: tokio tests run on one).
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn lines_with(&self, text: &str) -> Vec<String> {
+        let all = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        all.lines().filter(|l| l.contains(text)).map(str::to_string).collect()
+    }
+}
+
+/// Waits for the service to run again under a new process id.
+async fn restarted(builder: &SideModuleBuilder, old_pid: u32) -> u32 {
+    for _ in 0..200 {
+        if let Some(pid) = builder.resident_stats().and_then(|s| s.pid).filter(|&p| p != old_pid) {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the service was not restarted: {:?}", builder.resident_stats());
+}
+
+#[tokio::test]
+async fn a_killed_service_falls_back_then_is_restarted() {
+    let (logs, _guard) = Logs::capture();
+    let dir = scratch("resident-killed");
+    let builder = SideModuleBuilder::new(&settings(Toolchain::Resident), &dir).await.unwrap();
+    let first = builder.build(key("1"), &form("ggg_7.cpp", 7)).await.unwrap();
+    let pid = builder.resident_stats().and_then(|s| s.pid).expect("running");
+    assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+
+    let fallback = builder.build(key("2"), &form("ggg_7.cpp", 7)).await.expect("built with the process toolchain");
+    assert!(fallback.bytes == first.bytes);
+    let stats = builder.resident_stats().unwrap();
+    assert_eq!((stats.builds, stats.failures), (1, 1), "{stats:?}");
+    let warned = logs.lines_with("resident build failed");
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("signal: 9"), "{warned:?}");
+
+    restarted(&builder, pid).await;
+    builder.build(key("3"), &form("ggg_8.cpp", 8)).await.unwrap();
+    let stats = builder.resident_stats().unwrap();
+    assert_eq!((stats.starts, stats.builds, stats.failures), (2, 2, 1), "the restarted service built it: {stats:?}");
+    assert_eq!(logs.lines_with("resident build").len(), 1, "one reason, logged once");
+}
+
+#[tokio::test]
+async fn a_hanging_service_is_killed_at_the_timeout_and_the_patch_still_builds() {
+    let (logs, _guard) = Logs::capture();
+    let dir = scratch("resident-hang");
+    let hang_settings = BuildSettings { timeout_ms: 3000, ..settings(Toolchain::Resident) };
+    let builder = SideModuleBuilder::new(&hang_settings, &dir).await.unwrap();
+    let pid = builder.resident_stats().and_then(|s| s.pid).expect("running");
+    assert!(Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
+
+    let started = Instant::now();
+    builder.build(key("1"), &form("ggg_7.cpp", 7)).await.expect("built with the process toolchain");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the stopped service was killed and reaped");
+    let warned = logs.lines_with("resident build failed");
+    assert!(warned.len() == 1 && warned[0].contains("3000 ms"), "{warned:?}");
+
+    restarted(&builder, pid).await;
+    builder.build(key("2"), &form("ggg_8.cpp", 8)).await.unwrap();
+    let stats = builder.resident_stats().unwrap();
+    assert_eq!((stats.starts, stats.builds, stats.failures), (2, 1, 1), "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_missing_service_binary_falls_back_with_one_logged_reason() {
+    let (logs, _guard) = Logs::capture();
+    let dir = scratch("resident-missing");
+    let missing = dir.join("no-such-service");
+    let missing_settings = BuildSettings { service_binary: Some(missing.clone()), ..settings(Toolchain::Resident) };
+    let builder = SideModuleBuilder::new(&missing_settings, &dir).await.unwrap();
+    assert_eq!(builder.tools(), Tools::Direct);
+    assert!(builder.resident_stats().is_none());
+    for id in [7, 8] {
+        let module = builder.build(key(&id.to_string()), &form(&format!("ggg_{id}.cpp"), id)).await.unwrap();
+        assert!(!module.bytes.is_empty());
+    }
+    let reasons = logs.lines_with("no-such-service");
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("does not exist") && reasons[0].contains("clang++ + wasm-ld"), "{reasons:?}");
+}
+
+/// The service's protocol, driven by hand: bad requests get an error and it keeps serving.
+#[test]
+fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
+    use std::io::{Read, Write};
+    let binary = service_binary(None).expect("scripts/setup.sh installs what the service is built with");
+    let mut service =
+        Command::new(binary).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdin = service.stdin.take().unwrap();
+    let mut stdout = service.stdout.take().unwrap();
+    let mut send = |body: &[u8]| -> Vec<String> {
+        stdin.write_all(&(body.len() as u32).to_le_bytes()).unwrap();
+        stdin.write_all(body).unwrap();
+        stdin.flush().unwrap();
+        let mut size = [0u8; 4];
+        stdout.read_exact(&mut size).unwrap();
+        let mut reply = vec![0u8; u32::from_le_bytes(size) as usize];
+        stdout.read_exact(&mut reply).unwrap();
+        reply.split(|b| *b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect()
+    };
+    let fields = |fields: &[&str]| fields.join("\0").into_bytes();
+
+    let dir = scratch("service-protocol");
+    let source = dir.join("answer.c");
+    std::fs::write(&source, "int answer(void) { return 42; }\n").unwrap();
+    let (object, wasm) = (dir.join("answer.o"), dir.join("answer.wasm"));
+    let build = ["build", source.to_str().unwrap(), object.to_str().unwrap(), wasm.to_str().unwrap()];
+    let cc1 = ["-triple", "wasm32-unknown-emscripten", "-emit-obj", "-mrelocation-model", "pic", "-pic-level", "2"];
+    let cc1_rest = ["-main-file-name", "{input-name}", "-O0", "-o", "{output}", "-x", "c", "{input}"];
+    let link = ["wasm-ld", "--experimental-pic", "-shared", "--export-all", "-o", "{output}", "{input}"];
+    let count = (cc1.len() + cc1_rest.len()).to_string();
+    let configure: Vec<&str> =
+        ["configure", "clang", count.as_str()].iter().chain(&cc1).chain(&cc1_rest).chain(&link).copied().collect();
+
+    let oversized = vec![b'x'; MAX_REQUEST_BYTES + 1];
+    let reply = send(&oversized);
+    assert!(reply[0] == "error" && reply[1].contains("above the limit"), "{reply:?}");
+    let reply = send(&fields(&build));
+    assert!(reply[0] == "error" && reply[1].contains("before configure"), "{reply:?}");
+    let reply = send(&fields(&["hello", "there"]));
+    assert!(reply[0] == "error" && reply[1].contains("unknown request `hello`"), "{reply:?}");
+    let reply = send(&fields(&["configure", "clang", "99", "-O0"]));
+    assert!(reply[0] == "error" && reply[1].contains("bad cc1 argument count"), "{reply:?}");
+
+    assert_eq!(send(&fields(&configure)), ["ok"]);
+    let reply = send(&fields(&build[..2]));
+    assert!(reply[0] == "error" && reply[1].contains("exactly three paths"), "{reply:?}");
+    let reply = send(&fields(&build));
+    assert_eq!(reply[0], "ok", "{reply:?}");
+    let exports: Vec<String> = wasmparser::Parser::new(0)
+        .parse_all(&std::fs::read(&wasm).unwrap())
+        .filter_map(|payload| match payload.unwrap() {
+            wasmparser::Payload::ExportSection(reader) => {
+                Some(reader.into_iter().map(|e| e.unwrap().name.to_string()).collect::<Vec<_>>())
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(exports.contains(&"answer".to_string()), "{exports:?}");
+
+    std::fs::write(&source, "int answer(void) { return missing; }\n").unwrap();
+    let reply = send(&fields(&build));
+    assert!(
+        reply[0] == "compile" && reply[1].contains("answer.c:1:27: error: use of undeclared identifier 'missing'"),
+        "{reply:?}"
+    );
+    drop(stdin);
+    assert!(service.wait().unwrap().success(), "it ends when the sidecar closes its stdin");
 }

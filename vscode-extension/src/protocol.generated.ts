@@ -27,6 +27,7 @@ export const SETTINGS: Readonly<Record<string, unknown>> = {
   "build.emscriptenRoot": null,
   "build.includeDirs": [],
   "build.pchHeaders": [],
+  "build.serviceBinary": null,
   "build.timeoutMs": 30000,
   "build.toolchain": "auto",
   "cacheDir": null,

@@ -2,7 +2,8 @@
 //! module's exports.
 //!
 //! Owns: toolchain discovery and flags, the precompiled header, the content-addressed build
-//! cache, reading wasm import/export sections, and building the (stand-in) main module.
+//! cache, the resident build service's client, reading wasm import/export sections, and
+//! building the (stand-in) main module.
 //! Must not know about jank, nREPL, LSP or pages.
 //!
 //! Builds of different patches may run at once: every file a build writes is named after
@@ -11,6 +12,7 @@
 mod cache;
 mod main_module;
 mod pch;
+mod resident;
 mod toolchain;
 
 use std::ffi::OsString;
@@ -24,8 +26,10 @@ use crate::config::{BuildSettings, Toolchain};
 use crate::stages::{Build, CompiledForm, FormKey, SideModule, StageFailure};
 
 pub use main_module::{build_main_module, MainModule};
+pub use resident::{service_binary, ResidentStats, ServiceError, MAX_REQUEST_BYTES};
 
 use cache::ModuleCache;
+use resident::{Outcome, ResidentBuild};
 use toolchain::{run_tool, Emscripten, SIDE_MODULE_FLAGS};
 
 const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
@@ -65,13 +69,18 @@ pub enum Tools {
     Direct,
     /// `emcc -sSIDE_MODULE=1`.
     Emcc,
+    /// clang and lld kept loaded in the build service; `Direct` when the service fails.
+    Resident,
 }
 
 /// Turns a patch's C++ into a side module, with a content-addressed cache in front.
 pub struct SideModuleBuilder {
     emscripten: Emscripten,
     tools: Tools,
-    include_flags: Vec<OsString>,
+    /// The build service, when `tools` is `Resident`.
+    resident: Option<Arc<ResidentBuild>>,
+    /// Flags besides the toolchain's: include dirs, the PCH.
+    extra: Vec<OsString>,
     pch: Option<PathBuf>,
     cache: Option<ModuleCache>,
     /// Generated C++ kept for diagnostics: `<cache_dir>/cpp/patch_<id>.cpp`.
@@ -114,7 +123,7 @@ impl SideModuleBuilder {
         let emscripten = Emscripten::discover(settings.emscripten_root.as_deref(), &tmp_dir, timeout).await?;
         let tools = match settings.toolchain {
             Toolchain::Emcc => Tools::Emcc,
-            Toolchain::Clang if !emscripten.has_direct_tools() => {
+            Toolchain::Clang | Toolchain::Resident if !emscripten.has_direct_tools() => {
                 return Err(BuildError::ToolchainMissing(format!(
                     "emscripten's clang++/wasm-ld ({}, {}) are missing",
                     emscripten.compile.program.display(),
@@ -122,7 +131,8 @@ impl SideModuleBuilder {
                 )))
             }
             Toolchain::Clang => Tools::Direct,
-            Toolchain::Auto if emscripten.has_direct_tools() => Tools::Direct,
+            Toolchain::Resident => Tools::Resident,
+            Toolchain::Auto if emscripten.has_direct_tools() => Tools::Resident,
             Toolchain::Auto => Tools::Emcc,
         };
         let include_flags: Vec<OsString> = settings
@@ -152,10 +162,22 @@ impl SideModuleBuilder {
             prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
         };
 
+        let mut extra = include_flags;
+        if let Some(pch) = &pch {
+            extra.extend(["-include-pch".into(), pch.into()]);
+        }
+        let resident = match tools {
+            Tools::Resident => start_resident(settings, &emscripten, &extra, &tmp_dir, timeout).await,
+            Tools::Direct | Tools::Emcc => None,
+        };
+        let tools = if tools == Tools::Resident && resident.is_none() { Tools::Direct } else { tools };
+
+        // The resident build writes the direct tools' bytes: one cache for both.
+        let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Direct };
         let fingerprint = blake3::hash(
             format!(
                 "{:?}\n{}\n{:?}\n{}",
-                tools,
+                bytes_from,
                 emscripten.fingerprint,
                 settings.include_dirs,
                 settings.pch_headers.join("\n")
@@ -167,7 +189,8 @@ impl SideModuleBuilder {
         Ok(SideModuleBuilder {
             emscripten,
             tools,
-            include_flags,
+            resident,
+            extra,
             pch,
             cache,
             cpp_dir,
@@ -184,23 +207,30 @@ impl SideModuleBuilder {
         self
     }
 
-    /// Which tools this builder calls.
     /// Which tools build patches, and their versions, in one line for people.
     pub fn describe_toolchain(&self) -> String {
         let clang = &self.emscripten.compile.program;
+        let direct = format!(
+            "{} and {} directly ({})",
+            clang.display(),
+            self.emscripten.link.program.display(),
+            self.emscripten.versions
+        );
         match self.tools {
-            Tools::Direct => format!(
-                "{} and {} directly ({})",
-                clang.display(),
-                self.emscripten.link.program.display(),
-                self.emscripten.versions
-            ),
+            Tools::Direct => direct,
+            Tools::Resident => format!("the resident build service (clang and lld kept loaded; else {direct})"),
             Tools::Emcc => format!("{} ({})", self.emscripten.emcc.display(), self.emscripten.versions),
         }
     }
 
+    /// Which tools this builder calls.
     pub fn tools(&self) -> Tools {
         self.tools
+    }
+
+    /// The build service's counters, when this builder uses it.
+    pub fn resident_stats(&self) -> Option<ResidentStats> {
+        self.resident.as_ref().map(|r| r.stats())
     }
 
     /// The precompiled header in use, if any.
@@ -241,41 +271,95 @@ impl SideModuleBuilder {
     }
 
     async fn compile_and_link(&self, cpp: &Path, wasm: &Path) -> Result<(), BuildError> {
-        let mut extra = self.include_flags.clone();
-        if let Some(pch) = &self.pch {
-            extra.extend(["-include-pch".into(), pch.into()]);
-        }
-        let compile_failed =
-            |stderr: &str| BuildError::Compile { diagnostics: first_errors(stderr), cpp_path: cpp.to_path_buf() };
         match self.tools {
             Tools::Emcc => {
                 let mut args: Vec<OsString> = SIDE_MODULE_FLAGS.iter().map(OsString::from).collect();
-                args.extend(extra);
+                args.extend(self.extra.iter().cloned());
                 args.extend([cpp.into(), "-o".into(), wasm.into()]);
                 let out = run_tool(&self.emscripten.emcc, &args, true, self.timeout).await?;
                 // emcc's own link errors also land here; they name the symbol, which is enough.
                 if !out.success {
-                    return Err(compile_failed(&out.stderr));
+                    return Err(compile_failed(cpp, &out.stderr));
                 }
+                Ok(())
             }
-            Tools::Direct => {
-                let object = wasm.with_extension("o");
-                let compile = &self.emscripten.compile;
-                let out = run_tool(&compile.program, &compile.args(&extra, cpp, &object), false, self.timeout).await?;
-                if !out.success {
-                    return Err(compile_failed(&out.stderr));
-                }
-                let link = &self.emscripten.link;
-                let out = run_tool(&link.program, &link.args(&[], &object, wasm), false, self.timeout).await;
-                let _ = std::fs::remove_file(&object);
-                let out = out?;
-                if !out.success {
-                    return Err(BuildError::Link(toolchain::tail(&out.stderr, 20)));
-                }
-            }
+            Tools::Direct => self.compile_and_link_direct(cpp, wasm).await,
+            Tools::Resident => self.compile_and_link_resident(cpp, wasm).await,
+        }
+    }
+
+    async fn compile_and_link_direct(&self, cpp: &Path, wasm: &Path) -> Result<(), BuildError> {
+        let object = wasm.with_extension("o");
+        let compile = &self.emscripten.compile;
+        let out = run_tool(&compile.program, &compile.args(&self.extra, cpp, &object), false, self.timeout).await?;
+        if !out.success {
+            return Err(compile_failed(cpp, &out.stderr));
+        }
+        let link = &self.emscripten.link;
+        let out = run_tool(&link.program, &link.args(&[], &object, wasm), false, self.timeout).await;
+        let _ = std::fs::remove_file(&object);
+        let out = out?;
+        if !out.success {
+            return Err(BuildError::Link(toolchain::tail(&out.stderr, 20)));
         }
         Ok(())
     }
+
+    /// Through the build service; with the direct tools when the service fails, which is then
+    /// restarted in the background. The patch never fails because of the service.
+    async fn compile_and_link_resident(&self, cpp: &Path, wasm: &Path) -> Result<(), BuildError> {
+        let Some(resident) = &self.resident else { return self.compile_and_link_direct(cpp, wasm).await };
+        let object = wasm.with_extension("o");
+        let outcome = resident.build(cpp, &object, wasm).await;
+        let _ = std::fs::remove_file(&object);
+        match outcome {
+            Ok(Outcome::Built { .. }) => Ok(()),
+            Ok(Outcome::CompileFailed(stderr)) => Err(compile_failed(cpp, &stderr)),
+            Ok(Outcome::LinkFailed(stderr)) => Err(BuildError::Link(toolchain::tail(&stderr, 20))),
+            // Turned off earlier, and logged then.
+            Err(resident::ServiceError::Disabled) => self.compile_and_link_direct(cpp, wasm).await,
+            Err(e) => {
+                tracing::warn!(
+                    "resident build failed ({e}); building {} with clang++ + wasm-ld and restarting the service",
+                    cpp.display()
+                );
+                let built = self.compile_and_link_direct(cpp, wasm).await;
+                let resident = Arc::clone(resident);
+                tokio::spawn(async move { resident.restart().await });
+                built
+            }
+        }
+    }
+}
+
+/// Starts the build service for the direct tools' commands plus `extra`; `None` (and why,
+/// logged once) when it cannot start.
+async fn start_resident(
+    settings: &BuildSettings,
+    emscripten: &Emscripten,
+    extra: &[OsString],
+    work_dir: &Path,
+    timeout: Duration,
+) -> Option<Arc<ResidentBuild>> {
+    let started = async {
+        let program = resident::service_binary(settings.service_binary.as_deref())?;
+        ResidentBuild::start(program, &emscripten.compile, extra, &emscripten.link, work_dir, timeout).await
+    };
+    match started.await {
+        Ok(resident) => Some(Arc::new(resident)),
+        Err(e) if settings.toolchain == Toolchain::Resident => {
+            tracing::warn!("build.toolchain is resident, but {e}; building with clang++ + wasm-ld");
+            None
+        }
+        Err(e) => {
+            tracing::info!("no resident build ({e}); building with clang++ + wasm-ld");
+            None
+        }
+    }
+}
+
+fn compile_failed(cpp: &Path, stderr: &str) -> BuildError {
+    BuildError::Compile { diagnostics: first_errors(stderr), cpp_path: cpp.to_path_buf() }
 }
 
 /// The compiler's first errors, with their notes, without the tail of follow-on noise.

@@ -212,15 +212,18 @@ fn find_recipe(log: &str, tool: &str, input: &Path, output: &Path) -> Option<Rec
     })
 }
 
-/// Splits a command line as emcc prints it (shell quoting with `"` and `'`).
-fn split_words(line: &str) -> Vec<String> {
+/// Splits a command line as emcc or `clang -###` prints it (shell quoting with `"` and `'`;
+/// inside `"`, a backslash escapes the next character).
+pub(crate) fn split_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
     let mut quote: Option<char> = None;
-    for c in line.chars() {
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') => word.extend(chars.next()),
             (Some(_), c) => word.push(c),
             (None, '"' | '\'') => {
                 quote = Some(c);
@@ -306,7 +309,7 @@ pub(crate) async fn run_tool(
 }
 
 /// Kills the process group the timed-out tool leads (dropping the child kills only it).
-fn kill_group(pid: u32) {
+pub(crate) fn kill_group(pid: u32) {
     let killed = std::process::Command::new("kill")
         .args(["-KILL", "--", &format!("-{pid}")])
         .stdout(Stdio::null())
@@ -324,8 +327,8 @@ mod tests {
     #[test]
     fn words_follow_shell_quoting() {
         assert_eq!(
-            split_words(r#" "/usr/bin/clang++-14" -target wasm32 'a b' -DX="1 2""#),
-            vec!["/usr/bin/clang++-14", "-target", "wasm32", "a b", "-DX=1 2"]
+            split_words(r#" "/usr/bin/clang++-14" -target wasm32 'a b' -DX="1 2" "-DY=\"q\" \\ \$""#),
+            vec!["/usr/bin/clang++-14", "-target", "wasm32", "a b", "-DX=1 2", r#"-DY="q" \ $"#]
         );
     }
 

@@ -17,10 +17,14 @@ pub const CONFIG_FILE: &str = "jank-hotpatch.toml";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Toolchain {
-    /// `clang` when emscripten's clang++ and wasm-ld are found, else `emcc`.
+    /// `resident` when its service is built and starts, else `clang` when emscripten's clang++
+    /// and wasm-ld are found, else `emcc`.
     #[default]
     Auto,
-    /// clang++ and wasm-ld called directly with emcc's flags (about 5x faster).
+    /// clang and lld kept loaded in the build service (`build-service/`): no process start
+    /// per patch; the same bytes as `clang`, which it falls back to.
+    Resident,
+    /// clang++ and wasm-ld called directly with emcc's flags (about 5x faster than emcc).
     Clang,
     /// `emcc -sSIDE_MODULE=1`.
     Emcc,
@@ -62,6 +66,9 @@ pub struct BuildSettings {
     pub cache_max_mb: u64,
     /// Where emscripten is installed. Default: found from `emcc` on PATH.
     pub emscripten_root: Option<PathBuf>,
+    /// The resident build's `jank-build-service` binary. Default: next to `jank-hotpatch`,
+    /// else where this crate's build put it.
+    pub service_binary: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -100,6 +107,7 @@ impl Default for Settings {
                 timeout_ms: 30_000,
                 cache_max_mb: 256,
                 emscripten_root: None,
+                service_binary: None,
             },
             app: AppSettings {
                 root: None,
@@ -234,6 +242,7 @@ impl Settings {
             "build.timeoutMs" => assign!(self.build.timeout_ms),
             "build.cacheMaxMb" => assign!(self.build.cache_max_mb),
             "build.emscriptenRoot" => assign!(self.build.emscripten_root),
+            "build.serviceBinary" => assign!(self.build.service_binary),
             "app.root" => assign!(self.app.root),
             "app.mainModule" => assign!(self.app.main_module),
             "app.host" => assign!(self.app.host),
@@ -338,6 +347,8 @@ mod tests {
         );
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(s.build.toolchain, Toolchain::Clang);
+        assert!(s.apply(&json!({"build.toolchain": "resident"}), "x").is_empty());
+        assert_eq!(s.build.toolchain, Toolchain::Resident);
         assert_eq!(s.app.port, 9000);
         assert!(!s.patch_on_save);
     }
@@ -352,7 +363,7 @@ mod tests {
         assert!(problems.iter().all(|p| !p.is_warning()));
         let text = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n");
         assert!(text.contains("app.port") && text.contains("keeping 7888"), "{text}");
-        assert!(text.contains("expected one of `auto`, `clang`, `emcc`; keeping \"auto\""), "{text}");
+        assert!(text.contains("expected one of `auto`, `resident`, `clang`, `emcc`; keeping \"auto\""), "{text}");
     }
 
     #[test]

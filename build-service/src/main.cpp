@@ -1,0 +1,202 @@
+// jank-build-service: builds wasm side modules with clang and lld kept loaded, for the
+// jank-hotpatch sidecar. Protocol and invariants: ../README.md.
+
+#include "compile.hpp"
+#include "link.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+// Requests carry paths and argument lists: 1 MiB is far above any real one.
+constexpr uint32_t kMaxRequest = 1u << 20;
+// clang and lld messages beyond this are cut (the sidecar shows the first errors only).
+constexpr size_t kMaxMessages = 1u << 20;
+
+int protocol_in = 0;
+int protocol_out = -1;
+
+// Moves `size` bytes with `step(done)` (a read or write of the rest), retrying on EINTR. False
+// at end of file or on an error.
+template <typename Step> bool all_bytes(size_t size, Step step) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = step(done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool read_exact(char *data, size_t size) {
+  return all_bytes(size, [&](size_t done) { return read(protocol_in, data + done, size - done); });
+}
+
+bool write_exact(const char *data, size_t size) {
+  return all_bytes(size, [&](size_t done) { return write(protocol_out, data + done, size - done); });
+}
+
+uint32_t decode_length(const unsigned char header[4]) {
+  return static_cast<uint32_t>(header[0]) | static_cast<uint32_t>(header[1]) << 8 |
+         static_cast<uint32_t>(header[2]) << 16 | static_cast<uint32_t>(header[3]) << 24;
+}
+
+// A reply is its fields joined by NUL, framed like a request. The sidecar being gone ends
+// the service.
+void reply(const std::vector<std::string> &fields) {
+  std::string payload;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) {
+      payload.push_back('\0');
+    }
+    payload += fields[i];
+  }
+  uint32_t size = static_cast<uint32_t>(payload.size());
+  unsigned char header[4] = {static_cast<unsigned char>(size), static_cast<unsigned char>(size >> 8),
+                             static_cast<unsigned char>(size >> 16), static_cast<unsigned char>(size >> 24)};
+  if (!write_exact(reinterpret_cast<const char *>(header), 4) || !write_exact(payload.data(), payload.size())) {
+    std::exit(0);
+  }
+}
+
+void reply_error(const std::string &message) { reply({"error", message}); }
+
+std::vector<std::string> split_fields(const std::string &payload) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  for (;;) {
+    size_t end = payload.find('\0', start);
+    if (end == std::string::npos) {
+      fields.push_back(payload.substr(start));
+      return fields;
+    }
+    fields.push_back(payload.substr(start, end - start));
+    start = end + 1;
+  }
+}
+
+std::string capped(std::string text) {
+  if (text.size() > kMaxMessages) {
+    text.resize(kMaxMessages);
+    text += "\n[... cut at 1 MiB by jank-build-service]\n";
+  }
+  return text;
+}
+
+struct Service {
+  std::unique_ptr<service::Compiler> compiler;
+  std::unique_ptr<service::Linker> linker;
+
+  // configure \0 <clang path> \0 <n> \0 <n cc1 arguments> \0 <wasm-ld command line>
+  void configure(const std::vector<std::string> &fields) {
+    if (fields.size() < 4) {
+      return reply_error("configure needs the clang path, the cc1 argument count, cc1 arguments and wasm-ld's "
+                         "command line");
+    }
+    char *end = nullptr;
+    unsigned long count = std::strtoul(fields[2].c_str(), &end, 10);
+    if (fields[2].empty() || *end != '\0' || count > fields.size() - 4) {
+      return reply_error("configure: bad cc1 argument count `" + fields[2] + "`");
+    }
+    std::vector<std::string> cc1(fields.begin() + 3, fields.begin() + 3 + static_cast<long>(count));
+    std::vector<std::string> link(fields.begin() + 3 + static_cast<long>(count), fields.end());
+    compiler = std::make_unique<service::Compiler>(fields[1], std::move(cc1));
+    linker = std::make_unique<service::Linker>(std::move(link));
+    reply({"ok"});
+  }
+
+  // build \0 <C++ path> \0 <object path> \0 <side module path>
+  void build(const std::vector<std::string> &fields) {
+    if (!compiler) {
+      return reply_error("build before configure");
+    }
+    if (fields.size() != 4 || fields[1].empty() || fields[2].empty() || fields[3].empty()) {
+      return reply_error("build needs exactly three paths: C++, object, side module");
+    }
+    using Clock = std::chrono::steady_clock;
+    auto started = Clock::now();
+    std::string messages;
+    if (!compiler->compile({fields[1], fields[2]}, messages)) {
+      return reply({"compile", capped(std::move(messages))});
+    }
+    auto compiled = Clock::now();
+    messages.clear();
+    if (!linker->link({fields[2], fields[3]}, messages)) {
+      return reply({"link", capped(std::move(messages))});
+    }
+    auto linked = Clock::now();
+    auto us = [](Clock::duration d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    };
+    reply({"ok", us(compiled - started), us(linked - compiled)});
+  }
+
+  void handle(const std::string &payload) {
+    std::vector<std::string> fields = split_fields(payload);
+    const std::string &verb = fields[0];
+    if (verb == "configure") {
+      configure(fields);
+    } else if (verb == "build") {
+      build(fields);
+    } else {
+      reply_error("unknown request `" + verb.substr(0, 64) + "` (expected configure or build)");
+    }
+  }
+};
+
+} // namespace
+
+int main() {
+  // The protocol gets stdout's descriptor to itself: anything clang, lld or LLVM print to
+  // stdout goes to stderr instead of into a frame.
+  protocol_out = dup(1);
+  if (protocol_out < 0 || dup2(2, 1) < 0) {
+    std::perror("jank-build-service: cannot set up stdout");
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Service service;
+  std::string payload;
+  for (;;) {
+    unsigned char header[4];
+    if (!read_exact(reinterpret_cast<char *>(header), 4)) {
+      return 0; // the sidecar closed the pipe
+    }
+    uint32_t size = decode_length(header);
+    if (size > kMaxRequest) {
+      // Read past it so the next frame starts where it should.
+      char sink[65536];
+      for (uint32_t left = size; left > 0;) {
+        uint32_t chunk = left < sizeof sink ? left : static_cast<uint32_t>(sizeof sink);
+        if (!read_exact(sink, chunk)) {
+          return 0;
+        }
+        left -= chunk;
+      }
+      reply_error("request of " + std::to_string(size) + " bytes is above the limit of " +
+                  std::to_string(kMaxRequest));
+      continue;
+    }
+    payload.resize(size);
+    if (!read_exact(payload.data(), size)) {
+      return 0;
+    }
+    service.handle(payload);
+  }
+}

@@ -1,0 +1,408 @@
+//! The resident build: a client for `build-service/`, one long-lived process that keeps clang
+//! and lld loaded and builds a side module without starting clang++ or wasm-ld per patch.
+//!
+//! Owns: finding the service binary, learning clang's `-cc1` arguments once (`clang++ -###` of
+//! the process toolchain's exact compile command), the framed protocol, timeouts, and killing
+//! and restarting the service after a crash, a hang or a bad reply. Must not know about
+//! patches, the cache or the PCH: it gets paths and the process toolchain's command lines.
+//! A failure here is never a build failure: the caller builds with the process toolchain.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::Mutex;
+
+use super::toolchain::{kill_group, run_tool, split_words, tail, Recipe};
+
+/// The service's own limit on a request (`build-service/src/main.cpp`).
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// A reply carries at most 1 MiB of compiler or linker messages and a few short fields.
+const MAX_REPLY_BYTES: usize = 2 << 20;
+/// The binary's name, next to `jank-hotpatch` in an installation.
+const BINARY_NAME: &str = "jank-build-service";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the build service is not available: {0}")]
+    NotBuilt(String),
+    #[error("cannot start the build service {path}: {source}")]
+    Start { path: PathBuf, source: std::io::Error },
+    #[error("cannot learn clang's -cc1 arguments from `clang++ -###`: {0}")]
+    Cc1(String),
+    #[error("the build service refused its configuration: {0}")]
+    Refused(String),
+    #[error("the build service did not answer within {ms} ms (build.timeoutMs) and was killed")]
+    Timeout { ms: u64 },
+    #[error("the build service is gone ({0})")]
+    Gone(String),
+    #[error("the build service answered something unexpected: {0}")]
+    Protocol(String),
+    #[error("the build service is off after an earlier failure")]
+    Disabled,
+}
+
+/// What a build request came to. Compile and link failures are the patch's, not the service's.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// With the service's own compile and link times, in microseconds.
+    Built {
+        compile_us: u64,
+        link_us: u64,
+    },
+    CompileFailed(String),
+    LinkFailed(String),
+}
+
+/// Counters of one service client, for tests, the benchmark and logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResidentStats {
+    /// The running service's process id.
+    pub pid: Option<u32>,
+    /// Requests the service answered (built, or failed with the patch's own errors).
+    pub builds: u64,
+    /// Requests the service failed (crash, hang, bad reply): built with the process toolchain.
+    pub failures: u64,
+    /// Times the service was started.
+    pub starts: u64,
+    /// Time the service spent compiling and linking the modules it built, in microseconds.
+    pub compile_us: u64,
+    pub link_us: u64,
+}
+
+/// Where the service binary is: `configured` (build.serviceBinary), else next to the running
+/// executable, else where this crate's build put it.
+pub fn service_binary(configured: Option<&Path>) -> Result<PathBuf, ServiceError> {
+    if let Some(path) = configured {
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(ServiceError::NotBuilt(format!("{} does not exist (build.serviceBinary)", path.display())))
+        };
+    }
+    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join(BINARY_NAME)));
+    let built = option_env!("JANK_BUILD_SERVICE").map(PathBuf::from);
+    beside.into_iter().chain(built).find(|p| p.is_file()).ok_or_else(|| {
+        ServiceError::NotBuilt(
+            option_env!("JANK_BUILD_SERVICE_MISSING")
+                .map(|reason| format!("it was not built ({reason})"))
+                .unwrap_or_else(|| format!("no {BINARY_NAME} next to jank-hotpatch or where the build put it")),
+        )
+    })
+}
+
+enum State {
+    Running(Box<Service>),
+    /// Stopped after a failure; the next build or the restart task starts it again.
+    Down,
+    /// Could not be (re)started: the process toolchain builds from now on.
+    Disabled,
+}
+
+struct Service {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+}
+
+/// One build service, started once and kept; requests take turns.
+pub(crate) struct ResidentBuild {
+    program: PathBuf,
+    /// The `configure` request, sent to every (re)started service.
+    configure: Vec<u8>,
+    timeout: Duration,
+    state: Mutex<State>,
+    pid: AtomicU32,
+    builds: AtomicU64,
+    failures: AtomicU64,
+    starts: AtomicU64,
+    compile_us: AtomicU64,
+    link_us: AtomicU64,
+}
+
+impl ResidentBuild {
+    /// Learns the `-cc1` arguments of `compile` (with `extra` flags, e.g. the PCH) and starts
+    /// the service with them and `link`'s command line. `work_dir` holds the `-###` probe.
+    pub async fn start(
+        program: PathBuf,
+        compile: &Recipe,
+        extra: &[OsString],
+        link: &Recipe,
+        work_dir: &Path,
+        timeout: Duration,
+    ) -> Result<Self, ServiceError> {
+        let (clang, cc1) = learn_cc1(compile, extra, work_dir, timeout).await?;
+        let mut fields: Vec<OsString> = vec!["configure".into(), clang.into(), cc1.len().to_string().into()];
+        fields.extend(cc1.into_iter().map(OsString::from));
+        fields.push(link.program.clone().into());
+        fields.extend(link.args(&[], Path::new("{input}"), Path::new("{output}")));
+        let configure = payload(&fields);
+        if configure.len() > MAX_REQUEST_BYTES {
+            return Err(ServiceError::Cc1(format!("the arguments take {} bytes", configure.len())));
+        }
+        let resident = ResidentBuild {
+            program,
+            configure,
+            timeout,
+            state: Mutex::new(State::Down),
+            pid: AtomicU32::new(0),
+            builds: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            starts: AtomicU64::new(0),
+            compile_us: AtomicU64::new(0),
+            link_us: AtomicU64::new(0),
+        };
+        let service = resident.spawn().await?;
+        *resident.state.lock().await = State::Running(Box::new(service));
+        Ok(resident)
+    }
+
+    pub fn stats(&self) -> ResidentStats {
+        let pid = self.pid.load(Ordering::Relaxed);
+        ResidentStats {
+            pid: (pid != 0).then_some(pid),
+            builds: self.builds.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            starts: self.starts.load(Ordering::Relaxed),
+            compile_us: self.compile_us.load(Ordering::Relaxed),
+            link_us: self.link_us.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Compiles `cpp` to `object` and links it into the side module `wasm`. On an error the
+    /// service is stopped; [`ResidentBuild::restart`] (or the next build) starts it again.
+    pub async fn build(&self, cpp: &Path, object: &Path, wasm: &Path) -> Result<Outcome, ServiceError> {
+        let mut state = self.state.lock().await;
+        match &*state {
+            State::Disabled => return Err(ServiceError::Disabled),
+            State::Down => match self.spawn().await {
+                Ok(service) => *state = State::Running(Box::new(service)),
+                Err(e) => {
+                    *state = State::Disabled;
+                    return Err(e);
+                }
+            },
+            State::Running(_) => {}
+        }
+        let State::Running(service) = &mut *state else { return Err(ServiceError::Disabled) };
+        let request = payload(&["build".into(), cpp.into(), object.into(), wasm.into()]);
+        let result = match self.exchange(service, &request).await {
+            Ok(reply) => parse_build_reply(&reply),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(outcome) => {
+                self.builds.fetch_add(1, Ordering::Relaxed);
+                if let Outcome::Built { compile_us, link_us } = outcome {
+                    self.compile_us.fetch_add(compile_us, Ordering::Relaxed);
+                    self.link_us.fetch_add(link_us, Ordering::Relaxed);
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
+                    self.stop(*service).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a stopped service again. A service that cannot start is turned off, and why is
+    /// logged (once: later builds go straight to the process toolchain).
+    pub async fn restart(&self) {
+        let mut state = self.state.lock().await;
+        if !matches!(*state, State::Down) {
+            return;
+        }
+        match self.spawn().await {
+            Ok(service) => *state = State::Running(Box::new(service)),
+            Err(e) => {
+                tracing::warn!("resident build turned off, building with clang++ + wasm-ld from now on: {e}");
+                *state = State::Disabled;
+            }
+        }
+    }
+
+    async fn spawn(&self) -> Result<Service, ServiceError> {
+        let mut child = tokio::process::Command::new(&self.program)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            // Its own process group, so a hang kills its linker child too.
+            .process_group(0)
+            .spawn()
+            .map_err(|source| ServiceError::Start { path: self.program.clone(), source })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(ServiceError::Gone("no pipes to it".into()));
+        };
+        self.starts.fetch_add(1, Ordering::Relaxed);
+        self.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
+        let mut service = Service { child, stdin, stdout };
+        let reply = match self.exchange(&mut service, &self.configure).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.stop(service).await;
+                return Err(e);
+            }
+        };
+        if reply.first().map(String::as_str) != Some("ok") {
+            self.stop(service).await;
+            return Err(ServiceError::Refused(reply.get(1).cloned().unwrap_or_default()));
+        }
+        Ok(service)
+    }
+
+    /// Kills the service and its linker child, and reaps it.
+    async fn stop(&self, mut service: Service) {
+        if let Some(pid) = service.child.id() {
+            kill_group(pid);
+        }
+        let _ = service.child.kill().await;
+        self.pid.store(0, Ordering::Relaxed);
+    }
+
+    /// Sends one request and reads its reply, within the timeout.
+    async fn exchange(&self, service: &mut Service, request: &[u8]) -> Result<Vec<String>, ServiceError> {
+        let talk = async {
+            let mut frame = Vec::with_capacity(4 + request.len());
+            frame.extend_from_slice(&(request.len() as u32).to_le_bytes());
+            frame.extend_from_slice(request);
+            service.stdin.write_all(&frame).await?;
+            service.stdin.flush().await?;
+            let mut header = [0u8; 4];
+            service.stdout.read_exact(&mut header).await?;
+            let size = u32::from_le_bytes(header) as usize;
+            if size > MAX_REPLY_BYTES {
+                return Ok(Err(ServiceError::Protocol(format!("a reply of {size} bytes"))));
+            }
+            let mut body = vec![0u8; size];
+            service.stdout.read_exact(&mut body).await?;
+            Ok::<_, std::io::Error>(Ok(body))
+        };
+        match tokio::time::timeout(self.timeout, talk).await {
+            Err(_) => Err(ServiceError::Timeout { ms: self.timeout.as_millis() as u64 }),
+            Ok(Err(io)) => {
+                // A broken pipe or a short read: it died. Its exit status says how.
+                let status = tokio::time::timeout(Duration::from_secs(1), service.child.wait()).await;
+                Err(ServiceError::Gone(match status {
+                    Ok(Ok(status)) => status.to_string(),
+                    _ => io.to_string(),
+                }))
+            }
+            Ok(Ok(body)) => Ok(body?.split(|b| *b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect()),
+        }
+    }
+}
+
+/// Fields joined by NUL: the service's request format.
+fn payload(fields: &[OsString]) -> Vec<u8> {
+    fields.iter().map(|f| f.as_bytes()).collect::<Vec<_>>().join(&0u8)
+}
+
+fn parse_build_reply(reply: &[String]) -> Result<Outcome, ServiceError> {
+    match reply {
+        [ok, compile_us, link_us] if ok == "ok" => match (compile_us.parse(), link_us.parse()) {
+            (Ok(compile_us), Ok(link_us)) => Ok(Outcome::Built { compile_us, link_us }),
+            _ => Err(ServiceError::Protocol(format!("times `{compile_us}`, `{link_us}`"))),
+        },
+        [kind, messages] if kind == "compile" => Ok(Outcome::CompileFailed(messages.clone())),
+        [kind, messages] if kind == "link" => Ok(Outcome::LinkFailed(messages.clone())),
+        [kind, message] if kind == "error" => Err(ServiceError::Protocol(message.clone())),
+        other => Err(ServiceError::Protocol(tail(&other.join(" | "), 3))),
+    }
+}
+
+/// The clang path and `-cc1` arguments the driver would run for `compile` (plus `extra`), with
+/// the probe's paths turned into the service's `{input}`, `{output}` and `{input-name}`.
+async fn learn_cc1(
+    compile: &Recipe,
+    extra: &[OsString],
+    work_dir: &Path,
+    timeout: Duration,
+) -> Result<(String, Vec<String>), ServiceError> {
+    let input = work_dir.join(format!("resident-probe-{}.cpp", std::process::id()));
+    let output = input.with_extension("o");
+    std::fs::write(&input, "").map_err(|e| ServiceError::Cc1(format!("write {}: {e}", input.display())))?;
+    let mut args = compile.args(extra, &input, &output);
+    args.push("-###".into());
+    let out = run_tool(&compile.program, &args, false, timeout).await;
+    let _ = std::fs::remove_file(&input);
+    let out = out.map_err(|e| ServiceError::Cc1(e.to_string()))?;
+    if !out.success {
+        return Err(ServiceError::Cc1(tail(&out.stderr, 10)));
+    }
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("\"-cc1\""))
+        .ok_or_else(|| ServiceError::Cc1(format!("no -cc1 line in:\n{}", tail(&out.stderr, 10))))?;
+    cc1_template(&split_words(line), &input, &output)
+}
+
+fn cc1_template(words: &[String], input: &Path, output: &Path) -> Result<(String, Vec<String>), ServiceError> {
+    let (clang, rest) = words.split_first().ok_or_else(|| ServiceError::Cc1("an empty -cc1 line".into()))?;
+    let Some(("-cc1", args)) = rest.split_first().map(|(first, args)| (first.as_str(), args)) else {
+        return Err(ServiceError::Cc1(format!("`-cc1` does not follow {clang}")));
+    };
+    let (input, output) = (input.to_string_lossy(), output.to_string_lossy());
+    let mut template = Vec::with_capacity(args.len());
+    for arg in args {
+        let value = match arg.as_str() {
+            a if a == input => "{input}".to_string(),
+            a if a == output => "{output}".to_string(),
+            _ if template.last().is_some_and(|prev: &String| prev == "-main-file-name") => "{input-name}".to_string(),
+            a => a.to_string(),
+        };
+        template.push(value);
+    }
+    for marker in ["{input}", "{output}", "{input-name}"] {
+        if !template.iter().any(|a| a == marker) {
+            return Err(ServiceError::Cc1(format!("no {marker} place in the -cc1 arguments")));
+        }
+    }
+    Ok((clang.clone(), template))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cc1_template_marks_the_request_paths() {
+        let words: Vec<String> =
+            ["/c/clang", "-cc1", "-main-file-name", "p.cpp", "-disable-free", "-o", "/w/p.o", "-x", "c++", "/w/p.cpp"]
+                .map(String::from)
+                .to_vec();
+        let (clang, args) = cc1_template(&words, Path::new("/w/p.cpp"), Path::new("/w/p.o")).unwrap();
+        assert_eq!(clang, "/c/clang");
+        assert_eq!(
+            args,
+            ["-main-file-name", "{input-name}", "-disable-free", "-o", "{output}", "-x", "c++", "{input}"]
+        );
+        assert!(cc1_template(&words[..2], Path::new("/w/p.cpp"), Path::new("/w/p.o")).is_err());
+    }
+
+    #[test]
+    fn build_replies_are_told_apart() {
+        let reply = |fields: &[&str]| parse_build_reply(&fields.iter().map(|f| f.to_string()).collect::<Vec<_>>());
+        assert!(matches!(reply(&["ok", "7000", "5000"]), Ok(Outcome::Built { compile_us: 7000, link_us: 5000 })));
+        assert!(matches!(reply(&["ok", "7000", "soon"]), Err(ServiceError::Protocol(_))));
+        assert!(matches!(reply(&["compile", "p.cpp:1:1: error: x"]), Ok(Outcome::CompileFailed(t)) if t.contains("x")));
+        assert!(matches!(reply(&["link", "wasm-ld: error: y"]), Ok(Outcome::LinkFailed(_))));
+        assert!(matches!(reply(&["error", "build before configure"]), Err(ServiceError::Protocol(_))));
+        assert!(matches!(reply(&["ok"]), Err(ServiceError::Protocol(_))));
+    }
+
+    #[test]
+    fn payload_joins_with_nul() {
+        assert_eq!(payload(&["build".into(), "/a b".into()]), b"build\0/a b");
+    }
+}
