@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 
-/// Measure the whole loop, edit to applied, stage by stage, against the original exploration's
-/// way (emcc -O2 per patch). Compile is done by jank-standin, which stands in for jank.
+/// Measure the whole loop, edit to applied, stage by stage, on the editor's clock, against the
+/// original exploration's way (emcc -O2 per patch), stock emcc -O0 and the bare toolchain
+/// (the floor), all in the same run and pages. Compile is done by jank-standin, which stands
+/// in for jank.
 #[derive(Parser)]
 #[command(name = "jank-hotpatch-bench", version)]
 struct Cli {
@@ -19,16 +21,20 @@ struct Cli {
     /// A few iterations of every scenario, failing on any failed patch (the test command's).
     #[arg(long)]
     smoke: bool,
-    /// Write the results as JSON here.
+    /// Write the results as JSON here (default docs/bench.json for a full run).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Replace the benchmark section of this README with this run's table.
+    #[arg(long, value_name = "FILE")]
+    readme: Option<PathBuf>,
     /// Write the chart here (default docs/bench.svg for a full run).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
     /// Pages in the one-form scenarios.
     #[arg(long, default_value_t = 1)]
     pages: usize,
-    /// Scenarios to run (default all): small, headers, cache, pages10, save5, soak, seed.
+    /// Scenarios to run (default all): small, floor, emcc-o0, original, cache, save5, headers,
+    /// pages10, soak.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
 }
@@ -46,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         warmup: cli.warmup,
         smoke: cli.smoke,
         json: cli.json,
+        readme: cli.readme,
         svg: cli.svg,
         pages: cli.pages,
         scenarios: cli.scenarios,

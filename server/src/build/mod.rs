@@ -26,7 +26,8 @@ use crate::stages::{Build, CompiledForm, FormKey, SideModule, StageFailure};
 pub use main_module::{build_main_module, MainModule};
 
 use cache::ModuleCache;
-use toolchain::{run_tool, Emscripten, SIDE_MODULE_FLAGS};
+pub use toolchain::SIDE_MODULE_FLAGS;
+use toolchain::{run_tool, Emscripten};
 
 const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
 
@@ -192,6 +193,17 @@ impl SideModuleBuilder {
     /// The precompiled header in use, if any.
     pub fn pch(&self) -> Option<&Path> {
         self.pch.as_deref()
+    }
+
+    /// The two process commands, clang++ then wasm-ld, that turn `cpp` into `wasm` through
+    /// `object` with emcc's flags and the include dirs (no PCH, no cache, whichever tools
+    /// this builder uses): what the benchmark's floor runs bare.
+    pub fn process_commands(&self, cpp: &Path, object: &Path, wasm: &Path) -> [(PathBuf, Vec<OsString>); 2] {
+        let (compile, link) = (&self.emscripten.compile, &self.emscripten.link);
+        [
+            (compile.program.clone(), compile.args(&self.include_flags, cpp, object)),
+            (link.program.clone(), link.args(&[], object, wasm)),
+        ]
     }
 
     fn cache_key(&self, key: FormKey) -> String {
