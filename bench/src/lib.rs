@@ -44,6 +44,9 @@ pub const SCENARIOS: [&str; 9] =
 pub const DEFAULT_SVG: &str = "docs/bench.svg";
 pub const DEFAULT_JSON: &str = "docs/bench.json";
 
+/// Measured patches per scenario in a full run.
+pub const DEFAULT_ITERATIONS: usize = 30;
+
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     /// Measured patches per scenario.
@@ -70,7 +73,7 @@ pub struct BenchOptions {
 impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
-            iterations: 30,
+            iterations: DEFAULT_ITERATIONS,
             warmup: 3,
             smoke: false,
             json: None,

@@ -13,7 +13,7 @@ use clap::Parser;
 #[command(name = "jank-hotpatch-bench", version)]
 struct Cli {
     /// Measured patches per scenario, after warm-up.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = jank_hotpatch_bench::DEFAULT_ITERATIONS)]
     iterations: usize,
     /// Patches before measuring.
     #[arg(long, default_value_t = 3)]

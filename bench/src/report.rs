@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::stats::{ScenarioResult, Summary, STAGES};
-use super::{BenchError, BenchResults};
+use super::{BenchError, BenchResults, DEFAULT_ITERATIONS};
 
 /// A comparison of two rows' p50s in the same run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -265,7 +265,13 @@ pub const README_END: &str = "<!-- bench: end -->";
 pub fn readme_section(results: &BenchResults) -> String {
     let m = &results.machine;
     let mut out = String::new();
-    let quiet = if m.load_start < 3.0 { "" } else { " (a busy machine: figures are noisier than a quiet run's)" };
+    let quiet = match (m.load_start < 3.0, results.iterations < DEFAULT_ITERATIONS) {
+        (true, _) => String::new(),
+        (false, true) => format!(
+            " (a busy machine, so fewer patches than the default {DEFAULT_ITERATIONS}, and noisier figures than a quiet run's)"
+        ),
+        (false, false) => " (a busy machine: figures are noisier than a quiet run's)".to_string(),
+    };
     let _ = writeln!(
         out,
         "One {} run, {} build, {} UTC on {} ({} cores, {} GiB), load average {:.1} at the start and {:.1} at the end{quiet}; \
