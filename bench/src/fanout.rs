@@ -26,9 +26,10 @@ use super::BenchError;
 /// Ids of the fan-out's patches: they never reach a real page.
 const ID_BASE: u64 = 1_900_000_000;
 
-/// `iterations` deliveries of a `module_bytes`-byte module to `pages` acking clients; the
-/// time of each, in ms.
+/// `warmup` unmeasured then `iterations` measured deliveries of a `module_bytes`-byte module
+/// to `pages` acking clients, summarised in ms.
 pub async fn measure(
+    warmup: usize,
     pages: usize,
     iterations: usize,
     module_bytes: usize,
@@ -62,7 +63,7 @@ pub async fn measure(
 
     let bytes: Arc<[u8]> = Arc::from(vec![0u8; module_bytes]);
     let mut times = Vec::with_capacity(iterations);
-    for i in 0..iterations as u64 {
+    for i in 0..(warmup + iterations) as u64 {
         let id = PatchId(ID_BASE + i);
         let module = SideModule {
             patch_id: id,
@@ -77,7 +78,9 @@ pub async fn measure(
         let started = Instant::now();
         let delivery =
             server.deliver(vec![Patch { module, origin }]).await.map_err(|e| BenchError::NotApplied(e.to_string()))?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        if i >= warmup as u64 {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
         if delivery.applied != pages || !delivery.failures.is_empty() {
             return Err(BenchError::NotApplied(format!(
                 "fan-out: {} of {pages} pages acked patch {id}: {:?}",

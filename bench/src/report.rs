@@ -53,6 +53,7 @@ pub fn ratios(results: &BenchResults) -> Vec<Ratio> {
         ),
         ("ours / stock emcc -O0 with our flags, end to end (what emcc costs)", over(clock("small"), clock("emcc-o0"))),
         ("stock emcc -O0 / emcc -O2, end to end (what -O2 costs)", over(clock("emcc-o0"), clock("original"))),
+        ("a save of 5 forms / one form, end to end", over(clock("save5"), clock("small"))),
     ];
     pairs.into_iter().filter_map(|(what, value)| Some(Ratio { what: what.to_string(), value: value? })).collect()
 }

@@ -86,7 +86,7 @@ async fn run_scenario(
             rig.open_pages(many).await?;
             let samples = measure(rig, Step::Form(SMALL_FORM), warmup, n, many).await;
             rig.close_pages(pages).await?;
-            let deliver = fanout::measure(many, warmup + n, FANOUT_MODULE_BYTES, rig.scratch()).await?;
+            let deliver = fanout::measure(warmup, many, n, FANOUT_MODULE_BYTES, rig.scratch()).await?;
             results.fanout = Some(Fanout { pages: many, module_bytes: FANOUT_MODULE_BYTES, deliver });
             let cores = std::thread::available_parallelism().map_or(1, usize::from);
             ScenarioResult::from_samples("pages10", &format!("one small form, {many} pages"), &samples?).with_note(
