@@ -260,6 +260,25 @@ pub async fn run(options: BenchOptions) -> Result<BenchResults, BenchError> {
     run_with(&program, options).await
 }
 
+/// Renders a run's JSON again, measuring nothing: the table to stdout, the chart to `svg`,
+/// and the README section into `readme` when given (to change the wording of the outputs
+/// without a new run; the numbers stay the JSON's).
+pub fn render(
+    json: &std::path::Path,
+    svg: &std::path::Path,
+    readme: Option<&std::path::Path>,
+) -> Result<BenchResults, BenchError> {
+    let results = report::read_json(json)?;
+    print!("{}", report::table(&results));
+    chart::draw(&results, svg)?;
+    println!("chart: {}", svg.display());
+    if let Some(path) = readme {
+        report::update_readme(&results, path)?;
+        println!("README section: {}", path.display());
+    }
+    Ok(results)
+}
+
 /// [`run`] with `exe` as `jank-hotpatch` (and `jank-standin` beside it).
 async fn run_with(exe: &std::path::Path, options: BenchOptions) -> Result<BenchResults, BenchError> {
     let options = options.effective();

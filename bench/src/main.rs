@@ -27,6 +27,10 @@ struct Cli {
     /// Replace the benchmark section of this README with this run's table.
     #[arg(long, value_name = "FILE")]
     readme: Option<PathBuf>,
+    /// Measure nothing: render this run's JSON again (table, chart to --svg or
+    /// docs/bench.svg, and --readme).
+    #[arg(long, value_name = "FILE")]
+    from_json: Option<PathBuf>,
     /// Write the chart here (default docs/bench.svg for a full run).
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
@@ -46,6 +50,10 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
         .init();
+    if let Some(json) = &cli.from_json {
+        let svg = cli.svg.unwrap_or_else(|| PathBuf::from(jank_hotpatch_bench::DEFAULT_SVG));
+        return jank_hotpatch_bench::render(json, &svg, cli.readme.as_deref()).map(drop).map_err(Into::into);
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let options = jank_hotpatch_bench::BenchOptions {
         iterations: cli.iterations,

@@ -298,7 +298,7 @@ pub fn readme_section(results: &BenchResults) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            s.title,
+            markdown(&s.title),
             ms(Some(s.clock.p50)),
             ms(Some(s.clock.p95)),
             ms(s.stage("build").map(|b| b.p50)),
@@ -325,16 +325,21 @@ pub fn readme_section(results: &BenchResults) -> String {
     if !results.ratios.is_empty() {
         out.push('\n');
         for r in &results.ratios {
-            let _ = writeln!(out, "- {}: **{:.2}x**", r.what, r.value);
+            let _ = writeln!(out, "- {}: **{:.2}x**", markdown(&r.what), r.value);
         }
     }
     if !results.goals.is_empty() {
         out.push_str("\nGoals, as measured in this run (met or not):\n\n");
         for g in &results.goals {
-            let _ = writeln!(out, "- [{}] {}: {}", if g.met { "met" } else { "missed" }, g.goal, g.measured);
+            let _ = writeln!(out, "- [{}] {}: {}", if g.met { "met" } else { "missed" }, markdown(&g.goal), g.measured);
         }
     }
     out
+}
+
+/// Text as Markdown shows it literally: `<string>` would otherwise be taken for an HTML tag.
+fn markdown(text: &str) -> String {
+    text.replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|")
 }
 
 /// Where the section between the markers (exclusive) is in a README's text.
@@ -348,6 +353,13 @@ fn readme_bounds(readme: &str) -> Option<(usize, usize)> {
 pub fn readme_part(readme: &str) -> Option<&str> {
     let (start, end) = readme_bounds(readme)?;
     Some(readme[start..end].trim_matches('\n'))
+}
+
+/// Reads a run's JSON (as `write_json` wrote it).
+pub fn read_json(path: &Path) -> Result<BenchResults, BenchError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BenchError::io(format!("read {}", path.display()), e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| BenchError::Output(format!("{} is not a bench run's JSON: {e}", path.display())))
 }
 
 /// Replaces the section between the markers in `path` with this run's.
@@ -503,8 +515,7 @@ pub(crate) mod tests {
     #[test]
     fn the_readme_table_matches_docs_bench_json() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let json = std::fs::read_to_string(root.join("docs/bench.json")).expect("docs/bench.json is committed");
-        let results: BenchResults = serde_json::from_str(&json).expect("docs/bench.json is a bench run's JSON");
+        let results = read_json(&root.join("docs/bench.json")).expect("docs/bench.json is committed");
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
         let part = readme_part(&readme).expect("README.md has the benchmark section markers");
         assert_eq!(

@@ -196,8 +196,8 @@ impl SideModuleBuilder {
     }
 
     /// The two process commands, clang++ then wasm-ld, that turn `cpp` into `wasm` through
-    /// `object` with emcc's flags and the include dirs (no PCH, no cache, whichever tools
-    /// this builder uses): what the benchmark's floor runs bare.
+    /// `object` with emcc's flags and the include dirs, without PCH or cache, whatever tools
+    /// this builder itself uses: what the benchmark's floor runs bare.
     pub fn process_commands(&self, cpp: &Path, object: &Path, wasm: &Path) -> [(PathBuf, Vec<OsString>); 2] {
         let (compile, link) = (&self.emscripten.compile, &self.emscripten.link);
         [
