@@ -1,38 +1,51 @@
 //! `jank-hotpatch-bench`: one benchmark for the whole loop, edit to applied, stage by stage,
-//! against the seed's way, on the real pieces: the sidecar as a subprocess driven over LSP,
-//! the stand-in jank, the real toolchain and headless Chromium pages.
+//! on the real pieces: the sidecar as a subprocess driven over LSP as an editor drives it,
+//! the stand-in jank (compile is the stand-in, not jank), the real toolchain and headless
+//! Chromium pages. In the same run and the same pages: the original exploration's way (emcc
+//! -O2 per patch), stock emcc at -O0 with our flags, and the floor (bare clang++ + wasm-ld and
+//! a bare load).
 //!
-//! Owns: starting and cleaning up those processes for a run (`rig`), the scenarios, the
-//! seed's-way baseline, and the outputs (table on stdout, JSON, SVG chart). Must not reach
-//! into the sidecar's internals: it sees only what an editor sees (the LSP contract of
-//! design.md), plus the build stage directly where a scenario needs a build alone.
+//! Owns: starting and cleaning up those processes for a run (`rig`), the scenarios, the ways
+//! without a sidecar (`baselines`, `channel`), the fan-out apart from the pages (`fanout`),
+//! and the outputs (table on stdout, JSON, SVG chart, the README's table). Must not reach
+//! into the sidecar's internals: it sees only what an editor sees, plus the build and
+//! delivery stages directly where a scenario needs one alone.
 //!
-//! Speed goals are reported, never asserted; `--smoke` fails only when a patch fails or a
-//! page does not apply it.
+//! Every row's headline is the editor's clock (request sent -> answer read). Speed goals are
+//! reported, never asserted. A failed patch, or a page that did not apply it, ends the run
+//! with an error: no sample, row, table, chart or JSON comes from a failed scenario.
 
+mod baselines;
+mod channel;
 mod chart;
-mod chromium;
-mod editor;
+mod fanout;
+mod machine;
 mod memory;
 mod report;
 mod rig;
 mod scenarios;
-mod seed;
 mod stats;
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use memory::{rss_kib, tree_pss_kib, PageMemory};
-pub use report::Goal;
+pub use machine::Machine;
+pub use memory::PageMemory;
+pub use report::{readme_part, readme_section, Goal, Ratio};
 pub use stats::{ScenarioResult, StageSummary, Summary};
 
 /// The scenarios, in the order they run (`--scenarios` takes these names).
-pub const SCENARIOS: [&str; 7] = ["small", "headers", "cache", "pages10", "save5", "soak", "seed"];
+pub const SCENARIOS: [&str; 9] =
+    ["small", "floor", "emcc-o0", "original", "cache", "save5", "headers", "pages10", "soak"];
 
-/// Where the chart goes in a full run: the README shows it.
+/// Where the chart and the JSON go in a full run: the README shows the one and its table is
+/// checked against the other.
 pub const DEFAULT_SVG: &str = "docs/bench.svg";
+pub const DEFAULT_JSON: &str = "docs/bench.json";
+
+/// Measured patches per scenario in a full run.
+pub const DEFAULT_ITERATIONS: usize = 30;
 
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
@@ -40,11 +53,13 @@ pub struct BenchOptions {
     pub iterations: usize,
     /// Unmeasured patches before each scenario.
     pub warmup: usize,
-    /// Short run for CI: 3 iterations, 2 pages, 10 successive patches instead of 1,000; fails
-    /// when any patch fails or any page does not apply it.
+    /// Short run for CI: 2 iterations, 2 pages (3 in the many-pages scenario), 5 successive
+    /// patches instead of 1,000; fails when any patch fails or any page does not apply it.
     pub smoke: bool,
-    /// Write the results as JSON here.
+    /// Write the results as JSON here (default `docs/bench.json` in a full run).
     pub json: Option<PathBuf>,
+    /// Replace the README's benchmark section in this file with this run's.
+    pub readme: Option<PathBuf>,
     /// Write the chart here. Default: `docs/bench.svg` in a full run; in a smoke run the JSON
     /// path with `.svg`, else a file in the temp dir (a smoke run never replaces the README's
     /// chart unless asked to).
@@ -57,7 +72,16 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { iterations: 30, warmup: 3, smoke: false, json: None, svg: None, pages: 1, scenarios: Vec::new() }
+        BenchOptions {
+            iterations: DEFAULT_ITERATIONS,
+            warmup: 3,
+            smoke: false,
+            json: None,
+            readme: None,
+            svg: None,
+            pages: 1,
+            scenarios: Vec::new(),
+        }
     }
 }
 
@@ -66,7 +90,7 @@ impl BenchOptions {
     fn effective(&self) -> BenchOptions {
         let mut options = self.clone();
         if options.smoke {
-            options.iterations = 3;
+            options.iterations = 2;
             options.warmup = options.warmup.min(1);
             options.pages = 2;
         }
@@ -78,15 +102,19 @@ impl BenchOptions {
     /// Successive patches of one form in the memory scenario.
     fn soak_patches(&self) -> usize {
         if self.smoke {
-            10
+            5
         } else {
             1_000
         }
     }
 
-    /// Pages in the many-pages scenario.
+    /// Pages in the many-pages scenario (a smoke run opens fewer Chromiums).
     fn many_pages(&self) -> usize {
-        10
+        if self.smoke {
+            3
+        } else {
+            10
+        }
     }
 
     fn selected(&self) -> Result<Vec<&'static str>, BenchError> {
@@ -98,6 +126,14 @@ impl BenchOptions {
             .copied()
             .filter(|s| self.scenarios.is_empty() || self.scenarios.iter().any(|x| x == s))
             .collect())
+    }
+
+    fn json_path(&self) -> Option<PathBuf> {
+        match (&self.json, self.smoke) {
+            (Some(path), _) => Some(path.clone()),
+            (None, false) => Some(PathBuf::from(DEFAULT_JSON)),
+            (None, true) => None,
+        }
     }
 
     fn svg_path(&self) -> PathBuf {
@@ -113,20 +149,24 @@ impl BenchOptions {
 }
 
 /// Everything a run measured.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BenchResults {
     /// "full" or "smoke".
     pub mode: String,
+    /// "release" or "debug": the build of the sidecar measured.
+    pub build: String,
     pub iterations: usize,
     pub warmup: usize,
     pub pages: usize,
-    /// One per scenario that ran, the seed's way included (name "seed").
+    pub machine: Machine,
+    /// One per scenario that ran, in run order.
     pub scenarios: Vec<ScenarioResult>,
-    pub seed: Option<SeedBaseline>,
+    /// The sidecar's own fan-out, apart from the pages (with the N-pages scenario).
+    pub fanout: Option<Fanout>,
     pub soak: Option<Soak>,
+    /// Comparisons between rows of this run.
+    pub ratios: Vec<Ratio>,
     pub goals: Vec<Goal>,
-    /// Patches that failed or that a page did not apply.
-    pub failures: Vec<String>,
     pub notes: Vec<String>,
 }
 
@@ -136,16 +176,17 @@ impl BenchResults {
     }
 }
 
-/// How the seed's way was measured, and how we compare.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SeedBaseline {
-    pub method: String,
-    /// Our one-small-form end-to-end p50 over the seed's.
-    pub ratio: Option<f64>,
+/// The delivery stage handing one patch to `pages` WebSocket clients that ack on receipt:
+/// the sidecar's share of the N-pages row, without N renderers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fanout {
+    pub pages: usize,
+    pub module_bytes: usize,
+    pub deliver: Summary,
 }
 
 /// Memory before and after many successive patches of one form.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Soak {
     pub patches: usize,
     pub sidecar_rss_kib_before: u64,
@@ -159,7 +200,7 @@ impl Soak {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PageSoak {
     pub before: PageMemory,
     pub after: PageMemory,
@@ -183,14 +224,18 @@ pub enum BenchError {
     Sidecar(String),
     #[error("Chrome DevTools: {0}")]
     Cdp(String),
-    #[error("the seed's way: {0}")]
-    Seed(String),
+    #[error("build: {0}")]
+    Build(String),
+    #[error("a patch was not applied: {0}")]
+    NotApplied(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("scenario `{scenario}` failed, so the run has no table, chart or JSON: {source}")]
+    Scenario { scenario: String, source: Box<BenchError> },
     #[error("{0}")]
     Output(String),
     #[error("interrupted; every process the bench started has been stopped")]
     Interrupted,
-    #[error("{count} patch(es) failed or were not applied by every page; first: {first}")]
-    PatchesFailed { count: usize, first: String },
 }
 
 impl BenchError {
@@ -199,25 +244,56 @@ impl BenchError {
     }
 }
 
-/// Runs the selected scenarios, prints the table to stdout, writes the JSON and the chart.
-/// Every process it starts is stopped when it returns, also on error.
+/// Runs the selected scenarios, prints the table to stdout, writes the JSON, the chart and
+/// (when asked) the README's section. Every process it starts is stopped when it returns,
+/// also on error.
 pub async fn run(options: BenchOptions) -> Result<BenchResults, BenchError> {
-    let exe = std::env::current_exe().map_err(|e| BenchError::io("find the jank-hotpatch executable".into(), e))?;
-    run_with(&exe, options).await
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("find the bench's executable".into(), e))?;
+    let program = exe.with_file_name("jank-hotpatch");
+    if !program.exists() {
+        let profile = if cfg!(debug_assertions) { "" } else { " --release" };
+        return Err(BenchError::Missing(format!(
+            "the sidecar is not at {}: build it with `cargo build{profile} -p jank-hotpatch -p jank-standin`",
+            program.display()
+        )));
+    }
+    run_with(&program, options).await
+}
+
+/// Renders a run's JSON again, measuring nothing: the table to stdout, the chart to `svg`,
+/// and the README section into `readme` when given (to change the wording of the outputs
+/// without a new run; the numbers stay the JSON's).
+pub fn render(
+    json: &std::path::Path,
+    svg: &std::path::Path,
+    readme: Option<&std::path::Path>,
+) -> Result<BenchResults, BenchError> {
+    let results = report::read_json(json)?;
+    print!("{}", report::table(&results));
+    chart::draw(&results, svg)?;
+    println!("chart: {}", svg.display());
+    if let Some(path) = readme {
+        report::update_readme(&results, path)?;
+        println!("README section: {}", path.display());
+    }
+    Ok(results)
 }
 
 /// [`run`] with `exe` as `jank-hotpatch` (and `jank-standin` beside it).
 async fn run_with(exe: &std::path::Path, options: BenchOptions) -> Result<BenchResults, BenchError> {
     let options = options.effective();
     let selected = options.selected()?;
+    let debug = exe.components().any(|c| c.as_os_str() == "debug");
     let mut results = BenchResults {
         mode: if options.smoke { "smoke" } else { "full" }.into(),
+        build: if debug { "debug" } else { "release" }.into(),
         iterations: options.iterations,
         warmup: options.warmup,
         pages: options.pages,
+        machine: Machine::now(),
         ..BenchResults::default()
     };
-    if exe.components().any(|c| c.as_os_str() == "debug") {
+    if debug {
         results
             .notes
             .push("a debug build of the sidecar: its own share is inflated; run the release build for numbers".into());
@@ -227,19 +303,21 @@ async fn run_with(exe: &std::path::Path, options: BenchOptions) -> Result<BenchR
         outcome = scenarios::run_all(exe, &options, &selected, &mut results) => outcome?,
         _ = tokio::signal::ctrl_c() => return Err(BenchError::Interrupted),
     }
+    results.machine.finish();
+    results.ratios = report::ratios(&results);
     results.goals = report::goals(&results);
 
     print!("{}", report::table(&results));
-    if let Some(path) = &options.json {
-        report::write_json(&results, path)?;
+    if let Some(path) = options.json_path() {
+        report::write_json(&results, &path)?;
         println!("results: {}", path.display());
     }
     let svg = options.svg_path();
     chart::draw(&results, &svg)?;
     println!("chart: {}", svg.display());
-
-    if let Some(first) = results.failures.first() {
-        return Err(BenchError::PatchesFailed { count: results.failures.len(), first: first.clone() });
+    if let Some(path) = &options.readme {
+        report::update_readme(&results, path)?;
+        println!("README section: {}", path.display());
     }
     Ok(results)
 }
@@ -258,11 +336,14 @@ mod tests {
             ..BenchOptions::default()
         };
         let effective = options.effective();
-        assert_eq!((effective.iterations, effective.pages, effective.soak_patches()), (3, 2, 10));
+        assert_eq!((effective.iterations, effective.pages, effective.soak_patches()), (2, 2, 5));
+        assert_eq!(effective.many_pages(), 3);
         assert_eq!(effective.svg_path(), PathBuf::from("out/b.svg"));
+        assert_eq!(BenchOptions { json: None, ..effective }.json_path(), None, "a smoke run writes no JSON unasked");
         let full = BenchOptions::default().effective();
-        assert_eq!((full.iterations, full.pages, full.soak_patches()), (30, 1, 1_000));
+        assert_eq!((full.iterations, full.pages, full.soak_patches(), full.many_pages()), (30, 1, 1_000, 10));
         assert_eq!(full.svg_path(), PathBuf::from(DEFAULT_SVG));
+        assert_eq!(full.json_path(), Some(PathBuf::from(DEFAULT_JSON)));
     }
 
     #[test]
@@ -272,8 +353,8 @@ mod tests {
                 .selected()
         };
         assert_eq!(pick(&[]).unwrap(), SCENARIOS.to_vec());
-        assert_eq!(pick(&["seed", "small"]).unwrap(), vec!["small", "seed"]);
+        assert_eq!(pick(&["original", "small"]).unwrap(), vec!["small", "original"]);
         let error = pick(&["fast"]).unwrap_err().to_string();
-        assert!(error.contains("`fast`") && error.contains("small, headers"), "{error}");
+        assert!(error.contains("`fast`") && error.contains("small, floor"), "{error}");
     }
 }

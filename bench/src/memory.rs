@@ -1,45 +1,22 @@
-//! Memory figures: a process's resident set from /proc, and a page's JS heap and wasm memory
-//! read through DevTools.
+//! Memory figures: the sidecar's resident set from /proc, and a page's JS heap, wasm memory
+//! and Chromium's proportional memory read through DevTools and /proc.
 //!
-//! Owns: how memory is measured. Must not start processes.
+//! Owns: how memory is measured. Must not start processes. A process that is gone is an
+//! error, never 0.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use test_support::cdp::{proc_kib, tree_pss_kib, Page};
 
-use super::chromium::Page;
 use super::BenchError;
 
-/// Resident memory of `pid` (VmRSS), in KiB; 0 when the process is gone.
-pub fn rss_kib(pid: u32) -> u64 {
-    proc_field(pid, "status", "VmRSS:")
-}
-
-/// Proportional resident memory (Pss: shared pages divided among their sharers) of `pid`
-/// and all its descendants, in KiB: Chromium's processes share most of their pages, so their
-/// RSS summed would count those many times.
-pub fn tree_pss_kib(pid: u32) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![pid];
-    while let Some(pid) = stack.pop() {
-        total += proc_field(pid, "smaps_rollup", "Pss:");
-        if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-            stack.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
-        }
-    }
-    total
-}
-
-/// A `<field> <n> kB` line of `/proc/<pid>/<file>`; 0 when the process is gone.
-fn proc_field(pid: u32, file: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok().and_then(|text| field_kib(&text, field)).unwrap_or(0)
-}
-
-fn field_kib(text: &str, field: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// Resident memory of the process `pid` (VmRSS), in KiB; `what` names it in the error.
+pub fn rss_kib(pid: u32, what: &str) -> Result<u64, BenchError> {
+    proc_kib(pid, "status", "VmRSS:")
+        .ok_or_else(|| BenchError::Gone(format!("{what} (pid {pid}) has exited: its memory cannot be read")))
 }
 
 /// One page's memory at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PageMemory {
     /// `performance.memory.usedJSHeapSize` after a full GC (`--js-flags=--expose-gc`).
     pub js_heap_bytes: u64,
@@ -53,17 +30,21 @@ pub struct PageMemory {
 const PAGE_MEMORY_JS: &str = "(() => {
   if (typeof gc === 'function') gc();
   const M = window.Module || {};
-  const wasm = M.HEAP8 ? M.HEAP8.buffer.byteLength : (M.wasmMemory ? M.wasmMemory.buffer.byteLength : 0);
-  return { js: performance.memory ? performance.memory.usedJSHeapSize : 0, wasm };
+  const wasm = M.HEAP8 ? M.HEAP8.buffer.byteLength : (M.wasmMemory ? M.wasmMemory.buffer.byteLength : null);
+  return { js: performance.memory ? performance.memory.usedJSHeapSize : null, wasm };
 })()";
 
 pub async fn page_memory(page: &Page) -> Result<PageMemory, BenchError> {
-    let value = page.eval(PAGE_MEMORY_JS).await?;
-    Ok(PageMemory {
-        js_heap_bytes: value["js"].as_u64().unwrap_or(0),
-        wasm_bytes: value["wasm"].as_u64().unwrap_or(0),
-        pss_kib: page.pss_kib(),
-    })
+    let value = page.try_eval(PAGE_MEMORY_JS).await.map_err(BenchError::Cdp)?;
+    let field = |name: &str| {
+        value[name]
+            .as_u64()
+            .ok_or_else(|| BenchError::Cdp(format!("the page does not tell its {name} memory: {value}")))
+    };
+    let pid = page.browser().pid().ok_or_else(|| BenchError::Gone("a page's Chromium has exited".into()))?;
+    let pss_kib =
+        tree_pss_kib(pid).ok_or_else(|| BenchError::Gone(format!("a page's Chromium (pid {pid}) has exited")))?;
+    Ok(PageMemory { js_heap_bytes: field("js")?, wasm_bytes: field("wasm")?, pss_kib })
 }
 
 #[cfg(test)]
@@ -71,11 +52,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_vm_rss_from_proc_status() {
-        assert_eq!(field_kib("Name:\tx\nVmPeak:\t 9 kB\nVmRSS:\t   12345 kB\n", "VmRSS:"), Some(12345));
-        assert_eq!(field_kib("Name:\tx\n", "VmRSS:"), None);
-        assert!(rss_kib(std::process::id()) > 0, "this test's own process has memory");
-        assert!(tree_pss_kib(std::process::id()) > 0);
-        assert_eq!(rss_kib(u32::MAX), 0, "a process that does not exist");
+    fn the_rss_of_a_process_that_is_gone_is_an_error() {
+        assert!(rss_kib(std::process::id(), "this test").unwrap() > 0);
+        let error = rss_kib(u32::MAX, "the sidecar").unwrap_err().to_string();
+        assert!(error.contains("the sidecar") && error.contains("exited"), "{error}");
     }
 }

@@ -11,10 +11,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use test_support::cdp::{Browser, Page};
+use test_support::lsp_client::{file_uri, LspClient};
 use tokio::process::{Child, Command};
 
-use super::chromium::Page;
-use super::editor::{file_uri, Editor};
 use super::stats::{Sample, STAGES};
 use super::BenchError;
 
@@ -89,7 +89,10 @@ impl BenchDocument {
 
 pub struct Rig {
     workspace: PathBuf,
-    editor: Editor,
+    editor: LspClient,
+    /// The sidecar's log, named in errors.
+    log: PathBuf,
+    /// One Chromium per page: N pages are N renderers.
     pages: Vec<Page>,
     app_url: String,
     document: BenchDocument,
@@ -110,14 +113,22 @@ impl Rig {
 
         // Port 0: never collide with a demo or editor session already serving on 7888.
         let settings = json!({"app": {"port": 0}});
-        let mut editor = Editor::start(exe, &workspace, settings, &scratch.path().join("sidecar.log")).await?;
-        let status =
-            editor.wait_status("the sidecar's app URL", Duration::from_secs(60), |s| s["appUrl"].is_string()).await;
-        let app_url = match status {
-            Ok(status) => status["appUrl"].as_str().unwrap_or_default().to_string(),
-            Err(e) => std::fs::read_to_string(workspace.join(".jank-hotpatch/app-url"))
+        let log = scratch.path().join("sidecar.log");
+        let log_file =
+            std::fs::File::create(&log).map_err(|e| BenchError::io(format!("create {}", log.display()), e))?;
+        let mut editor = LspClient::launch(exe, &workspace, Stdio::from(log_file))
+            .map_err(|e| BenchError::Spawn { what: format!("{} lsp", exe.display()), source: e })?;
+        editor.configuration = settings.clone();
+        let sidecar = |e: String| BenchError::Sidecar(format!("{e}; its log: {}", log.display()));
+        editor.try_initialize(&workspace, settings, Duration::from_secs(30)).await.map_err(sidecar)?;
+        let status = editor
+            .wait_latest("jank/serverStatus", |s| s["params"]["appUrl"].is_string(), Duration::from_secs(60))
+            .await;
+        let app_url = match status.as_ref().and_then(|s| s["params"]["appUrl"].as_str()) {
+            Some(url) => url.to_string(),
+            None => std::fs::read_to_string(workspace.join(".jank-hotpatch/app-url"))
                 .map(|s| s.trim().to_string())
-                .map_err(|_| e)?,
+                .map_err(|_| sidecar("no app URL in jank/serverStatus within 60 s".into()))?,
         };
 
         let path = workspace.join(SOURCE);
@@ -128,10 +139,19 @@ impl Rig {
         }
         let open =
             json!({"textDocument": {"uri": document.uri, "languageId": "jank", "version": 1, "text": document.text()}});
-        editor.notify("textDocument/didOpen", open).await?;
+        editor.try_notify("textDocument/didOpen", open).await.map_err(sidecar)?;
 
-        let mut rig =
-            Rig { workspace, editor, pages: Vec::new(), app_url, document, next_value: 1, _standin: standin, scratch };
+        let mut rig = Rig {
+            workspace,
+            editor,
+            log,
+            pages: Vec::new(),
+            app_url,
+            document,
+            next_value: 1,
+            _standin: standin,
+            scratch,
+        };
         rig.open_pages(pages).await?;
         Ok(rig)
     }
@@ -152,27 +172,51 @@ impl Rig {
         self.editor.pid()
     }
 
-    /// Opens pages until `total` are open and the sidecar counts them all.
+    /// The sidecar's failure, with where its log is.
+    fn sidecar_error(&self, what: String) -> BenchError {
+        BenchError::Sidecar(format!("{what}; its log: {}", self.log.display()))
+    }
+
+    /// Opens pages, each in its own Chromium, until `total` are open and the sidecar counts
+    /// them all.
     pub async fn open_pages(&mut self, total: usize) -> Result<(), BenchError> {
         let missing = total.saturating_sub(self.pages.len());
-        let opening = (0..missing).map(|_| Page::open(&self.app_url, self.scratch.path()));
-        let opened = futures::future::try_join_all(opening).await?;
+        let url = self.app_url.clone();
+        let opening = (0..missing).map(|_| async {
+            let browser = Browser::try_launch().await?;
+            browser.try_open(&url).await
+        });
+        let opened = futures::future::try_join_all(opening).await.map_err(BenchError::Cdp)?;
         self.pages.extend(opened);
         self.wait_browsers(total).await
     }
 
-    /// Closes pages until `total` are left and the sidecar counts only those.
+    /// Closes pages (and their Chromium) until `total` are left and the sidecar counts only
+    /// those.
     pub async fn close_pages(&mut self, total: usize) -> Result<(), BenchError> {
         self.pages.truncate(total);
         self.wait_browsers(total).await
     }
 
     async fn wait_browsers(&mut self, n: usize) -> Result<(), BenchError> {
-        let what = format!("{n} page(s) connected (jank/serverStatus browsers = {n})");
-        self.editor
-            .wait_status(&what, Duration::from_secs(60), |s| s["browsers"].as_u64() == Some(n as u64))
-            .await
-            .map(drop)
+        let status = self
+            .editor
+            .wait_latest(
+                "jank/serverStatus",
+                |s| s["params"]["browsers"].as_u64() == Some(n as u64),
+                Duration::from_secs(60),
+            )
+            .await;
+        match status {
+            Some(_) => Ok(()),
+            None => Err(BenchError::Timeout(format!("{n} page(s) connected (jank/serverStatus browsers = {n}, 60 s)"))),
+        }
+    }
+
+    /// Forgets what the editor queued while waiting (progress, reports, logs), keeping the
+    /// server status: thousands of patches must not pile up in the bench.
+    fn forget_notifications(&mut self) {
+        self.editor.notifications.retain(|m| m["method"] == "jank/serverStatus");
     }
 
     /// A value no form had before in this run, so no cache can hide a build.
@@ -200,10 +244,10 @@ impl Rig {
             "textDocument": {"uri": self.document.uri, "version": self.document.version},
             "contentChanges": [{"text": self.document.text()}],
         });
-        self.editor.notify("textDocument/didChange", params).await
+        self.editor.try_notify("textDocument/didChange", params).await.map_err(|e| self.sidecar_error(e))
     }
 
-    /// `jank.hotPatchForm` on `name`; the report and the round trip in ms.
+    /// `jank.hotPatchForm` on `name`; the report and the editor's clock in ms.
     pub async fn patch_form(&mut self, name: &str) -> Result<(Value, f64), BenchError> {
         let position = self
             .document
@@ -212,35 +256,45 @@ impl Rig {
         let args =
             json!({"command": "jank.hotPatchForm", "arguments": [{"uri": self.document.uri, "position": position}]});
         let started = Instant::now();
-        let report = self.editor.request("workspace/executeCommand", args, PATCH_TIMEOUT).await?;
-        Ok((report, ms(started)))
+        let report = self.editor.try_request("workspace/executeCommand", args, PATCH_TIMEOUT).await;
+        let clock = ms(started);
+        self.forget_notifications();
+        Ok((report.map_err(|e| self.sidecar_error(e))?, clock))
     }
 
-    /// `didSave`, then the `jank/patchStatus` it causes; the report and the round trip in ms.
+    /// `didSave`, then the `jank/patchStatus` it causes; the report and the editor's clock.
     pub async fn save(&mut self) -> Result<(Value, f64), BenchError> {
-        self.editor.drain_reports();
+        self.forget_notifications();
         let started = Instant::now();
-        self.editor.notify("textDocument/didSave", json!({"textDocument": {"uri": self.document.uri}})).await?;
-        let report = self.editor.next_report(PATCH_TIMEOUT).await?;
-        Ok((report, ms(started)))
+        let params = json!({"textDocument": {"uri": self.document.uri}});
+        self.editor.try_notify("textDocument/didSave", params).await.map_err(|e| self.sidecar_error(e))?;
+        let report = self.editor.wait_for(|m| m["method"] == "jank/patchStatus", PATCH_TIMEOUT).await;
+        let clock = ms(started);
+        self.forget_notifications();
+        match report {
+            Some(report) => Ok((report["params"].clone(), clock)),
+            None => Err(self.sidecar_error(format!(
+                "no jank/patchStatus within {} s of didSave, or the sidecar closed its output",
+                PATCH_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// What is wrong on the pages, if anything: each page must run `name` returning `value`
     /// and show no load error.
-    pub async fn check_pages(&self, name: &str, value: i64) -> Vec<String> {
-        let mut problems = Vec::new();
+    pub async fn check_pages(&self, name: &str, value: i64) -> Result<(), BenchError> {
         for (i, page) in self.pages.iter().enumerate() {
-            match page.eval(&read_var_js(name)).await {
-                Ok(state) if state["value"].as_i64() == Some(value) && state["lastError"].is_null() => {}
-                Ok(state) => problems.push(format!(
+            let state =
+                page.try_eval(&read_var_js(name)).await.map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
+            if state["value"].as_i64() != Some(value) || !state["lastError"].is_null() {
+                return Err(BenchError::NotApplied(format!(
                     "page {} runs {NS}/{name} = {} (expected {value}); page state {state}",
                     i + 1,
                     state["value"]
-                )),
-                Err(e) => problems.push(format!("page {}: {e}", i + 1)),
+                )));
             }
         }
-        problems
+        Ok(())
     }
 
     /// Stops the sidecar politely; the rest goes on drop.
@@ -253,13 +307,19 @@ impl Rig {
     }
 }
 
-/// The patch report's timings, or why the report does not count.
-pub fn sample_of(report: &Value, round_trip: f64) -> Sample {
-    let mut stages = [0.0; 6];
+/// The patch report's timings with the editor's clock; an error when a number is missing.
+pub fn sample_of(report: &Value, clock: f64) -> Result<Sample, BenchError> {
+    let number = |value: &Value, what: &str| {
+        value
+            .as_f64()
+            .ok_or_else(|| BenchError::Sidecar(format!("the patch report has no number for {what}: {report}")))
+    };
+    let mut stages = [None; 6];
     for (i, stage) in STAGES.iter().enumerate() {
-        stages[i] = report["stages"][format!("{stage}_ms")].as_f64().unwrap_or(0.0);
+        let key = format!("{stage}_ms");
+        stages[i] = Some(number(&report["stages"][&key], &key)?);
     }
-    Sample { stages, total: report["total_ms"].as_f64().unwrap_or(0.0), round_trip }
+    Ok(Sample { stages, clock, sidecar: Some(number(&report["total_ms"], "total_ms")?) })
 }
 
 /// Why a report is not a complete patch of `forms` forms into `pages` pages, if it is not.
@@ -276,11 +336,11 @@ pub fn report_problem(report: &Value, forms: usize, pages: usize) -> Option<Stri
     if patched != forms {
         return Some(format!("patched {patched} form(s), expected {forms}: {}", report["message"]));
     }
-    let browsers = report["browsers"].as_u64().unwrap_or(0) as usize;
-    if browsers != pages {
-        return Some(format!("reached {browsers} of {pages} pages"));
+    match report["browsers"].as_u64() {
+        Some(browsers) if browsers as usize == pages => None,
+        Some(browsers) => Some(format!("reached {browsers} of {pages} pages")),
+        None => Some(format!("the report does not say how many pages it reached: {report}")),
     }
-    None
 }
 
 /// Reads `demo.core/<name>`'s value through jank's C API in the page, and the client's state.
@@ -396,8 +456,12 @@ mod tests {
         assert!(report_problem(&good, 5, 2).unwrap().starts_with("patched 1 form(s), expected 5"));
         let failed = json!({"ok": false, "error": {"stage": "build", "message": "boom"}});
         assert_eq!(report_problem(&failed, 1, 1).as_deref(), Some("patch not ok: build failed: boom"));
-        let sample = sample_of(&good, 48.5);
-        assert_eq!(sample.stages, [0.1, 2.0, 40.0, 0.2, 3.0, 0.7]);
-        assert_eq!((sample.total, sample.round_trip), (47.0, 48.5));
+        let sample = sample_of(&good, 48.5).unwrap();
+        assert_eq!(sample.stages, [Some(0.1), Some(2.0), Some(40.0), Some(0.2), Some(3.0), Some(0.7)]);
+        assert_eq!((sample.sidecar, sample.clock), (Some(47.0), 48.5));
+        let mut partial = good.clone();
+        partial["stages"].as_object_mut().unwrap().remove("load_ms");
+        let error = sample_of(&partial, 1.0).unwrap_err().to_string();
+        assert!(error.contains("no number for load_ms"), "a missing number is an error, never 0: {error}");
     }
 }

@@ -7,13 +7,17 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::baselines::{self, Way};
 use super::memory::{page_memory, rss_kib};
 use super::rig::{report_problem, sample_of, Rig, CACHE_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM};
 use super::stats::{Sample, ScenarioResult};
-use super::{seed, BenchError, BenchOptions, BenchResults, PageSoak, Soak};
+use super::{fanout, BenchError, BenchOptions, BenchResults, Fanout, PageSoak, Soak};
 use jank_hotpatch::build::SideModuleBuilder;
-use jank_hotpatch::config::Settings;
+use jank_hotpatch::config::{Settings, Toolchain};
 use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
+
+/// Bytes per patch in the fan-out measurement: about a one-form side module.
+const FANOUT_MODULE_BYTES: usize = 1024;
 
 /// One measured step.
 #[derive(Clone, Copy)]
@@ -26,8 +30,9 @@ enum Step {
     Save,
 }
 
-/// Runs the selected scenarios against one rig, started only if a scenario needs it.
-/// `exe` is `jank-hotpatch`, with `jank-standin` beside it.
+/// Runs the selected scenarios against one rig, started only if a scenario needs it. `exe`
+/// is `jank-hotpatch`, with `jank-standin` beside it. The first scenario that fails ends the
+/// run with its error.
 pub async fn run_all(
     exe: &Path,
     options: &BenchOptions,
@@ -39,121 +44,117 @@ pub async fn run_all(
         true => Some(Rig::start(exe, options.pages).await?),
         false => None,
     };
-    let outcome = run_scenarios(options, selected, results, &mut rig).await;
+    let mut outcome = Ok(());
+    for name in selected {
+        if let Err(e) = run_scenario(options, name, results, rig.as_mut()).await {
+            outcome = Err(BenchError::Scenario { scenario: name.to_string(), source: Box::new(e) });
+            break;
+        }
+    }
     if let Some(rig) = rig {
         rig.stop().await;
     }
     outcome
 }
 
-async fn run_scenarios(
+async fn run_scenario(
     options: &BenchOptions,
-    selected: &[&str],
+    name: &str,
     results: &mut BenchResults,
-    rig: &mut Option<Rig>,
+    rig: Option<&mut Rig>,
 ) -> Result<(), BenchError> {
-    let n = options.iterations;
-    let pages = options.pages;
-    for name in selected {
-        let Some(rig) = rig.as_mut().filter(|_| *name != "headers") else {
-            results.scenarios.extend(headers(n, options.warmup).await?);
-            continue;
-        };
-        let failures = &mut results.failures;
-        let row = match *name {
-            "small" => {
-                let samples = measure(rig, Step::Form(SMALL_FORM), options.warmup, n, pages, failures).await?;
-                ScenarioResult::from_samples("small", "one small form", &samples)
-            }
-            "cache" => {
-                let samples = measure(rig, Step::Unchanged(CACHE_FORM), options.warmup, n, pages, failures).await?;
-                ScenarioResult::from_samples("cache", "unchanged form (cache hit)", &samples)
-                    .with_note("each form is patched once, then again unchanged; the second patch is measured")
-            }
-            "pages10" => {
-                let many = options.many_pages();
-                rig.open_pages(many).await?;
-                let samples = measure(rig, Step::Form(SMALL_FORM), options.warmup, n, many, failures).await;
-                rig.close_pages(pages).await?;
-                let cores = std::thread::available_parallelism().map_or(1, usize::from);
-                ScenarioResult::from_samples("pages10", &format!("one small form, {many} pages"), &samples?)
-                    .with_note(format!("{many} Chromium processes share this machine's {cores} cores with the build"))
-            }
-            "save5" => {
-                // The first save also patches the demo's own forms, never patched before.
-                let samples = measure(rig, Step::Save, options.warmup.max(1), n, pages, failures).await?;
-                ScenarioResult::from_samples("save5", "file save, 5 forms changed", &samples)
-                    .with_note("didChange of 5 defns + didSave, timed until jank/patchStatus arrives")
-            }
-            "soak" => {
-                let (row, soak) = soak(rig, options.soak_patches(), pages, failures).await?;
-                results.soak = Some(soak);
-                row
-            }
-            "seed" => {
-                let ours = results.scenario("small").cloned();
-                let (row, baseline) = seed::measure(rig, n, ours.as_ref()).await?;
-                results.seed = Some(baseline);
-                row
-            }
-            other => return Err(BenchError::UnknownScenario(other.to_string())),
-        };
-        results.scenarios.push(row);
-    }
+    let (n, warmup, pages) = (options.iterations, options.warmup, options.pages);
+    let Some(rig) = rig.filter(|_| name != "headers") else {
+        results.scenarios.extend(headers(n, warmup).await?);
+        return Ok(());
+    };
+    let row = match name {
+        "small" => {
+            let samples = measure(rig, Step::Form(SMALL_FORM), warmup, n, pages).await?;
+            ScenarioResult::from_samples("small", "one small form", &samples)
+        }
+        "floor" => baselines::measure(rig, Way::Floor, warmup, n).await?,
+        "emcc-o0" => baselines::measure(rig, Way::EmccO0, warmup, n).await?,
+        "original" => baselines::measure(rig, Way::Original, warmup, n).await?,
+        "cache" => {
+            let samples = measure(rig, Step::Unchanged(CACHE_FORM), warmup, n, pages).await?;
+            ScenarioResult::from_samples("cache", "unchanged form (cache hit)", &samples)
+                .with_note("each form is patched once, then again unchanged; the second patch is measured")
+        }
+        "pages10" => {
+            let many = options.many_pages();
+            rig.open_pages(many).await?;
+            let samples = measure(rig, Step::Form(SMALL_FORM), warmup, n, many).await;
+            rig.close_pages(pages).await?;
+            let deliver = fanout::measure(warmup, many, n, FANOUT_MODULE_BYTES, rig.scratch()).await?;
+            results.fanout = Some(Fanout { pages: many, module_bytes: FANOUT_MODULE_BYTES, deliver });
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            ScenarioResult::from_samples("pages10", &format!("one small form, {many} pages"), &samples?).with_note(
+                format!("{many} Chromium renderers share this machine's {cores} cores with the build; the sidecar's own fan-out to {many} pages is measured apart (fan-out)"),
+            )
+        }
+        "save5" => {
+            // The first save also patches the demo's own forms, never patched before.
+            let samples = measure(rig, Step::Save, warmup.max(1), n, pages).await?;
+            ScenarioResult::from_samples("save5", "file save, 5 forms changed", &samples)
+                .with_note("didChange of 5 defns + didSave, timed until jank/patchStatus arrives")
+        }
+        "soak" => {
+            let (row, soak) = soak(rig, options.soak_patches(), pages).await?;
+            results.soak = Some(soak);
+            row
+        }
+        other => return Err(BenchError::UnknownScenario(other.to_string())),
+    };
+    results.scenarios.push(row);
     Ok(())
 }
 
-/// `warmup` unmeasured then `iterations` measured steps; every report and, at the end, every
-/// page is checked, and what is wrong goes to `failures`.
+/// `warmup` unmeasured then `iterations` measured steps; every report and every page is
+/// checked after every step, and the first thing wrong ends the scenario.
 async fn measure(
     rig: &mut Rig,
     step: Step,
     warmup: usize,
     iterations: usize,
     pages: usize,
-    failures: &mut Vec<String>,
 ) -> Result<Vec<Sample>, BenchError> {
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..warmup + iterations {
-        let (report, round_trip, forms) = match step {
+        let (report, clock, forms, last) = match step {
             Step::Form(name) => {
                 let value = rig.fresh_value();
                 rig.set(name, value).await?;
-                let (report, rt) = rig.patch_form(name).await?;
-                (report, rt, 1)
+                let (report, clock) = rig.patch_form(name).await?;
+                (report, clock, 1, name)
             }
             Step::Unchanged(name) => {
                 let value = rig.fresh_value();
                 rig.set(name, value).await?;
                 let (first, _) = rig.patch_form(name).await?;
                 if let Some(problem) = report_problem(&first, 1, pages) {
-                    failures.push(format!("{name}, first patch: {problem}"));
+                    return Err(BenchError::NotApplied(format!("{name}, first patch: {problem}")));
                 }
-                let (report, rt) = rig.patch_form(name).await?;
-                (report, rt, 1)
+                let (report, clock) = rig.patch_form(name).await?;
+                (report, clock, 1, name)
             }
             Step::Save => {
                 let forms: Vec<(&str, i64)> = SAVE_FORMS.iter().map(|name| (*name, rig.fresh_value())).collect();
                 rig.set_all(&forms).await?;
-                let (report, rt) = rig.save().await?;
+                let (report, clock) = rig.save().await?;
                 let expected =
                     if i < warmup { report["forms"].as_array().map_or(0, Vec::len) } else { SAVE_FORMS.len() };
-                (report, rt, expected)
+                (report, clock, expected, SAVE_FORMS[SAVE_FORMS.len() - 1])
             }
         };
         if let Some(problem) = report_problem(&report, forms, pages) {
-            failures.push(format!("{}: {problem}", step_name(step)));
+            return Err(BenchError::NotApplied(format!("{}: {problem}", step_name(step))));
         }
+        rig.check_pages(last, rig.current_value(last)).await?;
         if i >= warmup {
-            samples.push(sample_of(&report, round_trip));
+            samples.push(sample_of(&report, clock)?);
         }
     }
-    let last = match step {
-        Step::Form(name) | Step::Unchanged(name) => name,
-        Step::Save => SAVE_FORMS[SAVE_FORMS.len() - 1],
-    };
-    let value = rig.current_value(last);
-    failures.extend(rig.check_pages(last, value).await);
     Ok(samples)
 }
 
@@ -166,20 +167,15 @@ fn step_name(step: Step) -> &'static str {
 
 /// Many successive patches of one form: the sidecar's RSS and the pages' memory before and
 /// after.
-async fn soak(
-    rig: &mut Rig,
-    patches: usize,
-    pages: usize,
-    failures: &mut Vec<String>,
-) -> Result<(ScenarioResult, Soak), BenchError> {
-    let pid = rig.sidecar_pid().ok_or_else(|| BenchError::Sidecar("the sidecar has exited".into()))?;
+async fn soak(rig: &mut Rig, patches: usize, pages: usize) -> Result<(ScenarioResult, Soak), BenchError> {
+    let pid = rig.sidecar_pid().ok_or_else(|| BenchError::Gone("the sidecar has exited".into()))?;
     let mut before = Vec::new();
     for page in rig.pages() {
         before.push(page_memory(page).await?);
     }
-    let rss_before = rss_kib(pid);
-    let samples = measure(rig, Step::Form(SOAK_FORM), 0, patches, pages, failures).await?;
-    let rss_after = rss_kib(pid);
+    let rss_before = rss_kib(pid, "the sidecar")?;
+    let samples = measure(rig, Step::Form(SOAK_FORM), 0, patches, pages).await?;
+    let rss_after = rss_kib(pid, "the sidecar")?;
     let mut soak =
         Soak { patches, sidecar_rss_kib_before: rss_before, sidecar_rss_kib_after: rss_after, pages: Vec::new() };
     for (page, before) in rig.pages().iter().zip(before) {
@@ -230,14 +226,18 @@ async fn headers(iterations: usize, warmup: usize) -> Result<Vec<ScenarioResult>
 }
 
 async fn build_headers(scratch: &Path, iterations: usize, warmup: usize) -> Result<Vec<ScenarioResult>, BenchError> {
-    const NOTE: &str = "the stand-in jank emits only the fork's <stdint.h> C++, so this row builds a fork-shaped patch \
+    const NOTE: &str = "the stand-in jank emits only the fork's <stdint.h> C++, so these rows build a fork-shaped patch \
                         using <string> and <vector> through the build stage (SideModuleBuilder) alone: build time only, nothing delivered";
-    let mut rows = Vec::new();
+    let rows = [
+        ("headers", "<string>+<vector>, no PCH", false, None),
+        ("headers-pch", "<string>+<vector>, with PCH", true, None),
+        ("headers-pch-process", "<string>+<vector>, PCH, process toolchain", true, Some(Toolchain::Clang)),
+    ];
+    let mut results = Vec::new();
     let mut next_id = 1u64;
-    for (name, title, pch) in
-        [("headers", "<string>+<vector>, no PCH", false), ("headers-pch", "<string>+<vector>, with PCH", true)]
-    {
+    for (name, title, pch, toolchain) in rows {
         let mut settings = Settings::default().build;
+        settings.toolchain = toolchain.unwrap_or(settings.toolchain);
         if pch {
             settings.pch_headers = vec!["<string>".into(), "<vector>".into()];
         }
@@ -264,16 +264,22 @@ async fn build_headers(scratch: &Path, iterations: usize, warmup: usize) -> Resu
             let started = Instant::now();
             Build::build(&builder, key, &form)
                 .await
-                .map_err(|e| BenchError::Missing(format!("building a <string>/<vector> patch failed: {e}")))?;
+                .map_err(|e| BenchError::Build(format!("building a <string>/<vector> patch failed: {e}")))?;
             let build_ms = started.elapsed().as_secs_f64() * 1000.0;
             if i >= warmup {
-                samples.push(Sample { stages: [0.0, 0.0, build_ms, 0.0, 0.0, 0.0], total: build_ms, round_trip: 0.0 });
+                let stages = [None, None, Some(build_ms), None, None, None];
+                samples.push(Sample { stages, clock: build_ms, sidecar: None });
             }
         }
-        let row = ScenarioResult::from_samples(name, title, &samples).outside_sidecar();
-        rows.push(if pch { row.with_note(NOTE) } else { row });
+        let mut row = ScenarioResult::from_samples(name, title, &samples);
+        if name == "headers-pch-process" {
+            row = row.with_note(format!(
+                "{NOTE}; `headers`, `headers-pch`: build.toolchain as the sidecar defaults to it; `headers-pch-process`: build.toolchain = clang"
+            ));
+        }
+        results.push(row);
     }
-    Ok(rows)
+    Ok(results)
 }
 
 #[cfg(test)]
@@ -285,8 +291,10 @@ mod tests {
     #[tokio::test]
     async fn header_patches_build_with_and_without_the_pch() {
         let rows = headers(2, 0).await.unwrap();
-        assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["headers", "headers-pch"]);
-        assert!(rows.iter().all(|r| r.samples == 2 && r.stage_p50("build") > 0.0), "{rows:?}");
-        assert!(rows[1].notes[0].contains("SideModuleBuilder"), "{rows:?}");
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["headers", "headers-pch", "headers-pch-process"]);
+        assert!(rows.iter().all(|r| r.samples == 2 && r.stage("build").is_some_and(|b| b.p50 > 0.0)), "{rows:?}");
+        assert!(rows.iter().all(|r| r.sidecar_total.is_none() && r.stage("load").is_none()), "{rows:?}");
+        assert!(rows[2].notes[0].contains("SideModuleBuilder"), "{rows:?}");
     }
 }

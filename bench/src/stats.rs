@@ -1,10 +1,11 @@
 //! Samples and their summaries: what one scenario measured, per stage and end to end, reduced
 //! to p50 / p95 / max.
 //!
-//! Owns: the per-scenario sample sets (percentiles come from `test_support::stats`). Must not start processes or print.
+//! Owns: the per-scenario sample sets (percentiles come from `test_support::stats`). Must not
+//! start processes or print. A stage a row did not measure is absent, never 0.
 
 use jank_hotpatch::stages::Stage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 pub use test_support::stats::Summary;
 
 /// The stages of a patch report, in pipeline order, as named in the report's `stages`.
@@ -13,46 +14,51 @@ pub const STAGES: [&str; 6] = {
     [a.as_str(), b.as_str(), c.as_str(), d.as_str(), e.as_str(), f.as_str()]
 };
 
-/// The timings of one patch run, as the sidecar reported them, plus the client's own clock.
+/// The timings of one successful patch.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sample {
-    /// read, compile, build, check, deliver, load (ms), in [`STAGES`] order.
-    pub stages: [f64; 6],
-    /// Inside the sidecar, from command receipt to the last page's ack.
-    pub total: f64,
-    /// From sending the request to reading the answer, on the bench's side of the pipe.
-    pub round_trip: f64,
+    /// read, compile, build, check, deliver, load (ms), in [`STAGES`] order; `None` for a
+    /// stage this way of patching does not have.
+    pub stages: [Option<f64>; 6],
+    /// The editor's clock: from sending the request (or the save) to reading the answer. For
+    /// the ways without a sidecar, the bench is the editor and the server: from asking jank
+    /// (or starting the build) to reading the pages' acks.
+    pub clock: f64,
+    /// The sidecar's `total_ms`: command receipt to the last page's ack, inside the sidecar.
+    pub sidecar: Option<f64>,
 }
 
 impl Sample {
-    /// The sidecar's own share: what is left of `total` after jank (compile), the toolchain
-    /// (build) and the pages (load).
-    pub fn own(&self) -> f64 {
-        (self.total - self.stages[1] - self.stages[2] - self.stages[5]).max(0.0)
+    /// The sidecar's own share: what is left of its total after jank (compile), the toolchain
+    /// (build) and the pages (load). `None` without a sidecar.
+    pub fn own(&self) -> Option<f64> {
+        let total = self.sidecar?;
+        let others: f64 = [1, 2, 5].iter().filter_map(|&i| self.stages[i]).sum();
+        Some((total - others).max(0.0))
     }
 }
 
 /// What one scenario measured, summarised.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioResult {
     /// The name `--scenarios` takes.
     pub name: String,
     /// One line for the table.
     pub title: String,
     pub samples: usize,
-    /// In [`STAGES`] order.
+    /// The stages this row measured, in [`STAGES`] order.
     pub stages: Vec<StageSummary>,
-    /// Inside the sidecar: command receipt to the last ack.
-    pub end_to_end: Summary,
-    /// The bench's clock around the request; `None` where nothing went through the sidecar.
-    pub round_trip: Option<Summary>,
-    /// `total - compile - build - load`; `None` where nothing went through the sidecar.
+    /// The headline: the editor's clock (see [`Sample::clock`]).
+    pub clock: Summary,
+    /// The sidecar's `total_ms`; `None` where no sidecar took part.
+    pub sidecar_total: Option<Summary>,
+    /// `sidecar total - compile - build - load`; `None` where no sidecar took part.
     pub own: Option<Summary>,
     /// How the numbers were obtained, when that is not the obvious way.
     pub notes: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageSummary {
     pub stage: String,
     #[serde(flatten)]
@@ -60,29 +66,28 @@ pub struct StageSummary {
 }
 
 impl ScenarioResult {
+    /// Summarises `samples` (at least one: a scenario without samples has no row).
     pub fn from_samples(name: &str, title: &str, samples: &[Sample]) -> ScenarioResult {
-        let series = |f: &dyn Fn(&Sample) -> f64| Summary::of(&samples.iter().map(f).collect::<Vec<_>>());
+        let series = |values: Vec<f64>| Summary::of(&values);
+        let all = |f: &dyn Fn(&Sample) -> Option<f64>| samples.iter().map(f).collect::<Option<Vec<f64>>>();
+        let stages = STAGES
+            .iter()
+            .enumerate()
+            .filter_map(|(i, stage)| {
+                let values = all(&|s| s.stages[i])?;
+                Some(StageSummary { stage: stage.to_string(), summary: series(values) })
+            })
+            .collect();
         ScenarioResult {
             name: name.to_string(),
             title: title.to_string(),
             samples: samples.len(),
-            stages: STAGES
-                .iter()
-                .enumerate()
-                .map(|(i, stage)| StageSummary { stage: stage.to_string(), summary: series(&|s| s.stages[i]) })
-                .collect(),
-            end_to_end: series(&|s| s.total),
-            round_trip: Some(series(&|s| s.round_trip)),
-            own: Some(series(&Sample::own)),
+            stages,
+            clock: series(samples.iter().map(|s| s.clock).collect()),
+            sidecar_total: all(&|s| s.sidecar).map(series),
+            own: all(&Sample::own).map(series),
             notes: Vec::new(),
         }
-    }
-
-    /// For timings taken outside the sidecar (a build alone, the seed's way).
-    pub fn outside_sidecar(mut self) -> Self {
-        self.round_trip = None;
-        self.own = None;
-        self
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
@@ -90,9 +95,9 @@ impl ScenarioResult {
         self
     }
 
-    /// The p50 of a stage by name (0 when absent).
-    pub fn stage_p50(&self, stage: &str) -> f64 {
-        self.stages.iter().find(|s| s.stage == stage).map_or(0.0, |s| s.summary.p50)
+    /// A stage's summary, if this row measured it.
+    pub fn stage(&self, stage: &str) -> Option<Summary> {
+        self.stages.iter().find(|s| s.stage == stage).map(|s| s.summary)
     }
 }
 
@@ -100,28 +105,32 @@ impl ScenarioResult {
 mod tests {
     use super::*;
 
-    #[test]
-    fn own_share_is_what_jank_the_toolchain_and_pages_leave() {
-        let sample = Sample { stages: [0.5, 2.0, 40.0, 0.3, 3.0, 1.0], total: 47.5, round_trip: 48.0 };
-        assert!((sample.own() - 4.5).abs() < 1e-9);
-        let cached = Sample { stages: [0.5, 0.0, 0.1, 0.3, 3.0, 1.0], total: 0.9, round_trip: 1.0 };
-        assert_eq!(cached.own(), 0.0, "never negative");
+    fn sample(build: f64) -> Sample {
+        let stages = [Some(0.5), Some(2.0), Some(build), Some(0.3), Some(3.0), Some(1.0)];
+        Sample { stages, clock: build + 8.0, sidecar: Some(build + 7.5) }
     }
 
     #[test]
-    fn scenario_summarises_every_stage() {
-        let samples: Vec<Sample> = (1..=4)
-            .map(|i| Sample {
-                stages: [0.0, 1.0, f64::from(i) * 10.0, 0.0, 2.0, 1.0],
-                total: f64::from(i) * 10.0 + 4.0,
-                round_trip: 0.0,
-            })
-            .collect();
+    fn own_share_is_what_jank_the_toolchain_and_pages_leave() {
+        assert!((sample(40.0).own().unwrap() - 4.5).abs() < 1e-9);
+        let cached = Sample { sidecar: Some(0.9), ..sample(0.1) };
+        assert_eq!(cached.own(), Some(0.0), "never negative");
+        assert_eq!(Sample { sidecar: None, ..sample(1.0) }.own(), None, "no sidecar, no share");
+    }
+
+    #[test]
+    fn scenario_summarises_the_stages_it_measured() {
+        let samples: Vec<Sample> = (1..=4).map(|i| sample(f64::from(i) * 10.0)).collect();
         let result = ScenarioResult::from_samples("small", "one small form", &samples);
         assert_eq!(result.samples, 4);
         assert_eq!(result.stages.len(), 6);
-        assert_eq!(result.stage_p50("build"), 20.0);
-        assert_eq!(result.end_to_end.max, 44.0);
-        assert_eq!(result.own.map(|o| o.p50), Some(2.0));
+        assert_eq!(result.stage("build").map(|s| s.p50), Some(20.0));
+        assert_eq!(result.clock.max, 48.0);
+        assert_eq!(result.own.map(|o| o.p50), Some(4.5));
+
+        let build_only = Sample { stages: [None, None, Some(30.0), None, None, None], clock: 30.5, sidecar: None };
+        let row = ScenarioResult::from_samples("headers", "a build", &[build_only]);
+        assert_eq!(row.stages.iter().map(|s| s.stage.as_str()).collect::<Vec<_>>(), ["build"]);
+        assert_eq!((row.stage("compile"), row.sidecar_total, row.own), (None, None, None));
     }
 }

@@ -30,7 +30,8 @@ pub use resident::{service_binary, ResidentStats, ServiceError, MAX_REQUEST_BYTE
 
 use cache::ModuleCache;
 use resident::{Outcome, ResidentBuild};
-use toolchain::{run_tool, Emscripten, SIDE_MODULE_FLAGS};
+pub use toolchain::SIDE_MODULE_FLAGS;
+use toolchain::{run_tool, Emscripten};
 
 const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
 
@@ -81,6 +82,8 @@ pub struct SideModuleBuilder {
     resident: Option<Arc<ResidentBuild>>,
     /// Flags besides the toolchain's: include dirs, the PCH.
     extra: Vec<OsString>,
+    /// The include directories' flags alone (without the PCH), for [`Self::process_commands`].
+    include_flags: Vec<OsString>,
     pch: Option<PathBuf>,
     cache: Option<ModuleCache>,
     /// Generated C++ kept for diagnostics: `<cache_dir>/cpp/patch_<id>.cpp`.
@@ -162,7 +165,7 @@ impl SideModuleBuilder {
             prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
         };
 
-        let mut extra = include_flags;
+        let mut extra = include_flags.clone();
         if let Some(pch) = &pch {
             extra.extend(["-include-pch".into(), pch.into()]);
         }
@@ -191,6 +194,7 @@ impl SideModuleBuilder {
             tools,
             resident,
             extra,
+            include_flags,
             pch,
             cache,
             cpp_dir,
@@ -236,6 +240,17 @@ impl SideModuleBuilder {
     /// The precompiled header in use, if any.
     pub fn pch(&self) -> Option<&Path> {
         self.pch.as_deref()
+    }
+
+    /// The two process commands, clang++ then wasm-ld, that turn `cpp` into `wasm` through
+    /// `object` with emcc's flags and the include dirs, without PCH or cache, whatever tools
+    /// this builder itself uses: what the benchmark's floor runs bare.
+    pub fn process_commands(&self, cpp: &Path, object: &Path, wasm: &Path) -> [(PathBuf, Vec<OsString>); 2] {
+        let (compile, link) = (&self.emscripten.compile, &self.emscripten.link);
+        [
+            (compile.program.clone(), compile.args(&self.include_flags, cpp, object)),
+            (link.program.clone(), link.args(&[], object, wasm)),
+        ]
     }
 
     fn cache_key(&self, key: FormKey) -> String {

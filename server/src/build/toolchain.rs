@@ -20,8 +20,7 @@ pub(crate) const EMCC_ENV: [(&str, &str); 2] =
 /// the patch's entry and its `visibility("default")` functions out of emscripten's global
 /// symbol table (problem 4 in ARCHITECTURE.md); WASM_BIGINT keeps `int64_t` imports unsplit, matching a
 /// main module built with `-sWASM_BIGINT=1`.
-pub(crate) const SIDE_MODULE_FLAGS: [&str; 5] =
-    ["-sSIDE_MODULE=1", "-sWASM_BIGINT=1", "-O0", "-fPIC", "-fvisibility=hidden"];
+pub const SIDE_MODULE_FLAGS: [&str; 5] = ["-sSIDE_MODULE=1", "-sWASM_BIGINT=1", "-O0", "-fPIC", "-fvisibility=hidden"];
 
 /// A command line learned from emcc, with the probe's input and output paths replaced by
 /// markers.

@@ -32,6 +32,12 @@ pub struct Browser {
 
 impl Browser {
     pub async fn launch() -> Arc<Browser> {
+        Browser::try_launch().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Browser::launch`] that reports instead of panicking (for the benchmark, which must
+    /// stop its other processes and say why).
+    pub async fn try_launch() -> Result<Arc<Browser>, String> {
         static N: AtomicU64 = AtomicU64::new(0);
         let profile = std::env::temp_dir().join(format!(
             "jh-chromium-{}-{}",
@@ -48,22 +54,26 @@ impl Browser {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .expect("chromium starts (apt-get install chromium)");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+            .map_err(|e| format!("cannot start {CHROMIUM} (apt-get install chromium): {e}"))?;
+        let stderr = child.stderr.take().ok_or("chromium's stderr is not piped")?;
+        let mut lines = BufReader::new(stderr).lines();
         let url = tokio::time::timeout(Duration::from_secs(30), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(at) = line.find("ws://") {
-                    return line[at..].trim().to_string();
+                    return Some(line[at..].trim().to_string());
                 }
             }
-            panic!("chromium exited without a DevTools URL");
+            None
         })
         .await
-        .expect("chromium prints its DevTools URL within 30 s");
+        .map_err(|_| "chromium did not print its DevTools URL within 30 s".to_string())?
+        .ok_or("chromium exited without a DevTools URL")?;
         // Keep draining stderr, or chromium blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("DevTools socket");
+        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| format!("cannot connect to chromium's DevTools at {url}: {e}"))?;
         let (sink, mut stream) = socket.split();
         let pending: Pending = Arc::default();
         let routes = pending.clone();
@@ -72,21 +82,29 @@ impl Browser {
                 let Ok(text) = message.to_text() else { continue };
                 let Ok(reply) = serde_json::from_str::<Value>(text) else { continue };
                 let Some(id) = reply["id"].as_u64() else { continue };
-                if let Some(tx) = routes.lock().unwrap().remove(&id) {
+                if let Some(tx) = lock(&routes).remove(&id) {
                     let _ = tx.send(match reply.get("error") {
                         Some(e) => Err(e.to_string()),
                         None => Ok(reply["result"].clone()),
                     });
                 }
             }
+            // Callers waiting now see their senders dropped: the connection is gone.
+            lock(&routes).clear();
         });
-        Arc::new(Browser { child, sink: tokio::sync::Mutex::new(sink), pending, next_id: AtomicU64::new(1), profile })
+        Ok(Arc::new(Browser {
+            child,
+            sink: tokio::sync::Mutex::new(sink),
+            pending,
+            next_id: AtomicU64::new(1),
+            profile,
+        }))
     }
 
     pub async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value, String> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap().insert(id, tx);
+        lock(&self.pending).insert(id, tx);
         let mut message = json!({"id": id, "method": method, "params": params});
         if let Some(session) = session {
             message["sessionId"] = json!(session);
@@ -100,14 +118,24 @@ impl Browser {
 
     /// A new tab showing `url`.
     pub async fn open(self: &Arc<Self>, url: &str) -> Page {
-        let target =
-            self.call(None, "Target.createTarget", json!({"url": "about:blank", "newWindow": true})).await.unwrap();
-        let target = target["targetId"].as_str().unwrap().to_string();
-        let attached =
-            self.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true})).await.unwrap();
-        let page = Page { browser: self.clone(), session: attached["sessionId"].as_str().unwrap().to_string(), target };
-        page.navigate(url).await;
-        page
+        self.try_open(url).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Browser::open`] that reports instead of panicking.
+    pub async fn try_open(self: &Arc<Self>, url: &str) -> Result<Page, String> {
+        let target = self.call(None, "Target.createTarget", json!({"url": "about:blank", "newWindow": true})).await?;
+        let target = target["targetId"].as_str().ok_or(format!("Target.createTarget gave no target: {target}"))?;
+        let attached = self.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true})).await?;
+        let session =
+            attached["sessionId"].as_str().ok_or(format!("Target.attachToTarget gave no session: {attached}"))?;
+        let page = Page { browser: self.clone(), session: session.to_string(), target: target.to_string() };
+        page.call("Page.navigate", json!({"url": url})).await?;
+        Ok(page)
+    }
+
+    /// The browser process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub async fn close(mut self: Arc<Self>) {
@@ -127,7 +155,18 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        // Chromium writes into its profile until it is gone: removing the profile at once
+        // left it behind, recreated, after most runs. Wait for the exit (briefly), then remove.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -140,6 +179,11 @@ pub struct Page {
 impl Page {
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, String> {
         self.browser.call(Some(&self.session), method, params).await
+    }
+
+    /// The Chromium this page runs in.
+    pub fn browser(&self) -> &Arc<Browser> {
+        &self.browser
     }
 
     pub async fn navigate(&self, url: &str) {
@@ -224,18 +268,63 @@ pub fn process_tree_rss_kib(pid: u32) -> u64 {
     let mut stack = vec![pid];
     while let Some(pid) = stack.pop() {
         total += rss_kib(pid);
-        if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-            stack.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
-        }
+        stack.extend(children(pid));
     }
     total
 }
 
+/// Resident memory of `pid` (VmRSS), in KiB; 0 when the process is gone.
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_kib(pid, "status", "VmRSS:").unwrap_or(0)
+}
+
+/// Proportional resident memory (Pss: shared pages divided among their sharers) of `pid` and
+/// all its descendants, in KiB; `None` when `pid` is gone. Chromium's processes share most of
+/// their pages, so their RSS summed would count those many times.
+pub fn tree_pss_kib(pid: u32) -> Option<u64> {
+    let mut total = proc_kib(pid, "smaps_rollup", "Pss:")?;
+    let mut stack = children(pid);
+    while let Some(child) = stack.pop() {
+        // A child that exits meanwhile no longer holds memory.
+        total += proc_kib(child, "smaps_rollup", "Pss:").unwrap_or(0);
+        stack.extend(children(child));
+    }
+    Some(total)
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .map(|text| text.split_whitespace().filter_map(|c| c.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// A `<field> <n> kB` line of `/proc/<pid>/<file>`; `None` when the process is gone.
+pub fn proc_kib(pid: u32, file: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    field_kib(&text, field)
+}
+
+fn field_kib(text: &str, field: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A poisoned lock only means a task panicked; the data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_memory_fields_from_proc() {
+        assert_eq!(field_kib("Name:\tx\nVmPeak:\t 9 kB\nVmRSS:\t   12345 kB\n", "VmRSS:"), Some(12345));
+        assert_eq!(field_kib("Name:\tx\n", "VmRSS:"), None);
+        assert!(rss_kib(std::process::id()) > 0, "this test's own process has memory");
+        assert!(tree_pss_kib(std::process::id()).is_some_and(|kib| kib > 0));
+        assert_eq!(proc_kib(u32::MAX, "status", "VmRSS:"), None, "a process that does not exist");
+        assert_eq!(tree_pss_kib(u32::MAX), None);
+    }
 }

@@ -1,9 +1,9 @@
 //! Percentiles of timing series, for the benchmarks and the figures tests print.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// p50 / p95 / max of one series, in milliseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub p50: f64,
     pub p95: f64,
