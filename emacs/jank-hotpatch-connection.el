@@ -242,8 +242,10 @@ OPTIONS, when the workspace has none running.  DISPATCHER gets the
 notifications of the sidecar that are not about the text.  Return
 the connection."
   (let* ((root (jank-hotpatch-connection-workspace))
+         (running (gethash root jank-hotpatch-connection--all))
          (connection
-          (or (gethash root jank-hotpatch-connection--all)
+          ;; A sidecar that just exited may not be forgotten yet: start another.
+          (or (and running (jsonrpc-running-p running) running)
               (condition-case err
                   (jank-hotpatch-connection--start root program options dispatcher)
                 (error (setq jank-hotpatch-connection--start-error

@@ -81,6 +81,7 @@
 (require 'cl-lib)
 (require 'eglot)
 (require 'jank-hotpatch-connection)
+(require 'jank-hotpatch-jank-mode)
 (require 'jank-hotpatch-protocol)
 (require 'jsonrpc)
 (require 'seq)
@@ -172,21 +173,6 @@ The value also goes away as soon as the buffer changes."
   '((t :inherit highlight))
   "Face that briefly marks a form that was just patched."
   :package-version '(jank-hotpatch . "0.1.0"))
-
-;;; jank-mode
-
-(defalias 'jank-hotpatch--jank-mode-parent
-  (if (require 'clojure-mode nil t) 'clojure-mode 'lisp-data-mode)
-  "The mode `jank-mode' derives from: `clojure-mode' when installed.")
-
-;;;###autoload (autoload 'jank-mode "jank-hotpatch" "Major mode for jank." t)
-(unless (fboundp 'jank-mode)
-  (define-derived-mode jank-mode jank-hotpatch--jank-mode-parent "jank"
-    "Major mode for jank, a Clojure dialect that compiles to C++.
-Defined by jank-hotpatch when no other `jank-mode' exists."))
-
-;;;###autoload
-(add-to-list 'auto-mode-alist '("\\.jank\\'" . jank-mode))
 
 ;;; Starting the sidecar
 

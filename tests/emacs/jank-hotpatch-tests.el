@@ -42,7 +42,7 @@
 (defconst jank-hotpatch-test--packages
   (mapcar (lambda (file) (expand-file-name file jank-hotpatch-test--root))
           '("emacs/jank-hotpatch.el" "emacs/jank-hotpatch-connection.el"
-            "emacs/jank-hotpatch-protocol.el"))
+            "emacs/jank-hotpatch-protocol.el" "emacs/jank-hotpatch-jank-mode.el"))
   "The files of the package.")
 
 (defconst jank-hotpatch-test--report
