@@ -207,6 +207,16 @@ pub struct Delivery {
     pub value: Option<String>,
     /// Load errors, one per failing page, with the page's message.
     pub failures: Vec<String>,
+    /// The version each definition of the batch has now in the journal.
+    pub versions: Vec<VarVersion>,
+}
+
+/// Which version of a var the pages run: 1 for its first patch, n for its n-th; 0 for the
+/// app's own code. Undo goes back one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VarVersion {
+    pub var: VarName,
+    pub version: u32,
 }
 
 /// How a stage failed, in terms the editor can show: a message and, where known, the place
@@ -269,4 +279,8 @@ pub trait Check: Send + Sync {
 #[async_trait]
 pub trait Deliver: Send + Sync {
     async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure>;
+
+    /// Takes each var back to its previous version in every page (and in the journal), from
+    /// the side modules built before: no compile, no build.
+    async fn undo(&self, vars: &[VarName]) -> Result<Delivery, StageFailure>;
 }

@@ -104,6 +104,11 @@ impl Deliver for StandInPage {
             .map(|p| format!("page: {}", String::from_utf8_lossy(&p.module.bytes)));
         Ok(Delivery { browsers: 1, applied: 1, value, ..Delivery::default() })
     }
+
+    async fn undo(&self, vars: &[VarName]) -> Result<Delivery, StageFailure> {
+        let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
+        Ok(Delivery { browsers: 1, applied: 1, versions, ..Delivery::default() })
+    }
 }
 
 fn stand_in_pipeline() -> Arc<Pipeline> {

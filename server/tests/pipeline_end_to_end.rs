@@ -3,66 +3,14 @@
 //! emscripten toolchain, and the demo page in real headless Chromium. Needs
 //! `cargo build -p jank-standin` first (the test scripts do it).
 
+mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
-
-use test_support::lsp_client::{temp_workspace, LspClient};
 use serde_json::{json, Value};
+use support::demo::{at_position, change, line_of, prepare_demo, start_lsp, Standin, WAIT};
 use test_support::cdp::{Browser, Page};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn prepare_demo(name: &str) -> PathBuf {
-    let dir = temp_workspace(name);
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
-        .args(["demo", "--prepare"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run jank-hotpatch demo --prepare");
-    assert!(status.success());
-    dir
-}
-
-fn start_standin(dir: &Path) -> std::process::Child {
-    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jank-standin");
-    assert!(binary.exists(), "{} is missing: run `cargo build -p jank-standin` first", binary.display());
-    let child =
-        std::process::Command::new(binary).current_dir(dir).stderr(Stdio::null()).spawn().expect("start jank-standin");
-    for _ in 0..100 {
-        if dir.join(".nrepl-port").exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
 fn patch_form(uri: &str, line: u32, character: u32) -> Value {
-    json!({"command": "jank.hotPatchForm", "arguments": [{"uri": uri, "position": {"line": line, "character": character}}]})
-}
-
-fn line_of(text: &str, needle: &str) -> u32 {
-    text.lines().position(|l| l.contains(needle)).expect(needle) as u32
-}
-
-async fn change(client: &mut LspClient, uri: &str, version: i32, text: &str) {
-    client
-        .notify(
-            "textDocument/didChange",
-            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
-        )
-        .await;
+    at_position("jank.hotPatchForm", uri, line, character)
 }
 
 async fn color(page: &Page) -> Value {
@@ -72,14 +20,8 @@ async fn color(page: &Page) -> Value {
 #[tokio::test]
 async fn edit_patch_and_see_the_page_change_keeping_its_state() {
     let dir = prepare_demo("e2e");
-    let _jank = KillOnDrop(start_standin(&dir));
-    let mut client = LspClient::start(&dir);
-    client.initialize(&dir, json!({"app": {"port": 0}})).await;
-    let status = client
-        .wait_for(|m| m["method"] == "jank/serverStatus" && m["params"]["appUrl"].is_string(), WAIT)
-        .await
-        .expect("a server status with the app URL");
-    let url = status["params"]["appUrl"].as_str().unwrap().to_string();
+    let _jank = Standin::start(&dir);
+    let (mut client, url) = start_lsp(&dir).await;
     assert_eq!(std::fs::read_to_string(dir.join(".jank-hotpatch/app-url")).unwrap().trim(), url);
 
     let browser = Browser::launch().await;

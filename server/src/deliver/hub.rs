@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::journal::{Entry, Journal, JournalError, Snapshot};
+use super::journal::{Entry, Journal, JournalError, Snapshot, HISTORY_PER_VAR};
 use super::protocol::{encode_patch, LoadResult, PatchHeader};
-use crate::stages::{Delivery, Patch, PatchKind};
+use crate::stages::{Delivery, Patch, PatchKind, VarName, VarVersion};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -90,7 +90,10 @@ impl Hub {
         let replay: Vec<Bytes> = entries
             .iter()
             .enumerate()
-            .map(|(index, e)| encode_patch(&replay_header(e, batch, index, entries.len()), &e.bytes))
+            .map(|(index, e)| {
+                let header = PatchHeader { batch, index, count: entries.len(), replay: true, ..journal_header(e) };
+                encode_patch(&header, &e.bytes)
+            })
             .collect();
         state.pages.insert(id, Page { queue: tx, peer: peer.clone() });
         self.browsers.send_replace(state.pages.len());
@@ -128,40 +131,103 @@ impl Hub {
     /// Sends `patches` to every page, records definitions in the journal, and waits up to
     /// `timeout` for every page's ack.
     pub async fn deliver(&self, patches: &[Patch], timeout: Duration) -> Delivery {
-        let started = Instant::now();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let (batch, pages, previous, snapshot) = {
+        let (sent, previous) = self.send(|journal| {
+            let frames = patches.iter().map(|p| (PatchHeader::of(p), p.module.bytes.clone())).collect();
+            (frames, patches.iter().map(|p| journal.record(p)).collect::<Vec<_>>())
+        });
+        let (delivery, acks, saved) = self.collect(sent, timeout).await;
+        // A patch that no page could load must not be replayed to later pages.
+        let loaded = |p: &Patch| acks.values().flatten().any(|r| r.id == p.module.patch_id && r.ok);
+        let rolled_back = (delivery.browsers > 0).then(|| {
             let mut state = self.lock();
-            let batch = state.next_batch;
-            state.next_batch += 1;
-            state.waiting.insert(batch, tx);
-            let previous: Vec<_> = patches.iter().map(|p| state.journal.record(p)).collect();
-            let frames: Vec<Bytes> = patches
-                .iter()
-                .enumerate()
-                .map(|(index, p)| {
-                    let header = PatchHeader { batch, index, count: patches.len(), ..PatchHeader::of(p) };
-                    encode_patch(&header, &p.module.bytes)
-                })
-                .collect();
-            let mut pages = HashSet::new();
-            let mut slow = Vec::new();
+            let mut changed = false;
+            for (patch, previous) in patches.iter().zip(previous) {
+                if let (Some(previous), false) = (previous, loaded(patch)) {
+                    state.journal.restore(&patch.module.var, patch.module.patch_id, previous);
+                    changed = true;
+                }
+            }
+            changed.then(|| state.journal.snapshot())
+        });
+        let vars: Vec<_> =
+            patches.iter().filter(|p| p.module.kind == PatchKind::Definition).map(|p| &p.module.var).collect();
+        self.finish(delivery, &vars, rolled_back.flatten(), saved).await
+    }
+
+    /// Takes each var back to its previous journaled version in every page; a var without one
+    /// is a failure that names it.
+    pub async fn undo(&self, vars: &[VarName], timeout: Duration) -> Delivery {
+        let mut missing = Vec::new();
+        let (sent, undone) = self.send(|journal| {
+            let mut frames = Vec::new();
+            let mut undone = Vec::new();
+            for var in vars {
+                match journal.undo(var) {
+                    Some(u) => {
+                        let header = PatchHeader { undo: true, ..journal_header(&u.current) };
+                        frames.push((header, u.current.bytes.clone()));
+                        undone.push(u);
+                    }
+                    None => missing.push(format!(
+                        "{var} has no earlier version to go back to (the journal keeps the last {HISTORY_PER_VAR} patches of each var)"
+                    )),
+                }
+            }
+            (frames, undone)
+        });
+        let (mut delivery, acks, saved) = self.collect(sent, timeout).await;
+        let rolled_back = (delivery.browsers > 0).then(|| {
+            let mut state = self.lock();
+            let mut changed = false;
+            for u in undone {
+                if !acks.values().flatten().any(|r| r.id == u.current.id && r.ok) {
+                    state.journal.redo(u);
+                    changed = true;
+                }
+            }
+            changed.then(|| state.journal.snapshot())
+        });
+        delivery.failures.extend(missing);
+        self.finish(delivery, &vars.iter().collect::<Vec<_>>(), rolled_back.flatten(), saved).await
+    }
+
+    /// Changes the journal and sends the frames `prepare` makes (numbered as one batch) to every
+    /// page, under one lock; starts saving the journal.
+    fn send<T>(&self, prepare: impl FnOnce(&mut Journal) -> (Vec<(PatchHeader, Arc<[u8]>)>, T)) -> (Sent, T) {
+        let started = Instant::now();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = self.lock();
+        let batch = state.next_batch;
+        state.next_batch += 1;
+        state.waiting.insert(batch, tx);
+        let (frames, changed) = prepare(&mut state.journal);
+        let count = frames.len();
+        let headers: Vec<PatchHeader> =
+            frames.iter().enumerate().map(|(index, (h, _))| PatchHeader { batch, index, count, ..h.clone() }).collect();
+        let encoded: Vec<Bytes> = headers.iter().zip(&frames).map(|(h, (_, bytes))| encode_patch(h, bytes)).collect();
+        let mut pages = HashSet::new();
+        let mut slow = Vec::new();
+        if !encoded.is_empty() {
             for (&id, page) in &state.pages {
-                if frames.iter().all(|f| page.queue.try_send(f.clone()).is_ok()) {
+                if encoded.iter().all(|f| page.queue.try_send(f.clone()).is_ok()) {
                     pages.insert(id);
                 } else {
                     slow.push(id);
                 }
             }
-            let snapshot = state.journal.snapshot();
-            drop(state);
-            for id in slow {
-                self.drop_page(id, "its send queue is full (the page does not read its socket)");
-            }
-            (batch, pages, previous, snapshot)
-        };
+        }
+        let snapshot = state.journal.snapshot();
+        drop(state);
+        for id in slow {
+            self.drop_page(id, "its send queue is full (the page does not read its socket)");
+        }
         let saved = tokio::task::spawn_blocking(move || snapshot.save());
+        (Sent { started, batch, headers, pages, rx, saved }, changed)
+    }
 
+    /// Waits up to `timeout` for every page's ack of a sent batch.
+    async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved) {
+        let Sent { started, batch, headers, pages, mut rx, saved } = sent;
         let browsers = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
         let mut pending = pages;
@@ -182,62 +248,60 @@ impl Hub {
         }
         self.lock().waiting.remove(&batch);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let mut delivery = summarize(patches, &acks, browsers, elapsed_ms);
+        let mut delivery = summarize(&headers, &acks, browsers, elapsed_ms);
         for page in &pending {
             delivery.failures.push(format!(
                 "page {page} did not answer within {} ms; it may still be loading, or its main module failed to start",
                 timeout.as_millis()
             ));
         }
-
-        // A patch that no page could load must not be replayed to later pages.
-        let saved = saved.await;
-        match self.roll_back_failures(patches, previous, &acks, browsers) {
-            Some(snapshot) => finish(delivery, tokio::task::spawn_blocking(move || snapshot.save()).await),
-            None => finish(delivery, saved),
-        }
+        (delivery, acks, saved.await)
     }
 
-    /// Puts back the journal entries of patches that went to pages and that none loaded;
-    /// returns the journal to save if anything changed.
-    fn roll_back_failures(
+    /// Saves the rolled-back journal if there is one, and adds the versions of `vars`.
+    async fn finish(
         &self,
-        patches: &[Patch],
-        previous: Vec<Option<Option<Entry>>>,
-        acks: &HashMap<PageId, Vec<LoadResult>>,
-        browsers: usize,
-    ) -> Option<Snapshot> {
-        if browsers == 0 {
-            return None;
+        mut delivery: Delivery,
+        vars: &[&VarName],
+        rolled_back: Option<Snapshot>,
+        saved: Saved,
+    ) -> Delivery {
+        let saved = match rolled_back {
+            Some(snapshot) => tokio::task::spawn_blocking(move || snapshot.save()).await,
+            None => saved,
+        };
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
+            Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
         }
-        let mut state = self.lock();
-        let mut changed = false;
-        for (patch, previous) in patches.iter().zip(previous) {
-            let Some(previous) = previous else { continue };
-            if !acks.values().flatten().any(|r| r.id == patch.module.patch_id && r.ok) {
-                state.journal.restore(&patch.module.var, patch.module.patch_id, previous);
-                changed = true;
-            }
-        }
-        changed.then(|| state.journal.snapshot())
+        let state = self.lock();
+        delivery.versions =
+            vars.iter().map(|&var| VarVersion { var: var.clone(), version: state.journal.version(var) }).collect();
+        delivery
     }
 }
 
-fn finish(delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Delivery {
-    match saved {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
-        Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
-    }
-    delivery
+type Saved = Result<Result<(), JournalError>, tokio::task::JoinError>;
+
+/// A batch on its way: who got it, and where their acks arrive.
+struct Sent {
+    started: Instant,
+    batch: u64,
+    headers: Vec<PatchHeader>,
+    pages: HashSet<PageId>,
+    rx: mpsc::UnboundedReceiver<PageEvent>,
+    saved: tokio::task::JoinHandle<Result<(), JournalError>>,
 }
 
-fn replay_header(e: &Entry, batch: u64, index: usize, count: usize) -> PatchHeader {
+/// The header that sends a journal entry again.
+fn journal_header(e: &Entry) -> PatchHeader {
     PatchHeader {
-        batch,
-        index,
-        count,
-        replay: true,
+        batch: 0,
+        index: 0,
+        count: 1,
+        replay: false,
+        undo: false,
         id: e.id,
         entry: e.entry_symbol.clone(),
         var: e.var.clone(),
@@ -248,7 +312,12 @@ fn replay_header(e: &Entry, batch: u64, index: usize, count: usize) -> PatchHead
 
 /// Turns the pages' acks into the stage's answer. `load_ms` is the slowest page's own load
 /// time for the batch; `deliver_ms` the rest of the wall time.
-fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browsers: usize, elapsed_ms: f64) -> Delivery {
+fn summarize(
+    patches: &[PatchHeader],
+    acks: &HashMap<PageId, Vec<LoadResult>>,
+    browsers: usize,
+    elapsed_ms: f64,
+) -> Delivery {
     let mut delivery = Delivery { browsers, ..Delivery::default() };
     let mut pages: Vec<_> = acks.iter().collect();
     pages.sort_by_key(|(id, _)| **id);
@@ -259,9 +328,9 @@ fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browser
         for patch in patches {
             let form = &patch.origin.form;
             let place = format!("{}:{}", patch.origin.file, patch.origin.line);
-            match results.iter().find(|r| r.id == patch.module.patch_id) {
+            match results.iter().find(|r| r.id == patch.id) {
                 Some(r) if r.ok => {
-                    if patch.module.kind == PatchKind::Expression && delivery.value.is_none() {
+                    if patch.kind == PatchKind::Expression && delivery.value.is_none() {
                         delivery.value = r.value.clone();
                     }
                 }
@@ -270,13 +339,11 @@ fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browser
                     let why = r.error.as_deref().unwrap_or("no reason given");
                     delivery
                         .failures
-                        .push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.module.var));
+                        .push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.var));
                 }
                 None => {
                     all_ok = false;
-                    delivery
-                        .failures
-                        .push(format!("page {page} did not report on {} ({form}, {place})", patch.module.var));
+                    delivery.failures.push(format!("page {page} did not report on {} ({form}, {place})", patch.var));
                 }
             }
         }

@@ -38,7 +38,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
-use crate::stages::{Deliver, Delivery, Patch, StageFailure};
+use crate::stages::{Deliver, Delivery, Patch, StageFailure, VarName};
 
 use journal::Journal;
 pub use server::{CLIENT_PATH, SOCKET_PATH};
@@ -214,6 +214,10 @@ impl Deliver for AppServer {
             return Ok(Delivery { browsers: self.browsers(), ..Delivery::default() });
         }
         Ok(self.hub.deliver(&patches, self.ack_timeout).await)
+    }
+
+    async fn undo(&self, vars: &[VarName]) -> Result<Delivery, StageFailure> {
+        Ok(self.hub.undo(vars, self.ack_timeout).await)
     }
 }
 

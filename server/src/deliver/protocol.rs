@@ -6,9 +6,11 @@
 //! - server -> page, text: `{"op":"welcome","session":s,"journal":n}` once per connection.
 //! - server -> page, binary, one per patch: `u32` big-endian header length, the JSON
 //!   [`PatchHeader`], then the side module's bytes. A batch is `count` such frames with the
-//!   same `batch` number; journal replays are batches with `replay: true`.
+//!   same `batch` number; journal replays are batches with `replay: true`, undos batches
+//!   with `undo: true` (earlier versions: a page that loaded one before rebinds it from the
+//!   module it still has, without compiling the bytes again).
 //! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
-//!   "error"?}]}` once the page applied (or failed) every patch of batch `b`.
+//!   "error"?, "skipped"?, "rebound"?}]}` once the page applied (or failed) every patch of batch `b`.
 
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,9 @@ pub struct PatchHeader {
     pub count: usize,
     /// A journal replay to a page that connected late (the page skips patches it has).
     pub replay: bool,
+    /// Going back to an earlier version of the var (undo).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undo: bool,
     pub id: PatchId,
     pub entry: String,
     pub var: VarName,
@@ -40,6 +45,7 @@ impl PatchHeader {
             index: 0,
             count: 1,
             replay: false,
+            undo: false,
             id: patch.module.patch_id,
             entry: patch.module.entry_symbol.clone(),
             var: patch.module.var.clone(),
@@ -103,6 +109,10 @@ pub struct LoadResult {
     /// The page already had this patch (journal replay after a reconnect).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// The page had loaded this module before (undo) and bound its vars again from it,
+    /// without writing or compiling the bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebound: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -3,7 +3,8 @@
 //!
 //! Owns: choosing the forms (the one at a position, or those changed since the file's last
 //! successful patch), patch ids, ordering of patches per var (a newer edit supersedes a
-//! queued older one, and an older version is never applied after a newer one), and the
+//! queued older one, and an older version is never applied after a newer one), undo (which
+//! vars go back: the one at a position, or those of the file's last delivered run), and the
 //! [`PatchReport`]. Talks to the stages only through the traits in [`stages`]; must not know
 //! about LSP or any stage's internals.
 
@@ -21,13 +22,13 @@ use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
 use crate::reader::{self, Form, FormKind, SourceFile};
+use crate::stages::{
+    Build, Check, Compile, CompileRequest, Deliver, Delivery, FormKey, FormSource, LineCol, Patch, PatchKind,
+    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+};
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
 pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
-use crate::stages::{
-    Build, Check, Compile, CompileRequest, Deliver, FormKey, FormSource, LineCol, Patch, PatchKind, PatchOrigin,
-    SideModule, SourceContext, Stage, StageFailure, VarName,
-};
 
 /// A document as the pipeline sees it: a path and the text at the moment of the request.
 #[derive(Clone, Debug)]
@@ -71,7 +72,12 @@ pub struct Pipeline {
     /// Native evaluations on the jank side still running; the next compile waits for them so
     /// that it sees the vars they define.
     mirrors: Mutex<Vec<JoinHandle<()>>>,
+    /// Per file, the vars of each delivered run, newest last: what undoing the file takes back.
+    runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,
 }
+
+/// Delivered runs remembered per file for undo.
+const RUNS_PER_FILE: usize = 32;
 
 /// Serializes the patches of one var. `latest` is the generation of the newest request.
 #[derive(Default)]
@@ -110,7 +116,124 @@ impl Pipeline {
             patched: Mutex::new(PatchedForms::default()),
             vars: Mutex::new(HashMap::new()),
             mirrors: Mutex::new(Vec::new()),
+            runs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes vars back to their previous versions in every page, from the side modules built
+    /// before (no compile, no build): the definition at a position, or (`ChangedForms`) the
+    /// definitions of the file's last delivered run. Undoing again goes back further.
+    pub async fn undo(&self, doc: &Document, selection: Selection) -> PatchReport {
+        let started = Instant::now();
+        let file = reader::parse(&doc.text);
+        let mut report = match self.undo_vars(doc, &file, selection) {
+            Ok(vars) => self.undo_delivered(doc, &file, vars).await,
+            Err(report) => *report,
+        };
+        if let (true, Selection::FormAt(_)) = (report.ok, selection) {
+            // Its last patch is undone: undoing the file must not take it back again.
+            if let Some(runs) = lock(&self.runs).get_mut(&doc.path) {
+                for var in report.versions.iter().map(|v| &v.var) {
+                    if let Some(run) = runs.iter_mut().rev().find(|run| run.contains(var)) {
+                        run.retain(|v| v != var);
+                    }
+                }
+                runs.retain(|run| !run.is_empty());
+            }
+        }
+        report.undo = true;
+        report.total_ms = ms(started);
+        report
+    }
+
+    fn undo_vars(
+        &self,
+        doc: &Document,
+        file: &SourceFile,
+        selection: Selection,
+    ) -> Result<Vec<VarName>, Box<PatchReport>> {
+        match selection {
+            Selection::FormAt(offset) => {
+                let Some(ns) = file.namespace.name() else {
+                    return Err(Box::new(PatchReport::failed(Stage::Read, "the file has no ns form")));
+                };
+                let Some(Form { kind: FormKind::Def(_), name: Some(name), .. }) = file.form_at(offset) else {
+                    return Err(Box::new(PatchReport::failed(
+                        Stage::Read,
+                        "put the cursor on a definition (def, defn, ...) to undo its last patch",
+                    )));
+                };
+                Ok(vec![VarName::new(ns, name)])
+            }
+            Selection::ChangedForms => lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
+                Box::new(PatchReport::failed(
+                    Stage::Deliver,
+                    "nothing to undo: no patch of this file was delivered since the sidecar started",
+                ))
+            }),
+        }
+    }
+
+    async fn undo_delivered(&self, doc: &Document, file: &SourceFile, mut vars: Vec<VarName>) -> PatchReport {
+        let range_of = |var: &VarName| {
+            file.forms
+                .iter()
+                .find(|f| matches!(f.kind, FormKind::Def(_)) && f.name.as_deref() == Some(var.name.as_str()))
+                .map_or(0..0, |f| f.range.clone())
+        };
+        let forms = vars
+            .iter()
+            .map(|v| PatchedForm { ns: v.ns.clone(), name: Some(v.name.clone()), range: range_of(v) })
+            .collect();
+        let mut report = PatchReport { forms, ..PatchReport::default() };
+        let deliver = match &self.backends.deliver {
+            Ok(deliver) => deliver,
+            Err(why) => return PatchReport::failed(Stage::Deliver, why.clone()),
+        };
+        // In one order for every run, so that two undos never wait for each other's locks.
+        vars.sort();
+        vars.dedup();
+        let mut guards = Vec::new();
+        for var in &vars {
+            let slot = lock(&self.vars).entry(var.clone()).or_default().clone();
+            guards.push(slot.lock.clone().lock_owned().await);
+        }
+        let delivery = match deliver.undo(&vars).await {
+            Ok(delivery) => delivery,
+            Err(failure) => Delivery { failures: vec![failure.message], ..Delivery::default() },
+        };
+        drop(guards);
+        report.stages.deliver_ms = delivery.deliver_ms;
+        report.stages.load_ms = delivery.load_ms;
+        report.browsers = delivery.browsers;
+        report.versions = delivery.versions;
+        if !delivery.failures.is_empty() {
+            let message = delivery.failures.join("; ");
+            report.problems = report
+                .forms
+                .iter()
+                .map(|f| Problem {
+                    stage: Stage::Load,
+                    message: message.clone(),
+                    range: f.range.clone(),
+                    location: None,
+                    detail_path: None,
+                })
+                .collect();
+            report.ok = false;
+            report.error = Some(ReportError { stage: Stage::Load, message: message.clone() });
+            report.message = Some(format!("undo failed: {message}"));
+            return report;
+        }
+        let mut patched = lock(&self.patched);
+        for var in &vars {
+            patched.forget(&doc.path, &var.name);
+        }
+        if delivery.browsers == 0 {
+            report.message = Some("no pages connected: the journal keeps the earlier version for the next page".into());
+        }
+        report.ok = true;
+        report
     }
 
     /// Patches the selected forms of `doc` into every connected page.
@@ -387,6 +510,17 @@ impl Pipeline {
         }
         if delivery.browsers == 0 {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
+        }
+        report.versions = delivery.versions;
+        let defined: Vec<VarName> =
+            ready.iter().filter(|r| r.module.kind == PatchKind::Definition).map(|r| r.module.var.clone()).collect();
+        if !defined.is_empty() {
+            let mut runs = lock(&self.runs);
+            let runs = runs.entry(doc.path.clone()).or_default();
+            runs.push(defined);
+            if runs.len() > RUNS_PER_FILE {
+                runs.remove(0);
+            }
         }
         let mut patched = lock(&self.patched);
         for r in ready {

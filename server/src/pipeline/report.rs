@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::stages::{LineCol, Stage};
+use crate::stages::{LineCol, Stage, VarVersion};
 
 /// Milliseconds spent in each stage. For a run over several forms, compile, build and check
 /// are the slowest form's time (forms go through them concurrently).
@@ -91,6 +91,10 @@ pub struct PatchReport {
     /// Every located failure; the editor shows them as diagnostics, and an `ok` report
     /// clears the ones of the forms it patched.
     pub problems: Vec<Problem>,
+    /// The run took vars back to earlier versions instead of patching new code.
+    pub undo: bool,
+    /// The version each patched (or undone) var has now.
+    pub versions: Vec<VarVersion>,
 }
 
 impl PatchReport {
@@ -111,6 +115,11 @@ impl PatchReport {
         match (&self.error, &self.message) {
             (Some(error), _) => format!("{} failed: {}", error.stage, error.message),
             (None, Some(message)) if self.forms.is_empty() => message.clone(),
+            _ if self.undo => {
+                let versions: Vec<String> =
+                    self.versions.iter().map(|v| format!("{} → version {}", v.var, v.version)).collect();
+                format!("undid {} in {:.0} ms → {} page(s)", versions.join(", "), self.total_ms, self.browsers)
+            }
             _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.browsers),
         }
     }

@@ -24,6 +24,8 @@ const state = {
   applied: [],
   // "ns/name" -> the patch id its root comes from.
   current: {},
+  // Patches bound again from a module loaded before (undo), without loading bytes.
+  rebinds: 0,
   lastError: null,
   lastValue: null,
   lastLoadMs: null,

@@ -1,7 +1,11 @@
 // loader: waits for the main module, writes each patch to a path never used before, loads
-// it through jank's registry, and reads an expression's value back.
+// it through jank's registry, and reads an expression's value back. A patch this page loaded
+// before (undo, or a version from the build cache) is bound again from the module it still
+// has: emscripten never unloads a module, and dlopen of a path it has seen returns it.
 
 let loadCount = 0;
+// Patch id -> the FS path its module was loaded from in this page.
+const loadedPaths = new Map();
 
 function runtimeReady() {
   return new Promise((resolve) => {
@@ -34,15 +38,18 @@ function readValue(M, v) {
 
 // -> {id, ok, load_ms, value?, error?}
 async function loadPatch(M, header, bytes) {
-  // A path dlopen has seen returns the old module: every load gets its own.
-  const path = '/jank_patch_' + header.id + '_' + ++loadCount + '.wasm';
+  const loadedBefore = loadedPaths.get(header.id);
+  // A path dlopen has seen returns the old module: every new load gets its own.
+  const path = loadedBefore || '/jank_patch_' + header.id + '_' + ++loadCount + '.wasm';
   const started = performance.now();
   const result = { id: header.id, ok: false, load_ms: 0 };
   try {
-    if (bytes.length > env.syncLoadLimit) {
-      M.jankPreloadedWasm[path] = await M.jankLoadWebAssemblyModule(bytes);
+    if (!loadedBefore) {
+      if (bytes.length > env.syncLoadLimit) {
+        M.jankPreloadedWasm[path] = await M.jankLoadWebAssemblyModule(bytes);
+      }
+      M.FS.writeFile(path, bytes);
     }
-    M.FS.writeFile(path, bytes);
     const rc = M.ccall('jank_hot_reload_load_patch', 'number', ['string', 'string'], [path, header.entry]);
     result.load_ms = performance.now() - started;
     if (rc !== 0) {
@@ -50,6 +57,8 @@ async function loadPatch(M, header, bytes) {
       return result;
     }
     result.ok = true;
+    if (loadedBefore) result.rebound = true;
+    loadedPaths.set(header.id, path);
     if (header.kind === 'Expression') result.value = readValue(M, header.var);
   } catch (e) {
     result.load_ms = performance.now() - started;
@@ -57,11 +66,13 @@ async function loadPatch(M, header, bytes) {
     result.error = String((e && e.message) || e);
   } finally {
     // The module is instantiated by now; the file and the preload entry only cost memory.
-    delete M.jankPreloadedWasm[path];
-    try {
-      M.FS.unlink(path);
-    } catch (_) {
-      /* never written */
+    if (!loadedBefore) {
+      delete M.jankPreloadedWasm[path];
+      try {
+        M.FS.unlink(path);
+      } catch (_) {
+        /* never written */
+      }
     }
   }
   return result;

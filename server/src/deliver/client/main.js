@@ -35,11 +35,13 @@ socket.onBinary = (buffer, generation) => {
 async function apply(header, bytes, generation) {
   const M = await runtimeReady();
   const key = varKey(header.var);
-  // A replay after a reconnect: this page may have the patch (or a newer one) already.
-  const skip = header.replay && state.current[key] >= header.id;
+  // A replay after a reconnect: this page may have the patch already (after an undo, the
+  // journal's version can be older than the page's: then the page goes back to it).
+  const skip = header.replay && state.current[key] === header.id;
   const result = skip ? { id: header.id, ok: true, load_ms: 0, skipped: true } : await loadPatch(M, header, bytes);
   if (result.ok && !skip) {
     state.applied.push(header.id);
+    if (result.rebound) state.rebinds += 1;
     if (header.kind === 'Definition') state.current[key] = header.id;
     if ('value' in result) state.lastValue = result.value;
   }
@@ -74,8 +76,9 @@ function report(batch) {
   hud.clearErrors();
   if (!loaded.length) return;
   const only = loaded.length === 1 ? batch.headers[batch.results.indexOf(loaded[0])] : null;
+  const verb = batch.headers[0].undo ? 'undid ' : 'patched ';
   if (only && only.kind === 'Expression') hud.flash('=> ' + loaded[0].value + '  (' + ms.toFixed(2) + ' ms)');
-  else hud.flash('patched ' + (only ? varKey(only.var) : loaded.length + ' forms') + ' in ' + ms.toFixed(2) + ' ms');
+  else hud.flash(verb + (only ? varKey(only.var) : loaded.length + ' forms') + ' in ' + ms.toFixed(2) + ' ms');
 }
 
 socket.connect();

@@ -10,7 +10,11 @@ use crate::stages::Stage;
 pub const HOT_PATCH_FORM: &str = "jank.hotPatchForm";
 /// `jank.hotPatchFile [{"uri"}]`: every form changed since the file's last successful patch.
 pub const HOT_PATCH_FILE: &str = "jank.hotPatchFile";
-pub const COMMANDS: [&str; 2] = [HOT_PATCH_FORM, HOT_PATCH_FILE];
+/// `jank.undoPatch [{"uri", "position"}]`: the definition around the position goes back to its
+/// previous version in every page; `[{"uri"}]`: the definitions of the file's last patch do.
+/// No build: the pages still have the earlier modules. Returns a report with `undo: true`.
+pub const UNDO_PATCH: &str = "jank.undoPatch";
+pub const COMMANDS: [&str; 3] = [HOT_PATCH_FORM, HOT_PATCH_FILE, UNDO_PATCH];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +26,15 @@ pub struct HotPatchFormArgs {
 #[derive(Debug, Deserialize)]
 pub struct HotPatchFileArgs {
     pub uri: Uri,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoPatchArgs {
+    pub uri: Uri,
+    /// Absent: undo the file's last patch.
+    #[serde(default)]
+    pub position: Option<Position>,
 }
 
 /// Pushed after every patch run, with the same report the commands return.
@@ -57,6 +70,20 @@ pub struct PatchReportParams {
     pub summary: String,
     /// The stages in the order they run, for tooltips and breakdowns.
     pub stage_order: Vec<Stage>,
+    /// The run was an undo (`jank.undoPatch`): the vars went back to earlier versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undo: bool,
+    /// The version each patched or undone var has now in the pages (1 = its first patch,
+    /// 0 = the app's own code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VarVersionParams>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VarVersionParams {
+    pub ns: String,
+    pub name: String,
+    pub version: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

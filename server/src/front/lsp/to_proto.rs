@@ -5,7 +5,7 @@ use tower_lsp_server::ls_types::{
 };
 
 use super::documents::Document;
-use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, StageTimesParams};
+use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, StageTimesParams, VarVersionParams};
 use crate::pipeline::{PatchReport, Problem};
 use crate::reader::ReadError;
 use crate::stages::Stage;
@@ -38,6 +38,12 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         superseded: report.superseded,
         summary: report.summary(),
         stage_order: Stage::ALL.to_vec(),
+        undo: report.undo,
+        versions: report
+            .versions
+            .iter()
+            .map(|v| VarVersionParams { ns: v.var.ns.clone(), name: v.var.name.clone(), version: v.version })
+            .collect(),
     }
 }
 

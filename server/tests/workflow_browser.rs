@@ -1,0 +1,163 @@
+//! The REPL-grade workflow (issue 17) through the real `jank-hotpatch lsp` binary, the
+//! stand-in jank (`tests/jank-standin`, a stand-in for jank's nREPL server), the real
+//! emscripten toolchain, and the demo page in real headless Chromium. Needs
+//! `cargo build -p jank-standin` first (the test scripts do it).
+
+mod support;
+
+use serde_json::{json, Value};
+use support::demo::{at_position, change, line_of, prepare_demo, start_lsp, Standin, WAIT};
+use test_support::cdp::{Browser, Page};
+use test_support::lsp_client::LspClient;
+use test_support::stats::Summary;
+
+/// Patch-then-undo rounds measured for the undo figure.
+const UNDO_ROUNDS: usize = 15;
+
+struct Demo {
+    client: LspClient,
+    uri: String,
+    text: String,
+    version: i32,
+}
+
+impl Demo {
+    async fn command(&mut self, command: &str, arguments: Value) -> Value {
+        let reply = self
+            .client
+            .request("workspace/executeCommand", json!({"command": command, "arguments": [arguments]}))
+            .await;
+        reply["result"].clone()
+    }
+
+    async fn at(&mut self, command: &str, needle: &str) -> Value {
+        let line = line_of(&self.text, needle);
+        let character = self.text.lines().nth(line as usize).and_then(|l| l.find(needle)).unwrap_or(0) as u32 + 1;
+        let reply =
+            self.client.request("workspace/executeCommand", at_position(command, &self.uri, line, character)).await;
+        reply["result"].clone()
+    }
+
+    async fn edit(&mut self, from: &str, to: &str) {
+        assert!(self.text.contains(from), "{from}");
+        self.text = self.text.replacen(from, to, 1);
+        self.version += 1;
+        change(&mut self.client, &self.uri, self.version, &self.text).await;
+    }
+}
+
+fn version_of(report: &Value, name: &str) -> Value {
+    report["versions"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["name"] == name))
+        .map(|v| v["version"].clone())
+        .unwrap_or(Value::Null)
+}
+
+async fn speed(page: &Page) -> Value {
+    page.eval("window.demoApp.values && window.demoApp.values.speed").await
+}
+
+#[tokio::test]
+async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
+    let dir = prepare_demo("undo");
+    let _jank = Standin::start(&dir);
+    let (mut client, url) = start_lsp(&dir).await;
+    let browser = Browser::launch().await;
+    let page = browser.open(&url).await;
+    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
+    let path = dir.join("src/demo/core.jank");
+    let uri = format!("file://{}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    client.open(&uri, &text).await;
+    let mut demo = Demo { client, uri: uri.clone(), text, version: 1 };
+
+    let report = demo.command("jank.hotPatchFile", json!({"uri": uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(version_of(&report, "speed"), 1, "{report}");
+    page.wait_for("window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
+
+    // Versions 2 and 3 of speed.
+    demo.edit("(defn speed [] 3)", "(defn speed [] 5)").await;
+    let report = demo.at("jank.hotPatchForm", "(defn speed").await;
+    assert_eq!(version_of(&report, "speed"), 2, "{report}");
+    demo.edit("(defn speed [] 5)", "(defn speed [] 7)").await;
+    let report = demo.at("jank.hotPatchForm", "(defn speed").await;
+    assert_eq!(version_of(&report, "speed"), 3, "{report}");
+    page.wait_for("window.demoApp.values.speed === 7", WAIT).await;
+
+    // Undo: back to version 2, bound again from the module the page still has.
+    let rebinds = page.eval("window.jankHotpatch.rebinds").await;
+    let report = demo.at("jank.undoPatch", "(defn speed").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["undo"], true, "{report}");
+    assert_eq!(version_of(&report, "speed"), 2, "{report}");
+    assert_eq!(report["browsers"], 1, "{report}");
+    assert!(report["summary"].as_str().unwrap().starts_with("undid demo.core/speed → version 2"), "{report}");
+    assert_eq!(report["stages"]["compile_ms"], 0.0, "no compile: {report}");
+    assert_eq!(report["stages"]["build_ms"], 0.0, "no build: {report}");
+    page.wait_for("window.demoApp.values.speed === 5", WAIT).await;
+    assert_eq!(page.eval("window.jankHotpatch.rebinds").await, rebinds.as_i64().unwrap() + 1);
+
+    // A page that connects now gets the undone state from the journal.
+    let late = browser.open(&url).await;
+    late.wait_for("window.demoApp && window.demoApp.values && window.demoApp.values.speed === 5", WAIT).await;
+
+    // Undo twice goes back two versions: the late page never had version 1 and loads its bytes.
+    let report = demo.at("jank.undoPatch", "(defn speed").await;
+    assert_eq!(version_of(&report, "speed"), 1, "{report}");
+    assert_eq!(report["browsers"], 2, "{report}");
+    page.wait_for("window.demoApp.values.speed === 3", WAIT).await;
+    late.wait_for("window.demoApp.values.speed === 3", WAIT).await;
+    assert_eq!(late.eval("window.jankHotpatch.rebinds").await, 0);
+
+    // Nothing before the first version: a failure that says so, and the pages keep version 1.
+    let report = demo.at("jank.undoPatch", "(defn speed").await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(report["error"]["message"].as_str().unwrap().contains("no earlier version"), "{report}");
+    assert_eq!(speed(&page).await, 3);
+
+    // The file's last patch: a save that changed two forms, undone together by `[{uri}]`.
+    demo.edit("(defn radius [] 18)", "(defn radius [] 30)").await;
+    demo.edit("\"tomato\"", "\"gold\"").await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": uri})).await;
+    // speed too: the page runs version 1 (3), the file says 7.
+    assert_eq!(report["forms"].as_array().unwrap().len(), 3, "{report}");
+    page.wait_for("window.demoApp.values.radius === 30 && window.demoApp.values.speed === 7", WAIT).await;
+    let report = demo.command("jank.undoPatch", json!({"uri": uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let mut undone: Vec<&str> = report["forms"].as_array().unwrap().iter().filter_map(|f| f["name"].as_str()).collect();
+    undone.sort();
+    assert_eq!(undone, ["color", "radius", "speed"], "{report}");
+    page.wait_for(
+        "window.demoApp.values.radius === 18 && window.demoApp.values.speed === 3 && window.demoApp.values.color === 'tomato'",
+        WAIT,
+    )
+    .await;
+
+    // The figure: undo through the LSP front end, sidecar + page (both pages loaded).
+    let mut total = Vec::new();
+    let mut load = Vec::new();
+    for round in 0..UNDO_ROUNDS {
+        demo.edit("(defn speed [] 7)", &format!("(defn speed [] {})", 10 + round)).await;
+        let patched = demo.at("jank.hotPatchForm", "(defn speed").await;
+        assert_eq!(patched["ok"], true, "{patched}");
+        let report = demo.at("jank.undoPatch", "(defn speed").await;
+        assert_eq!(report["ok"], true, "{report}");
+        total.push(report["total_ms"].as_f64().unwrap());
+        load.push(report["stages"]["load_ms"].as_f64().unwrap());
+        demo.edit(&format!("(defn speed [] {})", 10 + round), "(defn speed [] 7)").await;
+    }
+    let rounds = total.len();
+    let (total, load) = (Summary::of(&total), Summary::of(&load));
+    println!(
+        "undo over {rounds} rounds, 2 pages: total (sidecar + pages) p50 {:.2} ms, p95 {:.2} ms; page load p50 {:.2} ms",
+        total.p50,
+        total.p95,
+        load.p50
+    );
+
+    late.close().await;
+    browser.close().await;
+    assert!(demo.client.shutdown_and_exit().await.success());
+}
