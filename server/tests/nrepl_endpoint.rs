@@ -464,7 +464,11 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
                            :code "(defn speed [] 4)\n(defn radius [] 18)\n(defn color [clicks] \"gold\")\n(defn label [clicks] (str \"nREPL \" clicks))"}]
             [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(+ (speed) 38)"}]
             [:send :cider {:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 20 :column 1
-                           :code "(defn color [clicks]\n  (nope clicks))"}]]"#,
+                           :code "(defn color [clicks]\n  (nope clicks))"}]
+            [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(defn speed [] 9)"}]
+            [:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]
+            [:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]
+            [:send :cider {:op "describe"}]]"#,
     )
     .await;
     let defined = responses(&steps, 2);
@@ -485,6 +489,19 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     assert!(err.contains("nope") && err.contains("at line 21"), "{failed:?}");
     assert_eq!(statuses(failed), ["eval-error", "done"]);
     assert_eq!(page.eval("window.demoApp.values.color").await, "gold", "the last good code keeps running");
+
+    // Undo: speed goes back from version 2 (9) to version 1 (4), and no further.
+    assert_eq!(all(responses(&steps, 5), "value"), ["#'demo.core/speed"]);
+    let undone = responses(&steps, 6);
+    assert_eq!(statuses(undone), ["done"], "{undone:?}");
+    assert!(all(undone, "summary").concat().starts_with("undid demo.core/speed → version 1"), "{undone:?}");
+    assert_eq!(undone[0]["versions"], serde_json::json!([{"var": "demo.core/speed", "version": 1}]), "{undone:?}");
+    page.wait_for("window.demoApp.values.speed === 4", Duration::from_secs(10)).await;
+    let nothing_before = responses(&steps, 7);
+    assert_eq!(statuses(nothing_before), ["error", "done"], "{nothing_before:?}");
+    assert!(all(nothing_before, "err").concat().contains("no earlier version"), "{nothing_before:?}");
+    // nrepl.core keywordizes the keys of `ops`, and the client prints a keyword by its name.
+    assert!(responses(&steps, 8)[0]["ops"]["undo"].is_object(), "{:?}", responses(&steps, 8));
 
     browser.close().await;
     let _ = jank.kill().await;
