@@ -209,6 +209,8 @@ pub struct Delivery {
     pub failures: Vec<String>,
     /// The version each definition of the batch has now in the journal.
     pub versions: Vec<VarVersion>,
+    /// What the code printed in the first page that answered, line by line, in patch order.
+    pub output: Vec<String>,
 }
 
 /// Which version of a var the pages run: 1 for its first patch, n for its n-th; 0 for the

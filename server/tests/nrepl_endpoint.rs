@@ -468,7 +468,8 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
             [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(defn speed [] 9)"}]
             [:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]
             [:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]
-            [:send :cider {:op "describe"}]]"#,
+            [:send :cider {:op "describe"}]
+            [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}]]"#,
     )
     .await;
     let defined = responses(&steps, 2);
@@ -502,6 +503,11 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     assert!(all(nothing_before, "err").concat().contains("no earlier version"), "{nothing_before:?}");
     // nrepl.core keywordizes the keys of `ops`, and the client prints a keyword by its name.
     assert!(responses(&steps, 8)[0]["ops"]["undo"].is_object(), "{:?}", responses(&steps, 8));
+
+    // What the code prints in the page comes back as `out`, before the value.
+    let printed = responses(&steps, 9);
+    assert_eq!(all(printed, "out"), ["from the page\n"], "{printed:?}");
+    assert_eq!(all(printed, "value"), ["4"], "{printed:?}");
 
     browser.close().await;
     let _ = jank.kill().await;

@@ -54,6 +54,24 @@ fn version_of(report: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The demo workspace, the LSP server, one page, and the demo file open and patched once.
+async fn demo_with_page(name: &str, browser: &std::sync::Arc<Browser>) -> (Demo, Page, Standin) {
+    let dir = prepare_demo(name);
+    let jank = Standin::start(&dir);
+    let (mut client, url) = start_lsp(&dir).await;
+    let page = browser.open(&url).await;
+    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
+    let path = dir.join("src/demo/core.jank");
+    let uri = format!("file://{}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    client.open(&uri, &text).await;
+    let mut demo = Demo { client, uri: uri.clone(), text, version: 1 };
+    let report = demo.command("jank.hotPatchFile", json!({"uri": uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    page.wait_for("window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
+    (demo, page, jank)
+}
+
 async fn speed(page: &Page) -> Value {
     page.eval("window.demoApp.values && window.demoApp.values.speed").await
 }
@@ -158,6 +176,27 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
     );
 
     late.close().await;
+    browser.close().await;
+    assert!(demo.client.shutdown_and_exit().await.success());
+}
+
+#[tokio::test]
+async fn what_the_page_prints_reaches_the_editor() {
+    let browser = Browser::launch().await;
+    let (mut demo, _page, _jank) = demo_with_page("output", &browser).await;
+    demo.edit(
+        "(defn label",
+        "(comment\n  (do (println \"hello from the page\" (speed)) (println \"bye\") (+ 1 2)))\n\n(defn label",
+    )
+    .await;
+    demo.client.notifications.clear();
+    let report = demo.at("jank.hotPatchForm", "(do (println").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["value"], "3", "{report}");
+    assert_eq!(report["output"], json!(["hello from the page 3", "bye"]), "{report}");
+    let logged = demo.client.wait_notification("window/logMessage").await;
+    assert_eq!(logged["params"]["message"], "hello from the page 3\nbye", "{logged}");
+
     browser.close().await;
     assert!(demo.client.shutdown_and_exit().await.success());
 }

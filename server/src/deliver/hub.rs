@@ -321,6 +321,9 @@ fn summarize(
     let mut delivery = Delivery { browsers, ..Delivery::default() };
     let mut pages: Vec<_> = acks.iter().collect();
     pages.sort_by_key(|(id, _)| **id);
+    if let Some((_, results)) = pages.first() {
+        delivery.output = results.iter().flat_map(|r| r.output.iter().cloned()).collect();
+    }
     for (page, results) in pages {
         let load_ms: f64 = results.iter().map(|r| r.load_ms).sum();
         delivery.load_ms = delivery.load_ms.max(load_ms);

@@ -10,7 +10,7 @@
 //!   with `undo: true` (earlier versions: a page that loaded one before rebinds it from the
 //!   module it still has, without compiling the bytes again).
 //! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
-//!   "error"?, "skipped"?, "rebound"?}]}` once the page applied (or failed) every patch of batch `b`.
+//!   "error"?, "skipped"?, "rebound"?, "output"?}]}` once the page applied (or failed) every patch of batch `b`.
 
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
@@ -113,6 +113,9 @@ pub struct LoadResult {
     /// without writing or compiling the bytes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rebound: bool,
+    /// What the code printed in the page while loading (and, for an expression, running).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -27,6 +27,7 @@ use super::static_files::{self, PathRefused};
 const CLIENT_JS: &str = concat!(
     "(function () {\n'use strict';\n",
     include_str!("client/env.js"),
+    include_str!("client/output.js"),
     include_str!("client/hud.js"),
     include_str!("client/loader.js"),
     include_str!("client/socket.js"),

@@ -207,6 +207,7 @@ impl Pipeline {
         report.stages.load_ms = delivery.load_ms;
         report.browsers = delivery.browsers;
         report.versions = delivery.versions;
+        report.output = delivery.output;
         if !delivery.failures.is_empty() {
             let message = delivery.failures.join("; ");
             report.problems = report
@@ -493,6 +494,7 @@ impl Pipeline {
         report.stages.load_ms = delivery.load_ms;
         report.browsers = delivery.browsers;
         report.value = delivery.value.clone();
+        report.output = delivery.output.clone();
         for r in &ready {
             let patched = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range);
             if let (Some(form), PatchKind::Definition) = (patched, &r.module.kind) {

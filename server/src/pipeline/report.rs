@@ -95,6 +95,8 @@ pub struct PatchReport {
     pub undo: bool,
     /// The version each patched (or undone) var has now.
     pub versions: Vec<VarVersion>,
+    /// What the code printed in the page (`println`) while it was loaded or evaluated.
+    pub output: Vec<String>,
 }
 
 impl PatchReport {

@@ -50,8 +50,12 @@ async function loadPatch(M, header, bytes) {
       }
       M.FS.writeFile(path, bytes);
     }
-    const rc = M.ccall('jank_hot_reload_load_patch', 'number', ['string', 'string'], [path, header.entry]);
+    const loaded = output.capture(() =>
+      M.ccall('jank_hot_reload_load_patch', 'number', ['string', 'string'], [path, header.entry]),
+    );
+    const rc = loaded.result;
     result.load_ms = performance.now() - started;
+    if (loaded.lines.length) result.output = loaded.lines;
     if (rc !== 0) {
       result.error = M.UTF8ToString(M._jank_hot_reload_last_error()) || 'jank_hot_reload_load_patch returned ' + rc;
       return result;
@@ -59,7 +63,11 @@ async function loadPatch(M, header, bytes) {
     result.ok = true;
     if (loadedBefore) result.rebound = true;
     loadedPaths.set(header.id, path);
-    if (header.kind === 'Expression') result.value = readValue(M, header.var);
+    if (header.kind === 'Expression') {
+      const evaluated = output.capture(() => readValue(M, header.var));
+      result.value = evaluated.result;
+      if (evaluated.lines.length) result.output = (result.output || []).concat(evaluated.lines);
+    }
   } catch (e) {
     result.load_ms = performance.now() - started;
     result.ok = false;

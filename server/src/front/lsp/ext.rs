@@ -77,6 +77,10 @@ pub struct PatchReportParams {
     /// 0 = the app's own code).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions: Vec<VarVersionParams>,
+    /// What the code printed in the page (`println`), line by line; also sent as one
+    /// `window/logMessage`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -268,6 +268,9 @@ impl Backend {
             status.message = report.summary();
         }
         let params = self.report_json(&report, uri);
+        if !report.output.is_empty() {
+            self.client.log_message(MessageType::LOG, report.output.join("\n")).await;
+        }
         self.client.send_notification::<PatchStatus>(params.clone()).await;
         self.set_busy(false).await;
         Ok(params)

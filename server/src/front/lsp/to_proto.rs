@@ -39,6 +39,7 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         summary: report.summary(),
         stage_order: Stage::ALL.to_vec(),
         undo: report.undo,
+        output: report.output.clone(),
         versions: report
             .versions
             .iter()

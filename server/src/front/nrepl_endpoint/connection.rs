@@ -229,6 +229,7 @@ fn replies(reply: &Message, event: EvalEvent) -> Vec<Message> {
     match event {
         EvalEvent::Value { value, ns } => vec![reply.clone().with("value", value).with("ns", ns)],
         EvalEvent::Warning(text) => vec![reply.clone().with("err", text)],
+        EvalEvent::Output(text) => vec![reply.clone().with("out", text)],
         EvalEvent::Failure { err, ex } => vec![
             reply.clone().with("err", err),
             reply.clone().with("ex", ex.as_str()).with("root-ex", ex).with("status", statuses(&["eval-error"])),

@@ -47,6 +47,8 @@ pub enum EvalEvent {
     Value { value: String, ns: String },
     /// Something the user should read that is not an error (`err` in nREPL).
     Warning(String),
+    /// What the code printed in the page, one line (`out` in nREPL).
+    Output(String),
     /// The evaluation stopped: `err` text, then `ex`/`root-ex` with `status: [eval-error]`.
     Failure { err: String, ex: String },
 }
@@ -300,7 +302,7 @@ fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Resu
         }
         return Err(failed);
     }
-    let mut events = Vec::new();
+    let mut events: Vec<EvalEvent> = report.output.iter().map(|line| EvalEvent::Output(format!("{line}\n"))).collect();
     let value = match (&form.kind, &form.name, &report.value) {
         (FormKind::Def(_), Some(name), _) => Some(format!("#'{ns}/{name}")),
         (_, _, Some(value)) => Some(value.clone()),
