@@ -205,6 +205,9 @@ pub struct Delivery {
     pub load_ms: f64,
     /// The printed value of an expression patch, from the first page that answered.
     pub value: Option<String>,
+    /// The printed value of every expression patch of the batch, from the first page that
+    /// answered.
+    pub values: Vec<(PatchId, String)>,
     /// Load errors, one per failing page, with the page's message.
     pub failures: Vec<String>,
     /// The version each definition of the batch has now in the journal.

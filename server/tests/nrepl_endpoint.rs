@@ -98,11 +98,13 @@ struct StandInPage;
 #[async_trait]
 impl Deliver for StandInPage {
     async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
-        let value = patches
+        let values: Vec<_> = patches
             .iter()
-            .find(|p| p.module.kind == PatchKind::Expression)
-            .map(|p| format!("page: {}", String::from_utf8_lossy(&p.module.bytes)));
-        Ok(Delivery { browsers: 1, applied: 1, value, ..Delivery::default() })
+            .filter(|p| p.module.kind == PatchKind::Expression)
+            .map(|p| (p.module.patch_id, format!("page: {}", String::from_utf8_lossy(&p.module.bytes))))
+            .collect();
+        let value = values.first().map(|(_, v)| v.clone());
+        Ok(Delivery { browsers: 1, applied: 1, value, values, ..Delivery::default() })
     }
 
     async fn undo(&self, vars: &[VarName]) -> Result<Delivery, StageFailure> {
@@ -245,10 +247,10 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
     assert_eq!(statuses(responses(&steps, 15)), ["done", "session-closed"]);
     assert_eq!(statuses(responses(&steps, 16)), ["error", "unknown-session", "done"]);
 
-    // load-file patches what changed in the file and answers with the last form's value.
+    // load-file patches what changed in the file and answers with a value per form.
     let loaded = responses(&steps, 17);
-    assert_eq!(all(loaded, "value"), ["page: demo.more (one)"], "{loaded:?}");
-    assert_eq!(all(loaded, "ns"), ["user"], "load-file leaves the session's namespace alone");
+    assert_eq!(all(loaded, "value"), ["#'demo.more/one", "page: demo.more (one)"], "{loaded:?}");
+    assert_eq!(all(loaded, "ns"), ["user", "user"], "load-file leaves the session's namespace alone");
     let again = responses(&steps, 18);
     assert!(all(again, "value").is_empty() && all(again, "err").concat().contains("nothing changed"), "{again:?}");
     let broken = responses(&steps, 19);

@@ -181,7 +181,7 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
 }
 
 #[tokio::test]
-async fn what_the_page_prints_reaches_the_editor() {
+async fn what_the_page_prints_and_each_form_s_value_reach_the_editor() {
     let browser = Browser::launch().await;
     let (mut demo, _page, _jank) = demo_with_page("output", &browser).await;
     demo.edit(
@@ -196,6 +196,19 @@ async fn what_the_page_prints_reaches_the_editor() {
     assert_eq!(report["output"], json!(["hello from the page 3", "bye"]), "{report}");
     let logged = demo.client.wait_notification("window/logMessage").await;
     assert_eq!(logged["params"]["message"], "hello from the page 3\nbye", "{logged}");
+
+    // Several forms in one run: a value per form, from the page.
+    let end = demo.text.len();
+    demo.text.push_str("\n(+ 40 2)\n(str \"a\" \"b\")\n");
+    demo.version += 1;
+    change(&mut demo.client, &demo.uri, demo.version, &demo.text).await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": demo.uri})).await;
+    let values: Vec<&Value> = report["forms"].as_array().unwrap().iter().map(|f| &f["value"]).collect();
+    assert_eq!(values, [&json!("42"), &json!("\"ab\"")], "{report}");
+    assert!(
+        report["forms"][0]["range"]["start"]["line"].as_u64().unwrap()
+            > line_of(&demo.text[..end], "(defn label") as u64
+    );
 
     browser.close().await;
     assert!(demo.client.shutdown_and_exit().await.success());

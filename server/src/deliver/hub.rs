@@ -323,6 +323,7 @@ fn summarize(
     pages.sort_by_key(|(id, _)| **id);
     if let Some((_, results)) = pages.first() {
         delivery.output = results.iter().flat_map(|r| r.output.iter().cloned()).collect();
+        delivery.values = results.iter().filter_map(|r| Some((r.id, r.value.clone()?))).collect();
     }
     for (page, results) in pages {
         let load_ms: f64 = results.iter().map(|r| r.load_ms).sum();

@@ -183,7 +183,7 @@ impl Pipeline {
         };
         let forms = vars
             .iter()
-            .map(|v| PatchedForm { ns: v.ns.clone(), name: Some(v.name.clone()), range: range_of(v) })
+            .map(|v| PatchedForm { ns: v.ns.clone(), name: Some(v.name.clone()), range: range_of(v), value: None })
             .collect();
         let mut report = PatchReport { forms, ..PatchReport::default() };
         let deliver = match &self.backends.deliver {
@@ -354,6 +354,7 @@ impl Pipeline {
                 ns: t.request.source.namespace.name().unwrap_or_default().to_string(),
                 name: t.request.form.name.clone(),
                 range: t.request.form.range.clone(),
+                value: None,
             })
             .collect();
         let mut report = PatchReport { forms, ..PatchReport::default() };
@@ -496,11 +497,20 @@ impl Pipeline {
         report.value = delivery.value.clone();
         report.output = delivery.output.clone();
         for r in &ready {
-            let patched = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range);
-            if let (Some(form), PatchKind::Definition) = (patched, &r.module.kind) {
-                // As jank named it (e.g. a def whose symbol carries another namespace).
-                form.name = Some(r.module.var.name.clone());
-                form.ns = r.module.var.ns.clone();
+            let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
+                continue;
+            };
+            match r.module.kind {
+                PatchKind::Definition => {
+                    // As jank named it (e.g. a def whose symbol carries another namespace).
+                    form.name = Some(r.module.var.name.clone());
+                    form.ns = r.module.var.ns.clone();
+                    form.value = Some(format!("#'{}", r.module.var));
+                }
+                PatchKind::Expression => {
+                    form.value =
+                        delivery.values.iter().find(|(id, _)| *id == r.module.patch_id).map(|(_, v)| v.clone());
+                }
             }
         }
         if !delivery.failures.is_empty() {

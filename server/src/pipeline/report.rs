@@ -52,6 +52,9 @@ pub struct PatchedForm {
     /// The defined name; `None` for an expression.
     pub name: Option<String>,
     pub range: Range<usize>,
+    /// Once delivered: an expression's printed value from the page, a definition's var
+    /// (`#'ns/name`), as a REPL shows them.
+    pub value: Option<String>,
 }
 
 /// A failure located in the source file.

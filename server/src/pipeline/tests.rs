@@ -90,16 +90,23 @@ impl Deliver for FakeDeliver {
     async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
         let texts = patches.iter().map(|p| String::from_utf8_lossy(&p.module.bytes).into_owned()).collect();
         self.calls.lock().unwrap().delivered.push(texts);
-        let value = patches.iter().find(|p| p.module.kind == PatchKind::Expression).map(|_| "42".to_string());
+        let values: Vec<_> = patches
+            .iter()
+            .filter(|p| p.module.kind == PatchKind::Expression)
+            .map(|p| (p.module.patch_id, "42".to_string()))
+            .collect();
+        let value = values.first().map(|(_, v)| v.clone());
         let failures = if self.fail_load { vec!["page 1: dlopen failed: bad export type".into()] } else { Vec::new() };
         Ok(Delivery {
             browsers: 2,
             applied: if self.fail_load { 0 } else { 2 },
             deliver_ms: 1.0,
             load_ms: 0.5,
+            values,
             value,
             failures,
             versions: Vec::new(),
+            output: Vec::new(),
         })
     }
 
@@ -295,4 +302,12 @@ async fn undo_takes_back_the_var_at_a_position_or_the_file_s_last_runs_and_the_n
     // The page runs older code than the file now: the next save patches the undone forms again.
     let report = p.run(&doc(v2), Selection::ChangedForms, &()).await;
     assert_eq!(report.forms.len(), 2, "{report:?}");
+}
+
+#[tokio::test]
+async fn the_report_carries_a_value_per_form() {
+    let (p, _) = pipeline(None, 0, false);
+    let report = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    let values: Vec<_> = report.forms.iter().map(|f| f.value.as_deref()).collect();
+    assert_eq!(values, [Some("#'demo.core/a"), Some("#'demo.core/b"), Some("42")], "{report:?}");
 }

@@ -96,6 +96,10 @@ pub struct PatchedFormParams {
     /// The defined name; `null` for an expression.
     pub name: Option<String>,
     pub range: Range,
+    /// Once delivered: an expression's printed value from the page, a definition's var
+    /// (`#'ns/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// Milliseconds per stage, named `<stage>_ms`.

@@ -20,7 +20,12 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         forms: report
             .forms
             .iter()
-            .map(|f| PatchedFormParams { ns: f.ns.clone(), name: f.name.clone(), range: range(&f.range) })
+            .map(|f| PatchedFormParams {
+                ns: f.ns.clone(),
+                name: f.name.clone(),
+                range: range(&f.range),
+                value: f.value.clone(),
+            })
             .collect(),
         stages: StageTimesParams {
             read_ms: round(stages.read_ms),

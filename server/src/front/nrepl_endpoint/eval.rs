@@ -145,13 +145,22 @@ impl Evaluator {
         }
     }
 
-    /// Patches the forms of a whole file that changed since its last patch (`defonce` kept).
+    /// Patches the forms of a whole file that changed since its last patch (`defonce` kept),
+    /// answering one value per patched form, in file order.
     pub async fn load_file(&self, input: &LoadInput, session_ns: &str, emit: &mut (dyn FnMut(EvalEvent) + Send)) {
         let path = self.workspace.join(input.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("NO_SOURCE_FILE"));
         let parsed = reader::parse(&input.contents);
         self.remember_file(&input.contents, Some(&path));
         let doc = Document { path: path.clone(), text: input.contents.as_str().into() };
         let report = self.pipeline.run(&doc, Selection::ChangedForms, &()).await;
+        if report.ok && !report.forms.is_empty() && report.browsers > 0 {
+            report.output.iter().for_each(|line| emit(EvalEvent::Output(format!("{line}\n"))));
+            for form in &report.forms {
+                let value = form.value.clone().unwrap_or_else(|| "nil".into());
+                emit(EvalEvent::Value { value, ns: session_ns.to_string() });
+            }
+            return;
+        }
         let Some(last) = parsed.forms.iter().rev().find(|f| !matches!(f.kind, FormKind::Ns | FormKind::Comment)) else {
             emit(EvalEvent::Value { value: "nil".into(), ns: session_ns.to_string() });
             return;
