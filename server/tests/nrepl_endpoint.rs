@@ -97,7 +97,7 @@ struct StandInPage;
 
 #[async_trait]
 impl Deliver for StandInPage {
-    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+    async fn deliver_batch(&self, patches: Vec<Patch>, _: &LoadHooks) -> Result<Delivery, StageFailure> {
         let values: Vec<_> = patches
             .iter()
             .filter(|p| p.module.kind == PatchKind::Expression)
@@ -107,7 +107,7 @@ impl Deliver for StandInPage {
         Ok(Delivery { browsers: 1, applied: 1, value, values, ..Delivery::default() })
     }
 
-    async fn undo(&self, vars: &[VarName]) -> Result<Delivery, StageFailure> {
+    async fn undo(&self, vars: &[VarName], _: &LoadHooks) -> Result<Delivery, StageFailure> {
         let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
         Ok(Delivery { browsers: 1, applied: 1, versions, ..Delivery::default() })
     }

@@ -213,3 +213,51 @@ async fn what_the_page_prints_and_each_form_s_value_reach_the_editor() {
     browser.close().await;
     assert!(demo.client.shutdown_and_exit().await.success());
 }
+
+fn output_of(report: &Value) -> Vec<&str> {
+    report["output"].as_array().map(|lines| lines.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn load_hooks_run_around_every_batch_in_namespace_order_and_one_that_throws_stops_no_other() {
+    let browser = Browser::launch().await;
+    let (mut demo, page, _jank) = demo_with_page("hooks", &browser).await;
+
+    // A second namespace with its own hook, patched from its own file.
+    let other_path = std::path::Path::new(demo.uri.trim_start_matches("file://")).with_file_name("other.jank");
+    let other_text =
+        "(ns demo.other)\n\n(defn ^{:dev/after-load true} again []\n  (println \"demo.other reloaded\"))\n";
+    std::fs::write(&other_path, other_text).unwrap();
+    let other_uri = format!("file://{}", other_path.display());
+    demo.client.open(&other_uri, other_text).await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": other_uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    // The batch's namespace first, then the others.
+    assert_eq!(output_of(&report), ["demo.other reloaded", "demo.core reloaded"], "{report}");
+
+    // Before-load hooks before the batch, a hook that throws reported, the ones after it run.
+    demo.edit(
+        "(defn ^:dev/after-load reloaded",
+        "(defn ^:dev/before-load going []\n  (println \"before\"))\n\n(defn ^:dev/after-load boom []\n  (boom))\n\n(defn ^:dev/after-load reloaded",
+    )
+    .await;
+    demo.edit("(defn speed [] 3)", "(defn speed [] 4)").await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": demo.uri})).await;
+    assert_eq!(report["ok"], true, "a hook that throws fails no patch: {report}");
+    // `going` did not exist yet before this batch: it runs from the next one.
+    assert_eq!(output_of(&report), ["demo.core reloaded", "demo.other reloaded"], "{report}");
+    let warnings = report["warnings"].as_array().unwrap_or_else(|| panic!("warnings: {report}"));
+    assert_eq!(warnings.len(), 1, "{report}");
+    assert!(warnings[0].as_str().unwrap().starts_with("load hook demo.core/boom threw in page"), "{report}");
+    // The page goes on: it read the new values after the batch (its own after-load handler).
+    page.wait_for("window.demoApp.values.speed === 4", WAIT).await;
+    demo.edit("(defn speed [] 4)", "(defn speed [] 6)").await;
+    let report = demo.at("jank.hotPatchForm", "(defn speed").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(output_of(&report), ["before", "demo.core reloaded", "demo.other reloaded"], "{report}");
+    assert_eq!(report["warnings"].as_array().map(Vec::len), Some(1), "{report}");
+    page.wait_for("window.demoApp.values.speed === 6", WAIT).await;
+
+    browser.close().await;
+    assert!(demo.client.shutdown_and_exit().await.success());
+}

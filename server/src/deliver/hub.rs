@@ -13,8 +13,8 @@ use axum::body::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use super::journal::{Entry, Journal, JournalError, Snapshot, HISTORY_PER_VAR};
-use super::protocol::{encode_patch, LoadResult, PatchHeader};
-use crate::stages::{Delivery, Patch, PatchKind, VarName, VarVersion};
+use super::protocol::{encode_patch, HookResult, LoadResult, PatchHeader};
+use crate::stages::{Delivery, LoadHooks, Patch, PatchKind, VarName, VarVersion};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -24,7 +24,7 @@ pub type PageId = u64;
 /// What reaches a waiting batch about one of its pages.
 #[derive(Debug)]
 pub enum PageEvent {
-    Ack(PageId, Vec<LoadResult>),
+    Ack(PageId, Vec<LoadResult>, Vec<HookResult>),
     Gone(PageId),
 }
 
@@ -122,16 +122,16 @@ impl Hub {
 
     /// Routes a page's ack to the batch waiting for it; acks of replays and of batches that
     /// gave up waiting are dropped.
-    pub fn ack(&self, page: PageId, batch: u64, results: Vec<LoadResult>) {
+    pub fn ack(&self, page: PageId, batch: u64, results: Vec<LoadResult>, hooks: Vec<HookResult>) {
         if let Some(waiting) = self.lock().waiting.get(&batch) {
-            let _ = waiting.send(PageEvent::Ack(page, results));
+            let _ = waiting.send(PageEvent::Ack(page, results, hooks));
         }
     }
 
     /// Sends `patches` to every page, records definitions in the journal, and waits up to
     /// `timeout` for every page's ack.
-    pub async fn deliver(&self, patches: &[Patch], timeout: Duration) -> Delivery {
-        let (sent, previous) = self.send(|journal| {
+    pub async fn deliver(&self, patches: &[Patch], hooks: &LoadHooks, timeout: Duration) -> Delivery {
+        let (sent, previous) = self.send(hooks, |journal| {
             let frames = patches.iter().map(|p| (PatchHeader::of(p), p.module.bytes.clone())).collect();
             (frames, patches.iter().map(|p| journal.record(p)).collect::<Vec<_>>())
         });
@@ -156,9 +156,9 @@ impl Hub {
 
     /// Takes each var back to its previous journaled version in every page; a var without one
     /// is a failure that names it.
-    pub async fn undo(&self, vars: &[VarName], timeout: Duration) -> Delivery {
+    pub async fn undo(&self, vars: &[VarName], hooks: &LoadHooks, timeout: Duration) -> Delivery {
         let mut missing = Vec::new();
-        let (sent, undone) = self.send(|journal| {
+        let (sent, undone) = self.send(hooks, |journal| {
             let mut frames = Vec::new();
             let mut undone = Vec::new();
             for var in vars {
@@ -193,7 +193,11 @@ impl Hub {
 
     /// Changes the journal and sends the frames `prepare` makes (numbered as one batch) to every
     /// page, under one lock; starts saving the journal.
-    fn send<T>(&self, prepare: impl FnOnce(&mut Journal) -> (Vec<(PatchHeader, Arc<[u8]>)>, T)) -> (Sent, T) {
+    fn send<T>(
+        &self,
+        hooks: &LoadHooks,
+        prepare: impl FnOnce(&mut Journal) -> (Vec<(PatchHeader, Arc<[u8]>)>, T),
+    ) -> (Sent, T) {
         let started = Instant::now();
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = self.lock();
@@ -202,8 +206,18 @@ impl Hub {
         state.waiting.insert(batch, tx);
         let (frames, changed) = prepare(&mut state.journal);
         let count = frames.len();
-        let headers: Vec<PatchHeader> =
-            frames.iter().enumerate().map(|(index, (h, _))| PatchHeader { batch, index, count, ..h.clone() }).collect();
+        let headers: Vec<PatchHeader> = frames
+            .iter()
+            .enumerate()
+            .map(|(index, (h, _))| PatchHeader {
+                batch,
+                index,
+                count,
+                before_load: hooks.before.clone(),
+                after_load: hooks.after.clone(),
+                ..h.clone()
+            })
+            .collect();
         let encoded: Vec<Bytes> = headers.iter().zip(&frames).map(|(h, (_, bytes))| encode_patch(h, bytes)).collect();
         let mut pages = HashSet::new();
         let mut slow = Vec::new();
@@ -230,17 +244,19 @@ impl Hub {
         let Sent { started, batch, headers, pages, mut rx, saved } = sent;
         let browsers = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
+        let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
         let mut pending = pages;
         let deadline = tokio::time::Instant::now() + timeout;
         while !pending.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(PageEvent::Ack(page, results))) if pending.remove(&page) => {
+                Ok(Some(PageEvent::Ack(page, results, called))) if pending.remove(&page) => {
                     acks.insert(page, results);
+                    hooks.push((page, called));
                 }
                 Ok(Some(PageEvent::Gone(page))) => {
                     pending.remove(&page);
                 }
-                Ok(Some(PageEvent::Ack(page, _))) => {
+                Ok(Some(PageEvent::Ack(page, ..))) => {
                     tracing::debug!("page {page} acked batch {batch} twice or uninvited")
                 }
                 Ok(None) | Err(_) => break,
@@ -249,6 +265,16 @@ impl Hub {
         self.lock().waiting.remove(&batch);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut delivery = summarize(&headers, &acks, browsers, elapsed_ms);
+        hooks.sort_by_key(|(page, _)| *page);
+        if let Some((_, called)) = hooks.first() {
+            delivery.output.extend(called.iter().flat_map(|h| h.output.iter().cloned()));
+        }
+        for (page, called) in &hooks {
+            for hook in called.iter().filter(|h| !h.ok) {
+                let why = hook.error.as_deref().unwrap_or("no reason given");
+                delivery.hook_failures.push(format!("load hook {} threw in page {page}: {why}", hook.var));
+            }
+        }
         for page in &pending {
             delivery.failures.push(format!(
                 "page {page} did not answer within {} ms; it may still be loading, or its main module failed to start",
@@ -302,6 +328,8 @@ fn journal_header(e: &Entry) -> PatchHeader {
         count: 1,
         replay: false,
         undo: false,
+        before_load: Vec::new(),
+        after_load: Vec::new(),
         id: e.id,
         entry: e.entry_symbol.clone(),
         var: e.var.clone(),

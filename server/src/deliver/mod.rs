@@ -38,7 +38,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
-use crate::stages::{Deliver, Delivery, Patch, StageFailure, VarName};
+use crate::stages::{Deliver, Delivery, LoadHooks, Patch, StageFailure, VarName};
 
 use journal::Journal;
 pub use server::{CLIENT_PATH, SOCKET_PATH};
@@ -201,7 +201,7 @@ impl Drop for AppServer {
 
 #[async_trait]
 impl Deliver for AppServer {
-    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+    async fn deliver_batch(&self, patches: Vec<Patch>, hooks: &LoadHooks) -> Result<Delivery, StageFailure> {
         if let Some(big) = patches.iter().find(|p| p.module.bytes.len() > self.max_module_bytes) {
             return Err(StageFailure::new(format!(
                 "the side module of {} is {} bytes, above app.maxModuleBytes ({}); raise the limit or split the form",
@@ -213,11 +213,11 @@ impl Deliver for AppServer {
         if patches.is_empty() {
             return Ok(Delivery { browsers: self.browsers(), ..Delivery::default() });
         }
-        Ok(self.hub.deliver(&patches, self.ack_timeout).await)
+        Ok(self.hub.deliver(&patches, hooks, self.ack_timeout).await)
     }
 
-    async fn undo(&self, vars: &[VarName]) -> Result<Delivery, StageFailure> {
-        Ok(self.hub.undo(vars, self.ack_timeout).await)
+    async fn undo(&self, vars: &[VarName], hooks: &LoadHooks) -> Result<Delivery, StageFailure> {
+        Ok(self.hub.undo(vars, hooks, self.ack_timeout).await)
     }
 }
 

@@ -8,9 +8,11 @@
 //!   [`PatchHeader`], then the side module's bytes. A batch is `count` such frames with the
 //!   same `batch` number; journal replays are batches with `replay: true`, undos batches
 //!   with `undo: true` (earlier versions: a page that loaded one before rebinds it from the
-//!   module it still has, without compiling the bytes again).
+//!   module it still has, without compiling the bytes again). Headers carry the batch's load
+//!   hooks (`before_load`, `after_load`), which the page calls around it.
 //! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
-//!   "error"?, "skipped"?, "rebound"?, "output"?}]}` once the page applied (or failed) every patch of batch `b`.
+//!   "error"?, "skipped"?, "rebound"?, "output"?}], "hooks"?: [{"var", "ok", "error"?,
+//!   "output"?}]}` once the page applied (or failed) every patch of batch `b`.
 
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,11 @@ pub struct PatchHeader {
     pub var: VarName,
     pub kind: PatchKind,
     pub origin: PatchOrigin,
+    /// Called before the batch's first patch and after its last (the same in every header).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_load: Vec<VarName>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_load: Vec<VarName>,
 }
 
 impl PatchHeader {
@@ -51,6 +58,8 @@ impl PatchHeader {
             var: patch.module.var.clone(),
             kind: patch.module.kind.clone(),
             origin: patch.origin.clone(),
+            before_load: Vec::new(),
+            after_load: Vec::new(),
         }
     }
 }
@@ -91,7 +100,25 @@ impl ServerMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ClientMessage {
-    Ack { batch: u64, results: Vec<LoadResult> },
+    Ack {
+        batch: u64,
+        results: Vec<LoadResult>,
+        /// The batch's load hooks, in the order called.
+        #[serde(default)]
+        hooks: Vec<HookResult>,
+    },
+}
+
+/// How calling one load hook went in one page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookResult {
+    pub var: VarName,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
 }
 
 /// How loading one patch went in one page.
@@ -178,7 +205,7 @@ mod tests {
     fn acks_parse_and_bad_messages_say_why() {
         let ok =
             ClientMessage::parse(r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":0.4,"value":"42"}]}"#);
-        let ClientMessage::Ack { batch, results } = ok.unwrap();
+        let ClientMessage::Ack { batch, results, .. } = ok.unwrap();
         assert_eq!(batch, 3);
         assert_eq!(results[0].value.as_deref(), Some("42"));
         for bad in [

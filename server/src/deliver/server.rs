@@ -30,6 +30,7 @@ const CLIENT_JS: &str = concat!(
     include_str!("client/output.js"),
     include_str!("client/hud.js"),
     include_str!("client/loader.js"),
+    include_str!("client/hooks.js"),
     include_str!("client/socket.js"),
     include_str!("client/main.js"),
     "})();\n"
@@ -189,7 +190,7 @@ async fn serve_page(app: &App, mut socket: WebSocket, registration: Registration
                 None | Some(Ok(Message::Close(_))) => return "it closed the connection".into(),
                 Some(Err(e)) => return format!("its connection failed: {e}"),
                 Some(Ok(Message::Text(text))) => match ClientMessage::parse(&text) {
-                    Ok(ClientMessage::Ack { batch, results }) => app.hub.ack(id, batch, results),
+                    Ok(ClientMessage::Ack { batch, results, hooks }) => app.hub.ack(id, batch, results, hooks),
                     Err(e) => return format!("it broke the protocol: {e}"),
                 },
                 Some(Ok(Message::Binary(_))) => return format!("it broke the protocol: {}", ProtocolError::Binary),

@@ -12,7 +12,7 @@ mod changes;
 mod ids;
 pub mod report;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,10 +21,10 @@ use std::time::Instant;
 use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
-use crate::reader::{self, Form, FormKind, SourceFile};
+use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    Build, Check, Compile, CompileRequest, Deliver, Delivery, FormKey, FormSource, LineCol, Patch, PatchKind,
-    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, Deliver, Delivery, FormKey, FormSource, LineCol, LoadHooks, Patch,
+    PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
@@ -74,6 +74,8 @@ pub struct Pipeline {
     mirrors: Mutex<Vec<JoinHandle<()>>>,
     /// Per file, the vars of each delivered run, newest last: what undoing the file takes back.
     runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,
+    /// Per namespace, its load hooks in file order, as last read from its file.
+    hooks: Mutex<BTreeMap<String, Vec<(VarName, LoadHook)>>>,
 }
 
 /// Delivered runs remembered per file for undo.
@@ -117,7 +119,36 @@ impl Pipeline {
             vars: Mutex::new(HashMap::new()),
             mirrors: Mutex::new(Vec::new()),
             runs: Mutex::new(HashMap::new()),
+            hooks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Remembers the load hooks the file defines (`^:dev/before-load`, `^:dev/after-load`).
+    fn learn_hooks(&self, file: &SourceFile) {
+        let (Some(ns), true) = (file.namespace.name(), file.errors.is_empty()) else { return };
+        let hooks: Vec<_> =
+            file.forms.iter().filter_map(|f| Some((VarName::new(ns, f.name.as_deref()?), f.load_hook?))).collect();
+        lock(&self.hooks).insert(ns.to_string(), hooks);
+    }
+
+    /// Every known load hook, the namespaces of the batch first in the order it applies them,
+    /// then the others.
+    fn load_hooks<'a>(&self, batch: impl Iterator<Item = &'a str>) -> LoadHooks {
+        let hooks = lock(&self.hooks);
+        let mut order: Vec<String> = Vec::new();
+        for ns in batch.map(str::to_string).chain(hooks.keys().cloned()) {
+            if !order.contains(&ns) {
+                order.push(ns);
+            }
+        }
+        let mut load_hooks = LoadHooks::default();
+        for (var, hook) in order.iter().filter_map(|ns| hooks.get(ns)).flatten() {
+            match hook {
+                LoadHook::BeforeLoad => load_hooks.before.push(var.clone()),
+                LoadHook::AfterLoad => load_hooks.after.push(var.clone()),
+            }
+        }
+        load_hooks
     }
 
     /// Takes vars back to their previous versions in every page, from the side modules built
@@ -198,7 +229,8 @@ impl Pipeline {
             let slot = lock(&self.vars).entry(var.clone()).or_default().clone();
             guards.push(slot.lock.clone().lock_owned().await);
         }
-        let delivery = match deliver.undo(&vars).await {
+        let hooks = self.load_hooks(vars.iter().map(|v| v.ns.as_str()));
+        let delivery = match deliver.undo(&vars, &hooks).await {
             Ok(delivery) => delivery,
             Err(failure) => Delivery { failures: vec![failure.message], ..Delivery::default() },
         };
@@ -208,6 +240,7 @@ impl Pipeline {
         report.browsers = delivery.browsers;
         report.versions = delivery.versions;
         report.output = delivery.output;
+        report.warnings = delivery.hook_failures;
         if !delivery.failures.is_empty() {
             let message = delivery.failures.join("; ");
             report.problems = report
@@ -242,6 +275,7 @@ impl Pipeline {
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
+        self.learn_hooks(&file);
         let read_ms = ms(started);
         let mut report = match self.select(doc, &file, selection) {
             Ok(targets) if targets.is_empty() => PatchReport {
@@ -482,7 +516,13 @@ impl Pipeline {
                 },
             })
             .collect();
-        let delivery = match deliver.deliver(patches).await {
+        // Around batches that define something; evaluating an expression calls no hooks.
+        let hooks = if ready.iter().any(|r| r.module.kind == PatchKind::Definition) {
+            self.load_hooks(ready.iter().map(|r| r.module.var.ns.as_str()))
+        } else {
+            LoadHooks::default()
+        };
+        let delivery = match deliver.deliver_batch(patches, &hooks).await {
             Ok(delivery) => delivery,
             Err(failure) => {
                 for r in &ready {
@@ -496,6 +536,7 @@ impl Pipeline {
         report.browsers = delivery.browsers;
         report.value = delivery.value.clone();
         report.output = delivery.output.clone();
+        report.warnings = delivery.hook_failures.clone();
         for r in &ready {
             let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
                 continue;

@@ -100,6 +100,8 @@ pub struct PatchReport {
     pub versions: Vec<VarVersion>,
     /// What the code printed in the page (`println`) while it was loaded or evaluated.
     pub output: Vec<String>,
+    /// What went wrong without failing the run: load hooks that threw.
+    pub warnings: Vec<String>,
 }
 
 impl PatchReport {

@@ -87,7 +87,7 @@ struct FakeDeliver {
 
 #[async_trait]
 impl Deliver for FakeDeliver {
-    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+    async fn deliver_batch(&self, patches: Vec<Patch>, _: &LoadHooks) -> Result<Delivery, StageFailure> {
         let texts = patches.iter().map(|p| String::from_utf8_lossy(&p.module.bytes).into_owned()).collect();
         self.calls.lock().unwrap().delivered.push(texts);
         let values: Vec<_> = patches
@@ -107,10 +107,11 @@ impl Deliver for FakeDeliver {
             failures,
             versions: Vec::new(),
             output: Vec::new(),
+            hook_failures: Vec::new(),
         })
     }
 
-    async fn undo(&self, vars: &[VarName]) -> Result<Delivery, StageFailure> {
+    async fn undo(&self, vars: &[VarName], _: &LoadHooks) -> Result<Delivery, StageFailure> {
         self.calls.lock().unwrap().undone.push(vars.iter().map(ToString::to_string).collect());
         let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
         Ok(Delivery { browsers: 2, applied: 2, versions, ..Delivery::default() })

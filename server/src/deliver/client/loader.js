@@ -28,12 +28,14 @@ function withCStrings(M, strings, body) {
   }
 }
 
+// Calls the zero-argument function in var `v`; the result is a jank object.
+function callVar(M, v) {
+  return withCStrings(M, [v.ns, v.name], (ns, name) => M._jank_call0(M._jank_deref(M._jank_var_intern_c(ns, name))));
+}
+
 // The printed value of calling the zero-argument var `v`.
 function readValue(M, v) {
-  return withCStrings(M, [v.ns, v.name], (ns, name) => {
-    const result = M._jank_call0(M._jank_deref(M._jank_var_intern_c(ns, name)));
-    return M.UTF8ToString(M._jank_to_code_string(result));
-  });
+  return M.UTF8ToString(M._jank_to_code_string(callVar(M, v)));
 }
 
 // -> {id, ok, load_ms, value?, error?}

@@ -34,6 +34,14 @@ socket.onBinary = (buffer, generation) => {
 
 async function apply(header, bytes, generation) {
   const M = await runtimeReady();
+  const batchKey = generation + ':' + header.batch;
+  let batch = batches.get(batchKey);
+  if (!batch) {
+    batch = { headers: [], results: [], hooks: [] };
+    batches.set(batchKey, batch);
+    hooks.announce('before-load', [header]);
+    batch.hooks = hooks.call(M, header.before_load);
+  }
   const key = varKey(header.var);
   // A replay after a reconnect: this page may have the patch already (after an undo, the
   // journal's version can be older than the page's: then the page goes back to it).
@@ -45,15 +53,14 @@ async function apply(header, bytes, generation) {
     if (header.kind === 'Definition') state.current[key] = header.id;
     if ('value' in result) state.lastValue = result.value;
   }
-  const batchKey = generation + ':' + header.batch;
-  const batch = batches.get(batchKey) || { headers: [], results: [] };
   batch.headers.push(header);
   batch.results.push(result);
-  batches.set(batchKey, batch);
   if (batch.results.length < header.count) return;
   batches.delete(batchKey);
-  socket.send({ op: 'ack', batch: header.batch, results: batch.results }, generation);
+  batch.hooks = batch.hooks.concat(hooks.call(M, header.after_load));
+  socket.send({ op: 'ack', batch: header.batch, results: batch.results, hooks: batch.hooks }, generation);
   report(batch);
+  hooks.announce('after-load', batch.headers);
 }
 
 function report(batch) {

@@ -81,6 +81,10 @@ pub struct PatchReportParams {
     /// `window/logMessage`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<String>,
+    /// What went wrong without failing the patch (a load hook that threw); also sent as a
+    /// `window/logMessage` warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

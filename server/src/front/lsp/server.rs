@@ -271,6 +271,9 @@ impl Backend {
         if !report.output.is_empty() {
             self.client.log_message(MessageType::LOG, report.output.join("\n")).await;
         }
+        for warning in &report.warnings {
+            self.client.log_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
+        }
         self.client.send_notification::<PatchStatus>(params.clone()).await;
         self.set_busy(false).await;
         Ok(params)

@@ -45,6 +45,7 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         stage_order: Stage::ALL.to_vec(),
         undo: report.undo,
         output: report.output.clone(),
+        warnings: report.warnings.clone(),
         versions: report
             .versions
             .iter()
