@@ -5,7 +5,10 @@
 
 mod support;
 
+use jank_hotpatch::deliver::AppServer;
+use jank_hotpatch::stages::Deliver;
 use serde_json::{json, Value};
+use support::app::{app_root, app_settings, Modules};
 use support::demo::{at_position, change, line_of, prepare_demo, start_lsp, Standin, WAIT};
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
@@ -260,4 +263,48 @@ async fn load_hooks_run_around_every_batch_in_namespace_order_and_one_that_throw
 
     browser.close().await;
     assert!(demo.client.shutdown_and_exit().await.success());
+}
+
+/// The page's HUD: the patch count (collapsed), the last patch, and the vars a page that
+/// connected late could not catch up on. The journal here holds a module this runtime cannot
+/// load (as one built for another main module would be).
+#[tokio::test]
+async fn the_hud_counts_patches_and_names_the_vars_a_late_page_could_not_catch_up_on() {
+    let root = app_root("hud").await;
+    let journal = root.parent().unwrap().join("journal");
+    let modules = Modules::new("hud").await;
+    let server = AppServer::start(&app_settings(Some(root.clone())), &journal).await.unwrap();
+    let delivery = server.deliver(modules.demo_core(200, 3, ("tomato", "steelblue"), "clicked ").await).await.unwrap();
+    assert_eq!(delivery.browsers, 0, "journaled for later pages");
+    server.stop().await;
+    let mut broken = b"\0asm\x01\0\0\0".to_vec();
+    broken.extend_from_slice(b"not a module");
+    std::fs::write(journal.join("200.wasm"), broken).unwrap();
+
+    let server = AppServer::start(&app_settings(Some(root)), &journal).await.unwrap();
+    let browser = Browser::launch().await;
+    let page = browser.open(&server.url()).await;
+    page.wait_for("window.jankHotpatch && window.jankHotpatch.behind.length > 0", WAIT).await;
+    assert_eq!(page.eval("window.jankHotpatch.behind").await, json!(["demo.core/speed"]));
+    let title = page.eval("document.querySelector('#jank-hotpatch-hud .jank-hotpatch-title').textContent").await;
+    assert_eq!(title, "this page could not catch up on demo.core/speed: it runs their older code");
+    let status = "document.getElementById('jank-hotpatch-status')";
+    assert_eq!(page.eval(&format!("{status}.open")).await, false, "collapsed");
+    assert_eq!(page.eval(&format!("{status}.querySelector('summary').textContent")).await, "jank 3");
+    let last = page.eval(&format!("{status}.querySelector('.jank-hotpatch-last').textContent")).await;
+    assert!(last.as_str().unwrap().starts_with("last: demo.core/label in "), "{last}");
+
+    // A newer patch of the var: caught up, counted.
+    let delivery = server
+        .deliver(vec![modules.defn(210, support::app::Defn::new("speed", &[], support::app::int(5))).await])
+        .await
+        .unwrap();
+    assert_eq!(delivery.applied, 1, "{:?}", delivery.failures);
+    page.wait_for("window.jankHotpatch.behind.length === 0", WAIT).await;
+    assert_eq!(page.eval(&format!("{status}.querySelector('summary').textContent")).await, "jank 4");
+    let last = page.eval(&format!("{status}.querySelector('.jank-hotpatch-last').textContent")).await;
+    assert!(last.as_str().unwrap().starts_with("last: demo.core/speed in "), "{last}");
+
+    browser.close().await;
+    server.stop().await;
 }

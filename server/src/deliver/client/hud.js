@@ -2,7 +2,12 @@
 // ids and are replaced whole, so redrawing is always safe; all styling is in hud.css.
 
 const hud = {
-  ids: { style: 'jank-hotpatch-style', errors: 'jank-hotpatch-hud', flash: 'jank-hotpatch-flash' },
+  ids: {
+    style: 'jank-hotpatch-style',
+    errors: 'jank-hotpatch-hud',
+    flash: 'jank-hotpatch-flash',
+    status: 'jank-hotpatch-status',
+  },
   flashTimer: null,
 
   replace(id, element) {
@@ -27,11 +32,11 @@ const hud = {
     return element;
   },
 
-  // failures: [{form, var, message, file, line}]
-  showErrors(failures) {
+  // failures: [{form, var, message, file, line}]; title: what it means for the page.
+  showErrors(failures, title) {
     const box = this.node('div', 'jank-hotpatch-hud');
     box.setAttribute('role', 'alert');
-    box.appendChild(this.node('div', 'jank-hotpatch-title', 'jank hot-patch failed: the previous code keeps running'));
+    box.appendChild(this.node('div', 'jank-hotpatch-title', title));
     for (const f of failures) {
       const item = this.node('div', 'jank-hotpatch-failure');
       item.appendChild(this.node('div', 'jank-hotpatch-var', f.var));
@@ -49,6 +54,17 @@ const hud = {
 
   clearErrors() {
     this.replace(this.ids.errors, null);
+  },
+
+  // Collapsed: the number of patches this page loaded; open: the last one's var and time.
+  status(count, last) {
+    const box = document.createElement('details');
+    box.className = 'jank-hotpatch-status';
+    box.open = Boolean(document.getElementById(this.ids.status) && document.getElementById(this.ids.status).open);
+    box.appendChild(this.node('summary', 'jank-hotpatch-count', 'jank ' + count));
+    box.appendChild(this.node('div', 'jank-hotpatch-last', 'last: ' + last));
+    box.title = 'patches loaded in this page';
+    this.replace(this.ids.status, box);
   },
 
   flash(text) {

@@ -50,7 +50,10 @@ async function apply(header, bytes, generation) {
   if (result.ok && !skip) {
     state.applied.push(header.id);
     if (result.rebound) state.rebinds += 1;
-    if (header.kind === 'Definition') state.current[key] = header.id;
+    if (header.kind === 'Definition') {
+      state.current[key] = header.id;
+      state.behind = state.behind.filter((behind) => behind !== key);
+    }
     if ('value' in result) state.lastValue = result.value;
   }
   batch.headers.push(header);
@@ -72,11 +75,20 @@ function report(batch) {
   });
   const loaded = batch.results.filter((r) => r.ok && !r.skipped);
   const ms = batch.results.reduce((sum, r) => sum + r.load_ms, 0);
-  if (loaded.length) state.lastLoadMs = ms;
+  if (loaded.length) {
+    state.lastLoadMs = ms;
+    const last = batch.headers[batch.results.lastIndexOf(loaded[loaded.length - 1])];
+    hud.status(state.applied.length, varKey(last.var) + ' in ' + ms.toFixed(2) + ' ms');
+  }
+  const replay = batch.headers[0].replay;
+  if (replay) state.behind = failures.map((f) => f.var);
   if (failures.length) {
     state.lastError = failures.map((f) => f.var + ': ' + f.message).join('\n');
     failures.forEach((f) => console.error('jank-hotpatch: loading ' + f.var + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
-    hud.showErrors(failures);
+    const title = replay
+      ? 'this page could not catch up on ' + state.behind.join(', ') + ': it runs their older code'
+      : 'jank hot-patch failed: the previous code keeps running';
+    hud.showErrors(failures, title);
     return;
   }
   state.lastError = null;
