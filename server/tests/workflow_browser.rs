@@ -159,6 +159,7 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
     // The figure: undo through the LSP front end, sidecar + page (both pages loaded).
     let mut total = Vec::new();
     let mut load = Vec::new();
+    let mut deliver = Vec::new();
     for round in 0..UNDO_ROUNDS {
         demo.edit("(defn speed [] 7)", &format!("(defn speed [] {})", 10 + round)).await;
         let patched = demo.at("jank.hotPatchForm", "(defn speed").await;
@@ -167,15 +168,15 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
         assert_eq!(report["ok"], true, "{report}");
         total.push(report["total_ms"].as_f64().unwrap());
         load.push(report["stages"]["load_ms"].as_f64().unwrap());
+        deliver.push(report["stages"]["deliver_ms"].as_f64().unwrap());
         demo.edit(&format!("(defn speed [] {})", 10 + round), "(defn speed [] 7)").await;
     }
     let rounds = total.len();
-    let (total, load) = (Summary::of(&total), Summary::of(&load));
+    let (total, load, deliver) = (Summary::of(&total), Summary::of(&load), Summary::of(&deliver));
     println!(
-        "undo over {rounds} rounds, 2 pages: total (sidecar + pages) p50 {:.2} ms, p95 {:.2} ms; page load p50 {:.2} ms",
-        total.p50,
-        total.p95,
-        load.p50
+        "undo over {rounds} rounds, 2 pages: total (sidecar + pages) p50 {:.2} ms, p95 {:.2} ms; \
+         of which deliver (socket, acks, journal) p50 {:.2} ms, page load p50 {:.2} ms",
+        total.p50, total.p95, deliver.p50, load.p50
     );
 
     late.close().await;
