@@ -57,8 +57,9 @@ fn version_of(report: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The demo workspace, the LSP server, one page, and the demo file open and patched once.
-async fn demo_with_page(name: &str, browser: &std::sync::Arc<Browser>) -> (Demo, Page, Standin) {
+/// The demo workspace, the LSP server, one page, and the demo file open and patched once
+/// (with that first report and the app's URL).
+async fn demo_with_page(name: &str, browser: &std::sync::Arc<Browser>) -> (Demo, Page, Standin, Value, String) {
     let dir = prepare_demo(name);
     let jank = Standin::start(&dir);
     let (mut client, url) = start_lsp(&dir).await;
@@ -72,7 +73,7 @@ async fn demo_with_page(name: &str, browser: &std::sync::Arc<Browser>) -> (Demo,
     let report = demo.command("jank.hotPatchFile", json!({"uri": uri})).await;
     assert_eq!(report["ok"], true, "{report}");
     page.wait_for("window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
-    (demo, page, jank)
+    (demo, page, jank, report, url)
 }
 
 async fn speed(page: &Page) -> Value {
@@ -81,22 +82,10 @@ async fn speed(page: &Page) -> Value {
 
 #[tokio::test]
 async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
-    let dir = prepare_demo("undo");
-    let _jank = Standin::start(&dir);
-    let (mut client, url) = start_lsp(&dir).await;
     let browser = Browser::launch().await;
-    let page = browser.open(&url).await;
-    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
-    let path = dir.join("src/demo/core.jank");
-    let uri = format!("file://{}", path.display());
-    let text = std::fs::read_to_string(&path).unwrap();
-    client.open(&uri, &text).await;
-    let mut demo = Demo { client, uri: uri.clone(), text, version: 1 };
-
-    let report = demo.command("jank.hotPatchFile", json!({"uri": uri})).await;
-    assert_eq!(report["ok"], true, "{report}");
+    let (mut demo, page, _jank, report, url) = demo_with_page("undo", &browser).await;
+    let uri = demo.uri.clone();
     assert_eq!(version_of(&report, "speed"), 1, "{report}");
-    page.wait_for("window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
 
     // Versions 2 and 3 of speed.
     demo.edit("(defn speed [] 3)", "(defn speed [] 5)").await;
@@ -187,7 +176,7 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
 #[tokio::test]
 async fn what_the_page_prints_and_each_form_s_value_reach_the_editor() {
     let browser = Browser::launch().await;
-    let (mut demo, _page, _jank) = demo_with_page("output", &browser).await;
+    let (mut demo, _page, _jank, _, _) = demo_with_page("output", &browser).await;
     demo.edit(
         "(defn label",
         "(comment\n  (do (println \"hello from the page\" (speed)) (println \"bye\") (+ 1 2)))\n\n(defn label",
@@ -225,7 +214,7 @@ fn output_of(report: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn load_hooks_run_around_every_batch_in_namespace_order_and_one_that_throws_stops_no_other() {
     let browser = Browser::launch().await;
-    let (mut demo, page, _jank) = demo_with_page("hooks", &browser).await;
+    let (mut demo, page, _jank, _, _) = demo_with_page("hooks", &browser).await;
 
     // A second namespace with its own hook, patched from its own file.
     let other_path = std::path::Path::new(demo.uri.trim_start_matches("file://")).with_file_name("other.jank");

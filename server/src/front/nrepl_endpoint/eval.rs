@@ -264,7 +264,7 @@ fn exact_place(file_text: &str, code_text: &str, code: &SourceFile, start: LineC
 }
 
 /// The byte offset of a 0-based line and column (in characters).
-fn offset_of(text: &str, at: LineCol) -> Option<usize> {
+pub(super) fn offset_of(text: &str, at: LineCol) -> Option<usize> {
     let line_start =
         if at.line == 0 { 0 } else { text.match_indices('\n').nth(at.line as usize - 1).map(|(i, _)| i + 1)? };
     let line = &text[line_start..];

@@ -11,6 +11,8 @@ use crate::nrepl::{Message, Value};
 use crate::pipeline::{Document, Pipeline, Selection};
 use crate::stages::LineCol;
 
+use super::eval::offset_of;
+
 pub const OP: &str = "jank-hotpatch/undo";
 
 pub struct Undo {
@@ -44,7 +46,10 @@ impl Undo {
                     line: u32::try_from(line.saturating_sub(1)).unwrap_or(0),
                     column: u32::try_from(request.get_int("column").unwrap_or(1).saturating_sub(1)).unwrap_or(0),
                 };
-                Selection::FormAt(offset_of(&text, at).ok_or_else(|| format!("{file} has no line {line}"))?)
+                Selection::FormAt(
+                    offset_of(&text, at)
+                        .ok_or_else(|| format!("{file} has no line {line}, column {}", at.column + 1))?,
+                )
             }
             None => Selection::ChangedForms,
         };
@@ -58,31 +63,5 @@ impl Undo {
             .map(|v| Message::new().with("var", v.var.to_string()).with("version", i64::from(v.version)).into())
             .collect::<Vec<Value>>();
         Ok(Message::new().with("summary", report.summary()).with("versions", versions))
-    }
-}
-
-/// The byte offset of a 0-based line and column (in characters) in `text`.
-fn offset_of(text: &str, at: LineCol) -> Option<usize> {
-    let line_start = if at.line == 0 { 0 } else { text.match_indices('\n').nth(at.line as usize - 1)?.0 + 1 };
-    let line = &text[line_start..];
-    let line = &line[..line.find('\n').unwrap_or(line.len())];
-    Some(line_start + line.char_indices().nth(at.column as usize).map_or(line.len(), |(i, _)| i))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offsets_of_lines_and_columns() {
-        let text = "(ns a)\n(defn é [] 1)\n";
-        assert_eq!(offset_of(text, LineCol { line: 0, column: 0 }), Some(0));
-        assert_eq!(offset_of(text, LineCol { line: 1, column: 7 }), Some(text.find(" []").unwrap()));
-        assert_eq!(
-            offset_of(text, LineCol { line: 1, column: 99 }),
-            Some(text.len() - 1),
-            "past the end: the line's end"
-        );
-        assert_eq!(offset_of(text, LineCol { line: 5, column: 0 }), None);
     }
 }
