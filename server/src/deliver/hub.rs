@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use tokio::sync::{mpsc, watch};
 
-use super::journal::{Entry, Journal, JournalError, Snapshot, HISTORY_PER_VAR};
+use super::journal::{Entry, Journal, Snapshot, HISTORY_PER_VAR};
 use super::protocol::{encode_patch, HookResult, LoadResult, PatchHeader};
 use crate::stages::{Delivery, LoadHooks, Patch, PatchKind, VarName, VarVersion};
 
@@ -44,6 +44,8 @@ struct State {
 
 pub struct Hub {
     state: Mutex<State>,
+    /// The journal's latest save, which waits for the ones before it.
+    saving: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Number of connected pages, for front ends that show it.
     browsers: watch::Sender<usize>,
 }
@@ -58,7 +60,11 @@ pub struct Registration {
 impl Hub {
     pub fn new(journal: Journal) -> Arc<Hub> {
         let (browsers, _) = watch::channel(0);
-        Arc::new(Hub { state: Mutex::new(State { journal, next_batch: 1, ..State::default() }), browsers })
+        Arc::new(Hub {
+            state: Mutex::new(State { journal, next_batch: 1, ..State::default() }),
+            saving: Mutex::new(None),
+            browsers,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -135,10 +141,10 @@ impl Hub {
             let frames = patches.iter().map(|p| (PatchHeader::of(p), p.module.bytes.clone())).collect();
             (frames, patches.iter().map(|p| journal.record(p)).collect::<Vec<_>>())
         });
-        let (delivery, acks, saved) = self.collect(sent, timeout).await;
+        let (delivery, acks) = self.collect(sent, timeout).await;
         // A patch that no page could load must not be replayed to later pages.
         let loaded = |p: &Patch| acks.values().flatten().any(|r| r.id == p.module.patch_id && r.ok);
-        let rolled_back = (delivery.browsers > 0).then(|| {
+        if delivery.browsers > 0 {
             let mut state = self.lock();
             let mut changed = false;
             for (patch, previous) in patches.iter().zip(previous) {
@@ -147,11 +153,13 @@ impl Hub {
                     changed = true;
                 }
             }
-            changed.then(|| state.journal.snapshot())
-        });
+            if changed {
+                self.save(state.journal.snapshot());
+            }
+        }
         let vars: Vec<_> =
             patches.iter().filter(|p| p.module.kind == PatchKind::Definition).map(|p| &p.module.var).collect();
-        self.finish(delivery, &vars, rolled_back.flatten(), saved).await
+        self.with_versions(delivery, &vars)
     }
 
     /// Takes each var back to its previous journaled version in every page; a var without one
@@ -175,8 +183,8 @@ impl Hub {
             }
             (frames, undone)
         });
-        let (mut delivery, acks, saved) = self.collect(sent, timeout).await;
-        let rolled_back = (delivery.browsers > 0).then(|| {
+        let (mut delivery, acks) = self.collect(sent, timeout).await;
+        if delivery.browsers > 0 {
             let mut state = self.lock();
             let mut changed = false;
             for u in undone {
@@ -185,10 +193,12 @@ impl Hub {
                     changed = true;
                 }
             }
-            changed.then(|| state.journal.snapshot())
-        });
+            if changed {
+                self.save(state.journal.snapshot());
+            }
+        }
         delivery.failures.extend(missing);
-        self.finish(delivery, &vars.iter().collect::<Vec<_>>(), rolled_back.flatten(), saved).await
+        self.with_versions(delivery, &vars.iter().collect::<Vec<_>>())
     }
 
     /// Changes the journal and sends the frames `prepare` makes (numbered as one batch) to every
@@ -230,18 +240,17 @@ impl Hub {
                 }
             }
         }
-        let snapshot = state.journal.snapshot();
+        self.save(state.journal.snapshot());
         drop(state);
         for id in slow {
             self.drop_page(id, "its send queue is full (the page does not read its socket)");
         }
-        let saved = tokio::task::spawn_blocking(move || snapshot.save());
-        (Sent { started, batch, headers, pages, rx, saved }, changed)
+        (Sent { started, batch, headers, pages, rx }, changed)
     }
 
     /// Waits up to `timeout` for every page's ack of a sent batch.
-    async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved) {
-        let Sent { started, batch, headers, pages, mut rx, saved } = sent;
+    async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>) {
+        let Sent { started, batch, headers, pages, mut rx } = sent;
         let browsers = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
         let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
@@ -281,34 +290,43 @@ impl Hub {
                 timeout.as_millis()
             ));
         }
-        (delivery, acks, saved.await)
+        (delivery, acks)
     }
 
-    /// Saves the rolled-back journal if there is one, and adds the versions of `vars`.
-    async fn finish(
-        &self,
-        mut delivery: Delivery,
-        vars: &[&VarName],
-        rolled_back: Option<Snapshot>,
-        saved: Saved,
-    ) -> Delivery {
-        let saved = match rolled_back {
-            Some(snapshot) => tokio::task::spawn_blocking(move || snapshot.save()).await,
-            None => saved,
-        };
-        match saved {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
-            Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
+    /// Writes `snapshot` after every save started before it, off the caller's path (a patch
+    /// waits for its pages, never for the disk). Called under the state lock, so snapshots are
+    /// written in the order they were taken.
+    fn save(&self, snapshot: Snapshot) {
+        let mut saving = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let previous = saving.take();
+        *saving = Some(tokio::spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            match tokio::task::spawn_blocking(move || snapshot.save()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
+                Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
+            }
+        }));
+    }
+
+    /// Waits until the journal on disk is the one in memory.
+    pub async fn flush(&self) {
+        let last = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(last) = last {
+            let _ = last.await;
         }
+    }
+
+    /// Adds the version each of `vars` has now.
+    fn with_versions(&self, mut delivery: Delivery, vars: &[&VarName]) -> Delivery {
         let state = self.lock();
         delivery.versions =
             vars.iter().map(|&var| VarVersion { var: var.clone(), version: state.journal.version(var) }).collect();
         delivery
     }
 }
-
-type Saved = Result<Result<(), JournalError>, tokio::task::JoinError>;
 
 /// A batch on its way: who got it, and where their acks arrive.
 struct Sent {
@@ -317,7 +335,6 @@ struct Sent {
     headers: Vec<PatchHeader>,
     pages: HashSet<PageId>,
     rx: mpsc::UnboundedReceiver<PageEvent>,
-    saved: tokio::task::JoinHandle<Result<(), JournalError>>,
 }
 
 /// The header that sends a journal entry again.

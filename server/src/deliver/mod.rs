@@ -177,6 +177,7 @@ impl AppServer {
     /// the drop do nothing more).
     pub async fn stop(&self) {
         let Some(task) = self.shut_down() else { return };
+        self.hub.flush().await;
         let abort = task.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
             abort.abort();
