@@ -20,7 +20,10 @@ async fn started(name: &str) -> (LspClient, std::path::PathBuf, String) {
     let caps = &init["result"]["capabilities"];
     assert_eq!(caps["textDocumentSync"]["change"], 2, "incremental sync: {init}");
     assert_eq!(caps["textDocumentSync"]["save"]["includeText"], false);
-    assert_eq!(caps["executeCommandProvider"]["commands"], json!(["jank.hotPatchForm", "jank.hotPatchFile", "jank.undoPatch"]));
+    assert_eq!(
+        caps["executeCommandProvider"]["commands"],
+        json!(["jank.hotPatchForm", "jank.hotPatchFile", "jank.undoPatch"])
+    );
     let uri = format!("file://{}/src/demo/core.jank", ws.display());
     (client, ws, uri)
 }
