@@ -21,20 +21,31 @@
 ;; gets the C++ for the changed forms from jank's own compiler, builds
 ;; a WebAssembly side module and loads it into every browser page that
 ;; runs the app, keeping the page's state.  This package is its Emacs
-;; client, on top of eglot (Emacs 29+ has eglot built in; on Emacs 28
-;; install the `eglot' package).
+;; client.
 ;;
 ;; Installation: put this directory on `load-path', then
 ;;
 ;;   (require 'jank-hotpatch)
-;;   (add-hook 'jank-mode-hook #'eglot-ensure)
 ;;   (add-hook 'jank-mode-hook #'jank-hotpatch-mode)
 ;;
-;; The package registers the sidecar with eglot for `jank-mode' (a
-;; small mode derived from `clojure-mode' when that is installed, else
-;; from `lisp-data-mode', defined only when no other `jank-mode'
-;; exists) and opens .jank files in `jank-mode'.  It also registers
-;; the sidecar with lsp-mode, when lsp-mode is loaded.
+;; `jank-hotpatch-mode' starts the sidecar and talks to it over a
+;; JSON-RPC connection of its own (see `jank-hotpatch-client'), so the
+;; buffer's eglot or lsp-mode server stays the one you chose:
+;; clojure-lsp, say, for completion, navigation and clj-kondo, and
+;; CIDER beside it.  The sidecar's diagnostics go to flymake through a
+;; backend of their own, beside the other servers'.
+;;
+;; The package opens .jank files in `jank-mode' (a small mode derived
+;; from `clojure-mode' when that is installed, else from
+;; `lisp-data-mode', defined only when no other `jank-mode' exists).
+;; `jank-hotpatch-mode' works in any buffer visiting a .jank file,
+;; whatever its major mode.
+;;
+;; To run the sidecar as the buffer's eglot server instead (eglot then
+;; runs no other server for the buffer), set `jank-hotpatch-client' to
+;; `eglot' and run M-x eglot; to run it as a lsp-mode add-on client
+;; beside the buffer's other servers, set it to `lsp-mode' and run
+;; M-x lsp.
 ;;
 ;; The sidecar is found on PATH, else in the target/ directory of the
 ;; repository this file belongs to; see `jank-hotpatch-server-command'.
@@ -59,17 +70,18 @@
 ;; `jank-hotpatch-on-save', `jank-hotpatch-server-command',
 ;; `jank-hotpatch-nrepl-endpoint', `jank-hotpatch-toolchain',
 ;; `jank-hotpatch-app-port', `jank-hotpatch-result-lifetime',
-;; `jank-hotpatch-result-max-width', `jank-hotpatch-flash-duration'.
-;; The sidecar reads them when it starts (initializationOptions):
-;; after changing one, run M-x eglot-reconnect.  Settings left at nil
-;; come from the workspace's jank-hotpatch.toml or the sidecar's
-;; defaults.  A `:jankHotpatch' section of
-;; `eglot-workspace-configuration' (in .dir-locals.el) overrides them.
+;; `jank-hotpatch-result-max-width', `jank-hotpatch-flash-duration',
+;; `jank-hotpatch-client'.  The sidecar reads them when it starts
+;; (initializationOptions): after changing one, run
+;; M-x jank-hotpatch-reconnect.  Settings left at nil come from the
+;; workspace's jank-hotpatch.toml or the sidecar's defaults.
 
 ;;; Code:
 
 (require 'cl-lib)
 (require 'eglot)
+(require 'jank-hotpatch-connection)
+(require 'jank-hotpatch-protocol)
 (require 'jsonrpc)
 (require 'seq)
 (require 'subr-x)
@@ -137,13 +149,13 @@ The value also goes away as soon as the buffer changes."
   :safe (lambda (value) (or (null value) (numberp value)))
   :package-version '(jank-hotpatch . "0.1.0"))
 
-(defcustom jank-hotpatch-result-max-width 80
+(defcustom jank-hotpatch-result-max-width jank-hotpatch-protocol-value-max-chars
   "Longest value shown after a form, in characters; longer ones are cut."
   :type 'natnum
   :safe #'natnump
   :package-version '(jank-hotpatch . "0.1.0"))
 
-(defcustom jank-hotpatch-flash-duration 0.4
+(defcustom jank-hotpatch-flash-duration jank-hotpatch-protocol-flash-seconds
   "Seconds a patched form stays highlighted, or nil for no highlight."
   :type '(choice (const :tag "No highlight" nil)
                  (number :tag "Seconds"))
@@ -221,16 +233,38 @@ sidecar's defaults apply."
                               (symbol-name jank-hotpatch-toolchain)))
      :app (:port ,jank-hotpatch-app-port))))
 
-;;;###autoload
 (defun jank-hotpatch-eglot-contact (&optional _interactive _project)
   "Return the sidecar's command and initializationOptions for eglot."
   `(,@(jank-hotpatch-server-program)
     :initializationOptions ,#'jank-hotpatch-initialization-options))
 
-;;;###autoload
-(with-eval-after-load 'eglot
-  (add-to-list 'eglot-server-programs
-               '(jank-mode . jank-hotpatch-eglot-contact)))
+(defconst jank-hotpatch--eglot-entry '(jank-mode . jank-hotpatch-eglot-contact)
+  "The sidecar's entry in `eglot-server-programs'.")
+
+(defun jank-hotpatch--set-client (symbol value)
+  "Set SYMBOL (`jank-hotpatch-client') to VALUE.
+The sidecar is in `eglot-server-programs' only while VALUE is `eglot'."
+  (set-default symbol value)
+  (setq eglot-server-programs
+        (if (eq value 'eglot)
+            (cons jank-hotpatch--eglot-entry
+                  (remove jank-hotpatch--eglot-entry eglot-server-programs))
+          (remove jank-hotpatch--eglot-entry eglot-server-programs))))
+
+(defcustom jank-hotpatch-client 'own
+  "How `jank-hotpatch-mode' talks to the sidecar.
+`own': over a connection of its own, whatever server the buffer's
+eglot or lsp-mode runs (clojure-lsp, say), or none.
+`eglot': the sidecar is eglot's server for `jank-mode' (start it
+with \[eglot]); eglot then runs no other server for the buffer.
+`lsp-mode': the sidecar is a lsp-mode add-on client, started by
+`lsp' beside the buffer's other servers.
+Buffers already in `jank-hotpatch-mode' keep the way they had."
+  :type '(choice (const :tag "A connection of its own" own)
+                 (const :tag "The buffer's eglot server" eglot)
+                 (const :tag "A lsp-mode add-on client" lsp-mode))
+  :set #'jank-hotpatch--set-client
+  :package-version '(jank-hotpatch . "0.1.0"))
 
 ;;; Talking to the sidecar
 
@@ -243,6 +277,10 @@ sidecar's defaults apply."
 (defvar-local jank-hotpatch--requests 0
   "How many requests of this buffer the sidecar is still working on.")
 
+(defvar-local jank-hotpatch--buffer-client nil
+  "How this buffer talks to the sidecar.
+That is `jank-hotpatch-client' as it was when the mode was turned on.")
+
 (defvar jank-hotpatch-mode)
 
 (declare-function lsp-request-async "ext:lsp-mode")
@@ -253,32 +291,52 @@ sidecar's defaults apply."
 (declare-function lsp-register-client "ext:lsp-mode")
 (declare-function make-lsp-client "ext:lsp-mode")
 (declare-function lsp-stdio-connection "ext:lsp-mode")
-(declare-function lsp-activate-on "ext:lsp-mode")
+(declare-function lsp--workspace-client "ext:lsp-mode")
+(declare-function lsp--client-server-id "ext:lsp-mode")
 (defvar lsp-language-id-configuration)
+(defvar lsp--buffer-workspaces)
+
+(defun jank-hotpatch--lsp-workspace ()
+  "This buffer's lsp-mode workspace of the sidecar, or nil."
+  (when (bound-and-true-p lsp-mode)
+    (seq-find (lambda (workspace)
+                (eq (lsp--client-server-id (lsp--workspace-client workspace))
+                    'jank-hotpatch))
+              (lsp-workspaces))))
 
 (defun jank-hotpatch--client ()
-  "The LSP client of this buffer: `eglot' or `lsp-mode'."
-  (cond ((eglot-managed-p) 'eglot)
-        ((bound-and-true-p lsp-mode) 'lsp-mode)
-        (t (user-error
-            "This buffer is not connected to jank-hotpatch; run M-x eglot"))))
+  "How this buffer talks to the sidecar: `own', `eglot' or `lsp-mode'.
+Signal a `user-error' saying what to do when it cannot."
+  (pcase (or jank-hotpatch--buffer-client jank-hotpatch-client)
+    ('own (if-let ((problem (jank-hotpatch-connection-problem)))
+              (user-error "%s" problem)
+            'own))
+    ('eglot (if (eglot-managed-p)
+                'eglot
+              (user-error "This buffer has no eglot server; run M-x eglot")))
+    ('lsp-mode (if (jank-hotpatch--lsp-workspace)
+                   'lsp-mode
+                 (user-error "No jank-hotpatch in lsp-mode here; run M-x lsp")))))
+
+;; Under eglot, URIs and positions are converted as our own connection does it (the file's
+;; URI, UTF-16 columns, as LSP defines them), so that no internal eglot function is needed.
 
 (defun jank-hotpatch--buffer-uri ()
   "Return the URI of this buffer's file, as the LSP client has it."
   (pcase (jank-hotpatch--client)
-    ('eglot (plist-get (eglot--TextDocumentIdentifier) :uri))
+    ((or 'own 'eglot) (jank-hotpatch-connection-uri))
     ('lsp-mode (lsp--buffer-uri))))
 
 (defun jank-hotpatch--lsp-position (pos)
   "POS as an LSP position, in the client's own conversion (UTF-16)."
   (pcase (jank-hotpatch--client)
-    ('eglot (eglot--pos-to-lsp-position pos))
+    ((or 'own 'eglot) (jank-hotpatch-connection-position pos))
     ('lsp-mode (lsp-point-to-position pos))))
 
 (defun jank-hotpatch--point (position)
   "The buffer position of the LSP POSITION plist."
   (pcase (jank-hotpatch--client)
-    ('eglot (eglot--lsp-position-to-point position))
+    ((or 'own 'eglot) (jank-hotpatch-connection-point position))
     ('lsp-mode (lsp--line-character-to-point (plist-get position :line)
                                              (plist-get position :character)))))
 
@@ -315,25 +373,37 @@ request that fails shows as a failed patch."
       (cl-incf jank-hotpatch--requests)
       (force-mode-line-update)
       (pcase client
+        ('own
+         (jank-hotpatch-connection-request
+          :workspace/executeCommand
+          (list :command command :arguments (vector argument))
+          :success-fn #'done
+          :error-fn (lambda (error) (failed (plist-get error :message)))
+          :timeout-fn (lambda () (failed "no answer from the sidecar"))
+          :timeout jank-hotpatch--request-timeout))
         ('eglot
          ;; The sidecar must see the text as it is now, not as of the last
-         ;; idle moment.
+         ;; idle moment.  eglot 1.9 has no public way to flush its pending
+         ;; changes; this is the function its own commands call.
          (eglot--signal-textDocument/didChange)
          (jsonrpc-async-request
-          (eglot--current-server-or-lose) :workspace/executeCommand
+          (or (eglot-current-server) (user-error "This buffer has no eglot server"))
+          :workspace/executeCommand
           (list :command command :arguments (vector argument))
           :success-fn #'done
           :error-fn (lambda (error) (failed (plist-get error :message)))
           :timeout-fn (lambda () (failed "no answer from the sidecar"))
           :timeout jank-hotpatch--request-timeout))
         ('lsp-mode
-         (lsp-request-async
-          "workspace/executeCommand"
-          (list :command command :arguments (vector argument))
-          (lambda (report) (done (jank-hotpatch--plist report)))
-          :error-handler
-          (lambda (error)
-            (failed (plist-get (jank-hotpatch--plist error) :message)))))))))
+         ;; To the sidecar only: other servers have commands too.
+         (let ((lsp--buffer-workspaces (list (jank-hotpatch--lsp-workspace))))
+           (lsp-request-async
+            "workspace/executeCommand"
+            (list :command command :arguments (vector argument))
+            (lambda (report) (done (jank-hotpatch--plist report)))
+            :error-handler
+            (lambda (error)
+              (failed (plist-get (jank-hotpatch--plist error) :message))))))))))
 
 (defun jank-hotpatch--request-failed (message)
   "Show that a request failed with MESSAGE: log, lighter and echo area."
@@ -355,41 +425,22 @@ request that fails shows as a failed patch."
         ((< ms 10) (format "%.1f" ms))
         (t (format "%d" (round ms)))))
 
-(defun jank-hotpatch--form-names (report)
-  "The qualified names of the forms REPORT patched, comma-separated."
-  (mapconcat (lambda (form)
-               (let ((name (plist-get form :name)))
-                 (if name
-                     (format "%s/%s" (plist-get form :ns) name)
-                   "an expression")))
-             (plist-get report :forms) ", "))
-
 (defun jank-hotpatch--summary (report)
-  "One line saying what the patch of REPORT did."
-  (let ((error (plist-get report :error)))
-    (cond (error (format "failed at %s: %s" (plist-get error :stage)
-                         (plist-get error :message)))
-          ((seq-empty-p (plist-get report :forms))
-           (or (plist-get report :message) "nothing to patch"))
-          (t (concat (format "patched %s in %s ms"
-                             (jank-hotpatch--form-names report)
-                             (jank-hotpatch--ms (plist-get report :total_ms)))
-                     (when-let ((value (plist-get report :value)))
-                       (format " => %s" value)))))))
-
-(defconst jank-hotpatch--stages
-  '((:read_ms . "read") (:compile_ms . "compile") (:build_ms . "build")
-    (:check_ms . "check") (:deliver_ms . "deliver") (:load_ms . "load"))
-  "The stages of a patch, in order, as the report names their times.")
+  "One line saying what the patch of REPORT did.
+The sidecar's summary, then the value of an expression."
+  (concat (plist-get report :summary)
+          (when-let ((value (plist-get report :value)))
+            (format " => %s" value))))
 
 (defun jank-hotpatch--stage-times (report)
   "The time of every stage of REPORT, e.g. \"read 0.2 · compile 31 ms\"."
   (let ((stages (plist-get report :stages)))
     (concat (mapconcat (lambda (stage)
-                         (format "%s %s" (cdr stage)
+                         (format "%s %s" stage
                                  (jank-hotpatch--ms
-                                  (plist-get stages (car stage)))))
-                       jank-hotpatch--stages " · ")
+                                  (plist-get stages
+                                             (intern (format ":%s_ms" stage))))))
+                       jank-hotpatch-protocol-stages " · ")
             " ms")))
 
 (defun jank-hotpatch--browsers (n)
@@ -567,21 +618,29 @@ Return the overlay.  It goes away when the buffer changes or after
 ;;; Notifications
 
 (defvar jank-hotpatch--statuses (make-hash-table :test #'eq :weakness 'key)
-  "The last jank/serverStatus (a plist) of every connection to a sidecar.
-Keyed by eglot server or lsp-mode workspace.")
+  "The last server status (a plist) of every connection to a sidecar.
+Keyed by own connection, eglot server or lsp-mode workspace.")
 
 (defun jank-hotpatch--connections ()
-  "Return this buffer's connections: its eglot server or lsp-mode workspaces."
-  (cond ((eglot-managed-p) (list (eglot-current-server)))
-        ((bound-and-true-p lsp-mode) (lsp-workspaces))))
+  "Return this buffer's live connections to a sidecar, a list."
+  (pcase (or jank-hotpatch--buffer-client jank-hotpatch-client)
+    ('own (delq nil (list (jank-hotpatch-connection-live))))
+    ('eglot (delq nil (list (eglot-current-server))))
+    ('lsp-mode (delq nil (list (jank-hotpatch--lsp-workspace))))))
 
 (defun jank-hotpatch--status ()
-  "Return the last jank/serverStatus of this buffer's sidecar, or nil."
-  (seq-some (lambda (connection) (gethash connection jank-hotpatch--statuses))
-            (jank-hotpatch--connections)))
+  "Return the last server status of this buffer's sidecar, or nil.
+A buffer of the mode that cannot reach its own sidecar has an
+error status saying why."
+  (or (seq-some (lambda (connection) (gethash connection jank-hotpatch--statuses))
+                (jank-hotpatch--connections))
+      (when-let ((problem (and jank-hotpatch-mode buffer-file-name
+                               (eq jank-hotpatch--buffer-client 'own)
+                               (jank-hotpatch-connection-problem))))
+        (list :health "error" :busy :json-false :message problem))))
 
 (defun jank-hotpatch--handle-patch-status (report connection)
-  "Show REPORT, a jank/patchStatus of CONNECTION, in the buffer it is about."
+  "Show REPORT, a patch status notification of CONNECTION, in the buffer it is about."
   (jank-hotpatch--log (jank-hotpatch--log-line report))
   (let ((uri (plist-get report :uri)))
     (dolist (buffer (buffer-list))
@@ -597,17 +656,25 @@ Keyed by eglot server or lsp-mode workspace.")
           (force-mode-line-update))))))
 
 (defun jank-hotpatch--handle-server-status (status connection)
-  "Keep STATUS, a jank/serverStatus of CONNECTION, for the lighters."
+  "Keep STATUS, a server status notification of CONNECTION, for the lighters."
   (puthash connection status jank-hotpatch--statuses)
   (force-mode-line-update t))
 
+(defun jank-hotpatch--notified (connection method params)
+  "Handle the notification METHOD with PARAMS from CONNECTION, of our own."
+  (let ((name (symbol-name method)))
+    (cond ((equal name jank-hotpatch-protocol-patch-status)
+           (jank-hotpatch--handle-patch-status params connection))
+          ((equal name jank-hotpatch-protocol-server-status)
+           (jank-hotpatch--handle-server-status params connection)))))
+
 (cl-defmethod eglot-handle-notification
-  (server (_method (eql jank/patchStatus)) &rest report)
+  (server (_method (eql (intern jank-hotpatch-protocol-patch-status))) &rest report)
   "Show REPORT, the result of a patch that SERVER ran."
   (jank-hotpatch--handle-patch-status report server))
 
 (cl-defmethod eglot-handle-notification
-  (server (_method (eql jank/serverStatus)) &rest status)
+  (server (_method (eql (intern jank-hotpatch-protocol-server-status))) &rest status)
   "Keep STATUS, the health of SERVER, for the lighter."
   (jank-hotpatch--handle-server-status status server))
 
@@ -622,21 +689,31 @@ HANDLER gets the params as a plist and the workspace."
 (with-eval-after-load 'lsp-mode
   (add-to-list 'lsp-language-id-configuration '(jank-mode . "jank"))
   (let ((handlers (make-hash-table :test #'equal)))
-    (puthash "jank/patchStatus"
+    (puthash jank-hotpatch-protocol-patch-status
              (jank-hotpatch--lsp-mode-handler
               #'jank-hotpatch--handle-patch-status)
              handlers)
-    (puthash "jank/serverStatus"
+    (puthash jank-hotpatch-protocol-server-status
              (jank-hotpatch--lsp-mode-handler
               #'jank-hotpatch--handle-server-status)
              handlers)
     (lsp-register-client
      (make-lsp-client
       :new-connection (lsp-stdio-connection #'jank-hotpatch-server-program)
-      :activation-fn (lsp-activate-on "jank")
+      :activation-fn #'jank-hotpatch--lsp-mode-activation
       :initialization-options #'jank-hotpatch-initialization-options
       :notification-handlers handlers
+      ;; Beside the buffer's other servers (clojure-lsp), not instead.
+      :add-on? t
       :server-id 'jank-hotpatch))))
+
+(defun jank-hotpatch--lsp-mode-activation (file-name _mode)
+  "Return non-nil if lsp-mode should start the sidecar for FILE-NAME.
+That is when `jank-hotpatch-client' is `lsp-mode' and FILE-NAME is a
+.jank file, whatever its major mode."
+  (and (eq jank-hotpatch-client 'lsp-mode)
+       file-name
+       (string-suffix-p ".jank" file-name)))
 
 ;;; Commands
 
@@ -664,7 +741,7 @@ around or before point."
 An expression is evaluated in the pages, and its value shown after it."
   (interactive)
   (jank-hotpatch--request
-   "jank.hotPatchForm"
+   jank-hotpatch-protocol-hot-patch-form
    (list :uri (jank-hotpatch--buffer-uri)
          :position (jank-hotpatch--lsp-position
                     (jank-hotpatch--form-position)))
@@ -673,7 +750,7 @@ An expression is evaluated in the pages, and its value shown after it."
 (defun jank-hotpatch-file ()
   "Patch every form of this file that changed since its last patch."
   (interactive)
-  (jank-hotpatch--request "jank.hotPatchFile"
+  (jank-hotpatch--request jank-hotpatch-protocol-hot-patch-file
                           (list :uri (jank-hotpatch--buffer-uri))
                           #'jank-hotpatch--report-value))
 
@@ -689,6 +766,21 @@ An expression is evaluated in the pages, and its value shown after it."
           (insert-file-contents
            (expand-file-name jank-hotpatch--app-url-file dir))
           (string-trim (buffer-string))))))
+
+(defun jank-hotpatch-reconnect ()
+  "Restart the sidecar of this buffer's own connection; new settings apply.
+Every buffer of the same sidecar connects again."
+  (interactive)
+  (unless (eq jank-hotpatch--buffer-client 'own)
+    (user-error "This buffer talks to the sidecar through %s: restart it there"
+                jank-hotpatch--buffer-client))
+  (let ((buffers (if-let ((connection jank-hotpatch-connection--current))
+                     (jank-hotpatch-connection--buffers connection)
+                   (list (current-buffer)))))
+    (dolist (buffer buffers)
+      (with-current-buffer buffer (jank-hotpatch-mode -1)))
+    (dolist (buffer buffers)
+      (with-current-buffer buffer (jank-hotpatch-mode 1)))))
 
 (defun jank-hotpatch-open-app ()
   "Open the app's page, served by the sidecar, in a browser."
@@ -714,19 +806,33 @@ Saving patches the forms that changed (the sidecar does it, see
 `jank-hotpatch-on-save').  \\[jank-hotpatch-form] patches the form
 at point and shows an expression's value after it.  The lighter
 shows how long the last patch took, or `!' when it failed; click
-it for the log.  Needs the buffer connected to the sidecar with
-eglot (\\[eglot]) or lsp-mode.
+it for the log.  The mode starts the sidecar and talks to it on a
+connection of its own, beside whatever server eglot or lsp-mode
+runs for the buffer; see `jank-hotpatch-client' for the others.
 
 \\{jank-hotpatch-mode-map}"
   :lighter jank-hotpatch-mode-line
   :keymap jank-hotpatch-mode-map
-  (if jank-hotpatch-mode
-      (add-hook 'after-change-functions #'jank-hotpatch--remove-results nil t)
-    (remove-hook 'after-change-functions #'jank-hotpatch--remove-results t)
-    (jank-hotpatch--remove-results)
-    (jank-hotpatch--remove-overlays 'jank-hotpatch-flash-overlay))
   (setq jank-hotpatch--report nil
-        jank-hotpatch--requests 0))
+        jank-hotpatch--requests 0)
+  (if jank-hotpatch-mode
+      (progn
+        (add-hook 'after-change-functions #'jank-hotpatch--remove-results nil t)
+        (setq jank-hotpatch--buffer-client jank-hotpatch-client)
+        (when (and (eq jank-hotpatch--buffer-client 'own) buffer-file-name)
+          (condition-case err
+              (jank-hotpatch-connection-attach
+               (jank-hotpatch-server-program)
+               (jank-hotpatch-initialization-options)
+               #'jank-hotpatch--notified)
+            ;; The lighter shows it too (see `jank-hotpatch--status').
+            (error (message "jank-hotpatch: %s" (error-message-string err))))))
+    (remove-hook 'after-change-functions #'jank-hotpatch--remove-results t)
+    (when (eq jank-hotpatch--buffer-client 'own)
+      (jank-hotpatch-connection-detach))
+    (setq jank-hotpatch--buffer-client nil)
+    (jank-hotpatch--remove-results)
+    (jank-hotpatch--remove-overlays 'jank-hotpatch-flash-overlay)))
 
 (provide 'jank-hotpatch)
 ;;; jank-hotpatch.el ends here

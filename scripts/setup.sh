@@ -14,7 +14,8 @@ if [ "$what" = test ]; then
   want chromium         # real headless browser for delivery, benchmark and editor tests
   want emacs-nox        # real Emacs + eglot for the Emacs package's tests
   want elpa-eglot
-  want elpa-lsp-mode    # the Emacs package also registers an lsp-mode client; tested when present
+  want elpa-lsp-mode    # the Emacs package also registers an lsp-mode client (an add-on)
+  want python3-pylsp    # another real language server holding the buffer's eglot (Emacs tests)
   want clojure          # a real nREPL server to test the nREPL client against
   want libnrepl-clojure
   want libkrb5-dev      # code-server (real VS Code) builds a native module against it

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite of jank-hotpatch, installing what the tests need first, and ends with
-# one line `N passed, N failed` summing all of them. Exits non-zero on any failure.
+# one line `N passed, N failed, N skipped` summing all of them. Exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }

@@ -131,7 +131,8 @@ struct Jank {
 
 impl Jank {
     async fn connect(endpoint: &str) -> Result<Jank, BenchError> {
-        let failed = |e: jank_hotpatch::nrepl::NreplError| BenchError::Seed(format!("jank's nREPL server at {endpoint}: {e}"));
+        let failed =
+            |e: jank_hotpatch::nrepl::NreplError| BenchError::Seed(format!("jank's nREPL server at {endpoint}: {e}"));
         let client = Client::connect(endpoint, ClientOptions::default()).await.map_err(failed)?;
         let session = client.clone_session(None).await.map_err(failed)?;
         Ok(Jank { client, session })

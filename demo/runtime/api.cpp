@@ -2,6 +2,10 @@
 // exports: the 17 helpers the jank fork's hot-patch C++ imports (same signatures as the
 // fork's hot_reload.cpp), the fork's registry entry jank_hot_reload_load_patch, and the
 // subset of upstream jank's C API (c_api.h) that the browser client and the demo app use.
+//
+// Built with -DJANK_STANDIN_FORK_API it plays the fork's main module as it is: no
+// jank_hot_reload_last_error, no jank_to_code_string, and a registry that skips an entry it
+// cannot register and still returns 0 (the page must notice that nothing was bound).
 #include "runtime.hpp"
 
 #include <dlfcn.h>
@@ -211,28 +215,40 @@ extern "C"
       }
       if(!symbols[i].signature || end == symbols[i].signature || arity < 0 || arity > 4)
       {
+#ifdef JANK_STANDIN_FORK_API
+        std::fprintf(stderr, "[hot-reload] unsupported arity for %s, skipped\n", qualified.c_str());
+        continue;
+#else
         return reject("unsupported arity `" + text(symbols[i].signature) + "` for " + qualified
                       + " (0-4 supported)");
+#endif
       }
     }
     for(int i{}; i < count; ++i)
     {
       std::string const qualified{ symbols[i].qualified_name };
+      char *end{};
+      long const arity{ std::strtol(text(symbols[i].signature).c_str(), &end, 10) };
+      if(end == symbols[i].signature || arity < 0 || arity > 4)
+      {
+        continue; /* JANK_STANDIN_FORK_API only: the checks above refused it otherwise */
+      }
       auto const slash{ qualified.find('/') };
-      int const arity{ static_cast<int>(std::strtol(symbols[i].signature, nullptr, 10)) };
       standin::intern_var(qualified.substr(0, slash), qualified.substr(slash + 1))->root
-        = standin::function(symbols[i].fn_ptr, arity);
+        = standin::function(symbols[i].fn_ptr, static_cast<int>(arity));
     }
     registered_symbols += count;
     loaded_modules.push_back({ text(path), count });
     return 0;
   }
 
+#ifndef JANK_STANDIN_FORK_API
   /* Our addition: why the last jank_hot_reload_load_patch returned -1 ("" after a success). */
   EMSCRIPTEN_KEEPALIVE char const *jank_hot_reload_last_error(void)
   {
     return last_error.c_str();
   }
+#endif
 
   /* As the fork's: JSON, to be released with free(). */
   EMSCRIPTEN_KEEPALIVE char const *jank_hot_reload_get_stats()
@@ -329,8 +345,10 @@ extern "C"
     return keep(standin::str(obj(o)));
   }
 
+#ifndef JANK_STANDIN_FORK_API
   EMSCRIPTEN_KEEPALIVE char const *jank_to_code_string(void *o)
   {
     return keep(standin::print(obj(o), true));
   }
+#endif
 }

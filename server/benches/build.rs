@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use jank_hotpatch::build::SideModuleBuilder;
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
-use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
 use jank_hotpatch::reader::Namespace;
+use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
 
 const RUNS: usize = 20;
 

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use jank_hotpatch::compile::JankCompiler;
 use jank_hotpatch::config::NreplSettings;
 use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, DEFAULT_MAX_MESSAGE_BYTES};
-use jank_hotpatch::stages::{Compile, CompileRequest, FormSource, LineCol, PatchId, SourceContext};
 use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
+use jank_hotpatch::stages::{Compile, CompileRequest, FormSource, LineCol, PatchId, SourceContext};
 
 const RUNS: usize = 200;
 

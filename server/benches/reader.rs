@@ -7,8 +7,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use test_support::stats::Summary;
 use jank_hotpatch::reader::parse;
+use test_support::stats::Summary;
 
 const LINES: usize = 10_000;
 const RUNS: usize = 200;

@@ -11,6 +11,7 @@ pub mod check;
 pub mod compile;
 pub mod config;
 pub mod deliver;
+pub mod doctor;
 pub mod front;
 pub mod nrepl;
 pub mod pipeline;

@@ -65,6 +65,32 @@ enum Command {
         /// Side modules (`.wasm`) the main module must serve.
         side_modules: Vec<PathBuf>,
     },
+    /// Print the emcc flags a jank app's final link needs for its page to accept patches.
+    LinkFlags {
+        /// The app's jank C API: `fork` (no jank_to_code_string, no jank_hot_reload_last_error)
+        /// or `full` (exports those too).
+        #[arg(long, default_value = "fork", value_parser = ["fork", "full"])]
+        c_api: String,
+        /// The app has no `main` function (emcc refuses to export one that does not exist).
+        #[arg(long)]
+        no_main: bool,
+        /// Write the client's post-js (for patches above ~4 MB) to FILE and link it.
+        #[arg(long, value_name = "FILE")]
+        post_js: Option<PathBuf>,
+        /// The app's current main module `.wasm`, to add what SIDE_MODULES import.
+        #[arg(long, requires = "side_modules")]
+        main: Option<PathBuf>,
+        /// Built patches (`.wasm`, e.g. one the check stage refused) whose imports to export.
+        #[arg(requires = "main")]
+        side_modules: Vec<PathBuf>,
+    },
+    /// Check this setup: jank, the toolchain, the main module, the page; exit 0 only when a
+    /// patch can go through.
+    Doctor {
+        /// The workspace root, where jank-hotpatch.toml and .jank-hotpatch/ live.
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +99,7 @@ fn main() -> anyhow::Result<()> {
     // news and routine logs would drown them.
     init_logging(if matches!(cli.command, Command::Lsp { .. }) { "info" } else { "warn" });
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let mut healthy = true;
     let result = runtime.block_on(async {
         match cli.command {
             Command::Lsp { nrepl_port } => {
@@ -97,10 +124,26 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&list)?);
                 Ok(())
             }
+            Command::LinkFlags { c_api, no_main, post_js, main, side_modules } => {
+                use jank_hotpatch::check::link_flags::{link_flags, CApi, LinkOptions};
+                let c_api = if c_api == "full" { CApi::Full } else { CApi::Fork };
+                let options = LinkOptions { c_api, main_function: !no_main, post_js, main_module: main, side_modules };
+                println!("{}", link_flags(&options)?.join(" "));
+                Ok(())
+            }
+            Command::Doctor { workspace } => {
+                let diagnosis = jank_hotpatch::doctor::diagnose(&workspace).await;
+                print!("{}", diagnosis.render());
+                healthy = diagnosis.can_patch();
+                Ok(())
+            }
         }
     });
     // Blocking reads of a closed stdin must not keep the process (and its ports) alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if !healthy {
+        std::process::exit(1);
+    }
     result
 }
 

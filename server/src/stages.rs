@@ -185,6 +185,33 @@ pub struct PatchOrigin {
     pub form: String,
 }
 
+impl PatchOrigin {
+    /// Which form a patch or a failure is about, for the pages' HUD: `ns/name` for a
+    /// definition, `file:line` for an expression (the browser client keys its loads alike).
+    pub fn form_key(&self, var: Option<&VarName>) -> String {
+        match var {
+            Some(var) => var.to_string(),
+            None => format!("{}:{}", self.file, self.line),
+        }
+    }
+}
+
+/// A form that failed before it reached the pages (read, compile, build, check). The pages
+/// show it in their HUD until a patch of the same form loads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormFailure {
+    /// [`PatchOrigin::form_key`].
+    pub key: String,
+    pub stage: Stage,
+    pub message: String,
+    pub file: String,
+    /// 1-based, where the stage located the failure (else the form's start).
+    pub line: u32,
+    pub column: u32,
+    /// The form's text.
+    pub form: String,
+}
+
 /// A side module on its way to the pages.
 #[derive(Clone, Debug)]
 pub struct Patch {
@@ -210,6 +237,9 @@ pub struct Delivery {
     pub values: Vec<(PatchId, String)>,
     /// Load errors, one per failing page, with the page's message.
     pub failures: Vec<String>,
+    /// What went wrong without failing the patch, and what it costs the user (e.g. the
+    /// journal could not be saved: pages that connect later will miss this patch).
+    pub warnings: Vec<String>,
     /// The version each definition of the batch has now in the journal.
     pub versions: Vec<VarVersion>,
     /// What the code printed in the first page that answered, line by line, in patch order
@@ -305,4 +335,8 @@ pub trait Deliver: Send + Sync {
     /// Takes each var back to its previous version in every page (and in the journal), from
     /// the side modules built before: no compile, no build.
     async fn undo(&self, vars: &[VarName], hooks: &LoadHooks) -> Result<Delivery, StageFailure>;
+
+    /// Shows in every page the forms of a run that failed before reaching the pages, and
+    /// clears the failures shown earlier of forms (by key) that are fine now.
+    async fn show_failures(&self, _failed: Vec<FormFailure>, _fine: Vec<String>) {}
 }

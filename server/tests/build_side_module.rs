@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use jank_hotpatch::build::{build_main_module, MainModule, SideModuleBuilder, Tools};
 use jank_hotpatch::check::{export_list, ExportCheck};
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
-use jank_hotpatch::stages::{Build, Check, CompiledForm, FormKey, PatchId, PatchKind, SideModule, VarName};
 use jank_hotpatch::reader::Namespace;
+use jank_hotpatch::stages::{Build, Check, CompiledForm, FormKey, PatchId, PatchKind, SideModule, VarName};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
@@ -169,6 +169,21 @@ async fn missing_imports_fail_the_check_by_name_and_go_into_the_export_list() {
     assert_eq!(check.missing(&module.bytes).unwrap(), ["jank_make_char", "jank_make_regex"]);
     let failure = check.check(&module).unwrap_err();
     assert!(failure.message.contains("jank_make_char, jank_make_regex"), "{}", failure.message);
+    // It names the command that prints the flags, with the refused module kept for it.
+    let kept = module.cpp_path.with_extension("wasm");
+    let command = format!("`jank-hotpatch link-flags --main {} {}`", main.wasm.display(), kept.display());
+    assert!(failure.message.contains(&command), "{}", failure.message);
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
+        .args(["link-flags", "--main"])
+        .arg(&main.wasm)
+        .arg(&kept)
+        .output()
+        .unwrap();
+    let flags = String::from_utf8(printed.stdout).unwrap();
+    let exported = flags.split_whitespace().find_map(|f| f.strip_prefix("-sEXPORTED_FUNCTIONS=")).unwrap();
+    for name in ["_jank_make_char", "_jank_make_regex", "_jank_hot_reload_load_patch", "_main"] {
+        assert!(exported.split(',').any(|n| n == name), "{name} not in {exported}");
+    }
 
     let wasm = dir.join("missing.wasm");
     std::fs::write(&wasm, &module.bytes).unwrap();

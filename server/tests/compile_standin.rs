@@ -1,6 +1,10 @@
 //! The compile stage (`JankCompiler`) against the stand-in jank (`tests/jank-standin`, a real
-//! process speaking jank's nREPL protocol), plus a scripted fake server for replies the
-//! stand-in never gives. Needs `cargo build -p jank-standin` first (the test scripts do it).
+//! process speaking jank's nREPL protocol) in each of its modes (the contract, the fork as it
+//! is, upstream jank), against Debian's real Clojure nREPL server (no op), plus a scripted fake
+//! server for replies the stand-in never gives. Needs `cargo build -p jank-standin` first (the
+//! test scripts do it).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,10 +14,10 @@ use std::time::{Duration, Instant};
 use jank_hotpatch::compile::JankCompiler;
 use jank_hotpatch::config::NreplSettings;
 use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, Value};
+use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use jank_hotpatch::stages::{
     Compile, CompileRequest, FormSource, LineCol, PatchId, PatchKind, SourceContext, StageFailure, VarName,
 };
-use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The stand-in jank, killed when dropped.
@@ -35,7 +39,50 @@ fn standin_binary() -> PathBuf {
     path
 }
 
+/// The three shapes of real jank the stand-in plays (`--mode`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Contract,
+    Fork,
+    Upstream,
+}
+
+const MODES: [Mode; 3] = [Mode::Contract, Mode::Fork, Mode::Upstream];
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Contract => "contract",
+            Mode::Fork => "fork",
+            Mode::Upstream => "upstream",
+        }
+    }
+}
+
+/// What every compile against a jank without the op answers.
+fn assert_missing_op(failure: &StageFailure) {
+    assert!(failure.message.starts_with("jank's nREPL server has no `wasm-compile-patch` op"), "{failure:?}");
+    assert!(failure.message.contains("pfeodrippe/jank branch `nrepl`"), "{failure:?}");
+    assert_eq!(failure.location, None, "on the whole form");
+}
+
+/// What a user of the fork sees when a form needs the file's namespace.
+fn assert_analysed_in_user(failure: &StageFailure, symbol: &str) {
+    assert!(failure.message.contains(&format!("Unable to resolve symbol '{symbol}'.")), "{failure:?}");
+    assert!(failure.message.contains("jank analysed this form in namespace `user`, not in `demo.core`"), "{failure:?}");
+    assert!(failure.message.contains("must bind `*ns*`") && failure.message.contains("wasm_compile_patch.hpp"));
+    assert!(failure.message.ends_with("(jank gave no position)"), "{failure:?}");
+    assert_eq!(failure.location, None, "on the whole form, never 0:0");
+}
+
 impl StandIn {
+    /// Starts the stand-in in `mode` in `dir`, where it writes `.nrepl-port`.
+    fn start_as(dir: &Path, mode: Mode, args: &[&str]) -> StandIn {
+        let mut all = vec!["--mode", mode.name()];
+        all.extend_from_slice(args);
+        StandIn::start(dir, &all)
+    }
+
     /// Starts the stand-in in `dir`, where it writes `.nrepl-port`.
     fn start(dir: &Path, args: &[&str]) -> StandIn {
         let port_file = dir.join(".nrepl-port");
@@ -171,26 +218,41 @@ patch_symbol *jank_patch_symbols_7(int *count) {
 
 #[tokio::test]
 async fn a_defn_compiles_to_the_forks_cpp() {
-    let dir = workspace("golden");
-    let _jank = StandIn::start(&dir, &[]);
-    let file = format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n");
-    let compiled = compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 7)).await.unwrap();
-    assert_eq!(compiled.cpp, GGG_CPP);
-    assert_eq!(compiled.var, VarName::new("demo.core", "ggg"));
-    assert_eq!(compiled.kind, PatchKind::Definition);
-    assert_eq!(compiled.patch_id, PatchId(7));
+    for mode in MODES {
+        let dir = workspace(&format!("golden-{}", mode.name()));
+        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let file = format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n");
+        let compiled = compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 7)).await;
+        if mode == Mode::Upstream {
+            assert_missing_op(&compiled.unwrap_err());
+            continue;
+        }
+        // Only `clojure.core` in it: the fork compiles it as well as the contract.
+        let compiled = compiled.unwrap();
+        assert_eq!(compiled.cpp, GGG_CPP, "{mode:?}");
+        assert_eq!(compiled.var, VarName::new("demo.core", "ggg"));
+        assert_eq!(compiled.kind, PatchKind::Definition);
+        assert_eq!(compiled.patch_id, PatchId(7));
+    }
 }
 
-/// The emitted C++ is valid for emscripten's clang (nested fn, if, let, strings, keywords).
+/// The emitted C++ is valid for emscripten's clang (nested fn, if, let, strings, keywords):
+/// the fork's code generator translates `let` and `if` (`gen_let`, `gen_if`).
 #[tokio::test]
 async fn the_cpp_compiles_with_emscriptens_clang() {
-    let dir = workspace("clang");
-    let _jank = StandIn::start(&dir, &[]);
-    let form = "(defn label [n]\n  (let [k :big\n        f (fn [x] (str \"<\" x \"\\\">\"))]\n    (if (> n 2.5) (f k) (set/union #{n} #{1}))))";
+    for mode in [Mode::Contract, Mode::Fork] {
+        the_cpp_compiles_with_emscriptens_clang_in(mode).await;
+    }
+}
+
+async fn the_cpp_compiles_with_emscriptens_clang_in(mode: Mode) {
+    let dir = workspace(&format!("clang-{}", mode.name()));
+    let _jank = StandIn::start_as(&dir, mode, &[]);
+    let form = "(defn label [n]\n  (let [k :big\n        f (fn [x] (str \"<\" x \"\\\">\"))]\n    (if (> n 2.5) (str f k) (count #{n 1}))))";
     let file = format!("{NS_FORM}\n\n{form}\n");
     let compiled = compiler(&dir).compile(&request(&dir, &file, form, defn(), 8)).await.unwrap();
     assert!(compiled.cpp.contains("void *jank_anon_8_0(void *x)"), "{}", compiled.cpp);
-    assert!(compiled.cpp.contains("jank_call_var(\"clojure.set\", \"union\""), "{}", compiled.cpp);
+    assert!(compiled.cpp.contains("jank_make_set(2, tmp_"), "{}", compiled.cpp);
     let cpp_path = dir.join("label.cpp");
     std::fs::write(&cpp_path, &compiled.cpp).unwrap();
     let output = Command::new("clang++-14")
@@ -209,28 +271,91 @@ async fn the_cpp_compiles_with_emscriptens_clang() {
 
 #[tokio::test]
 async fn patch_ids_are_the_sidecars_and_non_functions_fail() {
-    let dir = workspace("ids");
-    let _jank = StandIn::start(&dir, &[]);
-    let jank = compiler(&dir);
-    let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n(def answer 42)\n");
-    let big = 123_456_789_012;
-    let compiled = jank.compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), big)).await.unwrap();
-    assert!(compiled.cpp.contains("jank_patch_symbols_123456789012(int *count)"));
-    assert!(compiled.cpp.contains("void *jank_demo_core_ggg_123456789012(void *v)"));
+    for mode in [Mode::Contract, Mode::Fork] {
+        let dir = workspace(&format!("ids-{}", mode.name()));
+        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let jank = compiler(&dir);
+        let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n(def answer 42)\n");
+        let big = 123_456_789_012;
+        let compiled = jank.compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), big)).await.unwrap();
+        assert!(compiled.cpp.contains("jank_patch_symbols_123456789012(int *count)"));
+        assert!(compiled.cpp.contains("void *jank_demo_core_ggg_123456789012(void *v)"));
 
-    // The fork's quirk: a def of a non-function "succeeds" with `// ERROR:` as the C++.
-    let failure =
-        jank.compile(&request(&dir, &file, "(def answer 42)", FormKind::Def("def".into()), 9)).await.unwrap_err();
-    assert!(failure.message.contains("def value is not a function"), "{failure:?}");
+        // The fork's quirk: a def of a non-function "succeeds" with `// ERROR:` as the C++,
+        // which never reaches the toolchain.
+        let failure =
+            jank.compile(&request(&dir, &file, "(def answer 42)", FormKind::Def("def".into()), 9)).await.unwrap_err();
+        assert_eq!(failure.message, "jank: def value is not a function", "{mode:?}");
+        assert_eq!(failure.location, None, "on the whole form");
+    }
+}
+
+/// What the fork's code generator turns into nil (an all-literal set, which jank folds into
+/// one constant it has no translation for; `recur`; a call of a local) is refused, never
+/// patched in.
+#[tokio::test]
+async fn untranslated_parts_are_refused() {
+    let cases = [
+        ("(defn f [x] (count #{1 2}))", "unsupported literal"),
+        ("(defn up [n] (loop [i 0] (if (< i n) (recur (inc i)) i)))", "unsupported expr"),
+        ("(defn g [x] (let [h (fn [y] y)] (h x)))", "TODO: call non-var"),
+    ];
+    for mode in [Mode::Contract, Mode::Fork] {
+        let dir = workspace(&format!("untranslated-{}", mode.name()));
+        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let jank = compiler(&dir);
+        for (id, (form, marker)) in (4..).zip(cases) {
+            let file = format!("{NS_FORM}\n{form}\n");
+            let failure = jank.compile(&request(&dir, &file, form, defn(), id)).await.unwrap_err();
+            assert!(failure.message.contains(&format!("compiled it to nil (`// {marker}`")), "{failure:?}");
+            assert_eq!(failure.location, None);
+        }
+    }
+}
+
+/// The fork interns a def in `user` while analysing it there: a recursive function would call
+/// `user/fact`, and once `ggg` was compiled, a call of it resolves to `user/ggg`; the page has
+/// neither. Refused, with the reason.
+#[tokio::test]
+async fn calls_into_user_show_where_jank_analysed() {
+    for mode in [Mode::Contract, Mode::Fork] {
+        let dir = workspace(&format!("recursive-{}", mode.name()));
+        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let jank = compiler(&dir);
+        let (fact, ggg, twice) = (
+            "(defn fact [n] (if (< n 2) 1 (* n (fact (- n 1)))))",
+            "(defn ggg [v] (+ 49 v))",
+            "(defn twice [x] (ggg x))",
+        );
+        let file = format!("{NS_FORM}\n{fact}\n{ggg}\n{twice}\n");
+        let recursive = jank.compile(&request(&dir, &file, fact, defn(), 6)).await;
+        jank.compile(&request(&dir, &file, ggg, defn(), 7)).await.unwrap();
+        let caller = jank.compile(&request(&dir, &file, twice, defn(), 8)).await;
+        match mode {
+            Mode::Fork => {
+                for (failure, var) in [(recursive.unwrap_err(), "user/fact"), (caller.unwrap_err(), "user/ggg")] {
+                    let calls = format!("the generated C++ calls `{var}`, not a var of `demo.core`");
+                    assert!(failure.message.contains(&calls), "{failure:?}");
+                    assert!(failure.message.contains("namespace `user`, not in `demo.core`"), "{failure:?}");
+                    assert_eq!(failure.location, None);
+                }
+            }
+            _ => {
+                assert!(recursive.unwrap().cpp.contains("jank_call_var(\"demo.core\", \"fact\", 1, tmp_"));
+                assert!(caller.unwrap().cpp.contains("jank_call_var(\"demo.core\", \"ggg\", 1, tmp_"));
+            }
+        }
+    }
 }
 
 /// Seed problems 1 and 2: without the namespace loaded, jank resolves `set/union` in `user`
-/// and fails (or names the patch `user/...`); the compiler loads the file first.
+/// and fails (or names the patch `user/...`); the compiler loads the file first. The fork
+/// analyses in `user` even then: the user is told so, and what jank must change.
 #[tokio::test]
 async fn the_namespace_is_loaded_before_the_first_compile() {
     let dir = workspace("load");
     let jank = StandIn::start(&dir, &[]);
-    let form = "(defn f [x] (set/union x #{1}))";
+    let form = "(defn f [x] (set/union x #{x}))";
 
     let raw = jank.client().await;
     let session = raw.clone_session(None).await.unwrap();
@@ -253,6 +378,16 @@ async fn the_namespace_is_loaded_before_the_first_compile() {
     let compiled = compiler(&dir).compile(&request(&dir, &file, form, defn(), 3)).await.unwrap();
     assert!(compiled.cpp.contains("jank_call_var(\"clojure.set\", \"union\", 2, tmp_"), "{}", compiled.cpp);
     assert_eq!(compiled.var, VarName::new("demo.core", "f"));
+
+    for mode in [Mode::Fork, Mode::Upstream] {
+        let dir = workspace(&format!("load-{}", mode.name()));
+        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let failure = compiler(&dir).compile(&request(&dir, &file, form, defn(), 3)).await.unwrap_err();
+        match mode {
+            Mode::Fork => assert_analysed_in_user(&failure, "set/union"),
+            _ => assert_missing_op(&failure),
+        }
+    }
 }
 
 #[tokio::test]
@@ -270,10 +405,28 @@ async fn a_file_without_ns_or_an_ns_form_is_refused() {
 
 #[tokio::test]
 async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
+    let file = format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n(ggg 1)\n");
+    let broken =
+        format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n  (+ 1 nope)\n(defn h [x]\n  (+ x undefined-thing))\n");
+    for mode in [Mode::Fork, Mode::Upstream] {
+        let dir = workspace(&format!("expr-{}", mode.name()));
+        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let jank = compiler(&dir);
+        let failure = jank.compile(&request(&dir, &file, "(ggg 1)", FormKind::Expression, 11)).await.unwrap_err();
+        if mode == Mode::Upstream {
+            assert_missing_op(&failure);
+            continue;
+        }
+        // A call of the file's own function: `ggg` is not a var of `user`.
+        assert_analysed_in_user(&failure, "ggg");
+        // The fork's errors carry no position: on the whole form, saying so.
+        let failure = jank.compile(&request(&dir, &broken, "(+ 1 nope)", FormKind::Expression, 12)).await.unwrap_err();
+        assert_analysed_in_user(&failure, "nope");
+    }
+
     let dir = workspace("expr");
     let _jank = StandIn::start(&dir, &[]);
     let jank = compiler(&dir);
-    let file = format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n(ggg 1)\n");
     let compiled = jank.compile(&request(&dir, &file, "(ggg 1)", FormKind::Expression, 11)).await.unwrap();
     assert_eq!(compiled.kind, PatchKind::Expression);
     assert_eq!(compiled.var, VarName::new("demo.core", "__jank_hotpatch_eval_11"));
@@ -281,8 +434,6 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
     assert!(compiled.cpp.contains("jank_call_var(\"demo.core\", \"ggg\", 1, tmp_2)"), "{}", compiled.cpp);
 
     // The namespace is loaded now: these errors come from the compile op, relative to the form.
-    let broken =
-        format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n  (+ 1 nope)\n(defn h [x]\n  (+ x undefined-thing))\n");
     let failure = jank.compile(&request(&dir, &broken, "(+ 1 nope)", FormKind::Expression, 12)).await.unwrap_err();
     assert_eq!(failure.message, "jank: Unable to resolve symbol 'nope'.");
     assert_eq!(failure.location, Some(LineCol { line: 5, column: 7 }), "first line: the wrapper is not counted");
@@ -293,18 +444,32 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
 
 #[tokio::test]
 async fn a_file_jank_cannot_load_fails_at_jank_position() {
-    let dir = workspace("load-fail");
-    let _jank = StandIn::start(&dir, &[]);
-    let file = "(ns demo.core\n  (:require [no.such.lib :as x]))\n(defn ggg [v] v)\n";
-    let failure = compiler(&dir).compile(&request(&dir, file, "(defn ggg [v] v)", defn(), 1)).await.unwrap_err();
-    assert!(failure.message.contains("Unable to find module 'no.such.lib'"), "{failure:?}");
-    assert_eq!(failure.location, Some(LineCol { line: 0, column: 0 }));
+    for mode in MODES {
+        let dir = workspace(&format!("load-fail-{}", mode.name()));
+        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let file = "(ns demo.core\n  (:require [no.such.lib :as x]))\n(defn ggg [v] v)\n";
+        let failure = compiler(&dir).compile(&request(&dir, file, "(defn ggg [v] v)", defn(), 1)).await.unwrap_err();
+        if mode == Mode::Upstream {
+            // Asked first, before the file is loaded.
+            assert_missing_op(&failure);
+            continue;
+        }
+        assert!(failure.message.contains("Unable to find module 'no.such.lib'"), "{failure:?}");
+        // The fork's `eval` and `load-file` errors carry jank's position (its op's do not).
+        assert_eq!(failure.location, Some(LineCol { line: 0, column: 0 }), "{mode:?}");
+    }
 }
 
 #[tokio::test]
 async fn mirror_defines_the_var_on_the_jank_side() {
-    let dir = workspace("mirror");
-    let jank = StandIn::start(&dir, &[]);
+    for mode in [Mode::Contract, Mode::Fork] {
+        mirror_defines_the_var_on_the_jank_side_in(mode).await;
+    }
+}
+
+async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
+    let dir = workspace(&format!("mirror-{}", mode.name()));
+    let jank = StandIn::start_as(&dir, mode, &[]);
     let compiler = compiler(&dir);
     let before = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n");
     compiler.compile(&request(&dir, &before, "(defn ggg [v] (+ 49 v))", defn(), 1)).await.unwrap();
@@ -326,14 +491,39 @@ async fn mirror_defines_the_var_on_the_jank_side() {
 #[tokio::test]
 async fn upstream_jank_without_the_op_gets_one_clear_diagnostic() {
     let dir = workspace("no-op");
-    let _jank = StandIn::start(&dir, &["--without-wasm-op"]);
+    let _jank = StandIn::start_as(&dir, Mode::Upstream, &[]);
     let jank = compiler(&dir);
-    let file = format!("{NS_FORM}\n(defn ggg [v] v)\n");
+    let file = format!("{NS_FORM}\n(defn ggg [v] v)\n(defn oops [] (missing))\n");
     for id in [1, 2] {
-        let failure = jank.compile(&request(&dir, &file, "(defn ggg [v] v)", defn(), id)).await.unwrap_err();
-        assert!(failure.message.starts_with("jank's nREPL server has no `wasm-compile-patch` op"), "{failure:?}");
-        assert!(failure.message.contains("pfeodrippe/jank branch `nrepl`"), "{failure:?}");
+        assert_missing_op(&jank.compile(&request(&dir, &file, "(defn ggg [v] v)", defn(), id)).await.unwrap_err());
     }
+    // Upstream's eval error: the message is in `value`, its `err` is blank.
+    let failure = jank.mirror(&request(&dir, &file, "(defn oops [] (missing))", defn(), 3)).await.unwrap_err();
+    let path = dir.join("src/demo/core.jank");
+    assert_eq!(
+        failure.message,
+        format!(
+            "jank could not load {} (namespace demo.core): Unable to resolve symbol 'missing'. (jank gave no position)",
+            path.display()
+        )
+    );
+    assert_eq!(failure.location, None);
+}
+
+/// Debian's real Clojure nREPL server (no op), found through `.nrepl-port` as a new user's
+/// would be: the one message names the op, not a namespace or a raw status list.
+#[tokio::test]
+async fn a_real_nrepl_server_without_the_op_gets_the_op_missing_message() {
+    let dir = workspace("clojure");
+    let (mut child, _) = support::clojure::start_clojure_nrepl(&dir);
+    let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n");
+    let failure = compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 1)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let failure = failure.unwrap_err();
+    assert_missing_op(&failure);
+    assert!(failure.message.contains(" is clojure, java, nrepl"), "names what describe reported: {failure:?}");
+    assert!(!failure.message.contains("status") && !failure.message.contains("namespace"), "{failure:?}");
 }
 
 #[tokio::test]
@@ -341,7 +531,7 @@ async fn jank_killed_mid_compile_then_restarted() {
     let dir = workspace("restart");
     let slow = StandIn::start(&dir, &["--delay-ms", "3000"]);
     let jank = Arc::new(compiler(&dir));
-    let form = "(defn f [x] (set/union x #{1}))";
+    let form = "(defn f [x] (set/union x #{x}))";
     let file = format!("{NS_FORM}\n{form}\n");
     let req = request(&dir, &file, form, defn(), 1);
     let pending = tokio::spawn({
@@ -462,4 +652,61 @@ async fn the_standin_speaks_janks_protocol_and_survives_garbage() {
     assert!(response.has_status("eval-error") && response.err().contains("Divide by zero"), "{response}");
     let missing = client.request(Message::op("wasm-compile-patch").with("session", session.as_str())).await.unwrap();
     assert_eq!((missing.statuses(), missing.err()), (vec!["unsupported", "done"], "missing-code".to_string()));
+}
+
+/// The fork's and upstream's reply shapes as `recipes.md` ("jank itself") records them.
+#[tokio::test]
+async fn each_mode_answers_with_its_janks_shapes() {
+    let statuses = |r: &jank_hotpatch::nrepl::Response| r.statuses().into_iter().map(String::from).collect::<Vec<_>>();
+    for mode in MODES {
+        let dir = workspace(&format!("shapes-{}", mode.name()));
+        let jank = StandIn::start_as(&dir, mode, &[]);
+        let client = jank.client().await;
+        let session = client.clone_session(None).await.unwrap();
+        assert_eq!(session.len(), 36, "a UUID: {session}");
+        assert_eq!(session.matches('-').count(), 4, "a UUID: {session}");
+        let describe = client.describe().await.unwrap();
+        assert_eq!(describe.has_op("wasm-compile-patch"), mode == Mode::Contract, "{mode:?}");
+        let unknown = client.request(Message::op("no-such-op")).await.unwrap();
+        let op = |code: &str| Message::op("wasm-compile-patch").with("session", session.as_str()).with("code", code);
+        let code = "(defn g [] 1)";
+        let by_number = client.request(op(code).with("ns", "a.b").with("patch-id", 5)).await.unwrap();
+        let nope = client.request(op("(defn h [] (nope))").with("ns", "a.b")).await.unwrap();
+        let eval = jank_hotpatch::nrepl::Eval { code: "(nope)", ..Default::default() };
+        let eval_error = client.eval(&session, &eval).await.unwrap();
+        match mode {
+            Mode::Upstream => {
+                assert!(!describe.has_op("interrupt") && describe.has_op("lookup") && describe.has_op("completions"));
+                assert_eq!(statuses(&unknown), ["error", "unknown-op", "done"]);
+                assert_eq!(statuses(&by_number), ["error", "unknown-op", "done"]);
+                let fields: Vec<Vec<&str>> =
+                    eval_error.messages.iter().map(|m| m.0.keys().map(String::as_str).collect()).collect();
+                assert_eq!(
+                    fields,
+                    [
+                        vec!["id", "out", "session"],
+                        vec!["err", "id", "session"],
+                        vec!["id", "session", "status", "value"]
+                    ]
+                );
+                assert_eq!(eval_error.err(), "");
+                assert_eq!(statuses(&eval_error), ["done", "eval-error"]);
+                assert_eq!(eval_error.error_message().as_deref(), Some("Unable to resolve symbol 'nope'."));
+            }
+            Mode::Fork | Mode::Contract => {
+                assert!(describe.has_op("interrupt"));
+                // A bencode integer is not a decimal string: ignored, jank's own counter is used.
+                assert_eq!(by_number.get_str("patch-id"), Some("0"), "{by_number}");
+                assert_eq!(by_number.get_str("ns-name"), Some("a.b"));
+                assert_eq!(nope.err().trim(), "Unable to resolve symbol 'nope'.");
+                assert_eq!(statuses(&nope), ["error", "done"]);
+                let positioned = nope.messages.iter().any(|m| m.get("line").is_some());
+                assert_eq!(positioned, mode == Mode::Contract, "only the contract gives a position: {nope}");
+                assert!(eval_error.err().contains("at (1:2)") && eval_error.ex().is_some(), "{eval_error}");
+                let expected =
+                    if mode == Mode::Fork { vec!["unsupported", "done"] } else { vec!["error", "unknown-op", "done"] };
+                assert_eq!(statuses(&unknown), expected, "{mode:?}");
+            }
+        }
+    }
 }

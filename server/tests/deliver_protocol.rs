@@ -294,6 +294,23 @@ async fn a_page_that_closes_mid_load_is_not_waited_for() {
 }
 
 #[tokio::test]
+async fn a_silent_page_beside_one_that_applied_is_dropped_with_a_warning() {
+    let (server, _dir) = server("silent-beside").await;
+    let server = Arc::new(server.with_ack_timeout(Duration::from_millis(500)));
+    let (_silent, _) = page(&server).await;
+    let (mut answering, _) = page(&server).await;
+    let sending = deliver_in_background(&server, vec![patch(7, "a", PatchKind::Definition)]);
+    let (header, _) = next_patch(&mut answering).await;
+    ack(&mut answering, &header, json!({"ok": true, "load_ms": 0.5})).await;
+    let delivery = sending.await.unwrap().unwrap();
+    assert_eq!((delivery.browsers, delivery.applied), (2, 1));
+    assert!(delivery.failures.is_empty(), "{:?}", delivery.failures);
+    assert_eq!(delivery.warnings.len(), 1, "{:?}", delivery.warnings);
+    assert!(delivery.warnings[0].contains("did not answer within 500 ms and was dropped"), "{:?}", delivery.warnings);
+    wait_browsers(&server, 1).await;
+}
+
+#[tokio::test]
 async fn silent_pages_time_out_and_slow_readers_are_dropped() {
     let (server, _dir) = server("slow").await;
     let server = server.with_ack_timeout(Duration::from_millis(300));
@@ -385,4 +402,54 @@ async fn static_files_stay_inside_the_root() {
     assert_eq!(status, 200);
     assert!(head.contains("content-type: text/javascript") && body.contains("window.jankHotpatch"));
     assert_eq!(http(port, "/", "evil.example").await.0, 421, "DNS rebinding: unknown Host refused");
+}
+
+#[tokio::test]
+async fn hellos_and_failing_forms_reach_the_status_and_the_pages() {
+    let (server, _) = server("hello-failures").await;
+    let host = format!("127.0.0.1:{}", server.port());
+    let (status, _, _) = http(server.port(), "/_jank/status?token=wrong", &host).await;
+    assert_eq!(status, 403, "the status needs the token");
+
+    // A page says what its main module has; the status shows it.
+    let (mut first, _) = page(&server).await;
+    let api = json!({"module": "attached", "missing": ["_jank_to_code_string"], "main_module_url": "http://x/app.wasm", "main_module_sha256": "ab12"});
+    first.send(Message::text(json!({"op": "hello", "api": api}).to_string())).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.pages().first().and_then(|p| p.api.clone()).is_none() {
+        assert!(Instant::now() < deadline, "no hello recorded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, _, body) = http(server.port(), &format!("/_jank/status?token={}", server.token()), &host).await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["pages"][0]["api"], api, "{body}");
+
+    // A form that failed before the pages: every page hears of it, and a late page too.
+    let failure = jank_hotpatch::stages::FormFailure {
+        key: "demo.core/radius".into(),
+        stage: jank_hotpatch::stages::Stage::Compile,
+        message: "Unable to resolve symbol 'nope'".into(),
+        file: "src/demo/core.jank".into(),
+        line: 9,
+        column: 17,
+        form: "(defn radius [] (nope 18))".into(),
+    };
+    server.show_failures(vec![failure], vec!["demo.core/speed".into()]).await;
+    let told = next_text(&mut first).await;
+    assert_eq!(told["op"], "failures");
+    assert_eq!(told["failed"][0]["key"], "demo.core/radius");
+    assert_eq!((told["failed"][0]["line"].clone(), told["failed"][0]["column"].clone()), (json!(9), json!(17)));
+    assert_eq!(told["fine"], json!([]), "speed was not failing: nothing to clear");
+    let (mut late, _) = page(&server).await;
+    assert_eq!(next_text(&mut late).await["failed"][0]["key"], "demo.core/radius");
+
+    // Fine again: both pages are told, and the status no longer lists it.
+    server.show_failures(Vec::new(), vec!["demo.core/radius".into()]).await;
+    for socket in [&mut first, &mut late] {
+        let told = next_text(socket).await;
+        assert_eq!((told["failed"].clone(), told["fine"].clone()), (json!([]), json!(["demo.core/radius"])));
+    }
+    let (_, _, body) = http(server.port(), &format!("/_jank/status?token={}", server.token()), &host).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["failing"], json!([]));
 }

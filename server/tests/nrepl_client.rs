@@ -3,13 +3,13 @@
 //! real server does not produce on demand (dropped connection, garbage, huge or endless
 //! replies).
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use jank_hotpatch::nrepl::{
-    find_port_file, Client, ClientOptions, Eval, FrameDecoder, LoadFile, Message, NreplError, Value,
-};
+use jank_hotpatch::nrepl::{Client, ClientOptions, Eval, FrameDecoder, LoadFile, Message, NreplError, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The real nREPL server, killed when dropped.
@@ -31,25 +31,8 @@ fn start_real_server() -> RealServer {
     let dir = std::env::temp_dir().join(format!("jank-hotpatch-nrepl-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new("java")
-        .args(["-cp", "/usr/share/java/clojure.jar:/usr/share/java/nrepl.jar", "clojure.main", "-m", "nrepl.cmdline"])
-        .args(["--bind", "127.0.0.1", "--port", "0"])
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("java (apt-get install clojure libnrepl-clojure)");
-    let mut server = RealServer { child, dir, port: 0 };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some((_, port)) = find_port_file(&server.dir) {
-            server.port = port;
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nREPL did not write {}/.nrepl-port within 60 s", server.dir.display());
+    let (child, port) = support::clojure::start_clojure_nrepl(&dir);
+    RealServer { child, dir, port }
 }
 
 /// One real server for every case (it takes seconds to start).

@@ -5,15 +5,15 @@
 //! page would, and raw sockets for input no real client sends.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jank_hotpatch::config::NreplServerSettings;
-use jank_hotpatch::nrepl::{Client, ClientOptions, Message, Value as Bencode};
 use jank_hotpatch::front::nrepl_endpoint::{self, NreplEndpoint, PORT_FILE};
-use jank_hotpatch::stages::*;
+use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, Value as Bencode};
 use jank_hotpatch::pipeline::{Backends, PatchIds, Pipeline};
+use jank_hotpatch::stages::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,6 +36,14 @@ fn scratch(name: &str) -> PathBuf {
 static SLOW_STARTED: Notify = Notify::const_new();
 /// Lets the `slow` forms finish.
 static SLOW_RELEASED: Notify = Notify::const_new();
+/// Every form compiled, with the path of its document, so that a test can say what reached
+/// the pipeline (tests run in parallel: each looks at its own workspace's paths only).
+static COMPILED: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+/// The forms compiled from documents under `dir`, and their paths.
+fn compiled_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    COMPILED.lock().unwrap().iter().filter(|(path, _)| path.starts_with(dir)).cloned().collect()
+}
 
 /// Compiles any form; a form containing `nope` fails at its third column, one containing
 /// `slow` waits for [`SLOW_RELEASED`].
@@ -44,6 +52,7 @@ struct StandInCompile;
 #[async_trait]
 impl Compile for StandInCompile {
     async fn compile(&self, request: &CompileRequest) -> Result<CompiledForm, StageFailure> {
+        COMPILED.lock().unwrap().push((request.source.path.clone(), request.form.text.clone()));
         if request.form.text.contains("slow") {
             let released = SLOW_RELEASED.notified();
             SLOW_STARTED.notify_one();
@@ -104,7 +113,13 @@ impl Deliver for StandInPage {
             .map(|p| (p.module.patch_id, format!("page: {}", String::from_utf8_lossy(&p.module.bytes))))
             .collect();
         let value = values.first().map(|(_, v)| v.clone());
-        Ok(Delivery { browsers: 1, applied: 1, value, values, ..Delivery::default() })
+        // A definition named `unjournaled` stands for a patch the journal could not keep.
+        let warnings = patches
+            .iter()
+            .filter(|p| p.module.var.name == "unjournaled")
+            .map(|_| "the patch journal could not be saved (disk full)".to_string())
+            .collect();
+        Ok(Delivery { browsers: 1, applied: 1, value, values, warnings, ..Delivery::default() })
     }
 
     async fn undo(&self, vars: &[VarName], _: &LoadHooks) -> Result<Delivery, StageFailure> {
@@ -199,7 +214,7 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
 
     let define = responses(&steps, 2);
     assert_eq!(all(define, "value"), ["#'demo.core/greet"], "{define:?}");
-    assert_eq!(all(define, "ns"), ["demo.core"]);
+    assert_eq!(all(define, "ns"), ["demo.core", "demo.core"], "on the value and on done");
     assert_eq!(define.last().unwrap()["status"], serde_json::json!(["done"]), "done comes alone, last");
     let s1 = steps[1]["responses"][0]["new-session"].as_str().unwrap();
     assert!(define.iter().all(|r| r["session"] == s1 && r["id"].is_string()), "{define:?}");
@@ -210,8 +225,8 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
 
     // An ns form switches the session's namespace, for this eval and the next ones.
     assert_eq!(all(responses(&steps, 4), "value"), ["nil", "page: other.place (+ 2 2)"]);
-    assert_eq!(all(responses(&steps, 4), "ns"), ["other.place", "other.place"]);
-    assert_eq!(all(responses(&steps, 5), "ns"), ["other.place"]);
+    assert_eq!(all(responses(&steps, 4), "ns"), ["other.place", "other.place", "other.place"]);
+    assert_eq!(all(responses(&steps, 5), "ns"), ["other.place", "other.place"]);
 
     // A compile error: jank's message at the client's line and column, nREPL's error shape.
     let failed = responses(&steps, 6);
@@ -220,11 +235,12 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
     assert!(err.contains("src/demo/core.jank"), "{err}");
     assert_eq!(statuses(failed), ["eval-error", "done"], "{failed:?}");
     assert_eq!(all(failed, "ex"), ["class jank.hotpatch.CompileError"]);
+    assert_eq!(all(failed, "ns"), ["demo.core", "demo.core"], "the file's, on the error and on done: {failed:?}");
     assert_eq!(all(failed, "root-ex"), ["class jank.hotpatch.CompileError"]);
     assert!(all(failed, "value").is_empty());
 
     // Another client's session starts in `user` and never sees the first one's replies.
-    assert_eq!(all(responses(&steps, 9), "ns"), ["user"]);
+    assert_eq!(all(responses(&steps, 9), "ns"), ["user", "user"]);
     assert_eq!(all(responses(&steps, 9), "value"), ["page: user (+ 4 4)"]);
     let seen_by_b = responses(&steps, 11);
     assert!(seen_by_b.iter().all(|r| r["session"] != s1), "{seen_by_b:?}");
@@ -247,12 +263,14 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
     assert_eq!(statuses(responses(&steps, 15)), ["done", "session-closed"]);
     assert_eq!(statuses(responses(&steps, 16)), ["error", "unknown-session", "done"]);
 
-    // load-file patches what changed in the file and answers with a value per form.
+    // load-file patches what changed in the file and answers with the last form's value.
     let loaded = responses(&steps, 17);
-    assert_eq!(all(loaded, "value"), ["#'demo.more/one", "page: demo.more (one)"], "{loaded:?}");
+    assert_eq!(all(loaded, "value"), ["page: demo.more (one)"], "{loaded:?}");
     assert_eq!(all(loaded, "ns"), ["user", "user"], "load-file leaves the session's namespace alone");
+    // Loaded again unchanged: the definition is skipped, the expression evaluated again.
     let again = responses(&steps, 18);
-    assert!(all(again, "value").is_empty() && all(again, "err").concat().contains("nothing changed"), "{again:?}");
+    assert_eq!(all(again, "value"), ["page: demo.more (one)"], "{again:?}");
+    assert!(all(again, "err").is_empty(), "{again:?}");
     let broken = responses(&steps, 19);
     assert!(all(broken, "err").concat().contains("nope at line 2, column 3"), "{broken:?}");
     assert_eq!(statuses(broken), ["eval-error", "done"]);
@@ -260,6 +278,346 @@ async fn eval_patches_each_form_and_answers_like_nrepl() {
     let port_file = server.port_file().to_path_buf();
     drop(server);
     assert!(!port_file.exists(), "the port file goes with the server");
+}
+
+/// A string as an EDN literal, for client scripts.
+fn edn(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+}
+
+/// A workspace with one namespace whose file ends in an expression, as in the demo.
+fn editor_workspace(name: &str) -> (PathBuf, PathBuf, &'static str) {
+    let dir = scratch(name);
+    std::fs::create_dir_all(dir.join("src/demo")).unwrap();
+    let text = "(ns demo.core\n  (:require [clojure.string :as str]))\n\n(defn speed [] 4)\n\n(+ (speed) 38)\n";
+    let file = dir.join("src/demo/core.jank");
+    std::fs::write(&file, text).unwrap();
+    (dir, file, text)
+}
+
+/// What an editor's request must never get: an error (it would show it), or a reply that ends
+/// an evaluation without `ns` (CIDER's prompt would read `nil>`).
+fn assert_quiet(replies: &[Value], what: &str) {
+    assert!(all(replies, "err").is_empty() && !statuses(replies).contains(&"eval-error"), "{what}: {replies:?}");
+    let done = replies.iter().find(|r| r["status"].to_string().contains("done")).unwrap();
+    assert!(done["ns"].is_string(), "{what}: `done` without ns: {replies:?}");
+}
+
+/// CIDER's REPL eval parameters (`cider--repl-request-plist` at fill-column 70), as EDN.
+const CIDER_REPL_PARAMS: &str = r#":nrepl.middleware.print/stream? "1" :nrepl.middleware.print/print "cider.nrepl.pprint/pprint"
+    :nrepl.middleware.print/quota 1048576 :nrepl.middleware.print/buffer-size 4096
+    :nrepl.middleware.print/options {"right-margin" 70} :content-type "true""#;
+/// CIDER's source-buffer eval and load-file parameters (`cider--nrepl-pr-request-plist`; nil is `le`).
+const CIDER_PR_PARAMS: &str = r#":nrepl.middleware.print/print "cider.nrepl.pprint/pr" :nrepl.middleware.print/stream? []
+    :nrepl.middleware.print/quota 1048576"#;
+/// CIDER's `cider-repl-init-code`, as EDN.
+const CIDER_INIT: &str = r#""(when-let [requires (resolve 'clojure.main/repl-requires)]\n  (clojure.core/apply clojure.core/require @requires))""#;
+
+/// CIDER's connect, as client script steps 1 to 4 (`:s` its session, `:t` its tooling session):
+/// clone, clone, describe, then its start-up code with the REPL buffer's name as `file`.
+fn cider_connect(port: u16) -> String {
+    let buffer = edn(&format!("*cider-repl ~/demo:127.0.0.1:{port}(clj)*"));
+    format!(
+        r#"[:clone :cider :s {{:client-name "CIDER" :client-version "2.0.1" :id "1"}}]
+           [:clone :cider :t {{:client-name "CIDER" :client-version "2.0.1" :id "2"}}]
+           [:send :cider {{:op "describe" :session :s :id "3"}}]
+           [:send :cider {{:op "eval" :code {CIDER_INIT} :file {buffer} :line 9 :column 1 {CIDER_REPL_PARAMS}
+                          :inhibit-cider-middleware "true" :session :s :id "4"}}]"#
+    )
+}
+
+/// CIDER 2.0.1 without cider-nrepl (`cider-connect-clj`), message for message as its sources
+/// build them (nrepl-client.el, cider-repl.el, cider-eval.el, cider-compilation.el; keys in
+/// the order CIDER's bencode writes them: sorted): connect, `C-M-x` on a defn, `C-x C-e` on
+/// an expression, an eval at the REPL prompt, an error there and CIDER's follow-ups, then
+/// `C-c C-k` on the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn cider_connects_quietly_and_evaluates_like_clojure() {
+    let (dir, file, text) = editor_workspace("cider");
+    let server = endpoint(&dir, None).await;
+    let buffer = edn(&format!("*cider-repl ~/demo:127.0.0.1:{}(clj)*", server.port()));
+    let (repl, pr) = (CIDER_REPL_PARAMS, CIDER_PR_PARAMS);
+    let ns_form = "(ns demo.core\n  (:require [clojure.string :as str]))";
+    let file_path = edn(&file.display().to_string());
+    let steps = clojure_client(
+        &dir,
+        server.port(),
+        &format!(
+            r#"[[:connect :cider] {connect}
+                [:send :cider {{:op "eval" :code {ns_form} :session :s :id "5"}}]
+                [:send :cider {{:op "eval" :code "(defn speed [] 4)" :ns "demo.core" :file {file_path} :line 4 :column 1
+                               :content-type "true" {pr} :session :s :id "6"}}]
+                [:send :cider {{:op "eval" :code "(+ (speed) 38)" :ns "demo.core" :file {file_path} :line 6 :column 1
+                               :content-type "true" {pr} :session :s :id "7"}}]
+                [:send :cider {{:op "eval" :code "(+ 40 2)" :ns "user" :file {buffer} :line 10 :column 7 {repl}
+                               :session :s :id "8"}}]
+                [:send :cider {{:op "eval" :code "(nope 1)" :ns "user" :file {buffer} :line 11 :column 7 {repl}
+                               :session :s :id "9"}}]
+                [:send :cider {{:op "eval" :code "(require 'clojure.stacktrace)" :session :t :id "10"}}]
+                [:send :cider {{:op "eval" :code "(clojure.stacktrace/print-cause-trace *e)" :session :s :id "11"}}]
+                [:send :cider {{:op "eval" :code "(println (ex-data *e))" :session :s :id "12"}}]
+                [:send :cider {{:op "load-file" :file {contents} :file-path {file_path} :file-name "core.jank" {pr}
+                               :session :s :id "13"}}]
+                [:send :cider {{:op "eval" :code "(in-ns 'demo.core)" :session :t :id "14"}}]
+                [:send :cider {{:op "eval" :code "(+ (speed) 1)" :ns "demo.core" :file {buffer} :line 12 :column 12 {repl}
+                               :session :s :id "15"}}]]"#,
+            connect = cider_connect(server.port()),
+            ns_form = edn(ns_form),
+            contents = edn(text),
+        ),
+    )
+    .await;
+
+    // Connecting: the start-up code is answered, with the session's namespace, and nothing is
+    // shown; the buffer name in `file` is a label, never a path to load.
+    let started = responses(&steps, 4);
+    assert_quiet(started, "start-up code");
+    assert_eq!(all(started, "value"), ["nil"], "{started:?}");
+    assert_eq!(all(started, "ns"), ["user", "user"]);
+    assert!(started.iter().all(|r| r["id"] == "4"));
+
+    // The ns form switches the session; the defn and the expression go to the page.
+    assert_eq!(all(responses(&steps, 5), "value"), ["nil"]);
+    assert_eq!(all(responses(&steps, 6), "value"), ["#'demo.core/speed"]);
+    assert_eq!(all(responses(&steps, 7), "value"), ["page: demo.core (+ (speed) 38)"]);
+    assert_eq!(all(responses(&steps, 8), "value"), ["page: user (+ 40 2)"]);
+    for step in [5, 6, 7, 8] {
+        assert_quiet(responses(&steps, step), &format!("step {step}"));
+    }
+
+    // An error at the prompt: the message, then `ns` on the error and on done.
+    let failed = responses(&steps, 9);
+    assert!(all(failed, "err").concat().contains("Unable to resolve symbol: nope"), "{failed:?}");
+    assert_eq!(statuses(failed), ["eval-error", "done"]);
+    assert_eq!(all(failed, "ns"), ["user", "user"], "{failed:?}");
+    // CIDER's follow-ups: answered, nothing printed, so no error buffer pops up.
+    for step in [10, 11, 12] {
+        let replies = responses(&steps, step);
+        assert_quiet(replies, &format!("step {step}"));
+        assert_eq!(all(replies, "value"), ["nil"], "step {step}: {replies:?}");
+        assert!(all(replies, "out").is_empty(), "step {step}: {replies:?}");
+    }
+
+    // C-c C-k after C-x C-e: the unchanged defn is skipped, the expression evaluated again.
+    let loaded = responses(&steps, 13);
+    assert_quiet(loaded, "load-file");
+    assert_eq!(all(loaded, "value"), ["page: demo.core (+ (speed) 38)"], "{loaded:?}");
+
+    // `C-c M-n n` (cider-repl-set-ns): the prompt follows the reply's `ns`.
+    let switched = responses(&steps, 14);
+    assert_quiet(switched, "in-ns");
+    assert_eq!(all(switched, "ns"), ["demo.core", "demo.core"]);
+    assert_eq!(all(responses(&steps, 15), "value"), ["page: demo.core (+ (speed) 1)"]);
+
+    // What reached the pipeline: code, never tooling, never the REPL buffer's name.
+    let compiled = compiled_under(&dir);
+    let forms: Vec<&str> = compiled.iter().map(|(_, form)| form.as_str()).collect();
+    let expected = ["(defn speed [] 4)", "(+ (speed) 38)", "(+ 40 2)", "(nope 1)", "(+ (speed) 38)", "(+ (speed) 1)"];
+    assert_eq!(forms, expected);
+    assert!(compiled.iter().all(|(path, _)| !path.to_string_lossy().contains("cider-repl")), "{compiled:?}");
+}
+
+/// A bencode value written in the order given: Calva's encoder writes a dictionary's keys in
+/// insertion order (and `true` as `i1e`), which the nrepl.core client, sorting them, cannot.
+enum Ordered<'a> {
+    Str(&'a str),
+    Int(i64),
+    Dict(Vec<(&'a str, Ordered<'a>)>),
+}
+
+impl Ordered<'_> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Ordered::Str(s) => out.extend(format!("{}:{s}", s.len()).as_bytes()),
+            Ordered::Int(i) => out.extend(format!("i{i}e").as_bytes()),
+            Ordered::Dict(pairs) => {
+                out.push(b'd');
+                for (key, value) in pairs {
+                    Ordered::Str(key).encode(out);
+                    value.encode(out);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+}
+
+/// A client that writes its requests as raw bytes.
+struct RawClient {
+    stream: TcpStream,
+    decoder: FrameDecoder,
+}
+
+impl RawClient {
+    /// Sends `request` and returns the replies to `id` up to its `done`, as JSON (as the
+    /// nrepl.core client's are, for the same checks).
+    async fn exchange(&mut self, request: Ordered<'_>, id: &str) -> Vec<Value> {
+        let mut bytes = Vec::new();
+        request.encode(&mut bytes);
+        self.stream.write_all(&bytes).await.unwrap();
+        let mut replies = Vec::new();
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            while let Some(reply) = self.decoder.next_message().unwrap() {
+                if reply.id() != Some(id) {
+                    continue;
+                }
+                let done = reply.has_status("done");
+                replies.push(json(&Bencode::Dict(reply.0)));
+                if done {
+                    return replies;
+                }
+            }
+            let n =
+                tokio::time::timeout(Duration::from_secs(30), self.stream.read(&mut buffer)).await.unwrap().unwrap();
+            assert!(n > 0, "closed while waiting for {id}: {replies:?}");
+            self.decoder.extend(&buffer[..n]);
+        }
+    }
+}
+
+fn json(value: &Bencode) -> Value {
+    match value {
+        Bencode::Int(i) => Value::from(*i),
+        Bencode::Str(s) => Value::from(s.as_str()),
+        Bencode::List(items) => Value::Array(items.iter().map(json).collect()),
+        Bencode::Dict(dict) => Value::Object(dict.iter().map(|(k, v)| (k.clone(), json(v))).collect()),
+    }
+}
+
+/// Calva 2.0.480 (src/nrepl/index.ts, connector.ts, evaluate.ts; default settings), byte for
+/// byte in its key order: connect (`*ns*` before any session, clone, describe, the onConnect
+/// code from its REPL window), an eval at the REPL window, then a form of a file (the file's
+/// `ns` form first, as Calva sends it when the REPL window is in another namespace).
+#[tokio::test(flavor = "multi_thread")]
+async fn calva_connects_quietly_and_evaluates_like_clojure() {
+    use Ordered::{Dict, Int, Str};
+    let (dir, file, _) = editor_workspace("calva");
+    std::fs::create_dir_all(dir.join(".calva")).unwrap();
+    let repl_window = dir.join(".calva/repl.calva-repl");
+    std::fs::write(&repl_window, "; This is the Calva REPL Window.\n\nclj꞉user꞉> \n(+ 40 2)\n").unwrap();
+    let (repl_window, file) = (repl_window.display().to_string(), file.display().to_string());
+    let server = endpoint(&dir, None).await;
+    let mut calva = RawClient { stream: raw(server.port()).await, decoder: FrameDecoder::new(1 << 20) };
+    let printer = || {
+        [
+            ("nrepl.middleware.print/options", Dict(vec![("right-margin", Int(120)), ("length", Int(50))])),
+            ("nrepl.middleware.print/print", Str("cider.nrepl.pprint/pprint")),
+        ]
+    };
+    let ns = calva.exchange(Dict(vec![("op", Str("eval")), ("code", Str("*ns*")), ("id", Str("1"))]), "1").await;
+    assert_quiet(&ns, "*ns*");
+    assert_eq!(all(&ns, "ns"), ["user", "user"], "{ns:?}");
+    let cloned = calva.exchange(Dict(vec![("op", Str("clone")), ("id", Str("2"))]), "2").await;
+    let session = cloned[0]["new-session"].as_str().unwrap().to_string();
+    let describe =
+        Dict(vec![("op", Str("describe")), ("id", Str("3")), ("verbose", Int(1)), ("session", Str(&session))]);
+    assert!(calva.exchange(describe, "3").await[0]["ops"]["eval"].is_object());
+
+    let eval = |id, ns, code, file, line, column, printed: bool| {
+        let mut pairs = vec![
+            ("id", Str(id)),
+            ("op", Str("eval")),
+            ("ns", Str(ns)),
+            ("session", Str(&session)),
+            ("code", Str(code)),
+        ];
+        if printed {
+            pairs.extend(printer());
+        }
+        pairs.extend([
+            ("file", Str(file)),
+            ("line", Int(line)),
+            ("column", Int(column)),
+            ("pprint", Int(printed as i64)),
+        ]);
+        Dict(pairs)
+    };
+    let on_connect = "(when-let [requires (resolve 'clojure.main/repl-requires)]\n                        (clojure.core/apply clojure.core/require @requires))";
+    let started = calva.exchange(eval("4", "user", on_connect, &repl_window, 3, 12, true), "4").await;
+    assert_quiet(&started, "onConnect code");
+    assert_eq!(all(&started, "value"), ["nil"]);
+
+    // At the REPL window (a file of the workspace, but a transcript, not a source).
+    let at_prompt = calva.exchange(eval("5", "user", "(+ 40 2)", &repl_window, 4, 1, true), "5").await;
+    assert_quiet(&at_prompt, "REPL window");
+    assert_eq!(all(&at_prompt, "value"), ["page: user (+ 40 2)"], "{at_prompt:?}");
+
+    let ns_form = "(ns demo.core\n  (:require [clojure.string :as str]))";
+    let switched = calva.exchange(eval("6", "user", ns_form, &repl_window, 5, 1, false), "6").await;
+    assert_quiet(&switched, "ns form");
+    assert_eq!(all(&switched, "ns"), ["demo.core", "demo.core"]);
+    let defined = calva.exchange(eval("7", "demo.core", "(defn speed [] 4)", &file, 4, 1, true), "7").await;
+    assert_quiet(&defined, "defn");
+    assert_eq!(all(&defined, "value"), ["#'demo.core/speed"]);
+    let value = calva.exchange(eval("8", "demo.core", "(+ (speed) 38)", &file, 6, 1, true), "8").await;
+    assert_eq!(all(&value, "value"), ["page: demo.core (+ (speed) 38)"]);
+
+    let forms: Vec<String> = compiled_under(&dir).into_iter().map(|(_, form)| form).collect();
+    assert_eq!(forms, ["(+ 40 2)", "(defn speed [] 4)", "(+ (speed) 38)"]);
+}
+
+/// Conjure 4.60 (fnl/conjure/client/clojure/nrepl/: server.fnl, action.fnl; default settings)
+/// over the nrepl.core client (Conjure's key order is its Lua table's, so any order is as
+/// real): connect (describe, ls-sessions, clone, its session-type probe, its preamble, a
+/// require of the buffer's namespace), then a form of the file (`(ns ...)` first, once per
+/// namespace), then `load-file`.
+#[tokio::test(flavor = "multi_thread")]
+async fn conjure_connects_quietly_and_evaluates_like_clojure() {
+    let (dir, file, text) = editor_workspace("conjure");
+    let server = endpoint(&dir, None).await;
+    let print = r#":nrepl.middleware.print/print "cider.nrepl.pprint/pprint"
+                   :nrepl.middleware.print/options {"associative" 1 "level" 50 "length" 500 "right-margin" 72}"#;
+    // The shape of Conjure's preamble (res/client/clojure/preamble.cljc): its first two and last
+    // forms, JVM helpers in `conjure.internal` between them.
+    let preamble = "(create-ns 'conjure.internal)\n(intern 'conjure.internal 'initial-ns (symbol (str *ns*)))\n\n\
+                    (ns conjure.internal\n  (:require [clojure.pprint :as pp]))\n\n(defonce queue! (atom (list)))\n\n\
+                    (in-ns initial-ns)\n";
+    let probe = "#?(:clj 'clj :cljs 'cljs :cljr 'cljr :default 'unknown)";
+    let steps = clojure_client(
+        &dir,
+        server.port(),
+        &format!(
+            r#"[[:connect :conjure]
+                [:send :conjure {{:op "describe"}}]
+                [:send :conjure {{:op "ls-sessions"}}]
+                [:clone :conjure :s {{:client-name "Conjure"}}]
+                [:send :conjure {{:op "eval" :code {probe} :session :s}}]
+                [:send :conjure {{:op "eval" :code {preamble} :session :s}}]
+                [:send :conjure {{:op "eval" :code "(require 'demo.core)" :session :s {print}}}]
+                [:send :conjure {{:op "eval" :code "(ns demo.core)" :session :s {print}}}]
+                [:send :conjure {{:op "eval" :ns "demo.core" :code "(defn speed [] 4)" :file {file} :line 4 :column 1
+                                  :session :s {print}}}]
+                [:send :conjure {{:op "eval" :ns "demo.core" :code "(+ (speed) 38)" :file {file} :line 6 :column 1
+                                  :session :s {print}}}]
+                [:send :conjure {{:op "load-file" :file {contents} :file-name "core.jank" :file-path {file}
+                                  :session :s {print}}}]]"#,
+            probe = edn(probe),
+            preamble = edn(preamble),
+            file = edn(&file.display().to_string()),
+            contents = edn(text),
+        ),
+    )
+    .await;
+    assert!(responses(&steps, 1)[0]["ops"]["eval"].is_object());
+    assert_eq!(responses(&steps, 2)[0]["sessions"], serde_json::json!([]));
+    // jank's reader has the :jank feature, so jank's answer is the :default branch.
+    assert_eq!(all(responses(&steps, 4), "value"), ["unknown"]);
+    for (step, value, ns) in [
+        (5, "nil", "user"),
+        (6, "nil", "user"),
+        (7, "nil", "demo.core"),
+        (8, "#'demo.core/speed", "demo.core"),
+        (9, "page: demo.core (+ (speed) 38)", "demo.core"),
+        (10, "page: demo.core (+ (speed) 38)", "demo.core"),
+    ] {
+        let replies = responses(&steps, step);
+        assert_quiet(replies, &format!("step {step}"));
+        assert_eq!(all(replies, "value"), [value], "step {step}: {replies:?}");
+        assert_eq!(all(replies, "ns").last(), Some(&ns), "step {step}: {replies:?}");
+    }
+    let forms: Vec<String> = compiled_under(&dir).into_iter().map(|(_, form)| form).collect();
+    assert_eq!(forms, ["(defn speed [] 4)", "(+ (speed) 38)", "(+ (speed) 38)"]);
 }
 
 /// Debian's nREPL server, standing in for jank's nREPL here.
@@ -437,15 +795,54 @@ async fn a_client_leaving_mid_eval_does_not_disturb_the_others() {
     still_serves(port).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_loss_that_does_not_fail_the_eval_is_told_in_err() {
+    let dir = scratch("warned");
+    let server = endpoint(&dir, None).await;
+    let (client, session) = client_with_session(server.port()).await;
+    let eval =
+        |code: &str| Message::op("eval").with("session", session.as_str()).with("ns", "demo.core").with("code", code);
+    let response = client.request(eval("(defn unjournaled [] 1)")).await.unwrap();
+    assert_eq!(response.value(), Some("#'demo.core/unjournaled"), "{response}");
+    let err: String = response.messages.iter().filter_map(|m| m.get_str("err")).collect();
+    assert!(err.contains("jank-hotpatch: the patch journal could not be saved"), "{response}");
+    assert!(!response.has_status("eval-error"), "the evaluation itself went through: {response}");
+    let quiet = client.request(eval("(defn kept [] 2)")).await.unwrap();
+    assert!(quiet.messages.iter().all(|m| m.get_str("err").is_none_or(str::is_empty)), "{quiet}");
+}
+
 /// The demo workspace (`demo --prepare`), the stand-in jank, the real pipeline, the demo page
 /// in headless Chromium, and CIDER's usual requests from the real nREPL client.
 #[tokio::test(flavor = "multi_thread")]
 async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
+    eval_from_an_nrepl_client("contract").await;
+}
+
+/// The same with the jank fork as it is: the defs go through; the expression calling one of
+/// them is refused, the reply naming the namespace jank analysed it in.
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_from_an_nrepl_client_with_the_fork() {
+    eval_from_an_nrepl_client("fork").await;
+}
+
+/// The same with upstream jank: every eval answers that the op is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_from_an_nrepl_client_with_upstream_jank() {
+    eval_from_an_nrepl_client("upstream").await;
+}
+
+/// `mode`: the stand-in's `--mode`.
+async fn eval_from_an_nrepl_client(mode: &str) {
     let standin = repo().join("target/debug/jank-standin");
     assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
-    let dir = scratch("page");
+    let dir = scratch(&format!("page-{mode}"));
     jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
-    let mut jank = Command::new(&standin).current_dir(&dir).kill_on_drop(true).spawn().expect("jank-standin starts");
+    let mut jank = Command::new(&standin)
+        .args(["--mode", mode])
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("jank-standin starts");
     port_written(&dir).await;
     let (mut settings, _) = jank_hotpatch::config::Settings::load(&dir);
     settings.app.port = 0;
@@ -458,23 +855,51 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
 
+    // The file ends in an expression, as the issue's user had it.
+    let file = dir.join("src/demo/core.jank");
+    let text = std::fs::read_to_string(&file).unwrap() + "\n\n(+ (speed) 38)\n";
+    std::fs::write(&file, &text).unwrap();
+    let last_line = text.lines().count();
+
     let steps = clojure_client(
         &dir,
         server.port(),
-        r#"[[:connect :cider] [:clone :cider :s]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 7 :column 1
-                           :code "(defn speed [] 4)\n(defn radius [] 18)\n(defn color [clicks] \"gold\")\n(defn label [clicks] (str \"nREPL \" clicks))"}]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(+ (speed) 38)"}]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 20 :column 1
-                           :code "(defn color [clicks]\n  (nope clicks))"}]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(defn speed [] 9)"}]
-            [:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]
-            [:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]
-            [:send :cider {:op "describe"}]
-            [:send :cider {:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}]]"#,
+        &format!(
+            r#"[[:connect :cider] {connect}
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 7 :column 1
+                               :code "(defn speed [] 4)\n(defn radius [] 18)\n(defn color [clicks] \"gold\")\n(defn label [clicks] (str \"nREPL \" clicks))"}}]
+                [:send :cider {{:op "eval" :code "(+ (speed) 38)" :ns "demo.core" :file {file_path} :line {last_line} :column 1
+                               :content-type "true" {pr} :session :s :id "6"}}]
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :file "src/demo/core.jank" :line 20 :column 1
+                               :code "(defn color [clicks]\n  (nope clicks))"}}]
+                [:send :cider {{:op "eval" :code "(require 'clojure.stacktrace)" :session :t :id "8"}}]
+                [:send :cider {{:op "eval" :code "(clojure.stacktrace/print-cause-trace *e)" :session :s :id "9"}}]
+                [:send :cider {{:op "eval" :code "(+ 40 2)" :ns "user" :file {buffer} :line 10 :column 7 {repl}
+                               :session :s :id "10"}}]]"#,
+            connect = cider_connect(server.port()),
+            file_path = edn(&file.display().to_string()),
+            buffer = edn(&format!("*cider-repl ~/demo:127.0.0.1:{}(clj)*", server.port())),
+            pr = CIDER_PR_PARAMS,
+            repl = CIDER_REPL_PARAMS,
+        ),
     )
     .await;
-    let defined = responses(&steps, 2);
+    // Connecting shows nothing: the start-up code never reached jank (which would have been
+    // asked to load a file named after the REPL buffer, and failed).
+    let started = responses(&steps, 4);
+    assert_quiet(started, "start-up code");
+    assert_eq!(all(started, "value"), ["nil"]);
+    if mode == "upstream" {
+        for step in 5..=7 {
+            let err = all(responses(&steps, step), "err").concat();
+            assert!(err.contains("has no `wasm-compile-patch` op"), "step {step}: {err}");
+        }
+        browser.close().await;
+        let _ = jank.kill().await;
+        return;
+    }
+
+    let defined = responses(&steps, 5);
     assert_eq!(
         all(defined, "value"),
         ["#'demo.core/speed", "#'demo.core/radius", "#'demo.core/color", "#'demo.core/label"],
@@ -483,31 +908,89 @@ async fn eval_from_an_nrepl_client_patches_the_page_and_returns_its_values() {
     page.wait_for("window.demoApp.values && window.demoApp.values.color === 'gold'", Duration::from_secs(10)).await;
     assert_eq!(page.eval("document.getElementById('label').textContent").await, "nREPL 0");
 
-    let value = responses(&steps, 3);
-    assert_eq!(all(value, "value"), ["42"], "computed in the page: {value:?}");
-    assert_eq!(all(value, "ns"), ["demo.core"]);
+    let value = responses(&steps, 6);
+    if mode == "fork" {
+        let err = all(value, "err").concat();
+        assert!(err.contains("the generated C++ calls `user/speed`"), "{value:?}");
+        assert!(err.contains("jank analysed this form in namespace `user`, not in `demo.core`"), "{value:?}");
+    } else {
+        assert_eq!(all(value, "value"), ["42"], "computed in the page: {value:?}");
+    }
+    assert_eq!(all(value, "ns"), ["demo.core", "demo.core"]);
 
-    let failed = responses(&steps, 4);
+    let failed = responses(&steps, 7);
     let err = all(failed, "err").concat();
-    assert!(err.contains("nope") && err.contains("at line 21"), "{failed:?}");
+    // The fork gives no position: the reply points at the form's first line.
+    let line = if mode == "fork" { "at line 20" } else { "at line 21" };
+    assert!(err.contains("nope") && err.contains(line), "{failed:?}");
     assert_eq!(statuses(failed), ["eval-error", "done"]);
+    assert_eq!(all(failed, "ns"), ["demo.core", "demo.core"], "{failed:?}");
     assert_eq!(page.eval("window.demoApp.values.color").await, "gold", "the last good code keeps running");
+    for step in [8, 9] {
+        assert_quiet(responses(&steps, step), &format!("CIDER's follow-up, step {step}"));
+    }
+    assert_eq!(all(responses(&steps, 10), "value"), ["42"], "at the REPL prompt: {:?}", responses(&steps, 10));
+    if mode == "fork" {
+        // The file's last form calls `speed`, which the fork cannot resolve (shown above).
+        browser.close().await;
+        let _ = jank.kill().await;
+        return;
+    }
 
-    // Undo: speed goes back from version 2 (9) to version 1 (4), and no further.
-    assert_eq!(all(responses(&steps, 5), "value"), ["#'demo.core/speed"]);
-    let undone = responses(&steps, 6);
-    assert_eq!(statuses(undone), ["done"], "{undone:?}");
-    assert!(all(undone, "summary").concat().starts_with("undid demo.core/speed → version 1"), "{undone:?}");
-    assert_eq!(undone[0]["versions"], serde_json::json!([{"var": "demo.core/speed", "version": 1}]), "{undone:?}");
+    // C-c C-k (twice): the saved file's definitions differ from the page's (speed 3, not 4):
+    // patched; its last form, evaluated by C-x C-e before, is evaluated again and is the
+    // reply's value.
+    let load = format!(
+        r#"[:send :cider {{:op "load-file" :file {contents} :file-path {file_path} :file-name "core.jank" {pr}
+                         :session :s}}]"#,
+        contents = edn(&text),
+        file_path = edn(&file.display().to_string()),
+        pr = CIDER_PR_PARAMS,
+    );
+    let steps =
+        clojure_client(&dir, server.port(), &format!("[[:connect :cider] [:clone :cider :s] {load} {load}]")).await;
+    let loaded = responses(&steps, 2);
+    assert_quiet(loaded, "load-file");
+    assert_eq!(all(loaded, "value"), ["41"], "{loaded:?}");
+    page.wait_for("window.demoApp.values.color === 'tomato'", Duration::from_secs(10)).await;
+    let again = responses(&steps, 3);
+    assert_quiet(again, "load-file again");
+    assert_eq!(all(again, "value"), ["41"], "{again:?}");
+
+    // Undo (the file's speed was 3 since the load): 9 (version 3) back to 3 (version 2), then
+    // to 4 (version 1, the first eval), and no further.
+    let undo = r#"[:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]"#;
+    let steps = clojure_client(
+        &dir,
+        server.port(),
+        &format!(
+            r#"[[:connect :cider] [:clone :cider :s]
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(defn speed [] 9)"}}]
+                {undo} {undo} {undo}
+                [:send :cider {{:op "describe"}}]
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}}]]"#
+        ),
+    )
+    .await;
+    // The script ran to its end: the page shows the last undo's version.
+    assert_eq!(all(responses(&steps, 2), "value"), ["#'demo.core/speed"]);
+    for (step, version) in [(3, 2), (4, 1)] {
+        let undone = responses(&steps, step);
+        assert_eq!(statuses(undone), ["done"], "{undone:?}");
+        let summary = all(undone, "summary").concat();
+        assert!(summary.starts_with(&format!("undid demo.core/speed → version {version}")), "{undone:?}");
+        let versions = serde_json::json!([{"var": "demo.core/speed", "version": version}]);
+        assert_eq!(undone[0]["versions"], versions, "{undone:?}");
+    }
     page.wait_for("window.demoApp.values.speed === 4", Duration::from_secs(10)).await;
-    let nothing_before = responses(&steps, 7);
+    let nothing_before = responses(&steps, 5);
     assert_eq!(statuses(nothing_before), ["error", "done"], "{nothing_before:?}");
     assert!(all(nothing_before, "err").concat().contains("no earlier version"), "{nothing_before:?}");
     // nrepl.core keywordizes the keys of `ops`, and the client prints a keyword by its name.
-    assert!(responses(&steps, 8)[0]["ops"]["undo"].is_object(), "{:?}", responses(&steps, 8));
+    assert!(responses(&steps, 6)[0]["ops"]["undo"].is_object(), "{:?}", responses(&steps, 6));
 
     // What the code prints in the page comes back as `out`, before the value.
-    let printed = responses(&steps, 9);
+    let printed = responses(&steps, 7);
     assert_eq!(all(printed, "out"), ["from the page\n"], "{printed:?}");
     assert_eq!(all(printed, "value"), ["4"], "{printed:?}");
 

@@ -1,13 +1,16 @@
 //! The whole loop through the real `jank-hotpatch lsp` binary: the demo workspace, the
 //! stand-in jank (`tests/jank-standin`, a stand-in for jank's nREPL server), the real
-//! emscripten toolchain, and the demo page in real headless Chromium. Needs
-//! `cargo build -p jank-standin` first (the test scripts do it).
+//! emscripten toolchain, and the demo page in real headless Chromium, once per shape of jank
+//! the stand-in plays (`--mode contract|fork|upstream`), each asserting what a user sees with
+//! it. Needs `cargo build -p jank-standin` first (the test scripts do it).
 
 mod support;
 
 use serde_json::{json, Value};
-use support::demo::{at_position, change, line_of, prepare_demo, start_lsp, Standin, WAIT};
+use support::demo::{at_position, change, line_of, start_lsp, WAIT};
+use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::{Browser, Page};
+use test_support::lsp_client::LspClient;
 
 fn patch_form(uri: &str, line: u32, character: u32) -> Value {
     at_position("jank.hotPatchForm", uri, line, character)
@@ -17,10 +20,51 @@ async fn color(page: &Page) -> Value {
     page.eval("window.demoApp.values && window.demoApp.values.color").await
 }
 
+/// The first diagnostic published with something in it.
+async fn first_diagnostic(client: &mut LspClient) -> Value {
+    let published = client
+        .wait_for(
+            |m| {
+                m["method"] == "textDocument/publishDiagnostics"
+                    && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
+            },
+            WAIT,
+        )
+        .await
+        .expect("a diagnostic");
+    published["params"]["diagnostics"][0].clone()
+}
+
+/// jank as the design asks (the stand-in's default): every step works.
 #[tokio::test]
 async fn edit_patch_and_see_the_page_change_keeping_its_state() {
-    let dir = prepare_demo("e2e");
-    let _jank = Standin::start(&dir);
+    edit_patch_and_see(Mode::Contract).await;
+}
+
+/// The jank fork as it is: the demo's own forms go through (they call only `clojure.core`); an
+/// expression calling the file's function, and a compile error, are told on the whole form.
+#[tokio::test]
+async fn with_the_fork_the_demo_patches_and_namespace_calls_are_explained() {
+    edit_patch_and_see(Mode::Fork).await;
+}
+
+/// Upstream jank: one clear message naming the missing op; the page keeps what it had.
+#[tokio::test]
+async fn with_upstream_jank_a_patch_names_the_missing_op() {
+    edit_patch_and_see(Mode::Upstream).await;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Contract,
+    Fork,
+    Upstream,
+}
+
+async fn edit_patch_and_see(mode: Mode) {
+    let name = format!("{mode:?}").to_lowercase();
+    let dir = prepare_demo(&format!("e2e-{name}"));
+    let _jank = Standin::start(&dir, &name);
     let (mut client, url) = start_lsp(&dir).await;
     assert_eq!(std::fs::read_to_string(dir.join(".jank-hotpatch/app-url")).unwrap().trim(), url);
 
@@ -38,6 +82,18 @@ async fn edit_patch_and_see_the_page_change_keeping_its_state() {
         .request("workspace/executeCommand", json!({"command": "jank.hotPatchFile", "arguments": [{"uri": uri}]}))
         .await;
     let report = &report["result"];
+    if mode == Mode::Upstream {
+        assert_eq!(report["ok"], false, "{report}");
+        assert_eq!(report["error"]["stage"], "compile");
+        let message = report["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("jank's nREPL server has no `wasm-compile-patch` op"), "{report}");
+        let diagnostic = first_diagnostic(&mut client).await;
+        assert_eq!(diagnostic["message"], message, "{diagnostic}");
+        assert_eq!(page.eval("window.demoApp.values && window.demoApp.values.color").await, Value::Null);
+        browser.close().await;
+        assert!(client.shutdown_and_exit().await.success());
+        return;
+    }
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["browsers"], 1, "{report}");
     assert!(report["forms"].as_array().unwrap().len() >= 4, "{report}");
@@ -64,10 +120,26 @@ async fn edit_patch_and_see_the_page_change_keeping_its_state() {
     change(&mut client, &uri, 3, &text).await;
     let line = line_of(&text, "(+ 40");
     let report = client.request("workspace/executeCommand", patch_form(&uri, line, 4)).await;
-    assert_eq!(report["result"]["value"], "42", "{report}");
+    if mode == Mode::Fork {
+        // The fork analysed `(defn speed ...)` in `user` and interned `user/speed` there: the
+        // call compiles to `user/speed`, which the page does not have.
+        let message = report["result"]["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("the generated C++ calls `user/speed`, not a var of `demo.core`"), "{report}");
+        assert!(message.contains("jank analysed this form in namespace `user`, not in `demo.core`"), "{report}");
+        let diagnostic = first_diagnostic(&mut client).await;
+        assert_eq!(diagnostic["range"]["start"], json!({"line": line, "character": 2}), "the whole form");
+        assert_eq!(diagnostic["range"]["end"], json!({"line": line, "character": 19}), "the whole form");
+        text = text.replace("(+ 40 (speed) -1)", "(+ 40 3 -1)");
+        change(&mut client, &uri, 3, &text).await;
+        let report = client.request("workspace/executeCommand", patch_form(&uri, line, 4)).await;
+        assert_eq!(report["result"]["value"], "42", "{report}");
+    } else {
+        assert_eq!(report["result"]["value"], "42", "{report}");
+    }
 
     // A compile error: a diagnostic at jank's line, and the page keeps the last good code.
     let broken = text.replace("(defn speed [] 3)", "(defn speed [] (nope 3))");
+    client.notifications.clear();
     change(&mut client, &uri, 4, &broken).await;
     let line = line_of(&broken, "(nope 3)");
     let report = client.request("workspace/executeCommand", patch_form(&uri, line, 2)).await;
@@ -75,19 +147,17 @@ async fn edit_patch_and_see_the_page_change_keeping_its_state() {
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["error"]["stage"], "compile");
     assert!(report["error"]["message"].as_str().unwrap().contains("nope"), "{report}");
-    let diagnostics = client
-        .wait_for(
-            |m| {
-                m["method"] == "textDocument/publishDiagnostics"
-                    && m["params"]["diagnostics"].as_array().is_some_and(|d| !d.is_empty())
-            },
-            WAIT,
-        )
-        .await
-        .expect("a diagnostic for the compile error");
-    let diagnostic = &diagnostics["params"]["diagnostics"][0];
+    let diagnostic = first_diagnostic(&mut client).await;
     assert_eq!(diagnostic["range"]["start"]["line"], line, "{diagnostic}");
     assert_eq!(diagnostic["code"], "compile");
+    let column = broken.lines().nth(line as usize).unwrap().find("nope").unwrap();
+    if mode == Mode::Fork {
+        // No position from the fork: the whole form, and the message says so.
+        assert_eq!(diagnostic["range"]["start"]["character"], 0, "{diagnostic}");
+        assert!(diagnostic["message"].as_str().unwrap().ends_with("(jank gave no position)"), "{diagnostic}");
+    } else {
+        assert_eq!(diagnostic["range"]["start"]["character"], column, "at jank's position: {diagnostic}");
+    }
     assert_eq!(page.eval("window.demoApp.values.speed").await, 3, "the page keeps the last good code");
 
     // Fixing it clears the diagnostic.

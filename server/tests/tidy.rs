@@ -19,7 +19,8 @@ fn modules() -> BTreeMap<String, (PathBuf, Vec<PathBuf>)> {
     let src = repo().join("server/src");
     let mut out = BTreeMap::new();
     let mut add = |name: String, path: PathBuf| {
-        let (header, files) = if path.is_dir() { (path.join("mod.rs"), rust_files(&path)) } else { (path.clone(), vec![path]) };
+        let (header, files) =
+            if path.is_dir() { (path.join("mod.rs"), rust_files(&path)) } else { (path.clone(), vec![path]) };
         out.insert(name, (header, files));
     };
     for entry in std::fs::read_dir(&src).unwrap().flatten() {
@@ -59,7 +60,11 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 fn every_module_says_what_it_owns() {
     for (name, (header, _)) in modules() {
         let text = read(&header);
-        assert!(text.starts_with("//!"), "server/src module `{name}` ({}) must start with a `//!` header", header.display());
+        assert!(
+            text.starts_with("//!"),
+            "server/src module `{name}` ({}) must start with a `//!` header",
+            header.display()
+        );
     }
 }
 
@@ -135,7 +140,10 @@ fn modules_do_not_import_each_other_in_circles() {
     // Only the composition root names the concrete stages among the layers above them.
     for upper in ["pipeline", "front::lsp", "front::watch", "front::nrepl_endpoint"] {
         for concrete in ["compile", "build", "check", "deliver"] {
-            assert!(!graph[upper].contains(concrete), "`{upper}` names the concrete stage `{concrete}`: only `app` may");
+            assert!(
+                !graph[upper].contains(concrete),
+                "`{upper}` names the concrete stage `{concrete}`: only `app` may"
+            );
         }
     }
 }
@@ -183,5 +191,243 @@ fn readme_lists_every_setting_with_its_default() {
     let known: BTreeSet<&String> = keys.iter().map(|(k, _)| k).collect();
     for key in table.keys() {
         assert!(known.contains(key), "README.md's settings table lists `{key}`, which is not a setting");
+    }
+}
+
+// The editor protocol's mirrors: constants generated from `front/lsp/ext.rs` and `config`,
+// TypeScript interfaces checked field by field against the Rust types.
+
+use jank_hotpatch::front::lsp::ext;
+use jank_hotpatch::stages::Stage;
+use serde_json::{json, Value};
+
+const GENERATED_BY: &str = "UPDATE_PROTOCOL=1 cargo test -p jank-hotpatch --test tidy";
+
+fn stages() -> Vec<&'static str> {
+    Stage::ALL.iter().map(|s| s.as_str()).collect()
+}
+
+fn typescript_mirror() -> String {
+    let settings: serde_json::Map<String, Value> = jank_hotpatch::config::keys_and_defaults().into_iter().collect();
+    format!(
+        r#"// The sidecar's editor protocol: generated from server/src/front/lsp/ext.rs and
+// server/src/config by `{GENERATED_BY}`. Do not edit.
+
+export const HOT_PATCH_FORM = {form};
+export const HOT_PATCH_FILE = {file};
+export const UNDO_PATCH = {undo};
+export const PATCH_STATUS = {patch_status};
+export const SERVER_STATUS = {server_status};
+export const STATUS_REQUEST = {status};
+
+/** The stages of a patch, in the order they run. */
+export const STAGES = {stages} as const;
+export type Stage = (typeof STAGES)[number];
+
+/** How long a patched form is highlighted, in milliseconds. */
+export const FLASH_MS = {flash};
+/** The longest value shown inline, in characters. */
+export const VALUE_MAX_CHARS = {value_max};
+
+/** Every sidecar setting with its default (`null`: none). */
+export const SETTINGS: Readonly<Record<string, unknown>> = {settings};
+"#,
+        form = json!(ext::HOT_PATCH_FORM),
+        file = json!(ext::HOT_PATCH_FILE),
+        undo = json!(ext::UNDO_PATCH),
+        patch_status = json!(<ext::PatchStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
+        server_status = json!(<ext::ServerStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
+        status = json!(ext::STATUS_REQUEST),
+        stages = json!(stages()),
+        flash = ext::FLASH_MS,
+        value_max = ext::VALUE_MAX_CHARS,
+        settings = serde_json::to_string_pretty(&settings).unwrap(),
+    )
+}
+
+fn elisp_mirror() -> String {
+    let quoted = |s: &str| format!("{s:?}");
+    let stages: Vec<String> = stages().iter().map(|s| quoted(s)).collect();
+    format!(
+        r#";;; jank-hotpatch-protocol.el --- The sidecar's editor protocol  -*- lexical-binding: t; -*-
+
+;; This file is not part of GNU Emacs.
+
+;;; Commentary:
+
+;; Generated from server/src/front/lsp/ext.rs by
+;; `{GENERATED_BY}'.  Do not edit.
+
+;;; Code:
+
+(defconst jank-hotpatch-protocol-hot-patch-form {form}
+  "The command that patches the top-level form at a position.")
+
+(defconst jank-hotpatch-protocol-hot-patch-file {file}
+  "The command that patches the forms of a file changed since its last patch.")
+
+(defconst jank-hotpatch-protocol-undo-patch {undo}
+  "The command that takes a definition, or a file's last patch, back one version.")
+
+(defconst jank-hotpatch-protocol-patch-status {patch_status}
+  "The notification that carries every patch report.")
+
+(defconst jank-hotpatch-protocol-server-status {server_status}
+  "The notification that carries the sidecar's health.")
+
+(defconst jank-hotpatch-protocol-stages '({stages})
+  "The stages of a patch, in the order they run.")
+
+(defconst jank-hotpatch-protocol-flash-seconds {flash}
+  "How long a patched form is highlighted, in seconds.")
+
+(defconst jank-hotpatch-protocol-value-max-chars {value_max}
+  "The longest value shown inline, in characters.")
+
+(provide 'jank-hotpatch-protocol)
+;;; jank-hotpatch-protocol.el ends here
+"#,
+        form = quoted(ext::HOT_PATCH_FORM),
+        file = quoted(ext::HOT_PATCH_FILE),
+        undo = quoted(ext::UNDO_PATCH),
+        patch_status = quoted(<ext::PatchStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
+        server_status = quoted(<ext::ServerStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
+        stages = stages.join(" "),
+        flash = ext::FLASH_MS as f64 / 1000.0,
+        value_max = ext::VALUE_MAX_CHARS,
+    )
+}
+
+#[test]
+fn the_editors_protocol_constants_are_generated_from_ext_rs() {
+    for (path, text) in [
+        ("vscode-extension/src/protocol.generated.ts", typescript_mirror()),
+        ("emacs/jank-hotpatch-protocol.el", elisp_mirror()),
+    ] {
+        let path = repo().join(path);
+        if std::env::var_os("UPDATE_PROTOCOL").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == text, "{} is out of date with ext.rs: run `{GENERATED_BY}`", path.display());
+    }
+}
+
+/// The fields of `export interface <name> { ... }` in a TypeScript file.
+fn interface_fields(ts: &str, name: &str) -> BTreeSet<String> {
+    let start = ts.find(&format!("export interface {name} {{")).unwrap_or_else(|| panic!("no interface {name}"));
+    let body = &ts[start..ts[start..].find("\n}").map(|e| start + e).unwrap()];
+    body.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let l = l.trim();
+            let field: String = l.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            (!field.is_empty() && l[field.len()..].trim_start().starts_with(['?', ':'])).then_some(field)
+        })
+        .collect()
+}
+
+fn json_fields(value: Value) -> BTreeSet<String> {
+    value.as_object().expect("an object").keys().cloned().collect()
+}
+
+#[test]
+fn the_typescript_interfaces_have_the_fields_the_server_sends() {
+    let ts = read(&repo().join("vscode-extension/src/lsp_ext.ts"));
+    let uri: tower_lsp_server::ls_types::Uri = "file:///a.jank".parse().unwrap();
+    // Every optional field filled, so that serde writes every field.
+    let report = ext::PatchReportParams {
+        ok: true,
+        uri,
+        forms: vec![ext::PatchedFormParams {
+            ns: "a".into(),
+            name: None,
+            range: Default::default(),
+            value: Some("1".into()),
+        }],
+        stages: Default::default(),
+        total_ms: 1.0,
+        browsers: 1,
+        value: Some("1".into()),
+        error: Some(ext::ReportErrorParams { stage: Stage::Build, message: "x".into() }),
+        message: Some("x".into()),
+        superseded: true,
+        warnings: vec!["x".into()],
+        summary: "x".into(),
+        stage_order: Stage::ALL.to_vec(),
+        undo: true,
+        versions: vec![ext::VarVersionParams { ns: "a".into(), name: "b".into(), version: 1 }],
+        output: vec!["x".into()],
+    };
+    let status = ext::ServerStatusParams { app_url: Some("x".into()), ..Default::default() };
+    let value = serde_json::to_value(&report).unwrap();
+    for (interface, fields) in [
+        ("PatchReport", json_fields(value.clone())),
+        ("PatchedForm", json_fields(value["forms"][0].clone())),
+        ("StageTimes", json_fields(value["stages"].clone())),
+        ("VarVersion", json_fields(value["versions"][0].clone())),
+        ("ServerStatusParams", json_fields(serde_json::to_value(status).unwrap())),
+    ] {
+        assert_eq!(interface_fields(&ts, interface), fields, "lsp_ext.ts `{interface}` against ext.rs");
+    }
+    assert!(ts.contains("name: string | null"), "a form's name is null for an expression");
+}
+
+#[test]
+fn the_editors_take_protocol_names_from_the_generated_files_only() {
+    // As string literals: comments may name them.
+    let literals: Vec<String> = [
+        ext::HOT_PATCH_FORM,
+        ext::HOT_PATCH_FILE,
+        ext::UNDO_PATCH,
+        "jank/patchStatus",
+        "jank/serverStatus",
+        "compile_ms",
+    ]
+    .iter()
+    .map(|name| format!("\"{name}\""))
+    .collect();
+    let mut sources: Vec<PathBuf> = Vec::new();
+    for dir in ["vscode-extension/src", "emacs"] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap().flatten() {
+            let path = entry.path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if (name.ends_with(".ts") || name.ends_with(".el"))
+                && !name.contains("generated")
+                && !name.contains("protocol")
+            {
+                sources.push(path);
+            }
+        }
+    }
+    for path in sources {
+        let text = read(&path);
+        for literal in &literals {
+            assert!(
+                !text.contains(literal.as_str()),
+                "{} spells `{literal}` itself: take it from the generated protocol file",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_vscode_settings_are_sidecar_settings_with_its_defaults() {
+    let package: Value = serde_json::from_str(&read(&repo().join("vscode-extension/package.json"))).unwrap();
+    let properties = package["contributes"]["configuration"]["properties"].as_object().expect("settings");
+    let defaults: BTreeMap<String, Value> = jank_hotpatch::config::keys_and_defaults().into_iter().collect();
+    for (name, property) in properties {
+        let key =
+            name.strip_prefix("jankHotpatch.").unwrap_or_else(|| panic!("`{name}` lacks the jankHotpatch prefix"));
+        if key.starts_with("server.") {
+            continue; // the client's own (where the sidecar binary is)
+        }
+        let default = defaults
+            .get(key)
+            .unwrap_or_else(|| panic!("package.json offers `{name}`, which the sidecar does not know"));
+        if !default.is_null() {
+            assert_eq!(&property["default"], default, "package.json's default for `{name}`");
+        }
     }
 }

@@ -9,7 +9,8 @@ use jank_hotpatch::deliver::AppServer;
 use jank_hotpatch::stages::Deliver;
 use serde_json::{json, Value};
 use support::app::{app_root, app_settings, Modules};
-use support::demo::{at_position, change, line_of, prepare_demo, start_lsp, Standin, WAIT};
+use support::demo::{at_position, change, line_of, start_lsp, WAIT};
+use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
 use test_support::stats::Summary;
@@ -61,7 +62,7 @@ fn version_of(report: &Value, name: &str) -> Value {
 /// (with that first report and the app's URL).
 async fn demo_with_page(name: &str, browser: &std::sync::Arc<Browser>) -> (Demo, Page, Standin, Value, String) {
     let dir = prepare_demo(name);
-    let jank = Standin::start(&dir);
+    let jank = Standin::start(&dir, "contract");
     let (mut client, url) = start_lsp(&dir).await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;

@@ -3,12 +3,12 @@
 # with warnings as errors, checkdoc has nothing to say, unit tests, and end to end with eglot,
 # the real sidecar, the stand-in jank and headless Chromium (needs `cargo build` first).
 # Usage: tests/emacs/run.sh [SELECTOR]   e.g. '"e2e"' or '(not "e2e")' (an ERT selector)
-# Prints ERT's summary line ("Ran N tests, N results as expected, ..."); exits non-zero on a
-# failure.
+# Closes with a count ("N passed, N failed, N skipped"); exits non-zero on a failure. What
+# scripts/setup.sh installs (lsp-mode, pylsp, Chromium) is required: missing is a failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 selector="${1:-t}"
 # emcc (the sidecar's build stage) needs these on Debian (see recipes.md).
 export NODE_PATH="${NODE_PATH:-/usr/share/nodejs}" EMSDK_PYTHON="${EMSDK_PYTHON:-/usr/bin/python3}"
 exec emacs --batch -L emacs -l tests/emacs/jank-hotpatch-tests.el \
-  --eval "(ert-run-tests-batch-and-exit (quote $selector))"
+  --eval "(jank-hotpatch-test-run (quote $selector))"

@@ -8,8 +8,9 @@
 ;;   [:connect :a]               open connection :a (every message it receives is recorded)
 ;;   [:connect :a PORT]          the same, to another server
 ;;   [:clone :a :s1]             {"op": "clone"} on :a; remember the new session as :s1
+;;   [:clone :a :s1 {...}]       the same with these fields added (e.g. :client-name, :id)
 ;;   [:send :a {:op "eval" ...}] send (keyword session values are replaced by remembered
-;;                               ids), print the replies up to `done`
+;;                               ids), print the replies up to `done`; an :id given is kept
 ;;   [:seen :a]                  print every message :a received so far
 ;;   [:close :a]                 close connection :a
 ;; Keys of replies are printed as strings, values as JSON strings, numbers, arrays, objects.
@@ -65,7 +66,8 @@
                        t (recording (nrepl/connect :host "127.0.0.1" :port to) log)]
                    (swap! conns assoc conn {:transport t :client (nrepl/client t reply-timeout-ms) :log log})
                    (emit i conn "connected" true))
-        :clone (let [reply (first (nrepl/message (:client (@conns conn)) {:op "clone"}))]
+        :clone (let [reply (first (nrepl/message (:client (@conns conn))
+                                                 (resolve-session (merge {:op "clone"} (second args)))))]
                  (swap! sessions assoc (first args) (:new-session reply))
                  (emit i conn "responses" [reply]))
         :send (emit i conn "responses"

@@ -1,6 +1,8 @@
 // End to end in a real VS Code: code-server runs the workbench with the packaged extension,
 // Chromium (playwright-core) drives it like a person would, the sidecar and the stand-in
-// jank run for real, and the demo page is open in a second tab.
+// jank run for real, and the demo page is open in a second tab. Twice: with `.jank` files in
+// the extension's `jank` mode, and mapped to `clojure` as Calva users do
+// (`"files.associations": {"*.jank": "clojure"}`).
 //
 // Run through ./run.sh, which installs code-server and builds the .vsix first.
 // Screenshots go to artifacts/vscode/ (at the repo root).
@@ -28,17 +30,29 @@ const paths = {
 };
 const WAIT_MS = 20_000;
 
-/** Everything the test starts, so `after` can stop it all. */
-const run = { root: "", demo: "", processes: [], context: undefined, workbench: undefined, app: undefined };
+/** Everything the running suite starts, so `after` can stop it all. */
+let run;
 
-describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000 }, () => {
+/** The language modes `.jank` files are tried in: the extension's own, and Clojure's. */
+const MODES = [
+    { tag: "jank", title: "in the extension's jank mode", languageName: "jank", settings: {} },
+    {
+        tag: "clojure",
+        title: 'mapped to clojure ("files.associations": {"*.jank": "clojure"})',
+        languageName: "Clojure",
+        settings: { "files.associations": { "*.jank": "clojure" } },
+    },
+];
+
+for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-server), .jank files ${mode.title}`, { timeout: 240_000 }, () => {
     before(async () => {
+        run = { tag: mode.tag, root: "", demo: "", processes: [], context: undefined, workbench: undefined, app: undefined };
         const missing = Object.entries(paths)
             .filter(([name, p]) => name !== "artifacts" && !fs.existsSync(p))
             .map(([name, p]) => `${name}: ${p}`);
         assert.deepEqual(missing, [], `missing (run tests/vscode/run.sh, which installs and builds them; cargo build for the binaries):\n${missing.join("\n")}`);
         fs.mkdirSync(paths.artifacts, { recursive: true });
-        for (const old of fs.readdirSync(paths.artifacts).filter((f) => f.startsWith("failed-"))) fs.rmSync(path.join(paths.artifacts, old));
+        for (const old of fs.readdirSync(paths.artifacts).filter((f) => f.startsWith(`${mode.tag}-failed-`))) fs.rmSync(path.join(paths.artifacts, old));
         run.root = fs.mkdtempSync(path.join(os.tmpdir(), "jank-hotpatch-vscode-e2e-"));
         run.demo = path.join(run.root, "demo");
     });
@@ -49,7 +63,7 @@ describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000
         fs.rmSync(run.root, { recursive: true, force: true });
     });
 
-    it("hot-patches from the command palette, shows latency, diagnostics and inline values", async (t) => {
+    it("hot-patches from the command palette and on save, shows latency, diagnostics and inline values", async (t) => {
         // Steps run in order and the first failure ends the test, with what was on screen.
         const step = async (name, fn) => {
             const started = Date.now();
@@ -73,7 +87,7 @@ describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000
         const appPort = await freePort();
         let url;
         await step("start code-server with the extension installed", async () => {
-            url = await startCodeServer(appPort);
+            url = await startCodeServer(appPort, mode.settings);
         });
 
         const { chromium } = await import("playwright-core");
@@ -90,6 +104,11 @@ describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000
             await page.locator(".monaco-workbench .part.statusbar").waitFor({ timeout: 60_000 });
             await quickOpen(page, "core.jank");
             await page.locator(".monaco-editor .view-lines", { hasText: "defn label" }).waitFor({ timeout: WAIT_MS });
+        });
+
+        await step(`the editor shows core.jank in ${mode.languageName} mode`, async () => {
+            const language = page.locator('.statusbar-item[id$="status.editor.mode"]');
+            await waitFor(`the status bar's language mode to read ${mode.languageName}`, async () => (await language.innerText()).trim() === mode.languageName);
         });
 
         const statusItem = page.locator('.statusbar-item[id$="jankHotpatch.status"]');
@@ -138,12 +157,12 @@ describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000
             await app.locator("#label", { hasText: "pressed 0 times" }).waitFor({ timeout: WAIT_MS });
             await waitFor("the status bar to show a latency (jank NN ms)", async () => /jank \d+(\.\d+)? ms/.test(await statusItem.innerText()));
             await statusItem.hover();
-            await page.locator(".monaco-hover", { hasText: /Patched demo\.core\/label in \d+/ }).waitFor({ timeout: WAIT_MS });
+            await page.locator(".monaco-hover", { hasText: /patched demo\.core\/label in \d+ ms/ }).waitFor({ timeout: WAIT_MS });
             await screenshot(page, "02-patched");
             await screenshot(app, "02-demo-page");
             await page.mouse.move(700, 300);
             await statusItem.click();
-            await page.locator(".part.panel .monaco-editor .view-lines", { hasText: /ok\s+demo\.core\/label/ }).waitFor({ timeout: WAIT_MS });
+            await page.locator(".part.panel .monaco-editor .view-lines", { hasText: /ok\s+patched demo\.core\/label/ }).waitFor({ timeout: WAIT_MS });
             await screenshot(page, "03-patch-log");
         });
 
@@ -164,6 +183,14 @@ describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000
             await page.locator(".markers-panel .monaco-list-row", { hasText: "no-such-fn-xyz" }).waitFor({ state: "detached", timeout: WAIT_MS });
         });
 
+        await step("edit a function and save: the sidecar patches it, the page changes", async () => {
+            await replaceInEditor(page, '"pressed ', '"saved ');
+            await page.keyboard.press("Control+S");
+            await app.locator("#label", { hasText: "saved 0 times" }).waitFor({ timeout: WAIT_MS });
+            await waitFor("the status bar to show the latency of the patch on save", async () => /jank \d+(\.\d+)? ms/.test(await statusItem.innerText()));
+            await screenshot(page, "05-saved");
+        });
+
         await step("evaluating an expression shows its value inline", async () => {
             await page.locator(".monaco-editor .view-lines").first().click();
             await page.keyboard.press("Control+End");
@@ -179,13 +206,13 @@ describe("VS Code extension in a real VS Code (code-server)", { timeout: 240_000
                         return false;
                     }
                 })));
-            await screenshot(page, "05-inline-value");
+            await screenshot(page, "06-inline-value");
         });
     });
 });
 
 /** Installs the .vsix into a fresh code-server profile and starts it; returns its URL. */
-async function startCodeServer(appPort) {
+async function startCodeServer(appPort, extraSettings) {
     const dirs = Object.fromEntries(["home", "data", "extensions", "config", "cache", "share"].map((d) => [d, path.join(run.root, d)]));
     for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
     for (const scope of ["User", "Machine"]) fs.mkdirSync(path.join(dirs.data, scope), { recursive: true });
@@ -202,6 +229,8 @@ async function startCodeServer(appPort) {
         "workbench.tips.enabled": false,
         "workbench.secondarySideBar.defaultVisibility": "hidden",
         "remote.autoForwardPorts": false,
+        // VS Code in a browser saves after a delay by default: only Ctrl+S saves here.
+        "files.autoSave": "off",
         // Typing in the test must produce exactly the characters typed.
         "editor.autoClosingBrackets": "never",
         "editor.autoClosingQuotes": "never",
@@ -209,8 +238,8 @@ async function startCodeServer(appPort) {
         "editor.acceptSuggestionOnEnter": "off",
         "editor.quickSuggestions": { other: false, comments: false, strings: false },
         "jankHotpatch.server.path": paths.sidecar,
-        "jankHotpatch.patchOnSave": false,
         "jankHotpatch.app.port": appPort,
+        ...extraSettings,
     }, null, 2));
     const env = {
         ...process.env,
@@ -348,7 +377,7 @@ function findFiles(dir, pattern) {
 }
 
 async function screenshot(page, name) {
-    const file = path.join(paths.artifacts, `${name}.png`);
+    const file = path.join(paths.artifacts, `${run.tag}-${name}.png`);
     await page.screenshot({ path: file });
     return file;
 }

@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 
-import { SECTION, type Section, serverSettings } from "./config";
+import { JANK_FILES, SECTION, type Section, serverSettings } from "./config";
 
 export function createClient(
     serverPath: string,
@@ -17,7 +17,8 @@ export function createClient(
         options: { cwd: workspaceFolder?.uri.fsPath, env: process.env },
     };
     const clientOptions: lc.LanguageClientOptions = {
-        documentSelector: [{ scheme: "file", language: "jank" }],
+        // By file pattern, not language: `.jank` files may be in `clojure` mode (Calva).
+        documentSelector: [{ scheme: "file", pattern: JANK_FILES }],
         workspaceFolder,
         outputChannel,
         initializationOptions: currentServerSettings(),

@@ -3,6 +3,7 @@
 
 import * as vscode from "vscode";
 
+import { isJankPath } from "./config";
 import type { Ctx } from "./ctx";
 
 export type Cmd = () => Promise<void> | void;
@@ -44,7 +45,7 @@ export function restartServer(ctx: Ctx): Cmd {
 
 function jankEditor(): vscode.TextEditor | undefined {
     const editor = vscode.window.activeTextEditor;
-    if (editor?.document.languageId === "jank") return editor;
+    if (editor && isJankPath(editor.document.uri.path)) return editor;
     void vscode.window.showWarningMessage("jank: open a .jank file and put the cursor in the form to hot-patch.");
     return undefined;
 }

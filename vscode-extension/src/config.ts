@@ -13,6 +13,15 @@ export const CLIENT_ONLY_KEYS = ["server"] as const;
 
 export const SERVER_PATH_SETTING = `${SECTION}.server.path`;
 
+/** The files the sidecar patches: `.jank` files in any language mode, so that mapping them
+ * to `clojure` (for Calva and clojure-lsp) keeps hot-patching them. */
+export const JANK_FILES = "**/*.jank";
+
+/** A `.jank` file (a URI's or a file system path), whatever its language id. */
+export function isJankPath(path: string): boolean {
+    return path.endsWith(".jank");
+}
+
 export const NOT_FOUND_MESSAGE =
     "jank-hotpatch not found on PATH: run `cargo install --path server` in the jank-hotpatch repo or set jankHotpatch.server.path";
 

@@ -25,7 +25,6 @@ export class Ctx implements vscode.Disposable {
         this.statusBar.name = "jank hot-patch";
         this.statusBar.command = "jankHotpatch.showPatchLog";
         this.render();
-        this.statusBar.show();
     }
 
     /** The sidecar runs or is starting. */
@@ -35,6 +34,7 @@ export class Ctx implements vscode.Disposable {
 
     /** Starts the sidecar, or says why it cannot and what to do. */
     async start(): Promise<void> {
+        this.statusBar.show();
         const folder = vscode.workspace.workspaceFolders?.[0];
         const setting = vscode.workspace.getConfiguration(SECTION).get<string | null>("server.path");
         const found = findServer(setting, process.env.PATH, folder?.uri.fsPath);

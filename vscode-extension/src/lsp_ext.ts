@@ -1,22 +1,31 @@
-// jank-hotpatch's extensions to LSP, as the sidecar speaks them (server/src/lsp/ext.rs and
-// the report of server/src/lsp/to_proto.rs). Keep the two in step.
+// jank-hotpatch's extensions to LSP, as the sidecar speaks them (server/src/front/lsp/ext.rs).
+// The names and constants come from protocol.generated.ts; server/tests/tidy.rs checks these
+// interfaces against the Rust types, field by field.
 
 import * as lc from "vscode-languageclient";
+import { PATCH_STATUS, SERVER_STATUS, STATUS_REQUEST, Stage } from "./protocol.generated";
 
 /** Server-side command ids. The client registers its own `jankHotpatch.*` commands: reusing
  * these ids would clash with the ones vscode-languageclient registers for the server. */
-export const HOT_PATCH_FORM = "jank.hotPatchForm";
-export const HOT_PATCH_FILE = "jank.hotPatchFile";
+export { HOT_PATCH_FILE, HOT_PATCH_FORM, UNDO_PATCH, STAGES, FLASH_MS, VALUE_MAX_CHARS } from "./protocol.generated";
+export type { Stage } from "./protocol.generated";
 
-/** `jank.hotPatchForm [HotPatchFormArgs]`: the top-level form around `position`. */
+/** The argument of `HOT_PATCH_FORM`: the top-level form around `position`. */
 export interface HotPatchFormArgs {
     uri: string;
     position: lc.Position;
 }
 
-/** `jank.hotPatchFile [HotPatchFileArgs]`: every form changed since the file's last patch. */
+/** The argument of `HOT_PATCH_FILE`: every form changed since the file's last patch. */
 export interface HotPatchFileArgs {
     uri: string;
+}
+
+/** The argument of `UNDO_PATCH`: the definition around `position` goes back one version;
+ * without `position`, the definitions of the file's last patch do. */
+export interface UndoPatchArgs {
+    uri: string;
+    position?: lc.Position;
 }
 
 export type Health = "ok" | "warning" | "error";
@@ -32,8 +41,6 @@ export interface ServerStatusParams {
     browsers: number;
 }
 
-export type Stage = "read" | "compile" | "build" | "check" | "deliver" | "load";
-
 /** Milliseconds per stage; for several forms, the slowest form's compile/build/check. */
 export interface StageTimes {
     read_ms: number;
@@ -46,9 +53,18 @@ export interface StageTimes {
 
 export interface PatchedForm {
     ns: string;
-    /** The defined name, or an evaluated expression's generated wrapper. */
-    name: string;
+    /** The defined name; `null` for an evaluated expression. */
+    name: string | null;
     range: lc.Range;
+    /** Once delivered: an expression's value from the page, a definition's var (`#'ns/name`). */
+    value?: string;
+}
+
+/** Which version of a var the pages run: 1 for its first patch, 0 for the app's own code. */
+export interface VarVersion {
+    ns: string;
+    name: string;
+    version: number;
 }
 
 /** What a patch run did: returned by the commands and pushed as `jank/patchStatus`. */
@@ -66,9 +82,21 @@ export interface PatchReport {
     message?: string;
     /** A newer edit of the same form stopped this run early: the newer report is the news. */
     superseded?: boolean;
+    /** What went wrong without failing the patch, each with what it costs the user. */
+    warnings?: string[];
+    /** The one line every front end shows for this report. */
+    summary: string;
+    /** The stages in the order they ran. */
+    stage_order: Stage[];
+    /** The run was an undo: the vars went back to earlier versions. */
+    undo?: boolean;
+    /** The version each patched or undone var has now. */
+    versions?: VarVersion[];
+    /** What the code printed in the page, line by line. */
+    output?: string[];
 }
 
-export const serverStatus = new lc.NotificationType<ServerStatusParams>("jank/serverStatus");
-export const patchStatus = new lc.NotificationType<PatchReport>("jank/patchStatus");
+export const serverStatus = new lc.NotificationType<ServerStatusParams>(SERVER_STATUS);
+export const patchStatus = new lc.NotificationType<PatchReport>(PATCH_STATUS);
 /** The current server status, same shape as the notification. */
-export const status = new lc.RequestType0<ServerStatusParams, void>("jank/status");
+export const status = new lc.RequestType0<ServerStatusParams, void>(STATUS_REQUEST);

@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 
 import * as commands from "./commands";
-import { SERVER_PATH_SETTING } from "./config";
+import { JANK_FILES, SERVER_PATH_SETTING, isJankPath } from "./config";
 import { Ctx } from "./ctx";
 
 let ctx: Ctx | undefined;
@@ -36,8 +36,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         }),
     );
     noteOtherJankLanguages(context, c.serverLog);
-    await vscode.commands.executeCommand("setContext", "jankHotpatch.active", true);
-    await c.start();
+    await startWithTheFirstJankFile(context, c);
+}
+
+/** Starts the sidecar now if a `.jank` file is open or in the workspace, else when the first
+ * one opens. `.jank` files may be in `clojure` mode (Calva), so the extension also activates
+ * on Clojure files, and a Clojure project without jank gets no sidecar. */
+async function startWithTheFirstJankFile(context: vscode.ExtensionContext, c: Ctx): Promise<void> {
+    const isJank = (d: vscode.TextDocument) => d.uri.scheme === "file" && isJankPath(d.uri.path);
+    const start = async () => {
+        await vscode.commands.executeCommand("setContext", "jankHotpatch.active", true);
+        await c.start();
+    };
+    if (vscode.workspace.textDocuments.some(isJank)) return start();
+    if ((await vscode.workspace.findFiles(JANK_FILES, "**/node_modules/**", 1)).length > 0) return start();
+    const opened = vscode.workspace.onDidOpenTextDocument((d) => {
+        if (!isJank(d)) return;
+        opened.dispose();
+        void start();
+    });
+    context.subscriptions.push(opened);
 }
 
 export async function deactivate(): Promise<void> {

@@ -5,9 +5,9 @@
 import * as vscode from "vscode";
 
 import type { PatchReport } from "./lsp_ext";
+import { FLASH_MS } from "./protocol.generated";
 import { inlineValue } from "./status";
 
-const FLASH_MS = 300;
 
 export class InlineResults implements vscode.Disposable {
     private readonly valueType = vscode.window.createTextEditorDecorationType({
@@ -38,8 +38,10 @@ export class InlineResults implements vscode.Disposable {
         ];
     }
 
-    /** Shows a report's value (or removes the previous one) and flashes what it patched. */
+    /** Shows a report's value (or removes the previous one) and flashes what it patched.
+     * A report that patched nothing (a save with nothing changed) leaves the value shown. */
     show(report: PatchReport): void {
+        if (report.ok && report.forms.length === 0) return;
         const uri = vscode.Uri.parse(report.uri).toString();
         const last = report.forms[report.forms.length - 1];
         if (report.ok && last && report.value !== undefined) {

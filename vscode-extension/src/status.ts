@@ -3,8 +3,7 @@
 // `vscode` import), so they are unit-tested with node's test runner.
 
 import type { PatchReport, ServerStatusParams, Stage, StageTimes } from "./lsp_ext";
-
-export const STAGES: readonly Stage[] = ["read", "compile", "build", "check", "deliver", "load"];
+import { STAGES, VALUE_MAX_CHARS } from "./protocol.generated";
 
 /** Everything the status bar item shows. */
 export interface StatusState {
@@ -105,12 +104,9 @@ function tooltipLinks(): string {
     ].join(" · ");
 }
 
-/** The tooltip's account of one report: what was patched, and a table of stage times. */
+/** The tooltip's account of one report: the server's summary, and a table of stage times. */
 export function reportMarkdown(report: PatchReport): string {
-    const what = formNames(report);
-    const head = report.ok
-        ? `**Patched ${what} in ${formatMs(report.total_ms)} ms**`
-        : `**${report.error?.stage ?? "Patch"} failed** (${what}): ${escapeMarkdown(oneLine(report.error?.message ?? report.message ?? ""))}`;
+    const head = `**${escapeMarkdown(oneLine(report.summary))}**`;
     const rows = STAGES.map((stage) => `| ${stage} | ${formatMs(stageMs(report.stages, stage))} |`);
     const table = ["| stage | ms |", "| :-- | --: |", ...rows, `| **total** | **${formatMs(report.total_ms)}** |`].join("\n");
     const browsers = `Delivered to ${plural(report.browsers, "browser")}.`;
@@ -118,33 +114,19 @@ export function reportMarkdown(report: PatchReport): string {
     return `${head}\n\n${table}\n\n${browsers}${value}`;
 }
 
-/** One line of the patch log, e.g.
- * `12:03:04.120 ok     demo.core/greeting  84 ms  read 1 · compile 30 · ... · 1 browser`. */
+/** One line of the patch log: the time, the server's summary, every stage, e.g.
+ * `12:03:04.120 ok     patched demo.core/greeting in 84 ms → 1 page(s)  read 1 · compile 30 · ...`. */
 export function logLine(report: PatchReport, at: Date): string {
     const outcome = report.ok ? "ok    " : "FAILED";
     const stages = STAGES.map((s) => `${s} ${formatMs(stageMs(report.stages, s))}`).join(" · ");
-    const parts = [
-        `${clock(at)} ${outcome} ${formNames(report)}`,
-        `${formatMs(report.total_ms)} ms`,
-        `${stages} · ${plural(report.browsers, "browser")}`,
-    ];
-    if (report.error) parts.push(`${report.error.stage}: ${oneLine(report.error.message)}`);
-    else if (report.message && report.forms.length === 0) parts.push(oneLine(report.message));
+    const parts = [`${clock(at)} ${outcome} ${oneLine(report.summary)}`, stages];
     if (report.value !== undefined) parts.push(`=> ${oneLine(report.value)}`);
     return parts.join("  ");
 }
 
 /** The inline result after an evaluated form: `=> 42`, one line, at most `max` chars. */
-export function inlineValue(value: string, max = 120): string {
+export function inlineValue(value: string, max = VALUE_MAX_CHARS): string {
     return truncate(`=> ${oneLine(value)}`, max);
-}
-
-/** `demo.core/greeting`, or `demo.core/greeting +2` for several forms. */
-export function formNames(report: PatchReport): string {
-    const [first, ...rest] = report.forms;
-    if (!first) return fileName(report.uri);
-    const name = `${first.ns}/${first.name}`;
-    return rest.length ? `${name} +${rest.length}` : name;
 }
 
 /** Whole milliseconds from 10 ms up, one decimal below (loads take a fraction of one). */
@@ -172,10 +154,6 @@ function oneLine(text: string): string {
 
 function truncate(text: string, max: number): string {
     return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
-}
-
-function fileName(uri: string): string {
-    return decodeURIComponent(uri.slice(uri.lastIndexOf("/") + 1));
 }
 
 function escapeMarkdown(text: string): string {

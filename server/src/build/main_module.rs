@@ -2,8 +2,8 @@
 //! C++ sources laid out the same way) as the classic emscripten build the browser client
 //! expects: `app.js` + `app.wasm`, `-sMAIN_MODULE=2` with an explicit export list.
 //!
-//! Owns: the main module's link flags (the browser contract in demo/runtime/README.md).
-//! Skips the link when the outputs are newer than every input and the export list is the
+//! Owns: linking it, with [`crate::check::link_flags`]'s settings, exports and post-js (the browser
+//! contract in demo/runtime/README.md). Skips the link when the outputs are newer than every input and the export list is the
 //! same, so a second start is instant. Must not know about patches or pages.
 
 use std::ffi::OsString;
@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use super::toolchain::{find_emcc, run_tool, tail};
 use super::BuildError;
+use crate::check::link_flags::{required_exports, settings, write_post_js, CApi};
 
 /// The built main module.
 #[derive(Clone, Debug)]
@@ -22,27 +23,14 @@ pub struct MainModule {
     pub linked: bool,
 }
 
-/// What the page's JS calls besides the `EMSCRIPTEN_KEEPALIVE` functions of the sources.
-const BASE_EXPORTS: [&str; 2] = ["_malloc", "_free"];
-
-const LINK_FLAGS: [&str; 8] = [
-    "-std=c++17",
-    "-O2",
-    "-sMAIN_MODULE=2",
-    "-sWASM_BIGINT=1",
-    "-sALLOW_TABLE_GROWTH=1",
-    "-sALLOW_MEMORY_GROWTH=1",
-    "-sFORCE_FILESYSTEM=1",
-    "-sEXPORTED_RUNTIME_METHODS=FS,ccall,cwrap,UTF8ToString,stringToUTF8,lengthBytesUTF8",
-];
+const COMPILE_FLAGS: [&str; 2] = ["-std=c++17", "-O2"];
 
 /// A link takes ~4 s; this only guards against a hung emcc.
 const LINK_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Builds `out_dir/app.js` + `app.wasm` from every `.cpp` in `sources_dir` (with its
-/// `post.js`, if any, as `--post-js`). `exports` are `EXPORTED_FUNCTIONS` entries (`_name`,
-/// as [`crate::check::export_list`] writes them) on top of the sources' `EMSCRIPTEN_KEEPALIVE`
-/// functions and `_malloc`/`_free`.
+/// Builds `out_dir/app.js` + `app.wasm` from every `.cpp` in `sources_dir`, exporting what
+/// `jank-hotpatch link-flags --c-api full` exports. `exports` are more `EXPORTED_FUNCTIONS`
+/// entries (`_name`, as [`crate::check::export_list`] writes them).
 pub async fn build_main_module(
     sources_dir: &Path,
     out_dir: &Path,
@@ -61,12 +49,12 @@ pub async fn build_main_module(
             std::io::Error::new(std::io::ErrorKind::NotFound, "no .cpp files"),
         ));
     }
-    let post_js = sources_dir.join("post.js");
+    let post_js = out_dir.join("app.post.js");
     let js = out_dir.join("app.js");
     let wasm = out_dir.join("app.wasm");
     let export_file = out_dir.join("app.exports.json");
 
-    let mut all_exports: Vec<String> = BASE_EXPORTS.iter().map(|s| s.to_string()).collect();
+    let mut all_exports: Vec<String> = required_exports(CApi::Full).iter().map(|n| format!("_{n}")).collect();
     all_exports.extend(exports.iter().cloned());
     all_exports.sort();
     all_exports.dedup();
@@ -80,14 +68,14 @@ pub async fn build_main_module(
     std::fs::write(&export_file, &export_json)
         .map_err(|e| BuildError::io(format!("write {}", export_file.display()), e))?;
 
+    write_post_js(&post_js).map_err(|e| BuildError::io(format!("write {}", post_js.display()), e))?;
     let emcc = find_emcc(None)?;
-    let mut args: Vec<OsString> = LINK_FLAGS.iter().map(OsString::from).collect();
+    let mut args: Vec<OsString> = COMPILE_FLAGS.iter().map(OsString::from).collect();
+    args.extend(settings().into_iter().map(OsString::from));
     let mut exported = OsString::from("-sEXPORTED_FUNCTIONS=@");
     exported.push(&export_file);
     args.push(exported);
-    if post_js.is_file() {
-        args.extend(["--post-js".into(), post_js.into()]);
-    }
+    args.extend(["--post-js".into(), post_js.into()]);
     args.extend(sources.iter().map(OsString::from));
     args.extend(["-o".into(), js.clone().into()]);
     let out = run_tool(&emcc, &args, true, LINK_TIMEOUT).await?;

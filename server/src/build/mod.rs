@@ -185,6 +185,20 @@ impl SideModuleBuilder {
     }
 
     /// Which tools this builder calls.
+    /// Which tools build patches, and their versions, in one line for people.
+    pub fn describe_toolchain(&self) -> String {
+        let clang = &self.emscripten.compile.program;
+        match self.tools {
+            Tools::Direct => format!(
+                "{} and {} directly ({})",
+                clang.display(),
+                self.emscripten.link.program.display(),
+                self.emscripten.versions
+            ),
+            Tools::Emcc => format!("{} ({})", self.emscripten.emcc.display(), self.emscripten.versions),
+        }
+    }
+
     pub fn tools(&self) -> Tools {
         self.tools
     }

@@ -92,6 +92,8 @@ pub(crate) struct Emscripten {
     pub link: Recipe,
     /// Changes whenever the tools, their versions or the flags change (cache key part).
     pub fingerprint: String,
+    /// What `emcc -v` says of itself and of its clang (for `doctor`).
+    pub versions: String,
 }
 
 impl Emscripten {
@@ -142,7 +144,13 @@ impl Emscripten {
         )
         .to_hex()
         .to_string();
-        Ok(Emscripten { emcc: emcc.to_path_buf(), compile, link, fingerprint })
+        // `emcc -v` does not print its own version, but the clang command it shows defines it.
+        let part = |name: &str| {
+            let key = format!("-D__EMSCRIPTEN_{name}__=");
+            compile_log.split_whitespace().find_map(|w| w.strip_prefix(key.as_str())).unwrap_or("?").to_string()
+        };
+        let versions = format!("emscripten {}.{}.{}, {version}", part("major"), part("minor"), part("tiny"));
+        Ok(Emscripten { emcc: emcc.to_path_buf(), compile, link, fingerprint, versions })
     }
 
     /// True when the tools emcc runs are there to be called directly.

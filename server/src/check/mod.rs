@@ -5,6 +5,8 @@
 //! linker (`src/library_dylink.js`), and the `EXPORTED_FUNCTIONS` list a `-sMAIN_MODULE=2`
 //! build needs. Must not know about toolchains, patches' C++ or pages.
 
+pub mod link_flags;
+
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -31,12 +33,15 @@ struct Interface {
     /// (module, name, is a function)
     imports: Vec<(String, String, bool)>,
     exports: HashSet<String>,
+    /// Has a `dylink` section: built for emscripten's dynamic linking (a MAIN_MODULE or a
+    /// SIDE_MODULE).
+    dynamic: bool,
 }
 
 fn read_interface(bytes: &[u8], what: &str) -> Result<Interface, CheckError> {
     let invalid =
         |e: wasmparser::BinaryReaderError| CheckError::Invalid { what: what.to_string(), reason: e.to_string() };
-    let mut interface = Interface { imports: Vec::new(), exports: HashSet::new() };
+    let mut interface = Interface { imports: Vec::new(), exports: HashSet::new(), dynamic: false };
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(invalid)? {
             Payload::ImportSection(reader) => {
@@ -54,6 +59,7 @@ fn read_interface(bytes: &[u8], what: &str) -> Result<Interface, CheckError> {
                     interface.exports.insert(export.map_err(invalid)?.name.to_string());
                 }
             }
+            Payload::CustomSection(section) if section.name().starts_with("dylink") => interface.dynamic = true,
             // Imports and exports come before the code: nothing later matters.
             Payload::CodeSectionStart { .. } => break,
             _ => {}
@@ -87,6 +93,9 @@ fn needed(side: &Interface) -> BTreeSet<String> {
 /// The main module as the dynamic linker sees it.
 pub struct ExportCheck {
     main: PathBuf,
+    /// Linked for emscripten's dynamic linking (`-sMAIN_MODULE`): it has a dylink section,
+    /// which a plain build has not.
+    is_main_module: bool,
     /// The wasm's exports.
     exports: HashSet<String>,
     /// JS library functions in `asmLibraryArg`: the wasm's `env`/`wasi` imports, plus the
@@ -108,7 +117,17 @@ impl ExportCheck {
         if let Ok(js) = std::fs::read_to_string(path.with_extension("js")) {
             js_library.extend(asm_library_keys(&js));
         }
-        Ok(ExportCheck { main: path.to_path_buf(), exports: main.exports, js_library })
+        Ok(ExportCheck { main: path.to_path_buf(), is_main_module: main.dynamic, exports: main.exports, js_library })
+    }
+
+    /// Built with `-sMAIN_MODULE`, so that it can load side modules at all.
+    pub fn is_main_module(&self) -> bool {
+        self.is_main_module
+    }
+
+    /// Those of `names` (wasm names, without `_`) the main module does not export.
+    pub fn not_exported<'a>(&self, names: &[&'a str]) -> Vec<&'a str> {
+        names.iter().copied().filter(|name| !self.exports.contains(*name)).collect()
     }
 
     /// The symbols `module` imports that neither the dynamic linker, the main module nor
@@ -128,14 +147,24 @@ impl Check for ExportCheck {
         if missing.is_empty() {
             return Ok(());
         }
+        // Kept beside its C++ so that `link-flags` can read what it imports.
+        let wasm = module.cpp_path.with_extension("wasm");
+        let side_module = match std::fs::write(&wasm, &module.bytes) {
+            Ok(()) => wasm.display().to_string(),
+            Err(e) => {
+                tracing::warn!("cannot keep the refused side module at {}: {e}", wasm.display());
+                "<side modules>".into()
+            }
+        };
         Err(StageFailure::new(format!(
             "patch {} for {} imports {} symbol(s) the main module {} does not export: {}. \
-             Rebuild the main module exporting them (`jank-hotpatch exports --main ...` writes the list).",
+             Relink the app with the flags `jank-hotpatch link-flags --main {} {side_module}` prints.",
             module.patch_id,
             module.var,
             missing.len(),
             self.main.display(),
-            missing.join(", ")
+            missing.join(", "),
+            self.main.display(),
         ))
         .with_detail(module.cpp_path.clone()))
     }
@@ -197,6 +226,7 @@ mod tests {
                 ("odd".into(), "thing".into(), true),
             ],
             exports: ["jank_f_7".to_string()].into_iter().collect(),
+            dynamic: true,
         };
         let needed: Vec<_> = needed(&side).into_iter().collect();
         assert_eq!(needed, vec!["__stack_chk_guard", "jank_box_integer", "odd.thing"]);

@@ -7,19 +7,29 @@
 //! How a form is compiled ([`JankCompiler`]):
 //! 1. The file must declare its namespace; a file without `(ns ...)` is refused (never `user`,
 //!    problem 2 in ARCHITECTURE.md).
-//! 2. Before the first form of a namespace, and whenever its `ns` form changed, the whole file
+//! 2. On each new connection, before anything else, jank is asked what it can do
+//!    ([`capabilities`]): without the op, every compile fails with one message naming the op
+//!    and the jank build that has it.
+//! 3. Before the first form of a namespace, and whenever its `ns` form changed, the whole file
 //!    goes to jank with `load-file`, so the namespace, its requires and aliases, its macros and
-//!    the file's other vars exist where the form is compiled (problem 1 in ARCHITECTURE.md).
-//! 3. `wasm-compile-patch` (the op of the jank fork the seed used, pfeodrippe/jank branch
+//!    the file's other vars exist where the form is compiled (problem 1 in ARCHITECTURE.md). No `ns` is named:
+//!    the namespace is the file's to create.
+//! 4. `wasm-compile-patch` (the op of the jank fork the seed used, pfeodrippe/jank branch
 //!    `nrepl`) with the form, the namespace and the sidecar's patch id. An expression is sent
 //!    as `(defn __jank_hotpatch_eval_<id> [] <expr>)` on the expression's first line, so jank's
 //!    line numbers stay the form's.
-//! 4. The reply is checked: namespace and patch id as requested, and not the fork's
-//!    "successful" `// ERROR: ...` C++.
+//! 5. The reply is checked: namespace and patch id as requested, not the fork's "successful"
+//!    `// ERROR: ...` C++, and not C++ whose code generator compiled part of the form to nil.
+//!    A symbol that did not resolve, or a def that refers to itself in another namespace, is
+//!    explained when jank analysed the form outside the file's namespace (the fork's op does
+//!    not bind `*ns*`; see docs/real-jank.md). Without a position from jank, a failure covers
+//!    the whole form and says so.
 //!
 //! `ns` forms are not compiled: the pipeline skips them (saving the file reloads the
 //! namespace through step 2); asked anyway, [`JankCompiler`] answers with a failure saying so.
 //! A restarted jank is noticed (new connection), and everything it was told is told again.
+
+pub mod capabilities;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,16 +38,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{parse_endpoint, NreplSettings};
-use crate::nrepl::{
-    find_port_file, ClientOptions, Connection, Describe, Eval, Link, LoadFile, Message, NreplError, Response,
-};
-use crate::stages::{
-    Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName,
-};
+use crate::nrepl::{find_port_file, ClientOptions, Connection, Eval, Link, LoadFile, Message, NreplError, Response};
 use crate::reader::{FormKind, Namespace, NsDecl};
+use crate::stages::{Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName};
+use capabilities::{referenced_vars, Capabilities};
 
 /// The jank fork's op that compiles one def form to a side module's C++.
 pub const COMPILE_OP: &str = "wasm-compile-patch";
+
+/// Where jank's own functions live: every namespace refers to it.
+const CORE_NS: &str = "clojure.core";
 
 /// Expressions are compiled as a zero-argument function with this name plus the patch id.
 pub const EXPRESSION_PREFIX: &str = "__jank_hotpatch_eval_";
@@ -54,20 +64,33 @@ pub enum CompileError {
     Nrepl(#[from] NreplError),
     #[error("jank's nREPL server has no `{COMPILE_OP}` op: hot patching needs the jank build from pfeodrippe/jank branch `nrepl` (upstream jank does not have it yet){server}")]
     MissingOp { server: String },
-    #[error("jank could not load {path} (namespace {ns}): {message}")]
+    #[error("jank could not load {path} (namespace {ns}): {message}{}", unplaced(location))]
     LoadFailed { path: String, ns: String, message: String, location: Option<LineCol> },
-    #[error("jank: {message}")]
+    #[error("jank: {message}{}", unplaced(location))]
     Jank { message: String, location: Option<LineCol> },
+    #[error("jank analysed this form in namespace `{analysed}`, not in `{declared}` that this file declares, so: {message}. jank's `{COMPILE_OP}` op must bind `*ns*` to the requested namespace as its `eval` does (a change in jank: `handle_wasm_compile_patch`, nrepl_server/ops/wasm_compile_patch.hpp; see docs/real-jank.md){}", unplaced(location))]
+    AnalysedElsewhere { analysed: String, declared: String, message: String, location: Option<LineCol> },
     #[error("jank: {0}")]
     Codegen(String),
+    #[error("jank's code generator has no translation for part of this form and compiled it to nil (`// {0}` in its C++): not patched")]
+    Untranslated(String),
     #[error("jank compiled the form into namespace `{got}`, but the file declares `{expected}`")]
     NamespaceMismatch { expected: String, got: String },
     #[error("jank answered with patch id {got} to a request for patch {expected}")]
     PatchIdMismatch { expected: PatchId, got: String },
     #[error("jank's answer to `{COMPILE_OP}` has no `{field}`: {reply}")]
     BadReply { field: &'static str, reply: String },
-    #[error("evaluating the form in jank after patching failed: {message}")]
+    #[error("evaluating the form in jank after patching failed: {message}{}", unplaced(location))]
     Mirror { message: String, location: Option<LineCol> },
+}
+
+/// Said of a jank failure without a position: its diagnostic covers the whole form.
+fn unplaced(location: &Option<LineCol>) -> &'static str {
+    if location.is_some() {
+        ""
+    } else {
+        " (jank gave no position)"
+    }
 }
 
 impl From<CompileError> for StageFailure {
@@ -75,6 +98,7 @@ impl From<CompileError> for StageFailure {
         let location = match &error {
             CompileError::LoadFailed { location, .. }
             | CompileError::Jank { location, .. }
+            | CompileError::AnalysedElsewhere { location, .. }
             | CompileError::Mirror { location, .. } => *location,
             _ => None,
         };
@@ -100,10 +124,8 @@ pub struct JankCompiler {
 #[derive(Default)]
 struct JankState {
     generation: u64,
-    describe: Option<Describe>,
-    /// Known after the op answered `unknown-op` (the fork's `describe` does not list it, so
-    /// only the op's own answer is conclusive).
-    op_missing: bool,
+    /// Asked first on each connection.
+    jank: Option<Capabilities>,
     /// Namespaces loaded with `load-file`, with the fingerprint of the `ns` form loaded.
     loaded: HashMap<String, String>,
 }
@@ -122,7 +144,7 @@ impl JankCompiler {
     }
 
     /// Where jank's nREPL server is for `file`, and the port file it came from.
-    fn endpoint(&self, file: &Path) -> Result<(String, Option<PathBuf>), CompileError> {
+    pub fn endpoint(&self, file: &Path) -> Result<(String, Option<PathBuf>), CompileError> {
         if let Some(endpoint) = &self.settings.endpoint {
             let (host, port) = parse_endpoint(endpoint).ok_or_else(|| NreplError::Refused {
                 addr: endpoint.clone(),
@@ -138,8 +160,8 @@ impl JankCompiler {
         Ok((format!("127.0.0.1:{port}"), Some(path)))
     }
 
-    /// Connects (or reuses the connection) and makes sure the request's namespace is loaded.
-    async fn prepare<'s>(
+    /// Connects (or reuses the connection); on a new connection, first asks what jank can do.
+    async fn connect<'s>(
         &self,
         state: &mut JankState,
         request: &'s CompileRequest,
@@ -153,25 +175,38 @@ impl JankCompiler {
         if link.generation != state.generation {
             *state = JankState { generation: link.generation, ..JankState::default() };
         }
-        if state.loaded.get(&decl.name).map(String::as_str) != Some(request.source.namespace.fingerprint()) {
-            self.load(&link, decl, request).await?;
-            state.loaded.insert(decl.name.clone(), request.source.namespace.fingerprint().to_string());
+        if state.jank.is_none() {
+            state.jank = Some(Capabilities::ask(&link).await?);
         }
         Ok((link, decl))
+    }
+
+    /// Makes sure the request's namespace is loaded as the file declares it now.
+    async fn ensure_loaded(
+        &self,
+        state: &mut JankState,
+        link: &Link,
+        decl: &NsDecl,
+        request: &CompileRequest,
+    ) -> Result<(), CompileError> {
+        if state.loaded.get(&decl.name).map(String::as_str) != Some(request.source.namespace.fingerprint()) {
+            self.load(link, decl, request).await?;
+            state.loaded.insert(decl.name.clone(), request.source.namespace.fingerprint().to_string());
+        }
+        Ok(())
     }
 
     async fn load(&self, link: &Link, decl: &NsDecl, request: &CompileRequest) -> Result<(), CompileError> {
         let path = request.source.path.display().to_string();
         let name = request.source.path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let load =
-            LoadFile { contents: &request.source.text, path: Some(&path), name: name.as_deref(), ns: Some(&decl.name) };
+        // No `ns`: the file's own `(ns ...)` creates its namespace, which may not exist yet
+        // (Clojure's nREPL answers `namespace-not-found` to a load-file naming it).
+        let load = LoadFile { contents: &request.source.text, path: Some(&path), name: name.as_deref(), ns: None };
         let response = link.client.load_file(&link.session, &load).await?;
         let Some(message) = response.error_message() else { return Ok(()) };
         // The whole file was sent, so jank's position is file-relative already.
-        let location = jank_position(&response)
-            .map(file_line_col)
-            .unwrap_or_else(|| line_col(&request.source.text, decl.range.start));
-        Err(CompileError::LoadFailed { path, ns: decl.name.clone(), message, location: Some(location) })
+        let location = jank_position(&response).map(file_line_col);
+        Err(CompileError::LoadFailed { path, ns: decl.name.clone(), message, location })
     }
 
     async fn compile_form(&self, request: &CompileRequest) -> Result<CompiledForm, CompileError> {
@@ -186,13 +221,11 @@ impl JankCompiler {
             }
         };
         let mut state = self.state.lock().await;
-        let (link, decl) = self.prepare(&mut state, request).await?;
-        if state.op_missing {
+        let (link, decl) = self.connect(&mut state, request).await?;
+        if !state.jank.as_ref().is_some_and(|jank| jank.has_op) {
             return Err(missing_op(&state, &link));
         }
-        if state.describe.is_none() {
-            state.describe = Some(link.client.describe().await?);
-        }
+        self.ensure_loaded(&mut state, &link, decl, request).await?;
         let message = Message::op(COMPILE_OP)
             .with("session", link.session.as_str())
             .with("code", code.as_str())
@@ -200,11 +233,14 @@ impl JankCompiler {
             .with("patch-id", request.patch_id.to_string());
         let response = link.client.request(message).await?;
         if response.has_status("unknown-op") || response.get_str("err") == Some("unknown-op") {
-            state.op_missing = true;
+            if let Some(jank) = &mut state.jank {
+                jank.has_op = false;
+            }
             return Err(missing_op(&state, &link));
         }
         let shift = wrapper.as_ref().map_or(0, |_| code.find(&request.form.text).unwrap_or(0) as u32);
-        read_compiled(&response, request, &decl.name, shift, kind, wrapper)
+        let compiled = read_compiled(&response, request, &decl.name, shift, kind, wrapper);
+        namespace_checked(&mut state, &link, &decl.name, compiled).await
     }
 
     async fn mirror_form(&self, request: &CompileRequest) -> Result<(), CompileError> {
@@ -213,7 +249,8 @@ impl JankCompiler {
             return Ok(());
         }
         let mut state = self.state.lock().await;
-        let (link, decl) = self.prepare(&mut state, request).await?;
+        let (link, decl) = self.connect(&mut state, request).await?;
+        self.ensure_loaded(&mut state, &link, decl, request).await?;
         let file = request.source.path.display().to_string();
         let eval = Eval {
             code: &request.form.text,
@@ -244,8 +281,58 @@ impl Compile for JankCompiler {
     }
 }
 
+/// Says so when jank analysed the form outside the file's namespace `declared` (the fork's
+/// `user`): a symbol that did not resolve, or C++ calling into that namespace. jank interns a
+/// def in the namespace it analyses in, so once the fork compiled the file's defs in `user`,
+/// calls of them resolve to `user/...`, which the page lacks.
+async fn namespace_checked(
+    state: &mut JankState,
+    link: &Link,
+    declared: &str,
+    compiled: Result<CompiledForm, CompileError>,
+) -> Result<CompiledForm, CompileError> {
+    let compiled = match compiled {
+        Err(CompileError::Jank { message, location }) if message.contains("Unable to resolve symbol") => {
+            return Err(match analysed_elsewhere(state, link, declared).await? {
+                Some(analysed) => {
+                    // The message's own full stop is the one the explanation puts after it.
+                    let message = message.trim_end_matches('.').to_string();
+                    CompileError::AnalysedElsewhere { analysed, declared: declared.to_string(), message, location }
+                }
+                None => CompileError::Jank { message, location },
+            });
+        }
+        other => other?,
+    };
+    if !referenced_vars(&compiled.cpp).any(|(ns, _)| ns != declared && ns != CORE_NS) {
+        return Ok(compiled);
+    }
+    let Some(analysed) = analysed_elsewhere(state, link, declared).await? else { return Ok(compiled) };
+    let call = referenced_vars(&compiled.cpp).find(|(ns, _)| *ns == analysed).map(|(ns, name)| format!("{ns}/{name}"));
+    match call {
+        Some(call) => {
+            let message = format!("the generated C++ calls `{call}`, not a var of `{declared}`");
+            Err(CompileError::AnalysedElsewhere { analysed, declared: declared.to_string(), message, location: None })
+        }
+        None => Ok(compiled),
+    }
+}
+
+/// The namespace jank's op analyses code for `declared` in, when it is not `declared`.
+async fn analysed_elsewhere(
+    state: &mut JankState,
+    link: &Link,
+    declared: &str,
+) -> Result<Option<String>, CompileError> {
+    let analysed = match &mut state.jank {
+        Some(jank) => jank.analysis_ns(link, declared).await?,
+        None => None,
+    };
+    Ok(analysed.filter(|ns| ns != declared))
+}
+
 fn missing_op(state: &JankState, link: &Link) -> CompileError {
-    let versions = state.describe.as_ref().map(|d| {
+    let versions = state.jank.as_ref().map(|jank| &jank.describe).map(|d| {
         d.versions.iter().map(|(name, v)| match v.as_str() {
             Some(text) => format!("{name} {text}"),
             None => name.clone(),
@@ -288,12 +375,20 @@ fn read_compiled(
     if let Some(message) = cpp.trim_start().strip_prefix("// ERROR:") {
         return Err(CompileError::Codegen(message.trim().to_string()));
     }
+    // The fork's code generator turns what it cannot translate into nil, with a comment.
+    if let Some(marker) = UNTRANSLATED.iter().find(|marker| cpp.contains(&format!("// {marker}"))) {
+        return Err(CompileError::Untranslated(marker.to_string()));
+    }
     let name = match wrapper {
         Some(name) => name,
         None => field("var-name")?.to_string(),
     };
     Ok(CompiledForm { patch_id: request.patch_id, cpp: cpp.to_string(), var: VarName::new(ns, name), kind })
 }
+
+/// The comments of the fork's `wasm_patch_processor` where it emitted nil for something it has
+/// no translation for.
+const UNTRANSLATED: [&str; 4] = ["unsupported expr", "unsupported literal", "TODO: call non-var", "empty fn"];
 
 /// jank's position (1-based line and column, relative to the code sent) moved into the file
 /// (0-based). `shift`: characters of wrapper before the form on its first line.
@@ -328,13 +423,6 @@ fn jank_position(response: &Response) -> Option<(u32, u32)> {
     })
 }
 
-/// The 0-based line and column (in characters) of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> LineCol {
-    let before = text.get(..offset).unwrap_or(text);
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    LineCol { line: before.matches('\n').count() as u32, column: before[line_start..].chars().count() as u32 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,11 +447,5 @@ mod tests {
         assert_eq!(jank_position(&r), Some((2, 5)));
         let r = reply(&[("err", Value::from("boom"))]);
         assert_eq!(jank_position(&r), None);
-    }
-
-    #[test]
-    fn line_col_counts_characters() {
-        assert_eq!(line_col("ab\nλx(ns", 6), LineCol { line: 1, column: 2 });
-        assert_eq!(line_col("(ns a)", 0), LineCol { line: 0, column: 0 });
     }
 }

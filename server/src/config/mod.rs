@@ -264,8 +264,7 @@ impl Settings {
     }
 }
 
-/// Every setting key (dotted, as `apply` takes it) with its default, in the order of
-/// [`Settings`]: the one list the README, the editors' settings and the docs are checked
+/// Every setting key (dotted, as `apply` takes it) with its default, sorted by key: the one list the README, the editors' settings and the docs are checked
 /// against. Options without a default are `null`.
 pub fn keys_and_defaults() -> Vec<(String, Value)> {
     let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();

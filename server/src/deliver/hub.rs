@@ -2,19 +2,21 @@
 //! so that a page that connects gets exactly the journal plus every batch sent after it.
 //!
 //! Owns: page registration and dropping (with the reason logged), per-page bounded send
-//! queues, routing acks to the batch that waits for them, and turning acks into a
-//! [`Delivery`]. Must not touch sockets (`server.rs` does) or the files (`journal.rs`).
+//! queues, routing acks to the batch that waits for them, turning acks into a [`Delivery`],
+//! what each page said of its main module, and the forms failing before the pages (shown in
+//! their HUD, and to pages that connect later). Must not touch sockets (`server.rs` does) or
+//! the files (`journal.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::journal::{Entry, Journal, Snapshot, HISTORY_PER_VAR};
-use super::protocol::{encode_patch, HookResult, LoadResult, PatchHeader};
-use crate::stages::{Delivery, LoadHooks, Patch, PatchKind, VarName, VarVersion};
+use super::protocol::{encode_patch, HookResult, LoadResult, PageApi, PatchHeader, ServerMessage};
+use crate::stages::{Delivery, FormFailure, LoadHooks, Patch, PatchKind, VarName, VarVersion};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -28,9 +30,28 @@ pub enum PageEvent {
     Gone(PageId),
 }
 
+/// What goes to a page, in order.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A patch frame.
+    Patch(Bytes),
+    /// A JSON message.
+    Text(String),
+}
+
 struct Page {
-    queue: mpsc::Sender<Bytes>,
+    queue: mpsc::Sender<Outgoing>,
     peer: String,
+    api: Option<PageApi>,
+}
+
+/// A connected page, for the status endpoint.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PageStatus {
+    pub id: PageId,
+    pub peer: String,
+    /// `None` until the page's main module runs and its client says hello.
+    pub api: Option<PageApi>,
 }
 
 #[derive(Default)]
@@ -40,6 +61,8 @@ struct State {
     next_batch: u64,
     waiting: HashMap<u64, mpsc::UnboundedSender<PageEvent>>,
     journal: Journal,
+    /// Forms that failed before reaching the pages, by [`FormFailure::key`].
+    failing: BTreeMap<String, FormFailure>,
 }
 
 pub struct Hub {
@@ -53,8 +76,10 @@ pub struct Hub {
 /// A page's side of the hub: its id, its queue, and the journal it must be sent first.
 pub struct Registration {
     pub id: PageId,
-    pub queue: mpsc::Receiver<Bytes>,
+    pub queue: mpsc::Receiver<Outgoing>,
     pub replay: Vec<Bytes>,
+    /// The forms failing now, sent after the replay.
+    pub failing: Option<String>,
 }
 
 impl Hub {
@@ -101,21 +126,95 @@ impl Hub {
                 encode_patch(&header, &e.bytes)
             })
             .collect();
-        state.pages.insert(id, Page { queue: tx, peer: peer.clone() });
+        let failing = (!state.failing.is_empty()).then(|| {
+            ServerMessage::Failures { failed: state.failing.values().cloned().collect(), fine: Vec::new() }.to_json()
+        });
+        state.pages.insert(id, Page { queue: tx, peer: peer.clone(), api: None });
         self.browsers.send_replace(state.pages.len());
         tracing::info!("page {id} connected from {peer} ({} journaled patches to replay)", replay.len());
-        Registration { id, queue: rx, replay }
+        Registration { id, queue: rx, replay, failing }
     }
 
-    /// Removes a page (it closed, broke the protocol or stopped reading), saying why.
-    pub fn drop_page(&self, id: PageId, reason: &str) {
+    /// A page's client said what its main module has.
+    pub fn hello(&self, id: PageId, api: PageApi) {
         let mut state = self.lock();
-        let Some(page) = state.pages.remove(&id) else { return };
+        let Some(page) = state.pages.get_mut(&id) else { return };
+        let hash = api.main_module_sha256.as_deref().unwrap_or("unknown");
+        if api.missing.is_empty() {
+            tracing::info!("page {id} runs main module sha256 {hash} ({} Module)", api.module);
+        } else {
+            tracing::warn!(
+                "page {id} runs main module sha256 {hash} ({} Module), which lacks {}",
+                api.module,
+                api.missing.join(", ")
+            );
+        }
+        page.api = Some(api);
+    }
+
+    /// The pages connected now.
+    pub fn pages(&self) -> Vec<PageStatus> {
+        let state = self.lock();
+        let mut pages: Vec<PageStatus> = state
+            .pages
+            .iter()
+            .map(|(&id, page)| PageStatus { id, peer: page.peer.clone(), api: page.api.clone() })
+            .collect();
+        pages.sort_by_key(|p| p.id);
+        pages
+    }
+
+    /// The keys of the forms failing before the pages.
+    pub fn failing(&self) -> Vec<String> {
+        self.lock().failing.keys().cloned().collect()
+    }
+
+    /// Records `failed` and clears the `fine` forms, and tells every page what changed.
+    pub fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {
+        let mut state = self.lock();
+        let fine: Vec<String> = fine.into_iter().filter(|key| state.failing.remove(key).is_some()).collect();
+        for failure in &failed {
+            state.failing.insert(failure.key.clone(), failure.clone());
+        }
+        if failed.is_empty() && fine.is_empty() {
+            return;
+        }
+        let text = ServerMessage::Failures { failed, fine }.to_json();
+        let slow: Vec<PageId> = state
+            .pages
+            .iter()
+            .filter(|(_, page)| page.queue.try_send(Outgoing::Text(text.clone())).is_err())
+            .map(|(&id, _)| id)
+            .collect();
+        drop(state);
+        for id in slow {
+            self.drop_page(id, "its send queue is full (the page does not read its socket)");
+        }
+    }
+
+    /// Removes a page whose connection ended (it closed, or broke the protocol), saying why.
+    pub fn drop_page(&self, id: PageId, reason: &str) {
+        if let Some(peer) = self.remove(id) {
+            tracing::info!("page {id} ({peer}) dropped: {reason}");
+        }
+    }
+
+    /// Removes a page that is still connected but does not keep up (it does not read or
+    /// answer): a warning, since its user sees stale code until it reconnects.
+    fn drop_unresponsive(&self, id: PageId, reason: &str) {
+        if let Some(peer) = self.remove(id) {
+            tracing::warn!("page {id} ({peer}) dropped: {reason}");
+        }
+    }
+
+    fn remove(&self, id: PageId) -> Option<String> {
+        let mut state = self.lock();
+        let page = state.pages.remove(&id)?;
         self.browsers.send_replace(state.pages.len());
-        tracing::info!("page {id} ({}) dropped: {reason}", page.peer);
         for waiting in state.waiting.values() {
             let _ = waiting.send(PageEvent::Gone(id));
         }
+        Some(page.peer)
     }
 
     /// Drops every page (the server is stopping).
@@ -137,11 +236,15 @@ impl Hub {
     /// Sends `patches` to every page, records definitions in the journal, and waits up to
     /// `timeout` for every page's ack.
     pub async fn deliver(&self, patches: &[Patch], hooks: &LoadHooks, timeout: Duration) -> Delivery {
-        let (sent, previous) = self.send(hooks, |journal| {
+        let (sent, previous) = self.send(hooks, |state| {
+            // The pages clear a form's failure when its patch loads (or show why it did not).
+            for p in patches {
+                state.failing.remove(&p.origin.form_key(key_var(p)));
+            }
             let frames = patches.iter().map(|p| (PatchHeader::of(p), p.module.bytes.clone())).collect();
-            (frames, patches.iter().map(|p| journal.record(p)).collect::<Vec<_>>())
+            (frames, patches.iter().map(|p| state.journal.record(p)).collect::<Vec<_>>())
         });
-        let (delivery, acks) = self.collect(sent, timeout).await;
+        let (delivery, acks, mut saved) = self.collect(sent, timeout).await;
         // A patch that no page could load must not be replayed to later pages.
         let loaded = |p: &Patch| acks.values().flatten().any(|r| r.id == p.module.patch_id && r.ok);
         if delivery.browsers > 0 {
@@ -154,23 +257,23 @@ impl Hub {
                 }
             }
             if changed {
-                self.save(state.journal.snapshot());
+                saved = self.save(state.journal.snapshot());
             }
         }
         let vars: Vec<_> =
             patches.iter().filter(|p| p.module.kind == PatchKind::Definition).map(|p| &p.module.var).collect();
-        self.with_versions(delivery, &vars)
+        self.with_versions(finish(delivery, saved).await, &vars)
     }
 
     /// Takes each var back to its previous journaled version in every page; a var without one
     /// is a failure that names it.
     pub async fn undo(&self, vars: &[VarName], hooks: &LoadHooks, timeout: Duration) -> Delivery {
         let mut missing = Vec::new();
-        let (sent, undone) = self.send(hooks, |journal| {
+        let (sent, undone) = self.send(hooks, |state| {
             let mut frames = Vec::new();
             let mut undone = Vec::new();
             for var in vars {
-                match journal.undo(var) {
+                match state.journal.undo(var) {
                     Some(u) => {
                         let header = PatchHeader { undo: true, ..journal_header(&u.current) };
                         frames.push((header, u.current.bytes.clone()));
@@ -183,7 +286,7 @@ impl Hub {
             }
             (frames, undone)
         });
-        let (mut delivery, acks) = self.collect(sent, timeout).await;
+        let (mut delivery, acks, mut saved) = self.collect(sent, timeout).await;
         if delivery.browsers > 0 {
             let mut state = self.lock();
             let mut changed = false;
@@ -194,19 +297,19 @@ impl Hub {
                 }
             }
             if changed {
-                self.save(state.journal.snapshot());
+                saved = self.save(state.journal.snapshot());
             }
         }
         delivery.failures.extend(missing);
-        self.with_versions(delivery, &vars.iter().collect::<Vec<_>>())
+        self.with_versions(finish(delivery, saved).await, &vars.iter().collect::<Vec<_>>())
     }
 
-    /// Changes the journal and sends the frames `prepare` makes (numbered as one batch) to every
-    /// page, under one lock; starts saving the journal.
+    /// Changes the hub's state and sends the frames `prepare` makes (numbered as one batch) to
+    /// every page, under one lock; starts saving the journal.
     fn send<T>(
         &self,
         hooks: &LoadHooks,
-        prepare: impl FnOnce(&mut Journal) -> (Vec<(PatchHeader, Arc<[u8]>)>, T),
+        prepare: impl FnOnce(&mut State) -> (Vec<(PatchHeader, Arc<[u8]>)>, T),
     ) -> (Sent, T) {
         let started = Instant::now();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -214,7 +317,7 @@ impl Hub {
         let batch = state.next_batch;
         state.next_batch += 1;
         state.waiting.insert(batch, tx);
-        let (frames, changed) = prepare(&mut state.journal);
+        let (frames, changed) = prepare(&mut state);
         let count = frames.len();
         let headers: Vec<PatchHeader> = frames
             .iter()
@@ -233,24 +336,24 @@ impl Hub {
         let mut slow = Vec::new();
         if !encoded.is_empty() {
             for (&id, page) in &state.pages {
-                if encoded.iter().all(|f| page.queue.try_send(f.clone()).is_ok()) {
+                if encoded.iter().all(|f| page.queue.try_send(Outgoing::Patch(f.clone())).is_ok()) {
                     pages.insert(id);
                 } else {
                     slow.push(id);
                 }
             }
         }
-        self.save(state.journal.snapshot());
+        let saved = self.save(state.journal.snapshot());
         drop(state);
         for id in slow {
-            self.drop_page(id, "its send queue is full (the page does not read its socket)");
+            self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
         }
-        (Sent { started, batch, headers, pages, rx }, changed)
+        (Sent { started, batch, headers, pages, rx, saved }, changed)
     }
 
     /// Waits up to `timeout` for every page's ack of a sent batch.
-    async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>) {
-        let Sent { started, batch, headers, pages, mut rx } = sent;
+    async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved) {
+        let Sent { started, batch, headers, pages, mut rx, saved } = sent;
         let browsers = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
         let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
@@ -284,31 +387,41 @@ impl Hub {
                 delivery.hook_failures.push(format!("load hook {} threw in page {page}: {why}", hook.var));
             }
         }
-        for page in &pending {
-            delivery.failures.push(format!(
-                "page {page} did not answer within {} ms; it may still be loading, or its main module failed to start",
-                timeout.as_millis()
-            ));
+        for &page in &pending {
+            let silent = format!("page {page} did not answer within {} ms", timeout.as_millis());
+            if delivery.applied > 0 {
+                // Other pages run the patch: a page that stopped answering (frozen, not reading
+                // its socket) costs only itself. It is dropped; it catches up from the journal
+                // when it reconnects.
+                self.drop_unresponsive(page, &format!("{silent} (it does not read or answer its socket)"));
+                delivery.warnings.push(format!("{silent} and was dropped; it gets the patch when it reconnects"));
+            } else {
+                delivery
+                    .failures
+                    .push(format!("{silent}; it may still be loading, or its main module failed to start"));
+            }
         }
-        (delivery, acks)
+        (delivery, acks, saved)
     }
 
-    /// Writes `snapshot` after every save started before it, off the caller's path (a patch
-    /// waits for its pages, never for the disk). Called under the state lock, so snapshots are
-    /// written in the order they were taken.
-    fn save(&self, snapshot: Snapshot) {
+    /// Writes `snapshot` after every save started before it, while the pages load (a patch
+    /// waits for the slower of its pages and its save). Called under the state lock, so
+    /// snapshots are written in the order they were taken.
+    fn save(&self, snapshot: Snapshot) -> Saved {
+        let (done, saved) = oneshot::channel();
         let mut saving = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let previous = saving.take();
         *saving = Some(tokio::spawn(async move {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            match tokio::task::spawn_blocking(move || snapshot.save()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("the patch journal is kept in memory only: {e}"),
-                Err(e) => tracing::warn!("saving the patch journal failed: {e}"),
-            }
+            let outcome = match tokio::task::spawn_blocking(move || snapshot.save()).await {
+                Ok(saved) => saved.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = done.send(outcome);
         }));
+        saved
     }
 
     /// Waits until the journal on disk is the one in memory.
@@ -335,6 +448,31 @@ struct Sent {
     headers: Vec<PatchHeader>,
     pages: HashSet<PageId>,
     rx: mpsc::UnboundedReceiver<PageEvent>,
+    saved: Saved,
+}
+
+/// How saving the journal after a batch went (its reason when it failed).
+type Saved = oneshot::Receiver<Result<(), String>>;
+
+/// The delivery, with a warning when the journal could not be saved: the pages have the
+/// patch, but a page that connects after a restart of the sidecar would not get it.
+async fn finish(mut delivery: Delivery, saved: Saved) -> Delivery {
+    let reason = match saved.await {
+        Ok(Ok(())) => return delivery,
+        Ok(Err(reason)) => reason,
+        Err(_) => "the save was cancelled".to_string(),
+    };
+    let warning = format!(
+        "the patch journal could not be saved ({reason}): pages have this patch, but pages that connect after the sidecar restarts will not get it"
+    );
+    tracing::warn!("{warning}");
+    delivery.warnings.push(warning);
+    delivery
+}
+
+/// The var a patch's HUD key names: an expression is keyed by its place instead.
+fn key_var(patch: &Patch) -> Option<&VarName> {
+    (patch.module.kind == PatchKind::Definition).then_some(&patch.module.var)
 }
 
 /// The header that sends a journal entry again.

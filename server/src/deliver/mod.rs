@@ -38,10 +38,12 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
-use crate::stages::{Deliver, Delivery, LoadHooks, Patch, StageFailure, VarName};
+use crate::stages::{Deliver, Delivery, FormFailure, LoadHooks, Patch, StageFailure, VarName};
 
+pub use hub::PageStatus;
 use journal::Journal;
-pub use server::{CLIENT_PATH, SOCKET_PATH};
+pub use protocol::PageApi;
+pub use server::{CLIENT_PATH, SOCKET_PATH, STATUS_PATH};
 
 /// How many ports after `app.port` are tried when it is taken.
 const PORT_TRIES: u16 = 20;
@@ -168,6 +170,11 @@ impl AppServer {
         self.hub.browsers()
     }
 
+    /// The pages connected now and what each said of its main module.
+    pub fn pages(&self) -> Vec<PageStatus> {
+        self.hub.pages()
+    }
+
     /// Changes whenever a page connects or leaves (for `jank/serverStatus`).
     pub fn watch_browsers(&self) -> watch::Receiver<usize> {
         self.hub.watch_browsers()
@@ -219,6 +226,10 @@ impl Deliver for AppServer {
 
     async fn undo(&self, vars: &[VarName], hooks: &LoadHooks) -> Result<Delivery, StageFailure> {
         Ok(self.hub.undo(vars, hooks, self.ack_timeout).await)
+    }
+
+    async fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {
+        self.hub.show_failures(failed, fine);
     }
 }
 

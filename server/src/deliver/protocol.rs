@@ -10,6 +10,11 @@
 //!   with `undo: true` (earlier versions: a page that loaded one before rebinds it from the
 //!   module it still has, without compiling the bytes again). Headers carry the batch's load
 //!   hooks (`before_load`, `after_load`), which the page calls around it.
+//! - server -> page, text: `{"op":"failures","failed":[FormFailure],"fine":[key]}`: forms that
+//!   failed before reaching the pages (compile, build, check), for the HUD, and the keys of
+//!   forms shown before that are fine now. Sent after the journal to a page that connects.
+//! - page -> server, text: `{"op":"hello","api":PageApi}` once its main module runs: which
+//!   module it found and which of the functions the client calls it lacks.
 //! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
 //!   "error"?, "skipped"?, "rebound"?, "output"?}], "hooks"?: [{"var", "ok", "error"?,
 //!   "output"?}]}` once the page applied (or failed) every patch of batch `b`.
@@ -17,10 +22,13 @@
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
+use crate::stages::{FormFailure, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 /// Largest message a page may send: acks are small JSON.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The client checks fewer names than this; a page naming more is not our client.
+const MAX_API_NAMES: usize = 64;
 
 /// What the page needs to load one side module and report on it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,6 +96,7 @@ pub fn decode_patch(frame: &[u8]) -> Option<(PatchHeader, &[u8])> {
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum ServerMessage {
     Welcome { session: String, journal: usize },
+    Failures { failed: Vec<FormFailure>, fine: Vec<String> },
 }
 
 impl ServerMessage {
@@ -107,6 +116,9 @@ pub enum ClientMessage {
         #[serde(default)]
         hooks: Vec<HookResult>,
     },
+    Hello {
+        api: PageApi,
+    },
 }
 
 /// How calling one load hook went in one page.
@@ -119,6 +131,21 @@ pub struct HookResult {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<String>,
+}
+
+/// What a page runs, as its client found it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageApi {
+    /// `global` (a classic build's `Module`) or `attached` (handed over with
+    /// `jankHotpatch.attach`, as an ES6/MODULARIZE build must).
+    pub module: String,
+    /// The functions and runtime methods the client calls that the main module lacks
+    /// (`_jank_to_code_string`, `FS`, ...); the client falls back where it can.
+    pub missing: Vec<String>,
+    /// The main module's `.wasm` as the page fetched it, and the SHA-256 of its bytes.
+    pub main_module_url: Option<String>,
+    pub main_module_sha256: Option<String>,
 }
 
 /// How loading one patch went in one page.
@@ -161,11 +188,15 @@ impl ClientMessage {
             return Err(ProtocolError::TooLarge(text.len()));
         }
         let message: ClientMessage = serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-        let ClientMessage::Ack { results, .. } = &message;
-        if results.iter().any(|r| !r.load_ms.is_finite() || r.load_ms < 0.0) {
-            return Err(ProtocolError::Malformed("load_ms must be a finite, non-negative number".into()));
+        match &message {
+            ClientMessage::Ack { results, .. } if results.iter().any(|r| !r.load_ms.is_finite() || r.load_ms < 0.0) => {
+                Err(ProtocolError::Malformed("load_ms must be a finite, non-negative number".into()))
+            }
+            ClientMessage::Hello { api } if api.missing.len() > MAX_API_NAMES => {
+                Err(ProtocolError::Malformed(format!("more than {MAX_API_NAMES} missing names")))
+            }
+            _ => Ok(message),
         }
-        Ok(message)
     }
 }
 
@@ -205,18 +236,30 @@ mod tests {
     fn acks_parse_and_bad_messages_say_why() {
         let ok =
             ClientMessage::parse(r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":0.4,"value":"42"}]}"#);
-        let ClientMessage::Ack { batch, results, .. } = ok.unwrap();
+        let Ok(ClientMessage::Ack { batch, results, .. }) = ok else { panic!("{ok:?}") };
         assert_eq!(batch, 3);
         assert_eq!(results[0].value.as_deref(), Some("42"));
+        let hello = ClientMessage::parse(
+            r#"{"op":"hello","api":{"module":"attached","missing":["_jank_to_code_string"],"main_module_url":null,"main_module_sha256":null}}"#,
+        );
+        let Ok(ClientMessage::Hello { api }) = hello else { panic!("{hello:?}") };
+        assert_eq!((api.module.as_str(), api.missing.len()), ("attached", 1));
         for bad in [
             r#"{"op":"nope"}"#,
             r#"{"op":"ack","batch":3}"#,
             r#"{"op":"ack","batch":3,"results":[],"extra":1}"#,
             r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":-1}]}"#,
+            r#"{"op":"hello","api":{"module":"global","missing":[],"main_module_url":null,"main_module_sha256":null,"x":1}}"#,
             "not json",
         ] {
             assert!(matches!(ClientMessage::parse(bad), Err(ProtocolError::Malformed(_))), "{bad}");
         }
+        let names: Vec<String> = (0..=MAX_API_NAMES).map(|i| format!("\"_f{i}\"")).collect();
+        let crowded = format!(
+            r#"{{"op":"hello","api":{{"module":"global","missing":[{}],"main_module_url":null,"main_module_sha256":null}}}}"#,
+            names.join(",")
+        );
+        assert!(matches!(ClientMessage::parse(&crowded), Err(ProtocolError::Malformed(_))));
         let huge = format!(r#"{{"op":"ack","batch":1,"results":[],"x":"{}"}}"#, "a".repeat(MAX_CLIENT_MESSAGE_BYTES));
         assert_eq!(ClientMessage::parse(&huge), Err(ProtocolError::TooLarge(huge.len())));
     }

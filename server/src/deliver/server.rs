@@ -1,7 +1,9 @@
 //! The HTTP routes on the app's one port: static files, the embedded client, the WebSocket.
 //!
-//! Owns: the request guards (Host, token, Origin), the security and caching headers, and
-//! each page's connection loop (welcome, journal replay, queued patches out, acks in, limits).
+//! Owns: the request guards (Host, token, Origin), the security and caching headers, each
+//! page's connection loop (welcome, journal replay, queued patches out, hello and acks in,
+//! limits), and the token-protected status (`/_jank/status?token=`: the pages connected now
+//! and what each runs, for `jank-hotpatch doctor`).
 //! Must not decide what is sent to whom (`hub.rs`) nor read the journal's files.
 
 use std::net::SocketAddr;
@@ -18,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::hub::{Hub, Registration};
+use super::hub::{Hub, Outgoing, Registration};
 use super::protocol::{ClientMessage, ProtocolError, ServerMessage, MAX_CLIENT_MESSAGE_BYTES};
 use super::static_files::{self, PathRefused};
 
@@ -29,6 +31,7 @@ const CLIENT_JS: &str = concat!(
     include_str!("client/env.js"),
     include_str!("client/output.js"),
     include_str!("client/hud.js"),
+    include_str!("client/runtime.js"),
     include_str!("client/loader.js"),
     include_str!("client/hooks.js"),
     include_str!("client/socket.js"),
@@ -39,6 +42,7 @@ const HUD_CSS: &str = include_str!("client/hud.css");
 
 pub const CLIENT_PATH: &str = "/_jank/client.js";
 pub const SOCKET_PATH: &str = "/_jank/ws";
+pub const STATUS_PATH: &str = "/_jank/status";
 
 /// A page that has not taken a frame for this long is dropped: it is not reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,6 +64,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(CLIENT_PATH, get(|| async { asset("text/javascript; charset=utf-8", CLIENT_JS) }))
         .route("/_jank/hud.css", get(|| async { asset("text/css; charset=utf-8", HUD_CSS) }))
         .route(SOCKET_PATH, get(socket))
+        .route(STATUS_PATH, get(status))
         .fallback(get(static_file))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
@@ -124,6 +129,21 @@ fn token_matches(app: &App, query: Option<&str>) -> bool {
     given.len() == app.token.len() && given.bytes().zip(app.token.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// The pages connected now, what each runs, and the forms failing before them. The token
+/// keeps it to whoever can read the sidecar's token file.
+async fn status(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    if !token_matches(&app, query.as_deref()) {
+        return (StatusCode::FORBIDDEN, "missing or wrong token\n").into_response();
+    }
+    let body = serde_json::json!({
+        "session": app.session,
+        "journal": app.hub.journal_len(),
+        "pages": app.hub.pages(),
+        "failing": app.hub.failing(),
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
 /// Why a WebSocket is refused, or `None` to accept it.
 fn refusal(app: &App, headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
@@ -163,21 +183,26 @@ async fn socket(
 
 /// A page's connection until it ends; returns why it ended.
 async fn serve_page(app: &App, mut socket: WebSocket, registration: Registration) -> String {
-    let Registration { id, mut queue, replay } = registration;
+    let Registration { id, mut queue, replay, failing } = registration;
     let welcome = ServerMessage::Welcome { session: app.session.clone(), journal: replay.len() }.to_json();
     if let Err(reason) = send(&mut socket, Message::Text(welcome.into())).await {
         return reason;
     }
-    for frame in replay {
-        if let Err(reason) = send(&mut socket, Message::Binary(frame)).await {
+    let replay = replay.into_iter().map(Message::Binary).chain(failing.map(|text| Message::Text(text.into())));
+    for message in replay {
+        if let Err(reason) = send(&mut socket, message).await {
             return reason;
         }
     }
     loop {
         tokio::select! {
-            frame = queue.recv() => match frame {
-                Some(frame) => {
-                    if let Err(reason) = send(&mut socket, Message::Binary(frame)).await {
+            outgoing = queue.recv() => match outgoing {
+                Some(outgoing) => {
+                    let message = match outgoing {
+                        Outgoing::Patch(frame) => Message::Binary(frame),
+                        Outgoing::Text(text) => Message::Text(text.into()),
+                    };
+                    if let Err(reason) = send(&mut socket, message).await {
                         return reason;
                     }
                 }
@@ -191,6 +216,7 @@ async fn serve_page(app: &App, mut socket: WebSocket, registration: Registration
                 Some(Err(e)) => return format!("its connection failed: {e}"),
                 Some(Ok(Message::Text(text))) => match ClientMessage::parse(&text) {
                     Ok(ClientMessage::Ack { batch, results, hooks }) => app.hub.ack(id, batch, results, hooks),
+                    Ok(ClientMessage::Hello { api }) => app.hub.hello(id, api),
                     Err(e) => return format!("it broke the protocol: {e}"),
                 },
                 Some(Ok(Message::Binary(_))) => return format!("it broke the protocol: {}", ProtocolError::Binary),

@@ -22,7 +22,6 @@ const RUNTIME: &[(&str, &str)] = &[
     ("object.cpp", include_str!("../../../demo/runtime/object.cpp")),
     ("core.cpp", include_str!("../../../demo/runtime/core.cpp")),
     ("api.cpp", include_str!("../../../demo/runtime/api.cpp")),
-    ("post.js", include_str!("../../../demo/runtime/post.js")),
 ];
 
 /// The demo app's static files (demo/app).
@@ -139,7 +138,10 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         Some(port) => {
             settings.nrepl_server.port = port;
             let jank = settings.nrepl.endpoint.as_deref();
-            Some(crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir).await?)
+            Some(
+                crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir)
+                    .await?,
+            )
         }
         None => None,
     };

@@ -104,6 +104,7 @@ pub fn line(path: &Path, text: &str, report: &PatchReport) -> String {
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let s = &report.stages;
     let value = report.value.as_ref().map(|v| format!(" => {v}")).unwrap_or_default();
+    let warnings: String = report.warnings.iter().map(|w| format!("\n  ⚠ {w}")).collect();
     if report.error.is_some() {
         let place = report
             .problems
@@ -113,12 +114,12 @@ pub fn line(path: &Path, text: &str, report: &PatchReport) -> String {
                 format!("{file}:{}:{}", at.line + 1, at.column + 1)
             })
             .unwrap_or(file);
-        format!("✗ {place}: {}", report.summary())
+        format!("✗ {place}: {}{warnings}", report.summary())
     } else if report.forms.is_empty() {
-        format!("· {file}: {}", report.summary())
+        format!("· {file}: {}{warnings}", report.summary())
     } else {
         format!(
-            "✓ {file}: {} (compile {:.0}, build {:.0}, deliver {:.0}, load {:.1}){value}",
+            "✓ {file}: {} (compile {:.0}, build {:.0}, deliver {:.0}, load {:.1}){value}{warnings}",
             report.summary(),
             s.compile_ms,
             s.build_ms,

@@ -288,21 +288,38 @@ impl Response {
         ERROR_STATUSES.iter().any(|s| self.has_status(s)) || self.ex().is_some()
     }
 
-    /// What went wrong, in the server's words: `err` (jank, Clojure), else `value` (upstream
-    /// jank puts an eval error's message there), else `ex`, else the statuses.
+    /// What went wrong, in the server's words: an `eval-error` without `ex` is upstream
+    /// jank's, whose message is in `value` (its `err` is captured stderr: blank or unrelated);
+    /// else `err` (the jank fork, Clojure), else `value`, else `ex`, else what the statuses mean.
     pub fn error_message(&self) -> Option<String> {
         if !self.is_error() {
             return None;
         }
         let err = self.err();
-        let text = if !err.trim().is_empty() {
+        let upstream_message = self.value().filter(|_| self.has_status("eval-error") && self.ex().is_none());
+        let text = if let Some(value) = upstream_message {
+            value.to_string()
+        } else if !err.trim().is_empty() {
             err
         } else if let Some(value) = self.value().or(self.ex()) {
             value.to_string()
         } else {
-            format!("status {}", self.statuses().join(", "))
+            self.status_reason().to_string()
         };
         Some(text.trim_end().to_string())
+    }
+
+    /// An error reply with no message, in words (never the raw status list).
+    fn status_reason(&self) -> &'static str {
+        if self.has_status("namespace-not-found") {
+            "the server has no namespace of that name"
+        } else if self.has_status("unknown-op") {
+            "the server does not have this op"
+        } else if self.has_status("unsupported") {
+            "the server does not support this request"
+        } else {
+            "the server reported an error without a message"
+        }
     }
 }
 
@@ -399,4 +416,43 @@ fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     // A panic while holding this lock cannot leave the map half-updated in a way that
     // matters (each update is one insert or remove), so a poisoned lock is still usable.
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(messages: &[&[(&str, Value)]]) -> Response {
+        let message = |fields: &&[(&str, Value)]| {
+            fields.iter().fold(Message::new(), |m, (key, value)| m.with(key, value.clone()))
+        };
+        Response { messages: messages.iter().map(message).collect() }
+    }
+
+    fn statuses(names: &[&str]) -> Value {
+        Value::List(names.iter().map(|s| Value::from(*s)).collect())
+    }
+
+    #[test]
+    fn error_messages_in_the_servers_words() {
+        // Upstream jank: blank or unrelated `err`, the message in `value`.
+        let upstream = response(&[
+            &[("out", Value::from(""))],
+            &[("err", Value::from("warning: unrelated\n"))],
+            &[("value", Value::from("Unable to resolve symbol 'x'.")), ("status", statuses(&["done", "eval-error"]))],
+        ]);
+        assert_eq!(upstream.error_message().as_deref(), Some("Unable to resolve symbol 'x'."));
+        // The fork: `ex` first, the message in `err`.
+        let fork = response(&[
+            &[("ex", Value::from("analyze/unresolved-symbol")), ("status", statuses(&["eval-error"]))],
+            &[("err", Value::from("Unable to resolve symbol 'x'.\n")), ("status", statuses(&["error"]))],
+        ]);
+        assert_eq!(fork.error_message().as_deref(), Some("Unable to resolve symbol 'x'."));
+        // Statuses only: words, never the raw list.
+        let no_ns = response(&[&[("status", statuses(&["namespace-not-found", "done", "error"]))]]);
+        assert_eq!(no_ns.error_message().as_deref(), Some("the server has no namespace of that name"));
+        let unknown = response(&[&[("status", statuses(&["error", "unknown-op", "done"]))]]);
+        assert_eq!(unknown.error_message().as_deref(), Some("the server does not have this op"));
+        assert_eq!(response(&[&[("status", statuses(&["done"]))]]).error_message(), None);
+    }
 }

@@ -9,6 +9,7 @@
 //! about LSP or any stage's internals.
 
 mod changes;
+mod failures;
 mod ids;
 pub mod report;
 
@@ -23,8 +24,8 @@ use tokio::task::JoinHandle;
 
 use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    Build, Check, Compile, CompileRequest, Deliver, Delivery, FormKey, FormSource, LineCol, LoadHooks, Patch,
-    PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, Deliver, Delivery, FormFailure, FormKey, FormSource, LineCol, LoadHooks,
+    Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
@@ -44,6 +45,8 @@ pub enum Selection {
     FormAt(usize),
     /// Every top-level form whose text changed since the file's last successful patch.
     ChangedForms,
+    /// The same, definitions only (nREPL's `load-file` evaluates the expressions itself, every time).
+    ChangedDefinitions,
 }
 
 /// Told about each stage as a run enters it (for `$/progress` and status lines).
@@ -196,12 +199,14 @@ impl Pipeline {
                 };
                 Ok(vec![VarName::new(ns, name)])
             }
-            Selection::ChangedForms => lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
-                Box::new(PatchReport::failed(
-                    Stage::Deliver,
-                    "nothing to undo: no patch of this file was delivered since the sidecar started",
-                ))
-            }),
+            Selection::ChangedForms | Selection::ChangedDefinitions => {
+                lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
+                    Box::new(PatchReport::failed(
+                        Stage::Deliver,
+                        "nothing to undo: no patch of this file was delivered since the sidecar started",
+                    ))
+                })
+            }
         }
     }
 
@@ -241,6 +246,7 @@ impl Pipeline {
         report.versions = delivery.versions;
         report.output = delivery.output;
         report.warnings = delivery.hook_failures;
+        report.warnings.extend(delivery.warnings);
         if !delivery.failures.is_empty() {
             let message = delivery.failures.join("; ");
             report.problems = report
@@ -278,12 +284,19 @@ impl Pipeline {
         self.learn_hooks(&file);
         let read_ms = ms(started);
         let mut report = match self.select(doc, &file, selection) {
-            Ok(targets) if targets.is_empty() => PatchReport {
-                ok: true,
-                message: Some("nothing changed since the last patch".into()),
-                ..PatchReport::default()
-            },
-            Ok(targets) => self.patch(doc, targets, progress).await,
+            Ok(targets) => {
+                let untouched = failures::untouched(doc, &file, &targets, selection);
+                if targets.is_empty() {
+                    self.show_failures(Vec::new(), untouched).await;
+                    PatchReport {
+                        ok: true,
+                        message: Some("nothing changed since the last patch".into()),
+                        ..PatchReport::default()
+                    }
+                } else {
+                    self.patch(doc, targets, untouched, progress).await
+                }
+            }
             Err(report) => *report,
         };
         report.stages.read_ms = read_ms;
@@ -336,7 +349,7 @@ impl Pipeline {
                     _ => vec![(form, identity_of(&file.forms, form), form.normalized(&doc.text))],
                 }
             }
-            Selection::ChangedForms => {
+            Selection::ChangedForms | Selection::ChangedDefinitions => {
                 if !file.errors.is_empty() {
                     return Err(read_failure(file.errors.iter().collect()));
                 }
@@ -347,6 +360,9 @@ impl Pipeline {
                     // defonce keeps its value, as in Clojure: sent once, never again.
                     .filter(|(form, identity, _)| {
                         !(matches!(&form.kind, FormKind::Def(k) if k == "defonce") && patched.was_patched(identity))
+                    })
+                    .filter(|(form, _, _)| {
+                        selection == Selection::ChangedForms || matches!(form.kind, FormKind::Def(_))
                     })
                     .collect()
             }
@@ -381,7 +397,14 @@ impl Pipeline {
             .collect())
     }
 
-    async fn patch(&self, doc: &Document, targets: Vec<Target>, progress: &dyn ProgressSink) -> PatchReport {
+    async fn patch(
+        &self,
+        doc: &Document,
+        targets: Vec<Target>,
+        untouched: Vec<String>,
+        progress: &dyn ProgressSink,
+    ) -> PatchReport {
+        let requests: Vec<CompileRequest> = targets.iter().map(|t| t.request.clone()).collect();
         let forms = targets
             .iter()
             .map(|t| PatchedForm {
@@ -408,6 +431,13 @@ impl Pipeline {
                 Outcome::Superseded => superseded += 1,
             }
         }
+        let failed = report
+            .problems
+            .iter()
+            .filter(|p| failures::shown_in_pages(p.stage))
+            .filter_map(|p| requests.iter().find(|r| r.form.range == p.range).map(|r| failures::failure(doc, r, p)))
+            .collect();
+        self.show_failures(failed, untouched).await;
         if !ready.is_empty() {
             self.deliver(doc, ready, &mut report, progress).await;
         }
@@ -423,6 +453,14 @@ impl Pipeline {
             report.ok = true;
         }
         report
+    }
+
+    async fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {
+        if let Ok(deliver) = &self.backends.deliver {
+            if !failed.is_empty() || !fine.is_empty() {
+                deliver.show_failures(failed, fine).await;
+            }
+        }
     }
 
     /// Compile, build and check one form (or find it in the build cache).
@@ -536,7 +574,8 @@ impl Pipeline {
         report.browsers = delivery.browsers;
         report.value = delivery.value.clone();
         report.output = delivery.output.clone();
-        report.warnings = delivery.hook_failures.clone();
+        report.warnings.extend(delivery.hook_failures.iter().cloned());
+        report.warnings.extend(delivery.warnings.iter().cloned());
         for r in &ready {
             let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
                 continue;
@@ -575,28 +614,43 @@ impl Pipeline {
                 runs.remove(0);
             }
         }
-        let mut patched = lock(&self.patched);
-        for r in ready {
-            patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
-            if r.module.kind == PatchKind::Definition {
-                self.spawn_mirror(r.target.request);
+        let mut mirrored = Vec::new();
+        {
+            let mut patched = lock(&self.patched);
+            for r in ready {
+                patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
+                if r.module.kind == PatchKind::Definition {
+                    mirrored.extend(self.spawn_mirror(r.target.request));
+                }
+            }
+        }
+        for outcome in mirrored {
+            if let Ok(Some(warning)) = outcome.await {
+                report.warnings.push(warning);
             }
         }
     }
 
-    fn spawn_mirror(&self, request: CompileRequest) {
-        let Ok(compile) = self.backends.compile.clone() else { return };
+    /// Evaluates a delivered definition on jank's side too; the receiver gets the warning
+    /// to report when jank could not.
+    fn spawn_mirror(&self, request: CompileRequest) -> Option<tokio::sync::oneshot::Receiver<Option<String>>> {
+        let compile = self.backends.compile.clone().ok()?;
+        let (done, outcome) = tokio::sync::oneshot::channel();
         let handle = tokio::spawn(async move {
-            if let Err(failure) = compile.mirror(&request).await {
-                tracing::warn!(
-                    "jank could not evaluate {} natively after patching it: {failure}",
+            let warning = compile.mirror(&request).await.err().map(|failure| {
+                let warning = format!(
+                    "jank could not evaluate {} on its side after the pages applied it ({failure}): forms compiled later that use it may fail to resolve it",
                     request.form.name.as_deref().unwrap_or("the form")
                 );
-            }
+                tracing::warn!("{warning}");
+                warning
+            });
+            let _ = done.send(warning);
         });
         let mut mirrors = lock(&self.mirrors);
         mirrors.retain(|h| !h.is_finished());
         mirrors.push(handle);
+        Some(outcome)
     }
 
     async fn await_mirrors(&self) {

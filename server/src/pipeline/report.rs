@@ -100,7 +100,8 @@ pub struct PatchReport {
     pub versions: Vec<VarVersion>,
     /// What the code printed in the page (`println`) while it was loaded or evaluated.
     pub output: Vec<String>,
-    /// What went wrong without failing the run: load hooks that threw.
+    /// What went wrong without failing the run (load hooks that threw, a journal not saved),
+    /// each with what it costs the user.
     pub warnings: Vec<String>,
 }
 
@@ -119,7 +120,7 @@ impl PatchReport {
                 .collect();
             names.join(", ")
         };
-        match (&self.error, &self.message) {
+        let line = match (&self.error, &self.message) {
             (Some(error), _) => format!("{} failed: {}", error.stage, error.message),
             (None, Some(message)) if self.forms.is_empty() => message.clone(),
             _ if self.undo => {
@@ -128,6 +129,11 @@ impl PatchReport {
                 format!("undid {} in {:.0} ms → {} page(s)", versions.join(", "), self.total_ms, self.browsers)
             }
             _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.browsers),
+        };
+        match self.warnings.as_slice() {
+            [] => line,
+            [one] => format!("{line}; warning: {one}"),
+            [first, rest @ ..] => format!("{line}; {} warnings, first: {first}", rest.len() + 1),
         }
     }
 

@@ -50,6 +50,9 @@ impl Compile for FakeCompile {
 
     async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure> {
         self.calls.lock().unwrap().mirrored.push(request.form.text.clone());
+        if request.form.text.contains("unmirrored") {
+            return Err(StageFailure::new("Unable to resolve symbol 'unmirrored'"));
+        }
         Ok(())
     }
 }
@@ -97,6 +100,9 @@ impl Deliver for FakeDeliver {
             .collect();
         let value = values.first().map(|(_, v)| v.clone());
         let failures = if self.fail_load { vec!["page 1: dlopen failed: bad export type".into()] } else { Vec::new() };
+        let unjournaled = patches.iter().any(|p| p.origin.form.contains("unjournaled"));
+        let warnings =
+            if unjournaled { vec!["the patch journal could not be saved (disk full)".into()] } else { Vec::new() };
         Ok(Delivery {
             browsers: 2,
             applied: if self.fail_load { 0 } else { 2 },
@@ -105,6 +111,7 @@ impl Deliver for FakeDeliver {
             values,
             value,
             failures,
+            warnings,
             versions: Vec::new(),
             output: Vec::new(),
             hook_failures: Vec::new(),
@@ -154,6 +161,20 @@ async fn the_form_at_a_position_goes_through_every_stage() {
 }
 
 #[tokio::test]
+async fn losses_that_do_not_fail_the_patch_are_warnings_in_the_report() {
+    let (p, _) = pipeline(None, 0, false);
+    let text = "(ns demo.core)\n(defn unmirrored [] 1)\n(defn unjournaled [] 2)\n(defn fine [] 3)\n";
+    let report = p.run(&doc(text), Selection::ChangedForms, &()).await;
+    assert!(report.ok, "the pages applied every patch: {report:?}");
+    assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
+    assert!(report.warnings.iter().any(|w| w.contains("jank could not evaluate unmirrored on its side")));
+    assert!(report.warnings.iter().any(|w| w.contains("journal could not be saved")));
+    assert!(report.summary().contains("2 warnings"), "{}", report.summary());
+    let clean = p.run(&doc(&text.replace("3)", "4)")), Selection::ChangedForms, &()).await;
+    assert!(clean.warnings.is_empty(), "{:?}", clean.warnings);
+}
+
+#[tokio::test]
 async fn an_expression_inside_comment_returns_its_value() {
     let (p, _) = pipeline(None, 0, false);
     let at = FILE.find("(comment (a").unwrap() + 10;
@@ -184,6 +205,22 @@ async fn a_save_patches_only_what_changed_since_the_last_successful_patch() {
     let report = p.run(&doc(&edited), Selection::ChangedForms, &()).await;
     assert_eq!(report.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect::<Vec<_>>(), vec!["b"]);
     assert_eq!(calls.lock().unwrap().delivered.len(), 2);
+}
+
+#[tokio::test]
+async fn changed_definitions_leaves_the_expressions_out() {
+    let (p, _) = pipeline(None, 0, false);
+    let report = p.run(&doc(FILE), Selection::ChangedDefinitions, &()).await;
+    assert!(report.ok, "{report:?}");
+    let names: Vec<_> = report.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect();
+    assert_eq!(names, ["a", "b"]);
+    let again = p.run(&doc(FILE), Selection::ChangedDefinitions, &()).await;
+    assert!(again.forms.is_empty(), "{again:?}");
+    let rest = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    assert_eq!(
+        rest.forms.iter().map(|f| f.name.as_deref().unwrap_or("expression")).collect::<Vec<_>>(),
+        ["expression"]
+    );
 }
 
 #[tokio::test]

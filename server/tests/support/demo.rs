@@ -1,55 +1,13 @@
-//! The demo workspace driven as an editor would: `jank-hotpatch demo --prepare`, the stand-in
-//! jank (`tests/jank-standin`, a stand-in for jank's nREPL server; `cargo build -p
-//! jank-standin` first), the real `jank-hotpatch lsp` binary and its URL for the page.
+//! A demo workspace (`workspace`) driven as an editor would: the real `jank-hotpatch lsp`
+//! binary, the app's URL for the page, commands at a place in a file, and edits.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use test_support::lsp_client::{temp_workspace, LspClient};
+use test_support::lsp_client::LspClient;
 
 pub const WAIT: Duration = Duration::from_secs(30);
-
-pub fn prepare_demo(name: &str) -> PathBuf {
-    let dir = temp_workspace(name);
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
-        .args(["demo", "--prepare"])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run jank-hotpatch demo --prepare");
-    assert!(status.success());
-    dir
-}
-
-/// The stand-in jank, started in `dir` (it writes `.nrepl-port` there), killed on drop.
-pub struct Standin(std::process::Child);
-
-impl Standin {
-    pub fn start(dir: &Path) -> Standin {
-        let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jank-standin");
-        assert!(binary.exists(), "{} is missing: run `cargo build -p jank-standin` first", binary.display());
-        let child = std::process::Command::new(binary)
-            .current_dir(dir)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jank-standin");
-        for _ in 0..100 {
-            if dir.join(".nrepl-port").exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Standin(child)
-    }
-}
-
-impl Drop for Standin {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
 
 /// Starts the LSP server on `dir` and returns it with the app's URL (from `jank/serverStatus`).
 pub async fn start_lsp(dir: &Path) -> (LspClient, String) {

@@ -13,18 +13,43 @@ use crate::runtime::{Env, JankError, Phase, Val};
 pub enum Expr {
     Literal(Val),
     Local(String),
-    Var { ns: String, name: String },
-    Call { source: Box<Expr>, args: Vec<Expr> },
+    Var {
+        ns: String,
+        name: String,
+    },
+    Call {
+        source: Box<Expr>,
+        args: Vec<Expr>,
+    },
     Vector(Vec<Expr>),
     Set(Vec<Expr>),
     Map(Vec<Expr>),
     Do(Vec<Expr>),
-    Let { pairs: Vec<(String, Expr)>, body: Vec<Expr> },
-    If { condition: Box<Expr>, then: Box<Expr>, otherwise: Option<Box<Expr>> },
+    Let {
+        pairs: Vec<(String, Expr)>,
+        body: Vec<Expr>,
+    },
+    If {
+        condition: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Option<Box<Expr>>,
+    },
     Fn(Arc<FnExpr>),
-    Def { ns: String, name: String, value: Option<Box<Expr>>, once: bool },
+    Def {
+        ns: String,
+        name: String,
+        value: Option<Box<Expr>>,
+        once: bool,
+    },
     Ns(NsSpec),
+    /// A special form jank analyses but the stand-in neither evaluates nor has a translation
+    /// for (`recur`, `throw`, `try`, `case*`, `letfn*`): like the fork's code generator, it
+    /// compiles to nil with `// unsupported expr`.
+    Unsupported(String),
 }
+
+/// The special forms behind [`Expr::Unsupported`], with the macros that expand to them.
+const UNSUPPORTED_FORMS: &[&str] = &["recur", "throw", "try", "case", "case*", "letfn", "letfn*"];
 
 /// A function: its first arity only (the fork's codegen handles no other).
 #[derive(Debug)]
@@ -132,7 +157,8 @@ impl Analyzer<'_> {
                 };
                 self.function(rest, pos, locals)
             }
-            Some("let" | "let*") => {
+            // jank analyses `loop*` as a `let` (in a loop): the fork's `gen_let` translates it.
+            Some("let" | "let*" | "loop" | "loop*") => {
                 let Some(Node { form: Form::Vector(bindings), .. }) = args.first() else {
                     return error("Invalid let: expects a vector of bindings.", pos);
                 };
@@ -182,6 +208,7 @@ impl Analyzer<'_> {
                 _ => error("Invalid quote: expects one form.", pos),
             },
             Some("comment") => Ok(Expr::Literal(Val::Nil)),
+            Some(form) if UNSUPPORTED_FORMS.contains(&form) => Ok(Expr::Unsupported(form.to_string())),
             Some("ns") => Ok(Expr::Ns(ns_spec(args, pos)?)),
             _ => Ok(Expr::Call { source: Box::new(self.expr(&items[0], locals)?), args: self.exprs(args, locals)? }),
         }

@@ -1,10 +1,12 @@
 //! STAND-IN FOR JANK: not jank. A small nREPL server that speaks jank's protocol, for the
 //! tests and the demo, on machines where jank (which needs a custom LLVM build) cannot run.
 //!
-//! Implements, with the request fields and reply shapes of the jank fork the seed used
-//! (pfeodrippe/jank branch `nrepl`): `clone`, `describe`, `eval`, `load-file`, `close`,
-//! `interrupt` (answers `done`), unknown ops (`status [error, unknown-op, done]`), and
-//! `wasm-compile-patch`, which emits the same C++ as the fork's `wasm_patch_processor.cpp`.
+//! Plays one of three jank servers (`--mode`, see `mode.rs`): `contract` (what jank-hotpatch's
+//! design asks of jank; the default, so the demo shows the design), `fork` (pfeodrippe/jank
+//! branch `nrepl` as it is, quirks included) and `upstream` (jank-lang/jank: no op). Implements
+//! `clone`, `describe`, `eval`, `load-file`, `close`, `interrupt` (answers `done`), upstream's
+//! `lookup` and `completions` (empty answers), unknown ops, and `wasm-compile-patch`, which
+//! emits the same C++ as the fork's `wasm_patch_processor.cpp`.
 //! It compiles and evaluates a small subset of jank: numbers, strings, keywords, nil and
 //! booleans, vectors, sets, maps, `if`, `let`, `do`, `when`, `fn` (0-3 parameters, first arity),
 //! `def`, `defn`, `defn-`, `defonce`, `quote`, `comment`, `ns` with `:require` (`:as`,
@@ -12,13 +14,16 @@
 //! `clojure.string`. Symbols resolve as jank's analyzer resolves them, and an unknown
 //! namespace silently becomes the session's (`user`), as in jank.
 //!
-//! Does NOT implement: macros beyond those listed, destructuring, variadic functions, loops,
+//! `loop` is analysed as a `let`; `recur`, `throw`, `try`, `case`, `letfn` compile to the fork's
+//! `// unsupported expr` and are not evaluated.
+//! Does NOT implement: macros beyond those listed, destructuring, variadic functions,
 //! interop, lazy sequences, ratios (`(/ 1 2)` is `0.5`), the other ops of jank's server
 //! (completions, lookup, info, ...), real interruption, or anything native.
 //! See README.md for the C++ it emits and the runtime helpers that C++ imports.
 
 mod analyze;
 mod codegen;
+mod mode;
 mod reader;
 mod runtime;
 mod server;
@@ -27,12 +32,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use mode::Mode;
 
-const USAGE: &str = "usage: jank-standin [--port N] [--port-file PATH] [--delay-ms N] [--without-wasm-op]
+const USAGE: &str = "usage: jank-standin [--mode contract|fork|upstream] [--port N] [--port-file PATH] [--delay-ms N]
+  --mode M           which jank to play (default contract):
+                       contract  what jank-hotpatch asks of jank (the op respects ns, errors carry positions)
+                       fork      pfeodrippe/jank branch nrepl as it is (analyses in user, no positions)
+                       upstream  jank-lang/jank: no wasm-compile-patch op, errors in `value`
   --port N           listen on 127.0.0.1:N (default 0: a free port)
   --port-file PATH   write the port there (default ./.nrepl-port)
-  --delay-ms N       wait N ms before answering each wasm-compile-patch (fault tests)
-  --without-wasm-op  behave like upstream jank: no wasm-compile-patch op";
+  --delay-ms N       wait N ms before answering each wasm-compile-patch (fault tests)";
 
 struct Cli {
     port: u16,
@@ -44,7 +53,7 @@ fn parse_args() -> anyhow::Result<Cli> {
     let mut cli = Cli {
         port: 0,
         port_file: PathBuf::from(jank_hotpatch::nrepl::PORT_FILE),
-        options: server::Options { delay: Duration::ZERO, wasm_op: true },
+        options: server::Options { delay: Duration::ZERO, mode: Mode::Contract },
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -56,7 +65,11 @@ fn parse_args() -> anyhow::Result<Cli> {
                 cli.options.delay =
                     Duration::from_millis(value("--delay-ms")?.parse().context("--delay-ms expects a number")?)
             }
-            "--without-wasm-op" => cli.options.wasm_op = false,
+            "--mode" => {
+                let name = value("--mode")?;
+                cli.options.mode = Mode::parse(&name)
+                    .with_context(|| format!("--mode expects one of {}, not {name:?}\n{USAGE}", Mode::NAMES))?;
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -78,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
     std::fs::write(&cli.port_file, port.to_string())
         .with_context(|| format!("cannot write {}", cli.port_file.display()))?;
-    tracing::info!(port, port_file = %cli.port_file.display(), wasm_op = cli.options.wasm_op, "jank stand-in listening");
+    tracing::info!(port, port_file = %cli.port_file.display(), mode = %cli.options.mode, "jank stand-in listening");
     tokio::select! {
         () = server::Server::new(cli.options).serve(listener) => {}
         _ = tokio::signal::ctrl_c() => {

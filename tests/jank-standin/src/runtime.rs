@@ -254,6 +254,9 @@ impl Interpreter<'_> {
                 self.ns = spec.name.clone();
                 Val::Nil
             }
+            Expr::Unsupported(form) => {
+                return Err(JankError::execution(format!("The stand-in does not evaluate `{form}`.")))
+            }
         })
     }
 

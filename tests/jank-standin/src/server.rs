@@ -14,17 +14,16 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::analyze::{Analyzer, Expr};
 use crate::codegen;
+use crate::mode::Mode;
 use crate::reader::read_all;
 use crate::runtime::{eval_string, Env, JankError};
-
-const OPS: &[&str] = &["clone", "close", "describe", "eval", "interrupt", "load-file", "wasm-compile-patch"];
 
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Artificial delay before each `wasm-compile-patch` answer.
     pub delay: Duration,
-    /// Behave like upstream jank: no `wasm-compile-patch` op.
-    pub wasm_op: bool,
+    /// Which jank to play.
+    pub mode: Mode,
 }
 
 pub struct Server {
@@ -32,7 +31,6 @@ pub struct Server {
     env: Mutex<Env>,
     /// Session id -> its current namespace.
     sessions: Mutex<HashMap<String, String>>,
-    next_session: AtomicU64,
     /// jank's own patch counter, used only when a request has no `patch-id`.
     patch_counter: AtomicU64,
 }
@@ -45,7 +43,6 @@ impl Server {
             options,
             env: Mutex::new(Env::default()),
             sessions: Mutex::default(),
-            next_session: AtomicU64::new(1),
             patch_counter: AtomicU64::new(0),
         })
     }
@@ -116,9 +113,13 @@ impl Server {
     async fn handle(&self, request: &Message) -> Vec<Message> {
         let op = request.get_str("op").unwrap_or_default();
         tracing::debug!(op, "request");
+        let mode = self.options.mode;
+        if !mode.answers(op) {
+            return vec![unknown_op(mode)];
+        }
         match op {
             "clone" => {
-                let id = format!("standin-session-{}", self.next_session.fetch_add(1, Ordering::Relaxed));
+                let id = session_id();
                 lock(&self.sessions).insert(id.clone(), "user".into());
                 vec![Message::new().with("new-session", id).with("status", statuses(&["done"]))]
             }
@@ -131,10 +132,12 @@ impl Server {
             }
             "interrupt" => vec![done()],
             "eval" => match request.get_str("code").filter(|c| !c.is_empty()) {
+                Some(code) if mode == Mode::Upstream => self.upstream_eval(request, code),
                 Some(code) => self.eval(request, code, request.get_str("file"), true),
                 None => vec![unsupported("missing-code")],
             },
             "load-file" => match request.get_str("file").filter(|c| !c.is_empty()) {
+                Some(contents) if mode == Mode::Upstream => self.upstream_eval(request, contents),
                 Some(contents) => {
                     let path = request.get_str("file-path").or(request.get_str("file-name"));
                     let mut replies = self.eval(request, contents, path, false);
@@ -145,30 +148,40 @@ impl Server {
                 }
                 None => vec![unsupported("missing-file")],
             },
-            "wasm-compile-patch" if self.options.wasm_op => {
+            "wasm-compile-patch" => {
                 if !self.options.delay.is_zero() {
                     tokio::time::sleep(self.options.delay).await;
                 }
                 self.compile_patch(request)
             }
-            _ => vec![Message::new().with("status", statuses(&["error", "unknown-op", "done"]))],
+            // Upstream's symbol lookups; nothing in jank-hotpatch uses them.
+            "lookup" => vec![Message::new().with("info", Message::new()).with("status", statuses(&["done"]))],
+            "completions" => {
+                vec![Message::new().with("completions", Value::List(Vec::new())).with("status", statuses(&["done"]))]
+            }
+            _ => vec![unknown_op(mode)],
         }
     }
 
     fn describe(&self) -> Message {
-        let ops = OPS.iter().filter(|op| self.options.wasm_op || **op != "wasm-compile-patch");
-        let ops = ops.fold(Message::new(), |m, op| m.with(op, Message::new()));
+        let mode = self.options.mode;
+        let ops = mode.described_ops().iter().fold(Message::new(), |m, op| m.with(op, Message::new()));
         let versions = Message::new().with(
             "jank-standin",
             Message::new()
                 .with("version-string", env!("CARGO_PKG_VERSION"))
-                .with("stands-in-for", "jank's nREPL server (pfeodrippe/jank branch nrepl)"),
+                .with("mode", mode.to_string())
+                .with("stands-in-for", mode.stands_in_for()),
         );
         Message::new().with("ops", ops).with("versions", versions).with("status", statuses(&["done"]))
     }
 
-    /// The session's namespace, or `user` for a request without a known session.
+    /// The session's namespace, or `user` for a request without a known session. Upstream's
+    /// sessions keep no namespace.
     fn session_ns(&self, request: &Message) -> String {
+        if self.options.mode == Mode::Upstream {
+            return "user".into();
+        }
         let sessions = lock(&self.sessions);
         request.get_str("session").and_then(|s| sessions.get(s)).cloned().unwrap_or_else(|| "user".into())
     }
@@ -204,45 +217,79 @@ impl Server {
         replies
     }
 
+    /// Upstream's `eval` and `load-file`: `{out}` and `{err}` (both always sent; `err` is
+    /// captured stderr, blank here), then `{value, ns}` and `{status [done]}`, or on error
+    /// `{value <the message>, status [done, eval-error]}` with no position.
+    fn upstream_eval(&self, request: &Message, code: &str) -> Vec<Message> {
+        let mut env = lock(&self.env);
+        let ns = request.get_str("ns").filter(|ns| env.namespaces.contains_key(*ns)).unwrap_or("user").to_string();
+        let evaluated = eval_string(&mut env, code, &ns);
+        drop(env);
+        let mut replies = vec![Message::new().with("out", evaluated.out), Message::new().with("err", "")];
+        match evaluated.result {
+            Ok(value) => {
+                replies.push(Message::new().with("value", value.pr_str()).with("ns", evaluated.ns));
+                replies.push(done());
+            }
+            Err(error) => replies
+                .push(Message::new().with("value", error.message).with("status", statuses(&["done", "eval-error"]))),
+        }
+        replies
+    }
+
     fn compile_patch(&self, request: &Message) -> Vec<Message> {
+        let mode = self.options.mode;
         let Some(code) = request.get_str("code").filter(|c| !c.is_empty()) else {
             return vec![unsupported("missing-code")];
         };
+        // Only a string counts (a bencode integer is not one, and the counter is used).
         let patch_id = match request.get_str("patch-id").filter(|p| !p.is_empty()) {
             None => self.patch_counter.fetch_add(1, Ordering::Relaxed),
-            Some(text) => match text.trim().parse::<u64>() {
-                Ok(id) => id,
-                Err(_) => return failed(&format!("stoul: no conversion of {text:?}"), None),
+            Some(text) => match stoul(text) {
+                Some(id) => id,
+                None => return failed(mode, "stoul", None),
             },
         };
         let session_ns = self.session_ns(request);
         let ns_param = request.get_str("ns").filter(|ns| !ns.is_empty());
         let mut env = lock(&self.env);
-        // Symbols resolve in the requested namespace when jank has it, else (like jank's
-        // silent fallback) in the session's.
-        let analysis_ns = ns_param.filter(|ns| env.namespaces.contains_key(*ns)).unwrap_or(&session_ns).to_string();
+        let analysis_ns = match mode {
+            // The fork does not bind `*ns*` around the analysis: symbols resolve in the
+            // server thread's namespace, `user`, whatever `ns` says.
+            Mode::Fork => "user".to_string(),
+            // The contract: the requested namespace when jank has it, else (like jank's silent
+            // fallback) the session's.
+            Mode::Contract | Mode::Upstream => {
+                ns_param.filter(|ns| env.namespaces.contains_key(*ns)).unwrap_or(&session_ns).to_string()
+            }
+        };
         let nodes = match read_all(code) {
             Ok(nodes) => nodes,
-            Err(e) => return failed(&e.message, Some(e.pos)),
+            Err(e) => return failed(mode, &e.message, Some(e.pos)),
         };
         let mut exprs = Vec::new();
         for node in &nodes {
             match (Analyzer { env: &mut env, ns: analysis_ns.clone() }).analyze(node) {
                 Ok(expr) => exprs.push(expr),
-                Err(e) => return failed(&e.message, e.pos),
+                Err(e) => return failed(mode, &e.message, e.pos),
             }
         }
         drop(env);
         if exprs.is_empty() {
             return vec![error_done("No expressions found in code")];
         }
-        let Some((name, value)) = exprs.iter().find_map(|e| match e {
-            Expr::Def { name, value, .. } => Some((name, value)),
+        let Some((def_ns, name, value)) = exprs.iter().find_map(|e| match e {
+            Expr::Def { ns, name, value, .. } => Some((ns, name, value)),
             _ => None,
         }) else {
             return vec![error_done("No def expression found in code. Patches must be (def ...) forms.")];
         };
-        let ns = ns_param.map(str::to_string).unwrap_or(session_ns);
+        // The fork names the patch after `ns`, else the def's namespace, else the session's.
+        let ns = match (mode, ns_param) {
+            (_, Some(ns)) => ns.to_string(),
+            (Mode::Fork, None) => def_ns.clone(),
+            (_, None) => session_ns,
+        };
         let cpp = codegen::generate(&ns, name, value.as_deref(), patch_id);
         vec![
             Message::new()
@@ -286,14 +333,46 @@ fn eval_error(error: &JankError, file: Option<&str>, line_hint: Option<i64>, col
 }
 
 /// The op's answer to a jank error: `{err, status [error]}` then `{status [done, error]}`.
-/// The fork sends only `err`; the stand-in adds the `line` and `column` of jank's error
+/// The fork sends only the message; the contract adds the `line` and `column` of jank's error
 /// (relative to the code received), as the fork's `eval` errors carry them.
-fn failed(message: &str, pos: Option<crate::reader::Pos>) -> Vec<Message> {
+fn failed(mode: Mode, message: &str, pos: Option<crate::reader::Pos>) -> Vec<Message> {
     let mut reply = Message::new().with("err", message).with("status", statuses(&["error"]));
-    if let Some(pos) = pos {
+    if let Some(pos) = pos.filter(|_| mode == Mode::Contract) {
         reply = reply.with("line", pos.line.to_string()).with("column", pos.column.to_string());
     }
     vec![reply, Message::new().with("status", statuses(&["done", "error"]))]
+}
+
+/// `std::stoul` as the fork calls it: leading blanks, digits, anything after them ignored;
+/// `None` where it throws (no digits, out of range).
+fn stoul(text: &str) -> Option<u64> {
+    let text = text.trim_start();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).map_or(text, |end| &text[..end]);
+    digits.parse().ok()
+}
+
+/// A random version 4 UUID, the shape of jank's session ids.
+fn session_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+        );
+        hasher.finish()
+    };
+    let bits = (u128::from(half()) << 64 | u128::from(half())) & !(0xf000u128 << 64) | (0x4000u128 << 64);
+    let bits = bits & !(0xc000u128 << 48) | (0x8000u128 << 48);
+    let hex = format!("{bits:032x}");
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// The answer to an op this jank does not have.
+fn unknown_op(mode: Mode) -> Message {
+    match mode {
+        Mode::Fork => unsupported("unknown-op"),
+        Mode::Contract | Mode::Upstream => Message::new().with("status", statuses(&["error", "unknown-op", "done"])),
+    }
 }
 
 fn error_done(message: &str) -> Message {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use test_support::cdp::Page;
 use crate::figures::target_dir;
+use test_support::cdp::Page;
 use test_support::lsp_client::{self, LspClient};
 
 /// How long the tests wait for anything that should happen (a page, a report).
@@ -106,16 +106,32 @@ impl Sidecar {
     /// is set (bad-input tests make it log thousands of warnings).
     pub async fn start(dir: &Path, options: Value) -> Sidecar {
         let mut sidecar = Sidecar::start_plain(dir, options).await;
+        sidecar.open_demo(dir).await;
+        sidecar
+    }
+
+    async fn open_demo(&mut self, dir: &Path) {
         let path = dir.join("src/demo/core.jank");
-        sidecar.uri = format!("file://{}", path.display());
-        sidecar.text = std::fs::read_to_string(&path).expect("the demo's core.jank");
-        sidecar.client.open(&sidecar.uri, &sidecar.text).await;
+        self.uri = format!("file://{}", path.display());
+        self.text = std::fs::read_to_string(&path).expect("the demo's core.jank");
+        self.client.open(&self.uri, &self.text).await;
+    }
+
+    /// Like [`Sidecar::start`], with the sidecar's log written to `log`.
+    pub async fn start_logged(dir: &Path, options: Value, log: &Path) -> Sidecar {
+        let file = std::fs::File::create(log).expect("create the sidecar's log");
+        let mut sidecar = Sidecar::start_with(dir, options, Stdio::from(file)).await;
+        sidecar.open_demo(dir).await;
         sidecar
     }
 
     /// Starts the sidecar in any workspace, with no document open.
     pub async fn start_plain(dir: &Path, options: Value) -> Sidecar {
         let stderr = if std::env::var_os("RELIABILITY_LOG").is_some() { Stdio::inherit() } else { Stdio::null() };
+        Sidecar::start_with(dir, options, stderr).await
+    }
+
+    async fn start_with(dir: &Path, options: Value, stderr: Stdio) -> Sidecar {
         let mut client = LspClient::start_with(dir, stderr);
         client.configuration = options.clone();
         let init = client.initialize(dir, options).await;

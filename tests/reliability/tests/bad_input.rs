@@ -641,34 +641,38 @@ async fn unauthenticated_clients_get_no_patch_and_their_acks_do_not_count() {
     let wrong_token = "0".repeat(32);
     let token = server.token().to_string();
     let near_token = format!("{}{}", &token[..31], if token.ends_with('0') { "1" } else { "0" });
-    let attempts: Vec<(String, Option<String>)> = vec![
-        (wrong_token.clone(), Some(own.clone())),
-        (near_token, Some(own.clone())),
-        (String::new(), Some(own.clone())),
-        (format!("{token}x"), Some(own.clone())),
-        (token.clone(), Some("http://evil.example".into())),
-        (token.clone(), Some(format!("http://127.0.0.1:{}", port.wrapping_add(1)))),
-        (token.clone(), Some("null".into())),
-        (token.clone(), None),
+    let attempts: Vec<(&str, String, Option<String>)> = vec![
+        ("wrong token", wrong_token.clone(), Some(own.clone())),
+        ("token one digit off", near_token, Some(own.clone())),
+        ("no token", String::new(), Some(own.clone())),
+        ("token with a suffix", format!("{token}x"), Some(own.clone())),
+        ("foreign Origin", token.clone(), Some("http://evil.example".into())),
+        ("another port's Origin", token.clone(), Some(format!("http://127.0.0.1:{}", port.wrapping_add(1)))),
+        ("Origin null", token.clone(), Some("null".into())),
+        ("no Origin", token.clone(), None),
     ];
-    let refused = Arc::new(AtomicUsize::new(0));
+    // Per kind of attempt: connections refused with a 403, let in, and forged acks sent.
+    let counts: Arc<Vec<[AtomicUsize; 3]>> = Arc::new(attempts.iter().map(|_| Default::default()).collect());
     let received = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(tokio::sync::Notify::new());
     // Attackers keep trying while patches go out; one that got in would forge acks.
     let mut attackers = Vec::new();
-    for (token, origin) in attempts.clone() {
-        let (server, refused, received, stop) = (server.clone(), refused.clone(), received.clone(), stop.clone());
+    for (kind, (_, token, origin)) in attempts.clone().into_iter().enumerate() {
+        let (server, counts, received, stop) = (server.clone(), counts.clone(), received.clone(), stop.clone());
         attackers.push(tokio::spawn(async move {
             loop {
                 match connect(&server, &token, origin.as_deref()).await {
                     Err(e) => {
                         assert!(e.contains("403"), "refused without a 403: {e}");
-                        refused.fetch_add(1, Ordering::Relaxed);
+                        counts[kind][0].fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(mut socket) => {
+                        counts[kind][1].fetch_add(1, Ordering::Relaxed);
                         for batch in 0..20 {
                             let ack = json!({"op": "ack", "batch": batch, "results": [{"id": 1, "ok": true, "load_ms": 0.1}, {"id": 2, "ok": true, "load_ms": 0.1}]});
-                            let _ = socket.send(Ws::text(ack.to_string())).await;
+                            if socket.send(Ws::text(ack.to_string())).await.is_ok() {
+                                counts[kind][2].fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_millis(100), socket.next()).await {
                             received.fetch_add(1, Ordering::Relaxed);
@@ -685,6 +689,7 @@ async fn unauthenticated_clients_get_no_patch_and_their_acks_do_not_count() {
     // The real page: silent for patch 1 (only a forged ack could make it count), acks patch 2.
     let mut socket = page(&server).await;
     let delivery = server.deliver(vec![patch(1)]).await.expect("delivered");
+    let forged_counted = delivery.applied;
     assert_eq!(
         (delivery.browsers, delivery.applied),
         (1, 0),
@@ -712,10 +717,23 @@ async fn unauthenticated_clients_get_no_patch_and_their_acks_do_not_count() {
         attacker.abort();
         let _ = attacker.await;
     }
-    let refused = refused.load(Ordering::Relaxed);
-    assert!(refused >= attempts.len(), "every kind of attempt was made");
-    assert_eq!(received.load(Ordering::Relaxed), 0, "an unauthenticated client received frames");
-    record(&format!("unauthorized attempts refused: page WebSocket {refused} of {refused} (wrong/missing token, foreign/missing Origin), 0 frames received, 0 acks counted"));
+    let mut per_kind = Vec::new();
+    let (mut tried_all, mut refused_all, mut forged_all) = (0, 0, 0);
+    for ((kind, _, _), [refused, let_in, forged]) in attempts.iter().zip(counts.iter()) {
+        let (refused, let_in, forged) =
+            (refused.load(Ordering::Relaxed), let_in.load(Ordering::Relaxed), forged.load(Ordering::Relaxed));
+        let tried = refused + let_in;
+        assert!(tried > 0, "no `{kind}` attempt was made");
+        assert_eq!(let_in, 0, "`{kind}`: {let_in} of {tried} connections were let in");
+        per_kind.push(format!("{kind} {refused}/{tried}"));
+        (tried_all, refused_all, forged_all) = (tried_all + tried, refused_all + refused, forged_all + forged);
+    }
+    let received = received.load(Ordering::Relaxed);
+    assert_eq!(received, 0, "an unauthenticated client received frames");
+    record(&format!(
+        "unauthorized attempts refused: page WebSocket {refused_all} of {tried_all} connections ({}); {received} frames reached them, {forged_all} forged acks sent, {forged_counted} counted",
+        per_kind.join(", ")
+    ));
 }
 
 /// Paths that try to leave the root.
@@ -760,6 +778,52 @@ fn traversal_path() -> impl Strategy<Value = String> {
     ]);
     (vec(segment, 1..8), any::<bool>())
         .prop_map(|(parts, leading)| format!("{}{}", if leading { "/" } else { "" }, parts.join("/")))
+}
+
+/// Whether a request target, read as a careless server would (one percent-decoding, `\\` as a
+/// separator, a NUL ending the path, absolute paths taken as such), names something outside
+/// the root: above it through `..`, through the symlinks `link.txt` and `out` that point out of
+/// it, or the directory outside it by its absolute path. Independent of the server's own rule.
+fn leads_outside(target: &str, outside: &str) -> bool {
+    let path = target.strip_prefix("http://127.0.0.1").unwrap_or(target);
+    // Without a leading `/` the target is not a path at all (HTTP's origin form needs one).
+    if !path.starts_with('/') {
+        return false;
+    }
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    let decoded = String::from_utf8_lossy(&decoded).replace('\\', "/");
+    let decoded = decoded.split('\0').next().unwrap_or_default();
+    if decoded.starts_with(outside) || decoded.trim_start_matches('/').starts_with(outside.trim_start_matches('/')) {
+        return true;
+    }
+    let mut depth: Vec<&str> = Vec::new();
+    for part in decoded.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return true;
+                }
+            }
+            name => depth.push(name),
+        }
+    }
+    matches!(depth.first(), Some(&"link.txt") | Some(&"out"))
 }
 
 /// One raw HTTP/1.1 request: status code and the whole response.
@@ -807,36 +871,50 @@ async fn the_http_server_serves_nothing_outside_its_root() {
     let generated = generate(traversal_path(), CASES);
     let targets: Vec<String> = fixed.iter().map(|s| s.to_string()).chain(generated).collect();
     let served_ok = ["<html><head></head><body>index</body></html>", "// a"];
-    let (mut refused, mut inside) = (0usize, 0usize);
+    let outside = root.parent().unwrap().display().to_string();
+    // [leading outside the root, other paths] x [400, 404, 200]
+    let mut counts = [[0usize; 3]; 2];
     for chunk in targets.chunks(16) {
         let answers = futures::future::join_all(chunk.iter().map(|t| http_get(port, t, &host))).await;
         for (target, (status, response)) in chunk.iter().zip(answers) {
             let text = String::from_utf8_lossy(&response);
             assert!(!text.contains(&secret), "{target:?} served the file outside the root");
             assert!(!text.contains("root:x:0"), "{target:?} served /etc/passwd");
-            match status {
+            let leaves = leads_outside(target, &outside);
+            let column = match status {
+                400 => 0,
+                404 => 1,
                 200 => {
+                    assert!(!leaves, "{target:?} leads outside the root and was served: {text}");
                     assert!(
                         served_ok.iter().any(|body| text.ends_with(body)),
                         "{target:?} served something unexpected: {text}"
                     );
-                    inside += 1;
+                    2
                 }
-                400 | 404 => refused += 1,
                 other => panic!("{target:?} answered {other}: {text}"),
-            }
+            };
+            counts[usize::from(!leaves)][column] += 1;
         }
     }
+    let [[out_400, out_404, out_served], [in_400, in_404, inside]] = counts;
+    let leading_out = out_400 + out_404 + out_served;
+    assert!(leading_out > 0 && in_404 + inside > 0, "both kinds of path were tried: {counts:?}");
     // A foreign Host (DNS rebinding) is refused even for a good path.
-    let (status, _) = http_get(port, "/index.html", "evil.example").await;
-    assert_eq!(status, 421);
+    let (foreign_host, _) = http_get(port, "/index.html", "evil.example").await;
+    assert_eq!(foreign_host, 421);
     // And the server still serves its own files.
     let (status, response) = http_get(port, "/sub/a.js", &host).await;
     assert_eq!(status, 200);
     assert!(response.ends_with(b"// a"));
     record(&format!(
-        "inputs tried: HTTP server {} paths ({refused} refused, {inside} resolved inside the root, 0 served from outside)",
-        targets.len()
+        "inputs tried: HTTP server {} paths: {leading_out} lead outside the root ({out_400} refused as malformed, {out_404} not found, {out_served} served); {} stay inside ({inside} served, {in_404} not found, {in_400} malformed)",
+        targets.len(),
+        in_400 + in_404 + inside,
     ));
-    record(&format!("unauthorized attempts refused: HTTP {refused} traversal paths + 1 foreign Host"));
+    record(&format!(
+        "unauthorized attempts refused: HTTP {} of {leading_out} paths leading outside the root, and {} of 1 foreign Host",
+        out_400 + out_404,
+        usize::from(foreign_host == 421)
+    ));
 }

@@ -147,16 +147,44 @@ async fn an_unwritable_cache_dir_does_not_stop_patches() {
     survived("the cache dir cannot be written (cacheDir under a regular file); patches ok");
 }
 
+/// Wraps the page's WebSocket so that, once `window.__holdPatches` is set, a patch frame
+/// (binary) is counted in `window.__patchFramesHeld` and handed to the client only 60 s later:
+/// the page has the frame and has not loaded it.
+const HOLD_PATCH_FRAMES: &str = r#"
+window.__patchFramesHeld = 0;
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  set onmessage(handler) {
+    super.onmessage = (event) => {
+      if (window.__holdPatches && typeof event.data !== 'string') {
+        window.__patchFramesHeld += 1;
+        setTimeout(() => handler(event), 60000);
+      } else {
+        handler(event);
+      }
+    };
+  }
+};
+"#;
+
 #[tokio::test]
 async fn a_page_closed_while_it_loads() {
     let Running { jank: _jank, mut sidecar, browser, page: stays, .. } =
         running_demo("fault-page", json!({"app": {"port": 0}})).await;
 
-    // A second page connects and is closed with a patch on its way to it.
-    let leaving = browser.open(sidecar.app_url()).await;
+    // A second page connects, receives the patch frame, and is closed before it loads it.
+    let leaving = browser.open("about:blank").await;
+    leaving.add_script_on_new_document(HOLD_PATCH_FRAMES).await;
+    leaving.navigate(sidecar.app_url()).await;
     leaving.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
+    assert_eq!(leaving.eval("typeof window.__patchFramesHeld").await, "number", "the frame holder is in place");
+    wait_color(&leaving, "tomato").await;
+    leaving.eval("window.__holdPatches = true").await;
     sidecar.set_defn("color", "clicks", "\"gold\"").await;
     let id = sidecar.send_patch("color").await;
+    leaving.wait_for("window.__patchFramesHeld >= 1", WAIT).await;
+    let held = leaving.eval("window.__patchFramesHeld").await;
+    let loaded_there = leaving.eval("window.demoApp.values.color").await;
     leaving.close().await;
     let report = sidecar.client.response(id).await.expect("a report although a page left");
     assert_ok(&report["result"]);
@@ -165,6 +193,11 @@ async fn a_page_closed_while_it_loads() {
     assert_ok(&sidecar.patch_color("lime").await);
     wait_color(&stays, "lime").await;
     browser.close().await;
+    assert_eq!(loaded_there, "tomato", "the leaving page had not loaded the patch when it closed");
+    record(&format!(
+        "faults: a page closed with {held} patch frame(s) received and not loaded (its color still {loaded_there}); the report came back ok ({} page(s) were connected when the patch went out)",
+        report["result"]["browsers"]
+    ));
     survived("a page closed while loading a patch; next patch ok");
 }
 
@@ -222,4 +255,191 @@ async fn the_editor_going_away_without_shutdown_frees_the_ports() {
     assert!(sidecar.app_url().contains(&format!(":{port}/")), "the next sidecar gets the same port");
     assert_ok(&sidecar.patch_color("lime").await);
     survived("the editor disconnected without shutdown (sidecar exited, port freed); next patch ok");
+}
+
+#[tokio::test]
+async fn jank_restarted_without_the_namespace_loads_it_again_by_itself() {
+    let Running { dir, jank, mut sidecar, browser, page } =
+        running_demo("fault-jank-restart", json!({"app": {"port": 0}})).await;
+    // A fresh jank knows nothing of demo.core: a form that calls a var of the namespace
+    // resolves only if the sidecar loads the file into it again.
+    jank.kill();
+    let _jank = Jank::start(&dir, &[]);
+    sidecar.set_defn("radius", "", "(+ (speed) 10)").await;
+    let report = sidecar.patch("radius").await;
+    assert_ok(&report);
+    page.wait_for("window.demoApp.values && window.demoApp.values.radius === 13", WAIT).await;
+
+    assert_ok(&sidecar.patch_color("lime").await);
+    wait_color(&page, "lime").await;
+    browser.close().await;
+    survived("jank restarted with nothing loaded; the next patch loaded the namespace again by itself; next patch ok");
+}
+
+#[tokio::test]
+async fn the_journal_directory_removed_or_unwritable_while_running() {
+    let Running { dir, jank: _jank, mut sidecar, browser, page } =
+        running_demo("fault-journal", json!({"app": {"port": 0}})).await;
+    let journal = dir.join(".jank-hotpatch/journal");
+    assert!(journal.is_dir(), "the journal is on disk after the first patches");
+
+    // Removed: the next save writes it again.
+    std::fs::remove_dir_all(&journal).expect("remove the journal");
+    let report = sidecar.patch_color("gold").await;
+    assert_ok(&report);
+    assert!(report.get("warnings").is_none(), "{report}");
+    wait_color(&page, "gold").await;
+    assert!(journal.is_dir(), "the journal is written again");
+
+    // Unwritable (a file where the directory should be; chmod does not stop root): the page
+    // gets the patch and the report says what is lost.
+    std::fs::remove_dir_all(&journal).unwrap();
+    std::fs::write(&journal, "not a directory").unwrap();
+    let report = sidecar.patch_color("orange").await;
+    assert_ok(&report);
+    wait_color(&page, "orange").await;
+    let warnings = report["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{report}");
+    assert!(warnings[0].as_str().unwrap_or_default().contains("journal could not be saved"), "{report}");
+    assert!(report["summary"].as_str().unwrap_or_default().contains("warning"), "{report}");
+    let status = sidecar
+        .client
+        .wait_for(
+            |m| {
+                m["method"] == "window/showMessage"
+                    && m["params"]["message"].as_str().unwrap_or_default().contains("journal")
+            },
+            WAIT,
+        )
+        .await;
+    assert!(status.is_some(), "the editor is told");
+
+    std::fs::remove_file(&journal).unwrap();
+    let report = sidecar.patch_color("lime").await;
+    assert_ok(&report);
+    assert!(report.get("warnings").is_none(), "{report}");
+    wait_color(&page, "lime").await;
+    browser.close().await;
+    record(&format!("faults: journal unwritable: the patch applied with {} warning in its report", warnings.len()));
+    survived("the journal directory removed, then unwritable, while running; next patch ok");
+}
+
+#[tokio::test]
+async fn saves_in_the_middle_of_a_running_patch_of_the_same_form_never_land_out_of_order() {
+    const SAVES: usize = 100;
+    let dir = demo_workspace("fault-saves");
+    // Every compile takes 30 ms, so each save arrives while earlier ones are in flight.
+    let _jank = Jank::start(&dir, &["--delay-ms", "30"]);
+    let mut sidecar = Sidecar::start(&dir, json!({"app": {"port": 0}})).await;
+    assert_ok(&sidecar.patch_file().await);
+    let browser = reliability::cdp::Browser::launch().await;
+    let page = browser.open(sidecar.app_url()).await;
+    wait_color(&page, "tomato").await;
+    // The page notes every color it runs, in order, whenever a patch lands.
+    page.eval(
+        "window.__colors = []; setInterval(() => { const v = window.demoApp.values; \
+         if (v && window.__colors[window.__colors.length - 1] !== v.color) window.__colors.push(v.color); }, 1)",
+    )
+    .await;
+
+    let mut ids = Vec::new();
+    let mut answers = std::collections::HashMap::new();
+    for i in 0..SAVES {
+        sidecar.set_defn("color", "clicks", &format!("\"save-{i}\"")).await;
+        ids.push(sidecar.send_patch("color").await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Every tenth save, the burst's newest is waited for, so that versions land between
+        // the bursts and their order in the page can be checked.
+        if i % 10 == 9 {
+            let last = *ids.last().unwrap();
+            answers.insert(last, sidecar.client.response(last).await.expect("every save is answered"));
+        }
+    }
+    let mut delivered = 0;
+    for id in &ids {
+        let response = match answers.remove(id) {
+            Some(response) => response,
+            None => sidecar.client.response(*id).await.expect("every save is answered"),
+        };
+        let report = &response["result"];
+        assert!(report["ok"] == true || report["superseded"] == true, "{report}");
+        delivered += usize::from(report["superseded"] != true);
+    }
+    wait_color(&page, &format!("save-{}", SAVES - 1)).await;
+    let seen: Vec<usize> = page
+        .eval("window.__colors")
+        .await
+        .as_array()
+        .expect("the colors the page ran")
+        .iter()
+        .filter_map(|c| c.as_str()?.strip_prefix("save-")?.parse().ok())
+        .collect();
+    let out_of_order = seen.windows(2).filter(|w| w[1] < w[0]).count();
+    assert_eq!(out_of_order, 0, "an older version landed after a newer one: {seen:?}");
+    assert_eq!(seen.last(), Some(&(SAVES - 1)), "the newest lands last: {seen:?}");
+    assert!(seen.len() > 1, "versions landed between the bursts, so their order could be seen: {seen:?}");
+
+    assert_ok(&sidecar.patch_color("lime").await);
+    wait_color(&page, "lime").await;
+    browser.close().await;
+    record(&format!(
+        "faults: {SAVES} saves of one form during running patches: {delivered} delivered, {} superseded, the page ran {} versions, {out_of_order} out of order",
+        SAVES - delivered,
+        seen.len()
+    ));
+    survived("100 saves in the middle of running patches of the same form; newest landed last; next patch ok");
+}
+
+#[tokio::test]
+async fn a_page_that_stops_reading_its_socket_is_dropped_and_the_others_go_on() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let dir = demo_workspace("fault-deaf-page");
+    let _jank = Jank::start(&dir, &[]);
+    let log = dir.join("sidecar.log");
+    let mut sidecar = Sidecar::start_logged(&dir, json!({"app": {"port": 0}}), &log).await;
+    assert_ok(&sidecar.patch_file().await);
+    let browser = reliability::cdp::Browser::launch().await;
+    let page = browser.open(sidecar.app_url()).await;
+    wait_color(&page, "tomato").await;
+
+    // A page that connects properly, reads its welcome, and then never reads again.
+    let url = sidecar.app_url().to_string();
+    let origin = url.split("/?").next().unwrap().to_string();
+    let token = url.split("token=").nth(1).unwrap().to_string();
+    let mut request =
+        format!("{}/_jank/ws?token={token}", origin.replace("http://", "ws://")).into_client_request().unwrap();
+    request.headers_mut().insert("Origin", origin.parse().unwrap());
+    let (mut deaf, _) = tokio_tungstenite::connect_async(request).await.expect("the deaf page connects");
+    let _welcome = deaf.next().await;
+
+    let report = sidecar.patch_color("gold").await;
+    assert_ok(&report);
+    wait_color(&page, "gold").await;
+    let browsers_with_deaf = report["browsers"].as_u64().unwrap_or_default();
+    let warning = report["warnings"][0].as_str().unwrap_or_default().to_string();
+    assert!(warning.contains("did not answer") && warning.contains("dropped"), "{report}");
+    let report = sidecar.patch_color("lime").await;
+    assert_ok(&report);
+    wait_color(&page, "lime").await;
+    let browsers_after = report["browsers"].as_u64().unwrap_or_default();
+    assert_eq!((browsers_with_deaf, browsers_after), (2, 1), "the deaf page was counted, then dropped");
+    let mut logged = String::new();
+    for _ in 0..50 {
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged.contains("dropped") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reason = logged.lines().find(|l| l.contains("dropped")).map(str::to_string);
+    assert!(reason.is_some(), "the drop is logged with its reason in {}:\n{logged}", log.display());
+    drop(deaf);
+    browser.close().await;
+    record(&format!(
+        "faults: a page that stopped reading was dropped ({}); the other page applied every patch",
+        reason.unwrap_or_default().trim()
+    ));
+    survived("a page that stops reading its socket is dropped with a reason; the others go on; next patch ok");
 }

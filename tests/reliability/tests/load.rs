@@ -1,5 +1,5 @@
-//! Load, bounded in count and time, on loopback: a burst of 50 patches of one form in about a
-//! second, and 200 patches to 20 pages that reload at (seeded) random moments. Nothing may be
+//! Load, bounded in count and time, on loopback: a burst of 50 patch commands for one form, 20 ms
+//! apart, and 200 patches to 20 pages that reload at (seeded) random moments. Nothing may be
 //! lost: every request is answered, and every page ends with the editor's latest code.
 
 use std::time::Duration;
@@ -15,37 +15,48 @@ async fn applied(page: &Page) -> u64 {
 
 #[tokio::test]
 async fn a_burst_of_50_patches_of_one_form_applies_the_newest() {
+    const BURST: usize = 50;
     let Running { jank: _jank, mut sidecar, browser, page, .. } =
         running_demo("load-burst", json!({"app": {"port": 0}})).await;
     let before = applied(&page).await;
     let pid = sidecar.client.child.id().expect("the sidecar runs");
     let rss_before = process_tree_rss_kib(pid);
 
+    let started = std::time::Instant::now();
     let mut ids = Vec::new();
-    for i in 0..50 {
+    for i in 0..BURST {
         sidecar.set_defn("color", "clicks", &format!("\"burst-{i}\"")).await;
         ids.push(sidecar.send_patch("color").await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let sent_in = started.elapsed().as_secs_f64();
     let mut reports = Vec::new();
-    for id in ids {
-        let response = sidecar.client.response(id).await.unwrap_or_else(|| panic!("request {id} got no response"));
+    for id in &ids {
+        let response = sidecar.client.response(*id).await.unwrap_or_else(|| panic!("request {id} got no response"));
         assert!(response.get("error").is_none(), "{response}");
         reports.push(response["result"].clone());
     }
+    let answered_in = started.elapsed().as_secs_f64();
     let last = reports.last().unwrap();
     assert_eq!(last["ok"], true, "the newest patch is applied: {last}");
-    wait_color(&page, "burst-49").await;
+    wait_color(&page, &format!("burst-{}", BURST - 1)).await;
     let loaded = applied(&page).await - before;
     let rss_after = process_tree_rss_kib(pid);
-    let ok = reports.iter().filter(|r| r["ok"] == true).count();
-    assert!(loaded <= 50, "more loads than patches: {loaded}");
+    let superseded = reports.iter().filter(|r| r["superseded"] == true).count();
+    let delivered = reports.iter().filter(|r| r["ok"] == true && r["superseded"] != true).count();
+    let failed = reports.iter().filter(|r| r["ok"] != true && r["superseded"] != true).count();
+    // A patch is lost when its report says it was delivered and the page never loaded it.
+    let lost = delivered.saturating_sub(loaded as usize);
     browser.close().await;
     record(&format!(
-        "load: burst of 50 patches of one form in ~1 s: 50 answered, {ok} ok, {loaded} loaded in the page, page ends with the newest; sidecar RSS {} -> {} KiB",
-        rss_before, rss_after
+        "load: burst of {} patch commands for one form sent in {sent_in:.2} s, all answered by {answered_in:.2} s: {delivered} delivered, {superseded} superseded by a newer edit, {failed} failed; {loaded} loaded in the page, which ends with the newest; sidecar RSS {rss_before} -> {rss_after} KiB",
+        ids.len()
     ));
-    record("patches lost: 0 of 50 (burst)");
+    record(&format!("patches lost: {lost} of {delivered} delivered (burst of {})", ids.len()));
+    assert_eq!(reports.len(), BURST, "every command is answered");
+    assert_eq!(failed, 0, "no patch of the burst may fail");
+    assert_eq!(lost, 0, "patches reported delivered but never loaded");
+    assert!(loaded as usize <= delivered, "more loads ({loaded}) than delivered patches ({delivered})");
 }
 
 /// A small fixed-seed generator (xorshift64*): the same reload moments on every run.
@@ -76,7 +87,7 @@ async fn twenty_pages_reloading_at_random_all_end_with_the_latest_code() {
         // The demo animates at 60 frames a second; 20 of those on 2 shared cores would measure
         // the painting, not the patching. Frames every 250 ms keep the app running.
         let slow_frames = "window.requestAnimationFrame = (f) => setTimeout(() => f(performance.now()), 250);";
-        page.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": slow_frames})).await.expect("add script");
+        page.add_script_on_new_document(slow_frames).await;
         page.navigate(&url).await;
         pages.push(page);
     }

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::chromium::{CHROMIUM, FLAGS as CHROMIUM_FLAGS};
 use futures::stream::{SplitSink, StreamExt};
 use futures::SinkExt;
-use crate::chromium::{CHROMIUM, FLAGS as CHROMIUM_FLAGS};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
@@ -144,6 +144,13 @@ impl Page {
 
     pub async fn navigate(&self, url: &str) {
         self.call("Page.navigate", json!({"url": url})).await.unwrap();
+    }
+
+    /// Runs `source` in every document this page loads from now on, before the page's own
+    /// scripts. (Chromium ignores the script until the Page domain is enabled.)
+    pub async fn add_script_on_new_document(&self, source: &str) {
+        self.call("Page.enable", json!({})).await.unwrap();
+        self.call("Page.addScriptToEvaluateOnNewDocument", json!({"source": source})).await.unwrap();
     }
 
     pub async fn reload(&self) {

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 
-import { NOT_FOUND_MESSAGE, findServer, serverSettings } from "../config";
+import { NOT_FOUND_MESSAGE, findServer, isJankPath, serverSettings } from "../config";
 
 describe("settings sent to the sidecar", () => {
     const section = {
@@ -72,5 +72,14 @@ describe("finding jank-hotpatch", () => {
         const found = findServer(notExecutable, bin, dir);
         assert.ok("problem" in found, "a wrong setting is a problem");
         assert.match(found.problem, /jankHotpatch\.server\.path is `.*plain`, which is not an executable file/);
+    });
+});
+
+describe("the files the sidecar patches", () => {
+    it("are .jank files, whatever else the path says", () => {
+        assert.equal(isJankPath("/w/src/demo/core.jank"), true);
+        assert.equal(isJankPath("/w/src/demo/core.clj"), false);
+        assert.equal(isJankPath("/w/src/demo.jank/core.cljs"), false);
+        assert.equal(isJankPath("/w/jank"), false);
     });
 });

@@ -14,6 +14,8 @@ function report(overrides: Partial<PatchReport> = {}): PatchReport {
         stages: { read_ms: 0.4, compile_ms: 31.2, build_ms: 40.6, check_ms: 1.5, deliver_ms: 2.9, load_ms: 0.66 },
         total_ms: 84.3,
         browsers: 2,
+        summary: "patched demo.core/greeting in 84 ms → 2 page(s)",
+        stage_order: ["read", "compile", "build", "check", "deliver", "load"],
         ...overrides,
     };
 }
@@ -37,11 +39,15 @@ describe("status bar text", () => {
     });
 
     it("turns red after a failure and names the stage", () => {
-        const failed = report({ ok: false, error: { stage: "compile", message: "Unable to resolve symbol: nope" } });
+        const failed = report({
+            ok: false,
+            error: { stage: "compile", message: "Unable to resolve symbol: nope" },
+            summary: "compile failed: Unable to resolve symbol: nope",
+        });
         const view = statusView(running({ lastReport: failed }));
         assert.equal(view.text, "$(error) jank compile failed");
         assert.equal(view.background, "error");
-        assert.match(view.tooltip, /\*\*compile failed\*\* \(demo\.core\/greeting\): Unable to resolve symbol: nope/);
+        assert.match(view.tooltip, /\*\*compile failed: Unable to resolve symbol: nope\*\*/);
     });
 
     it("warns when no page is connected or the server reports a warning", () => {
@@ -66,7 +72,7 @@ describe("status bar text", () => {
 describe("status bar tooltip", () => {
     it("gives every stage's time, the total and the number of browsers", () => {
         const { tooltip } = statusView(running({ lastReport: report() }));
-        assert.match(tooltip, /\*\*Patched demo\.core\/greeting in 84 ms\*\*/);
+        assert.match(tooltip, /\*\*patched demo\.core\/greeting in 84 ms → 2 page\\\(s\\\)\*\*/);
         for (const [stage, ms] of [["read", "0.4"], ["compile", "31"], ["build", "41"], ["check", "1.5"], ["deliver", "2.9"], ["load", "0.7"]]) {
             assert.match(tooltip, new RegExp(`\\| ${stage} \\| ${ms.replace(".", "\\.")} \\|`));
         }
@@ -93,21 +99,20 @@ describe("reports kept for display", () => {
 describe("patch log line", () => {
     const at = new Date(2026, 10, 25, 9, 5, 7, 42);
 
-    it("has the time, outcome, form, total and every stage", () => {
+    it("has the time, outcome, the server's summary and every stage", () => {
         assert.equal(
             logLine(report(), at),
-            "09:05:07.042 ok     demo.core/greeting  84 ms  read 0.4 · compile 31 · build 41 · check 1.5 · deliver 2.9 · load 0.7 · 2 browsers",
+            "09:05:07.042 ok     patched demo.core/greeting in 84 ms → 2 page(s)  read 0.4 · compile 31 · build 41 · check 1.5 · deliver 2.9 · load 0.7",
         );
     });
 
-    it("puts a failure's stage and message on the same line", () => {
-        const failed = report({ ok: false, browsers: 1, forms: [...report().forms, { ns: "demo.core", name: "other", range }], error: { stage: "build", message: "error: x\n  at line 3" } });
-        assert.match(logLine(failed, at), /^09:05:07\.042 FAILED demo\.core\/greeting \+1 {2}84 ms {2}.* · 1 browser {2}build: error: x at line 3$/);
+    it("puts a failure's summary on one line", () => {
+        const failed = report({ ok: false, summary: "build failed: error: x\n  at line 3" });
+        assert.match(logLine(failed, at), /^09:05:07\.042 FAILED build failed: error: x at line 3 {2}read 0\.4 · /);
     });
 
-    it("shows a value and a message for a run that patched nothing", () => {
+    it("shows a value after the stages", () => {
         assert.match(logLine(report({ value: "42" }), at), /=> 42$/);
-        assert.match(logLine(report({ forms: [], message: "nothing changed" }), at), / core\.jank .* nothing changed$/);
     });
 });
 

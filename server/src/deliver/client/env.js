@@ -29,6 +29,9 @@ const state = {
   // "ns/name" of the vars whose journal replay failed when this page (re)connected.
   behind: [],
   lastError: null,
+  // What the main module has ({module, missing}) and which build it is ({url, sha256}).
+  api: null,
+  mainModule: null,
   lastValue: null,
   lastLoadMs: null,
   connections: 0,

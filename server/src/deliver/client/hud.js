@@ -1,5 +1,6 @@
-// hud: the heads-up display for failed loads and the "patched" flash. Elements have fixed
-// ids and are replaced whole, so redrawing is always safe; all styling is in hud.css.
+// hud: the heads-up display for failing forms, the patch count and the "patched" flash. It
+// keeps one failure per form (by key: "ns/name", or "file:line" for an expression) and is
+// redrawn whole, with fixed ids, after every change; all styling is in hud.css.
 
 const hud = {
   ids: {
@@ -9,6 +10,8 @@ const hud = {
     status: 'jank-hotpatch-status',
   },
   flashTimer: null,
+  // key -> {title, stage, message, file, line, column?, form}
+  failures: new Map(),
 
   replace(id, element) {
     const old = document.getElementById(id);
@@ -32,28 +35,43 @@ const hud = {
     return element;
   },
 
-  // failures: [{form, var, message, file, line}]; title: what it means for the page.
-  showErrors(failures, title) {
+  fail(key, failure) {
+    this.failures.set(key, failure);
+    this.draw();
+  },
+
+  clear(key) {
+    if (this.failures.delete(key)) this.draw();
+  },
+
+  // What the failures mean for the page: a page that could not catch up runs older code.
+  title() {
+    if (state.behind.length) return 'this page could not catch up on ' + state.behind.join(', ') + ': it runs their older code';
+    return 'jank hot-patch failed: the previous code keeps running';
+  },
+
+  draw() {
+    if (!this.failures.size) {
+      this.replace(this.ids.errors, null);
+      return;
+    }
     const box = this.node('div', 'jank-hotpatch-hud');
     box.setAttribute('role', 'alert');
-    box.appendChild(this.node('div', 'jank-hotpatch-title', title));
-    for (const f of failures) {
+    box.appendChild(this.node('div', 'jank-hotpatch-title', this.title()));
+    for (const f of this.failures.values()) {
       const item = this.node('div', 'jank-hotpatch-failure');
-      item.appendChild(this.node('div', 'jank-hotpatch-var', f.var));
+      item.appendChild(this.node('div', 'jank-hotpatch-var', f.title + ' (' + f.stage + ')'));
       item.appendChild(this.node('pre', 'jank-hotpatch-message', f.message));
-      item.appendChild(this.node('div', 'jank-hotpatch-where', f.file + ':' + f.line));
+      const where = f.file + ':' + f.line + (f.column ? ':' + f.column : '');
+      item.appendChild(this.node('div', 'jank-hotpatch-where', where));
       item.appendChild(this.node('pre', 'jank-hotpatch-form', f.form));
       box.appendChild(item);
     }
     const close = this.node('button', 'jank-hotpatch-close', '×');
-    close.title = 'Hide (the next patch shows it again if it fails)';
-    close.onclick = () => this.clearErrors();
+    close.title = 'Hide (the next failure shows it again)';
+    close.onclick = () => this.replace(this.ids.errors, null);
     box.appendChild(close);
     this.replace(this.ids.errors, box);
-  },
-
-  clearErrors() {
-    this.replace(this.ids.errors, null);
   },
 
   // Collapsed: the number of patches this page loaded; open: the last one's var and time.

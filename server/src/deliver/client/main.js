@@ -1,15 +1,40 @@
-// main: the table of server ops, patch frames applied in arrival order, acks and the HUD.
+// main: the table of server ops, patch frames applied in arrival order, the hello, acks and
+// the HUD.
 
 const batches = new Map();
 let applying = Promise.resolve();
 
+// "ns/name" for a definition, "file:line" for an expression: the sidecar keys failures alike.
+function formKey(header) {
+  return header.kind === 'Expression' ? header.origin.file + ':' + header.origin.line : varKey(header.var);
+}
+
 const ops = {
-  welcome(message) {
+  welcome(message, generation) {
     socket.welcomed();
     if (!env.token()) console.warn('jank-hotpatch: this page has no token; open it with the URL the sidecar printed');
     if (message.journal > 0) console.info('jank-hotpatch: catching up on ' + message.journal + ' patches');
+    hello(generation);
+  },
+
+  // Forms that failed before reaching the page (compile, build, check), and forms fine again.
+  failures(message) {
+    message.fine.forEach((key) => hud.clear(key));
+    for (const f of message.failed) {
+      console.error('jank-hotpatch: ' + f.stage + ' of ' + f.key + ' (' + f.file + ':' + f.line + ':' + f.column + ') failed: ' + f.message);
+      hud.fail(f.key, { title: f.key, stage: f.stage, message: f.message, file: f.file, line: f.line, column: f.column, form: f.form });
+    }
   },
 };
+
+// Tells the sidecar, once the main module runs, what it has and which build it is.
+async function hello(generation) {
+  const { api } = await runtime.ready();
+  const identity = state.mainModule || (await runtime.identity());
+  const message = { module: api.module, missing: api.missing, main_module_url: identity.url, main_module_sha256: identity.sha256 };
+  state.mainModule = identity;
+  socket.send({ op: 'hello', api: message }, generation);
+}
 
 socket.onText = (text, generation) => {
   let message;
@@ -33,7 +58,7 @@ socket.onBinary = (buffer, generation) => {
 };
 
 async function apply(header, bytes, generation) {
-  const M = await runtimeReady();
+  const { M, api } = await runtime.ready();
   const batchKey = generation + ':' + header.batch;
   let batch = batches.get(batchKey);
   if (!batch) {
@@ -46,7 +71,7 @@ async function apply(header, bytes, generation) {
   // A replay after a reconnect: this page may have the patch already (after an undo, the
   // journal's version can be older than the page's: then the page goes back to it).
   const skip = header.replay && state.current[key] === header.id;
-  const result = skip ? { id: header.id, ok: true, load_ms: 0, skipped: true } : await loadPatch(M, header, bytes);
+  const result = skip ? { id: header.id, ok: true, load_ms: 0, skipped: true } : await loadPatch(M, api, header, bytes);
   if (result.ok && !skip) {
     state.applied.push(header.id);
     if (result.rebound) state.rebinds += 1;
@@ -69,9 +94,14 @@ async function apply(header, bytes, generation) {
 function report(batch) {
   const failures = [];
   batch.results.forEach((r, i) => {
-    if (r.ok) return;
     const h = batch.headers[i];
-    failures.push({ var: varKey(h.var), message: r.error, file: h.origin.file, line: h.origin.line, form: h.origin.form });
+    if (r.ok) {
+      // A replay is the last good code again, not news of the form: its failure stays.
+      if (!h.replay) hud.clear(formKey(h));
+      return;
+    }
+    const f = { title: varKey(h.var), stage: 'load', message: r.error, file: h.origin.file, line: h.origin.line, form: h.origin.form };
+    failures.push({ key: formKey(h), failure: f });
   });
   const loaded = batch.results.filter((r) => r.ok && !r.skipped);
   const ms = batch.results.reduce((sum, r) => sum + r.load_ms, 0);
@@ -80,19 +110,17 @@ function report(batch) {
     const last = batch.headers[batch.results.lastIndexOf(loaded[loaded.length - 1])];
     hud.status(state.applied.length, varKey(last.var) + ' in ' + ms.toFixed(2) + ' ms');
   }
-  const replay = batch.headers[0].replay;
-  if (replay) state.behind = failures.map((f) => f.var);
+  if (batch.headers[0].replay) {
+    state.behind = failures.map(({ failure }) => failure.title);
+    hud.draw();
+  }
+  failures.forEach(({ key, failure }) => hud.fail(key, failure));
   if (failures.length) {
-    state.lastError = failures.map((f) => f.var + ': ' + f.message).join('\n');
-    failures.forEach((f) => console.error('jank-hotpatch: loading ' + f.var + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
-    const title = replay
-      ? 'this page could not catch up on ' + state.behind.join(', ') + ': it runs their older code'
-      : 'jank hot-patch failed: the previous code keeps running';
-    hud.showErrors(failures, title);
+    state.lastError = failures.map(({ failure }) => failure.title + ': ' + failure.message).join('\n');
+    failures.forEach(({ failure: f }) => console.error('jank-hotpatch: loading ' + f.title + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
     return;
   }
   state.lastError = null;
-  hud.clearErrors();
   if (!loaded.length) return;
   const only = loaded.length === 1 ? batch.headers[batch.results.indexOf(loaded[0])] : null;
   const verb = batch.headers[0].undo ? 'undid ' : 'patched ';

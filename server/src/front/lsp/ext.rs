@@ -1,5 +1,8 @@
-//! jank-hotpatch's extensions to LSP: commands, their arguments, and notifications. Mirrored
-//! as typed definitions in vscode-extension/src/lsp_ext.ts and emacs/jank-hotpatch.el.
+//! jank-hotpatch's extensions to LSP: commands, their arguments, notifications, and the limits
+//! the editors share: the one definition of the editor protocol. Its constants are generated
+//! into `vscode-extension/src/protocol.generated.ts` and `emacs/jank-hotpatch-protocol.el`, and
+//! the TypeScript interfaces in `lsp_ext.ts` are checked against these types, by
+//! `server/tests/tidy.rs`.
 
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{notification::Notification, Position, Range, Uri};
@@ -15,6 +18,14 @@ pub const HOT_PATCH_FILE: &str = "jank.hotPatchFile";
 /// No build: the pages still have the earlier modules. Returns a report with `undo: true`.
 pub const UNDO_PATCH: &str = "jank.undoPatch";
 pub const COMMANDS: [&str; 3] = [HOT_PATCH_FORM, HOT_PATCH_FILE, UNDO_PATCH];
+
+/// `jank/status`: the current [`ServerStatusParams`], for an editor that connects late.
+pub const STATUS_REQUEST: &str = "jank/status";
+
+/// Limits the editors share, so that VS Code and Emacs show the same: how long a patched
+/// form is highlighted, and how much of a value is shown inline.
+pub const FLASH_MS: u64 = 400;
+pub const VALUE_MAX_CHARS: usize = 120;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +77,10 @@ pub struct PatchReportParams {
     /// A newer edit of the same form made this run stop early: not news.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded: bool,
+    /// What went wrong without failing the patch (a load hook that threw, a journal not
+    /// saved), each with what it costs the user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// One line that says what happened, as every front end shows it.
     pub summary: String,
     /// The stages in the order they run, for tooltips and breakdowns.
@@ -81,10 +96,6 @@ pub struct PatchReportParams {
     /// `window/logMessage`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<String>,
-    /// What went wrong without failing the patch (a load hook that threw); also sent as a
-    /// `window/logMessage` warning.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

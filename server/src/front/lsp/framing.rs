@@ -10,6 +10,15 @@ use tokio::sync::mpsc;
 /// Larger messages are refused (their body is skipped): 64 MB is far above any real request.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Why reading from the editor stopped: not the clean end of its input.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("reading from the editor failed: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("the editor's input ended inside a message ({got} of {expected} bytes)")]
+    Truncated { got: usize, expected: usize },
+}
+
 /// Why a frame was not passed on.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -40,7 +49,8 @@ impl FrameError {
 }
 
 /// Copies frames from `input` to `server`, answering bad ones on `replies` (complete
-/// frames). Returns when `input` ends.
+/// frames). Returns when `input` ends; a read error or a message cut short is logged as such,
+/// never taken for a clean end.
 pub async fn filter_input<R, W>(input: R, mut server: W, replies: mpsc::UnboundedSender<Vec<u8>>)
 where
     R: AsyncRead + Unpin,
@@ -49,11 +59,15 @@ where
     let mut input = BufReader::new(input);
     loop {
         let frame = match read_frame(&mut input).await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(error) => {
+            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(None)) => return,
+            Ok(Err(error)) => {
                 reject(&replies, Value::Null, &error);
                 continue;
+            }
+            Err(error) => {
+                tracing::error!("{error}; the LSP server stops");
+                return;
             }
         };
         match check(&frame) {
@@ -83,17 +97,22 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One frame's body; `Ok(None)` at the end of the input. A bad header or an oversized body
-/// is an error after which reading resumes at the next frame.
-async fn read_frame<R: AsyncBufReadExt + Unpin>(input: &mut R) -> Result<Option<Vec<u8>>, FrameError> {
+/// One frame's body; `Ok(Ok(None))` at the clean end of the input. A bad header or an
+/// oversized body is a `FrameError` after which reading resumes at the next frame; an
+/// `InputError` ends the input.
+async fn read_frame<R: AsyncBufReadExt + Unpin>(
+    input: &mut R,
+) -> Result<Result<Option<Vec<u8>>, FrameError>, InputError> {
     let mut length = None;
     let mut bad_header = None;
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = input.read_until(b'\n', &mut line).await.unwrap_or(0);
-        if n == 0 {
-            return Ok(None);
+        if input.read_until(b'\n', &mut line).await? == 0 {
+            if length.is_some() || bad_header.is_some() {
+                return Err(InputError::Truncated { got: 0, expected: length.unwrap_or(0) });
+            }
+            return Ok(Ok(None));
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\r', '\n']);
@@ -114,18 +133,22 @@ async fn read_frame<R: AsyncBufReadExt + Unpin>(input: &mut R) -> Result<Option<
         }
     }
     if let Some(header) = bad_header {
-        return Err(FrameError::Header(header));
+        return Ok(Err(FrameError::Header(header)));
     }
-    let length = length.ok_or(FrameError::NoLength)?;
+    let Some(length) = length else { return Ok(Err(FrameError::NoLength)) };
     if length > MAX_MESSAGE_BYTES {
-        let _ = tokio::io::copy(&mut (&mut *input).take(length as u64), &mut tokio::io::sink()).await;
-        return Err(FrameError::TooLarge(length));
+        let skipped = tokio::io::copy(&mut (&mut *input).take(length as u64), &mut tokio::io::sink()).await?;
+        if skipped < length as u64 {
+            return Err(InputError::Truncated { got: skipped as usize, expected: length });
+        }
+        return Ok(Err(FrameError::TooLarge(length)));
     }
-    let mut body = vec![0; length];
-    if input.read_exact(&mut body).await.is_err() {
-        return Ok(None);
+    let mut body = Vec::with_capacity(length);
+    let got = (&mut *input).take(length as u64).read_to_end(&mut body).await?;
+    if got < length {
+        return Err(InputError::Truncated { got, expected: length });
     }
-    Ok(Some(body))
+    Ok(Ok(Some(body)))
 }
 
 /// Whether tower-lsp-server will decode this body; if not, the id to answer and why.
@@ -184,13 +207,17 @@ where
     loop {
         tokio::select! {
             frame = read_frame(&mut server) => match frame {
-                Ok(Some(body)) => {
+                Ok(Ok(Some(body))) => {
                     if output.write_all(&self::frame(&body)).await.is_err() {
                         return;
                     }
                 }
-                Ok(None) => return,
-                Err(e) => tracing::error!("the LSP server wrote a bad frame: {e}"),
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => tracing::error!("the LSP server wrote a bad frame: {e}"),
+                Err(e) => {
+                    tracing::error!("reading the LSP server's output failed: {e}");
+                    return;
+                }
             },
             Some(reply) = replies.recv() => {
                 if output.write_all(&reply).await.is_err() {
@@ -253,5 +280,16 @@ mod tests {
         let rejections: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
         assert_eq!(rejections.len(), 2);
         assert!(String::from_utf8_lossy(&rejections[0]).contains("bad header line"));
+    }
+
+    #[tokio::test]
+    async fn a_message_cut_short_is_not_a_clean_end() {
+        let mut input = &b"Content-Length: 40\r\n\r\n{\"jsonrpc\":"[..];
+        let error = read_frame(&mut input).await.expect_err("a truncated body is an input error");
+        assert!(matches!(error, InputError::Truncated { got: 11, expected: 40 }), "{error}");
+        let mut header_only = &b"Content-Length: 40\r\n"[..];
+        assert!(read_frame(&mut header_only).await.is_err(), "input ending inside the headers");
+        let mut empty = &b""[..];
+        assert!(matches!(read_frame(&mut empty).await, Ok(Ok(None))), "nothing at all is the clean end");
     }
 }

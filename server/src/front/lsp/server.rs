@@ -40,7 +40,7 @@ where
     O: AsyncWrite + Unpin + Send + 'static,
 {
     let (service, socket) = LspService::build(|client| Backend::new(client, options))
-        .custom_method("jank/status", Backend::status)
+        .custom_method(ext::STATUS_REQUEST, Backend::status)
         .finish();
     let (to_server, server_input) = tokio::io::duplex(1 << 20);
     let (server_output, from_server) = tokio::io::duplex(1 << 20);
@@ -264,15 +264,19 @@ impl Backend {
         {
             let mut status = lock(&self.status);
             status.browsers = report.browsers;
-            status.health = if report.ok { Health::Ok } else { Health::Error };
+            status.health = match (report.ok, report.warnings.is_empty()) {
+                (false, _) => Health::Error,
+                (true, false) => Health::Warning,
+                (true, true) => Health::Ok,
+            };
             status.message = report.summary();
+        }
+        for warning in &report.warnings {
+            self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
         }
         let params = self.report_json(&report, uri);
         if !report.output.is_empty() {
             self.client.log_message(MessageType::LOG, report.output.join("\n")).await;
-        }
-        for warning in &report.warnings {
-            self.client.log_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
         }
         self.client.send_notification::<PatchStatus>(params.clone()).await;
         self.set_busy(false).await;

@@ -41,11 +41,11 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         error: report.error.as_ref().map(|e| ReportErrorParams { stage: e.stage, message: e.message.clone() }),
         message: report.message.clone(),
         superseded: report.superseded,
+        warnings: report.warnings.clone(),
         summary: report.summary(),
         stage_order: Stage::ALL.to_vec(),
         undo: report.undo,
         output: report.output.clone(),
-        warnings: report.warnings.clone(),
         versions: report
             .versions
             .iter()

@@ -190,7 +190,7 @@ fn evaluate(request: Message, session: Arc<Session>, shared: Arc<Shared>, outbox
         let session = task_session;
         let mut emit = |event: EvalEvent| replies(&reply, event).into_iter().for_each(|r| outbox.send(r));
         let mut ns = session.ns.lock().await;
-        if request.get_str("op") == Some("eval") {
+        let ended_in = if request.get_str("op") == Some("eval") {
             let input = EvalInput {
                 code: request.get_str("code").unwrap_or_default().to_string(),
                 ns: request.get_str("ns").map(str::to_string),
@@ -198,17 +198,18 @@ fn evaluate(request: Message, session: Arc<Session>, shared: Arc<Shared>, outbox
                 line: request.get_int("line").and_then(|l| u32::try_from(l).ok()),
                 column: request.get_int("column").and_then(|c| u32::try_from(c).ok()),
             };
-            shared.evaluator.eval(&input, &mut ns, &mut emit).await;
+            shared.evaluator.eval(&input, &mut ns, &mut emit).await
         } else {
             let input = LoadInput {
                 contents: request.get_str("file").unwrap_or_default().to_string(),
                 path: request.get_str("file-path").or(request.get_str("file-name")).map(str::to_string),
             };
-            shared.evaluator.load_file(&input, &ns, &mut emit).await;
-        }
+            shared.evaluator.load_file(&input, &ns, &mut emit).await
+        };
         drop(ns);
         session.finished(request.id().unwrap_or_default());
-        outbox.send(reply.with("status", statuses(&["done"])));
+        // `ns` on the reply that ends every evaluation, failed ones too: CIDER's prompt shows it.
+        outbox.send(reply.with("ns", ended_in).with("status", statuses(&["done"])));
     });
     session.started(&id, task.abort_handle());
 }
@@ -230,9 +231,14 @@ fn replies(reply: &Message, event: EvalEvent) -> Vec<Message> {
         EvalEvent::Value { value, ns } => vec![reply.clone().with("value", value).with("ns", ns)],
         EvalEvent::Warning(text) => vec![reply.clone().with("err", text)],
         EvalEvent::Output(text) => vec![reply.clone().with("out", text)],
-        EvalEvent::Failure { err, ex } => vec![
+        EvalEvent::Failure { err, ex, ns } => vec![
             reply.clone().with("err", err),
-            reply.clone().with("ex", ex.as_str()).with("root-ex", ex).with("status", statuses(&["eval-error"])),
+            reply
+                .clone()
+                .with("ex", ex.as_str())
+                .with("root-ex", ex)
+                .with("ns", ns)
+                .with("status", statuses(&["eval-error"])),
         ],
     }
 }

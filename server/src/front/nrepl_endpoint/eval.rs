@@ -3,16 +3,18 @@
 //! file, else the namespace's `ns` form followed by the code at the client's line and column),
 //! each top-level form is patched with `Selection::FormAt`, and the report becomes what an
 //! nREPL client shows: a value, a warning on `err`, or an error with line and column.
+//! Evaluations about the REPL itself are answered by [`super::tooling`] before any of this.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::stages::LineCol;
 use crate::pipeline::{line_col, Document, PatchReport, Pipeline, Selection};
 use crate::reader::{self, Form, FormKind, SourceFile};
+use crate::stages::LineCol;
 
 use super::lock;
+use super::tooling::{self, Answer};
 
 /// The namespace a session starts in, as in Clojure.
 pub const DEFAULT_NS: &str = "user";
@@ -49,8 +51,9 @@ pub enum EvalEvent {
     Warning(String),
     /// What the code printed in the page, one line (`out` in nREPL).
     Output(String),
-    /// The evaluation stopped: `err` text, then `ex`/`root-ex` with `status: [eval-error]`.
-    Failure { err: String, ex: String },
+    /// The evaluation stopped: `err` text, then `ex`/`root-ex` with `status: [eval-error]`, in
+    /// namespace `ns` (clients show it in their prompt).
+    Failure { err: String, ex: String, ns: String },
 }
 
 /// What evaluations share: the pipeline, the workspace, and the `ns` form last seen for each
@@ -85,32 +88,65 @@ impl Evaluator {
     }
 
     /// Evaluates every top-level form of `input` in order, stopping at the first failure.
-    /// `session_ns` is the session's current namespace: an `ns` form switches it.
-    pub async fn eval(&self, input: &EvalInput, session_ns: &mut String, emit: &mut (dyn FnMut(EvalEvent) + Send)) {
+    /// `session_ns` is the session's current namespace: an `ns` form switches it. Returns the
+    /// namespace the evaluation ended in.
+    pub async fn eval(
+        &self,
+        input: &EvalInput,
+        session_ns: &mut String,
+        emit: &mut (dyn FnMut(EvalEvent) + Send),
+    ) -> String {
+        let named_ns = input.ns.clone().filter(|n| !n.is_empty());
+        match tooling::answer(&input.code, named_ns.as_deref().unwrap_or(session_ns)) {
+            Some(Answer::Value(value)) => {
+                let ns = named_ns.unwrap_or_else(|| session_ns.clone());
+                emit(EvalEvent::Value { value, ns: ns.clone() });
+                return ns;
+            }
+            Some(Answer::InNs(ns)) => {
+                *session_ns = ns.clone();
+                emit(EvalEvent::Value { value: ns.clone(), ns: ns.clone() });
+                return ns;
+            }
+            None => {}
+        }
         let code = reader::parse(&input.code);
         let client_start = LineCol {
             line: input.line.unwrap_or(1).saturating_sub(1),
             column: input.column.unwrap_or(1).saturating_sub(1),
         };
-        let file = input.file.as_deref().filter(|f| !f.is_empty()).map(|f| self.workspace.join(f));
+        let file = input.file.as_deref().and_then(|f| self.workspace_file(f));
         if let Some(error) = code.errors.first() {
             let at = shift(client_start, line_col(&input.code, error.range.start));
-            emit(failure("read", &error.message, file.as_deref(), at));
-            return;
+            let ns = named_ns.unwrap_or_else(|| session_ns.clone());
+            emit(failure("read", &error.message, file.as_deref(), at, &ns));
+            return ns;
         }
         let file_text = file.as_deref().and_then(|f| std::fs::read_to_string(f).ok());
         let file_ns = file_text.as_deref().and_then(|text| self.remember_file(text, file.as_deref()));
-        let exact = file_text.as_deref().and_then(|text| exact_place(text, &input.code, &code, client_start));
+        // Only a source file (one that declares its namespace) can stand for the code: Calva's
+        // REPL window is a file of the workspace too, a transcript.
+        let exact = file_ns
+            .as_ref()
+            .and(file_text.as_deref())
+            .and_then(|text| exact_place(text, &input.code, &code, client_start));
         // The ns the client names, else the file's (what the pipeline compiles in), else the session's.
-        let mut ns = input.ns.clone().filter(|n| !n.is_empty()).or(file_ns).unwrap_or_else(|| session_ns.clone());
+        let mut ns = named_ns.or(file_ns.clone()).unwrap_or_else(|| session_ns.clone());
         for form in &code.forms {
             match form.kind {
                 FormKind::Ns => {
                     let text = &input.code[form.range.clone()];
-                    if let Some(name) = reader::parse(text).namespace.name() {
-                        ns = name.to_string();
+                    if let reader::Namespace::Declared(decl) = &reader::parse(text).namespace {
+                        ns = decl.name.clone();
                         *session_ns = ns.clone();
-                        self.remember(&ns, text, file.clone());
+                        // `(ns a)` alone switches to `a` without dropping its requires, as in Clojure
+                        // (Conjure sends it before a buffer's first eval).
+                        let bare = decl.normalized == format!("(ns {ns})");
+                        if !bare || !lock(&self.namespaces).contains_key(&ns) {
+                            // The file is the namespace's only if it declares it (not Calva's REPL window).
+                            let source = file.clone().filter(|_| file_ns.as_deref() == Some(ns.as_str()));
+                            self.remember(&ns, text, source);
+                        }
                     }
                     emit(EvalEvent::Value { value: "nil".into(), ns: ns.clone() });
                     continue;
@@ -139,46 +175,80 @@ impl Evaluator {
                 Ok(events) => events.into_iter().for_each(&mut *emit),
                 Err(failed) => {
                     emit(failed);
-                    return;
+                    return ns;
                 }
             }
         }
+        ns
     }
 
-    /// Patches the forms of a whole file that changed since its last patch (`defonce` kept),
-    /// answering one value per patched form, in file order.
-    pub async fn load_file(&self, input: &LoadInput, session_ns: &str, emit: &mut (dyn FnMut(EvalEvent) + Send)) {
+    /// Loads a whole file as nREPL's `load-file` does, answering with its last form's value:
+    /// definitions changed since the file's last load are patched (`defonce` kept, unchanged
+    /// ones skipped), then every expression is evaluated in the page, in order, every time.
+    /// Definitions go first, in one batch, so an expression sees the file's definitions even
+    /// when it comes before them. What the code prints in the page comes first, as `out`.
+    /// Returns the session's namespace, which loading leaves alone.
+    pub async fn load_file(
+        &self,
+        input: &LoadInput,
+        session_ns: &str,
+        emit: &mut (dyn FnMut(EvalEvent) + Send),
+    ) -> String {
         let path = self.workspace.join(input.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("NO_SOURCE_FILE"));
         let parsed = reader::parse(&input.contents);
         self.remember_file(&input.contents, Some(&path));
         let doc = Document { path: path.clone(), text: input.contents.as_str().into() };
-        let report = self.pipeline.run(&doc, Selection::ChangedForms, &()).await;
-        if report.ok && !report.forms.is_empty() && report.browsers > 0 {
-            report.output.iter().for_each(|line| emit(EvalEvent::Output(format!("{line}\n"))));
-            for form in &report.forms {
-                let value = form.value.clone().unwrap_or_else(|| "nil".into());
-                emit(EvalEvent::Value { value, ns: session_ns.to_string() });
-            }
-            return;
-        }
-        let Some(last) = parsed.forms.iter().rev().find(|f| !matches!(f.kind, FormKind::Ns | FormKind::Comment)) else {
-            emit(EvalEvent::Value { value: "nil".into(), ns: session_ns.to_string() });
-            return;
-        };
         let ns = parsed.namespace.name().unwrap_or(session_ns);
         // The document is the client's file: places map to themselves.
         let origin = LineCol { line: 0, column: 0 };
-        let placed = Placed { doc, offset: last.range.start, in_doc: origin, in_client: origin, file: Some(path) };
-        match outcome(&report, last, ns, &placed) {
-            Ok(events) => events
-                .into_iter()
-                .map(|e| match e {
-                    EvalEvent::Value { value, .. } => EvalEvent::Value { value, ns: session_ns.to_string() },
-                    other => other,
-                })
-                .for_each(&mut *emit),
-            Err(failed) => emit(failed),
+        let placed = |form: &Form| Placed {
+            doc: doc.clone(),
+            offset: form.range.start,
+            in_doc: origin,
+            in_client: origin,
+            file: Some(path.clone()),
+        };
+        let Some(last) = parsed.forms.iter().rev().find(|f| !matches!(f.kind, FormKind::Ns | FormKind::Comment)) else {
+            emit(EvalEvent::Value { value: "nil".into(), ns: session_ns.to_string() });
+            return session_ns.to_string();
+        };
+        let definitions = self.pipeline.run(&doc, Selection::ChangedDefinitions, &()).await;
+        if let Some(failed) = failed(&definitions, &placed(last), session_ns) {
+            emit(failed);
+            return session_ns.to_string();
         }
+        definitions.output.iter().for_each(|line| emit(EvalEvent::Output(format!("{line}\n"))));
+        // "nothing changed" is the usual case here, not news.
+        if let (false, Some(message)) = (definitions.forms.is_empty(), &definitions.message) {
+            emit(EvalEvent::Warning(format!("{message}\n")));
+        }
+        let mut value = match (&last.kind, &last.name) {
+            (FormKind::Def(_), Some(name)) => Some(format!("#'{ns}/{name}")),
+            _ => None,
+        };
+        for form in parsed.forms.iter().filter(|f| f.kind == FormKind::Expression) {
+            let placed = placed(form);
+            let report = self.pipeline.run(&doc, Selection::FormAt(placed.offset), &()).await;
+            match outcome(&report, form, session_ns, &placed) {
+                Ok(events) => {
+                    for event in events {
+                        match event {
+                            EvalEvent::Value { value: v, .. } if std::ptr::eq(form, last) => value = Some(v),
+                            EvalEvent::Value { .. } => {}
+                            other => emit(other),
+                        }
+                    }
+                }
+                Err(failed) => {
+                    emit(failed);
+                    return session_ns.to_string();
+                }
+            }
+        }
+        if let Some(value) = value {
+            emit(EvalEvent::Value { value, ns: session_ns.to_string() });
+        }
+        session_ns.to_string()
     }
 
     /// A document holding the namespace's `ns` form and then `form` at the client's line and
@@ -241,6 +311,15 @@ impl Evaluator {
         namespaces.insert(ns.to_string(), NsSource { form: form.to_string(), path });
     }
 
+    /// `file` as a source file of the workspace, or `None` when it is a label: CIDER names its
+    /// REPL buffer there (`*cider-repl <dir>:<host>:<port>(clj)*`), other clients `NO_SOURCE_FILE`
+    /// or a file outside the workspace, none of which must be read or handed to jank to load.
+    fn workspace_file(&self, file: &str) -> Option<PathBuf> {
+        let path = self.workspace.join(file);
+        let real = path.canonicalize().ok()?;
+        (real.is_file() && real.starts_with(self.workspace.canonicalize().ok()?)).then_some(path)
+    }
+
     /// Code evaluated without a file: a path no real file has, named after the namespace.
     fn virtual_path(&self, ns: &str) -> PathBuf {
         self.workspace.join(".jank-hotpatch").join("nrepl").join(format!("{ns}.jank"))
@@ -287,28 +366,7 @@ fn shift(start: LineCol, inside: LineCol) -> LineCol {
 
 /// The replies for one form's report, or the failure that ends the evaluation.
 fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Result<Vec<EvalEvent>, EvalEvent> {
-    if !report.ok {
-        let (stage, message, at) = match report.problems.first() {
-            Some(p) => (
-                p.stage.as_str(),
-                p.message.as_str(),
-                p.location.unwrap_or_else(|| line_col(&placed.doc.text, p.range.start)),
-            ),
-            None => {
-                let (stage, message) = report
-                    .error
-                    .as_ref()
-                    .map(|e| (e.stage.as_str(), e.message.as_str()))
-                    .unwrap_or(("eval", report.message.as_deref().unwrap_or("the patch failed")));
-                (stage, message, placed.in_doc)
-            }
-        };
-        let mut failed = failure(stage, message, placed.file.as_deref(), to_client(placed, at));
-        if let (EvalEvent::Failure { err, .. }, Some(detail)) =
-            (&mut failed, report.problems.first().and_then(|p| p.detail_path.as_ref()))
-        {
-            err.push_str(&format!("  (details: {})\n", detail.display()));
-        }
+    if let Some(failed) = failed(report, placed, ns) {
         return Err(failed);
     }
     let mut events: Vec<EvalEvent> = report.output.iter().map(|line| EvalEvent::Output(format!("{line}\n"))).collect();
@@ -324,10 +382,42 @@ fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Resu
             events.push(EvalEvent::Warning("no page returned a value\n".into()));
         }
     }
+    // Losses that did not fail the evaluation (the journal not saved, jank unable to mirror a
+    // definition) go to the client's `err`, as any other thing the user must read.
+    events.extend(report.warnings.iter().map(|w| EvalEvent::Warning(format!("jank-hotpatch: {w}\n"))));
     if let Some(value) = value {
         events.push(EvalEvent::Value { value, ns: ns.to_string() });
     }
     Ok(events)
+}
+
+/// The failure a report says happened, at the client's place for it, if any.
+fn failed(report: &PatchReport, placed: &Placed, ns: &str) -> Option<EvalEvent> {
+    if report.ok {
+        return None;
+    }
+    let (stage, message, at) = match report.problems.first() {
+        Some(p) => (
+            p.stage.as_str(),
+            p.message.as_str(),
+            p.location.unwrap_or_else(|| line_col(&placed.doc.text, p.range.start)),
+        ),
+        None => {
+            let (stage, message) = report
+                .error
+                .as_ref()
+                .map(|e| (e.stage.as_str(), e.message.as_str()))
+                .unwrap_or(("eval", report.message.as_deref().unwrap_or("the patch failed")));
+            (stage, message, placed.in_doc)
+        }
+    };
+    let mut failed = failure(stage, message, placed.file.as_deref(), to_client(placed, at), ns);
+    if let (EvalEvent::Failure { err, .. }, Some(detail)) =
+        (&mut failed, report.problems.first().and_then(|p| p.detail_path.as_ref()))
+    {
+        err.push_str(&format!("  (details: {})\n", detail.display()));
+    }
+    Some(failed)
 }
 
 /// Maps a place in the document to the client's file.
@@ -345,12 +435,13 @@ fn to_client(placed: &Placed, at: LineCol) -> LineCol {
 }
 
 /// An error reply: the stage, jank's message and the 1-based line and column.
-fn failure(stage: &str, message: &str, file: Option<&Path>, at: LineCol) -> EvalEvent {
+fn failure(stage: &str, message: &str, file: Option<&Path>, at: LineCol, ns: &str) -> EvalEvent {
     let class = format!("{}{}Error", stage[..1].to_uppercase(), &stage[1..]);
     let place = file.map(|f| format!(" in {}", f.display())).unwrap_or_default();
     EvalEvent::Failure {
         err: format!("{class}{place}: {} at line {}, column {}\n", message.trim_end(), at.line + 1, at.column + 1),
         ex: format!("class jank.hotpatch.{class}"),
+        ns: ns.to_string(),
     }
 }
 
@@ -402,16 +493,18 @@ mod tests {
 
     #[test]
     fn failure_text_names_stage_place_and_class() {
-        let EvalEvent::Failure { err, ex } = failure(
+        let EvalEvent::Failure { err, ex, ns } = failure(
             "compile",
             "Unable to resolve symbol: nope\n",
             Some(Path::new("/w/a.jank")),
             LineCol { line: 2, column: 4 },
+            "demo.core",
         ) else {
             panic!("not a failure");
         };
         assert_eq!(err, "CompileError in /w/a.jank: Unable to resolve symbol: nope at line 3, column 5\n");
         assert_eq!(ex, "class jank.hotpatch.CompileError");
+        assert_eq!(ns, "demo.core");
     }
 
     #[test]

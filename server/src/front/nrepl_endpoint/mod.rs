@@ -3,7 +3,8 @@
 //!
 //! Owns: listening (loopback, its own port, written to `.jank-hotpatch-nrepl-port`), client
 //! connections and their limits, our sessions and their namespaces, `eval` and `load-file`
-//! through the pipeline (`eval`), and forwarding every other op to jank's nREPL with session
+//! through the pipeline (`eval`), the editors' evaluations about the REPL itself, answered
+//! here (`tooling`), and forwarding every other op to jank's nREPL with session
 //! and message ids mapped (`upstream`). Must not touch the pipeline's internals (it only calls
 //! `Pipeline::run`, and `Pipeline::undo` for the `jank-hotpatch/undo` op in `undo`), LSP, or
 //! `.nrepl-port` (jank's file: read, never written).
@@ -12,6 +13,7 @@ mod connection;
 mod eval;
 mod message;
 mod session;
+mod tooling;
 mod undo;
 mod upstream;
 
