@@ -15,6 +15,9 @@
 (defconst jank-hotpatch-protocol-hot-patch-file "jank.hotPatchFile"
   "The command that patches the forms of a file changed since its last patch.")
 
+(defconst jank-hotpatch-protocol-undo-patch "jank.undoPatch"
+  "The command that takes a definition, or a file's last patch, back one version.")
+
 (defconst jank-hotpatch-protocol-patch-status "jank/patchStatus"
   "The notification that carries every patch report.")
 

@@ -8,9 +8,9 @@ window.Module = window.Module || {};
 const demo = {
   // Page state: never reset by a patch.
   state: { x: 40, y: 60, dx: 1, dy: 1, clicks: 0 },
-  // What the jank functions returned last; read again when a patch lands or on a click.
+  // What the jank functions returned last; read again after patches or on a click.
   values: null,
-  inputs: '',
+  stale: true,
   vars: {},
 };
 window.demoApp = demo;
@@ -52,14 +52,12 @@ function cString(s) {
 
 const NAMES = ['speed', 'radius', 'color', 'label'];
 
-// Calls into jank only when something they depend on changed (a patch, a click): the
-// stand-in runtime never frees, and 60 calls a second would only fill memory.
+// Calls into jank only when something they depend on changed (a batch of patches, a
+// click): the stand-in runtime never frees, and 60 calls a second would only fill memory.
 function readValues() {
-  const patches = window.jankHotpatch ? window.jankHotpatch.applied.length : 0;
-  const inputs = patches + ':' + demo.state.clicks;
-  if (inputs === demo.inputs) return demo.values;
+  if (!demo.stale) return demo.values;
   if (!NAMES.every((name) => jank.fn(name))) return null;
-  demo.inputs = inputs;
+  demo.stale = false;
   demo.values = {
     speed: jank.integer('speed'),
     radius: jank.integer('radius'),
@@ -100,5 +98,10 @@ function draw(values) {
 
 document.getElementById('clicker').addEventListener('click', () => {
   demo.state.clicks += 1;
+  demo.stale = true;
+});
+// The hot-patch client's after-load hook: new code landed, read the values again.
+window.addEventListener('jank-hotpatch:after-load', () => {
+  demo.stale = true;
 });
 requestAnimationFrame(frame);

@@ -232,11 +232,37 @@ pub struct Delivery {
     pub load_ms: f64,
     /// The printed value of an expression patch, from the first page that answered.
     pub value: Option<String>,
+    /// The printed value of every expression patch of the batch, from the first page that
+    /// answered.
+    pub values: Vec<(PatchId, String)>,
     /// Load errors, one per failing page, with the page's message.
     pub failures: Vec<String>,
     /// What went wrong without failing the patch, and what it costs the user (e.g. the
     /// journal could not be saved: pages that connect later will miss this patch).
     pub warnings: Vec<String>,
+    /// The version each definition of the batch has now in the journal.
+    pub versions: Vec<VarVersion>,
+    /// What the code printed in the first page that answered, line by line, in patch order
+    /// (then what the load hooks printed).
+    pub output: Vec<String>,
+    /// Load hooks that threw, one per page and hook, with the page's message.
+    pub hook_failures: Vec<String>,
+}
+
+/// The functions the pages call around a batch of patches (`^:dev/before-load`,
+/// `^:dev/after-load`), in the order they are called.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadHooks {
+    pub before: Vec<VarName>,
+    pub after: Vec<VarName>,
+}
+
+/// Which version of a var the pages run: 1 for its first patch, n for its n-th; 0 for the
+/// app's own code. Undo goes back one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VarVersion {
+    pub var: VarName,
+    pub version: u32,
 }
 
 /// How a stage failed, in terms the editor can show: a message and, where known, the place
@@ -298,7 +324,17 @@ pub trait Check: Send + Sync {
 /// To every connected page, loaded in place, acked with timings.
 #[async_trait]
 pub trait Deliver: Send + Sync {
-    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure>;
+    /// Sends the patches to every page, which calls `hooks` around them.
+    async fn deliver_batch(&self, patches: Vec<Patch>, hooks: &LoadHooks) -> Result<Delivery, StageFailure>;
+
+    /// Sends the patches, calling no load hooks.
+    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+        self.deliver_batch(patches, &LoadHooks::default()).await
+    }
+
+    /// Takes each var back to its previous version in every page (and in the journal), from
+    /// the side modules built before: no compile, no build.
+    async fn undo(&self, vars: &[VarName], hooks: &LoadHooks) -> Result<Delivery, StageFailure>;
 
     /// Shows in every page the forms of a run that failed before reaching the pages, and
     /// clears the failures shown earlier of forms (by key) that are fine now.

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use jank_hotpatch::build::{build_main_module, service_binary, MainModule, SideModuleBuilder, Tools, MAX_REQUEST_BYTES};
+use jank_hotpatch::build::{
+    build_main_module, service_binary, MainModule, SideModuleBuilder, Tools, MAX_REQUEST_BYTES,
+};
 use jank_hotpatch::check::{export_list, ExportCheck};
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
 use jank_hotpatch::reader::Namespace;

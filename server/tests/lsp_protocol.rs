@@ -19,7 +19,10 @@ async fn started(name: &str) -> (LspClient, std::path::PathBuf, String) {
     let caps = &init["result"]["capabilities"];
     assert_eq!(caps["textDocumentSync"]["change"], 2, "incremental sync: {init}");
     assert_eq!(caps["textDocumentSync"]["save"]["includeText"], false);
-    assert_eq!(caps["executeCommandProvider"]["commands"], json!(["jank.hotPatchForm", "jank.hotPatchFile"]));
+    assert_eq!(
+        caps["executeCommandProvider"]["commands"],
+        json!(["jank.hotPatchForm", "jank.hotPatchFile", "jank.undoPatch"])
+    );
     let uri = format!("file://{}/src/demo/core.jank", ws.display());
     (client, ws, uri)
 }
@@ -108,6 +111,11 @@ async fn bad_input_gets_an_error_and_the_server_keeps_serving() {
         ),
         (form_command(&uri, 999, 0), "past the end"),
         (form_command("file:///never/opened.jank", 0, 0), "is not open"),
+        (json!({"command": "jank.undoPatch", "arguments": [{"uri": uri, "line": 3}]}), "bad arguments"),
+        (
+            json!({"command": "jank.undoPatch", "arguments": [{"uri": "file:///never/opened.jank", "position": {"line": 0, "character": 0}}]}),
+            "is not open",
+        ),
     ];
     for (params, expected) in cases {
         let response = client.request("workspace/executeCommand", params.clone()).await;

@@ -106,18 +106,25 @@ struct StandInPage;
 
 #[async_trait]
 impl Deliver for StandInPage {
-    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
-        let value = patches
+    async fn deliver_batch(&self, patches: Vec<Patch>, _: &LoadHooks) -> Result<Delivery, StageFailure> {
+        let values: Vec<_> = patches
             .iter()
-            .find(|p| p.module.kind == PatchKind::Expression)
-            .map(|p| format!("page: {}", String::from_utf8_lossy(&p.module.bytes)));
+            .filter(|p| p.module.kind == PatchKind::Expression)
+            .map(|p| (p.module.patch_id, format!("page: {}", String::from_utf8_lossy(&p.module.bytes))))
+            .collect();
+        let value = values.first().map(|(_, v)| v.clone());
         // A definition named `unjournaled` stands for a patch the journal could not keep.
         let warnings = patches
             .iter()
             .filter(|p| p.module.var.name == "unjournaled")
             .map(|_| "the patch journal could not be saved (disk full)".to_string())
             .collect();
-        Ok(Delivery { browsers: 1, applied: 1, value, warnings, ..Delivery::default() })
+        Ok(Delivery { browsers: 1, applied: 1, value, values, warnings, ..Delivery::default() })
+    }
+
+    async fn undo(&self, vars: &[VarName], _: &LoadHooks) -> Result<Delivery, StageFailure> {
+        let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
+        Ok(Delivery { browsers: 1, applied: 1, versions, ..Delivery::default() })
     }
 }
 
@@ -949,6 +956,43 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     let again = responses(&steps, 3);
     assert_quiet(again, "load-file again");
     assert_eq!(all(again, "value"), ["41"], "{again:?}");
+
+    // Undo (the file's speed was 3 since the load): 9 (version 3) back to 3 (version 2), then
+    // to 4 (version 1, the first eval), and no further.
+    let undo = r#"[:send :cider {:op "jank-hotpatch/undo" :session :s :file "src/demo/core.jank" :line 7 :column 2}]"#;
+    let steps = clojure_client(
+        &dir,
+        server.port(),
+        &format!(
+            r#"[[:connect :cider] [:clone :cider :s]
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(defn speed [] 9)"}}]
+                {undo} {undo} {undo}
+                [:send :cider {{:op "describe"}}]
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}}]]"#
+        ),
+    )
+    .await;
+    // The script ran to its end: the page shows the last undo's version.
+    assert_eq!(all(responses(&steps, 2), "value"), ["#'demo.core/speed"]);
+    for (step, version) in [(3, 2), (4, 1)] {
+        let undone = responses(&steps, step);
+        assert_eq!(statuses(undone), ["done"], "{undone:?}");
+        let summary = all(undone, "summary").concat();
+        assert!(summary.starts_with(&format!("undid demo.core/speed → version {version}")), "{undone:?}");
+        let versions = serde_json::json!([{"var": "demo.core/speed", "version": version}]);
+        assert_eq!(undone[0]["versions"], versions, "{undone:?}");
+    }
+    page.wait_for("window.demoApp.values.speed === 4", Duration::from_secs(10)).await;
+    let nothing_before = responses(&steps, 5);
+    assert_eq!(statuses(nothing_before), ["error", "done"], "{nothing_before:?}");
+    assert!(all(nothing_before, "err").concat().contains("no earlier version"), "{nothing_before:?}");
+    // nrepl.core keywordizes the keys of `ops`, and the client prints a keyword by its name.
+    assert!(responses(&steps, 6)[0]["ops"]["undo"].is_object(), "{:?}", responses(&steps, 6));
+
+    // What the code prints in the page comes back as `out`, before the value.
+    let printed = responses(&steps, 7);
+    assert_eq!(all(printed, "out"), ["from the page\n"], "{printed:?}");
+    assert_eq!(all(printed, "value"), ["4"], "{printed:?}");
 
     browser.close().await;
     let _ = jank.kill().await;

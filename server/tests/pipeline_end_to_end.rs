@@ -6,30 +6,14 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
+use support::demo::{at_position, change, line_of, start_lsp, WAIT};
 use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
 
-const WAIT: Duration = Duration::from_secs(30);
-
 fn patch_form(uri: &str, line: u32, character: u32) -> Value {
-    json!({"command": "jank.hotPatchForm", "arguments": [{"uri": uri, "position": {"line": line, "character": character}}]})
-}
-
-fn line_of(text: &str, needle: &str) -> u32 {
-    text.lines().position(|l| l.contains(needle)).expect(needle) as u32
-}
-
-async fn change(client: &mut LspClient, uri: &str, version: i32, text: &str) {
-    client
-        .notify(
-            "textDocument/didChange",
-            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
-        )
-        .await;
+    at_position("jank.hotPatchForm", uri, line, character)
 }
 
 async fn color(page: &Page) -> Value {
@@ -81,13 +65,7 @@ async fn edit_patch_and_see(mode: Mode) {
     let name = format!("{mode:?}").to_lowercase();
     let dir = prepare_demo(&format!("e2e-{name}"));
     let _jank = Standin::start(&dir, &name);
-    let mut client = LspClient::start(&dir);
-    client.initialize(&dir, json!({"app": {"port": 0}})).await;
-    let status = client
-        .wait_for(|m| m["method"] == "jank/serverStatus" && m["params"]["appUrl"].is_string(), WAIT)
-        .await
-        .expect("a server status with the app URL");
-    let url = status["params"]["appUrl"].as_str().unwrap().to_string();
+    let (mut client, url) = start_lsp(&dir).await;
     assert_eq!(std::fs::read_to_string(dir.join(".jank-hotpatch/app-url")).unwrap().trim(), url);
 
     let browser = Browser::launch().await;

@@ -215,6 +215,7 @@ fn typescript_mirror() -> String {
 
 export const HOT_PATCH_FORM = {form};
 export const HOT_PATCH_FILE = {file};
+export const UNDO_PATCH = {undo};
 export const PATCH_STATUS = {patch_status};
 export const SERVER_STATUS = {server_status};
 export const STATUS_REQUEST = {status};
@@ -233,6 +234,7 @@ export const SETTINGS: Readonly<Record<string, unknown>> = {settings};
 "#,
         form = json!(ext::HOT_PATCH_FORM),
         file = json!(ext::HOT_PATCH_FILE),
+        undo = json!(ext::UNDO_PATCH),
         patch_status = json!(<ext::PatchStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
         server_status = json!(<ext::ServerStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
         status = json!(ext::STATUS_REQUEST),
@@ -264,6 +266,9 @@ fn elisp_mirror() -> String {
 (defconst jank-hotpatch-protocol-hot-patch-file {file}
   "The command that patches the forms of a file changed since its last patch.")
 
+(defconst jank-hotpatch-protocol-undo-patch {undo}
+  "The command that takes a definition, or a file's last patch, back one version.")
+
 (defconst jank-hotpatch-protocol-patch-status {patch_status}
   "The notification that carries every patch report.")
 
@@ -284,6 +289,7 @@ fn elisp_mirror() -> String {
 "#,
         form = quoted(ext::HOT_PATCH_FORM),
         file = quoted(ext::HOT_PATCH_FILE),
+        undo = quoted(ext::UNDO_PATCH),
         patch_status = quoted(<ext::PatchStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
         server_status = quoted(<ext::ServerStatus as tower_lsp_server::ls_types::notification::Notification>::METHOD),
         stages = stages.join(" "),
@@ -333,7 +339,12 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
     let report = ext::PatchReportParams {
         ok: true,
         uri,
-        forms: vec![ext::PatchedFormParams { ns: "a".into(), name: None, range: Default::default() }],
+        forms: vec![ext::PatchedFormParams {
+            ns: "a".into(),
+            name: None,
+            range: Default::default(),
+            value: Some("1".into()),
+        }],
         stages: Default::default(),
         total_ms: 1.0,
         browsers: 1,
@@ -344,6 +355,9 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
         warnings: vec!["x".into()],
         summary: "x".into(),
         stage_order: Stage::ALL.to_vec(),
+        undo: true,
+        versions: vec![ext::VarVersionParams { ns: "a".into(), name: "b".into(), version: 1 }],
+        output: vec!["x".into()],
     };
     let status = ext::ServerStatusParams { app_url: Some("x".into()), ..Default::default() };
     let value = serde_json::to_value(&report).unwrap();
@@ -351,6 +365,7 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
         ("PatchReport", json_fields(value.clone())),
         ("PatchedForm", json_fields(value["forms"][0].clone())),
         ("StageTimes", json_fields(value["stages"].clone())),
+        ("VarVersion", json_fields(value["versions"][0].clone())),
         ("ServerStatusParams", json_fields(serde_json::to_value(status).unwrap())),
     ] {
         assert_eq!(interface_fields(&ts, interface), fields, "lsp_ext.ts `{interface}` against ext.rs");
@@ -361,11 +376,17 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
 #[test]
 fn the_editors_take_protocol_names_from_the_generated_files_only() {
     // As string literals: comments may name them.
-    let literals: Vec<String> =
-        [ext::HOT_PATCH_FORM, ext::HOT_PATCH_FILE, "jank/patchStatus", "jank/serverStatus", "compile_ms"]
-            .iter()
-            .map(|name| format!("\"{name}\""))
-            .collect();
+    let literals: Vec<String> = [
+        ext::HOT_PATCH_FORM,
+        ext::HOT_PATCH_FILE,
+        ext::UNDO_PATCH,
+        "jank/patchStatus",
+        "jank/serverStatus",
+        "compile_ms",
+    ]
+    .iter()
+    .map(|name| format!("\"{name}\""))
+    .collect();
     let mut sources: Vec<PathBuf> = Vec::new();
     for dir in ["vscode-extension/src", "emacs"] {
         for entry in std::fs::read_dir(repo().join(dir)).unwrap().flatten() {

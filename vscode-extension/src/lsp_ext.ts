@@ -7,7 +7,7 @@ import { PATCH_STATUS, SERVER_STATUS, STATUS_REQUEST, Stage } from "./protocol.g
 
 /** Server-side command ids. The client registers its own `jankHotpatch.*` commands: reusing
  * these ids would clash with the ones vscode-languageclient registers for the server. */
-export { HOT_PATCH_FILE, HOT_PATCH_FORM, STAGES, FLASH_MS, VALUE_MAX_CHARS } from "./protocol.generated";
+export { HOT_PATCH_FILE, HOT_PATCH_FORM, UNDO_PATCH, STAGES, FLASH_MS, VALUE_MAX_CHARS } from "./protocol.generated";
 export type { Stage } from "./protocol.generated";
 
 /** The argument of `HOT_PATCH_FORM`: the top-level form around `position`. */
@@ -19,6 +19,13 @@ export interface HotPatchFormArgs {
 /** The argument of `HOT_PATCH_FILE`: every form changed since the file's last patch. */
 export interface HotPatchFileArgs {
     uri: string;
+}
+
+/** The argument of `UNDO_PATCH`: the definition around `position` goes back one version;
+ * without `position`, the definitions of the file's last patch do. */
+export interface UndoPatchArgs {
+    uri: string;
+    position?: lc.Position;
 }
 
 export type Health = "ok" | "warning" | "error";
@@ -49,6 +56,15 @@ export interface PatchedForm {
     /** The defined name; `null` for an evaluated expression. */
     name: string | null;
     range: lc.Range;
+    /** Once delivered: an expression's value from the page, a definition's var (`#'ns/name`). */
+    value?: string;
+}
+
+/** Which version of a var the pages run: 1 for its first patch, 0 for the app's own code. */
+export interface VarVersion {
+    ns: string;
+    name: string;
+    version: number;
 }
 
 /** What a patch run did: returned by the commands and pushed as `jank/patchStatus`. */
@@ -72,6 +88,12 @@ export interface PatchReport {
     summary: string;
     /** The stages in the order they ran. */
     stage_order: Stage[];
+    /** The run was an undo: the vars went back to earlier versions. */
+    undo?: boolean;
+    /** The version each patched or undone var has now. */
+    versions?: VarVersion[];
+    /** What the code printed in the page, line by line. */
+    output?: string[];
 }
 
 export const serverStatus = new lc.NotificationType<ServerStatusParams>(SERVER_STATUS);

@@ -3,6 +3,7 @@
 
 export const HOT_PATCH_FORM = "jank.hotPatchForm";
 export const HOT_PATCH_FILE = "jank.hotPatchFile";
+export const UNDO_PATCH = "jank.undoPatch";
 export const PATCH_STATUS = "jank/patchStatus";
 export const SERVER_STATUS = "jank/serverStatus";
 export const STATUS_REQUEST = "jank/status";

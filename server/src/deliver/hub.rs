@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::journal::{Entry, Journal, JournalError, Snapshot};
-use super::protocol::{encode_patch, LoadResult, PageApi, PatchHeader, ServerMessage};
-use crate::stages::{Delivery, FormFailure, Patch, PatchKind, Stage};
+use super::journal::{Entry, Journal, Snapshot, HISTORY_PER_VAR};
+use super::protocol::{encode_patch, HookResult, LoadResult, PageApi, PatchHeader, ServerMessage};
+use crate::stages::{Delivery, FormFailure, LoadHooks, Patch, PatchKind, Stage, VarName, VarVersion};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -26,7 +26,7 @@ pub type PageId = u64;
 /// What reaches a waiting batch about one of its pages.
 #[derive(Debug)]
 pub enum PageEvent {
-    Ack(PageId, Vec<LoadResult>),
+    Ack(PageId, Vec<LoadResult>, Vec<HookResult>),
     Gone(PageId),
 }
 
@@ -83,6 +83,8 @@ struct State {
 
 pub struct Hub {
     state: Mutex<State>,
+    /// The journal's latest save, which waits for the ones before it.
+    saving: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Number of connected pages, for front ends that show it.
     browsers: watch::Sender<usize>,
 }
@@ -99,7 +101,11 @@ pub struct Registration {
 impl Hub {
     pub fn new(journal: Journal) -> Arc<Hub> {
         let (browsers, _) = watch::channel(0);
-        Arc::new(Hub { state: Mutex::new(State { journal, next_batch: 1, ..State::default() }), browsers })
+        Arc::new(Hub {
+            state: Mutex::new(State { journal, next_batch: 1, ..State::default() }),
+            saving: Mutex::new(None),
+            browsers,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -131,7 +137,10 @@ impl Hub {
         let replay: Vec<Bytes> = entries
             .iter()
             .enumerate()
-            .map(|(index, e)| encode_patch(&replay_header(e, batch, index, entries.len()), &e.bytes))
+            .map(|(index, e)| {
+                let header = PatchHeader { batch, index, count: entries.len(), replay: true, ..journal_header(e) };
+                encode_patch(&header, &e.bytes)
+            })
             .collect();
         let failing = (!state.failing.is_empty()).then(|| {
             ServerMessage::Failures { failed: state.failing.values().cloned().collect(), fine: Vec::new() }.to_json()
@@ -234,77 +243,172 @@ impl Hub {
 
     /// Routes a page's ack to the batch waiting for it; acks of replays and of batches that
     /// gave up waiting are dropped.
-    pub fn ack(&self, page: PageId, batch: u64, results: Vec<LoadResult>) {
+    pub fn ack(&self, page: PageId, batch: u64, results: Vec<LoadResult>, hooks: Vec<HookResult>) {
         if let Some(waiting) = self.lock().waiting.get(&batch) {
-            let _ = waiting.send(PageEvent::Ack(page, results));
+            let _ = waiting.send(PageEvent::Ack(page, results, hooks));
         }
     }
 
     /// Sends `patches` to every page, records definitions in the journal, and waits up to
     /// `timeout` for every page's ack.
-    /// Pages that run another build of the app than `build` get no patch: it was checked
-    /// against `build`. They are told to reload (once), and the delivery names them.
-    pub async fn deliver(&self, patches: &[Patch], timeout: Duration, build: Option<&AppBuild<'_>>) -> Delivery {
-        let started = Instant::now();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let (batch, pages, previous, snapshot, stale) = {
-            let mut state = self.lock();
-            let batch = state.next_batch;
-            state.next_batch += 1;
-            state.waiting.insert(batch, tx);
-            let previous: Vec<_> = patches.iter().map(|p| state.journal.record(p)).collect();
+    pub async fn deliver(
+        &self,
+        patches: &[Patch],
+        hooks: &LoadHooks,
+        timeout: Duration,
+        build: Option<&AppBuild<'_>>,
+    ) -> Delivery {
+        let (sent, previous) = self.send(hooks, build, |state| {
             // The pages clear a form's failure when its patch loads (or show why it did not).
             for p in patches {
                 state.failing.remove(&p.origin.form_key(key_var(p)));
             }
-            let frames: Vec<Bytes> = patches
-                .iter()
-                .enumerate()
-                .map(|(index, p)| {
-                    let header = PatchHeader { batch, index, count: patches.len(), ..PatchHeader::of(p) };
-                    encode_patch(&header, &p.module.bytes)
-                })
-                .collect();
-            let mut pages = HashSet::new();
-            let mut slow = Vec::new();
-            let mut stale = Vec::new();
+            let frames = patches.iter().map(|p| (PatchHeader::of(p), p.module.bytes.clone())).collect();
+            (frames, patches.iter().map(|p| state.journal.record(p)).collect::<Vec<_>>())
+        });
+        let (delivery, acks, mut saved) = self.collect(sent, timeout).await;
+        // A patch that no page could load must not be replayed to later pages.
+        let loaded = |p: &Patch| acks.values().flatten().any(|r| r.id == p.module.patch_id && r.ok);
+        if delivery.browsers > 0 {
+            let mut state = self.lock();
+            let mut changed = false;
+            for (patch, previous) in patches.iter().zip(previous) {
+                if let (Some(previous), false) = (previous, loaded(patch)) {
+                    state.journal.restore(&patch.module.var, patch.module.patch_id, previous);
+                    changed = true;
+                }
+            }
+            if changed {
+                saved = self.save(state.journal.snapshot());
+            }
+        }
+        let vars: Vec<_> =
+            patches.iter().filter(|p| p.module.kind == PatchKind::Definition).map(|p| &p.module.var).collect();
+        self.with_versions(finish(delivery, saved).await, &vars)
+    }
+
+    /// Takes each var back to its previous journaled version in every page; a var without one
+    /// is a failure that names it.
+    pub async fn undo(
+        &self,
+        vars: &[VarName],
+        hooks: &LoadHooks,
+        timeout: Duration,
+        build: Option<&AppBuild<'_>>,
+    ) -> Delivery {
+        let mut missing = Vec::new();
+        let (sent, undone) = self.send(hooks, build, |state| {
+            let mut frames = Vec::new();
+            let mut undone = Vec::new();
+            for var in vars {
+                match state.journal.undo(var) {
+                    Some(u) => {
+                        let header = PatchHeader { undo: true, ..journal_header(&u.current) };
+                        frames.push((header, u.current.bytes.clone()));
+                        undone.push(u);
+                    }
+                    None => missing.push(format!(
+                        "{var} has no earlier version to go back to (the journal keeps the last {HISTORY_PER_VAR} patches of each var)"
+                    )),
+                }
+            }
+            (frames, undone)
+        });
+        let (mut delivery, acks, mut saved) = self.collect(sent, timeout).await;
+        if delivery.browsers > 0 {
+            let mut state = self.lock();
+            let mut changed = false;
+            for u in undone {
+                if !acks.values().flatten().any(|r| r.id == u.current.id && r.ok) {
+                    state.journal.redo(u);
+                    changed = true;
+                }
+            }
+            if changed {
+                saved = self.save(state.journal.snapshot());
+            }
+        }
+        delivery.failures.extend(missing);
+        self.with_versions(finish(delivery, saved).await, &vars.iter().collect::<Vec<_>>())
+    }
+
+    /// Changes the hub's state and sends the frames `prepare` makes (numbered as one batch) to
+    /// every page, under one lock; starts saving the journal.
+    /// Pages that run another build of the app than `build` get nothing: what is sent was
+    /// checked against `build`. They are told to reload (once), and `collect` names them.
+    fn send<T>(
+        &self,
+        hooks: &LoadHooks,
+        build: Option<&AppBuild>,
+        prepare: impl FnOnce(&mut State) -> (Vec<(PatchHeader, Arc<[u8]>)>, T),
+    ) -> (Sent, T) {
+        let started = Instant::now();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = self.lock();
+        let batch = state.next_batch;
+        state.next_batch += 1;
+        state.waiting.insert(batch, tx);
+        let (frames, changed) = prepare(&mut state);
+        let count = frames.len();
+        let headers: Vec<PatchHeader> = frames
+            .iter()
+            .enumerate()
+            .map(|(index, (h, _))| PatchHeader {
+                batch,
+                index,
+                count,
+                before_load: hooks.before.clone(),
+                after_load: hooks.after.clone(),
+                ..h.clone()
+            })
+            .collect();
+        let encoded: Vec<Bytes> = headers.iter().zip(&frames).map(|(h, (_, bytes))| encode_patch(h, bytes)).collect();
+        let mut pages = HashSet::new();
+        let mut slow = Vec::new();
+        let mut stale = Vec::new();
+        if !encoded.is_empty() {
             for (&id, page) in state.pages.iter_mut() {
                 if let Some(runs) = page.runs_other_build(build) {
                     if let Some(build) = build.filter(|_| !page.told_stale) {
                         page.told_stale = true;
                         let _ = page.queue.try_send(Outgoing::Text(stale_notice(build, &runs)));
                     }
-                    stale.push((id, runs));
+                    stale.push(stale_warning(id, &runs, build));
                     continue;
                 }
-                if frames.iter().all(|f| page.queue.try_send(Outgoing::Patch(f.clone())).is_ok()) {
+                if encoded.iter().all(|f| page.queue.try_send(Outgoing::Patch(f.clone())).is_ok()) {
                     pages.insert(id);
                 } else {
                     slow.push(id);
                 }
             }
-            let snapshot = state.journal.snapshot();
-            drop(state);
-            for id in slow {
-                self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
-            }
-            (batch, pages, previous, snapshot, stale)
-        };
-        let saved = tokio::task::spawn_blocking(move || snapshot.save());
+        }
+        let saved = self.save(state.journal.snapshot());
+        drop(state);
+        for id in slow {
+            self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
+        }
+        (Sent { started, batch, headers, pages, rx, saved, stale }, changed)
+    }
 
+    /// Waits up to `timeout` for every page's ack of a sent batch.
+    async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved) {
+        let Sent { started, batch, headers, pages, mut rx, saved, stale } = sent;
         let browsers = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
+        let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
         let mut pending = pages;
         let deadline = tokio::time::Instant::now() + timeout;
         while !pending.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(PageEvent::Ack(page, results))) if pending.remove(&page) => {
+                Ok(Some(PageEvent::Ack(page, results, called))) if pending.remove(&page) => {
                     acks.insert(page, results);
+                    hooks.push((page, called));
                 }
                 Ok(Some(PageEvent::Gone(page))) => {
                     pending.remove(&page);
                 }
-                Ok(Some(PageEvent::Ack(page, _))) => {
+                Ok(Some(PageEvent::Ack(page, ..))) => {
                     tracing::debug!("page {page} acked batch {batch} twice or uninvited")
                 }
                 Ok(None) | Err(_) => break,
@@ -312,17 +416,19 @@ impl Hub {
         }
         self.lock().waiting.remove(&batch);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let mut delivery = summarize(patches, &acks, browsers, elapsed_ms);
-        if let Some(build) = build {
-            for (page, runs) in &stale {
-                let warning = format!(
-                    "page {page} runs an older build of the app (main module sha256 {}…; {} is now {}…): it needs a reload, and this patch was not sent to it",
-                    short(runs),
-                    build.path.display(),
-                    short(&build.sha256)
-                );
-                tracing::warn!("{warning}");
-                delivery.warnings.push(warning);
+        let mut delivery = summarize(&headers, &acks, browsers, elapsed_ms);
+        for warning in stale {
+            tracing::warn!("{warning}");
+            delivery.warnings.push(warning);
+        }
+        hooks.sort_by_key(|(page, _)| *page);
+        if let Some((_, called)) = hooks.first() {
+            delivery.output.extend(called.iter().flat_map(|h| h.output.iter().cloned()));
+        }
+        for (page, called) in &hooks {
+            for hook in called.iter().filter(|h| !h.ok) {
+                let why = hook.error.as_deref().unwrap_or("no reason given");
+                delivery.hook_failures.push(format!("load hook {} threw in page {page}: {why}", hook.var));
             }
         }
         for &page in &pending {
@@ -339,47 +445,68 @@ impl Hub {
                     .push(format!("{silent}; it may still be loading, or its main module failed to start"));
             }
         }
+        (delivery, acks, saved)
+    }
 
-        // A patch that no page could load must not be replayed to later pages.
-        let saved = saved.await;
-        match self.roll_back_failures(patches, previous, &acks, browsers) {
-            Some(snapshot) => finish(delivery, tokio::task::spawn_blocking(move || snapshot.save()).await),
-            None => finish(delivery, saved),
+    /// Writes `snapshot` after every save started before it, while the pages load (a patch
+    /// waits for the slower of its pages and its save). Called under the state lock, so
+    /// snapshots are written in the order they were taken.
+    fn save(&self, snapshot: Snapshot) -> Saved {
+        let (done, saved) = oneshot::channel();
+        let mut saving = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let previous = saving.take();
+        *saving = Some(tokio::spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let outcome = match tokio::task::spawn_blocking(move || snapshot.save()).await {
+                Ok(saved) => saved.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = done.send(outcome);
+        }));
+        saved
+    }
+
+    /// Waits until the journal on disk is the one in memory.
+    pub async fn flush(&self) {
+        let last = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(last) = last {
+            let _ = last.await;
         }
     }
 
-    /// Puts back the journal entries of patches that went to pages and that none loaded;
-    /// returns the journal to save if anything changed.
-    fn roll_back_failures(
-        &self,
-        patches: &[Patch],
-        previous: Vec<Option<Option<Entry>>>,
-        acks: &HashMap<PageId, Vec<LoadResult>>,
-        browsers: usize,
-    ) -> Option<Snapshot> {
-        if browsers == 0 {
-            return None;
-        }
-        let mut state = self.lock();
-        let mut changed = false;
-        for (patch, previous) in patches.iter().zip(previous) {
-            let Some(previous) = previous else { continue };
-            if !acks.values().flatten().any(|r| r.id == patch.module.patch_id && r.ok) {
-                state.journal.restore(&patch.module.var, patch.module.patch_id, previous);
-                changed = true;
-            }
-        }
-        changed.then(|| state.journal.snapshot())
+    /// Adds the version each of `vars` has now.
+    fn with_versions(&self, mut delivery: Delivery, vars: &[&VarName]) -> Delivery {
+        let state = self.lock();
+        delivery.versions =
+            vars.iter().map(|&var| VarVersion { var: var.clone(), version: state.journal.version(var) }).collect();
+        delivery
     }
 }
 
+/// A batch on its way: who got it, and where their acks arrive.
+struct Sent {
+    started: Instant,
+    batch: u64,
+    headers: Vec<PatchHeader>,
+    pages: HashSet<PageId>,
+    rx: mpsc::UnboundedReceiver<PageEvent>,
+    saved: Saved,
+    /// Why pages that run another build of the app got nothing.
+    stale: Vec<String>,
+}
+
+/// How saving the journal after a batch went (its reason when it failed).
+type Saved = oneshot::Receiver<Result<(), String>>;
+
 /// The delivery, with a warning when the journal could not be saved: the pages have the
 /// patch, but a page that connects after a restart of the sidecar would not get it.
-fn finish(mut delivery: Delivery, saved: Result<Result<(), JournalError>, tokio::task::JoinError>) -> Delivery {
-    let reason = match saved {
+async fn finish(mut delivery: Delivery, saved: Saved) -> Delivery {
+    let reason = match saved.await {
         Ok(Ok(())) => return delivery,
-        Ok(Err(e)) => e.to_string(),
-        Err(e) => e.to_string(),
+        Ok(Err(reason)) => reason,
+        Err(_) => "the save was cancelled".to_string(),
     };
     let warning = format!(
         "the patch journal could not be saved ({reason}): pages have this patch, but pages that connect after the sidecar restarts will not get it"
@@ -390,16 +517,20 @@ fn finish(mut delivery: Delivery, saved: Result<Result<(), JournalError>, tokio:
 }
 
 /// The var a patch's HUD key names: an expression is keyed by its place instead.
-fn key_var(patch: &Patch) -> Option<&crate::stages::VarName> {
+fn key_var(patch: &Patch) -> Option<&VarName> {
     (patch.module.kind == PatchKind::Definition).then_some(&patch.module.var)
 }
 
-fn replay_header(e: &Entry, batch: u64, index: usize, count: usize) -> PatchHeader {
+/// The header that sends a journal entry again.
+fn journal_header(e: &Entry) -> PatchHeader {
     PatchHeader {
-        batch,
-        index,
-        count,
-        replay: true,
+        batch: 0,
+        index: 0,
+        count: 1,
+        replay: false,
+        undo: false,
+        before_load: Vec::new(),
+        after_load: Vec::new(),
         id: e.id,
         entry: e.entry_symbol.clone(),
         var: e.var.clone(),
@@ -410,10 +541,19 @@ fn replay_header(e: &Entry, batch: u64, index: usize, count: usize) -> PatchHead
 
 /// Turns the pages' acks into the stage's answer. `load_ms` is the slowest page's own load
 /// time for the batch; `deliver_ms` the rest of the wall time.
-fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browsers: usize, elapsed_ms: f64) -> Delivery {
+fn summarize(
+    patches: &[PatchHeader],
+    acks: &HashMap<PageId, Vec<LoadResult>>,
+    browsers: usize,
+    elapsed_ms: f64,
+) -> Delivery {
     let mut delivery = Delivery { browsers, ..Delivery::default() };
     let mut pages: Vec<_> = acks.iter().collect();
     pages.sort_by_key(|(id, _)| **id);
+    if let Some((_, results)) = pages.first() {
+        delivery.output = results.iter().flat_map(|r| r.output.iter().cloned()).collect();
+        delivery.values = results.iter().filter_map(|r| Some((r.id, r.value.clone()?))).collect();
+    }
     for (page, results) in pages {
         let load_ms: f64 = results.iter().map(|r| r.load_ms).sum();
         delivery.load_ms = delivery.load_ms.max(load_ms);
@@ -421,9 +561,9 @@ fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browser
         for patch in patches {
             let form = &patch.origin.form;
             let place = format!("{}:{}", patch.origin.file, patch.origin.line);
-            match results.iter().find(|r| r.id == patch.module.patch_id) {
+            match results.iter().find(|r| r.id == patch.id) {
                 Some(r) if r.ok => {
-                    if patch.module.kind == PatchKind::Expression && delivery.value.is_none() {
+                    if patch.kind == PatchKind::Expression && delivery.value.is_none() {
                         delivery.value = r.value.clone();
                     }
                 }
@@ -432,13 +572,11 @@ fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browser
                     let why = r.error.as_deref().unwrap_or("no reason given");
                     delivery
                         .failures
-                        .push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.module.var));
+                        .push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.var));
                 }
                 None => {
                     all_ok = false;
-                    delivery
-                        .failures
-                        .push(format!("page {page} did not report on {} ({form}, {place})", patch.module.var));
+                    delivery.failures.push(format!("page {page} did not report on {} ({form}, {place})", patch.var));
                 }
             }
         }
@@ -453,6 +591,15 @@ fn summarize(patches: &[Patch], acks: &HashMap<PageId, Vec<LoadResult>>, browser
 /// The first 12 hex digits of a digest, as people compare them.
 fn short(sha256: &str) -> &str {
     sha256.get(..12).unwrap_or(sha256)
+}
+
+/// What the report says of a page that runs another build of the app than `build`.
+fn stale_warning(page: PageId, runs: &str, build: Option<&AppBuild>) -> String {
+    let now = build.map(|b| format!("; {} is now {}…", b.path.display(), short(&b.sha256))).unwrap_or_default();
+    format!(
+        "page {page} runs an older build of the app (main module sha256 {}…{now}): it needs a reload, and this patch was not sent to it",
+        short(runs)
+    )
 }
 
 /// The HUD entry that tells a page it runs an older build of the app.

@@ -1,9 +1,11 @@
 //! The journal: the latest definition patch of each var, in the order they were applied,
 //! replayed to every page that connects later so that all pages converge on the editor's
-//! latest code (problem 6 in ARCHITECTURE.md).
+//! latest code (problem 6 in ARCHITECTURE.md); and each var's earlier versions, which undo
+//! goes back to.
 //!
-//! Owns: the entries and their copy on disk (`<dir>/index.json` + `<dir>/<id>.wasm`, each
-//! written to a temporary file and renamed, so a crash leaves the old or the new version).
+//! Owns: the entries, the history, and their copy on disk (`<dir>/index.json`,
+//! `<dir>/history.json` + `<dir>/<id>.wasm`, each written to a temporary file and renamed, so
+//! a crash leaves the old or the new version).
 //! A journal that cannot be read is logged and ignored: losing it costs a replay, never the
 //! sidecar. Expression patches are never journaled. Must not touch sockets.
 
@@ -15,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 const INDEX: &str = "index.json";
+const HISTORY: &str = "history.json";
+/// Earlier versions kept per var for undo; older ones are forgotten.
+pub const HISTORY_PER_VAR: usize = 32;
 
 /// One journaled patch.
 #[derive(Clone, Debug)]
@@ -46,30 +51,56 @@ pub struct JournalError {
 pub struct Journal {
     dir: Option<PathBuf>,
     entries: Vec<Entry>,
+    /// Per var, the versions before its current entry, oldest first.
+    history: Vec<Entry>,
+}
+
+/// What [`Journal::undo`] changed, to put back with [`Journal::redo`] if no page could load it.
+#[derive(Clone, Debug)]
+pub struct Undone {
+    /// The entry the var had before the undo.
+    pub replaced: Entry,
+    /// The earlier version it has now.
+    pub current: Entry,
 }
 
 impl Journal {
     /// Opens the journal kept in `dir`; whatever cannot be read there is logged and left out.
     pub fn open(dir: &Path) -> Self {
-        let entries = match std::fs::read(dir.join(INDEX)) {
-            Ok(text) => match serde_json::from_slice::<Vec<IndexEntry>>(&text) {
-                Ok(index) => index.into_iter().filter_map(|e| read_entry(dir, e)).collect(),
-                Err(e) => {
-                    tracing::warn!("ignoring the corrupt patch journal {}: {e}", dir.join(INDEX).display());
-                    Vec::new()
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => {
-                tracing::warn!("ignoring the patch journal in {}: {e}", dir.display());
-                Vec::new()
-            }
-        };
-        Journal { dir: Some(dir.to_path_buf()), entries }
+        Journal { dir: Some(dir.to_path_buf()), entries: read_index(dir, INDEX), history: read_index(dir, HISTORY) }
     }
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The var's version: how many patches of it the journal holds (0: the app's own code).
+    pub fn version(&self, var: &VarName) -> u32 {
+        let current = self.entries.iter().any(|e| &e.var == var);
+        if !current {
+            return 0;
+        }
+        1 + self.history.iter().filter(|e| &e.var == var).count() as u32
+    }
+
+    /// Makes the var's previous version its latest entry again; `None` when it has none.
+    pub fn undo(&mut self, var: &VarName) -> Option<Undone> {
+        let at = self.history.iter().rposition(|e| &e.var == var)?;
+        let replaced = self.remove_var(var)?;
+        let current = self.history.remove(at);
+        self.entries.push(current.clone());
+        Some(Undone { replaced, current })
+    }
+
+    /// Undoes [`Journal::undo`], unless the var changed again since.
+    pub fn redo(&mut self, undone: Undone) {
+        let var = &undone.current.var;
+        if !self.entries.iter().any(|e| &e.var == var && e.id == undone.current.id) {
+            return;
+        }
+        self.remove_var(var);
+        self.history.push(undone.current);
+        self.entries.push(undone.replaced);
     }
 
     /// Makes `patch` its var's latest entry. Returns the entry it replaces, to put back with
@@ -80,6 +111,15 @@ impl Journal {
         }
         let module = &patch.module;
         let previous = self.remove_var(&module.var);
+        if let Some(previous) = &previous {
+            self.history.push(previous.clone());
+            let versions = self.history.iter().filter(|e| e.var == module.var).count();
+            if versions > HISTORY_PER_VAR {
+                if let Some(oldest) = self.history.iter().position(|e| e.var == module.var) {
+                    self.history.remove(oldest);
+                }
+            }
+        }
         self.entries.push(Entry {
             id: module.patch_id,
             entry_symbol: module.entry_symbol.clone(),
@@ -96,7 +136,12 @@ impl Journal {
             return;
         }
         self.remove_var(var);
-        self.entries.extend(previous);
+        if let Some(previous) = previous {
+            if let Some(at) = self.history.iter().rposition(|e| e.var == previous.var && e.id == previous.id) {
+                self.history.remove(at);
+            }
+            self.entries.push(previous);
+        }
     }
 
     fn remove_var(&mut self, var: &VarName) -> Option<Entry> {
@@ -106,7 +151,7 @@ impl Journal {
 
     /// What [`Journal::save`] needs, taken under the hub's lock and written outside it.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { dir: self.dir.clone(), entries: self.entries.clone() }
+        Snapshot { dir: self.dir.clone(), entries: self.entries.clone(), history: self.history.clone() }
     }
 }
 
@@ -114,6 +159,7 @@ impl Journal {
 pub struct Snapshot {
     dir: Option<PathBuf>,
     entries: Vec<Entry>,
+    history: Vec<Entry>,
 }
 
 impl Snapshot {
@@ -121,36 +167,60 @@ impl Snapshot {
     pub fn save(&self) -> Result<(), JournalError> {
         let Some(dir) = &self.dir else { return Ok(()) };
         std::fs::create_dir_all(dir).map_err(err("create", dir))?;
-        for entry in &self.entries {
+        for entry in self.entries.iter().chain(&self.history) {
             let path = module_path(dir, entry.id);
             if !path.exists() {
                 write_atomically(&path, &entry.bytes).map_err(err("write", &path))?;
             }
         }
-        let index: Vec<IndexEntry> = self
-            .entries
-            .iter()
-            .map(|e| IndexEntry {
-                id: e.id,
-                entry_symbol: e.entry_symbol.clone(),
-                var: e.var.clone(),
-                origin: e.origin.clone(),
-            })
-            .collect();
-        let json = serde_json::to_vec_pretty(&index).map_err(|e| JournalError {
-            what: "encode",
-            path: dir.join(INDEX),
-            source: e.into(),
-        })?;
-        let index_path = dir.join(INDEX);
-        write_atomically(&index_path, &json).map_err(err("write", &index_path))?;
-        let kept: Vec<PathBuf> = self.entries.iter().map(|e| module_path(dir, e.id)).collect();
+        // The history first: a crash between the two writes leaves an index whose modules are kept.
+        write_index(dir, HISTORY, &self.history)?;
+        write_index(dir, INDEX, &self.entries)?;
+        let kept: Vec<PathBuf> = self.entries.iter().chain(&self.history).map(|e| module_path(dir, e.id)).collect();
         for stale in std::fs::read_dir(dir).map_err(err("list", dir))?.flatten().map(|e| e.path()) {
             if stale.extension().is_some_and(|x| x == "wasm") && !kept.contains(&stale) {
                 let _ = std::fs::remove_file(&stale);
             }
         }
         Ok(())
+    }
+}
+
+fn write_index(dir: &Path, name: &str, entries: &[Entry]) -> Result<(), JournalError> {
+    let index: Vec<IndexEntry> = entries
+        .iter()
+        .map(|e| IndexEntry {
+            id: e.id,
+            entry_symbol: e.entry_symbol.clone(),
+            var: e.var.clone(),
+            origin: e.origin.clone(),
+        })
+        .collect();
+    let path = dir.join(name);
+    let json = serde_json::to_vec_pretty(&index).map_err(|e| JournalError {
+        what: "encode",
+        path: path.clone(),
+        source: e.into(),
+    })?;
+    write_atomically(&path, &json).map_err(err("write", &path))
+}
+
+/// The entries listed in `<dir>/<name>` whose modules can be read; the rest is logged and left out.
+fn read_index(dir: &Path, name: &str) -> Vec<Entry> {
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(text) => match serde_json::from_slice::<Vec<IndexEntry>>(&text) {
+            Ok(index) => index.into_iter().filter_map(|e| read_entry(dir, e)).collect(),
+            Err(e) => {
+                tracing::warn!("ignoring the corrupt patch journal {}: {e}", path.display());
+                Vec::new()
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            tracing::warn!("ignoring the patch journal {}: {e}", path.display());
+            Vec::new()
+        }
     }
 }
 
@@ -226,6 +296,39 @@ mod tests {
     }
 
     #[test]
+    fn undo_goes_back_one_version_at_a_time_and_redo_puts_it_back() {
+        let mut j = Journal::default();
+        let a = VarName::new("demo.core", "a");
+        assert_eq!(j.version(&a), 0);
+        for id in [1, 2, 3] {
+            j.record(&patch(id, "a", PatchKind::Definition));
+        }
+        j.record(&patch(4, "b", PatchKind::Definition));
+        assert_eq!(j.version(&a), 3);
+        let undone = j.undo(&a).unwrap();
+        assert_eq!((undone.replaced.id.0, undone.current.id.0), (3, 2));
+        assert_eq!(ids(&j), [4, 2], "the undone var is applied last");
+        assert_eq!(j.version(&a), 2);
+        j.redo(undone);
+        assert_eq!(ids(&j), [4, 3]);
+        assert_eq!(j.version(&a), 3);
+        j.undo(&a).unwrap();
+        j.undo(&a).unwrap();
+        assert_eq!(ids(&j), [4, 1]);
+        assert!(j.undo(&a).is_none(), "no version before the first");
+        assert!(j.undo(&VarName::new("demo.core", "nope")).is_none());
+    }
+
+    #[test]
+    fn history_is_bounded_per_var() {
+        let mut j = Journal::default();
+        for id in 0..(HISTORY_PER_VAR as u64 + 10) {
+            j.record(&patch(id, "a", PatchKind::Definition));
+        }
+        assert_eq!(j.version(&VarName::new("demo.core", "a")), HISTORY_PER_VAR as u32 + 1);
+    }
+
+    #[test]
     fn persists_and_reopens() {
         let dir = temp_dir("persist");
         let mut j = Journal::open(&dir);
@@ -234,10 +337,13 @@ mod tests {
         j.snapshot().save().unwrap();
         j.record(&patch(3, "a", PatchKind::Definition));
         j.snapshot().save().unwrap();
-        let back = Journal::open(&dir);
+        let mut back = Journal::open(&dir);
         assert_eq!(ids(&back), [2, 3]);
         assert_eq!(back.entries()[1].bytes, patch(3, "a", PatchKind::Definition).module.bytes);
-        assert!(!dir.join("1.wasm").exists(), "replaced modules are removed");
+        assert!(dir.join("1.wasm").exists(), "earlier versions are kept for undo");
+        assert_eq!(back.undo(&VarName::new("demo.core", "a")).map(|u| u.current.id.0), Some(1));
+        back.snapshot().save().unwrap();
+        assert!(!dir.join("3.wasm").exists(), "an undone version is removed");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -39,7 +39,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
-use crate::stages::{Deliver, Delivery, FormFailure, Patch, StageFailure};
+use crate::stages::{Deliver, Delivery, FormFailure, LoadHooks, Patch, StageFailure, VarName};
 
 pub use hub::PageStatus;
 use journal::Journal;
@@ -188,6 +188,7 @@ impl AppServer {
     /// the drop do nothing more).
     pub async fn stop(&self) {
         let Some(task) = self.shut_down() else { return };
+        self.hub.flush().await;
         let abort = task.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), task).await.is_err() {
             abort.abort();
@@ -210,9 +211,17 @@ impl Drop for AppServer {
     }
 }
 
+impl AppServer {
+    /// The app's build on disk now, when `app.mainModule` is set and readable.
+    fn app_build(&self) -> Option<hub::AppBuild<'_>> {
+        let main = self.main_module.as_ref()?;
+        Some(hub::AppBuild { path: main.path(), sha256: main.sha256()? })
+    }
+}
+
 #[async_trait]
 impl Deliver for AppServer {
-    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+    async fn deliver_batch(&self, patches: Vec<Patch>, hooks: &LoadHooks) -> Result<Delivery, StageFailure> {
         if let Some(big) = patches.iter().find(|p| p.module.bytes.len() > self.max_module_bytes) {
             return Err(StageFailure::new(format!(
                 "the side module of {} is {} bytes, above app.maxModuleBytes ({}); raise the limit or split the form",
@@ -224,8 +233,11 @@ impl Deliver for AppServer {
         if patches.is_empty() {
             return Ok(Delivery { browsers: self.browsers(), ..Delivery::default() });
         }
-        let build = self.main_module.as_ref().and_then(|m| Some(hub::AppBuild { path: m.path(), sha256: m.sha256()? }));
-        Ok(self.hub.deliver(&patches, self.ack_timeout, build.as_ref()).await)
+        Ok(self.hub.deliver(&patches, hooks, self.ack_timeout, self.app_build().as_ref()).await)
+    }
+
+    async fn undo(&self, vars: &[VarName], hooks: &LoadHooks) -> Result<Delivery, StageFailure> {
+        Ok(self.hub.undo(vars, hooks, self.ack_timeout, self.app_build().as_ref()).await)
     }
 
     async fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {

@@ -6,14 +6,18 @@
 //! - server -> page, text: `{"op":"welcome","session":s,"journal":n}` once per connection.
 //! - server -> page, binary, one per patch: `u32` big-endian header length, the JSON
 //!   [`PatchHeader`], then the side module's bytes. A batch is `count` such frames with the
-//!   same `batch` number; journal replays are batches with `replay: true`.
+//!   same `batch` number; journal replays are batches with `replay: true`, undos batches
+//!   with `undo: true` (earlier versions: a page that loaded one before rebinds it from the
+//!   module it still has, without compiling the bytes again). Headers carry the batch's load
+//!   hooks (`before_load`, `after_load`), which the page calls around it.
 //! - server -> page, text: `{"op":"failures","failed":[FormFailure],"fine":[key]}`: forms that
 //!   failed before reaching the pages (compile, build, check), for the HUD, and the keys of
 //!   forms shown before that are fine now. Sent after the journal to a page that connects.
 //! - page -> server, text: `{"op":"hello","api":PageApi}` once its main module runs: which
 //!   module it found and which of the functions the client calls it lacks.
 //! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
-//!   "error"?}]}` once the page applied (or failed) every patch of batch `b`.
+//!   "error"?, "skipped"?, "rebound"?, "output"?}], "hooks"?: [{"var", "ok", "error"?,
+//!   "output"?}]}` once the page applied (or failed) every patch of batch `b`.
 
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
@@ -34,11 +38,19 @@ pub struct PatchHeader {
     pub count: usize,
     /// A journal replay to a page that connected late (the page skips patches it has).
     pub replay: bool,
+    /// Going back to an earlier version of the var (undo).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undo: bool,
     pub id: PatchId,
     pub entry: String,
     pub var: VarName,
     pub kind: PatchKind,
     pub origin: PatchOrigin,
+    /// Called before the batch's first patch and after its last (the same in every header).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_load: Vec<VarName>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_load: Vec<VarName>,
 }
 
 impl PatchHeader {
@@ -48,11 +60,14 @@ impl PatchHeader {
             index: 0,
             count: 1,
             replay: false,
+            undo: false,
             id: patch.module.patch_id,
             entry: patch.module.entry_symbol.clone(),
             var: patch.module.var.clone(),
             kind: patch.module.kind.clone(),
             origin: patch.origin.clone(),
+            before_load: Vec::new(),
+            after_load: Vec::new(),
         }
     }
 }
@@ -94,8 +109,28 @@ impl ServerMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ClientMessage {
-    Ack { batch: u64, results: Vec<LoadResult> },
-    Hello { api: PageApi },
+    Ack {
+        batch: u64,
+        results: Vec<LoadResult>,
+        /// The batch's load hooks, in the order called.
+        #[serde(default)]
+        hooks: Vec<HookResult>,
+    },
+    Hello {
+        api: PageApi,
+    },
+}
+
+/// How calling one load hook went in one page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookResult {
+    pub var: VarName,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
 }
 
 /// What a page runs, as its client found it.
@@ -128,6 +163,13 @@ pub struct LoadResult {
     /// The page already had this patch (journal replay after a reconnect).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// The page had loaded this module before (undo) and bound its vars again from it,
+    /// without writing or compiling the bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rebound: bool,
+    /// What the code printed in the page while loading (and, for an expression, running).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -194,7 +236,7 @@ mod tests {
     fn acks_parse_and_bad_messages_say_why() {
         let ok =
             ClientMessage::parse(r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":0.4,"value":"42"}]}"#);
-        let Ok(ClientMessage::Ack { batch, results }) = ok else { panic!("{ok:?}") };
+        let Ok(ClientMessage::Ack { batch, results, .. }) = ok else { panic!("{ok:?}") };
         assert_eq!(batch, 3);
         assert_eq!(results[0].value.as_deref(), Some("42"));
         let hello = ClientMessage::parse(

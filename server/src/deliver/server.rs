@@ -29,9 +29,11 @@ use super::static_files::{self, PathRefused};
 const CLIENT_JS: &str = concat!(
     "(function () {\n'use strict';\n",
     include_str!("client/env.js"),
+    include_str!("client/output.js"),
     include_str!("client/hud.js"),
     include_str!("client/runtime.js"),
     include_str!("client/loader.js"),
+    include_str!("client/hooks.js"),
     include_str!("client/socket.js"),
     include_str!("client/main.js"),
     "})();\n"
@@ -213,7 +215,7 @@ async fn serve_page(app: &App, mut socket: WebSocket, registration: Registration
                 None | Some(Ok(Message::Close(_))) => return "it closed the connection".into(),
                 Some(Err(e)) => return format!("its connection failed: {e}"),
                 Some(Ok(Message::Text(text))) => match ClientMessage::parse(&text) {
-                    Ok(ClientMessage::Ack { batch, results }) => app.hub.ack(id, batch, results),
+                    Ok(ClientMessage::Ack { batch, results, hooks }) => app.hub.ack(id, batch, results, hooks),
                     Ok(ClientMessage::Hello { api }) => app.hub.hello(id, api),
                     Err(e) => return format!("it broke the protocol: {e}"),
                 },

@@ -92,6 +92,10 @@ async fn patch_file(pipeline: &Pipeline, path: &Path, print: &impl Fn(String)) {
     let doc = Document { path: path.to_path_buf(), text: text.into() };
     let report = pipeline.run(&doc, Selection::ChangedForms, &()).await;
     print(line(path, &doc.text, &report));
+    // What the code printed in the page, under its run's line.
+    for printed in &report.output {
+        print(format!("  │ {printed}"));
+    }
 }
 
 /// One line per run: the report's summary, with a mark, the file (and the place of a

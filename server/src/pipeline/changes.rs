@@ -39,6 +39,14 @@ impl PatchedForms {
         self.files.entry(path.to_path_buf()).or_default().insert(identity, normalized);
     }
 
+    /// Forgets the definitions of `name` in `path`, so that the next save patches them again
+    /// (after an undo, the page runs other code than the file says).
+    pub fn forget(&mut self, path: &Path, name: &str) {
+        if let Some(forms) = self.files.get_mut(path) {
+            forms.retain(|identity, _| !matches!(identity, FormIdentity::Def { name: n, .. } if n == name));
+        }
+    }
+
     /// Whether a definition with this identity was patched before in any file.
     pub fn was_patched(&self, identity: &FormIdentity) -> bool {
         self.files.values().any(|forms| forms.contains_key(identity))

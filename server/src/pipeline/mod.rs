@@ -3,7 +3,8 @@
 //!
 //! Owns: choosing the forms (the one at a position, or those changed since the file's last
 //! successful patch), patch ids, ordering of patches per var (a newer edit supersedes a
-//! queued older one, and an older version is never applied after a newer one), and the
+//! queued older one, and an older version is never applied after a newer one), undo (which
+//! vars go back: the one at a position, or those of the file's last delivered run), and the
 //! [`PatchReport`]. Talks to the stages only through the traits in [`stages`]; must not know
 //! about LSP or any stage's internals.
 
@@ -12,7 +13,7 @@ mod failures;
 mod ids;
 pub mod report;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,10 +22,10 @@ use std::time::Instant;
 use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
-use crate::reader::{self, Form, FormKind, SourceFile};
+use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    Build, Check, Compile, CompileRequest, Deliver, FormFailure, FormKey, FormSource, LineCol, Patch, PatchKind,
-    PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, Deliver, Delivery, FormFailure, FormKey, FormSource, LineCol, LoadHooks,
+    Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
@@ -74,7 +75,14 @@ pub struct Pipeline {
     /// Native evaluations on the jank side still running; the next compile waits for them so
     /// that it sees the vars they define.
     mirrors: Mutex<Vec<JoinHandle<()>>>,
+    /// Per file, the vars of each delivered run, newest last: what undoing the file takes back.
+    runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,
+    /// Per namespace, its load hooks in file order, as last read from its file.
+    hooks: Mutex<BTreeMap<String, Vec<(VarName, LoadHook)>>>,
 }
+
+/// Delivered runs remembered per file for undo.
+const RUNS_PER_FILE: usize = 32;
 
 /// Serializes the patches of one var. `latest` is the generation of the newest request.
 #[derive(Default)]
@@ -113,7 +121,159 @@ impl Pipeline {
             patched: Mutex::new(PatchedForms::default()),
             vars: Mutex::new(HashMap::new()),
             mirrors: Mutex::new(Vec::new()),
+            runs: Mutex::new(HashMap::new()),
+            hooks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Remembers the load hooks the file defines (`^:dev/before-load`, `^:dev/after-load`).
+    fn learn_hooks(&self, file: &SourceFile) {
+        let (Some(ns), true) = (file.namespace.name(), file.errors.is_empty()) else { return };
+        let hooks: Vec<_> =
+            file.forms.iter().filter_map(|f| Some((VarName::new(ns, f.name.as_deref()?), f.load_hook?))).collect();
+        lock(&self.hooks).insert(ns.to_string(), hooks);
+    }
+
+    /// Every known load hook, the namespaces of the batch first in the order it applies them,
+    /// then the others.
+    fn load_hooks<'a>(&self, batch: impl Iterator<Item = &'a str>) -> LoadHooks {
+        let hooks = lock(&self.hooks);
+        let mut order: Vec<String> = Vec::new();
+        for ns in batch.map(str::to_string).chain(hooks.keys().cloned()) {
+            if !order.contains(&ns) {
+                order.push(ns);
+            }
+        }
+        let mut load_hooks = LoadHooks::default();
+        for (var, hook) in order.iter().filter_map(|ns| hooks.get(ns)).flatten() {
+            match hook {
+                LoadHook::BeforeLoad => load_hooks.before.push(var.clone()),
+                LoadHook::AfterLoad => load_hooks.after.push(var.clone()),
+            }
+        }
+        load_hooks
+    }
+
+    /// Takes vars back to their previous versions in every page, from the side modules built
+    /// before (no compile, no build): the definition at a position, or (`ChangedForms`) the
+    /// definitions of the file's last delivered run. Undoing again goes back further.
+    pub async fn undo(&self, doc: &Document, selection: Selection) -> PatchReport {
+        let started = Instant::now();
+        let file = reader::parse(&doc.text);
+        let mut report = match self.undo_vars(doc, &file, selection) {
+            Ok(vars) => self.undo_delivered(doc, &file, vars).await,
+            Err(report) => *report,
+        };
+        if let (true, Selection::FormAt(_)) = (report.ok, selection) {
+            // Its last patch is undone: undoing the file must not take it back again.
+            if let Some(runs) = lock(&self.runs).get_mut(&doc.path) {
+                for var in report.versions.iter().map(|v| &v.var) {
+                    if let Some(run) = runs.iter_mut().rev().find(|run| run.contains(var)) {
+                        run.retain(|v| v != var);
+                    }
+                }
+                runs.retain(|run| !run.is_empty());
+            }
+        }
+        report.undo = true;
+        report.total_ms = ms(started);
+        report
+    }
+
+    fn undo_vars(
+        &self,
+        doc: &Document,
+        file: &SourceFile,
+        selection: Selection,
+    ) -> Result<Vec<VarName>, Box<PatchReport>> {
+        match selection {
+            Selection::FormAt(offset) => {
+                let Some(ns) = file.namespace.name() else {
+                    return Err(Box::new(PatchReport::failed(Stage::Read, "the file has no ns form")));
+                };
+                let Some(Form { kind: FormKind::Def(_), name: Some(name), .. }) = file.form_at(offset) else {
+                    return Err(Box::new(PatchReport::failed(
+                        Stage::Read,
+                        "put the cursor on a definition (def, defn, ...) to undo its last patch",
+                    )));
+                };
+                Ok(vec![VarName::new(ns, name)])
+            }
+            Selection::ChangedForms | Selection::ChangedDefinitions => {
+                lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
+                    Box::new(PatchReport::failed(
+                        Stage::Deliver,
+                        "nothing to undo: no patch of this file was delivered since the sidecar started",
+                    ))
+                })
+            }
+        }
+    }
+
+    async fn undo_delivered(&self, doc: &Document, file: &SourceFile, mut vars: Vec<VarName>) -> PatchReport {
+        let range_of = |var: &VarName| {
+            file.forms
+                .iter()
+                .find(|f| matches!(f.kind, FormKind::Def(_)) && f.name.as_deref() == Some(var.name.as_str()))
+                .map_or(0..0, |f| f.range.clone())
+        };
+        let forms = vars
+            .iter()
+            .map(|v| PatchedForm { ns: v.ns.clone(), name: Some(v.name.clone()), range: range_of(v), value: None })
+            .collect();
+        let mut report = PatchReport { forms, ..PatchReport::default() };
+        let deliver = match &self.backends.deliver {
+            Ok(deliver) => deliver,
+            Err(why) => return PatchReport::failed(Stage::Deliver, why.clone()),
+        };
+        // In one order for every run, so that two undos never wait for each other's locks.
+        vars.sort();
+        vars.dedup();
+        let mut guards = Vec::new();
+        for var in &vars {
+            let slot = lock(&self.vars).entry(var.clone()).or_default().clone();
+            guards.push(slot.lock.clone().lock_owned().await);
+        }
+        let hooks = self.load_hooks(vars.iter().map(|v| v.ns.as_str()));
+        let delivery = match deliver.undo(&vars, &hooks).await {
+            Ok(delivery) => delivery,
+            Err(failure) => Delivery { failures: vec![failure.message], ..Delivery::default() },
+        };
+        drop(guards);
+        report.stages.deliver_ms = delivery.deliver_ms;
+        report.stages.load_ms = delivery.load_ms;
+        report.browsers = delivery.browsers;
+        report.versions = delivery.versions;
+        report.output = delivery.output;
+        report.warnings = delivery.hook_failures;
+        report.warnings.extend(delivery.warnings);
+        if !delivery.failures.is_empty() {
+            let message = delivery.failures.join("; ");
+            report.problems = report
+                .forms
+                .iter()
+                .map(|f| Problem {
+                    stage: Stage::Load,
+                    message: message.clone(),
+                    range: f.range.clone(),
+                    location: None,
+                    detail_path: None,
+                })
+                .collect();
+            report.ok = false;
+            report.error = Some(ReportError { stage: Stage::Load, message: message.clone() });
+            report.message = Some(format!("undo failed: {message}"));
+            return report;
+        }
+        let mut patched = lock(&self.patched);
+        for var in &vars {
+            patched.forget(&doc.path, &var.name);
+        }
+        if delivery.browsers == 0 {
+            report.message = Some("no pages connected: the journal keeps the earlier version for the next page".into());
+        }
+        report.ok = true;
+        report
     }
 
     /// Patches the selected forms of `doc` into every connected page.
@@ -121,6 +281,7 @@ impl Pipeline {
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
+        self.learn_hooks(&file);
         let read_ms = ms(started);
         let mut report = match self.select(doc, &file, selection) {
             Ok(targets) => {
@@ -250,6 +411,7 @@ impl Pipeline {
                 ns: t.request.source.namespace.name().unwrap_or_default().to_string(),
                 name: t.request.form.name.clone(),
                 range: t.request.form.range.clone(),
+                value: None,
             })
             .collect();
         let mut report = PatchReport { forms, ..PatchReport::default() };
@@ -392,7 +554,13 @@ impl Pipeline {
                 },
             })
             .collect();
-        let delivery = match deliver.deliver(patches).await {
+        // Around batches that define something; evaluating an expression calls no hooks.
+        let hooks = if ready.iter().any(|r| r.module.kind == PatchKind::Definition) {
+            self.load_hooks(ready.iter().map(|r| r.module.var.ns.as_str()))
+        } else {
+            LoadHooks::default()
+        };
+        let delivery = match deliver.deliver_batch(patches, &hooks).await {
             Ok(delivery) => delivery,
             Err(failure) => {
                 for r in &ready {
@@ -405,13 +573,24 @@ impl Pipeline {
         report.stages.load_ms = delivery.load_ms;
         report.browsers = delivery.browsers;
         report.value = delivery.value.clone();
+        report.output = delivery.output.clone();
+        report.warnings.extend(delivery.hook_failures.iter().cloned());
         report.warnings.extend(delivery.warnings.iter().cloned());
         for r in &ready {
-            let patched = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range);
-            if let (Some(form), PatchKind::Definition) = (patched, &r.module.kind) {
-                // As jank named it (e.g. a def whose symbol carries another namespace).
-                form.name = Some(r.module.var.name.clone());
-                form.ns = r.module.var.ns.clone();
+            let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
+                continue;
+            };
+            match r.module.kind {
+                PatchKind::Definition => {
+                    // As jank named it (e.g. a def whose symbol carries another namespace).
+                    form.name = Some(r.module.var.name.clone());
+                    form.ns = r.module.var.ns.clone();
+                    form.value = Some(format!("#'{}", r.module.var));
+                }
+                PatchKind::Expression => {
+                    form.value =
+                        delivery.values.iter().find(|(id, _)| *id == r.module.patch_id).map(|(_, v)| v.clone());
+                }
             }
         }
         if !delivery.failures.is_empty() {
@@ -423,6 +602,17 @@ impl Pipeline {
         }
         if delivery.browsers == 0 {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
+        }
+        report.versions = delivery.versions;
+        let defined: Vec<VarName> =
+            ready.iter().filter(|r| r.module.kind == PatchKind::Definition).map(|r| r.module.var.clone()).collect();
+        if !defined.is_empty() {
+            let mut runs = lock(&self.runs);
+            let runs = runs.entry(doc.path.clone()).or_default();
+            runs.push(defined);
+            if runs.len() > RUNS_PER_FILE {
+                runs.remove(0);
+            }
         }
         let mut mirrored = Vec::new();
         {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::stages::{LineCol, Stage};
+use crate::stages::{LineCol, Stage, VarVersion};
 
 /// Milliseconds spent in each stage. For a run over several forms, compile, build and check
 /// are the slowest form's time (forms go through them concurrently).
@@ -52,6 +52,9 @@ pub struct PatchedForm {
     /// The defined name; `None` for an expression.
     pub name: Option<String>,
     pub range: Range<usize>,
+    /// Once delivered: an expression's printed value from the page, a definition's var
+    /// (`#'ns/name`), as a REPL shows them.
+    pub value: Option<String>,
 }
 
 /// A failure located in the source file.
@@ -91,7 +94,14 @@ pub struct PatchReport {
     /// Every located failure; the editor shows them as diagnostics, and an `ok` report
     /// clears the ones of the forms it patched.
     pub problems: Vec<Problem>,
-    /// What went wrong without failing the run, each with what it costs the user.
+    /// The run took vars back to earlier versions instead of patching new code.
+    pub undo: bool,
+    /// The version each patched (or undone) var has now.
+    pub versions: Vec<VarVersion>,
+    /// What the code printed in the page (`println`) while it was loaded or evaluated.
+    pub output: Vec<String>,
+    /// What went wrong without failing the run (load hooks that threw, a journal not saved),
+    /// each with what it costs the user.
     pub warnings: Vec<String>,
 }
 
@@ -113,6 +123,11 @@ impl PatchReport {
         let line = match (&self.error, &self.message) {
             (Some(error), _) => format!("{} failed: {}", error.stage, error.message),
             (None, Some(message)) if self.forms.is_empty() => message.clone(),
+            _ if self.undo => {
+                let versions: Vec<String> =
+                    self.versions.iter().map(|v| format!("{} → version {}", v.var, v.version)).collect();
+                format!("undid {} in {:.0} ms → {} page(s)", versions.join(", "), self.total_ms, self.browsers)
+            }
             _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.browsers),
         };
         match self.warnings.as_slice() {

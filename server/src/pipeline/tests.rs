@@ -16,6 +16,7 @@ struct Calls {
     compiled: Vec<String>,
     delivered: Vec<Vec<String>>,
     mirrored: Vec<String>,
+    undone: Vec<Vec<String>>,
 }
 
 struct FakeCompile {
@@ -89,10 +90,15 @@ struct FakeDeliver {
 
 #[async_trait]
 impl Deliver for FakeDeliver {
-    async fn deliver(&self, patches: Vec<Patch>) -> Result<Delivery, StageFailure> {
+    async fn deliver_batch(&self, patches: Vec<Patch>, _: &LoadHooks) -> Result<Delivery, StageFailure> {
         let texts = patches.iter().map(|p| String::from_utf8_lossy(&p.module.bytes).into_owned()).collect();
         self.calls.lock().unwrap().delivered.push(texts);
-        let value = patches.iter().find(|p| p.module.kind == PatchKind::Expression).map(|_| "42".to_string());
+        let values: Vec<_> = patches
+            .iter()
+            .filter(|p| p.module.kind == PatchKind::Expression)
+            .map(|p| (p.module.patch_id, "42".to_string()))
+            .collect();
+        let value = values.first().map(|(_, v)| v.clone());
         let failures = if self.fail_load { vec!["page 1: dlopen failed: bad export type".into()] } else { Vec::new() };
         let unjournaled = patches.iter().any(|p| p.origin.form.contains("unjournaled"));
         let warnings =
@@ -102,10 +108,20 @@ impl Deliver for FakeDeliver {
             applied: if self.fail_load { 0 } else { 2 },
             deliver_ms: 1.0,
             load_ms: 0.5,
+            values,
             value,
             failures,
             warnings,
+            versions: Vec::new(),
+            output: Vec::new(),
+            hook_failures: Vec::new(),
         })
+    }
+
+    async fn undo(&self, vars: &[VarName], _: &LoadHooks) -> Result<Delivery, StageFailure> {
+        self.calls.lock().unwrap().undone.push(vars.iter().map(ToString::to_string).collect());
+        let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
+        Ok(Delivery { browsers: 2, applied: 2, versions, ..Delivery::default() })
     }
 }
 
@@ -298,4 +314,38 @@ async fn read_errors_and_empty_positions_are_reported_at_the_read_stage() {
     assert_eq!(report.problems[0].range.start, 7, "at the unmatched delimiter");
     let report = p.run(&doc("(ns a)\n\n\n(defn f [] 1)\n"), Selection::FormAt(7), &()).await;
     assert_eq!(report.error.map(|e| e.message), Some("no form at the cursor".into()));
+}
+
+#[tokio::test]
+async fn undo_takes_back_the_var_at_a_position_or_the_file_s_last_runs_and_the_next_save_patches_again() {
+    let (p, calls) = pipeline(None, 0, false);
+    let v1 = "(ns demo.core)\n(defn a [] 1)\n(defn b [x] (+ x 1))\n";
+    let v2 = "(ns demo.core)\n(defn a [] 2)\n(defn b [x] (+ x 1))\n";
+    assert!(p.run(&doc(v1), Selection::ChangedForms, &()).await.ok);
+    assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.ok);
+
+    let report = p.undo(&doc(v2), Selection::FormAt(v2.find("(+ x").unwrap())).await;
+    assert!(report.ok && report.undo, "{report:?}");
+    assert_eq!(report.versions, [VarVersion { var: VarName::new("demo.core", "b"), version: 1 }]);
+    assert_eq!(report.summary().split(" in ").next(), Some("undid demo.core/b → version 1"));
+    // The file's runs, newest first: [a], then [a] ([a, b] without b, undone above).
+    assert!(p.undo(&doc(v2), Selection::ChangedForms).await.ok);
+    assert!(p.undo(&doc(v2), Selection::ChangedForms).await.ok);
+    let nothing = p.undo(&doc(v2), Selection::ChangedForms).await;
+    assert!(!nothing.ok && nothing.summary().contains("nothing to undo"), "{nothing:?}");
+    assert_eq!(calls.lock().unwrap().undone, [vec!["demo.core/b"], vec!["demo.core/a"], vec!["demo.core/a"]]);
+    let not_a_def = p.undo(&doc("(ns demo.core)\n(a)\n"), Selection::FormAt(16)).await;
+    assert_eq!(not_a_def.error.map(|e| e.stage), Some(Stage::Read));
+
+    // The page runs older code than the file now: the next save patches the undone forms again.
+    let report = p.run(&doc(v2), Selection::ChangedForms, &()).await;
+    assert_eq!(report.forms.len(), 2, "{report:?}");
+}
+
+#[tokio::test]
+async fn the_report_carries_a_value_per_form() {
+    let (p, _) = pipeline(None, 0, false);
+    let report = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    let values: Vec<_> = report.forms.iter().map(|f| f.value.as_deref()).collect();
+    assert_eq!(values, [Some("#'demo.core/a"), Some("#'demo.core/b"), Some("42")], "{report:?}");
 }

@@ -9,7 +9,7 @@
 use std::ops::Range;
 
 use super::lexer::{Atom, Lexer, Tok, Token};
-use super::{Form, FormKind};
+use super::{Form, FormKind, LoadHook};
 
 /// How deep `(comment ...)` forms may nest and still have their bodies read (one level of
 /// recursion per comment).
@@ -222,7 +222,8 @@ impl<'a> Reader<'a> {
 
     /// A form's kind, name and (for comments) body.
     fn form(&mut self, span: Span, depth: usize) -> Form {
-        let mut form = Form { range: span.range, kind: FormKind::Expression, name: None, children: Vec::new() };
+        let mut form =
+            Form { range: span.range, kind: FormKind::Expression, name: None, load_hook: None, children: Vec::new() };
         let Some(core) = span.core.filter(|core| core.tok == Tok::Open(b')') && core.end - core.start == 1) else {
             return form;
         };
@@ -241,16 +242,34 @@ impl<'a> Reader<'a> {
                 }
                 head if head.starts_with("def") => {
                     form.kind = FormKind::Def(head.to_string());
-                    form.name = reader
-                        .read_form()
-                        .and_then(|name| name.core)
-                        .filter(|name| name.tok == Tok::Atom(Atom::Symbol))
-                        .map(|name| text_of(reader.lex.text, name).to_string());
+                    let Some(span) = reader.read_form() else { return };
+                    let Some(name) = span.core.filter(|name| name.tok == Tok::Atom(Atom::Symbol)) else { return };
+                    form.name = Some(text_of(reader.lex.text, name).to_string());
+                    form.load_hook = reader.rescan(span.range.start, |meta| meta.load_hook_before(name.start));
                 }
                 _ => {}
             }
         });
         form
+    }
+
+    /// The load hook named by a keyword in the metadata read from here up to `end` (a def's
+    /// name): `^:dev/after-load` or a key of `^{...}`.
+    fn load_hook_before(&mut self, end: usize) -> Option<LoadHook> {
+        let mut hook = None;
+        loop {
+            let token = self.lex.next_token();
+            if token.start >= end || token.tok == Tok::Eof {
+                return hook;
+            }
+            if token.tok == Tok::Atom(Atom::Keyword) {
+                match text_of(self.lex.text, token) {
+                    ":dev/before-load" => hook = Some(LoadHook::BeforeLoad),
+                    ":dev/after-load" => hook = Some(LoadHook::AfterLoad),
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// Runs `read` from `from`, then puts the lexer back and drops the errors found on the

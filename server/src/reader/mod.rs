@@ -41,8 +41,20 @@ pub struct Form {
     pub kind: FormKind,
     /// For def-like forms, the defined name (without metadata).
     pub name: Option<String>,
+    /// For def-like forms whose name carries `^:dev/before-load` or `^:dev/after-load` (also
+    /// as keys of a `^{...}` map): a function the page calls around every batch of patches.
+    pub load_hook: Option<LoadHook>,
     /// For `(comment ...)` forms only: the forms of its body, read as top-level forms.
     pub children: Vec<Form>,
+}
+
+/// When the page calls a load hook (shadow-cljs' names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LoadHook {
+    /// `^:dev/before-load`: before the batch's first patch is loaded.
+    BeforeLoad,
+    /// `^:dev/after-load`: after its last.
+    AfterLoad,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

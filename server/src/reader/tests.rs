@@ -113,6 +113,16 @@ fn a_def_name_skips_metadata() {
 }
 
 #[test]
+fn load_hooks_are_read_from_the_name_s_metadata() {
+    let hook = |fixture: &str| check(fixture, Some(&fixture.replace('|', ""))).and_then(|f| f.load_hook);
+    assert_eq!(hook("(defn ^:dev/after-load |on-reload [] 1)"), Some(LoadHook::AfterLoad));
+    assert_eq!(hook("(defn ^:private ^:dev/before-load |stop [] 1)"), Some(LoadHook::BeforeLoad));
+    assert_eq!(hook("(defn ^{:dev/after-load true :doc \"x\"} |again [] 1)"), Some(LoadHook::AfterLoad));
+    assert_eq!(hook("(defn ^:private |plain [] :dev/after-load)"), None, "only metadata on the name counts");
+    assert_eq!(hook("(defn |plain [] 1)"), None);
+}
+
+#[test]
 fn other_forms_are_expressions_without_names() {
     for source in ["(println| \"hi\")", "|(def)", "(def| [a] 1)", "|:kw", "x|", "[1 2|]"] {
         let form = check(source, Some(&source.replace('|', ""))).expect("a form");

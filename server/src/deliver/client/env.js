@@ -24,6 +24,10 @@ const state = {
   applied: [],
   // "ns/name" -> the patch id its root comes from.
   current: {},
+  // Patches bound again from a module loaded before (undo), without loading bytes.
+  rebinds: 0,
+  // "ns/name" of the vars whose journal replay failed when this page (re)connected.
+  behind: [],
   lastError: null,
   // What the main module has ({module, missing}) and which build it is ({url, sha256}).
   api: null,

@@ -1,9 +1,14 @@
-// hud: the heads-up display for failing forms and the "patched" flash. It keeps one failure
-// per form (by key: "ns/name", or "file:line" for an expression) and is redrawn whole, with
-// fixed ids, after every change; all styling is in hud.css.
+// hud: the heads-up display for failing forms, the patch count and the "patched" flash. It
+// keeps one failure per form (by key: "ns/name", or "file:line" for an expression) and is
+// redrawn whole, with fixed ids, after every change; all styling is in hud.css.
 
 const hud = {
-  ids: { style: 'jank-hotpatch-style', errors: 'jank-hotpatch-hud', flash: 'jank-hotpatch-flash' },
+  ids: {
+    style: 'jank-hotpatch-style',
+    errors: 'jank-hotpatch-hud',
+    flash: 'jank-hotpatch-flash',
+    status: 'jank-hotpatch-status',
+  },
   flashTimer: null,
   // key -> {title, stage, message, file, line, column?, form}
   failures: new Map(),
@@ -39,6 +44,12 @@ const hud = {
     if (this.failures.delete(key)) this.draw();
   },
 
+  // What the failures mean for the page: a page that could not catch up runs older code.
+  title() {
+    if (state.behind.length) return 'this page could not catch up on ' + state.behind.join(', ') + ': it runs their older code';
+    return 'jank hot-patch failed: the previous code keeps running';
+  },
+
   draw() {
     if (!this.failures.size) {
       this.replace(this.ids.errors, null);
@@ -46,7 +57,7 @@ const hud = {
     }
     const box = this.node('div', 'jank-hotpatch-hud');
     box.setAttribute('role', 'alert');
-    box.appendChild(this.node('div', 'jank-hotpatch-title', 'jank hot-patch failed: the previous code keeps running'));
+    box.appendChild(this.node('div', 'jank-hotpatch-title', this.title()));
     for (const f of this.failures.values()) {
       const item = this.node('div', 'jank-hotpatch-failure');
       item.appendChild(this.node('div', 'jank-hotpatch-var', f.title + ' (' + f.stage + ')'));
@@ -61,6 +72,17 @@ const hud = {
     close.onclick = () => this.replace(this.ids.errors, null);
     box.appendChild(close);
     this.replace(this.ids.errors, box);
+  },
+
+  // Collapsed: the number of patches this page loaded; open: the last one's var and time.
+  status(count, last) {
+    const box = document.createElement('details');
+    box.className = 'jank-hotpatch-status';
+    box.open = Boolean(document.getElementById(this.ids.status) && document.getElementById(this.ids.status).open);
+    box.appendChild(this.node('summary', 'jank-hotpatch-count', 'jank ' + count));
+    box.appendChild(this.node('div', 'jank-hotpatch-last', 'last: ' + last));
+    box.title = 'patches loaded in this page';
+    this.replace(this.ids.status, box);
   },
 
   flash(text) {

@@ -59,24 +59,36 @@ socket.onBinary = (buffer, generation) => {
 
 async function apply(header, bytes, generation) {
   const { M, api } = await runtime.ready();
+  const batchKey = generation + ':' + header.batch;
+  let batch = batches.get(batchKey);
+  if (!batch) {
+    batch = { headers: [], results: [], hooks: [] };
+    batches.set(batchKey, batch);
+    hooks.announce('before-load', [header]);
+    batch.hooks = hooks.call(M, header.before_load);
+  }
   const key = varKey(header.var);
-  // A replay after a reconnect: this page may have the patch (or a newer one) already.
-  const skip = header.replay && state.current[key] >= header.id;
+  // A replay after a reconnect: this page may have the patch already (after an undo, the
+  // journal's version can be older than the page's: then the page goes back to it).
+  const skip = header.replay && state.current[key] === header.id;
   const result = skip ? { id: header.id, ok: true, load_ms: 0, skipped: true } : await loadPatch(M, api, header, bytes);
   if (result.ok && !skip) {
     state.applied.push(header.id);
-    if (header.kind === 'Definition') state.current[key] = header.id;
+    if (result.rebound) state.rebinds += 1;
+    if (header.kind === 'Definition') {
+      state.current[key] = header.id;
+      state.behind = state.behind.filter((behind) => behind !== key);
+    }
     if ('value' in result) state.lastValue = result.value;
   }
-  const batchKey = generation + ':' + header.batch;
-  const batch = batches.get(batchKey) || { headers: [], results: [] };
   batch.headers.push(header);
   batch.results.push(result);
-  batches.set(batchKey, batch);
   if (batch.results.length < header.count) return;
   batches.delete(batchKey);
-  socket.send({ op: 'ack', batch: header.batch, results: batch.results }, generation);
+  batch.hooks = batch.hooks.concat(hooks.call(M, header.after_load));
+  socket.send({ op: 'ack', batch: header.batch, results: batch.results, hooks: batch.hooks }, generation);
   report(batch);
+  hooks.announce('after-load', batch.headers);
 }
 
 function report(batch) {
@@ -89,22 +101,31 @@ function report(batch) {
       return;
     }
     const f = { title: varKey(h.var), stage: 'load', message: r.error, file: h.origin.file, line: h.origin.line, form: h.origin.form };
-    failures.push(f);
-    hud.fail(formKey(h), f);
+    failures.push({ key: formKey(h), failure: f });
   });
   const loaded = batch.results.filter((r) => r.ok && !r.skipped);
   const ms = batch.results.reduce((sum, r) => sum + r.load_ms, 0);
-  if (loaded.length) state.lastLoadMs = ms;
+  if (loaded.length) {
+    state.lastLoadMs = ms;
+    const last = batch.headers[batch.results.lastIndexOf(loaded[loaded.length - 1])];
+    hud.status(state.applied.length, varKey(last.var) + ' in ' + ms.toFixed(2) + ' ms');
+  }
+  if (batch.headers[0].replay) {
+    state.behind = failures.map(({ failure }) => failure.title);
+    hud.draw();
+  }
+  failures.forEach(({ key, failure }) => hud.fail(key, failure));
   if (failures.length) {
-    state.lastError = failures.map((f) => f.title + ': ' + f.message).join('\n');
-    failures.forEach((f) => console.error('jank-hotpatch: loading ' + f.title + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
+    state.lastError = failures.map(({ failure }) => failure.title + ': ' + failure.message).join('\n');
+    failures.forEach(({ failure: f }) => console.error('jank-hotpatch: loading ' + f.title + ' (' + f.file + ':' + f.line + ') failed: ' + f.message));
     return;
   }
   state.lastError = null;
   if (!loaded.length) return;
   const only = loaded.length === 1 ? batch.headers[batch.results.indexOf(loaded[0])] : null;
+  const verb = batch.headers[0].undo ? 'undid ' : 'patched ';
   if (only && only.kind === 'Expression') hud.flash('=> ' + loaded[0].value + '  (' + ms.toFixed(2) + ' ms)');
-  else hud.flash('patched ' + (only ? varKey(only.var) : loaded.length + ' forms') + ' in ' + ms.toFixed(2) + ' ms');
+  else hud.flash(verb + (only ? varKey(only.var) : loaded.length + ' forms') + ' in ' + ms.toFixed(2) + ' ms');
 }
 
 socket.connect();

@@ -13,7 +13,11 @@ use crate::stages::Stage;
 pub const HOT_PATCH_FORM: &str = "jank.hotPatchForm";
 /// `jank.hotPatchFile [{"uri"}]`: every form changed since the file's last successful patch.
 pub const HOT_PATCH_FILE: &str = "jank.hotPatchFile";
-pub const COMMANDS: [&str; 2] = [HOT_PATCH_FORM, HOT_PATCH_FILE];
+/// `jank.undoPatch [{"uri", "position"}]`: the definition around the position goes back to its
+/// previous version in every page; `[{"uri"}]`: the definitions of the file's last patch do.
+/// No build: the pages still have the earlier modules. Returns a report with `undo: true`.
+pub const UNDO_PATCH: &str = "jank.undoPatch";
+pub const COMMANDS: [&str; 3] = [HOT_PATCH_FORM, HOT_PATCH_FILE, UNDO_PATCH];
 
 /// `jank/status`: the current [`ServerStatusParams`], for an editor that connects late.
 pub const STATUS_REQUEST: &str = "jank/status";
@@ -33,6 +37,15 @@ pub struct HotPatchFormArgs {
 #[derive(Debug, Deserialize)]
 pub struct HotPatchFileArgs {
     pub uri: Uri,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoPatchArgs {
+    pub uri: Uri,
+    /// Absent: undo the file's last patch.
+    #[serde(default)]
+    pub position: Option<Position>,
 }
 
 /// Pushed after every patch run, with the same report the commands return.
@@ -64,13 +77,32 @@ pub struct PatchReportParams {
     /// A newer edit of the same form made this run stop early: not news.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded: bool,
-    /// What went wrong without failing the patch, each with what it costs the user.
+    /// What went wrong without failing the patch (a load hook that threw, a journal not
+    /// saved), each with what it costs the user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// One line that says what happened, as every front end shows it.
     pub summary: String,
     /// The stages in the order they run, for tooltips and breakdowns.
     pub stage_order: Vec<Stage>,
+    /// The run was an undo (`jank.undoPatch`): the vars went back to earlier versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub undo: bool,
+    /// The version each patched or undone var has now in the pages (1 = its first patch,
+    /// 0 = the app's own code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VarVersionParams>,
+    /// What the code printed in the page (`println`), line by line; also sent as one
+    /// `window/logMessage`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VarVersionParams {
+    pub ns: String,
+    pub name: String,
+    pub version: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +111,10 @@ pub struct PatchedFormParams {
     /// The defined name; `null` for an expression.
     pub name: Option<String>,
     pub range: Range,
+    /// Once delivered: an expression's printed value from the page, a definition's var
+    /// (`#'ns/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// Milliseconds per stage, named `<stage>_ms`.

@@ -16,6 +16,7 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 use super::documents::Document;
 use super::ext::{
     self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchReportParams, PatchStatus, ServerStatus, ServerStatusParams,
+    UndoPatchArgs,
 };
 use super::{framing, to_proto};
 use crate::app::{self, AppHandle};
@@ -237,6 +238,10 @@ impl Backend {
 
     /// Runs the pipeline on an open document and tells the editor everything about it.
     async fn hot_patch(&self, uri: &Uri, selection: Selection) -> Result<PatchReportParams> {
+        self.run(uri, selection, Run::Patch).await
+    }
+
+    async fn run(&self, uri: &Uri, selection: Selection, run: Run) -> Result<PatchReportParams> {
         let session = self.session().await?;
         let doc = {
             let documents = lock(&self.documents);
@@ -246,7 +251,10 @@ impl Backend {
         };
         self.set_busy(true).await;
         let progress = self.begin_progress(uri);
-        let report = session.pipeline.run(&doc, selection, &progress).await;
+        let report = match run {
+            Run::Patch => session.pipeline.run(&doc, selection, &progress).await,
+            Run::Undo => session.pipeline.undo(&doc, selection).await,
+        };
         progress.end(&report);
         if report.superseded {
             self.set_busy(false).await;
@@ -267,6 +275,9 @@ impl Backend {
             self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
         }
         let params = self.report_json(&report, uri);
+        if !report.output.is_empty() {
+            self.client.log_message(MessageType::LOG, report.output.join("\n")).await;
+        }
         self.client.send_notification::<PatchStatus>(params.clone()).await;
         self.set_busy(false).await;
         Ok(params)
@@ -342,9 +353,23 @@ impl Backend {
         LspProgress { tx: Some(tx) }
     }
 
+    /// The byte offset of `position` in the open document `uri`.
+    fn offset(&self, uri: &Uri, position: Position) -> Result<usize> {
+        let documents = lock(&self.documents);
+        let doc = documents.get(uri).ok_or_else(|| invalid(format!("{} is not open", uri.as_str())))?;
+        doc.offset(position).map_err(|e| invalid(e.to_string()))
+    }
+
     fn document_path_is_jank(uri: &Uri) -> bool {
         uri.path().as_str().ends_with(".jank")
     }
+}
+
+/// What a command asks of the pipeline.
+#[derive(Clone, Copy)]
+enum Run {
+    Patch,
+    Undo,
 }
 
 enum ProgressEvent {
@@ -483,17 +508,22 @@ impl LanguageServer for Backend {
         match params.command.as_str() {
             ext::HOT_PATCH_FORM => {
                 let args: HotPatchFormArgs = parse_args(&params.command, arg)?;
-                let offset = {
-                    let documents = lock(&self.documents);
-                    let doc = documents
-                        .get(&args.uri)
-                        .ok_or_else(|| invalid(format!("{} is not open", args.uri.as_str())))?;
-                    doc.offset(args.position).map_err(|e| invalid(e.to_string()))?
-                };
+                let offset = self.offset(&args.uri, args.position)?;
                 if !Self::document_path_is_jank(&args.uri) {
                     return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
                 }
                 self.hot_patch(&args.uri, Selection::FormAt(offset)).await.map(to_any)
+            }
+            ext::UNDO_PATCH => {
+                let args: UndoPatchArgs = parse_args(&params.command, arg)?;
+                if !Self::document_path_is_jank(&args.uri) {
+                    return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
+                }
+                let selection = match args.position {
+                    Some(position) => Selection::FormAt(self.offset(&args.uri, position)?),
+                    None => Selection::ChangedForms,
+                };
+                self.run(&args.uri, selection, Run::Undo).await.map(to_any)
             }
             ext::HOT_PATCH_FILE => {
                 let args: HotPatchFileArgs = parse_args(&params.command, arg)?;

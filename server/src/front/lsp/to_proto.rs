@@ -5,7 +5,7 @@ use tower_lsp_server::ls_types::{
 };
 
 use super::documents::Document;
-use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, StageTimesParams};
+use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, StageTimesParams, VarVersionParams};
 use crate::pipeline::{PatchReport, Problem};
 use crate::reader::ReadError;
 use crate::stages::Stage;
@@ -20,7 +20,12 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         forms: report
             .forms
             .iter()
-            .map(|f| PatchedFormParams { ns: f.ns.clone(), name: f.name.clone(), range: range(&f.range) })
+            .map(|f| PatchedFormParams {
+                ns: f.ns.clone(),
+                name: f.name.clone(),
+                range: range(&f.range),
+                value: f.value.clone(),
+            })
             .collect(),
         stages: StageTimesParams {
             read_ms: round(stages.read_ms),
@@ -39,6 +44,13 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
         warnings: report.warnings.clone(),
         summary: report.summary(),
         stage_order: Stage::ALL.to_vec(),
+        undo: report.undo,
+        output: report.output.clone(),
+        versions: report
+            .versions
+            .iter()
+            .map(|v| VarVersionParams { ns: v.var.ns.clone(), name: v.var.name.clone(), version: v.version })
+            .collect(),
     }
 }
 

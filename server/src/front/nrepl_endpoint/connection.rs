@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::eval::{EvalEvent, EvalInput, Evaluator, LoadInput};
 use super::message::MessageReader;
 use super::session::{Session, Sessions};
+use super::undo::{self, Undo};
 use super::upstream::Upstream;
 use super::{NreplServerError, MAX_MESSAGE_BYTES};
 use crate::nrepl::{Message, Value};
@@ -24,13 +25,14 @@ const OUTBOX_CAPACITY: usize = 1024;
 /// How long one write may wait for the client to make room.
 const WRITE_STALL: Duration = Duration::from_secs(10);
 /// The ops this server answers itself, added to jank's in `describe`.
-const OWN_OPS: [&str; 7] = ["clone", "close", "describe", "eval", "interrupt", "load-file", "ls-sessions"];
+const OWN_OPS: [&str; 8] = ["clone", "close", "describe", "eval", "interrupt", "load-file", "ls-sessions", undo::OP];
 
 /// What every connection shares.
 pub struct Shared {
     pub evaluator: Evaluator,
     pub sessions: Sessions,
     pub upstream: Upstream,
+    pub undo: Undo,
 }
 
 enum Outgoing {
@@ -145,6 +147,9 @@ fn handle(request: Message, shared: &Arc<Shared>, outbox: &Outbox) {
             outbox.send(base(&request).with("sessions", ids).with("status", statuses(&["done"])));
         }
         "interrupt" => interrupt(&request, session.as_deref(), &outbox),
+        undo::OP => {
+            tokio::spawn(async move { outbox.send(shared.undo.run(&request, base(&request)).await) });
+        }
         "" => outbox.send(
             base(&request)
                 .with("err", "a request needs an `op`\n")
@@ -225,6 +230,7 @@ fn replies(reply: &Message, event: EvalEvent) -> Vec<Message> {
     match event {
         EvalEvent::Value { value, ns } => vec![reply.clone().with("value", value).with("ns", ns)],
         EvalEvent::Warning(text) => vec![reply.clone().with("err", text)],
+        EvalEvent::Output(text) => vec![reply.clone().with("out", text)],
         EvalEvent::Failure { err, ex, ns } => vec![
             reply.clone().with("err", err),
             reply

@@ -49,6 +49,8 @@ pub enum EvalEvent {
     Value { value: String, ns: String },
     /// Something the user should read that is not an error (`err` in nREPL).
     Warning(String),
+    /// What the code printed in the page, one line (`out` in nREPL).
+    Output(String),
     /// The evaluation stopped: `err` text, then `ex`/`root-ex` with `status: [eval-error]`, in
     /// namespace `ns` (clients show it in their prompt).
     Failure { err: String, ex: String, ns: String },
@@ -184,7 +186,8 @@ impl Evaluator {
     /// definitions changed since the file's last load are patched (`defonce` kept, unchanged
     /// ones skipped), then every expression is evaluated in the page, in order, every time.
     /// Definitions go first, in one batch, so an expression sees the file's definitions even
-    /// when it comes before them. Returns the session's namespace, which loading leaves alone.
+    /// when it comes before them. What the code prints in the page comes first, as `out`.
+    /// Returns the session's namespace, which loading leaves alone.
     pub async fn load_file(
         &self,
         input: &LoadInput,
@@ -214,6 +217,7 @@ impl Evaluator {
             emit(failed);
             return session_ns.to_string();
         }
+        definitions.output.iter().for_each(|line| emit(EvalEvent::Output(format!("{line}\n"))));
         // "nothing changed" is the usual case here, not news.
         if let (false, Some(message)) = (definitions.forms.is_empty(), &definitions.message) {
             emit(EvalEvent::Warning(format!("{message}\n")));
@@ -339,7 +343,7 @@ fn exact_place(file_text: &str, code_text: &str, code: &SourceFile, start: LineC
 }
 
 /// The byte offset of a 0-based line and column (in characters).
-fn offset_of(text: &str, at: LineCol) -> Option<usize> {
+pub(super) fn offset_of(text: &str, at: LineCol) -> Option<usize> {
     let line_start =
         if at.line == 0 { 0 } else { text.match_indices('\n').nth(at.line as usize - 1).map(|(i, _)| i + 1)? };
     let line = &text[line_start..];
@@ -365,7 +369,7 @@ fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Resu
     if let Some(failed) = failed(report, placed, ns) {
         return Err(failed);
     }
-    let mut events = Vec::new();
+    let mut events: Vec<EvalEvent> = report.output.iter().map(|line| EvalEvent::Output(format!("{line}\n"))).collect();
     let value = match (&form.kind, &form.name, &report.value) {
         (FormKind::Def(_), Some(name), _) => Some(format!("#'{ns}/{name}")),
         (_, _, Some(value)) => Some(value.clone()),

@@ -6,13 +6,15 @@
 //! through the pipeline (`eval`), the editors' evaluations about the REPL itself, answered
 //! here (`tooling`), and forwarding every other op to jank's nREPL with session
 //! and message ids mapped (`upstream`). Must not touch the pipeline's internals (it only calls
-//! `Pipeline::run`), LSP, or `.nrepl-port` (jank's file: read, never written).
+//! `Pipeline::run`, and `Pipeline::undo` for the `jank-hotpatch/undo` op in `undo`), LSP, or
+//! `.nrepl-port` (jank's file: read, never written).
 
 mod connection;
 mod eval;
 mod message;
 mod session;
 mod tooling;
+mod undo;
 mod upstream;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -99,7 +101,8 @@ pub async fn start(
         .map_err(|source| NreplServerError::PortFile { path: port_file.clone(), source })?;
     let (shutdown, stopped) = watch::channel(false);
     let shared = Arc::new(connection::Shared {
-        evaluator: eval::Evaluator::new(pipeline, workspace),
+        evaluator: eval::Evaluator::new(pipeline.clone(), workspace),
+        undo: undo::Undo::new(pipeline, workspace),
         sessions: session::Sessions::default(),
         upstream: upstream::Upstream::new(jank_endpoint.map(str::to_string), workspace),
     });

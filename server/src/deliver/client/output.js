@@ -1,0 +1,66 @@
+// output: what jank code prints in the page (stdout, through emscripten's Module.print)
+// while a patch loads or an expression runs, kept for the ack so that the editor shows it.
+// Lines still go to the console. The hook must be in place before the main module starts
+// (emscripten reads Module.print once): load this client before app.js. A module handed to
+// `attach()` prints where the app told it to: not captured.
+
+const output = {
+  lines: null,
+  maxLines: 200,
+  maxLineLength: 1000,
+  dropped: 0,
+
+  // A classic build reads the global `Module` it finds; an ES6/MODULARIZE build has none, and
+  // must not get one: the global is hooked when the page (or emscripten's code) sets it.
+  install() {
+    if (window.Module) {
+      this.hook(window.Module);
+      return;
+    }
+    let module;
+    Object.defineProperty(window, 'Module', {
+      configurable: true,
+      enumerable: true,
+      get: () => module,
+      set: (value) => {
+        module = value;
+        if (value && typeof value === 'object') this.hook(value);
+      },
+    });
+  },
+
+  hooked: new WeakSet(),
+
+  // Once per module: the page may set the global again to the same object.
+  hook(M) {
+    if (this.hooked.has(M)) return;
+    this.hooked.add(M);
+    const original = M.print || console.log.bind(console);
+    M.print = (text) => {
+      this.take(String(text));
+      original(text);
+    };
+  },
+
+  take(text) {
+    if (!this.lines) return;
+    if (this.lines.length >= this.maxLines) {
+      this.dropped += 1;
+      return;
+    }
+    this.lines.push(text.length > this.maxLineLength ? text.slice(0, this.maxLineLength) + '…' : text);
+  },
+
+  // Runs body, returning what it printed (and body's result).
+  capture(body) {
+    this.lines = [];
+    this.dropped = 0;
+    try {
+      return { result: body(), lines: this.lines };
+    } finally {
+      if (this.dropped) this.lines.push('… ' + this.dropped + ' more lines');
+      this.lines = null;
+    }
+  },
+};
+output.install();
