@@ -84,9 +84,10 @@
       (cons status (buffer-string)))))
 
 (defun jank-hotpatch-test--last-log-line ()
-  "The last line of the log buffer."
+  "The last report line of the log buffer (not what the page printed)."
   (with-current-buffer jank-hotpatch-log-buffer
-    (car (last (split-string (buffer-string) "\n" t)))))
+    (car (last (seq-remove (lambda (line) (string-prefix-p "  " line))
+                           (split-string (buffer-string) "\n" t))))))
 
 ;;; The package itself
 
