@@ -57,9 +57,14 @@
 ;;   C-c C-c, C-M-x  `jank-hotpatch-form': patch the top-level form at
 ;;                   point; an expression's value is shown after it
 ;;   C-c C-k         `jank-hotpatch-file': patch every changed form
+;;   C-c C-u         `jank-hotpatch-undo': take the definition at point
+;;                   back to its previous version in every page (no
+;;                   build: the pages still have it)
 ;;   M-x jank-hotpatch-open-app   open the app's page in a browser
 ;;   M-x jank-hotpatch-show-log   one line per patch, with the time
-;;                   of every stage (mouse-1 on the lighter too)
+;;                   of every stage, the version of each var, then what
+;;                   the code printed in the page and any warnings
+;;                   (mouse-1 on the lighter too)
 ;;
 ;; The lighter shows " jank[84ms]" after a patch, " jank[!]" after a
 ;; failure, " jank[…]" while a patch runs and " jank[no change]" when
@@ -434,17 +439,34 @@ The sidecar's summary, then the value of an expression."
   "N browsers, in words."
   (format "%s browser%s" (or n 0) (if (eql n 1) "" "s")))
 
+(defun jank-hotpatch--versions (report)
+  "The version of each var of REPORT, e.g. \"demo.core/speed v2\"."
+  (mapconcat (lambda (version)
+               (format "%s/%s v%s" (plist-get version :ns) (plist-get version :name)
+                       (plist-get version :version)))
+             (plist-get report :versions) ", "))
+
 (defun jank-hotpatch--log-line (report &optional time)
   "One line for the log about REPORT, stamped with TIME (default now)."
   (let ((file (when-let ((uri (plist-get report :uri)))
-                (file-name-nondirectory (jank-hotpatch--uri-file uri)))))
+                (file-name-nondirectory (jank-hotpatch--uri-file uri))))
+        (versions (jank-hotpatch--versions report)))
     (concat (format-time-string "%H:%M:%S " time)
             (if file (concat file " ") "")
             (jank-hotpatch--summary report)
             (if (plist-get report :stages)
                 (format " | %s | %s" (jank-hotpatch--stage-times report)
                         (jank-hotpatch--browsers (plist-get report :browsers)))
-              ""))))
+              "")
+            (if (string-empty-p versions) "" (concat " | " versions)))))
+
+(defun jank-hotpatch--log-report (report)
+  "Log REPORT: its line, what the code printed in the page, its warnings."
+  (jank-hotpatch--log (jank-hotpatch--log-line report))
+  (seq-doseq (line (plist-get report :output))
+    (jank-hotpatch--log (concat "  > " line)))
+  (seq-doseq (warning (plist-get report :warnings))
+    (jank-hotpatch--log (concat "  warning: " warning))))
 
 (defun jank-hotpatch--uri-file (uri)
   "The file name of the file URI."
@@ -524,7 +546,7 @@ The sidecar's summary, then the value of an expression."
 ;;; Log
 
 (defconst jank-hotpatch-log-buffer "*jank-hotpatch*"
-  "The buffer with one line per patch.")
+  "The buffer with one line per patch, and what the code printed in the page.")
 
 (defun jank-hotpatch--log (line)
   "Append LINE to the log buffer."
@@ -627,8 +649,8 @@ error status saying why."
         (list :health "error" :busy :json-false :message problem))))
 
 (defun jank-hotpatch--handle-patch-status (report connection)
-  "Show REPORT, a patch status of CONNECTION, in the buffer it is about."
-  (jank-hotpatch--log (jank-hotpatch--log-line report))
+  "Show REPORT, a patch status from CONNECTION, in the buffer it is about."
+  (jank-hotpatch--log-report report)
   (let ((uri (plist-get report :uri)))
     (dolist (buffer (buffer-list))
       (with-current-buffer buffer
@@ -741,6 +763,18 @@ An expression is evaluated in the pages, and its value shown after it."
                           (list :uri (jank-hotpatch--buffer-uri))
                           #'jank-hotpatch--report-value))
 
+(defun jank-hotpatch-undo ()
+  "Take the definition at point back to its previous version in every page.
+The pages still have the earlier side module: nothing is built.
+Undoing again goes back one more version."
+  (interactive)
+  (jank-hotpatch--request
+   jank-hotpatch-protocol-undo-patch
+   (list :uri (jank-hotpatch--buffer-uri)
+         :position (jank-hotpatch--lsp-position
+                    (jank-hotpatch--form-position)))
+   #'jank-hotpatch--report-value))
+
 (defconst jank-hotpatch--app-url-file ".jank-hotpatch/app-url"
   "Where the sidecar writes the app's URL, relative to the workspace.")
 
@@ -782,6 +816,7 @@ Every buffer of the same sidecar connects again."
     (define-key map (kbd "C-c C-c") #'jank-hotpatch-form)
     (define-key map (kbd "C-M-x") #'jank-hotpatch-form)
     (define-key map (kbd "C-c C-k") #'jank-hotpatch-file)
+    (define-key map (kbd "C-c C-u") #'jank-hotpatch-undo)
     map)
   "Keymap of `jank-hotpatch-mode'.")
 

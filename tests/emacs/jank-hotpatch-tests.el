@@ -84,9 +84,10 @@
       (cons status (buffer-string)))))
 
 (defun jank-hotpatch-test--last-log-line ()
-  "The last line of the log buffer."
+  "The last report line of the log buffer (not what the page printed)."
   (with-current-buffer jank-hotpatch-log-buffer
-    (car (last (split-string (buffer-string) "\n" t)))))
+    (car (last (seq-remove (lambda (line) (string-prefix-p "  " line))
+                           (split-string (buffer-string) "\n" t))))))
 
 ;;; The package itself
 
@@ -312,6 +313,26 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
                     time)
                    "12:03:04 x.jank patched an expression in 3 ms → 1 page(s) => 42"))))
 
+(ert-deftest jank-hotpatch-test-log-versions-output-and-warnings ()
+  (let ((time (encode-time '(4 3 12 1 1 2026 nil nil nil)))
+        (undone (list :ok t :uri "file:///tmp/w/x.jank" :undo t
+                      :forms [(:ns "demo.core" :name "speed")]
+                      :versions [(:ns "demo.core" :name "speed" :version 2)
+                                 (:ns "demo.core" :name "label" :version 1)]
+                      :output ["hello from the page" "bye"]
+                      :warnings ["load hook demo.core/reloaded threw in page 1: boom"]
+                      :summary "undid demo.core/speed → version 2 in 3 ms → 1 page(s)")))
+    (should (equal (jank-hotpatch--log-line undone time)
+                   (concat "12:03:04 x.jank undid demo.core/speed → version 2 in 3 ms"
+                           " → 1 page(s) | demo.core/speed v2, demo.core/label v1")))
+    (jank-hotpatch--log-report undone)
+    (with-current-buffer jank-hotpatch-log-buffer
+      (should (equal (last (split-string (buffer-string) "\n" t) 4)
+                     (list (jank-hotpatch--log-line undone)
+                           "  > hello from the page"
+                           "  > bye"
+                           "  warning: load hook demo.core/reloaded threw in page 1: boom"))))))
+
 (ert-deftest jank-hotpatch-test-notifications-reach-their-buffers ()
   (let ((other (generate-new-buffer " other.jank"))
         (third (generate-new-buffer " third.jank"))
@@ -416,6 +437,7 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
     (should (eq (key-binding (kbd "C-c C-c")) #'jank-hotpatch-form))
     (should (eq (key-binding (kbd "C-M-x")) #'jank-hotpatch-form))
     (should (eq (key-binding (kbd "C-c C-k")) #'jank-hotpatch-file))
+    (should (eq (key-binding (kbd "C-c C-u")) #'jank-hotpatch-undo))
     (let ((defn-f (progn (goto-char (point-min)) (search-forward "(defn f")
                          (match-beginning 0))))
       ;; Inside a form: point itself (the sidecar finds the top-level form).
@@ -878,6 +900,31 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
                                      (and (equal label "pressed 0 times") label)))
                         20)
                        "pressed 0 times"))))))
+
+(ert-deftest jank-hotpatch-test-e2e-undo-restores-the-previous-label ()
+  (jank-hotpatch-test--in-demo
+    (let ((before (jank-hotpatch-test--label)))
+      (should (stringp before))
+      (jank-hotpatch-test--replace "\"clicked \"" "\"undone \"")
+      (should (eq (plist-get (jank-hotpatch-test--save) :ok) t))
+      (jank-hotpatch-test--wait "the page to show the new label"
+                                (lambda () (equal (jank-hotpatch-test--label) "undone 0 times"))
+                                20)
+      (let ((report (jank-hotpatch-test--patch (key-binding (kbd "C-c C-u")))))
+        (should (eq (plist-get report :ok) t))
+        (should (eq (plist-get report :undo) t))
+        (should (string-match-p "\\`undid demo.core/label → version [0-9]+ in"
+                                (plist-get report :summary)))
+        (let ((version (plist-get (aref (plist-get report :versions) 0) :version)))
+          (should (equal (seq-length (plist-get report :versions)) 1))
+          (should (string-suffix-p (format "| demo.core/label v%d" version)
+                                   (jank-hotpatch-test--last-log-line))))
+        (should (equal (jank-hotpatch-test--wait
+                        "the page to show the label it had before"
+                        (lambda () (let ((label (jank-hotpatch-test--label)))
+                                     (and (equal label before) label)))
+                        20)
+                       before))))))
 
 (ert-deftest jank-hotpatch-test-e2e-compile-error-is-a-diagnostic-on-its-line ()
   (jank-hotpatch-test--in-demo

@@ -22,6 +22,14 @@ export function hotPatchFile(ctx: Ctx): Cmd {
     };
 }
 
+/** The definition at the cursor goes back to its previous version in every page. */
+export function undoPatch(ctx: Ctx): Cmd {
+    return async () => {
+        const editor = jankEditor();
+        if (editor) await ctx.undoPatch(editor.document.uri, editor.selection.active);
+    };
+}
+
 export function openApp(ctx: Ctx): Cmd {
     return async () => {
         const url = await ctx.appUrl();

@@ -81,20 +81,34 @@ export class Ctx implements vscode.Disposable {
     /** Hot-patches the form at `position`, or the whole file without one, with the status
      * bar busy meanwhile. The report itself arrives as `jank/patchStatus`. */
     async hotPatch(document: vscode.Uri, position?: vscode.Position): Promise<void> {
+        await this.execute(position ? ext.HOT_PATCH_FORM : ext.HOT_PATCH_FILE, document, position);
+    }
+
+    /** Takes the definition at `position` back one version in every page (no build), and
+     * says what the sidecar did. */
+    async undoPatch(document: vscode.Uri, position: vscode.Position): Promise<void> {
+        const report = await this.execute(ext.UNDO_PATCH, document, position);
+        if (!report) return;
+        if (report.ok) void vscode.window.showInformationMessage(`jank: ${report.summary}`);
+        else void vscode.window.showErrorMessage(`jank: ${report.summary}`);
+    }
+
+    /** Runs one of the sidecar's commands on `document` (at `position`, when given), with the
+     * status bar busy meanwhile; its report, or undefined when it could not run. */
+    private async execute(command: string, document: vscode.Uri, position?: vscode.Position): Promise<ext.PatchReport | undefined> {
         const client = this.runningClient();
-        if (!client) return;
+        if (!client) return undefined;
         const uri = client.code2ProtocolConverter.asUri(document);
-        const args: ext.HotPatchFormArgs | ext.HotPatchFileArgs = position
+        const args: ext.HotPatchFormArgs | ext.HotPatchFileArgs | ext.UndoPatchArgs = position
             ? { uri, position: { line: position.line, character: position.character } }
             : { uri };
         this.update({ patching: true });
         try {
-            await client.sendRequest(lc.ExecuteCommandRequest.type, {
-                command: position ? ext.HOT_PATCH_FORM : ext.HOT_PATCH_FILE,
-                arguments: [args],
-            });
+            const report: unknown = await client.sendRequest(lc.ExecuteCommandRequest.type, { command, arguments: [args] });
+            return report as ext.PatchReport;
         } catch (e) {
             void vscode.window.showErrorMessage(`jank: ${errorMessage(e)}`);
+            return undefined;
         } finally {
             this.update({ patching: false });
         }

@@ -16,6 +16,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const table: Record<string, (ctx: Ctx) => commands.Cmd> = {
         "jankHotpatch.hotPatchForm": commands.hotPatchForm,
         "jankHotpatch.hotPatchFile": commands.hotPatchFile,
+        "jankHotpatch.undoPatch": commands.undoPatch,
         "jankHotpatch.openApp": commands.openApp,
         "jankHotpatch.showPatchLog": commands.showPatchLog,
         "jankHotpatch.restartServer": commands.restartServer,

@@ -111,7 +111,14 @@ export function reportMarkdown(report: PatchReport): string {
     const table = ["| stage | ms |", "| :-- | --: |", ...rows, `| **total** | **${formatMs(report.total_ms)}** |`].join("\n");
     const browsers = `Delivered to ${plural(report.browsers, "browser")}.`;
     const value = report.value !== undefined ? `\n\nValue: \`${oneLine(report.value).replace(/`/g, "'")}\`` : "";
-    return `${head}\n\n${table}\n\n${browsers}${value}`;
+    return `${head}\n\n${table}\n\n${browsers}${value}${versionsMarkdown(report)}`;
+}
+
+/** Which version of each var the pages run now (1 = its first patch), e.g. after an undo. */
+function versionsMarkdown(report: PatchReport): string {
+    if (!report.versions?.length) return "";
+    const versions = report.versions.map((v) => `${escapeMarkdown(`${v.ns}/${v.name}`)} v${v.version}`);
+    return `\n\nVersions: ${versions.join(", ")}`;
 }
 
 /** One line of the patch log: the time, the server's summary, every stage, e.g.

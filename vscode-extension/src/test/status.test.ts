@@ -80,6 +80,18 @@ describe("status bar tooltip", () => {
         assert.match(tooltip, /Delivered to 2 browsers\./);
         assert.match(tooltip, /\$\(check\) 2 pages connected · ready/);
         assert.match(tooltip, /command:jankHotpatch\.showPatchLog/);
+        assert.doesNotMatch(tooltip, /Versions:/, "a report without versions lists none");
+    });
+
+    it("names the version each var runs now, as after an undo", () => {
+        const undone = report({
+            undo: true,
+            versions: [{ ns: "demo.core", name: "greeting", version: 2 }, { ns: "demo.core", name: "speed", version: 1 }],
+            summary: "undid demo.core/greeting → version 2, demo.core/speed → version 1 in 3 ms → 2 page(s)",
+        });
+        const { tooltip } = statusView(running({ lastReport: undone }));
+        assert.match(tooltip, /\*\*undid demo\.core\/greeting → version 2/);
+        assert.match(tooltip, /Versions: demo\.core\/greeting v2, demo\.core\/speed v1$/m);
     });
 });
 
