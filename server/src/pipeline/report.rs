@@ -11,7 +11,7 @@ use crate::stages::{LineCol, Stage, VarVersion};
 
 /// Milliseconds spent in each stage. For a run over several forms, compile, build and check
 /// are the slowest form's time (forms go through them concurrently).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct StageTimes {
     pub read_ms: f64,
     pub compile_ms: f64,

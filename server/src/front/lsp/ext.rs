@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{notification::Notification, Position, Range, Uri};
 
+use crate::pipeline::StageTimes;
 use crate::stages::Stage;
 
 /// `jank.hotPatchForm [{"uri", "position"}]`: the top-level form around the position.
@@ -63,7 +64,8 @@ pub struct PatchReportParams {
     pub ok: bool,
     pub uri: Uri,
     pub forms: Vec<PatchedFormParams>,
-    pub stages: StageTimesParams,
+    /// Milliseconds per stage, named `<stage>_ms`.
+    pub stages: StageTimes,
     pub total_ms: f64,
     pub browsers: usize,
     /// The printed value, when the form was an expression evaluated in the page.
@@ -115,17 +117,6 @@ pub struct PatchedFormParams {
     /// (`#'ns/name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-}
-
-/// Milliseconds per stage, named `<stage>_ms`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StageTimesParams {
-    pub read_ms: f64,
-    pub compile_ms: f64,
-    pub build_ms: f64,
-    pub check_ms: f64,
-    pub deliver_ms: f64,
-    pub load_ms: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use tower_lsp_server::ls_types::{
 };
 
 use super::documents::Document;
-use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, StageTimesParams, VarVersionParams};
+use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, VarVersionParams};
 use crate::pipeline::{PatchReport, Problem};
 use crate::reader::ReadError;
 use crate::stages::Stage;
@@ -27,13 +27,13 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
                 value: f.value.clone(),
             })
             .collect(),
-        stages: StageTimesParams {
-            read_ms: round(stages.read_ms),
-            compile_ms: round(stages.compile_ms),
-            build_ms: round(stages.build_ms),
-            check_ms: round(stages.check_ms),
-            deliver_ms: round(stages.deliver_ms),
-            load_ms: round(stages.load_ms),
+        stages: {
+            let mut rounded = *stages;
+            for stage in Stage::ALL {
+                let ms = rounded.get_mut(stage);
+                *ms = round(*ms);
+            }
+            rounded
         },
         total_ms: round(report.total_ms),
         browsers: report.browsers,
