@@ -9,10 +9,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::json;
+use support::demo::start_lsp;
 use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::Browser;
-use test_support::lsp_client::LspClient;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -152,13 +151,7 @@ fn a_main_module_without_the_exports_patches_need_is_refused_with_the_link_flags
 async fn with_the_sidecar_running_it_lists_the_pages_and_their_main_module() {
     let dir = prepare_demo("doctor-pages");
     let _jank = Standin::start(&dir, "contract");
-    let mut client = LspClient::start(&dir);
-    client.initialize(&dir, json!({"app": {"port": 0}})).await;
-    let status = client
-        .wait_for(|m| m["method"] == "jank/serverStatus" && m["params"]["appUrl"].is_string(), WAIT)
-        .await
-        .expect("a server status with the app URL");
-    let url = status["params"]["appUrl"].as_str().unwrap().to_string();
+    let (client, url) = start_lsp(&dir).await;
 
     let (code, lines) = tokio::task::spawn_blocking({
         let dir = dir.clone();

@@ -8,6 +8,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
+use support::demo::start_lsp;
 use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
@@ -36,13 +37,7 @@ async fn radius(page: &Page) -> serde_json::Value {
 async fn a_form_that_fails_to_compile_shows_in_the_hud_until_its_next_good_patch() {
     let dir = prepare_demo("page-hud");
     let _jank = Standin::start(&dir, "contract");
-    let mut client = LspClient::start(&dir);
-    client.initialize(&dir, json!({"app": {"port": 0}})).await;
-    let status = client
-        .wait_for(|m| m["method"] == "jank/serverStatus" && m["params"]["appUrl"].is_string(), WAIT)
-        .await
-        .expect("a server status with the app URL");
-    let url = status["params"]["appUrl"].as_str().unwrap().to_string();
+    let (mut client, url) = start_lsp(&dir).await;
     let browser = Browser::launch().await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
