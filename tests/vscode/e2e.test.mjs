@@ -156,8 +156,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await runCommand(page, "jank: hot-patch form");
             await app.locator("#label", { hasText: "pressed 0 times" }).waitFor({ timeout: WAIT_MS });
             await waitFor("the status bar to show a latency (jank NN ms)", async () => /jank \d+(\.\d+)? ms/.test(await statusItem.innerText()));
-            await statusItem.hover();
-            await page.locator(".monaco-hover", { hasText: /patched demo\.core\/label in \d+ ms/ }).waitFor({ timeout: WAIT_MS });
+            await hoverFor(page, statusItem, /patched demo\.core\/label in \d+ ms/);
             await screenshot(page, "02-patched");
             await screenshot(app, "02-demo-page");
             await page.mouse.move(700, 300);
@@ -201,8 +200,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             const version = /version (\d+)/.exec(await toast.innerText())[1];
             await screenshot(page, "06-undone");
             await page.mouse.move(700, 300);
-            await statusItem.hover();
-            await page.locator(".monaco-hover", { hasText: `Versions: demo.core/label v${version}` }).waitFor({ timeout: WAIT_MS });
+            await hoverFor(page, statusItem, `Versions: demo.core/label v${version}`);
             await page.mouse.move(700, 300);
         });
 
@@ -282,6 +280,22 @@ async function startCodeServer(appPort, extraSettings) {
         return (await fetch(`${url}/healthz`).catch(() => undefined))?.ok;
     }, 30_000);
     return url;
+}
+
+/** Hovers `item` until its hover shows `text`. The status bar can shift while its items
+ * change (a spinner becomes a latency), so a hover may land on a neighbour: move away and
+ * hover again, a few times, before failing. */
+async function hoverFor(page, item, text) {
+    for (let attempt = 1; ; attempt++) {
+        await page.mouse.move(700, 300);
+        await item.hover();
+        try {
+            await page.locator(".monaco-hover", { hasText: text }).waitFor({ timeout: WAIT_MS / 3 });
+            return;
+        } catch (error) {
+            if (attempt === 3) throw error;
+        }
+    }
 }
 
 async function quickOpen(page, fileName) {

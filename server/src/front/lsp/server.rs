@@ -46,7 +46,7 @@ where
     let (server_output, from_server) = tokio::io::duplex(1 << 20);
     let (rejections, rejected) = tokio::sync::mpsc::unbounded_channel();
     let (input_closed, input_closed_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let filter = tokio::spawn(async move {
         framing::filter_input(input, to_server, rejections).await;
         let _ = input_closed.send(());
     });
@@ -60,6 +60,9 @@ where
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         } => tracing::info!("the editor closed the connection without `exit`; stopping"),
     }
+    // The server is done: a read still waiting on the editor's input is not news (when the
+    // process exits, it would end as a cancelled read).
+    filter.abort();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
 }
 
