@@ -67,6 +67,13 @@ pub struct Backends {
     pub deliver: Result<Arc<dyn Deliver>, String>,
 }
 
+/// What a selection comes to: the forms to patch, or the report that says why there are none
+/// (a read error, or nothing to do, such as an `ns` form at the cursor).
+enum Chosen {
+    Forms(Vec<Target>),
+    Report(Box<PatchReport>),
+}
+
 pub struct Pipeline {
     backends: Backends,
     ids: PatchIds,
@@ -284,7 +291,7 @@ impl Pipeline {
         self.learn_hooks(&file);
         let read_ms = ms(started);
         let mut report = match self.select(doc, &file, selection) {
-            Ok(targets) => {
+            Chosen::Forms(targets) => {
                 let untouched = failures::untouched(doc, &file, &targets, selection);
                 if targets.is_empty() {
                     self.show_failures(Vec::new(), untouched).await;
@@ -297,7 +304,7 @@ impl Pipeline {
                     self.patch(doc, targets, untouched, progress).await
                 }
             }
-            Err(report) => *report,
+            Chosen::Report(report) => *report,
         };
         report.stages.read_ms = read_ms;
         report.total_ms = ms(started);
@@ -305,7 +312,7 @@ impl Pipeline {
     }
 
     /// The forms to patch, or the report that says why there are none.
-    fn select(&self, doc: &Document, file: &SourceFile, selection: Selection) -> Result<Vec<Target>, Box<PatchReport>> {
+    fn select(&self, doc: &Document, file: &SourceFile, selection: Selection) -> Chosen {
         let read_failure = |errors: Vec<&reader::ReadError>| {
             let first = errors.first().map(|e| e.message.clone()).unwrap_or_default();
             let mut report = PatchReport::failed(Stage::Read, first);
@@ -324,15 +331,15 @@ impl Pipeline {
         let chosen: Vec<(&Form, FormIdentity, String)> = match selection {
             Selection::FormAt(offset) => {
                 let Some(form) = file.form_at(offset) else {
-                    return Err(Box::new(PatchReport::failed(Stage::Read, "no form at the cursor")));
+                    return Chosen::Report(Box::new(PatchReport::failed(Stage::Read, "no form at the cursor")));
                 };
                 let inside: Vec<_> = file.errors.iter().filter(|e| overlaps(&e.range, &form.range)).collect();
                 if !inside.is_empty() {
-                    return Err(read_failure(inside));
+                    return Chosen::Report(read_failure(inside));
                 }
                 match form.kind {
                     FormKind::Ns => {
-                        return Err(Box::new(PatchReport {
+                        return Chosen::Report(Box::new(PatchReport {
                             ok: true,
                             message: Some(
                                 "the ns form is loaded with its file before the next patch: nothing to patch".into(),
@@ -341,7 +348,7 @@ impl Pipeline {
                         }))
                     }
                     FormKind::Comment => {
-                        return Err(Box::new(PatchReport::failed(
+                        return Chosen::Report(Box::new(PatchReport::failed(
                             Stage::Read,
                             "a (comment ...) form is not evaluated: put the cursor on a form inside it",
                         )))
@@ -351,7 +358,7 @@ impl Pipeline {
             }
             Selection::ChangedForms | Selection::ChangedDefinitions => {
                 if !file.errors.is_empty() {
-                    return Err(read_failure(file.errors.iter().collect()));
+                    return Chosen::Report(read_failure(file.errors.iter().collect()));
                 }
                 let patched = lock(&self.patched);
                 patched
@@ -370,31 +377,33 @@ impl Pipeline {
         let ns = file.namespace.name().unwrap_or_default().to_string();
         let source =
             SourceContext { path: doc.path.clone(), text: doc.text.clone(), namespace: file.namespace.clone() };
-        Ok(chosen
-            .into_iter()
-            .map(|(form, identity, normalized)| {
-                let slot = match (&form.kind, &form.name) {
-                    (FormKind::Def(_), Some(name)) => {
-                        let slot = lock(&self.vars).entry(VarName::new(&ns, name)).or_default().clone();
-                        let generation = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
-                        Some((slot, generation))
-                    }
-                    _ => None,
-                };
-                let request = CompileRequest {
-                    patch_id: self.ids.next(),
-                    source: source.clone(),
-                    form: FormSource {
-                        text: doc.text.get(form.range.clone()).unwrap_or_default().to_string(),
-                        kind: form.kind.clone(),
-                        name: form.name.clone(),
-                        range: form.range.clone(),
-                        start: line_col(&doc.text, form.range.start),
-                    },
-                };
-                Target { request, identity, normalized, slot }
-            })
-            .collect())
+        Chosen::Forms(
+            chosen
+                .into_iter()
+                .map(|(form, identity, normalized)| {
+                    let slot = match (&form.kind, &form.name) {
+                        (FormKind::Def(_), Some(name)) => {
+                            let slot = lock(&self.vars).entry(VarName::new(&ns, name)).or_default().clone();
+                            let generation = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
+                            Some((slot, generation))
+                        }
+                        _ => None,
+                    };
+                    let request = CompileRequest {
+                        patch_id: self.ids.next(),
+                        source: source.clone(),
+                        form: FormSource {
+                            text: doc.text.get(form.range.clone()).unwrap_or_default().to_string(),
+                            kind: form.kind.clone(),
+                            name: form.name.clone(),
+                            range: form.range.clone(),
+                            start: line_col(&doc.text, form.range.start),
+                        },
+                    };
+                    Target { request, identity, normalized, slot }
+                })
+                .collect(),
+        )
     }
 
     async fn patch(
