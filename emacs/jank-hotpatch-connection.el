@@ -343,14 +343,12 @@ the connection."
                     (list :textDocument
                           (list :uri (jank-hotpatch-connection-uri))))))
 
-(defun jank-hotpatch-connection-request (method params &rest args)
-  "Send the request METHOD with PARAMS on this buffer's connection.
-The sidecar gets the text as it is now first.  ARGS are those of
-`jsonrpc-async-request'."
+(defun jank-hotpatch-connection-flushed ()
+  "This buffer's live connection, once the sidecar has its text as it is now."
   (let ((connection (or (jank-hotpatch-connection-live)
                         (user-error "%s" (jank-hotpatch-connection-problem)))))
     (jank-hotpatch-connection-send-changes)
-    (apply #'jsonrpc-async-request connection method params args)))
+    connection))
 
 (defun jank-hotpatch-connection-problem ()
   "Why this buffer cannot reach the sidecar, or nil if it can."

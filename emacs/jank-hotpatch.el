@@ -345,6 +345,18 @@ Signal a `user-error' saying what to do when it cannot."
         ((vectorp object) (vconcat (mapcar #'jank-hotpatch--plist object)))
         (t object)))
 
+(defun jank-hotpatch--flushed-connection (client)
+  "The JSON-RPC connection to the sidecar under CLIENT, `own' or `eglot'.
+The sidecar must see the text as it is now, not as of the last idle
+moment: the pending changes are sent first."
+  (pcase client
+    ('own (jank-hotpatch-connection-flushed))
+    ('eglot
+     ;; eglot 1.9 has no public way to flush its pending changes; this is
+     ;; the function its own commands call.
+     (eglot--signal-textDocument/didChange)
+     (or (eglot-current-server) (user-error "This buffer has no eglot server")))))
+
 (defun jank-hotpatch--request (command argument on-report)
   "Ask the sidecar to run COMMAND with ARGUMENT, then call ON-REPORT.
 ON-REPORT runs in this buffer with the sidecar's patch report.  The
@@ -365,21 +377,9 @@ request that fails shows as a failed patch."
       (cl-incf jank-hotpatch--requests)
       (force-mode-line-update)
       (pcase client
-        ('own
-         (jank-hotpatch-connection-request
-          :workspace/executeCommand
-          (list :command command :arguments (vector argument))
-          :success-fn #'done
-          :error-fn (lambda (error) (failed (plist-get error :message)))
-          :timeout-fn (lambda () (failed "no answer from the sidecar"))
-          :timeout jank-hotpatch--request-timeout))
-        ('eglot
-         ;; The sidecar must see the text as it is now, not as of the last
-         ;; idle moment.  eglot 1.9 has no public way to flush its pending
-         ;; changes; this is the function its own commands call.
-         (eglot--signal-textDocument/didChange)
+        ((or 'own 'eglot)
          (jsonrpc-async-request
-          (or (eglot-current-server) (user-error "This buffer has no eglot server"))
+          (jank-hotpatch--flushed-connection client)
           :workspace/executeCommand
           (list :command command :arguments (vector argument))
           :success-fn #'done
