@@ -67,6 +67,7 @@ pub async fn measure(
         let id = PatchId(ID_BASE + i);
         let module = SideModule {
             patch_id: id,
+            module: id.into(),
             bytes: bytes.clone(),
             entry_symbol: id.entry_symbol(),
             var: VarName::new("demo.core", "bench-fanout"),

@@ -27,11 +27,11 @@ std::vector<std::string> substitute(const std::vector<std::string> &argv, const 
   out.reserve(argv.size());
   for (const std::string &arg : argv) {
     if (arg == "{input}") {
-      out.push_back(paths.input);
+      out.insert(out.end(), paths.inputs.begin(), paths.inputs.end());
     } else if (arg == "{output}") {
       out.push_back(paths.output);
     } else if (arg == "{input-name}") {
-      out.push_back(llvm::sys::path::filename(paths.input).str());
+      out.push_back(paths.inputs.empty() ? std::string() : llvm::sys::path::filename(paths.inputs[0]).str());
     } else {
       out.push_back(arg);
     }

@@ -8,12 +8,13 @@
 namespace service {
 
 struct Paths {
-  std::string input;
+  // A compile has one input; a link one per object.
+  std::vector<std::string> inputs;
   std::string output;
 };
 
-// Replaces the argument templates' {input}, {output} and {input-name} (the input's file name,
-// as the driver passes it to -main-file-name) with a request's paths.
+// Replaces the argument templates' {input} (with every input), {output} and {input-name} (the
+// first input's file name, as the driver passes it to -main-file-name) with a request's paths.
 std::vector<std::string> substitute(const std::vector<std::string> &argv, const Paths &paths);
 
 class Compiler {
@@ -25,7 +26,7 @@ public:
   Compiler(const Compiler &) = delete;
   Compiler &operator=(const Compiler &) = delete;
 
-  // Compiles paths.input to the object paths.output. Diagnostics, exactly as the clang process
+  // Compiles paths.inputs[0] to the object paths.output. Diagnostics, exactly as the clang process
   // would print them to stderr, are appended to `diagnostics`. Returns false on errors.
   bool compile(const Paths &paths, std::string &diagnostics);
 

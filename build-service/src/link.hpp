@@ -14,7 +14,7 @@ public:
   // which lld names itself after in its messages), with {input} and {output} templates.
   explicit Linker(std::vector<std::string> argv);
 
-  // Links paths.input into the side module paths.output. lld's messages are appended to
+  // Links paths.inputs (objects) into the side module paths.output. lld's messages are appended to
   // `messages`. Returns false when the link failed or the child died.
   bool link(const Paths &paths, std::string &messages) const;
 

@@ -4,6 +4,7 @@
 #include "compile.hpp"
 #include "link.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -98,6 +99,15 @@ std::string capped(std::string text) {
   return text;
 }
 
+// Wall time of one request's work, for its reply.
+struct Stopwatch {
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::string microseconds() const {
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  }
+};
+
 struct Service {
   std::unique_ptr<service::Compiler> compiler;
   std::unique_ptr<service::Linker> linker;
@@ -120,30 +130,36 @@ struct Service {
     reply({"ok"});
   }
 
-  // build \0 <C++ path> \0 <object path> \0 <side module path>
-  void build(const std::vector<std::string> &fields) {
+  // compile \0 <C++ path> \0 <object path>
+  void compile(const std::vector<std::string> &fields) {
     if (!compiler) {
-      return reply_error("build before configure");
+      return reply_error("compile before configure");
     }
-    if (fields.size() != 4 || fields[1].empty() || fields[2].empty() || fields[3].empty()) {
-      return reply_error("build needs exactly three paths: C++, object, side module");
+    if (fields.size() != 3 || fields[1].empty() || fields[2].empty()) {
+      return reply_error("compile needs exactly two paths: C++, object");
     }
-    using Clock = std::chrono::steady_clock;
-    auto started = Clock::now();
     std::string messages;
-    if (!compiler->compile({fields[1], fields[2]}, messages)) {
+    Stopwatch watch;
+    if (!compiler->compile({{fields[1]}, fields[2]}, messages)) {
       return reply({"compile", capped(std::move(messages))});
     }
-    auto compiled = Clock::now();
-    messages.clear();
-    if (!linker->link({fields[2], fields[3]}, messages)) {
+    reply({"ok", watch.microseconds()});
+  }
+
+  // link \0 <side module path> \0 <object path>...
+  void link(const std::vector<std::string> &fields) {
+    if (!linker) {
+      return reply_error("link before configure");
+    }
+    if (fields.size() < 3 || std::any_of(fields.begin() + 1, fields.end(), [](const std::string &f) { return f.empty(); })) {
+      return reply_error("link needs the side module's path and at least one object path");
+    }
+    std::string messages;
+    Stopwatch watch;
+    if (!linker->link({std::vector<std::string>(fields.begin() + 2, fields.end()), fields[1]}, messages)) {
       return reply({"link", capped(std::move(messages))});
     }
-    auto linked = Clock::now();
-    auto us = [](Clock::duration d) {
-      return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-    };
-    reply({"ok", us(compiled - started), us(linked - compiled)});
+    reply({"ok", watch.microseconds()});
   }
 
   void handle(const std::string &payload) {
@@ -151,10 +167,12 @@ struct Service {
     const std::string &verb = fields[0];
     if (verb == "configure") {
       configure(fields);
-    } else if (verb == "build") {
-      build(fields);
+    } else if (verb == "compile") {
+      compile(fields);
+    } else if (verb == "link") {
+      link(fields);
     } else {
-      reply_error("unknown request `" + verb.substr(0, 64) + "` (expected configure or build)");
+      reply_error("unknown request `" + verb.substr(0, 64) + "` (expected configure, compile or link)");
     }
   }
 };

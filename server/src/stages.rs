@@ -64,6 +64,25 @@ impl fmt::Display for PatchId {
     }
 }
 
+/// Identifies a side module's bytes: the patch id of the first form built into it (a form
+/// built alone has its own). The forms of one save share one module; a page loads the bytes
+/// once per module id and calls each patch's entry symbol from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModuleId(pub u64);
+
+impl From<PatchId> for ModuleId {
+    fn from(id: PatchId) -> Self {
+        ModuleId(id.0)
+    }
+}
+
+impl fmt::Display for ModuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A namespace-qualified var, `ns/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VarName {
@@ -142,10 +161,12 @@ pub struct CompiledForm {
     pub kind: PatchKind,
 }
 
-/// A wasm side module ready to send, with what the page needs to load it.
+/// One form's patch in a wasm side module, ready to send, with what the page needs to load
+/// it. The forms built together share `module` and `bytes`.
 #[derive(Clone, Debug)]
 pub struct SideModule {
     pub patch_id: PatchId,
+    pub module: ModuleId,
     pub bytes: Arc<[u8]>,
     /// `jank_patch_symbols_<id>`.
     pub entry_symbol: String,
@@ -313,7 +334,16 @@ pub trait Build: Send + Sync {
     /// A module built before for this exact version of the form, if the cache has it.
     async fn cached(&self, key: FormKey) -> Option<SideModule>;
 
-    async fn build(&self, key: FormKey, form: &CompiledForm) -> Result<SideModule, StageFailure>;
+    /// Builds the forms into one side module (each form's C++ compiled to its own object, then
+    /// one link), so that a save costs one link however many forms it changes. One result per
+    /// form, in order: a form that does not build fails alone and the others go on without it.
+    async fn build_together(&self, forms: &[(FormKey, &CompiledForm)]) -> Vec<Result<SideModule, StageFailure>>;
+
+    /// Builds one form into a side module of its own.
+    async fn build(&self, key: FormKey, form: &CompiledForm) -> Result<SideModule, StageFailure> {
+        let built = self.build_together(&[(key, form)]).await.into_iter().next();
+        built.unwrap_or_else(|| Err(StageFailure::new("the build stage returned no module")))
+    }
 }
 
 /// The side module's imports against the main module's exports, before anything is sent.

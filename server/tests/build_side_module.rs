@@ -59,15 +59,16 @@ async fn main_module() -> &'static MainModule {
     .await
 }
 
-/// Loads each module in turn into a fresh main module under node, calling demo.core/ggg
-/// with `arg` after each load; returns [{rc, error, value}].
+/// Loads each module in turn into a fresh main module under node (once per module id, as a
+/// page does), calling demo.core/ggg with `arg` after each load; returns [{rc, error, value}].
 fn run_in_node(main: &MainModule, dir: &Path, steps: &[(&SideModule, &str, bool)], arg: i64) -> Vec<Value> {
     let steps: Vec<Value> = steps
         .iter()
-        .enumerate()
-        .map(|(i, (module, symbol, async_load))| {
-            let wasm = dir.join(format!("step_{i}.wasm"));
-            std::fs::write(&wasm, &module.bytes).unwrap();
+        .map(|(module, symbol, async_load)| {
+            let wasm = dir.join(format!("module_{}.wasm", module.module));
+            if !wasm.exists() {
+                std::fs::write(&wasm, &module.bytes).unwrap();
+            }
             json!({"wasm": wasm, "symbol": symbol, "ns": "demo.core", "name": "ggg", "arg": arg, "async": async_load})
         })
         .collect();
@@ -386,7 +387,9 @@ async fn hundred_builds_both_ways(
         }
     }
     let stats = resident.resident_stats().expect("the service runs");
-    assert_eq!((stats.starts, stats.failures, stats.builds), (1, 0, 100 + failed), "one service did it all: {stats:?}");
+    // A build is a compile and a link request; a form that does not compile is not linked.
+    let requests = 2 * 100 + failed;
+    assert_eq!((stats.starts, stats.failures, stats.requests), (1, 0, requests), "one service did it all: {stats:?}");
     compared
 }
 
@@ -446,6 +449,53 @@ async fn resident_compile_errors_read_exactly_as_the_process_toolchains() {
     assert_eq!(from_service.detail_path, from_process.detail_path);
 }
 
+/// Five forms built together: one module (one link), the same bytes from the service and the
+/// process toolchain, each form's entry bound from the one loaded module; a form that does not
+/// compile fails alone and the others still share a module.
+#[tokio::test]
+async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
+    let main = main_module().await;
+    let dir = scratch("together");
+    let resident = SideModuleBuilder::new(&settings(Toolchain::Resident), &dir.join("resident")).await.unwrap();
+    let process = SideModuleBuilder::new(&settings(Toolchain::Clang), &dir.join("process")).await.unwrap();
+    let emcc = SideModuleBuilder::new(&settings(Toolchain::Emcc), &dir.join("emcc")).await.unwrap();
+    let forms: Vec<CompiledForm> = (1..=5u64)
+        .map(|n| numbered("ggg_7.cpp", 300 + n, ("jank_box_integer(49)", &format!("jank_box_integer({})", n * 100))))
+        .collect();
+    let keyed: Vec<(FormKey, &CompiledForm)> = forms.iter().map(|f| (key(&f.cpp), f)).collect();
+    let mut built = Vec::new();
+    for builder in [&resident, &process, &emcc] {
+        let modules: Vec<SideModule> =
+            builder.build_together(&keyed).await.into_iter().collect::<Result<_, _>>().expect("all five build");
+        assert!(modules.iter().all(|m| m.module == modules[0].module && m.bytes == modules[0].bytes), "one module");
+        assert_eq!(modules[0].module, PatchId(301).into());
+        let ids: Vec<u64> = modules.iter().map(|m| m.patch_id.0).collect();
+        assert_eq!(ids, [301, 302, 303, 304, 305]);
+        built.push(modules);
+    }
+    assert!(built[0][0].bytes == built[1][0].bytes, "the service and the process toolchain write the same module");
+    for (name, modules) in [("resident", &built[0]), ("emcc", &built[2])] {
+        let steps: Vec<(&SideModule, &str, bool)> =
+            modules.iter().map(|m| (m, m.entry_symbol.as_str(), false)).collect();
+        let results = run_in_node(main, &scratch(&format!("together-run-{name}")), &steps, 1);
+        let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
+        assert_eq!(values, [&json!("101"), &json!("201"), &json!("301"), &json!("401"), &json!("501")], "{results:?}");
+    }
+
+    let a = numbered("ggg_7.cpp", 321, ("jank_box_integer(49)", "jank_box_integer(7)"));
+    let broken = numbered("broken_10.cpp", 322, ("undefined_local", "undefined_local"));
+    let b = numbered("ggg_7.cpp", 323, ("jank_box_integer(49)", "jank_box_integer(8)"));
+    // clang compiles each form's object: the rest still shares one module. emcc compiles and
+    // links in one command: when it fails, each form is built alone.
+    for (builder, modules) in [(&resident, [321, 321]), (&emcc, [321, 323])] {
+        let results = builder.build_together(&[(key("a"), &a), (key("broken"), &broken), (key("b"), &b)]).await;
+        let failure = results[1].as_ref().expect_err("the broken form fails");
+        assert!(failure.message.contains("patch_322.cpp:") && failure.message.contains("error"), "{}", failure.message);
+        let (a, b) = (results[0].as_ref().expect("a builds"), results[2].as_ref().expect("b builds"));
+        assert_eq!([a.module, b.module], modules.map(|id| PatchId(id).into()));
+    }
+}
+
 /// Log lines written while the guard lives (this thread: tokio tests run on one).
 #[derive(Clone, Default)]
 struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -496,16 +546,20 @@ async fn a_killed_service_falls_back_then_is_restarted() {
 
     let fallback = builder.build(key("2"), &form("ggg_7.cpp", 7)).await.expect("built with the process toolchain");
     assert!(fallback.bytes == first.bytes);
-    let stats = builder.resident_stats().unwrap();
-    assert_eq!((stats.builds, stats.failures), (1, 1), "{stats:?}");
+    assert_eq!(builder.resident_stats().unwrap().failures, 1);
     let warned = logs.lines_with("resident build failed");
     assert_eq!(warned.len(), 1, "{warned:?}");
     assert!(warned[0].contains("signal: 9"), "{warned:?}");
 
     restarted(&builder, pid).await;
+    let before = builder.resident_stats().unwrap().requests;
     builder.build(key("3"), &form("ggg_8.cpp", 8)).await.unwrap();
     let stats = builder.resident_stats().unwrap();
-    assert_eq!((stats.starts, stats.builds, stats.failures), (2, 2, 1), "the restarted service built it: {stats:?}");
+    assert_eq!(
+        (stats.starts, stats.requests - before, stats.failures),
+        (2, 2, 1),
+        "the restarted service built it: {stats:?}"
+    );
     assert_eq!(logs.lines_with("resident build").len(), 1, "one reason, logged once");
 }
 
@@ -526,9 +580,10 @@ async fn a_hanging_service_is_killed_at_the_timeout_and_the_patch_still_builds()
     assert!(warned.len() == 1 && warned[0].contains("3000 ms"), "{warned:?}");
 
     restarted(&builder, pid).await;
+    let before = builder.resident_stats().unwrap().requests;
     builder.build(key("2"), &form("ggg_8.cpp", 8)).await.unwrap();
     let stats = builder.resident_stats().unwrap();
-    assert_eq!((stats.starts, stats.builds, stats.failures), (2, 1, 1), "{stats:?}");
+    assert_eq!((stats.starts, stats.requests - before, stats.failures), (2, 2, 1), "{stats:?}");
 }
 
 #[tokio::test]
@@ -573,19 +628,25 @@ fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
     let dir = scratch("service-protocol");
     let source = dir.join("answer.c");
     std::fs::write(&source, "int answer(void) { return 42; }\n").unwrap();
-    let (object, wasm) = (dir.join("answer.o"), dir.join("answer.wasm"));
-    let build = ["build", source.to_str().unwrap(), object.to_str().unwrap(), wasm.to_str().unwrap()];
+    let other = dir.join("question.c");
+    std::fs::write(&other, "int question(void) { return 6 * 9; }\n").unwrap();
+    let (object, other_object, wasm) = (dir.join("answer.o"), dir.join("question.o"), dir.join("answer.wasm"));
+    let compile = ["compile", source.to_str().unwrap(), object.to_str().unwrap()];
+    let compile_other = ["compile", other.to_str().unwrap(), other_object.to_str().unwrap()];
+    let link = ["link", wasm.to_str().unwrap(), object.to_str().unwrap(), other_object.to_str().unwrap()];
     let cc1 = ["-triple", "wasm32-unknown-emscripten", "-emit-obj", "-mrelocation-model", "pic", "-pic-level", "2"];
     let cc1_rest = ["-main-file-name", "{input-name}", "-O0", "-o", "{output}", "-x", "c", "{input}"];
-    let link = ["wasm-ld", "--experimental-pic", "-shared", "--export-all", "-o", "{output}", "{input}"];
+    let linker = ["wasm-ld", "--experimental-pic", "-shared", "--export-all", "-o", "{output}", "{input}"];
     let count = (cc1.len() + cc1_rest.len()).to_string();
     let configure: Vec<&str> =
-        ["configure", "clang", count.as_str()].iter().chain(&cc1).chain(&cc1_rest).chain(&link).copied().collect();
+        ["configure", "clang", count.as_str()].iter().chain(&cc1).chain(&cc1_rest).chain(&linker).copied().collect();
 
     let oversized = vec![b'x'; MAX_REQUEST_BYTES + 1];
     let reply = send(&oversized);
     assert!(reply[0] == "error" && reply[1].contains("above the limit"), "{reply:?}");
-    let reply = send(&fields(&build));
+    let reply = send(&fields(&compile));
+    assert!(reply[0] == "error" && reply[1].contains("before configure"), "{reply:?}");
+    let reply = send(&fields(&link));
     assert!(reply[0] == "error" && reply[1].contains("before configure"), "{reply:?}");
     let reply = send(&fields(&["hello", "there"]));
     assert!(reply[0] == "error" && reply[1].contains("unknown request `hello`"), "{reply:?}");
@@ -593,10 +654,16 @@ fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
     assert!(reply[0] == "error" && reply[1].contains("bad cc1 argument count"), "{reply:?}");
 
     assert_eq!(send(&fields(&configure)), ["ok"]);
-    let reply = send(&fields(&build[..2]));
-    assert!(reply[0] == "error" && reply[1].contains("exactly three paths"), "{reply:?}");
-    let reply = send(&fields(&build));
-    assert_eq!(reply[0], "ok", "{reply:?}");
+    let reply = send(&fields(&compile[..2]));
+    assert!(reply[0] == "error" && reply[1].contains("exactly two paths"), "{reply:?}");
+    let reply = send(&fields(&link[..2]));
+    assert!(reply[0] == "error" && reply[1].contains("at least one object"), "{reply:?}");
+    for request in [&compile, &compile_other] {
+        let reply = send(&fields(request));
+        assert!(reply[0] == "ok" && reply[1].parse::<u64>().is_ok(), "{reply:?}");
+    }
+    let reply = send(&fields(&link));
+    assert!(reply[0] == "ok" && reply[1].parse::<u64>().is_ok(), "{reply:?}");
     let exports: Vec<String> = wasmparser::Parser::new(0)
         .parse_all(&std::fs::read(&wasm).unwrap())
         .filter_map(|payload| match payload.unwrap() {
@@ -607,10 +674,13 @@ fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
         })
         .flatten()
         .collect();
-    assert!(exports.contains(&"answer".to_string()), "{exports:?}");
+    assert!(
+        exports.contains(&"answer".to_string()) && exports.contains(&"question".to_string()),
+        "one module of both objects: {exports:?}"
+    );
 
     std::fs::write(&source, "int answer(void) { return missing; }\n").unwrap();
-    let reply = send(&fields(&build));
+    let reply = send(&fields(&compile));
     assert!(
         reply[0] == "compile" && reply[1].contains("answer.c:1:27: error: use of undeclared identifier 'missing'"),
         "{reply:?}"

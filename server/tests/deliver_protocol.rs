@@ -33,6 +33,7 @@ fn patch(id: u64, name: &str, kind: PatchKind) -> Patch {
     Patch {
         module: SideModule {
             patch_id: PatchId(id),
+            module: PatchId(id).into(),
             bytes: bytes.into(),
             entry_symbol: PatchId(id).entry_symbol(),
             var: VarName::new("demo.core", name),

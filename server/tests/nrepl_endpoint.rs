@@ -88,16 +88,18 @@ impl Build for StandInBuild {
         None
     }
 
-    async fn build(&self, _: FormKey, form: &CompiledForm) -> Result<SideModule, StageFailure> {
-        Ok(SideModule {
+    async fn build_together(&self, forms: &[(FormKey, &CompiledForm)]) -> Vec<Result<SideModule, StageFailure>> {
+        let module = |form: &CompiledForm| SideModule {
             patch_id: form.patch_id,
+            module: form.patch_id.into(),
             bytes: form.cpp.as_bytes().into(),
             entry_symbol: form.patch_id.entry_symbol(),
             var: form.var.clone(),
             kind: form.kind.clone(),
             cpp_path: PathBuf::from("patch.cpp"),
             cached: false,
-        })
+        };
+        forms.iter().map(|(_, form)| Ok(module(form))).collect()
     }
 }
 

@@ -1,5 +1,5 @@
 //! The content-addressed module cache: `<cache_dir>/modules/<key>.wasm` plus `<key>.json`
-//! (patch id, var, kind, entry symbol, C++ path). Re-patching a form to a version built
+//! (patch id, module id, var, kind, entry symbol, C++ path). Re-patching a form to a version built
 //! before returns the old module (old bytes, old patch id) without compiling anything.
 //!
 //! Owns: `<cache_dir>/modules/`, its size bound and least-recently-used eviction. The index
@@ -16,11 +16,14 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stages::{PatchId, PatchKind, SideModule, VarName};
+use crate::stages::{ModuleId, PatchId, PatchKind, SideModule, VarName};
 
 #[derive(Serialize, Deserialize)]
 struct Metadata {
     patch_id: PatchId,
+    /// Absent in entries written before forms were built together: the patch's own module.
+    #[serde(default)]
+    module: Option<ModuleId>,
     var: VarName,
     kind: PatchKind,
     entry_symbol: String,
@@ -90,6 +93,7 @@ impl ModuleCache {
             .and_then(|f| f.set_times(FileTimes::new().set_modified(SystemTime::now())));
         Some(SideModule {
             patch_id: meta.patch_id,
+            module: meta.module.unwrap_or(meta.patch_id.into()),
             bytes: Arc::from(bytes),
             entry_symbol: meta.entry_symbol,
             var: meta.var,
@@ -110,6 +114,7 @@ impl ModuleCache {
     fn write(&self, key: &str, module: &SideModule) -> std::io::Result<()> {
         let meta = Metadata {
             patch_id: module.patch_id,
+            module: Some(module.module),
             var: module.var.clone(),
             kind: module.kind.clone(),
             entry_symbol: module.entry_symbol.clone(),

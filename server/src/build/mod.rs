@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{BuildSettings, Toolchain};
-use crate::stages::{Build, CompiledForm, FormKey, SideModule, StageFailure};
+use crate::stages::{Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
 
 pub use main_module::{build_main_module, MainModule};
 pub use resident::{service_binary, ResidentStats, ServiceError, MAX_REQUEST_BYTES};
@@ -260,91 +260,198 @@ impl SideModuleBuilder {
         h.finalize().to_hex()[..32].to_string()
     }
 
-    async fn build_module(&self, form: &CompiledForm) -> Result<SideModule, BuildError> {
+    /// Builds the forms into one side module. When that fails for several forms, it builds
+    /// each alone, so that a failure lands on the form it belongs to and the others go through.
+    async fn build_forms(&self, forms: &[&CompiledForm]) -> Vec<Result<SideModule, BuildError>> {
+        let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| self.unit(form)).collect();
+        if self.tools != Tools::Emcc {
+            // Each form's object on its own: one that does not compile fails alone.
+            let compiled = futures::future::join_all(units.iter().map(|u| async move {
+                self.compile_object(&u.as_ref().ok()?.cpp, &u.as_ref().ok()?.object).await.err()
+            }))
+            .await;
+            for (unit, failure) in units.iter_mut().zip(compiled) {
+                if let Some(failure) = failure {
+                    *unit = Err(failure);
+                }
+            }
+        }
+        let ready: Vec<usize> = (0..units.len()).filter(|&i| units[i].is_ok()).collect();
+        let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
+        let groups: Vec<Vec<usize>> = match self.link_group(&units, &ready).await {
+            Ok(bytes) => {
+                self.place(&units, &ready, bytes, &mut modules);
+                Vec::new()
+            }
+            Err(failure) if ready.len() < 2 => {
+                if let Some(&i) = ready.first() {
+                    modules[i] = Some(Err(failure));
+                }
+                Vec::new()
+            }
+            Err(failure) => {
+                tracing::info!(
+                    "building {} forms into one side module failed ({failure}); building each alone",
+                    ready.len()
+                );
+                ready.iter().map(|&i| vec![i]).collect()
+            }
+        };
+        for group in groups {
+            match self.link_group(&units, &group).await {
+                Ok(bytes) => self.place(&units, &group, bytes, &mut modules),
+                Err(failure) => modules[group[0]] = Some(Err(failure)),
+            }
+        }
+        for unit in units.iter().flatten() {
+            let _ = std::fs::remove_file(&unit.object);
+        }
+        units
+            .into_iter()
+            .zip(modules)
+            .map(|(unit, module)| match (unit, module) {
+                (Err(failure), _) => Err(failure),
+                (Ok(_), Some(module)) => module,
+                (Ok(unit), None) => Err(BuildError::Link(format!("{} was not linked", unit.cpp.display()))),
+            })
+            .collect()
+    }
+
+    /// Writes the form's C++ where diagnostics can point at it.
+    fn unit<'a>(&self, form: &'a CompiledForm) -> Result<Unit<'a>, BuildError> {
         let id = form.patch_id;
-        let cpp_path = self.cpp_dir.join(format!("patch_{id}.cpp"));
-        std::fs::write(&cpp_path, &form.cpp).map_err(|e| BuildError::io(format!("write {}", cpp_path.display()), e))?;
-        let wasm_path = self.tmp_dir.join(format!("patch_{id}.wasm"));
-        let result = self.compile_and_link(&cpp_path, &wasm_path).await;
-        let bytes = result.and_then(|()| {
-            std::fs::read(&wasm_path).map_err(|e| BuildError::io(format!("read {}", wasm_path.display()), e))
-        });
-        let _ = std::fs::remove_file(&wasm_path);
+        let cpp = self.cpp_dir.join(format!("patch_{id}.cpp"));
+        std::fs::write(&cpp, &form.cpp).map_err(|e| BuildError::io(format!("write {}", cpp.display()), e))?;
+        Ok(Unit { form, cpp, object: self.tmp_dir.join(format!("patch_{id}.o")) })
+    }
+
+    /// One side module's bytes from the units at `indices` (compiled already, except with emcc),
+    /// named after the first one's patch id.
+    async fn link_group(
+        &self,
+        units: &[Result<Unit<'_>, BuildError>],
+        indices: &[usize],
+    ) -> Result<Arc<[u8]>, BuildError> {
+        let group: Vec<&Unit> = indices.iter().filter_map(|&i| units[i].as_ref().ok()).collect();
+        let Some(first) = group.first() else { return Err(BuildError::Link("no object to link".into())) };
+        let wasm = self.tmp_dir.join(format!("module_{}.wasm", first.form.patch_id));
+        let linked = match self.tools {
+            Tools::Emcc => self.emcc(&group.iter().map(|u| u.cpp.as_path()).collect::<Vec<_>>(), &wasm).await,
+            Tools::Direct | Tools::Resident => {
+                self.link_objects(&group.iter().map(|u| u.object.as_path()).collect::<Vec<_>>(), &wasm).await
+            }
+        };
+        let bytes = linked
+            .and_then(|()| std::fs::read(&wasm).map_err(|e| BuildError::io(format!("read {}", wasm.display()), e)));
+        let _ = std::fs::remove_file(&wasm);
         let bytes = bytes?;
         if bytes.len() > self.max_module_bytes {
             return Err(BuildError::TooLarge { bytes: bytes.len(), limit: self.max_module_bytes });
         }
-        Ok(SideModule {
-            patch_id: id,
-            bytes: Arc::from(bytes),
-            entry_symbol: id.entry_symbol(),
-            var: form.var.clone(),
-            kind: form.kind.clone(),
-            cpp_path,
-            cached: false,
-        })
+        Ok(Arc::from(bytes))
     }
 
-    async fn compile_and_link(&self, cpp: &Path, wasm: &Path) -> Result<(), BuildError> {
-        match self.tools {
-            Tools::Emcc => {
-                let mut args: Vec<OsString> = SIDE_MODULE_FLAGS.iter().map(OsString::from).collect();
-                args.extend(self.extra.iter().cloned());
-                args.extend([cpp.into(), "-o".into(), wasm.into()]);
-                let out = run_tool(&self.emscripten.emcc, &args, true, self.timeout).await?;
-                // emcc's own link errors also land here; they name the symbol, which is enough.
-                if !out.success {
-                    return Err(compile_failed(cpp, &out.stderr));
-                }
-                Ok(())
+    /// The units at `indices` as patches of the one module `bytes`.
+    fn place(
+        &self,
+        units: &[Result<Unit<'_>, BuildError>],
+        indices: &[usize],
+        bytes: Arc<[u8]>,
+        modules: &mut [Option<Result<SideModule, BuildError>>],
+    ) {
+        let Some(module) =
+            indices.iter().find_map(|&i| units[i].as_ref().ok()).map(|u| ModuleId::from(u.form.patch_id))
+        else {
+            return;
+        };
+        for &i in indices {
+            if let Ok(unit) = &units[i] {
+                modules[i] = Some(Ok(SideModule {
+                    patch_id: unit.form.patch_id,
+                    module,
+                    bytes: bytes.clone(),
+                    entry_symbol: unit.form.patch_id.entry_symbol(),
+                    var: unit.form.var.clone(),
+                    kind: unit.form.kind.clone(),
+                    cpp_path: unit.cpp.clone(),
+                    cached: false,
+                }));
             }
-            Tools::Direct => self.compile_and_link_direct(cpp, wasm).await,
-            Tools::Resident => self.compile_and_link_resident(cpp, wasm).await,
         }
     }
 
-    async fn compile_and_link_direct(&self, cpp: &Path, wasm: &Path) -> Result<(), BuildError> {
-        let object = wasm.with_extension("o");
+    /// `emcc -sSIDE_MODULE=1`, compile and link in one command.
+    async fn emcc(&self, cpps: &[&Path], wasm: &Path) -> Result<(), BuildError> {
+        let mut args: Vec<OsString> = SIDE_MODULE_FLAGS.iter().map(OsString::from).collect();
+        args.extend(self.extra.iter().cloned());
+        args.extend(cpps.iter().map(OsString::from));
+        args.extend(["-o".into(), wasm.into()]);
+        let out = run_tool(&self.emscripten.emcc, &args, true, self.timeout).await?;
+        // emcc's own link errors also land here; they name the symbol, which is enough.
+        match (out.success, cpps.first()) {
+            (true, _) => Ok(()),
+            (false, Some(cpp)) => Err(compile_failed(cpp, &out.stderr)),
+            (false, None) => Err(BuildError::Link(toolchain::tail(&out.stderr, 20))),
+        }
+    }
+
+    /// clang's -cc1 in the build service, else a `clang++` process.
+    async fn compile_object(&self, cpp: &Path, object: &Path) -> Result<(), BuildError> {
+        if let (Tools::Resident, Some(resident)) = (self.tools, &self.resident) {
+            match resident.compile(cpp, object).await {
+                Ok(Outcome::Done { .. }) => return Ok(()),
+                Ok(Outcome::Failed(stderr)) => return Err(compile_failed(cpp, &stderr)),
+                Err(e) => service_failed(resident, e, cpp),
+            }
+        }
         let compile = &self.emscripten.compile;
-        let out = run_tool(&compile.program, &compile.args(&self.extra, cpp, &object), false, self.timeout).await?;
+        let out = run_tool(&compile.program, &compile.args(&self.extra, cpp, object), false, self.timeout).await?;
         if !out.success {
             return Err(compile_failed(cpp, &out.stderr));
         }
+        Ok(())
+    }
+
+    /// lld in a child of the build service, else a `wasm-ld` process.
+    async fn link_objects(&self, objects: &[&Path], wasm: &Path) -> Result<(), BuildError> {
+        if let (Tools::Resident, Some(resident)) = (self.tools, &self.resident) {
+            match resident.link(objects, wasm).await {
+                Ok(Outcome::Done { .. }) => return Ok(()),
+                Ok(Outcome::Failed(stderr)) => return Err(BuildError::Link(toolchain::tail(&stderr, 20))),
+                Err(e) => service_failed(resident, e, wasm),
+            }
+        }
         let link = &self.emscripten.link;
-        let out = run_tool(&link.program, &link.args(&[], &object, wasm), false, self.timeout).await;
-        let _ = std::fs::remove_file(&object);
-        let out = out?;
+        let out = run_tool(&link.program, &link.args_for_inputs(&[], objects, wasm), false, self.timeout).await?;
         if !out.success {
             return Err(BuildError::Link(toolchain::tail(&out.stderr, 20)));
         }
         Ok(())
     }
+}
 
-    /// Through the build service; with the direct tools when the service fails, which is then
-    /// restarted in the background. The patch never fails because of the service.
-    async fn compile_and_link_resident(&self, cpp: &Path, wasm: &Path) -> Result<(), BuildError> {
-        let Some(resident) = &self.resident else { return self.compile_and_link_direct(cpp, wasm).await };
-        let object = wasm.with_extension("o");
-        let outcome = resident.build(cpp, &object, wasm).await;
-        let _ = std::fs::remove_file(&object);
-        match outcome {
-            Ok(Outcome::Built { .. }) => Ok(()),
-            Ok(Outcome::CompileFailed(stderr)) => Err(compile_failed(cpp, &stderr)),
-            Ok(Outcome::LinkFailed(stderr)) => Err(BuildError::Link(toolchain::tail(&stderr, 20))),
-            // Turned off earlier, and logged then.
-            Err(resident::ServiceError::Disabled) => self.compile_and_link_direct(cpp, wasm).await,
-            Err(e) => {
-                tracing::warn!(
-                    "resident build failed ({e}); building {} with clang++ + wasm-ld and restarting the service",
-                    cpp.display()
-                );
-                let built = self.compile_and_link_direct(cpp, wasm).await;
-                let resident = Arc::clone(resident);
-                tokio::spawn(async move { resident.restart().await });
-                built
-            }
-        }
+/// One form on its way into a side module.
+struct Unit<'a> {
+    form: &'a CompiledForm,
+    /// Kept after the build, for diagnostics.
+    cpp: PathBuf,
+    /// Removed after the build.
+    object: PathBuf,
+}
+
+/// The build service failed a request, which the caller then makes with the process
+/// toolchain: the patch never fails because of the service. It is restarted in the background.
+fn service_failed(resident: &Arc<ResidentBuild>, e: ServiceError, what: &Path) {
+    // Turned off or failed earlier, and logged then.
+    if matches!(e, ServiceError::Disabled | ServiceError::Down) {
+        return;
     }
+    tracing::warn!(
+        "resident build failed ({e}); building {} with the process toolchain and restarting the service",
+        what.display()
+    );
+    let resident = Arc::clone(resident);
+    tokio::spawn(async move { resident.restart().await });
 }
 
 /// Starts the build service for the direct tools' commands plus `extra`; `None` (and why,
@@ -421,15 +528,26 @@ impl Build for SideModuleBuilder {
         self.cache.as_ref()?.get(&self.cache_key(key))
     }
 
-    async fn build(&self, key: FormKey, form: &CompiledForm) -> Result<SideModule, StageFailure> {
-        let module = self.build_module(form).await.map_err(|e| {
-            let failure = StageFailure::from(e);
-            StageFailure { message: format!("{} (patch {}): {}", form.var, form.patch_id, failure.message), ..failure }
-        })?;
-        if let Some(cache) = &self.cache {
-            cache.put(&self.cache_key(key), &module);
-        }
-        Ok(module)
+    async fn build_together(&self, forms: &[(FormKey, &CompiledForm)]) -> Vec<Result<SideModule, StageFailure>> {
+        let compiled: Vec<&CompiledForm> = forms.iter().map(|(_, form)| *form).collect();
+        let built = self.build_forms(&compiled).await;
+        forms
+            .iter()
+            .zip(built)
+            .map(|((key, form), built)| {
+                let module = built.map_err(|e| {
+                    let failure = StageFailure::from(e);
+                    StageFailure {
+                        message: format!("{} (patch {}): {}", form.var, form.patch_id, failure.message),
+                        ..failure
+                    }
+                })?;
+                if let Some(cache) = &self.cache {
+                    cache.put(&self.cache_key(*key), &module);
+                }
+                Ok(module)
+            })
+            .collect()
     }
 }
 

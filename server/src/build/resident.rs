@@ -45,18 +45,17 @@ pub enum ServiceError {
     Protocol(String),
     #[error("the build service is off after an earlier failure")]
     Disabled,
+    #[error("the build service is being restarted after a failure")]
+    Down,
 }
 
-/// What a build request came to. Compile and link failures are the patch's, not the service's.
+/// What a compile or link request came to. Their failures are the patch's, not the service's.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// With the service's own compile and link times, in microseconds.
-    Built {
-        compile_us: u64,
-        link_us: u64,
-    },
-    CompileFailed(String),
-    LinkFailed(String),
+    /// With the service's own time for the work, in microseconds.
+    Done { us: u64 },
+    /// clang's or lld's messages.
+    Failed(String),
 }
 
 /// Counters of one service client, for tests, the benchmark and logs.
@@ -64,8 +63,8 @@ pub(crate) enum Outcome {
 pub struct ResidentStats {
     /// The running service's process id.
     pub pid: Option<u32>,
-    /// Requests the service answered (built, or failed with the patch's own errors).
-    pub builds: u64,
+    /// Requests the service answered (compiles and links, done or failed with the patch's own errors).
+    pub requests: u64,
     /// Requests the service failed (crash, hang, bad reply): built with the process toolchain.
     pub failures: u64,
     /// Times the service was started.
@@ -98,7 +97,7 @@ pub fn service_binary(configured: Option<&Path>) -> Result<PathBuf, ServiceError
 
 enum State {
     Running(Box<Service>),
-    /// Stopped after a failure; the next build or the restart task starts it again.
+    /// Stopped after a failure; the restart task starts it again.
     Down,
     /// Could not be (re)started: the process toolchain builds from now on.
     Disabled,
@@ -118,7 +117,7 @@ pub(crate) struct ResidentBuild {
     timeout: Duration,
     state: Mutex<State>,
     pid: AtomicU32,
-    builds: AtomicU64,
+    requests: AtomicU64,
     failures: AtomicU64,
     starts: AtomicU64,
     compile_us: AtomicU64,
@@ -151,7 +150,7 @@ impl ResidentBuild {
             timeout,
             state: Mutex::new(State::Down),
             pid: AtomicU32::new(0),
-            builds: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             starts: AtomicU64::new(0),
             compile_us: AtomicU64::new(0),
@@ -166,7 +165,7 @@ impl ResidentBuild {
         let pid = self.pid.load(Ordering::Relaxed);
         ResidentStats {
             pid: (pid != 0).then_some(pid),
-            builds: self.builds.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             starts: self.starts.load(Ordering::Relaxed),
             compile_us: self.compile_us.load(Ordering::Relaxed),
@@ -174,34 +173,42 @@ impl ResidentBuild {
         }
     }
 
-    /// Compiles `cpp` to `object` and links it into the side module `wasm`. On an error the
-    /// service is stopped; [`ResidentBuild::restart`] (or the next build) starts it again.
-    pub async fn build(&self, cpp: &Path, object: &Path, wasm: &Path) -> Result<Outcome, ServiceError> {
-        let mut state = self.state.lock().await;
-        match &*state {
-            State::Disabled => return Err(ServiceError::Disabled),
-            State::Down => match self.spawn().await {
-                Ok(service) => *state = State::Running(Box::new(service)),
-                Err(e) => {
-                    *state = State::Disabled;
-                    return Err(e);
-                }
-            },
-            State::Running(_) => {}
+    /// Compiles `cpp` to `object`.
+    pub async fn compile(&self, cpp: &Path, object: &Path) -> Result<Outcome, ServiceError> {
+        let outcome = self.request(&["compile".into(), cpp.into(), object.into()], "compile").await?;
+        if let Outcome::Done { us } = outcome {
+            self.compile_us.fetch_add(us, Ordering::Relaxed);
         }
-        let State::Running(service) = &mut *state else { return Err(ServiceError::Disabled) };
-        let request = payload(&["build".into(), cpp.into(), object.into(), wasm.into()]);
-        let result = match self.exchange(service, &request).await {
-            Ok(reply) => parse_build_reply(&reply),
+        Ok(outcome)
+    }
+
+    /// Links `objects` into the side module `wasm`.
+    pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<Outcome, ServiceError> {
+        let mut fields: Vec<OsString> = vec!["link".into(), wasm.into()];
+        fields.extend(objects.iter().map(|o| OsString::from(o)));
+        let outcome = self.request(&fields, "link").await?;
+        if let Outcome::Done { us } = outcome {
+            self.link_us.fetch_add(us, Ordering::Relaxed);
+        }
+        Ok(outcome)
+    }
+
+    /// Sends one request. On an error the service is stopped until [`ResidentBuild::restart`]
+    /// starts it again; requests meanwhile get [`ServiceError::Down`].
+    async fn request(&self, fields: &[OsString], failed_kind: &str) -> Result<Outcome, ServiceError> {
+        let mut state = self.state.lock().await;
+        let service = match &mut *state {
+            State::Running(service) => service,
+            State::Down => return Err(ServiceError::Down),
+            State::Disabled => return Err(ServiceError::Disabled),
+        };
+        let result = match self.exchange(service, &payload(fields)).await {
+            Ok(reply) => parse_reply(&reply, failed_kind),
             Err(e) => Err(e),
         };
         match result {
             Ok(outcome) => {
-                self.builds.fetch_add(1, Ordering::Relaxed);
-                if let Outcome::Built { compile_us, link_us } = outcome {
-                    self.compile_us.fetch_add(compile_us, Ordering::Relaxed);
-                    self.link_us.fetch_add(link_us, Ordering::Relaxed);
-                }
+                self.requests.fetch_add(1, Ordering::Relaxed);
                 Ok(outcome)
             }
             Err(e) => {
@@ -307,14 +314,14 @@ fn payload(fields: &[OsString]) -> Vec<u8> {
     fields.iter().map(|f| f.as_bytes()).collect::<Vec<_>>().join(&0u8)
 }
 
-fn parse_build_reply(reply: &[String]) -> Result<Outcome, ServiceError> {
+/// A reply to a `compile` or `link` request: `ok` and the time, or the tool's messages
+/// under the request's own verb.
+fn parse_reply(reply: &[String], failed_kind: &str) -> Result<Outcome, ServiceError> {
     match reply {
-        [ok, compile_us, link_us] if ok == "ok" => match (compile_us.parse(), link_us.parse()) {
-            (Ok(compile_us), Ok(link_us)) => Ok(Outcome::Built { compile_us, link_us }),
-            _ => Err(ServiceError::Protocol(format!("times `{compile_us}`, `{link_us}`"))),
-        },
-        [kind, messages] if kind == "compile" => Ok(Outcome::CompileFailed(messages.clone())),
-        [kind, messages] if kind == "link" => Ok(Outcome::LinkFailed(messages.clone())),
+        [ok, us] if ok == "ok" => {
+            us.parse().map(|us| Outcome::Done { us }).map_err(|_| ServiceError::Protocol(format!("time `{us}`")))
+        }
+        [kind, messages] if kind == failed_kind => Ok(Outcome::Failed(messages.clone())),
         [kind, message] if kind == "error" => Err(ServiceError::Protocol(message.clone())),
         other => Err(ServiceError::Protocol(tail(&other.join(" | "), 3))),
     }
@@ -391,14 +398,18 @@ mod tests {
     }
 
     #[test]
-    fn build_replies_are_told_apart() {
-        let reply = |fields: &[&str]| parse_build_reply(&fields.iter().map(|f| f.to_string()).collect::<Vec<_>>());
-        assert!(matches!(reply(&["ok", "7000", "5000"]), Ok(Outcome::Built { compile_us: 7000, link_us: 5000 })));
-        assert!(matches!(reply(&["ok", "7000", "soon"]), Err(ServiceError::Protocol(_))));
-        assert!(matches!(reply(&["compile", "p.cpp:1:1: error: x"]), Ok(Outcome::CompileFailed(t)) if t.contains("x")));
-        assert!(matches!(reply(&["link", "wasm-ld: error: y"]), Ok(Outcome::LinkFailed(_))));
-        assert!(matches!(reply(&["error", "build before configure"]), Err(ServiceError::Protocol(_))));
-        assert!(matches!(reply(&["ok"]), Err(ServiceError::Protocol(_))));
+    fn replies_are_told_apart() {
+        let reply =
+            |fields: &[&str], kind| parse_reply(&fields.iter().map(|f| f.to_string()).collect::<Vec<_>>(), kind);
+        assert!(matches!(reply(&["ok", "7000"], "compile"), Ok(Outcome::Done { us: 7000 })));
+        assert!(matches!(reply(&["ok", "soon"], "link"), Err(ServiceError::Protocol(_))));
+        assert!(
+            matches!(reply(&["compile", "p.cpp:1:1: error: x"], "compile"), Ok(Outcome::Failed(t)) if t.contains("x"))
+        );
+        assert!(matches!(reply(&["link", "wasm-ld: error: y"], "link"), Ok(Outcome::Failed(_))));
+        assert!(matches!(reply(&["link", "wasm-ld: error: y"], "compile"), Err(ServiceError::Protocol(_))));
+        assert!(matches!(reply(&["error", "compile before configure"], "compile"), Err(ServiceError::Protocol(_))));
+        assert!(matches!(reply(&["ok"], "link"), Err(ServiceError::Protocol(_))));
     }
 
     #[test]

@@ -40,13 +40,18 @@ enum Arg {
 impl Recipe {
     /// The recipe's arguments with `extra` inserted before the input, for `input` -> `output`.
     pub fn args(&self, extra: &[OsString], input: &Path, output: &Path) -> Vec<OsString> {
-        let mut out = Vec::with_capacity(self.args.len() + extra.len());
+        self.args_for_inputs(extra, &[input], output)
+    }
+
+    /// The same with several inputs where the recipe has one (the objects of one link).
+    pub fn args_for_inputs(&self, extra: &[OsString], inputs: &[&Path], output: &Path) -> Vec<OsString> {
+        let mut out = Vec::with_capacity(self.args.len() + extra.len() + inputs.len());
         for arg in &self.args {
             match arg {
                 Arg::Literal(s) => out.push(OsString::from(s)),
                 Arg::Input => {
                     out.extend(extra.iter().cloned());
-                    out.push(input.into());
+                    out.extend(inputs.iter().map(OsString::from));
                 }
                 Arg::Output => out.push(output.into()),
             }

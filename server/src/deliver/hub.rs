@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::journal::{Entry, Journal, Snapshot, HISTORY_PER_VAR};
-use super::protocol::{encode_patch, HookResult, LoadResult, PageApi, PatchHeader, ServerMessage};
+use super::protocol::{encode_batch, HookResult, LoadResult, PageApi, PatchHeader, ServerMessage};
 use crate::stages::{Delivery, FormFailure, LoadHooks, Patch, PatchKind, Stage, VarName, VarVersion};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
@@ -134,14 +134,14 @@ impl Hub {
         let batch = state.next_batch;
         state.next_batch += 1;
         let entries = state.journal.entries();
-        let replay: Vec<Bytes> = entries
+        let frames: Vec<_> = entries
             .iter()
             .enumerate()
             .map(|(index, e)| {
-                let header = PatchHeader { batch, index, count: entries.len(), replay: true, ..journal_header(e) };
-                encode_patch(&header, &e.bytes)
+                (PatchHeader { batch, index, count: entries.len(), replay: true, ..journal_header(e) }, e.bytes.clone())
             })
             .collect();
+        let replay = encode_batch(&frames);
         let failing = (!state.failing.is_empty()).then(|| {
             ServerMessage::Failures { failed: state.failing.values().cloned().collect(), fine: Vec::new() }.to_json()
         });
@@ -350,19 +350,23 @@ impl Hub {
         state.waiting.insert(batch, tx);
         let (frames, changed) = prepare(&mut state);
         let count = frames.len();
-        let headers: Vec<PatchHeader> = frames
-            .iter()
+        let frames: Vec<(PatchHeader, Arc<[u8]>)> = frames
+            .into_iter()
             .enumerate()
-            .map(|(index, (h, _))| PatchHeader {
-                batch,
-                index,
-                count,
-                before_load: hooks.before.clone(),
-                after_load: hooks.after.clone(),
-                ..h.clone()
+            .map(|(index, (h, bytes))| {
+                let header = PatchHeader {
+                    batch,
+                    index,
+                    count,
+                    before_load: hooks.before.clone(),
+                    after_load: hooks.after.clone(),
+                    ..h
+                };
+                (header, bytes)
             })
             .collect();
-        let encoded: Vec<Bytes> = headers.iter().zip(&frames).map(|(h, (_, bytes))| encode_patch(h, bytes)).collect();
+        let encoded = encode_batch(&frames);
+        let headers: Vec<PatchHeader> = frames.into_iter().map(|(h, _)| h).collect();
         let mut pages = HashSet::new();
         let mut slow = Vec::new();
         let mut stale = Vec::new();
@@ -532,6 +536,7 @@ fn journal_header(e: &Entry) -> PatchHeader {
         before_load: Vec::new(),
         after_load: Vec::new(),
         id: e.id,
+        module: e.module,
         entry: e.entry_symbol.clone(),
         var: e.var.clone(),
         kind: PatchKind::Definition,

@@ -4,7 +4,7 @@
 //! goes back to.
 //!
 //! Owns: the entries, the history, and their copy on disk (`<dir>/index.json`,
-//! `<dir>/history.json` + `<dir>/<id>.wasm`, each written to a temporary file and renamed, so
+//! `<dir>/history.json` + `<dir>/<module id>.wasm`, each written to a temporary file and renamed, so
 //! a crash leaves the old or the new version).
 //! A journal that cannot be read is logged and ignored: losing it costs a replay, never the
 //! sidecar. Expression patches are never journaled. Must not touch sockets.
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stages::{Patch, PatchId, PatchKind, PatchOrigin, VarName};
+use crate::stages::{ModuleId, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 const INDEX: &str = "index.json";
 const HISTORY: &str = "history.json";
@@ -25,6 +25,8 @@ pub const HISTORY_PER_VAR: usize = 32;
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub id: PatchId,
+    /// The side module holding the patch (shared by the forms of one save).
+    pub module: ModuleId,
     pub entry_symbol: String,
     pub var: VarName,
     pub origin: PatchOrigin,
@@ -34,6 +36,9 @@ pub struct Entry {
 #[derive(Serialize, Deserialize)]
 struct IndexEntry {
     id: PatchId,
+    /// Absent in journals written before forms were built together: the patch's own module.
+    #[serde(default)]
+    module: Option<ModuleId>,
     entry_symbol: String,
     var: VarName,
     origin: PatchOrigin,
@@ -122,6 +127,7 @@ impl Journal {
         }
         self.entries.push(Entry {
             id: module.patch_id,
+            module: module.module,
             entry_symbol: module.entry_symbol.clone(),
             var: module.var.clone(),
             origin: patch.origin.clone(),
@@ -168,7 +174,7 @@ impl Snapshot {
         let Some(dir) = &self.dir else { return Ok(()) };
         std::fs::create_dir_all(dir).map_err(err("create", dir))?;
         for entry in self.entries.iter().chain(&self.history) {
-            let path = module_path(dir, entry.id);
+            let path = module_path(dir, entry.module);
             if !path.exists() {
                 write_atomically(&path, &entry.bytes).map_err(err("write", &path))?;
             }
@@ -176,7 +182,7 @@ impl Snapshot {
         // The history first: a crash between the two writes leaves an index whose modules are kept.
         write_index(dir, HISTORY, &self.history)?;
         write_index(dir, INDEX, &self.entries)?;
-        let kept: Vec<PathBuf> = self.entries.iter().chain(&self.history).map(|e| module_path(dir, e.id)).collect();
+        let kept: Vec<PathBuf> = self.entries.iter().chain(&self.history).map(|e| module_path(dir, e.module)).collect();
         for stale in std::fs::read_dir(dir).map_err(err("list", dir))?.flatten().map(|e| e.path()) {
             if stale.extension().is_some_and(|x| x == "wasm") && !kept.contains(&stale) {
                 let _ = std::fs::remove_file(&stale);
@@ -191,6 +197,7 @@ fn write_index(dir: &Path, name: &str, entries: &[Entry]) -> Result<(), JournalE
         .iter()
         .map(|e| IndexEntry {
             id: e.id,
+            module: Some(e.module),
             entry_symbol: e.entry_symbol.clone(),
             var: e.var.clone(),
             origin: e.origin.clone(),
@@ -229,16 +236,22 @@ fn err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Journa
     move |source| JournalError { what, path, source }
 }
 
-fn module_path(dir: &Path, id: PatchId) -> PathBuf {
-    dir.join(format!("{id}.wasm"))
+fn module_path(dir: &Path, module: ModuleId) -> PathBuf {
+    dir.join(format!("{module}.wasm"))
 }
 
 fn read_entry(dir: &Path, e: IndexEntry) -> Option<Entry> {
-    let path = module_path(dir, e.id);
+    let module = e.module.unwrap_or(e.id.into());
+    let path = module_path(dir, module);
     match std::fs::read(&path) {
-        Ok(bytes) if bytes.starts_with(b"\0asm") => {
-            Some(Entry { id: e.id, entry_symbol: e.entry_symbol, var: e.var, origin: e.origin, bytes: bytes.into() })
-        }
+        Ok(bytes) if bytes.starts_with(b"\0asm") => Some(Entry {
+            id: e.id,
+            module,
+            entry_symbol: e.entry_symbol,
+            var: e.var,
+            origin: e.origin,
+            bytes: bytes.into(),
+        }),
         Ok(_) => {
             tracing::warn!("journal: {} is not a wasm module; {} is left out", path.display(), e.var);
             None

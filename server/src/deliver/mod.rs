@@ -299,6 +299,7 @@ fn test_patch(id: u64, name: &str, kind: crate::stages::PatchKind) -> Patch {
     bytes.extend(id.to_le_bytes());
     let module = SideModule {
         patch_id: PatchId(id),
+        module: PatchId(id).into(),
         bytes: bytes.into(),
         entry_symbol: PatchId(id).entry_symbol(),
         var: VarName::new("demo.core", name),

@@ -6,7 +6,9 @@
 //! - server -> page, text: `{"op":"welcome","session":s,"journal":n}` once per connection.
 //! - server -> page, binary, one per patch: `u32` big-endian header length, the JSON
 //!   [`PatchHeader`], then the side module's bytes. A batch is `count` such frames with the
-//!   same `batch` number; journal replays are batches with `replay: true`, undos batches
+//!   same `batch` number; the forms of one save share one side module (`module`), whose bytes
+//!   only its first frame in the batch carries (the page loads them once and calls each
+//!   frame's `entry` from them); journal replays are batches with `replay: true`, undos batches
 //!   with `undo: true` (earlier versions: a page that loaded one before rebinds it from the
 //!   module it still has, without compiling the bytes again). Headers carry the batch's load
 //!   hooks (`before_load`, `after_load`), which the page calls around it.
@@ -19,10 +21,13 @@
 //!   "error"?, "skipped"?, "rebound"?, "output"?}], "hooks"?: [{"var", "ok", "error"?,
 //!   "output"?}]}` once the page applied (or failed) every patch of batch `b`.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::stages::{FormFailure, Patch, PatchId, PatchKind, PatchOrigin, VarName};
+use crate::stages::{FormFailure, ModuleId, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 /// Largest message a page may send: acks are small JSON.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
@@ -42,6 +47,8 @@ pub struct PatchHeader {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub undo: bool,
     pub id: PatchId,
+    /// The side module holding the patch; the page loads each module once.
+    pub module: ModuleId,
     pub entry: String,
     pub var: VarName,
     pub kind: PatchKind,
@@ -62,6 +69,7 @@ impl PatchHeader {
             replay: false,
             undo: false,
             id: patch.module.patch_id,
+            module: patch.module.module,
             entry: patch.module.entry_symbol.clone(),
             var: patch.module.var.clone(),
             kind: patch.module.kind.clone(),
@@ -82,6 +90,15 @@ pub fn encode_patch(header: &PatchHeader, module: &[u8]) -> Bytes {
     frame.extend_from_slice(&json);
     frame.extend_from_slice(module);
     Bytes::from(frame)
+}
+
+/// The frames of one batch: a module's bytes go in the first frame that needs them only.
+pub fn encode_batch(frames: &[(PatchHeader, Arc<[u8]>)]) -> Vec<Bytes> {
+    let mut sent = HashSet::new();
+    frames
+        .iter()
+        .map(|(header, bytes)| encode_patch(header, if sent.insert(header.module) { bytes } else { &[] }))
+        .collect()
 }
 
 /// The inverse of [`encode_patch`] (tests and tools read frames with it).
@@ -203,6 +220,7 @@ impl ClientMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stages::SideModule;
 
     fn patch() -> Patch {
         crate::deliver::test_patch(42, "speed", PatchKind::Definition)
@@ -224,6 +242,22 @@ mod tests {
         assert_eq!(json["var"]["name"], "speed");
         assert_eq!(json["origin"]["line"], 3);
         assert_eq!(json["origin"]["form"], "(defn speed [] 42)");
+    }
+
+    #[test]
+    fn a_module_shared_by_a_batch_is_sent_once() {
+        let (a, b, c) = (patch(), crate::deliver::test_patch(43, "slow", PatchKind::Definition), patch());
+        let shared = SideModule { patch_id: PatchId(44), entry_symbol: PatchId(44).entry_symbol(), ..a.module.clone() };
+        let frames: Vec<_> = [&a.module, &shared, &b.module, &c.module]
+            .into_iter()
+            .map(|m| (PatchHeader::of(&Patch { module: m.clone(), origin: a.origin.clone() }), m.bytes.clone()))
+            .collect();
+        let sizes: Vec<(u64, usize)> = encode_batch(&frames)
+            .iter()
+            .map(|f| decode_patch(f).map(|(h, bytes)| (h.id.0, bytes.len())).unwrap())
+            .collect();
+        let len = a.module.bytes.len();
+        assert_eq!(sizes, [(42, len), (44, 0), (43, b.module.bytes.len()), (42, 0)]);
     }
 
     #[test]

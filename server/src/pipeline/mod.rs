@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 
 use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    Build, Check, Compile, CompileRequest, Deliver, Delivery, FormFailure, FormKey, FormSource, LineCol, LoadHooks,
-    Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource, LineCol,
+    LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
@@ -105,6 +105,29 @@ struct Target {
     normalized: String,
     /// The var and generation that order this run against other runs of the same var.
     slot: Option<(Arc<VarSlot>, u64)>,
+}
+
+/// A form between its var's lock and check: what it has cost so far, and its cache key.
+struct InFlight {
+    target: Target,
+    guard: Option<OwnedMutexGuard<()>>,
+    times: StageTimes,
+    key: FormKey,
+}
+
+impl InFlight {
+    fn fail(self, stage: Stage, failure: StageFailure) -> Outcome {
+        Outcome::Failed(problem(stage, failure, &self.target.request.form), self.times)
+    }
+}
+
+/// A form after the compile stage.
+enum Compiled {
+    /// In the build cache: nothing to compile or build.
+    Cached(InFlight, SideModule),
+    ToBuild(InFlight, CompiledForm),
+    /// Failed or superseded.
+    Done(Outcome),
 }
 
 /// A form that made it through check, holding its var's lock until it is delivered.
@@ -424,7 +447,7 @@ impl Pipeline {
             })
             .collect();
         let mut report = PatchReport { forms, ..PatchReport::default() };
-        let outcomes = futures::future::join_all(targets.into_iter().map(|t| self.prepare(t, progress))).await;
+        let outcomes = self.prepare(targets, progress).await;
         let mut ready = Vec::new();
         let mut superseded = 0;
         for outcome in outcomes {
@@ -472,69 +495,143 @@ impl Pipeline {
         }
     }
 
-    /// Compile, build and check one form (or find it in the build cache).
-    async fn prepare(&self, target: Target, progress: &dyn ProgressSink) -> Outcome {
-        let mut times = StageTimes::default();
+    /// Compiles every form (or finds it in the build cache), builds the compiled ones into
+    /// one side module, and checks each module: one outcome per target, in order.
+    async fn prepare(&self, targets: Vec<Target>, progress: &dyn ProgressSink) -> Vec<Outcome> {
+        let compiled = futures::future::join_all(targets.into_iter().map(|t| self.compile(t, progress))).await;
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(compiled.len());
+        let mut built: Vec<(usize, InFlight, SideModule)> = Vec::new();
+        let mut to_build: Vec<(usize, InFlight, CompiledForm)> = Vec::new();
+        for (i, step) in compiled.into_iter().enumerate() {
+            outcomes.push(None);
+            match step {
+                Compiled::Cached(flight, module) => built.push((i, flight, module)),
+                Compiled::ToBuild(flight, form) => to_build.push((i, flight, form)),
+                Compiled::Done(outcome) => outcomes[i] = Some(outcome),
+            }
+        }
+        let mut sources = Vec::new();
+        if let (false, Ok(build)) = (to_build.is_empty(), &self.backends.build) {
+            progress.stage(Stage::Build);
+            let t = Instant::now();
+            let forms: Vec<(FormKey, &CompiledForm)> = to_build.iter().map(|(_, f, form)| (f.key, form)).collect();
+            let results = build.build_together(&forms).await;
+            let build_ms = ms(t);
+            for ((i, mut flight, form), result) in to_build.into_iter().zip(results) {
+                flight.times.build_ms = build_ms;
+                match result {
+                    Ok(module) => {
+                        sources.push(form);
+                        built.push((i, flight, module));
+                    }
+                    Err(failure) => outcomes[i] = Some(flight.fail(Stage::Build, failure)),
+                }
+            }
+        }
+        for (i, outcome) in self.check_modules(built, &sources, progress).await {
+            outcomes[i] = Some(outcome);
+        }
+        outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Superseded)).collect()
+    }
+
+    /// Checks each module once, and hands the forms that passed on to delivery (unless a newer
+    /// edit superseded them meanwhile).
+    async fn check_modules(
+        &self,
+        built: Vec<(usize, InFlight, SideModule)>,
+        sources: &[CompiledForm],
+        progress: &dyn ProgressSink,
+    ) -> Vec<(usize, Outcome)> {
+        let mut forms_per_module: HashMap<ModuleId, usize> = HashMap::new();
+        for (_, _, module) in &built {
+            *forms_per_module.entry(module.module).or_default() += 1;
+        }
+        if self.backends.check.is_some() && !built.is_empty() {
+            progress.stage(Stage::Check);
+        }
+        let mut verdicts = HashMap::new();
+        let mut outcomes = Vec::with_capacity(built.len());
+        for (i, mut flight, module) in built {
+            let shared = forms_per_module.get(&module.module).is_some_and(|&n| n > 1);
+            let source = sources.iter().find(|f| shared && f.patch_id == module.patch_id);
+            let outcome = match self.check_module(&mut flight, module, source, &mut verdicts).await {
+                Ok(_) if is_superseded(&flight.target) => Outcome::Superseded,
+                Ok(module) => {
+                    let InFlight { target, guard, times, .. } = flight;
+                    Outcome::Ready(Box::new(Ready { target, module, _guard: guard }), times)
+                }
+                Err((stage, failure)) => flight.fail(stage, failure),
+            };
+            outcomes.push((i, outcome));
+        }
+        outcomes
+    }
+
+    /// The module's imports against the main module's, checked once per module (`verdicts`).
+    /// A module built from several forms that fails is built again from this form alone
+    /// (`source`), so that the failure lands on the form it belongs to and the others go on.
+    async fn check_module(
+        &self,
+        flight: &mut InFlight,
+        module: SideModule,
+        source: Option<&CompiledForm>,
+        verdicts: &mut HashMap<ModuleId, (Result<(), StageFailure>, f64)>,
+    ) -> Result<SideModule, (Stage, StageFailure)> {
+        let Some(check) = &self.backends.check else { return Ok(module) };
+        let (verdict, check_ms) = verdicts
+            .entry(module.module)
+            .or_insert_with(|| {
+                let t = Instant::now();
+                (check.check(&module), ms(t))
+            })
+            .clone();
+        flight.times.check_ms = check_ms;
+        let Err(failure) = verdict else { return Ok(module) };
+        let (Some(source), Ok(build)) = (source, &self.backends.build) else { return Err((Stage::Check, failure)) };
+        let t = Instant::now();
+        let alone = build.build(flight.key, source).await;
+        flight.times.build_ms += ms(t);
+        let module = alone.map_err(|failure| (Stage::Build, failure))?;
+        let t = Instant::now();
+        let checked = check.check(&module);
+        flight.times.check_ms += ms(t);
+        checked.map(|()| module).map_err(|failure| (Stage::Check, failure))
+    }
+
+    /// Takes the form's var lock, then finds its module in the build cache or asks jank for
+    /// its C++.
+    async fn compile(&self, target: Target, progress: &dyn ProgressSink) -> Compiled {
         let guard = match &target.slot {
             Some((slot, _)) => Some(slot.lock.clone().lock_owned().await),
             None => None,
         };
         if is_superseded(&target) {
-            return Outcome::Superseded;
+            return Compiled::Done(Outcome::Superseded);
         }
         self.await_mirrors().await;
-        let fail = |stage: Stage, failure: StageFailure, times: StageTimes| {
-            Outcome::Failed(problem(stage, failure, &target.request.form), times)
-        };
+        let key = FormKey::of(&target.request.form.text, &target.request.source.namespace);
+        let mut flight = InFlight { target, guard, times: StageTimes::default(), key };
         let build = match &self.backends.build {
             Ok(build) => build,
-            Err(why) => return fail(Stage::Build, StageFailure::new(why.clone()), times),
+            Err(why) => return Compiled::Done(flight.fail(Stage::Build, StageFailure::new(why.clone()))),
         };
-        let key = FormKey::of(&target.request.form.text, &target.request.source.namespace);
         let t = Instant::now();
-        let module = match build.cached(key).await {
-            Some(module) => {
-                times.build_ms = ms(t);
-                module
-            }
-            None => {
-                progress.stage(Stage::Compile);
-                let t = Instant::now();
-                let compiled = match &self.backends.compile {
-                    Ok(compile) => compile.compile(&target.request).await,
-                    Err(why) => Err(StageFailure::new(why.clone())),
-                };
-                times.compile_ms = ms(t);
-                let compiled = match compiled {
-                    Ok(c) => c,
-                    Err(failure) => return fail(Stage::Compile, failure, times),
-                };
-                if is_superseded(&target) {
-                    return Outcome::Superseded;
-                }
-                progress.stage(Stage::Build);
-                let t = Instant::now();
-                let built = build.build(key, &compiled).await;
-                times.build_ms = ms(t);
-                match built {
-                    Ok(module) => module,
-                    Err(failure) => return fail(Stage::Build, failure, times),
-                }
-            }
+        if let Some(module) = build.cached(key).await {
+            flight.times.build_ms = ms(t);
+            return Compiled::Cached(flight, module);
+        }
+        progress.stage(Stage::Compile);
+        let t = Instant::now();
+        let compiled = match &self.backends.compile {
+            Ok(compile) => compile.compile(&flight.target.request).await,
+            Err(why) => Err(StageFailure::new(why.clone())),
         };
-        if let Some(check) = &self.backends.check {
-            progress.stage(Stage::Check);
-            let t = Instant::now();
-            let checked = check.check(&module);
-            times.check_ms = ms(t);
-            if let Err(failure) = checked {
-                return fail(Stage::Check, failure, times);
-            }
+        flight.times.compile_ms = ms(t);
+        match compiled {
+            Ok(_) if is_superseded(&flight.target) => Compiled::Done(Outcome::Superseded),
+            Ok(form) => Compiled::ToBuild(flight, form),
+            Err(failure) => Compiled::Done(flight.fail(Stage::Compile, failure)),
         }
-        if is_superseded(&target) {
-            return Outcome::Superseded;
-        }
-        Outcome::Ready(Box::new(Ready { target, module, _guard: guard }), times)
     }
 
     async fn deliver(&self, doc: &Document, ready: Vec<Ready>, report: &mut PatchReport, progress: &dyn ProgressSink) {

@@ -14,6 +14,10 @@ use crate::stages::*;
 #[derive(Default)]
 struct Calls {
     compiled: Vec<String>,
+    /// The C++ of each patch, as the fake compile made it.
+    cpp: HashMap<PatchId, String>,
+    /// The forms of each build, one side module each.
+    built: Vec<Vec<String>>,
     delivered: Vec<Vec<String>>,
     mirrored: Vec<String>,
     undone: Vec<Vec<String>>,
@@ -40,6 +44,7 @@ impl Compile for FakeCompile {
             Some(name) => (name.clone(), PatchKind::Definition),
             None => (format!("__eval_{}", request.patch_id), PatchKind::Expression),
         };
+        self.calls.lock().unwrap().cpp.insert(request.patch_id, request.form.text.clone());
         Ok(CompiledForm {
             patch_id: request.patch_id,
             cpp: request.form.text.clone(),
@@ -59,6 +64,7 @@ impl Compile for FakeCompile {
 
 #[derive(Default)]
 struct FakeBuild {
+    calls: Arc<Mutex<Calls>>,
     cache: Mutex<HashMap<FormKey, SideModule>>,
 }
 
@@ -68,18 +74,40 @@ impl Build for FakeBuild {
         self.cache.lock().unwrap().get(&key).map(|m| SideModule { cached: true, ..m.clone() })
     }
 
-    async fn build(&self, key: FormKey, form: &CompiledForm) -> Result<SideModule, StageFailure> {
-        let module = SideModule {
-            patch_id: form.patch_id,
-            bytes: form.cpp.as_bytes().into(),
-            entry_symbol: form.patch_id.entry_symbol(),
-            var: form.var.clone(),
-            kind: form.kind.clone(),
-            cpp_path: PathBuf::from("/tmp/x.cpp"),
-            cached: false,
-        };
-        self.cache.lock().unwrap().insert(key, module.clone());
-        Ok(module)
+    async fn build_together(&self, forms: &[(FormKey, &CompiledForm)]) -> Vec<Result<SideModule, StageFailure>> {
+        let sources: Vec<String> = forms.iter().map(|(_, form)| form.cpp.clone()).collect();
+        self.calls.lock().unwrap().built.push(sources.clone());
+        let Some(module) = forms.first().map(|(_, form)| ModuleId::from(form.patch_id)) else { return Vec::new() };
+        let bytes: Arc<[u8]> = sources.join("\n").as_bytes().into();
+        forms
+            .iter()
+            .map(|(key, form)| {
+                let module = SideModule {
+                    patch_id: form.patch_id,
+                    module,
+                    bytes: bytes.clone(),
+                    entry_symbol: form.patch_id.entry_symbol(),
+                    var: form.var.clone(),
+                    kind: form.kind.clone(),
+                    cpp_path: PathBuf::from("/tmp/x.cpp"),
+                    cached: false,
+                };
+                self.cache.lock().unwrap().insert(*key, module.clone());
+                Ok(module)
+            })
+            .collect()
+    }
+}
+
+/// Refuses modules whose code mentions `missing_export`.
+struct FakeCheck;
+
+impl Check for FakeCheck {
+    fn check(&self, module: &SideModule) -> Result<(), StageFailure> {
+        match String::from_utf8_lossy(&module.bytes).contains("missing_export") {
+            true => Err(StageFailure::new("imports missing_export, which the main module does not export")),
+            false => Ok(()),
+        }
     }
 }
 
@@ -91,8 +119,10 @@ struct FakeDeliver {
 #[async_trait]
 impl Deliver for FakeDeliver {
     async fn deliver_batch(&self, patches: Vec<Patch>, _: &LoadHooks) -> Result<Delivery, StageFailure> {
-        let texts = patches.iter().map(|p| String::from_utf8_lossy(&p.module.bytes).into_owned()).collect();
-        self.calls.lock().unwrap().delivered.push(texts);
+        let mut calls = self.calls.lock().unwrap();
+        let texts = patches.iter().map(|p| calls.cpp.get(&p.module.patch_id).cloned().unwrap_or_default()).collect();
+        calls.delivered.push(texts);
+        drop(calls);
         let values: Vec<_> = patches
             .iter()
             .filter(|p| p.module.kind == PatchKind::Expression)
@@ -126,11 +156,20 @@ impl Deliver for FakeDeliver {
 }
 
 fn pipeline(fail_on: Option<&'static str>, delay_ms: u64, fail_load: bool) -> (Pipeline, Arc<Mutex<Calls>>) {
+    pipeline_checked(fail_on, delay_ms, fail_load, None)
+}
+
+fn pipeline_checked(
+    fail_on: Option<&'static str>,
+    delay_ms: u64,
+    fail_load: bool,
+    check: Option<Arc<dyn Check>>,
+) -> (Pipeline, Arc<Mutex<Calls>>) {
     let calls = Arc::new(Mutex::new(Calls::default()));
     let backends = Backends {
         compile: Ok(Arc::new(FakeCompile { calls: calls.clone(), fail_on, delay: Duration::from_millis(delay_ms) })),
-        build: Ok(Arc::new(FakeBuild::default())),
-        check: None,
+        build: Ok(Arc::new(FakeBuild { calls: calls.clone(), ..FakeBuild::default() })),
+        check,
         deliver: Ok(Arc::new(FakeDeliver { calls: calls.clone(), fail_load })),
     };
     (Pipeline::new(backends, PatchIds::in_memory()), calls)
@@ -348,4 +387,36 @@ async fn the_report_carries_a_value_per_form() {
     let report = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
     let values: Vec<_> = report.forms.iter().map(|f| f.value.as_deref()).collect();
     assert_eq!(values, [Some("#'demo.core/a"), Some("#'demo.core/b"), Some("42")], "{report:?}");
+}
+
+#[tokio::test]
+async fn the_changed_forms_of_a_save_are_built_into_one_side_module() {
+    let (p, calls) = pipeline(None, 0, false);
+    let report = p.run(&doc(FILE), Selection::ChangedForms, &()).await;
+    assert!(report.ok, "{report:?}");
+    let built = calls.lock().unwrap().built.clone();
+    assert_eq!(built, [vec!["(defn a [] 1)", "(defn b [x] (+ x 1))", "(a)"]], "one build for the three forms");
+    // A form from the cache joins no build; the others are built together.
+    let edited = FILE.replace("[] 1)", "[] 2)").replace("(+ x 1)", "(+ x 2)");
+    assert!(p.run(&doc(&edited), Selection::ChangedForms, &()).await.ok);
+    assert!(p.run(&doc(FILE), Selection::ChangedForms, &()).await.ok);
+    let built = calls.lock().unwrap().built.clone();
+    assert_eq!(built.len(), 2, "the old versions came from the cache: {built:?}");
+    assert_eq!(built[1], ["(defn a [] 2)", "(defn b [x] (+ x 2))"]);
+}
+
+#[tokio::test]
+async fn a_module_of_several_forms_that_fails_its_check_is_built_again_form_by_form() {
+    let (p, calls) = pipeline_checked(None, 0, false, Some(Arc::new(FakeCheck)));
+    let text = "(ns demo.core)\n(defn a [] 1)\n(defn b [] (missing_export))\n(defn c [] 3)\n";
+    let report = p.run(&doc(text), Selection::ChangedForms, &()).await;
+    assert!(!report.ok, "{report:?}");
+    assert_eq!(report.problems.len(), 1, "only b fails: {:?}", report.problems);
+    assert_eq!(
+        (report.problems[0].stage, &text[report.problems[0].range.clone()]),
+        (Stage::Check, "(defn b [] (missing_export))")
+    );
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.built.len(), 4, "together, then each alone: {:?}", calls.built);
+    assert_eq!(calls.delivered, [vec!["(defn a [] 1)", "(defn c [] 3)"]], "the others go out");
 }

@@ -570,6 +570,7 @@ async fn still_open(socket: &mut Socket) -> bool {
 fn patch(id: u64) -> Patch {
     let module = SideModule {
         patch_id: PatchId(id),
+        module: PatchId(id).into(),
         bytes: format!("\0asm-patch-{id}").into_bytes().into(),
         entry_symbol: PatchId(id).entry_symbol(),
         var: VarName::new("demo.core", "speed"),

@@ -1,12 +1,15 @@
-// loader: writes each patch to a path never used before, loads it through jank's registry,
-// checks that the var now holds the new function, and reads an expression's value back. A
-// patch this page loaded before (undo, or a version from the build cache) is bound again from
-// the module it still has: emscripten never unloads a module, and dlopen of a path it has seen
-// returns it.
+// loader: writes each side module to a path never used before, loads each patch through jank's
+// registry, checks that the var now holds the new function, and reads an expression's value
+// back. The forms of one save share one module: its bytes come once, with the batch's first
+// frame of it, and each patch's entry is called from the loaded module. A patch this page
+// loaded before (undo, or a version from the build cache) is bound again from the module it
+// still has: emscripten never unloads a module, and dlopen of a path it has seen returns it.
 
 let loadCount = 0;
-// Patch id -> the FS path its module was loaded from in this page.
+// Module id -> the FS path its bytes were loaded from in this page.
 const loadedPaths = new Map();
+// Patch ids this page has loaded.
+const loadedPatches = new Set();
 
 function withCStrings(M, strings, body) {
   const pointers = strings.map((s) => {
@@ -48,15 +51,18 @@ function registryError(M, api, rc) {
 
 // -> {id, ok, load_ms, value?, output?, rebound?, error?}
 async function loadPatch(M, api, header, bytes) {
-  const loadedBefore = loadedPaths.get(header.id);
-  // A path dlopen has seen returns the old module: every new load gets its own.
-  const path = loadedBefore || '/jank_patch_' + header.id + '_' + ++loadCount + '.wasm';
+  const loadedBefore = loadedPaths.get(header.module);
+  // A path dlopen has seen returns the old module: every new module gets its own.
+  const path = loadedBefore || '/jank_patch_' + header.module + '_' + ++loadCount + '.wasm';
   const started = performance.now();
   const result = { id: header.id, ok: false, load_ms: 0 };
   try {
     if (api.required.length) {
       throw new Error('the main module lacks ' + api.required.join(', ') +
         '; link it with the flags `jank-hotpatch link-flags` prints');
+    }
+    if (!loadedBefore && !bytes.length) {
+      throw new Error('side module ' + header.module + ' never reached this page (its first frame did not load)');
     }
     if (!loadedBefore && bytes.length > env.syncLoadLimit) {
       if (!M.jankLoadWebAssemblyModule) {
@@ -71,6 +77,9 @@ async function loadPatch(M, api, header, bytes) {
       M.ccall('jank_hot_reload_load_patch', 'number', ['string', 'string'], [path, header.entry]),
     );
     const rc = loaded.result;
+    // dlopen has the module now (unless the registry failed before loading it, and then
+    // loading the path again fails the same way): the batch's other patches use it.
+    if (!loadedBefore) loadedPaths.set(header.module, path);
     result.load_ms = performance.now() - started;
     if (loaded.lines.length) result.output = loaded.lines;
     if (rc !== 0) {
@@ -85,8 +94,8 @@ async function loadPatch(M, api, header, bytes) {
       return result;
     }
     result.ok = true;
-    if (loadedBefore) result.rebound = true;
-    loadedPaths.set(header.id, path);
+    if (loadedPatches.has(header.id)) result.rebound = true;
+    loadedPatches.add(header.id);
     if (header.kind === 'Expression') {
       const evaluated = output.capture(() => readValue(M, api, header.var));
       result.value = evaluated.result;
