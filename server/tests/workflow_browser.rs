@@ -299,3 +299,41 @@ async fn the_hud_counts_patches_and_names_the_vars_a_late_page_could_not_catch_u
     browser.close().await;
     server.stop().await;
 }
+
+/// A save that changes three definitions builds one side module: the page loads it once and
+/// binds all three from it, and a page that connects later gets the three from the journal
+/// in one module too.
+#[tokio::test]
+async fn a_save_of_several_forms_is_one_module_in_every_page() {
+    let browser = Browser::launch().await;
+    let (mut demo, page, _jank, _, url) = demo_with_page("several-forms", &browser).await;
+    let (modules, applied) =
+        (page.eval("window.jankHotpatch.modules").await, page.eval("window.jankHotpatch.applied.length").await);
+    demo.edit("(defn speed [] 3)", "(defn speed [] 6)").await;
+    demo.edit("(defn radius [] 18)", "(defn radius [] 25)").await;
+    demo.edit("\"clicked \"", "\"pressed \"").await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": demo.uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let names: Vec<&str> = report["forms"].as_array().unwrap().iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, ["speed", "radius", "label"], "{report}");
+    page.wait_for("window.demoApp.values.speed === 6 && window.demoApp.values.radius === 25", WAIT).await;
+    assert_eq!(
+        page.eval("window.jankHotpatch.modules").await,
+        modules.as_i64().unwrap() + 1,
+        "one module for the save"
+    );
+    assert_eq!(page.eval("window.jankHotpatch.applied.length").await, applied.as_i64().unwrap() + 3, "three patches");
+    let label = page.eval("window.demoApp.values.label").await;
+    assert!(label.as_str().is_some_and(|l| l.starts_with("pressed ")), "{label}");
+
+    let late = browser.open(&url).await;
+    late.wait_for("window.demoApp && window.demoApp.values && window.demoApp.values.radius === 25", WAIT).await;
+    assert_eq!(late.eval("window.demoApp.values.speed").await, 6);
+    // The first save's module (the whole file) and this save's: the journal shares them too.
+    assert_eq!(
+        late.eval("window.jankHotpatch.modules").await,
+        2,
+        "{}",
+        late.eval("JSON.stringify(window.jankHotpatch)").await
+    );
+}

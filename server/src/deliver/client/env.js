@@ -26,6 +26,8 @@ const state = {
   current: {},
   // Patches bound again from a module loaded before (undo), without loading bytes.
   rebinds: 0,
+  // Side modules this page loaded (the forms of one save share one).
+  modules: 0,
   // "ns/name" of the vars whose journal replay failed when this page (re)connected.
   behind: [],
   lastError: null,

@@ -79,7 +79,10 @@ async function loadPatch(M, api, header, bytes) {
     const rc = loaded.result;
     // dlopen has the module now (unless the registry failed before loading it, and then
     // loading the path again fails the same way): the batch's other patches use it.
-    if (!loadedBefore) loadedPaths.set(header.module, path);
+    if (!loadedBefore) {
+      loadedPaths.set(header.module, path);
+      state.modules += 1;
+    }
     result.load_ms = performance.now() - started;
     if (loaded.lines.length) result.output = loaded.lines;
     if (rc !== 0) {
