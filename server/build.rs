@@ -50,7 +50,7 @@ fn build_service(sources: &Path, out_dir: &Path) -> Result<PathBuf, String> {
         .map(|source| {
             let object = out_dir.join(source).with_extension("o");
             let child = Command::new(&cxx)
-                .args(["-std=c++17", "-O2", "-fno-exceptions", "-D_GNU_SOURCE", "-D__STDC_CONSTANT_MACROS"])
+                .args(["-std=c++17", "-O2", "-pthread", "-fno-exceptions", "-D_GNU_SOURCE", "-D__STDC_CONSTANT_MACROS"])
                 .args(["-D__STDC_FORMAT_MACROS", "-D__STDC_LIMIT_MACROS", &include, "-c"])
                 .arg(sources.join(source))
                 .arg("-o")
@@ -76,7 +76,7 @@ fn build_service(sources: &Path, out_dir: &Path) -> Result<PathBuf, String> {
         .arg(format!("-L{LLVM}/lib"))
         .arg(llvm.join("lib/liblldWasm.a"))
         .arg(llvm.join("lib/liblldCommon.a"))
-        .args(["-lclang-cpp", "-lLLVM-14", &format!("-Wl,-rpath,{LLVM}/lib")])
+        .args(["-pthread", "-lclang-cpp", "-lLLVM-14", &format!("-Wl,-rpath,{LLVM}/lib")])
         .status()
         .map_err(|e| format!("cannot run {cxx}: {e}"))?;
     if !status.success() {

@@ -1,5 +1,6 @@
-// Compiles one translation unit per request on a fresh CompilerInstance, with what must be
-// shared across requests (the precompiled header's bytes) kept in one InMemoryModuleCache.
+// Compiles each translation unit on a fresh CompilerInstance, several at once on worker
+// threads, each worker with what must be shared across its compiles (the precompiled header's
+// bytes) kept in its own InMemoryModuleCache (which is not thread-safe).
 
 #include "compile.hpp"
 
@@ -19,6 +20,9 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 namespace service {
 
@@ -39,34 +43,80 @@ std::vector<std::string> substitute(const std::vector<std::string> &argv, const 
   return out;
 }
 
-struct Compiler::State {
+struct Compiler::Worker {
   std::shared_ptr<clang::PCHContainerOperations> pch_ops = std::make_shared<clang::PCHContainerOperations>();
-  // Outlives every CompilerInstance: the PCH file is read into it by the first compile and
-  // reused by the next ones instead of being read again.
+  // Outlives every CompilerInstance of this worker: the PCH file is read into it by the
+  // worker's first compile and reused by the next ones instead of being read again.
   llvm::IntrusiveRefCntPtr<clang::InMemoryModuleCache> module_cache{new clang::InMemoryModuleCache};
+
+  Worker() {
+    // What cc1_main does before compiling (the PCH readers and writers).
+    pch_ops->registerWriter(std::make_unique<clang::ObjectFilePCHContainerWriter>());
+    pch_ops->registerReader(std::make_unique<clang::ObjectFilePCHContainerReader>());
+  }
 };
 
-Compiler::Compiler(std::string argv0, std::vector<std::string> cc1)
-    : argv0_(std::move(argv0)), state_(std::make_unique<State>()) {
-  // The driver asks cc1 not to free its memory because the process is about to exit; this
-  // one is not, and would grow by ~0.5 MB per compile.
-  cc1.erase(std::remove(cc1.begin(), cc1.end(), "-disable-free"), cc1.end());
-  cc1_ = std::move(cc1);
-  // What cc1_main does before compiling (the PCH readers and writers, the targets).
-  state_->pch_ops->registerWriter(std::make_unique<clang::ObjectFilePCHContainerWriter>());
-  state_->pch_ops->registerReader(std::make_unique<clang::ObjectFilePCHContainerReader>());
+Compiler::Compiler(std::string argv0, std::vector<std::string> cc1, size_t workers) : argv0_(std::move(argv0)) {
   llvm::InitializeAllTargets();
   llvm::InitializeAllTargetMCs();
   llvm::InitializeAllAsmPrinters();
   llvm::InitializeAllAsmParsers();
+  // cc1 would parse its -mllvm options into LLVM's global option registry on every compile,
+  // which is neither repeatable (a second parse fails with "may only occur zero or one
+  // times!") nor thread-safe. They are the same for every compile: parse them once, here.
+  std::vector<std::string> llvm_args{argv0_};
+  for (size_t i = 0; i < cc1.size(); ++i) {
+    if (cc1[i] == "-mllvm" && i + 1 < cc1.size()) {
+      llvm_args.push_back(cc1[++i]);
+    } else if (cc1[i] != "-disable-free") {
+      // -disable-free: the driver asks cc1 not to free its memory because the process is
+      // about to exit; this one is not, and would grow by ~0.5 MB per compile.
+      cc1_.push_back(cc1[i]);
+    }
+  }
+  std::vector<const char *> argv;
+  for (const std::string &arg : llvm_args) {
+    argv.push_back(arg.c_str());
+  }
+  llvm::raw_string_ostream errors(configuration_error_);
+  if (!llvm::cl::ParseCommandLineOptions(static_cast<int>(argv.size()), argv.data(), "", &errors)) {
+    errors.flush();
+    if (configuration_error_.empty()) {
+      configuration_error_ = "LLVM refused the -mllvm options";
+    }
+  }
+  errors.flush();
+  for (size_t i = 0; i < std::max<size_t>(workers, 1); ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+  }
 }
 
 Compiler::~Compiler() = default;
 
-bool Compiler::compile(const Paths &paths, std::string &diagnostics) {
-  // cc1 parses its -mllvm options into LLVM's global option registry on every run; without a
-  // reset the second run fails with "may only occur zero or one times!".
-  llvm::cl::ResetAllOptionOccurrences();
+std::vector<Compiled> Compiler::compile(const std::vector<Paths> &jobs) {
+  std::vector<Compiled> results(jobs.size());
+  std::atomic<size_t> next{0};
+  auto work = [&](Worker *worker) {
+    for (size_t i; (i = next++) < jobs.size();) {
+      auto started = std::chrono::steady_clock::now();
+      results[i].ok = compile_one(jobs[i], results[i].diagnostics, *worker);
+      auto elapsed = std::chrono::steady_clock::now() - started;
+      results[i].microseconds = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+    }
+  };
+  size_t count = std::min(workers_.size(), jobs.size());
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < count; ++w) {
+    threads.emplace_back(work, workers_[w].get());
+  }
+  work(workers_[0].get());
+  for (std::thread &thread : threads) {
+    thread.join();
+  }
+  return results;
+}
+
+bool Compiler::compile_one(const Paths &paths, std::string &diagnostics, Worker &worker) {
   std::vector<std::string> args = substitute(cc1_, paths);
   std::vector<const char *> argv;
   argv.reserve(args.size());
@@ -74,7 +124,7 @@ bool Compiler::compile(const Paths &paths, std::string &diagnostics) {
     argv.push_back(arg.c_str());
   }
 
-  auto clang = std::make_unique<clang::CompilerInstance>(state_->pch_ops, state_->module_cache.get());
+  auto clang = std::make_unique<clang::CompilerInstance>(worker.pch_ops, worker.module_cache.get());
   llvm::IntrusiveRefCntPtr<clang::DiagnosticIDs> ids(new clang::DiagnosticIDs());
   llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> options(new clang::DiagnosticOptions());
   auto *parse_diagnostics = new clang::TextDiagnosticBuffer;

@@ -1,6 +1,7 @@
 // The compile half of the service: clang's -cc1 frontend kept loaded in this process.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,24 +18,37 @@ struct Paths {
 // first input's file name, as the driver passes it to -main-file-name) with a request's paths.
 std::vector<std::string> substitute(const std::vector<std::string> &argv, const Paths &paths);
 
+// How one compile went.
+struct Compiled {
+  bool ok = false;
+  // Exactly what the clang process would print to stderr.
+  std::string diagnostics;
+  int64_t microseconds = 0;
+};
+
 class Compiler {
 public:
   // cc1 is what `clang++ -### <the process toolchain's compile command>` prints after "-cc1";
-  // argv0 is the clang executable it names (for messages and the resource dir).
-  Compiler(std::string argv0, std::vector<std::string> cc1);
+  // argv0 is the clang executable it names (for messages and the resource dir). Up to
+  // `workers` translation units are compiled at once.
+  Compiler(std::string argv0, std::vector<std::string> cc1, size_t workers);
   ~Compiler();
   Compiler(const Compiler &) = delete;
   Compiler &operator=(const Compiler &) = delete;
 
-  // Compiles paths.inputs[0] to the object paths.output. Diagnostics, exactly as the clang process
-  // would print them to stderr, are appended to `diagnostics`. Returns false on errors.
-  bool compile(const Paths &paths, std::string &diagnostics);
+  // Compiles each job's inputs[0] to its object, up to `workers` at once. One result per job.
+  std::vector<Compiled> compile(const std::vector<Paths> &jobs);
+
+  // Why the -mllvm options could not be applied, if they could not.
+  const std::string &configuration_error() const { return configuration_error_; }
 
 private:
-  struct State;
+  struct Worker;
+  bool compile_one(const Paths &paths, std::string &diagnostics, Worker &worker);
   std::string argv0_;
   std::vector<std::string> cc1_;
-  std::unique_ptr<State> state_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::string configuration_error_;
 };
 
 } // namespace service

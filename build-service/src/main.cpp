@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -23,6 +24,8 @@ namespace {
 constexpr uint32_t kMaxRequest = 1u << 20;
 // clang and lld messages beyond this are cut (the sidecar shows the first errors only).
 constexpr size_t kMaxMessages = 1u << 20;
+// Compiles at once, at most; each worker keeps its own copy of the precompiled header.
+constexpr size_t kMaxWorkers = 8;
 
 int protocol_in = 0;
 int protocol_out = -1;
@@ -91,10 +94,12 @@ std::vector<std::string> split_fields(const std::string &payload) {
   }
 }
 
-std::string capped(std::string text) {
-  if (text.size() > kMaxMessages) {
-    text.resize(kMaxMessages);
-    text += "\n[... cut at 1 MiB by jank-build-service]\n";
+// A reply's messages share kMaxMessages: each of `parts` gets its share.
+std::string capped(std::string text, size_t parts = 1) {
+  size_t limit = kMaxMessages / std::max<size_t>(parts, 1);
+  if (text.size() > limit) {
+    text.resize(limit);
+    text += "\n[... cut at " + std::to_string(limit) + " bytes by jank-build-service]\n";
   }
   return text;
 }
@@ -125,25 +130,41 @@ struct Service {
     }
     std::vector<std::string> cc1(fields.begin() + 3, fields.begin() + 3 + static_cast<long>(count));
     std::vector<std::string> link(fields.begin() + 3 + static_cast<long>(count), fields.end());
-    compiler = std::make_unique<service::Compiler>(fields[1], std::move(cc1));
+    // Compiles of one request run at once, one per core (a save's forms).
+    size_t workers = std::min<size_t>(std::max<unsigned>(std::thread::hardware_concurrency(), 1), kMaxWorkers);
+    auto new_compiler = std::make_unique<service::Compiler>(fields[1], std::move(cc1), workers);
+    if (!new_compiler->configuration_error().empty()) {
+      return reply_error("configure: " + new_compiler->configuration_error());
+    }
+    compiler = std::move(new_compiler);
     linker = std::make_unique<service::Linker>(std::move(link));
     reply({"ok"});
   }
 
-  // compile \0 <C++ path> \0 <object path>
+  // compile (\0 <C++ path> \0 <object path>)+ -> (ok \0 <µs> | compile \0 <clang's stderr>) per pair
   void compile(const std::vector<std::string> &fields) {
     if (!compiler) {
       return reply_error("compile before configure");
     }
-    if (fields.size() != 3 || fields[1].empty() || fields[2].empty()) {
-      return reply_error("compile needs exactly two paths: C++, object");
+    if (fields.size() < 3 || fields.size() % 2 == 0 ||
+        std::any_of(fields.begin() + 1, fields.end(), [](const std::string &f) { return f.empty(); })) {
+      return reply_error("compile needs pairs of paths: C++, object");
     }
-    std::string messages;
-    Stopwatch watch;
-    if (!compiler->compile({{fields[1]}, fields[2]}, messages)) {
-      return reply({"compile", capped(std::move(messages))});
+    std::vector<service::Paths> jobs;
+    for (size_t i = 1; i + 1 < fields.size(); i += 2) {
+      jobs.push_back({{fields[i]}, fields[i + 1]});
     }
-    reply({"ok", watch.microseconds()});
+    std::vector<std::string> answer;
+    for (service::Compiled &compiled : compiler->compile(jobs)) {
+      if (compiled.ok) {
+        answer.push_back("ok");
+        answer.push_back(std::to_string(compiled.microseconds));
+      } else {
+        answer.push_back("compile");
+        answer.push_back(capped(std::move(compiled.diagnostics), jobs.size()));
+      }
+    }
+    reply(answer);
   }
 
   // link \0 <side module path> \0 <object path>...

@@ -266,14 +266,17 @@ impl SideModuleBuilder {
         let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| self.unit(form)).collect();
         if self.tools != Tools::Emcc {
             // Each form's object on its own: one that does not compile fails alone.
-            let compiled = futures::future::join_all(units.iter().map(|u| async move {
-                self.compile_object(&u.as_ref().ok()?.cpp, &u.as_ref().ok()?.object).await.err()
-            }))
-            .await;
-            for (unit, failure) in units.iter_mut().zip(compiled) {
-                if let Some(failure) = failure {
-                    *unit = Err(failure);
-                }
+            let jobs: Vec<(usize, &Path, &Path)> = units
+                .iter()
+                .enumerate()
+                .filter_map(|(i, u)| u.as_ref().ok().map(|u| (i, u.cpp.as_path(), u.object.as_path())))
+                .collect();
+            let compiled =
+                self.compile_objects(&jobs.iter().map(|&(_, cpp, object)| (cpp, object)).collect::<Vec<_>>()).await;
+            let failed: Vec<(usize, BuildError)> =
+                jobs.iter().zip(compiled).filter_map(|(&(i, _, _), result)| Some((i, result.err()?))).collect();
+            for (i, failure) in failed {
+                units[i] = Err(failure);
             }
         }
         let ready: Vec<usize> = (0..units.len()).filter(|&i| units[i].is_ok()).collect();
@@ -395,21 +398,32 @@ impl SideModuleBuilder {
         }
     }
 
-    /// clang's -cc1 in the build service, else a `clang++` process.
-    async fn compile_object(&self, cpp: &Path, object: &Path) -> Result<(), BuildError> {
-        if let (Tools::Resident, Some(resident)) = (self.tools, &self.resident) {
-            match resident.compile(cpp, object).await {
-                Ok(Outcome::Done { .. }) => return Ok(()),
-                Ok(Outcome::Failed(stderr)) => return Err(compile_failed(cpp, &stderr)),
+    /// clang's -cc1 in the build service (several at once), else a `clang++` process each.
+    async fn compile_objects(&self, jobs: &[(&Path, &Path)]) -> Vec<Result<(), BuildError>> {
+        if let (Tools::Resident, Some(resident), Some((cpp, _))) = (self.tools, &self.resident, jobs.first()) {
+            match resident.compile(jobs).await {
+                Ok(outcomes) => {
+                    return jobs
+                        .iter()
+                        .zip(outcomes)
+                        .map(|((cpp, _), outcome)| match outcome {
+                            Outcome::Done { .. } => Ok(()),
+                            Outcome::Failed(stderr) => Err(compile_failed(cpp, &stderr)),
+                        })
+                        .collect()
+                }
                 Err(e) => service_failed(resident, e, cpp),
             }
         }
         let compile = &self.emscripten.compile;
-        let out = run_tool(&compile.program, &compile.args(&self.extra, cpp, object), false, self.timeout).await?;
-        if !out.success {
-            return Err(compile_failed(cpp, &out.stderr));
-        }
-        Ok(())
+        futures::future::join_all(jobs.iter().map(|(cpp, object)| async move {
+            let out = run_tool(&compile.program, &compile.args(&self.extra, cpp, object), false, self.timeout).await?;
+            match out.success {
+                true => Ok(()),
+                false => Err(compile_failed(cpp, &out.stderr)),
+            }
+        }))
+        .await
     }
 
     /// lld in a child of the build service, else a `wasm-ld` process.

@@ -173,52 +173,72 @@ impl ResidentBuild {
         }
     }
 
-    /// Compiles `cpp` to `object`.
-    pub async fn compile(&self, cpp: &Path, object: &Path) -> Result<Outcome, ServiceError> {
-        let outcome = self.request(&["compile".into(), cpp.into(), object.into()], "compile").await?;
-        if let Outcome::Done { us } = outcome {
-            self.compile_us.fetch_add(us, Ordering::Relaxed);
+    /// Compiles each `(cpp, object)` pair, several at once in the service: one outcome per pair.
+    pub async fn compile(&self, jobs: &[(&Path, &Path)]) -> Result<Vec<Outcome>, ServiceError> {
+        let mut fields: Vec<OsString> = vec!["compile".into()];
+        fields.extend(jobs.iter().flat_map(|(cpp, object)| [OsString::from(cpp), OsString::from(object)]));
+        let reply = self.request(&fields).await?;
+        let outcomes = parse_compile_reply(&reply, jobs.len());
+        match outcomes {
+            Ok(outcomes) => {
+                for outcome in &outcomes {
+                    if let Outcome::Done { us } = outcome {
+                        self.compile_us.fetch_add(*us, Ordering::Relaxed);
+                    }
+                }
+                Ok(outcomes)
+            }
+            Err(e) => Err(self.failed(e).await),
         }
-        Ok(outcome)
     }
 
     /// Links `objects` into the side module `wasm`.
     pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<Outcome, ServiceError> {
         let mut fields: Vec<OsString> = vec!["link".into(), wasm.into()];
         fields.extend(objects.iter().map(|o| OsString::from(o)));
-        let outcome = self.request(&fields, "link").await?;
-        if let Outcome::Done { us } = outcome {
-            self.link_us.fetch_add(us, Ordering::Relaxed);
+        let reply = self.request(&fields).await?;
+        match parse_reply(&reply, "link") {
+            Ok(outcome) => {
+                if let Outcome::Done { us } = outcome {
+                    self.link_us.fetch_add(us, Ordering::Relaxed);
+                }
+                Ok(outcome)
+            }
+            Err(e) => Err(self.failed(e).await),
         }
-        Ok(outcome)
     }
 
-    /// Sends one request. On an error the service is stopped until [`ResidentBuild::restart`]
-    /// starts it again; requests meanwhile get [`ServiceError::Down`].
-    async fn request(&self, fields: &[OsString], failed_kind: &str) -> Result<Outcome, ServiceError> {
+    /// Sends one request and returns the reply's fields. On an error the service is stopped
+    /// until [`ResidentBuild::restart`] starts it again; requests meanwhile get
+    /// [`ServiceError::Down`].
+    async fn request(&self, fields: &[OsString]) -> Result<Vec<String>, ServiceError> {
         let mut state = self.state.lock().await;
         let service = match &mut *state {
             State::Running(service) => service,
             State::Down => return Err(ServiceError::Down),
             State::Disabled => return Err(ServiceError::Disabled),
         };
-        let result = match self.exchange(service, &payload(fields)).await {
-            Ok(reply) => parse_reply(&reply, failed_kind),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(outcome) => {
+        match self.exchange(service, &payload(fields)).await {
+            Ok(reply) => {
                 self.requests.fetch_add(1, Ordering::Relaxed);
-                Ok(outcome)
+                Ok(reply)
             }
             Err(e) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
-                    self.stop(*service).await;
-                }
-                Err(e)
+                drop(state);
+                Err(self.failed(e).await)
             }
         }
+    }
+
+    /// Counts a failed request and stops the service (an answer that makes no sense is as bad
+    /// as none).
+    async fn failed(&self, e: ServiceError) -> ServiceError {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state.lock().await;
+        if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
+            self.stop(*service).await;
+        }
+        e
     }
 
     /// Starts a stopped service again. A service that cannot start is turned off, and why is
@@ -314,8 +334,8 @@ fn payload(fields: &[OsString]) -> Vec<u8> {
     fields.iter().map(|f| f.as_bytes()).collect::<Vec<_>>().join(&0u8)
 }
 
-/// A reply to a `compile` or `link` request: `ok` and the time, or the tool's messages
-/// under the request's own verb.
+/// A reply to a `link` request (or one pair of a `compile` reply): `ok` and the time, or the
+/// tool's messages under the request's own verb.
 fn parse_reply(reply: &[String], failed_kind: &str) -> Result<Outcome, ServiceError> {
     match reply {
         [ok, us] if ok == "ok" => {
@@ -325,6 +345,15 @@ fn parse_reply(reply: &[String], failed_kind: &str) -> Result<Outcome, ServiceEr
         [kind, message] if kind == "error" => Err(ServiceError::Protocol(message.clone())),
         other => Err(ServiceError::Protocol(tail(&other.join(" | "), 3))),
     }
+}
+
+/// A reply to a `compile` request of `jobs` pairs: a pair of fields per job.
+fn parse_compile_reply(reply: &[String], jobs: usize) -> Result<Vec<Outcome>, ServiceError> {
+    if reply.len() != 2 * jobs {
+        return parse_reply(reply, "compile")
+            .and_then(|_| Err(ServiceError::Protocol(format!("{} fields for {jobs} compiles", reply.len()))));
+    }
+    reply.chunks(2).map(|pair| parse_reply(pair, "compile")).collect()
 }
 
 /// The clang path and `-cc1` arguments the driver would run for `compile` (plus `extra`), with
@@ -399,17 +428,20 @@ mod tests {
 
     #[test]
     fn replies_are_told_apart() {
-        let reply =
-            |fields: &[&str], kind| parse_reply(&fields.iter().map(|f| f.to_string()).collect::<Vec<_>>(), kind);
-        assert!(matches!(reply(&["ok", "7000"], "compile"), Ok(Outcome::Done { us: 7000 })));
+        let fields = |fields: &[&str]| fields.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        let reply = |f: &[&str], kind| parse_reply(&fields(f), kind);
+        assert!(matches!(reply(&["ok", "7000"], "link"), Ok(Outcome::Done { us: 7000 })));
         assert!(matches!(reply(&["ok", "soon"], "link"), Err(ServiceError::Protocol(_))));
-        assert!(
-            matches!(reply(&["compile", "p.cpp:1:1: error: x"], "compile"), Ok(Outcome::Failed(t)) if t.contains("x"))
-        );
         assert!(matches!(reply(&["link", "wasm-ld: error: y"], "link"), Ok(Outcome::Failed(_))));
-        assert!(matches!(reply(&["link", "wasm-ld: error: y"], "compile"), Err(ServiceError::Protocol(_))));
-        assert!(matches!(reply(&["error", "compile before configure"], "compile"), Err(ServiceError::Protocol(_))));
+        assert!(matches!(reply(&["compile", "wasm-ld: error: y"], "link"), Err(ServiceError::Protocol(_))));
+        assert!(matches!(reply(&["error", "link before configure"], "link"), Err(ServiceError::Protocol(_))));
         assert!(matches!(reply(&["ok"], "link"), Err(ServiceError::Protocol(_))));
+
+        let compiled = parse_compile_reply(&fields(&["ok", "7000", "compile", "p.cpp:1:1: error: x"]), 2).unwrap();
+        assert!(matches!(compiled[..], [Outcome::Done { us: 7000 }, Outcome::Failed(ref t)] if t.contains("x")));
+        let error = parse_compile_reply(&fields(&["error", "compile before configure"]), 2);
+        assert!(matches!(error, Err(ServiceError::Protocol(m)) if m.contains("before configure")));
+        assert!(matches!(parse_compile_reply(&fields(&["ok", "1"]), 2), Err(ServiceError::Protocol(_))));
     }
 
     #[test]
