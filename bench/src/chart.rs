@@ -67,6 +67,7 @@ fn label(name: &str, title: &str) -> String {
         "emcc-o0" => "emcc -O0",
         "original" => "original (emcc -O2)",
         "cache" => "cache hit",
+        "undo" => "undo",
         "save5" => "save of 5 forms",
         "headers" => "<string>+<vector>",
         "headers-pch" => "… with PCH",

@@ -74,6 +74,11 @@ pub fn goals(results: &BenchResults) -> Vec<Goal> {
         5.0,
     );
     ms_goal("cache hit (unchanged form) p50 <= 10 ms", clock_p50(results, "cache"), 10.0);
+    ms_goal(
+        "undo, sidecar + page (the sidecar's total), p50 <= 5 ms",
+        results.scenario("undo").and_then(|s| s.sidecar_total).map(|t| t.p50),
+        5.0,
+    );
     let mut ratio_goal = |text: &str, measured: Option<f64>, limit: f64| {
         if let Some(v) = measured {
             goals.push(Goal { goal: text.to_string(), measured: format!("{v:.2}x"), met: v <= limit });

@@ -249,12 +249,20 @@ impl Rig {
 
     /// `jank.hotPatchForm` on `name`; the report and the editor's clock in ms.
     pub async fn patch_form(&mut self, name: &str) -> Result<(Value, f64), BenchError> {
+        self.command_at("jank.hotPatchForm", name).await
+    }
+
+    /// `jank.undoPatch` on `name`; the report and the editor's clock in ms.
+    pub async fn undo_form(&mut self, name: &str) -> Result<(Value, f64), BenchError> {
+        self.command_at("jank.undoPatch", name).await
+    }
+
+    async fn command_at(&mut self, command: &str, name: &str) -> Result<(Value, f64), BenchError> {
         let position = self
             .document
             .position(name)
             .ok_or_else(|| BenchError::Sidecar(format!("the bench's document has no form {name}")))?;
-        let args =
-            json!({"command": "jank.hotPatchForm", "arguments": [{"uri": self.document.uri, "position": position}]});
+        let args = json!({"command": command, "arguments": [{"uri": self.document.uri, "position": position}]});
         let started = Instant::now();
         let report = self.editor.try_request("workspace/executeCommand", args, PATCH_TIMEOUT).await;
         let clock = ms(started);

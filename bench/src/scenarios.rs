@@ -28,6 +28,8 @@ enum Step {
     Unchanged(&'static str),
     /// Change the five forms, then `didSave`.
     Save,
+    /// Patch the form twice (not measured), then undo the second patch.
+    Undo(&'static str),
 }
 
 /// Runs the selected scenarios against one rig, started only if a scenario needs it. `exe`
@@ -93,6 +95,11 @@ async fn run_scenario(
                 format!("{many} Chromium renderers share this machine's {cores} cores with the build; the sidecar's own fan-out to {many} pages is measured apart (fan-out)"),
             )
         }
+        "undo" => {
+            let samples = measure(rig, Step::Undo(SMALL_FORM), warmup, n, pages).await?;
+            ScenarioResult::from_samples("undo", "undo one form (no build)", &samples)
+                .with_note("the form is patched twice, then jank.undoPatch takes it back to the first version")
+        }
         "save5" => {
             // The first save also patches the demo's own forms, never patched before.
             let samples = measure(rig, Step::Save, warmup.max(1), n, pages).await?;
@@ -121,12 +128,12 @@ async fn measure(
 ) -> Result<Vec<Sample>, BenchError> {
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..warmup + iterations {
-        let (report, clock, forms, last) = match step {
+        let (report, clock, forms, last, expected) = match step {
             Step::Form(name) => {
                 let value = rig.fresh_value();
                 rig.set(name, value).await?;
                 let (report, clock) = rig.patch_form(name).await?;
-                (report, clock, 1, name)
+                (report, clock, 1, name, value)
             }
             Step::Unchanged(name) => {
                 let value = rig.fresh_value();
@@ -136,7 +143,19 @@ async fn measure(
                     return Err(BenchError::NotApplied(format!("{name}, first patch: {problem}")));
                 }
                 let (report, clock) = rig.patch_form(name).await?;
-                (report, clock, 1, name)
+                (report, clock, 1, name, value)
+            }
+            Step::Undo(name) => {
+                let first = rig.fresh_value();
+                for value in [first, rig.fresh_value()] {
+                    rig.set(name, value).await?;
+                    let (report, _) = rig.patch_form(name).await?;
+                    if let Some(problem) = report_problem(&report, 1, pages) {
+                        return Err(BenchError::NotApplied(format!("{name}, patch before the undo: {problem}")));
+                    }
+                }
+                let (report, clock) = rig.undo_form(name).await?;
+                (report, clock, 1, name, first)
             }
             Step::Save => {
                 let forms: Vec<(&str, i64)> = SAVE_FORMS.iter().map(|name| (*name, rig.fresh_value())).collect();
@@ -144,13 +163,14 @@ async fn measure(
                 let (report, clock) = rig.save().await?;
                 let expected =
                     if i < warmup { report["forms"].as_array().map_or(0, Vec::len) } else { SAVE_FORMS.len() };
-                (report, clock, expected, SAVE_FORMS[SAVE_FORMS.len() - 1])
+                let last = SAVE_FORMS[SAVE_FORMS.len() - 1];
+                (report, clock, expected, last, rig.current_value(last))
             }
         };
         if let Some(problem) = report_problem(&report, forms, pages) {
             return Err(BenchError::NotApplied(format!("{}: {problem}", step_name(step))));
         }
-        rig.check_pages(last, rig.current_value(last)).await?;
+        rig.check_pages(last, expected).await?;
         if i >= warmup {
             samples.push(sample_of(&report, clock)?);
         }
@@ -160,7 +180,7 @@ async fn measure(
 
 fn step_name(step: Step) -> &'static str {
     match step {
-        Step::Form(name) | Step::Unchanged(name) => name,
+        Step::Form(name) | Step::Unchanged(name) | Step::Undo(name) => name,
         Step::Save => "save",
     }
 }
