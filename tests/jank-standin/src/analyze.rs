@@ -247,8 +247,11 @@ impl Analyzer<'_> {
         let whole = Val::List(items.iter().map(Val::quoted).collect());
         let mut args = vec![whole, Val::Nil];
         args.extend(items[1..].iter().map(Val::quoted));
-        let expansion = crate::runtime::call_macro(self.env, &self.ns, &macro_fn, args)
-            .map_err(|e| JankError { message: e.message, pos: Some(pos), phase: Phase::Analyze })?;
+        let expansion = crate::runtime::call_macro(self.env, &self.ns, &macro_fn, args).map_err(|e| JankError {
+            message: e.message,
+            pos: Some(pos),
+            phase: Phase::Analyze,
+        })?;
         // The expansion carries no positions of its own: its errors point at the call.
         expansion.to_node(pos).ok_or_else(|| JankError {
             message: format!("The stand-in cannot compile what {symbol} expanded to: {}.", expansion.pr_str()),

@@ -635,9 +635,15 @@ mod tests {
     fn defmacro_expands_calls_with_its_current_definition_and_unevaluated_args() {
         let mut env = Env::default();
         assert_eq!(eval(&mut env, "(ns a.macros) (defmacro twice [x] (list '* 2 x))"), Ok("#'a.macros/twice".into()));
-        assert_eq!(eval(&mut env, "(ns b.core (:require [a.macros :as m])) (defn f [] (m/twice 3)) (f)"), Ok("6".into()));
+        assert_eq!(
+            eval(&mut env, "(ns b.core (:require [a.macros :as m])) (defn f [] (m/twice 3)) (f)"),
+            Ok("6".into())
+        );
         // The argument reaches the macro as a form, not a value.
-        assert_eq!(eval(&mut env, "(ns a.macros) (defmacro quoted [x] (list 'quote x)) (quoted (+ 1 2))"), Ok("(+ 1 2)".into()));
+        assert_eq!(
+            eval(&mut env, "(ns a.macros) (defmacro quoted [x] (list 'quote x)) (quoted (+ 1 2))"),
+            Ok("(+ 1 2)".into())
+        );
         // A compiled function keeps the expansion it was analysed with; the next analysis uses
         // the new definition.
         assert_eq!(eval(&mut env, "(ns a.macros) (defmacro twice [x] (list '* 3 x))"), Ok("#'a.macros/twice".into()));
