@@ -32,7 +32,7 @@ use crate::stages::{
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
 pub use report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
-pub use workspace::{DiskFiles, OpenBuffers, WorkspaceFiles};
+pub use workspace::{jank_paths, DiskFiles, OpenBuffers, WorkspaceFiles};
 
 /// A document as the pipeline sees it: a path and the text at the moment of the request.
 #[derive(Clone, Debug)]

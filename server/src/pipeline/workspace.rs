@@ -23,8 +23,8 @@ pub trait OpenBuffers: Send + Sync {
     fn open_jank_files(&self) -> Vec<Document>;
 }
 
-/// Directories never looked into: build output, dependencies, version control, caches.
-const SKIPPED_DIRS: [&str; 4] = ["target", "node_modules", "out", "build"];
+/// Directories never looked into (besides hidden ones): build output and dependencies.
+const SKIPPED_DIRS: [&str; 2] = ["target", "node_modules"];
 
 /// Files read at most, so that a root opened at `/` cannot stall a patch.
 const MAX_FILES: usize = 5_000;
@@ -53,10 +53,7 @@ impl DiskFiles {
 
 impl WorkspaceFiles for DiskFiles {
     fn jank_files(&self) -> Vec<Document> {
-        let mut paths = Vec::new();
-        for root in &self.roots {
-            collect(root, 0, &mut paths);
-        }
+        let paths = jank_paths(&self.roots);
         let mut files: BTreeMap<PathBuf, Document> = BTreeMap::new();
         for path in paths {
             match std::fs::read_to_string(&path) {
@@ -71,6 +68,24 @@ impl WorkspaceFiles for DiskFiles {
         }
         files.into_values().collect()
     }
+}
+
+/// Every `.jank` file under `roots` (a root may be a file), sorted, hidden directories and
+/// those of [`SKIPPED_DIRS`] left out.
+pub fn jank_paths(roots: &[PathBuf]) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for root in roots {
+        if root.is_file() {
+            if root.extension().is_some_and(|e| e == "jank") {
+                paths.push(root.clone());
+            }
+        } else {
+            collect(root, 0, &mut paths);
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    paths
 }
 
 fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
