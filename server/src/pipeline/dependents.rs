@@ -302,9 +302,10 @@ fn merge_first(report: &mut PatchReport, applied: &Applied) {
 }
 
 /// A run whose dependents failed failed too, with the first failure named by its form; the
-/// pages a dependent reached count as the run's.
+/// pages a dependent reached, and its slowest stages, count as the run's.
 fn settle(report: &mut PatchReport) {
     for dependent in &report.dependents {
+        report.stages.max_with(&dependent.report.stages);
         report.browsers = report.browsers.max(dependent.report.browsers);
         report.warnings.extend(dependent.report.warnings.iter().cloned());
     }
