@@ -172,6 +172,10 @@ impl Pipeline {
     async fn define_macros(&self, doc: &Document, macros: Vec<Target>, progress: &dyn ProgressSink) -> Applied {
         let mut applied =
             Applied { forms: Vec::new(), problems: Vec::new(), times: StageTimes::default(), defined: Vec::new() };
+        if macros.is_empty() {
+            return applied;
+        }
+        let file = reader::parse(&doc.text);
         progress.stage(Stage::Compile);
         self.await_mirrors().await;
         for target in macros {
@@ -197,7 +201,6 @@ impl Pipeline {
                     let var = VarName::new(&ns, name);
                     patched.value = Some(format!("#'{var}"));
                     lock(&self.patched).record(&doc.path, target.identity.clone(), target.normalized.clone());
-                    let file = reader::parse(&doc.text);
                     if let Some(read) = file.forms.iter().find(|f| f.range == form.range) {
                         lock(&self.macros.known).insert(var.clone(), learned(decl, &doc.text, read));
                     }
