@@ -86,9 +86,10 @@ impl Pipeline {
         self.macros.scanned.store(false, Ordering::SeqCst);
     }
 
-    fn workspace_files(&self) -> Vec<Document> {
-        let files = lock(&self.macros.workspace).clone();
-        files.map(|files| files.jank_files()).unwrap_or_default()
+    /// Read off the runtime's threads: a workspace can be large.
+    async fn workspace_files(&self) -> Vec<Document> {
+        let Some(files) = lock(&self.macros.workspace).clone() else { return Vec::new() };
+        tokio::task::spawn_blocking(move || files.jank_files()).await.unwrap_or_default()
     }
 
     /// The build cache key of a request: its text and namespace, and the text of every macro
@@ -125,11 +126,11 @@ impl Pipeline {
 
     /// The macros of the workspace as its files say, read once: jank loads a namespace from
     /// its file, so that is what it has until the sidecar evaluates a newer version.
-    fn learn_workspace_macros(&self) {
+    async fn learn_workspace_macros(&self) {
         if self.macros.scanned.swap(true, Ordering::SeqCst) {
             return;
         }
-        let files = self.workspace_files();
+        let files = self.workspace_files().await;
         let mut known = lock(&self.macros.known);
         for doc in &files {
             let file = reader::parse(&doc.text);
@@ -151,7 +152,7 @@ impl Pipeline {
         untouched: Vec<String>,
         progress: &dyn ProgressSink,
     ) -> PatchReport {
-        self.learn_workspace_macros();
+        self.learn_workspace_macros().await;
         let (macros, others): (Vec<Target>, Vec<Target>) =
             targets.into_iter().partition(|t| is_macro(&t.request.form.kind));
         if macros.is_empty() {
@@ -223,7 +224,7 @@ impl Pipeline {
         changed: &[VarName],
         progress: &dyn ProgressSink,
     ) -> Vec<DependentFile> {
-        let mut docs: Vec<Document> = self.workspace_files().into_iter().filter(|d| d.path != doc.path).collect();
+        let mut docs: Vec<Document> = self.workspace_files().await.into_iter().filter(|d| d.path != doc.path).collect();
         docs.push(doc.clone());
         let files: Vec<(Document, SourceFile)> = docs
             .into_iter()
