@@ -63,15 +63,21 @@ pub(super) struct Dependent {
     pub form: usize,
     /// The changed macros it uses (directly, or through a macro that uses them).
     pub uses: Vec<VarName>,
+    /// The search's round that found it (or last found it more uses): a dependent macro uses
+    /// only macros of earlier rounds, or of this round earlier in file order.
+    pub round: usize,
 }
 
-/// The forms of a file a run applied or re-patched, and how.
+/// The macros of a file a run evaluated, and how.
+#[derive(Default)]
 struct Applied {
     forms: Vec<PatchedForm>,
     problems: Vec<Problem>,
     times: StageTimes,
     /// The macros jank has now.
     defined: Vec<VarName>,
+    /// Macros left to a newer request of the same var.
+    superseded: usize,
 }
 
 pub(super) fn is_macro(kind: &FormKind) -> bool {
@@ -171,8 +177,7 @@ impl Pipeline {
 
     /// Evaluates each macro on the jank side, in file order, after the evaluations before it.
     async fn define_macros(&self, doc: &Document, macros: Vec<Target>, progress: &dyn ProgressSink) -> Applied {
-        let mut applied =
-            Applied { forms: Vec::new(), problems: Vec::new(), times: StageTimes::default(), defined: Vec::new() };
+        let mut applied = Applied::default();
         if macros.is_empty() {
             return applied;
         }
@@ -187,6 +192,7 @@ impl Pipeline {
                 None => None,
             };
             if is_superseded(&target) {
+                applied.superseded += 1;
                 continue;
             }
             let t = Instant::now();
@@ -241,30 +247,33 @@ impl Pipeline {
             return Vec::new();
         }
         let started = Instant::now();
-        // Per file: its targets, macros first, and the changed macros its forms use.
-        let mut by_file: BTreeMap<usize, (Vec<Target>, BTreeSet<VarName>)> = BTreeMap::new();
-        for dependent in &found {
-            let (d, file) = &files[dependent.file];
-            let entry = by_file.entry(dependent.file).or_default();
-            entry.0.push(self.target(d, file, &file.forms[dependent.form]));
-            entry.1.extend(dependent.uses.iter().cloned());
-        }
         tracing::info!(
             forms = found.len(),
-            files = by_file.len(),
             "re-patching the forms that use {}",
             changed.iter().map(VarName::to_string).collect::<Vec<_>>().join(", ")
         );
-        // Macros that use a changed macro are changed too: evaluated before any user compiles.
-        let mut macros_applied = Vec::new();
-        let mut rest = Vec::new();
-        for (index, (targets, uses)) in by_file {
-            let (macros, others): (Vec<Target>, Vec<Target>) =
-                targets.into_iter().partition(|t| is_macro(&t.request.form.kind));
-            macros_applied.push(self.define_macros(&files[index].0, macros, progress).await);
-            rest.push((index, others, uses));
+        // Per file: the changed macros its forms use, its macros evaluated, its other forms.
+        let mut by_file: BTreeMap<usize, (BTreeSet<VarName>, Applied, Vec<Target>)> = BTreeMap::new();
+        let is_macro_form = |d: &&Dependent| is_macro(&files[d.file].1.forms[d.form].kind);
+        // Macros that use a changed macro are changed too: evaluated, each after the macros it
+        // uses, before any user compiles.
+        let mut macros: Vec<&Dependent> = found.iter().filter(is_macro_form).collect();
+        macros.sort_by_key(|d| (d.round, d.file, d.form));
+        for dependent in macros {
+            let (d, file) = &files[dependent.file];
+            let target = self.target(d, file, &file.forms[dependent.form]);
+            let applied = self.define_macros(d, vec![target], progress).await;
+            by_file.entry(dependent.file).or_default().1.absorb(applied);
         }
-        let runs = rest.into_iter().zip(macros_applied).map(|((index, others, uses), applied)| {
+        for dependent in &found {
+            let (d, file) = &files[dependent.file];
+            let entry = by_file.entry(dependent.file).or_default();
+            entry.0.extend(dependent.uses.iter().cloned());
+            if !is_macro_form(&dependent) {
+                entry.2.push(self.target(d, file, &file.forms[dependent.form]));
+            }
+        }
+        let runs = by_file.into_iter().map(|(index, (uses, applied, others))| {
             let doc = &files[index].0;
             async move {
                 let mut report = self.patch(doc, others, Vec::new(), progress).await;
@@ -279,6 +288,16 @@ impl Pipeline {
             }
         });
         futures::future::join_all(runs).await
+    }
+}
+
+impl Applied {
+    fn absorb(&mut self, other: Applied) {
+        self.forms.extend(other.forms);
+        self.problems.extend(other.problems);
+        self.times.compile_ms += other.times.compile_ms;
+        self.defined.extend(other.defined);
+        self.superseded += other.superseded;
     }
 }
 
@@ -298,6 +317,10 @@ fn merge_first(report: &mut PatchReport, applied: &Applied) {
     report.forms.splice(0..0, applied.forms.iter().cloned());
     report.problems.splice(0..0, applied.problems.iter().cloned());
     report.stages.compile_ms = report.stages.compile_ms.max(applied.times.compile_ms);
+    if report.forms.is_empty() && applied.superseded > 0 {
+        report.superseded = true;
+        report.message = Some("superseded by a newer edit of the same form".into());
+    }
     if let Some(first) = applied.problems.first() {
         report.ok = false;
         report.error = Some(ReportError { stage: first.stage, message: first.message.clone() });
@@ -306,12 +329,15 @@ fn merge_first(report: &mut PatchReport, applied: &Applied) {
 }
 
 /// A run whose dependents failed failed too, with the first failure named by its form; the
-/// pages a dependent reached, and its slowest stages, count as the run's.
+/// pages a dependent reached, its slowest stages, its vars' versions and what the pages
+/// printed count as the run's.
 fn settle(report: &mut PatchReport) {
     for dependent in &report.dependents {
         report.stages.max_with(&dependent.report.stages);
         report.browsers = report.browsers.max(dependent.report.browsers);
         report.warnings.extend(dependent.report.warnings.iter().cloned());
+        report.versions.extend(dependent.report.versions.iter().cloned());
+        report.output.extend(dependent.report.output.iter().cloned());
     }
     if report.error.is_some() {
         return;
@@ -356,8 +382,8 @@ pub(super) fn dependents_of(files: &[(Document, SourceFile)], macros: &[VarName]
     // Per changed macro, the changed macros it stands for (itself, or those it uses).
     let mut wanted: BTreeMap<VarName, BTreeSet<VarName>> =
         macros.iter().map(|m| (m.clone(), BTreeSet::from([m.clone()]))).collect();
-    let mut found: BTreeMap<(usize, usize), BTreeSet<VarName>> = BTreeMap::new();
-    loop {
+    let mut found: BTreeMap<(usize, usize), (BTreeSet<VarName>, usize)> = BTreeMap::new();
+    for round in 0.. {
         let mut grew = false;
         for (index, (doc, file)) in files.iter().enumerate() {
             let (Namespace::Declared(decl), true) = (&file.namespace, file.errors.is_empty()) else { continue };
@@ -375,13 +401,13 @@ pub(super) fn dependents_of(files: &[(Document, SourceFile)], macros: &[VarName]
                     .flatten()
                     .cloned()
                     .collect();
-                if uses.is_empty() || found.get(&(index, at)) == Some(&uses) {
+                if uses.is_empty() || found.get(&(index, at)).is_some_and(|(known, _)| *known == uses) {
                     continue;
                 }
                 if is_macro(&form.kind) {
                     wanted.insert(var, uses.clone());
                 }
-                found.insert((index, at), uses);
+                found.insert((index, at), (uses, round));
                 grew = true;
             }
         }
@@ -389,7 +415,10 @@ pub(super) fn dependents_of(files: &[(Document, SourceFile)], macros: &[VarName]
             break;
         }
     }
-    found.into_iter().map(|((file, form), uses)| Dependent { file, form, uses: uses.into_iter().collect() }).collect()
+    found
+        .into_iter()
+        .map(|((file, form), (uses, round))| Dependent { file, form, uses: uses.into_iter().collect(), round })
+        .collect()
 }
 
 #[cfg(test)]
