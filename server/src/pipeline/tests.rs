@@ -450,7 +450,7 @@ async fn a_changed_macro_is_evaluated_on_the_jank_side_then_its_users_are_patche
     // The macro is evaluated on the jank side, never compiled for or sent to the pages.
     let calls = calls.lock().unwrap();
     assert_eq!(
-        calls.mirrored.iter().filter(|m| m.contains("defmacro")).last().map(String::as_str),
+        calls.mirrored.iter().rev().find(|m| m.contains("defmacro")).map(String::as_str),
         Some("(defmacro twice [x] (list '* 3 x))")
     );
     // Its user is compiled again (not served from the cache: its expansion changed), the other form is not.
