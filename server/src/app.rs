@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::pipeline::{Backends, PatchIds, Pipeline};
+use crate::pipeline::{Backends, DiskFiles, PatchIds, Pipeline};
 use tokio::sync::watch;
 
 use crate::build::SideModuleBuilder;
@@ -92,11 +92,8 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
         };
     let compile: Arc<dyn Compile> = Arc::new(JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf()));
     let backends = Backends { compile: Ok(compile), build, check, deliver };
-    Started {
-        pipeline: Arc::new(Pipeline::new(backends, PatchIds::open(&cache_dir))),
-        warnings,
-        app_url,
-        browsers,
-        app: AppHandle(app),
-    }
+    let pipeline = Pipeline::new(backends, PatchIds::open(&cache_dir));
+    // Where a changed macro's users are looked for; an editor adds its roots and open buffers.
+    pipeline.set_workspace(Arc::new(DiskFiles::new(vec![workspace.to_path_buf()])));
+    Started { pipeline: Arc::new(pipeline), warnings, app_url, browsers, app: AppHandle(app) }
 }

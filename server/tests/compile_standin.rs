@@ -488,6 +488,66 @@ async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
     assert_eq!(failure.location, Some(LineCol { line: 4, column: 15 }));
 }
 
+/// A macro as jank has it: the op refuses a `defmacro` (its analysis is a `do`, not a `def`);
+/// evaluating it (the mirror) defines it; a caller compiled after expands it with its current
+/// definition. The fork resolves the macro in `user` like any symbol: only `ns/name` works.
+#[tokio::test]
+async fn macros_are_defined_by_evaluation_and_expanded_in_their_callers() {
+    for mode in MODES {
+        let dir = workspace(&format!("macro-{}", mode.name()));
+        let jank = StandIn::start_as(&dir, mode, &[]);
+        let compiler = compiler(&dir);
+        let (v1, v2) = ("(defmacro twice [x] (list '* 2 x))", "(defmacro twice [x] (list '* 7 x))");
+        let (caller, qualified) = ("(defn f [] (twice 5))", "(defn g [] (demo.core/twice 5))");
+        let file = |m: &str| {
+            format!(
+                "{NS_FORM}
+{m}
+{caller}
+{qualified}
+"
+            )
+        };
+        let defmacro = || FormKind::Def("defmacro".into());
+        let compiled = compiler.compile(&request(&dir, &file(v1), v1, defmacro(), 1)).await;
+        if mode == Mode::Upstream {
+            assert_missing_op(&compiled.unwrap_err());
+            // Upstream's eval has defmacro: the macro works there.
+            compiler.mirror(&request(&dir, &file(v2), v2, defmacro(), 2)).await.unwrap();
+            let raw = jank.client().await;
+            let session = raw.clone_session(None).await.unwrap();
+            let eval = jank_hotpatch::nrepl::Eval { code: "(twice 5)", ns: Some("demo.core"), ..Default::default() };
+            assert_eq!(raw.eval(&session, &eval).await.unwrap().value(), Some("35"));
+            continue;
+        }
+        let failure = compiled.unwrap_err();
+        assert!(
+            failure.message.contains("No def expression found in code. Patches must be (def ...) forms."),
+            "{failure:?}"
+        );
+        let expands = |cpp: &str, factor: i64| {
+            cpp.contains(&format!("jank_box_integer({factor});"))
+                && cpp.contains("jank_call_var(\"clojure.core\", \"*\", 2")
+        };
+        // The file was loaded before the compile: the macro is v1 on the jank side.
+        let g = compiler.compile(&request(&dir, &file(v1), qualified, defn(), 3)).await.unwrap();
+        assert!(expands(&g.cpp, 2), "{mode:?}: {}", g.cpp);
+        compiler.mirror(&request(&dir, &file(v2), v2, defmacro(), 4)).await.unwrap();
+        let g = compiler.compile(&request(&dir, &file(v2), qualified, defn(), 5)).await.unwrap();
+        assert!(expands(&g.cpp, 7), "{mode:?}: {}", g.cpp);
+        let f = compiler.compile(&request(&dir, &file(v2), caller, defn(), 6)).await;
+        match mode {
+            // The op's compile of the defmacro above interned `twice` in `user` (jank interns
+            // a def's var while analysing): the call resolves to that var, not the macro.
+            Mode::Fork => {
+                let failure = f.unwrap_err();
+                assert!(failure.message.contains("calls `user/twice`, not a var of `demo.core`"), "{failure:?}");
+            }
+            _ => assert!(expands(&f.unwrap().cpp, 7)),
+        }
+    }
+}
+
 #[tokio::test]
 async fn upstream_jank_without_the_op_gets_one_clear_diagnostic() {
     let dir = workspace("no-op");

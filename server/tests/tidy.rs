@@ -358,6 +358,15 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
         undo: true,
         versions: vec![ext::VarVersionParams { ns: "a".into(), name: "b".into(), version: 1 }],
         output: vec!["x".into()],
+        dependents: vec![ext::DependentParams {
+            uri: "file:///b.jank".parse().unwrap(),
+            ns: "b".into(),
+            name: Some("f".into()),
+            range: Default::default(),
+            macros: vec!["a/m".into()],
+            ok: false,
+            error: Some(ext::ReportErrorParams { stage: Stage::Compile, message: "x".into() }),
+        }],
     };
     let status = ext::ServerStatusParams { app_url: Some("x".into()), ..Default::default() };
     let value = serde_json::to_value(&report).unwrap();
@@ -366,6 +375,7 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
         ("PatchedForm", json_fields(value["forms"][0].clone())),
         ("StageTimes", json_fields(value["stages"].clone())),
         ("VarVersion", json_fields(value["versions"][0].clone())),
+        ("Dependent", json_fields(value["dependents"][0].clone())),
         ("ServerStatusParams", json_fields(serde_json::to_value(status).unwrap())),
     ] {
         assert_eq!(interface_fields(&ts, interface), fields, "lsp_ext.ts `{interface}` against ext.rs");

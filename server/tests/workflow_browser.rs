@@ -337,3 +337,104 @@ async fn a_save_of_several_forms_is_one_module_in_every_page() {
         late.eval("JSON.stringify(window.jankHotpatch)").await
     );
 }
+
+/// Issue 17, point 3: a changed macro re-patches, in the same run, the forms of other files
+/// that use it (here through an alias), after it is evaluated on the jank side; the page
+/// shows the new expansion without the user's file being saved. A macro change that breaks a
+/// user leaves the page on the last good code with a diagnostic at the user's form; the next
+/// good change goes through.
+#[tokio::test]
+async fn a_changed_macro_repatches_the_forms_of_other_files_that_use_it() {
+    let browser = Browser::launch().await;
+    let (mut demo, page, _jank, _, _) = demo_with_page("macros", &browser).await;
+    let core_uri = demo.uri.clone();
+    let macros_path = std::path::Path::new(core_uri.trim_start_matches("file://")).with_file_name("macros.jank");
+    let macros_uri = format!("file://{}", macros_path.display());
+    let macro_text = |body: &str| format!("(ns demo.macros)\n\n(defmacro scaled [x]\n  {body})\n");
+    std::fs::write(&macros_path, macro_text("(list '* 2 x)")).unwrap();
+    demo.client.open(&macros_uri, &macro_text("(list '* 2 x)")).await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": macros_uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["forms"][0]["value"], "#'demo.macros/scaled", "{report}");
+
+    // demo.core uses the macro through an alias (saved: it is on disk as the editor has it).
+    demo.edit("(ns demo.core)", "(ns demo.core\n  (:require [demo.macros :as m]))").await;
+    demo.edit("(defn speed [] 3)", "(defn speed [] (m/scaled 3))").await;
+    demo.edit("(defn radius [] 18)", "(defn radius [] (m/scaled 9))").await;
+    std::fs::write(demo.uri.trim_start_matches("file://"), &demo.text).unwrap();
+    let report = demo.command("jank.hotPatchFile", json!({"uri": core_uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    page.wait_for("window.demoApp.values.speed === 6 && window.demoApp.values.radius === 18", WAIT).await;
+
+    // The macro changes, demo.core is not touched: both of its users follow.
+    let mut macros =
+        Demo { client: demo.client, uri: macros_uri.clone(), text: macro_text("(list '* 2 x)"), version: 1 };
+    macros.edit("(list '* 2 x)", "(list '* 3 x)").await;
+    let started = std::time::Instant::now();
+    let report = macros.command("jank.hotPatchFile", json!({"uri": macros_uri})).await;
+    let editor_ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(report["ok"], true, "{report}");
+    let dependents = report["dependents"].as_array().unwrap_or_else(|| panic!("dependents: {report}"));
+    let names: Vec<&str> = dependents.iter().map(|d| d["name"].as_str().unwrap_or_default()).collect();
+    assert_eq!(names, ["speed", "radius"], "{report}");
+    for dependent in dependents {
+        assert_eq!(dependent["uri"], core_uri.as_str(), "{report}");
+        assert_eq!(dependent["ns"], "demo.core", "{report}");
+        assert_eq!(dependent["macros"], json!(["demo.macros/scaled"]), "{report}");
+        assert_eq!(dependent["ok"], true, "{report}");
+    }
+    assert_eq!(dependents[0]["range"]["start"]["line"], line_of(&demo.text, "(defn speed"), "{report}");
+    let summary = report["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("; re-patched 2 forms that use scaled"), "{summary}");
+    page.wait_for("window.demoApp.values.speed === 9 && window.demoApp.values.radius === 27", WAIT).await;
+    eprintln!(
+        "macro change with 2 dependents: editor's clock {editor_ms:.0} ms, sidecar total {} ms (compile {} ms, build {} ms)",
+        report["total_ms"], report["stages"]["compile_ms"], report["stages"]["build_ms"]
+    );
+
+    // A change that breaks the users: a diagnostic at each, in demo.core, and the page keeps
+    // running the last good code.
+    macros.edit("(list '* 3 x)", "(list 'no-such-fn x)").await;
+    let report = macros.command("jank.hotPatchFile", json!({"uri": macros_uri})).await;
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["forms"][0]["value"], "#'demo.macros/scaled", "the macro itself is fine: {report}");
+    assert!(report["dependents"].as_array().is_some_and(|d| d.iter().all(|d| d["ok"] == false)), "{report}");
+    let error = report["error"]["message"].as_str().unwrap_or_default();
+    assert!(error.starts_with("demo.core/speed ("), "{error}");
+    assert!(error.contains("which uses demo.macros/scaled: ") && error.contains("no-such-fn"), "{error}");
+    let diagnostics = macros
+        .client
+        .wait_latest(
+            "textDocument/publishDiagnostics",
+            |m| {
+                m["params"]["uri"] == core_uri.as_str()
+                    && m["params"]["diagnostics"].as_array().is_some_and(|d| d.len() == 2)
+            },
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|| panic!("diagnostics for {core_uri}"));
+    let first = &diagnostics["params"]["diagnostics"][0];
+    assert_eq!(first["range"]["start"]["line"], line_of(&demo.text, "(defn speed"), "{diagnostics}");
+    assert!(first["message"].as_str().unwrap_or_default().contains("no-such-fn"), "{diagnostics}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(speed(&page).await, 9, "the page keeps the last good code");
+
+    // The next good change goes through, and the diagnostics clear.
+    macros.edit("(list 'no-such-fn x)", "(list '* 4 x)").await;
+    let report = macros.command("jank.hotPatchFile", json!({"uri": macros_uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    page.wait_for("window.demoApp.values.speed === 12 && window.demoApp.values.radius === 36", WAIT).await;
+    macros
+        .client
+        .wait_latest(
+            "textDocument/publishDiagnostics",
+            |m| m["params"]["uri"] == core_uri.as_str() && m["params"]["diagnostics"] == json!([]),
+            WAIT,
+        )
+        .await
+        .unwrap_or_else(|| panic!("cleared diagnostics for {core_uri}"));
+
+    browser.close().await;
+    assert!(macros.client.shutdown_and_exit().await.success());
+}

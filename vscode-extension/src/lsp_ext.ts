@@ -94,6 +94,20 @@ export interface PatchReport {
     versions?: VarVersion[];
     /** What the code printed in the page, line by line. */
     output?: string[];
+    /** Forms of the workspace patched again because they use a macro this run changed. */
+    dependents?: Dependent[];
+}
+
+/** A form patched again because it uses a macro the run changed (in any file). */
+export interface Dependent {
+    uri: string;
+    ns: string;
+    name: string | null;
+    range: lc.Range;
+    /** The changed macros it uses, `ns/name`. */
+    macros: string[];
+    ok: boolean;
+    error?: { stage: Stage; message: string };
 }
 
 export const serverStatus = new lc.NotificationType<ServerStatusParams>(SERVER_STATUS);

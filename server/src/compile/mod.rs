@@ -80,7 +80,7 @@ pub enum CompileError {
     PatchIdMismatch { expected: PatchId, got: String },
     #[error("jank's answer to `{COMPILE_OP}` has no `{field}`: {reply}")]
     BadReply { field: &'static str, reply: String },
-    #[error("evaluating the form in jank after patching failed: {message}{}", unplaced(location))]
+    #[error("jank could not evaluate the form: {message}{}", unplaced(location))]
     Mirror { message: String, location: Option<LineCol> },
 }
 

@@ -13,7 +13,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::pipeline::{self, Document, PatchReport, Pipeline, Selection};
+use crate::pipeline::{self, jank_paths, DiskFiles, Document, PatchReport, Pipeline, Selection};
 
 /// Quiet time after the last file event before patching: editors write files in bursts.
 const DEBOUNCE: Duration = Duration::from_millis(30);
@@ -40,6 +40,7 @@ pub async fn run(workspace: &Path, paths: &[PathBuf]) -> Result<(), WatchError> 
         eprintln!("jank-hotpatch: {warning}");
     }
     let roots: Vec<PathBuf> = if paths.is_empty() { vec![workspace.clone()] } else { paths.to_vec() };
+    started.pipeline.set_workspace(Arc::new(DiskFiles::new(roots.clone())));
     watch_files(&started.pipeline, &roots, |line| println!("{line}")).await
 }
 
@@ -66,7 +67,7 @@ pub async fn watch_files(
             .watch(root, RecursiveMode::Recursive)
             .map_err(|source| WatchError::Watch { path: root.display().to_string(), source })?;
     }
-    for file in roots.iter().flat_map(|r| jank_files(r)) {
+    for file in jank_paths(roots) {
         patch_file(pipeline, &file, &print).await;
     }
     loop {
@@ -131,29 +132,4 @@ pub fn line(path: &Path, text: &str, report: &PatchReport) -> String {
 
 fn is_jank(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "jank")
-}
-
-fn jank_files(root: &Path) -> Vec<PathBuf> {
-    if root.is_file() {
-        return if is_jank(root) { vec![root.to_path_buf()] } else { Vec::new() };
-    }
-    let mut files = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if hidden || path.ends_with("node_modules") || path.ends_with("target") {
-                continue;
-            }
-            if path.is_dir() {
-                dirs.push(path);
-            } else if is_jank(&path) {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
 }

@@ -9,9 +9,11 @@
 //! about LSP or any stage's internals.
 
 mod changes;
+mod dependents;
 mod failures;
 mod ids;
 pub mod report;
+pub mod workspace;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -29,7 +31,8 @@ use crate::stages::{
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
-pub use report::{PatchReport, PatchedForm, Problem, ReportError, StageTimes};
+pub use report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
+pub use workspace::{jank_paths, DiskFiles, OpenBuffers, WorkspaceFiles};
 
 /// A document as the pipeline sees it: a path and the text at the moment of the request.
 #[derive(Clone, Debug)]
@@ -86,6 +89,8 @@ pub struct Pipeline {
     runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,
     /// Per namespace, its load hooks in file order, as last read from its file.
     hooks: Mutex<BTreeMap<String, Vec<(VarName, LoadHook)>>>,
+    /// The workspace's files and macros, for the forms that use a changed macro.
+    macros: dependents::Macros,
 }
 
 /// Delivered runs remembered per file for undo.
@@ -153,6 +158,7 @@ impl Pipeline {
             mirrors: Mutex::new(Vec::new()),
             runs: Mutex::new(HashMap::new()),
             hooks: Mutex::new(BTreeMap::new()),
+            macros: dependents::Macros::default(),
         }
     }
 
@@ -324,7 +330,7 @@ impl Pipeline {
                         ..PatchReport::default()
                     }
                 } else {
-                    self.patch(doc, targets, untouched, progress).await
+                    self.patch_with_dependents(doc, targets, untouched, progress).await
                 }
             }
             Chosen::Report(report) => *report,
@@ -397,36 +403,48 @@ impl Pipeline {
                     .collect()
             }
         };
-        let ns = file.namespace.name().unwrap_or_default().to_string();
-        let source =
-            SourceContext { path: doc.path.clone(), text: doc.text.clone(), namespace: file.namespace.clone() };
         Chosen::Forms(
             chosen
                 .into_iter()
-                .map(|(form, identity, normalized)| {
-                    let slot = match (&form.kind, &form.name) {
-                        (FormKind::Def(_), Some(name)) => {
-                            let slot = lock(&self.vars).entry(VarName::new(&ns, name)).or_default().clone();
-                            let generation = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
-                            Some((slot, generation))
-                        }
-                        _ => None,
-                    };
-                    let request = CompileRequest {
-                        patch_id: self.ids.next(),
-                        source: source.clone(),
-                        form: FormSource {
-                            text: doc.text.get(form.range.clone()).unwrap_or_default().to_string(),
-                            kind: form.kind.clone(),
-                            name: form.name.clone(),
-                            range: form.range.clone(),
-                            start: line_col(&doc.text, form.range.start),
-                        },
-                    };
-                    Target { request, identity, normalized, slot }
-                })
+                .map(|(form, identity, normalized)| self.target_as(doc, file, form, identity, normalized))
                 .collect(),
         )
+    }
+
+    /// A form of `file` on its way through the stages, ordered after the earlier requests of its var.
+    fn target(&self, doc: &Document, file: &SourceFile, form: &Form) -> Target {
+        self.target_as(doc, file, form, identity_of(&file.forms, form), form.normalized(&doc.text))
+    }
+
+    fn target_as(
+        &self,
+        doc: &Document,
+        file: &SourceFile,
+        form: &Form,
+        identity: FormIdentity,
+        normalized: String,
+    ) -> Target {
+        let ns = file.namespace.name().unwrap_or_default();
+        let slot = match (&form.kind, &form.name) {
+            (FormKind::Def(_), Some(name)) => {
+                let slot = lock(&self.vars).entry(VarName::new(ns, name)).or_default().clone();
+                let generation = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
+                Some((slot, generation))
+            }
+            _ => None,
+        };
+        let request = CompileRequest {
+            patch_id: self.ids.next(),
+            source: SourceContext { path: doc.path.clone(), text: doc.text.clone(), namespace: file.namespace.clone() },
+            form: FormSource {
+                text: doc.text.get(form.range.clone()).unwrap_or_default().to_string(),
+                kind: form.kind.clone(),
+                name: form.name.clone(),
+                range: form.range.clone(),
+                start: line_col(&doc.text, form.range.start),
+            },
+        };
+        Target { request, identity, normalized, slot }
     }
 
     async fn patch(
@@ -609,7 +627,7 @@ impl Pipeline {
             return Compiled::Done(Outcome::Superseded);
         }
         self.await_mirrors().await;
-        let key = FormKey::of(&target.request.form.text, &target.request.source.namespace);
+        let key = self.form_key(&target.request);
         let mut flight = InFlight { target, guard, times: StageTimes::default(), key };
         let build = match &self.backends.build {
             Ok(build) => build,

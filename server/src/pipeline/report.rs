@@ -4,10 +4,11 @@
 
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::stages::{LineCol, Stage, VarVersion};
+use crate::stages::{LineCol, Stage, VarName, VarVersion};
 
 /// Milliseconds spent in each stage. For a run over several forms, compile, build and check
 /// are the slowest form's time (forms go through them concurrently).
@@ -103,6 +104,30 @@ pub struct PatchReport {
     /// What went wrong without failing the run (load hooks that threw, a journal not saved),
     /// each with what it costs the user.
     pub warnings: Vec<String>,
+    /// The files whose forms the run re-patched after it because they use a macro it changed
+    /// (`dependents.rs`), each with its own report.
+    pub dependents: Vec<DependentFile>,
+}
+
+/// A file of the workspace with forms that use a macro a run changed, and how re-patching
+/// them went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DependentFile {
+    pub path: PathBuf,
+    /// The text its forms were read from: their ranges and problems are in it.
+    pub text: Arc<str>,
+    /// The changed macros its forms use.
+    pub macros: Vec<VarName>,
+    /// Its forms' run, as a save of that file would report it.
+    pub report: PatchReport,
+}
+
+impl DependentFile {
+    /// How many of its forms failed.
+    pub fn failed(&self) -> usize {
+        let report = &self.report;
+        report.forms.iter().filter(|f| report.problems.iter().any(|p| p.range == f.range)).count()
+    }
 }
 
 impl PatchReport {
@@ -130,11 +155,31 @@ impl PatchReport {
             }
             _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.browsers),
         };
+        let line = match self.dependents_line() {
+            Some(dependents) => format!("{line}; {dependents}"),
+            None => line,
+        };
         match self.warnings.as_slice() {
             [] => line,
             [one] => format!("{line}; warning: {one}"),
             [first, rest @ ..] => format!("{line}; {} warnings, first: {first}", rest.len() + 1),
         }
+    }
+
+    /// "re-patched 2 forms that use twice" (and how many failed), when the run had dependents.
+    fn dependents_line(&self) -> Option<String> {
+        let forms: usize = self.dependents.iter().map(|d| d.report.forms.len()).sum();
+        if forms == 0 {
+            return None;
+        }
+        let mut macros: Vec<&str> =
+            self.dependents.iter().flat_map(|d| d.macros.iter().map(|m| m.name.as_str())).collect();
+        macros.sort_unstable();
+        macros.dedup();
+        let failed: usize = self.dependents.iter().map(DependentFile::failed).sum();
+        let (noun, verb) = if forms == 1 { ("form", "uses") } else { ("forms", "use") };
+        let line = format!("re-patched {forms} {noun} that {verb} {}", macros.join(", "));
+        Some(if failed > 0 { format!("{line}, {failed} failed") } else { line })
     }
 
     pub fn failed(stage: Stage, message: impl Into<String>) -> Self {

@@ -420,3 +420,62 @@ async fn a_module_of_several_forms_that_fails_its_check_is_built_again_form_by_f
     assert_eq!(calls.built.len(), 4, "together, then each alone: {:?}", calls.built);
     assert_eq!(calls.delivered, [vec!["(defn a [] 1)", "(defn c [] 3)"]], "the others go out");
 }
+
+/// The workspace's files as a front end would give them.
+struct Files(Mutex<Vec<Document>>);
+
+impl WorkspaceFiles for Files {
+    fn jank_files(&self) -> Vec<Document> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+fn file(path: &str, text: &str) -> Document {
+    Document { path: PathBuf::from(path), text: text.into() }
+}
+
+#[tokio::test]
+async fn a_changed_macro_is_evaluated_on_the_jank_side_then_its_users_are_patched_again() {
+    let (p, calls) = pipeline(None, 0, false);
+    let macros = |n: u32| file("/ws/a.jank", &format!("(ns a.macros)\n(defmacro twice [x] (list '* {n} x))\n"));
+    let user = file("/ws/b.jank", "(ns b.core (:require [a.macros :as m]))\n(defn f [] (m/twice 3))\n(defn g [] 1)\n");
+    p.set_workspace(Arc::new(Files(Mutex::new(vec![macros(2), user.clone()]))));
+    assert!(p.run(&user, Selection::ChangedForms, &()).await.ok);
+    assert!(p.run(&macros(2), Selection::ChangedForms, &()).await.ok);
+    calls.lock().unwrap().compiled.clear();
+    calls.lock().unwrap().delivered.clear();
+
+    let report = p.run(&macros(3), Selection::ChangedForms, &()).await;
+    assert!(report.ok, "{report:?}");
+    // The macro is evaluated on the jank side, never compiled for or sent to the pages.
+    let calls = calls.lock().unwrap();
+    assert_eq!(
+        calls.mirrored.iter().rev().find(|m| m.contains("defmacro")).map(String::as_str),
+        Some("(defmacro twice [x] (list '* 3 x))")
+    );
+    // Its user is compiled again (not served from the cache: its expansion changed), the other form is not.
+    assert_eq!(calls.compiled, ["(defn f [] (m/twice 3))"]);
+    assert_eq!(calls.delivered, [["(defn f [] (m/twice 3))"]]);
+    assert_eq!(report.forms[0].value.as_deref(), Some("#'a.macros/twice"));
+    let [dependent] = report.dependents.as_slice() else { panic!("{report:?}") };
+    assert_eq!(dependent.path, PathBuf::from("/ws/b.jank"));
+    assert_eq!(dependent.macros, [VarName::new("a.macros", "twice")]);
+    assert_eq!(dependent.report.forms[0].name.as_deref(), Some("f"));
+    assert!(report.summary().contains("; re-patched 1 form that uses twice"), "{}", report.summary());
+}
+
+#[tokio::test]
+async fn a_dependent_that_fails_fails_the_run_at_its_own_form() {
+    let (p, _) = pipeline(Some("nope"), 0, false);
+    let user = file("/ws/b.jank", "(ns b.core)\n(defn f [] (a.macros/twice nope))\n");
+    p.set_workspace(Arc::new(Files(Mutex::new(vec![user]))));
+    let report =
+        p.run(&file("/ws/a.jank", "(ns a.macros)\n(defmacro twice [x] x)\n"), Selection::ChangedForms, &()).await;
+    assert!(!report.ok);
+    assert!(report.problems.is_empty(), "the macro itself is fine: {report:?}");
+    let problem = &report.dependents[0].report.problems[0];
+    assert_eq!(&report.dependents[0].text[problem.range.clone()], "(defn f [] (a.macros/twice nope))");
+    let error = report.error.as_ref().unwrap();
+    assert!(error.message.starts_with("b.core/f (/ws/b.jank:2), which uses a.macros/twice: "), "{error:?}");
+    assert!(report.summary().ends_with("re-patched 1 form that uses twice, 1 failed"), "{}", report.summary());
+}

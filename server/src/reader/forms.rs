@@ -47,6 +47,21 @@ pub(crate) struct Reader<'a> {
     opens: Vec<Token>,
 }
 
+/// The tokens of `text` in order, without the forms `#_` discards (nor the `#_` itself).
+pub(crate) fn kept_tokens(text: &str) -> impl Iterator<Item = Token> + '_ {
+    let mut reader = Reader::new(text);
+    std::iter::from_fn(move || loop {
+        let token = reader.lex.next_token();
+        match token.tok {
+            Tok::Eof => return None,
+            Tok::Discard => {
+                reader.read_form();
+            }
+            _ => return Some(token),
+        }
+    })
+}
+
 /// The text of a token; empty if its range were ever off a character boundary.
 pub(crate) fn text_of(text: &str, token: Token) -> &str {
     text.get(token.start..token.end).unwrap_or_default()

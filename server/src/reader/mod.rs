@@ -7,12 +7,14 @@
 //!
 //! `lexer` splits the text into tokens; `forms` reads forms from them (skipping the insides
 //! of collections with a delimiter stack, no syntax tree); `ns` reads the `ns` form;
-//! `normalize` gives a form's text without layout or comments.
+//! `normalize` gives a form's text without layout or comments; `symbols` the symbols it
+//! mentions.
 
 mod forms;
 mod lexer;
 mod normalize;
 mod ns;
+mod symbols;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +23,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use forms::Reader;
+pub use symbols::symbols;
 
 /// A whole file, read.
 #[derive(Clone, Debug, Default, PartialEq)]

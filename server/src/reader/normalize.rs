@@ -2,30 +2,21 @@
 //! whitespace reduced to what keeps the tokens apart, so that two texts normalize alike
 //! exactly when they read as the same tokens.
 
-use super::forms::{text_of, Reader};
+use super::forms::{kept_tokens, text_of};
 use super::lexer::{Prefix, Tok, Token};
 
 /// `text` is one form's source.
 pub(crate) fn normalize(text: &str) -> String {
-    let mut reader = Reader::new(text);
     let mut out = String::with_capacity(text.len());
     let mut previous: Option<Token> = None;
-    loop {
-        let token = reader.lex.next_token();
-        match token.tok {
-            Tok::Eof => return out,
-            Tok::Discard => {
-                reader.read_form();
-                continue;
-            }
-            _ => {}
-        }
+    for token in kept_tokens(text) {
         if previous.is_some_and(|previous| needs_space(text, previous, token)) {
             out.push(' ');
         }
         out.push_str(text_of(text, token));
         previous = Some(token);
     }
+    out
 }
 
 /// Whether a space goes between two tokens: always, except after an opening delimiter or

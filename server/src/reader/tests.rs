@@ -371,6 +371,13 @@ fn deep_nesting_reads_without_recursion() {
     assert_eq!(parse(&ns).namespace.name(), Some("a.b"));
 }
 
+#[test]
+fn a_form_s_symbols_leave_out_strings_comments_characters_and_discards() {
+    let text = "(ns a)\n(defn f [x] ; m/twice\n  (m/twice \"twice\" \\t #_(twice 1) 'q x))";
+    let form = &parse(text).forms[1];
+    assert_eq!(symbols(&text[form.range.clone()]), ["defn", "f", "x", "m/twice", "q", "x"]);
+}
+
 // --- properties ---------------------------------------------------------------------------
 
 /// Text made mostly of Clojure punctuation, names and multibyte characters.

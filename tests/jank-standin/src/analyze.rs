@@ -3,6 +3,13 @@
 //! the namespace's vars, referred vars, `alias/name` and `ns/name`, then `clojure.core`), and
 //! all-literal vectors and sets folded into one literal (a jank quirk the fork's codegen
 //! then emits as an "unsupported literal").
+//!
+//! `defmacro` is jank's (clojure/core.jank): `(do (defn name [&form &env ...] ...) (reset-meta!
+//! ...) (var name))`, so its analysis is a `do`, not a `def` (the fork's op then finds no def in
+//! it). A call whose head resolves to a var flagged as a macro is expanded here, at analysis
+//! time, by calling the macro's current function on the jank side with the call's forms
+//! unevaluated (`&form`, `&env` nil, then the arguments), as jank's analyzer does; a macro
+//! exists only once evaluated (`eval`, `load-file`), never because the op compiled it.
 
 use std::sync::Arc;
 
@@ -42,6 +49,12 @@ pub enum Expr {
         once: bool,
     },
     Ns(NsSpec),
+    /// `defmacro`'s `(reset-meta! (var name) (assoc (meta (var name)) :macro true))`: flags the
+    /// var as a macro once its function is bound.
+    MarkMacro {
+        ns: String,
+        name: String,
+    },
     /// A special form jank analyses but the stand-in neither evaluates nor has a translation
     /// for (`recur`, `throw`, `try`, `case*`, `letfn*`): like the fork's code generator, it
     /// compiles to nil with `// unsupported expr`.
@@ -140,22 +153,25 @@ impl Analyzer<'_> {
             }
             Some("defn" | "defn-") => {
                 let name = def_name(args, pos)?;
-                let mut rest = &args[1..];
-                if rest.len() > 1 && matches!(rest[0].form, Form::Str(_)) {
-                    rest = &rest[1..];
-                }
-                if rest.len() > 1 && matches!(rest[0].form, Form::Map(_)) {
-                    rest = &rest[1..];
-                }
-                let value = self.def_value(&name, |a| a.function(rest, pos, locals))?;
+                let value = self.def_value(&name, |a| a.function(fn_tail(args), pos, locals, &[]))?;
                 Ok(Expr::Def { ns: self.ns.clone(), name, value: Some(Box::new(value)), once: false })
+            }
+            Some("defmacro") => {
+                let name = def_name(args, pos)?;
+                let value = self.def_value(&name, |a| a.function(fn_tail(args), pos, locals, MACRO_PARAMS))?;
+                let (ns, var) = (self.ns.clone(), Val::Var(self.ns.clone(), name.clone()));
+                Ok(Expr::Do(vec![
+                    Expr::Def { ns: ns.clone(), name: name.clone(), value: Some(Box::new(value)), once: false },
+                    Expr::MarkMacro { ns, name },
+                    Expr::Literal(var),
+                ]))
             }
             Some("fn" | "fn*") => {
                 let rest = match args.first().and_then(Node::symbol) {
                     Some(_) => &args[1..],
                     None => args,
                 };
-                self.function(rest, pos, locals)
+                self.function(rest, pos, locals, &[])
             }
             // jank analyses `loop*` as a `let` (in a loop): the fork's `gen_let` translates it.
             Some("let" | "let*" | "loop" | "loop*") => {
@@ -210,8 +226,38 @@ impl Analyzer<'_> {
             Some("comment") => Ok(Expr::Literal(Val::Nil)),
             Some(form) if UNSUPPORTED_FORMS.contains(&form) => Ok(Expr::Unsupported(form.to_string())),
             Some("ns") => Ok(Expr::Ns(ns_spec(args, pos)?)),
+            Some(symbol) if self.macro_var(symbol).is_some() => {
+                let expansion = self.macroexpand(symbol, items, pos)?;
+                self.expr(&expansion, locals)
+            }
             _ => Ok(Expr::Call { source: Box::new(self.expr(&items[0], locals)?), args: self.exprs(args, locals)? }),
         }
+    }
+
+    /// The macro function of the var `symbol` names, when that var is flagged as a macro.
+    fn macro_var(&mut self, symbol: &str) -> Option<Val> {
+        let (ns, name) = self.var_of(symbol)?;
+        let namespace = self.env.namespaces.get(&ns)?;
+        namespace.macros.contains(&name).then(|| namespace.vars.get(&name).cloned().flatten()).flatten()
+    }
+
+    /// Calls the macro with the call's forms unevaluated and reads its result back as code.
+    fn macroexpand(&mut self, symbol: &str, items: &[Node], pos: Pos) -> Result<Node> {
+        let Some(macro_fn) = self.macro_var(symbol) else { return error(format!("{symbol} is not a macro."), pos) };
+        let whole = Val::List(items.iter().map(Val::quoted).collect());
+        let mut args = vec![whole, Val::Nil];
+        args.extend(items[1..].iter().map(Val::quoted));
+        let expansion = crate::runtime::call_macro(self.env, &self.ns, &macro_fn, args).map_err(|e| JankError {
+            message: e.message,
+            pos: Some(pos),
+            phase: Phase::Analyze,
+        })?;
+        // The expansion carries no positions of its own: its errors point at the call.
+        expansion.to_node(pos).ok_or_else(|| JankError {
+            message: format!("The stand-in cannot compile what {symbol} expanded to: {}.", expansion.pr_str()),
+            pos: Some(pos),
+            phase: Phase::Analyze,
+        })
     }
 
     /// Like jank, the var exists before its value is analyzed, so a function can call itself.
@@ -220,8 +266,10 @@ impl Analyzer<'_> {
         value(self)
     }
 
-    /// `[params] body...` or `([params] body...)+`; only the first arity is kept.
-    fn function(&mut self, rest: &[Node], pos: Pos, locals: &[String]) -> Result<Expr> {
+    /// `[params] body...` or `([params] body...)+`; only the first arity is kept. `implicit`
+    /// parameters come first (a macro's `&form` and `&env`) and are not counted in the
+    /// stand-in's limit: they never reach the code generator.
+    fn function(&mut self, rest: &[Node], pos: Pos, locals: &[String], implicit: &[&str]) -> Result<Expr> {
         let (params, body) = match rest.first().map(|n| &n.form) {
             Some(Form::Vector(params)) => (params, &rest[1..]),
             Some(Form::List(arity)) => match arity.first().map(|n| &n.form) {
@@ -230,7 +278,7 @@ impl Analyzer<'_> {
             },
             _ => return error("Invalid fn: expects a parameter vector.", pos),
         };
-        let mut names = Vec::new();
+        let mut names: Vec<String> = implicit.iter().map(|p| p.to_string()).collect();
         for param in params {
             match param.symbol() {
                 Some("&") => return error("The stand-in does not support variadic functions.", param.pos),
@@ -238,7 +286,7 @@ impl Analyzer<'_> {
                 None => return error("Invalid fn: the stand-in takes plain symbol parameters only.", param.pos),
             }
         }
-        if names.len() > 3 {
+        if names.len() - implicit.len() > 3 {
             return error("The stand-in compiles functions of 0 to 3 parameters.", pos);
         }
         let mut scope = locals.to_vec();
@@ -248,29 +296,36 @@ impl Analyzer<'_> {
     }
 
     fn resolve(&mut self, symbol: &str, pos: Pos, locals: &[String]) -> Result<Expr> {
-        let unresolved = || error(format!("Unable to resolve symbol '{symbol}'."), pos);
         if locals.iter().any(|l| l == symbol) {
             return Ok(Expr::Local(symbol.to_string()));
         }
-        let var = |ns: &str, name: &str| Expr::Var { ns: ns.to_string(), name: name.to_string() };
+        match self.var_of(symbol) {
+            Some((ns, name)) => Ok(Expr::Var { ns, name }),
+            None => error(format!("Unable to resolve symbol '{symbol}'."), pos),
+        }
+    }
+
+    /// The var a (non-local) symbol names in the analysis namespace, as `(ns, name)`.
+    fn var_of(&mut self, symbol: &str) -> Option<(String, String)> {
+        let var = |ns: &str, name: &str| Some((ns.to_string(), name.to_string()));
         let (qualifier, name) = split_symbol(symbol);
         let current = self.env.namespace(&self.ns);
         if let Some(qualifier) = qualifier {
             let target = current.aliases.get(qualifier).cloned().unwrap_or_else(|| qualifier.to_string());
             return match self.env.namespaces.get(&target) {
-                Some(ns) if ns.vars.contains_key(name) => Ok(var(&target, name)),
-                _ => unresolved(),
+                Some(ns) if ns.vars.contains_key(name) => var(&target, name),
+                _ => None,
             };
         }
         if current.vars.contains_key(name) {
-            return Ok(var(&self.ns, name));
+            return var(&self.ns, name);
         }
         if let Some(target) = current.refers.get(name) {
-            return Ok(var(target, name));
+            return var(&target.clone(), name);
         }
         match self.env.namespaces.get(crate::runtime::CORE) {
-            Some(core) if core.vars.contains_key(name) => Ok(var(crate::runtime::CORE, name)),
-            _ => unresolved(),
+            Some(core) if core.vars.contains_key(name) => var(crate::runtime::CORE, name),
+            _ => None,
         }
     }
 }
@@ -285,6 +340,21 @@ fn fold_literal(exprs: Vec<Expr>, literal: fn(Vec<Val>) -> Val, expr: fn(Vec<Exp
         return Expr::Literal(literal(values.collect()));
     }
     expr(exprs)
+}
+
+/// A macro's implicit first parameters, as jank's `defmacro` adds them.
+const MACRO_PARAMS: &[&str] = &["&form", "&env"];
+
+/// What follows a `defn`'s or `defmacro`'s name: the docstring and attribute map skipped.
+fn fn_tail(args: &[Node]) -> &[Node] {
+    let mut rest = &args[1..];
+    if rest.len() > 1 && matches!(rest[0].form, Form::Str(_)) {
+        rest = &rest[1..];
+    }
+    if rest.len() > 1 && matches!(rest[0].form, Form::Map(_)) {
+        rest = &rest[1..];
+    }
+    rest
 }
 
 fn def_name(args: &[Node], pos: Pos) -> Result<String> {

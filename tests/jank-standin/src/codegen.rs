@@ -175,7 +175,7 @@ impl Generator {
                 result
             }
             Expr::Fn(function) => self.function(function),
-            Expr::Map(_) | Expr::Def { .. } | Expr::Ns(_) | Expr::Unsupported(_) => {
+            Expr::Map(_) | Expr::Def { .. } | Expr::MarkMacro { .. } | Expr::Ns(_) | Expr::Unsupported(_) => {
                 let tmp = self.fresh();
                 self.line(format!("  void *{tmp} = jank_nil_value(); // unsupported expr\n"));
                 tmp

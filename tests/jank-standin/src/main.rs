@@ -9,14 +9,16 @@
 //! emits the same C++ as the fork's `wasm_patch_processor.cpp`.
 //! It compiles and evaluates a small subset of jank: numbers, strings, keywords, nil and
 //! booleans, vectors, sets, maps, `if`, `let`, `do`, `when`, `fn` (0-3 parameters, first arity),
-//! `def`, `defn`, `defn-`, `defonce`, `quote`, `comment`, `ns` with `:require` (`:as`,
-//! `:refer`), calls through vars, and a few functions of `clojure.core`, `clojure.set` and
-//! `clojure.string`. Symbols resolve as jank's analyzer resolves them, and an unknown
+//! `def`, `defn`, `defn-`, `defonce`, `defmacro` (expanded at analysis time with the macro's
+//! definition as last evaluated on this side, as jank does), `quote`, `comment`, `ns` with
+//! `:require` (`:as`, `:refer`), calls through vars, and a few functions of `clojure.core`,
+//! `clojure.set` and `clojure.string`. Symbols resolve as jank's analyzer resolves them, and an unknown
 //! namespace silently becomes the session's (`user`), as in jank.
 //!
 //! `loop` is analysed as a `let`; `recur`, `throw`, `try`, `case`, `letfn` compile to the fork's
 //! `// unsupported expr` and are not evaluated.
-//! Does NOT implement: macros beyond those listed, destructuring, variadic functions,
+//! Does NOT implement: syntax-quote (refused when read; macros build code with `list` and
+//! `quote`), destructuring, variadic functions,
 //! interop, lazy sequences, ratios (`(/ 1 2)` is `0.5`), the other ops of jank's server
 //! (completions, lookup, info, ...), real interruption, or anything native.
 //! See README.md for the C++ it emits and the runtime helpers that C++ imports.

@@ -140,6 +140,11 @@ impl Reader {
                     }
                 }
                 ')' | ']' | '}' => return self.error(format!("Unexpected closing character '{c}'."), pos),
+                // Refused rather than misread as a symbol: macros here build their expansion
+                // with `list` and `quote`.
+                '`' | '~' => {
+                    return self.error(format!("The stand-in does not read syntax-quote or unquote ({c})."), pos)
+                }
                 '"' => Form::Str(self.read_string(pos)?),
                 '\'' => {
                     self.bump();

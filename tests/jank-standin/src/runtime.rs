@@ -14,7 +14,7 @@ pub const CORE: &str = "clojure.core";
 /// `clojure.core` functions the stand-in implements.
 const CORE_FNS: &[&str] = &[
     "+", "-", "*", "/", "<", ">", "<=", ">=", "=", "not=", "inc", "dec", "not", "str", "mod", "println", "prn",
-    "vector", "count", "first", "nil?", "zero?", "max", "min", "pr-str",
+    "vector", "count", "first", "nil?", "zero?", "max", "min", "pr-str", "list",
 ];
 
 /// Namespaces that can be required without being loaded first, with their functions.
@@ -92,6 +92,8 @@ pub struct Namespace {
     pub vars: BTreeMap<String, Option<Val>>,
     pub aliases: BTreeMap<String, String>,
     pub refers: BTreeMap<String, String>,
+    /// Vars flagged as macros (jank's `:macro true` meta): the analyzer expands calls to them.
+    pub macros: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -172,6 +174,12 @@ pub struct Evaluated {
     pub ns: String,
 }
 
+/// Calls a macro's function while analysing, as jank's analyzer does: what it prints is
+/// dropped (there is no evaluation to report it with).
+pub fn call_macro(env: &mut Env, ns: &str, f: &Val, args: Vec<Val>) -> Result<Val, JankError> {
+    Interpreter { env, ns: ns.to_string(), out: String::new(), depth: 0 }.call(f, args)
+}
+
 /// Reads, analyzes and evaluates every form of `code` in turn starting in namespace `ns`.
 pub fn eval_string(env: &mut Env, code: &str, ns: &str) -> Evaluated {
     let mut interpreter = Interpreter { env, ns: ns.to_string(), out: String::new(), depth: 0 };
@@ -245,9 +253,17 @@ impl Interpreter<'_> {
                         Some(value) => Some(self.eval(value, locals)?),
                         None => None,
                     };
-                    self.env.namespace(ns).vars.insert(name.clone(), value);
+                    let namespace = self.env.namespace(ns);
+                    namespace.vars.insert(name.clone(), value);
+                    // A def replaces the var's meta, as in Clojure: a macro redefined by a
+                    // plain defn is a function again.
+                    namespace.macros.remove(name);
                 }
                 Val::Var(ns.clone(), name.clone())
+            }
+            Expr::MarkMacro { ns, name } => {
+                self.env.namespace(ns).macros.insert(name.clone());
+                Val::Nil
             }
             Expr::Ns(spec) => {
                 self.env.apply_ns(spec)?;
@@ -396,6 +412,7 @@ fn builtin(interpreter: &mut Interpreter, ns: &str, name: &str, args: Vec<Val>) 
             Val::Nil
         }
         (CORE, "vector") => Val::Vector(args),
+        (CORE, "list") => Val::List(args),
         (CORE, "count") => {
             arity(1)?;
             Val::Int(match &args[0] {
@@ -527,6 +544,33 @@ impl Val {
         }
     }
 
+    /// The value as code (what a macro's expansion is read back as), every node at `pos`;
+    /// `None` for what has no source form (functions, vars).
+    pub fn to_node(&self, pos: Pos) -> Option<Node> {
+        let all = |items: &[Val]| items.iter().map(|v| v.to_node(pos)).collect::<Option<Vec<_>>>();
+        let form = match self {
+            Val::Nil => Form::Nil,
+            Val::Bool(b) => Form::Bool(*b),
+            Val::Int(i) => Form::Int(*i),
+            Val::Float(f) => Form::Float(*f),
+            Val::Str(s) => Form::Str(s.clone()),
+            Val::Keyword(ns, name) => Form::Keyword { ns: ns.clone(), name: name.clone(), auto: false },
+            Val::Symbol(ns, name) => Form::Symbol(match ns {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.clone(),
+            }),
+            Val::List(items) => Form::List(all(items)?),
+            Val::Vector(items) => Form::Vector(all(items)?),
+            Val::Set(items) => Form::Set(all(items)?),
+            Val::Map(entries) => {
+                let flat: Vec<Val> = entries.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect();
+                Form::Map(all(&flat)?)
+            }
+            Val::Fn(_) | Val::Builtin(..) | Val::Var(..) => return None,
+        };
+        Some(Node { form, pos })
+    }
+
     pub fn truthy(&self) -> bool {
         !matches!(self, Val::Nil | Val::Bool(false))
     }
@@ -576,5 +620,50 @@ impl fmt::Display for Val {
             Val::Fn(_) | Val::Builtin(..) => f.write_str("#object [jank::runtime::obj::jit_function]"),
             Val::Var(ns, name) => write!(f, "#'{ns}/{name}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(env: &mut Env, code: &str) -> Result<String, String> {
+        eval_string(env, code, "user").result.map(|v| v.pr_str()).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn defmacro_expands_calls_with_its_current_definition_and_unevaluated_args() {
+        let mut env = Env::default();
+        assert_eq!(eval(&mut env, "(ns a.macros) (defmacro twice [x] (list '* 2 x))"), Ok("#'a.macros/twice".into()));
+        assert_eq!(
+            eval(&mut env, "(ns b.core (:require [a.macros :as m])) (defn f [] (m/twice 3)) (f)"),
+            Ok("6".into())
+        );
+        // The argument reaches the macro as a form, not a value.
+        assert_eq!(
+            eval(&mut env, "(ns a.macros) (defmacro quoted [x] (list 'quote x)) (quoted (+ 1 2))"),
+            Ok("(+ 1 2)".into())
+        );
+        // A compiled function keeps the expansion it was analysed with; the next analysis uses
+        // the new definition.
+        assert_eq!(eval(&mut env, "(ns a.macros) (defmacro twice [x] (list '* 3 x))"), Ok("#'a.macros/twice".into()));
+        assert_eq!(eval(&mut env, "(ns b.core) (f)"), Ok("6".into()));
+        assert_eq!(eval(&mut env, "(ns b.core) (defn f [] (m/twice 3)) (f)"), Ok("9".into()));
+        // A plain defn of the same name is a function again.
+        assert_eq!(eval(&mut env, "(ns a.macros) (defn twice [x] (* 4 x)) (twice 1)"), Ok("4".into()));
+    }
+
+    #[test]
+    fn a_macro_exists_only_once_evaluated_and_its_errors_point_at_the_call() {
+        let mut env = Env::default();
+        // Analysed (as the op does) but not evaluated: no macro, so a call of it is unresolved.
+        let node = &read_all("(defmacro twice [x] (list '* 2 x))").unwrap()[0];
+        Analyzer { env: &mut env, ns: "user".into() }.analyze(node).unwrap();
+        assert!(!env.namespaces["user"].macros.contains("twice"));
+        eval(&mut env, "(defmacro bad [x] (list 'nope x))").unwrap();
+        let error = eval_string(&mut env, "(defn g []\n  (bad 1))", "user").result.unwrap_err();
+        assert_eq!(error.message, "Unable to resolve symbol 'nope'.");
+        assert_eq!(error.pos, Some(Pos { line: 2, column: 3 }));
+        assert!(eval(&mut env, "`(a ~b)").unwrap_err().contains("syntax-quote"));
     }
 }

@@ -1,10 +1,40 @@
 //! Open documents as ropes, updated incrementally, and LSP positions (UTF-16 code units)
-//! converted to and from byte offsets.
+//! converted to and from byte offsets; the open `.jank` documents handed to the pipeline as
+//! paths and text (a changed macro's users are read from them first).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use ropey::Rope;
-use tower_lsp_server::ls_types::{Position, Range, TextDocumentContentChangeEvent};
+use tower_lsp_server::ls_types::{Position, Range, TextDocumentContentChangeEvent, Uri};
 
+use crate::pipeline::{self, OpenBuffers};
 use crate::stages::LineCol;
+
+/// The open documents by URI, shared with the pipeline (which sees them as paths and text
+/// through [`OpenBuffers`]).
+#[derive(Clone, Default)]
+pub struct OpenDocuments(pub Arc<Mutex<HashMap<Uri, Document>>>);
+
+impl OpenDocuments {
+    /// A poisoned lock only means a handler panicked; the documents are still usable.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uri, Document>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl OpenBuffers for OpenDocuments {
+    fn open_jank_files(&self) -> Vec<pipeline::Document> {
+        self.lock()
+            .iter()
+            .filter(|(uri, _)| uri.path().as_str().ends_with(".jank"))
+            .filter_map(|(uri, doc)| {
+                let path = uri.to_file_path()?.into_owned();
+                Some(pipeline::Document { path, text: doc.text().into() })
+            })
+            .collect()
+    }
+}
 
 /// One open document.
 pub struct Document {

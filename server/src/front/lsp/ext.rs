@@ -98,6 +98,24 @@ pub struct PatchReportParams {
     /// `window/logMessage`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output: Vec<String>,
+    /// Forms of the workspace (any file) patched again in the same run because they use a
+    /// macro the run changed; each failed one also has diagnostics in its own file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependents: Vec<DependentParams>,
+}
+
+/// A form patched again because it uses a macro the run changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DependentParams {
+    pub uri: Uri,
+    pub ns: String,
+    pub name: Option<String>,
+    pub range: Range,
+    /// The changed macros it uses, `ns/name`.
+    pub macros: Vec<String>,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReportErrorParams>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

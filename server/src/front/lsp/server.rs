@@ -13,7 +13,7 @@ use tower_lsp_server::ls_types::notification::Progress as ProgressNotification;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
-use super::documents::Document;
+use super::documents::{Document, OpenDocuments};
 use super::ext::{
     self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchReportParams, PatchStatus, ServerStatus, ServerStatusParams,
     UndoPatchArgs,
@@ -22,7 +22,7 @@ use super::{framing, to_proto};
 use crate::app::{self, AppHandle};
 use crate::config::{ConfigProblem, Settings};
 use crate::front::nrepl_endpoint::{self, NreplEndpoint};
-use crate::pipeline::{self, PatchReport, Pipeline, ProgressSink, Selection};
+use crate::pipeline::{self, DiskFiles, PatchReport, Pipeline, ProgressSink, Selection};
 use crate::reader;
 use crate::stages::Stage;
 
@@ -68,10 +68,12 @@ where
 
 struct Backend {
     client: Client,
-    documents: Mutex<HashMap<Uri, Document>>,
+    documents: OpenDocuments,
     /// The last patch problems per document, published together with read errors.
     problems: Mutex<HashMap<Uri, Vec<pipeline::Problem>>>,
     workspace: Mutex<Option<PathBuf>>,
+    /// Every workspace folder (the first is `workspace`): where a changed macro's users are.
+    roots: Mutex<Vec<PathBuf>>,
     init_options: Mutex<Option<Value>>,
     supports_progress: Mutex<bool>,
     supports_configuration: Mutex<bool>,
@@ -97,9 +99,10 @@ impl Backend {
     fn new(client: Client, options: LspOptions) -> Self {
         Backend {
             client,
-            documents: Mutex::new(HashMap::new()),
+            documents: OpenDocuments::default(),
             problems: Mutex::new(HashMap::new()),
             workspace: Mutex::new(None),
+            roots: Mutex::new(Vec::new()),
             init_options: Mutex::new(None),
             supports_progress: Mutex::new(false),
             supports_configuration: Mutex::new(false),
@@ -156,6 +159,12 @@ impl Backend {
             old.app.stop().await;
         }
         let started = app::start(&settings, &workspace).await;
+        let mut roots = lock(&self.roots).clone();
+        if roots.is_empty() {
+            roots.push(workspace.clone());
+        }
+        let files = DiskFiles::new(roots).with_buffers(Arc::new(self.documents.clone()));
+        started.pipeline.set_workspace(Arc::new(files));
         for warning in &started.warnings {
             self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
         }
@@ -247,7 +256,7 @@ impl Backend {
     async fn run(&self, uri: &Uri, selection: Selection, run: Run) -> Result<PatchReportParams> {
         let session = self.session().await?;
         let doc = {
-            let documents = lock(&self.documents);
+            let documents = self.documents.lock();
             let doc = documents.get(uri).ok_or_else(|| invalid(format!("{} is not open", uri.as_str())))?;
             let path = uri.to_file_path().map(|p| p.into_owned()).unwrap_or_else(|| PathBuf::from(uri.path().as_str()));
             pipeline::Document { path, text: doc.text().into() }
@@ -264,6 +273,7 @@ impl Backend {
             return Ok(self.report_json(&report, uri));
         }
         self.publish(uri, Some(&report)).await;
+        self.publish_dependents(&report).await;
         {
             let mut status = lock(&self.status);
             status.browsers = report.browsers;
@@ -287,7 +297,7 @@ impl Backend {
     }
 
     fn report_json(&self, report: &PatchReport, uri: &Uri) -> PatchReportParams {
-        let documents = lock(&self.documents);
+        let documents = self.documents.lock();
         to_proto::report(report, uri, documents.get(uri))
     }
 
@@ -302,7 +312,7 @@ impl Backend {
             }
         }
         let (diagnostics, version) = {
-            let documents = lock(&self.documents);
+            let documents = self.documents.lock();
             let Some(doc) = documents.get(uri) else { return };
             let text = doc.text();
             let parsed = reader::parse(&text);
@@ -314,6 +324,29 @@ impl Backend {
             (diagnostics, Some(doc.version))
         };
         self.client.publish_diagnostics(uri.clone(), diagnostics, version).await;
+    }
+
+    /// The diagnostics of the files whose forms the run patched again for a changed macro:
+    /// their failures land at their own forms, open or not.
+    async fn publish_dependents(&self, report: &PatchReport) {
+        for dependent in &report.dependents {
+            let Some(uri) = Uri::from_file_path(&dependent.path) else { continue };
+            {
+                let mut problems = lock(&self.problems);
+                if dependent.report.problems.is_empty() {
+                    problems.remove(&uri);
+                } else {
+                    problems.insert(uri.clone(), dependent.report.problems.clone());
+                }
+            }
+            if self.documents.lock().contains_key(&uri) {
+                self.publish(&uri, None).await;
+                continue;
+            }
+            let doc = Document::new(&dependent.text, 0);
+            let diagnostics = dependent.report.problems.iter().map(|p| to_proto::diagnostic(p, &doc)).collect();
+            self.client.publish_diagnostics(uri, diagnostics, None).await;
+        }
     }
 
     fn begin_progress(&self, uri: &Uri) -> LspProgress {
@@ -358,7 +391,7 @@ impl Backend {
 
     /// The byte offset of `position` in the open document `uri`.
     fn offset(&self, uri: &Uri, position: Position) -> Result<usize> {
-        let documents = lock(&self.documents);
+        let documents = self.documents.lock();
         let doc = documents.get(uri).ok_or_else(|| invalid(format!("{} is not open", uri.as_str())))?;
         doc.offset(position).map_err(|e| invalid(e.to_string()))
     }
@@ -409,6 +442,8 @@ impl LanguageServer for Backend {
             .and_then(|folder| folder.uri.to_file_path().map(|p| p.into_owned()));
         #[allow(deprecated)]
         let root = root.or_else(|| params.root_uri.as_ref().and_then(|u| u.to_file_path().map(|p| p.into_owned())));
+        let folders = params.workspace_folders.iter().flatten();
+        *lock(&self.roots) = folders.filter_map(|f| f.uri.to_file_path().map(|p| p.into_owned())).collect();
         *lock(&self.workspace) = root;
         *lock(&self.init_options) = params.initialization_options.clone();
         *lock(&self.supports_progress) =
@@ -451,14 +486,14 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let item = params.text_document;
-        lock(&self.documents).insert(item.uri.clone(), Document::new(&item.text, item.version));
+        self.documents.lock().insert(item.uri.clone(), Document::new(&item.text, item.version));
         self.publish(&item.uri, None).await;
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let uri = params.text_document.uri;
         let known = {
-            let mut documents = lock(&self.documents);
+            let mut documents = self.documents.lock();
             match documents.get_mut(&uri) {
                 Some(doc) => {
                     for change in &params.content_changes {
@@ -493,7 +528,7 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
-        lock(&self.documents).remove(&uri);
+        self.documents.lock().remove(&uri);
         lock(&self.problems).remove(&uri);
         self.client.publish_diagnostics(uri, Vec::new(), None).await;
     }

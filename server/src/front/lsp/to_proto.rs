@@ -5,8 +5,8 @@ use tower_lsp_server::ls_types::{
 };
 
 use super::documents::Document;
-use super::ext::{PatchReportParams, PatchedFormParams, ReportErrorParams, VarVersionParams};
-use crate::pipeline::{PatchReport, Problem};
+use super::ext::{DependentParams, PatchReportParams, PatchedFormParams, ReportErrorParams, VarVersionParams};
+use crate::pipeline::{DependentFile, PatchReport, Problem};
 use crate::reader::ReadError;
 use crate::stages::Stage;
 
@@ -51,7 +51,31 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
             .iter()
             .map(|v| VarVersionParams { ns: v.var.ns.clone(), name: v.var.name.clone(), version: v.version })
             .collect(),
+        dependents: report.dependents.iter().flat_map(dependents).collect(),
     }
+}
+
+/// The forms of a file re-patched for a changed macro, their ranges in the text they were read from.
+fn dependents(file: &DependentFile) -> Vec<DependentParams> {
+    let Some(uri) = Uri::from_file_path(&file.path) else { return Vec::new() };
+    let doc = Document::new(&file.text, 0);
+    let macros: Vec<String> = file.macros.iter().map(ToString::to_string).collect();
+    file.report
+        .forms
+        .iter()
+        .map(|form| {
+            let problem = file.report.problems.iter().find(|p| p.range == form.range);
+            DependentParams {
+                uri: uri.clone(),
+                ns: form.ns.clone(),
+                name: form.name.clone(),
+                range: doc.range(&form.range),
+                macros: macros.clone(),
+                ok: problem.is_none(),
+                error: problem.map(|p| ReportErrorParams { stage: p.stage, message: p.message.clone() }),
+            }
+        })
+        .collect()
 }
 
 pub fn diagnostic(problem: &Problem, doc: &Document) -> Diagnostic {
