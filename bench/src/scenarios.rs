@@ -137,23 +137,15 @@ async fn measure(
             }
             Step::Unchanged(name) => {
                 let value = rig.fresh_value();
-                rig.set(name, value).await?;
-                let (first, _) = rig.patch_form(name).await?;
-                if let Some(problem) = report_problem(&first, 1, pages) {
-                    return Err(BenchError::NotApplied(format!("{name}, first patch: {problem}")));
-                }
+                patch_unmeasured(rig, name, value, pages, "first patch").await?;
                 let (report, clock) = rig.patch_form(name).await?;
                 (report, clock, 1, name, value)
             }
             Step::Undo(name) => {
                 let first = rig.fresh_value();
-                for value in [first, rig.fresh_value()] {
-                    rig.set(name, value).await?;
-                    let (report, _) = rig.patch_form(name).await?;
-                    if let Some(problem) = report_problem(&report, 1, pages) {
-                        return Err(BenchError::NotApplied(format!("{name}, patch before the undo: {problem}")));
-                    }
-                }
+                patch_unmeasured(rig, name, first, pages, "patch before the undo").await?;
+                let second = rig.fresh_value();
+                patch_unmeasured(rig, name, second, pages, "patch before the undo").await?;
                 let (report, clock) = rig.undo_form(name).await?;
                 (report, clock, 1, name, first)
             }
@@ -176,6 +168,17 @@ async fn measure(
         }
     }
     Ok(samples)
+}
+
+/// Sets the form `name` to `value` and patches it, without measuring: an error (naming `what`
+/// patch it was) unless every page applied it.
+async fn patch_unmeasured(rig: &mut Rig, name: &str, value: i64, pages: usize, what: &str) -> Result<(), BenchError> {
+    rig.set(name, value).await?;
+    let (report, _) = rig.patch_form(name).await?;
+    match report_problem(&report, 1, pages) {
+        Some(problem) => Err(BenchError::NotApplied(format!("{name}, {what}: {problem}"))),
+        None => Ok(()),
+    }
 }
 
 fn step_name(step: Step) -> &'static str {

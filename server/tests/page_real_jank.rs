@@ -178,5 +178,10 @@ window.jankHotpatch.attach(createModule());
     let delivery =
         server.deliver(vec![modules.expression(202, "return jank_make_string(\"hi\");".into()).await]).await.unwrap();
     assert_eq!(delivery.value.as_deref(), Some("\"hi\""), "{:?}", delivery.failures);
+    // What the code prints comes back, though the app's Module is out of the client's reach:
+    // the post-js hands it over.
+    let print = "void *line[] = { jank_make_string(\"printed by an ES6 build\") };\n  return jank_call_var(\"clojure.core\", \"println\", 1, line);";
+    let delivery = server.deliver(vec![modules.expression(203, print.into()).await]).await.unwrap();
+    assert_eq!(delivery.output, ["printed by an ES6 build"], "{:?}", delivery.failures);
     browser.close().await;
 }

@@ -1,8 +1,10 @@
 // output: what jank code prints in the page (stdout, through emscripten's Module.print)
 // while a patch loads or an expression runs, kept for the ack so that the editor shows it.
-// Lines still go to the console. The hook must be in place before the main module starts
-// (emscripten reads Module.print once): load this client before app.js. A module handed to
-// `attach()` prints where the app told it to: not captured.
+// Lines still go to the console. A main module linked with the client's post-js hands each
+// line over itself (`jankHotpatch.printed`), whatever the build; for one without it, the
+// client hooks a classic build's global Module.print, which must happen before the main
+// module starts (emscripten reads Module.print once): load this client before app.js. An
+// ES6/MODULARIZE module without the post-js prints where the app told it to: not captured.
 
 const output = {
   lines: null,
@@ -37,7 +39,8 @@ const output = {
     this.hooked.add(M);
     const original = M.print || console.log.bind(console);
     M.print = (text) => {
-      this.take(String(text));
+      // With the post-js, the line has reached `printed` already.
+      if (!M.jankPrintHooked) this.take(String(text));
       original(text);
     };
   },
@@ -64,3 +67,4 @@ const output = {
   },
 };
 output.install();
+state.printed = (text) => output.take(String(text));
