@@ -60,9 +60,10 @@ where
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         } => tracing::info!("the editor closed the connection without `exit`; stopping"),
     }
-    // The server is done: a read still waiting on the editor's input is not news (when the
-    // process exits, it would end as a cancelled read).
+    // The server is done: a read still waiting on the editor's input is not news. Awaited, so
+    // that it is gone before the runtime shuts down (which would end it as a cancelled read).
     filter.abort();
+    let _ = filter.await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
 }
 
