@@ -260,8 +260,9 @@ impl SideModuleBuilder {
         h.finalize().to_hex()[..32].to_string()
     }
 
-    /// Builds the forms into one side module. When that fails for several forms, it builds
-    /// each alone, so that a failure lands on the form it belongs to and the others go through.
+    /// Builds the forms into one side module: each form's object (one that does not compile
+    /// fails alone), then one link. A link of several forms that fails is done again for each
+    /// alone, so that a failure lands on the form it belongs to and the others go through.
     async fn build_forms(&self, forms: &[&CompiledForm]) -> Vec<Result<SideModule, BuildError>> {
         let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| self.unit(form)).collect();
         if self.tools != Tools::Emcc {
@@ -281,29 +282,22 @@ impl SideModuleBuilder {
         }
         let ready: Vec<usize> = (0..units.len()).filter(|&i| units[i].is_ok()).collect();
         let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
-        let groups: Vec<Vec<usize>> = match self.link_group(&units, &ready).await {
-            Ok(bytes) => {
-                self.place(&units, &ready, bytes, &mut modules);
-                Vec::new()
-            }
-            Err(failure) if ready.len() < 2 => {
-                if let Some(&i) = ready.first() {
-                    modules[i] = Some(Err(failure));
-                }
-                Vec::new()
-            }
-            Err(failure) => {
-                tracing::info!(
-                    "building {} forms into one side module failed ({failure}); building each alone",
-                    ready.len()
-                );
-                ready.iter().map(|&i| vec![i]).collect()
-            }
-        };
-        for group in groups {
+        let mut groups = vec![ready];
+        while let Some(group) = groups.pop() {
             match self.link_group(&units, &group).await {
-                Ok(bytes) => self.place(&units, &group, bytes, &mut modules),
-                Err(failure) => modules[group[0]] = Some(Err(failure)),
+                Ok(bytes) => place(&units, &group, bytes, &mut modules),
+                Err(failure) if group.len() > 1 => {
+                    tracing::info!(
+                        "linking {} forms into one side module failed ({failure}); linking each alone",
+                        group.len()
+                    );
+                    groups.extend(group.iter().rev().map(|&i| vec![i]));
+                }
+                Err(failure) => {
+                    if let Some(&i) = group.first() {
+                        modules[i] = Some(Err(failure));
+                    }
+                }
             }
         }
         for unit in units.iter().flatten() {
@@ -352,35 +346,6 @@ impl SideModuleBuilder {
             return Err(BuildError::TooLarge { bytes: bytes.len(), limit: self.max_module_bytes });
         }
         Ok(Arc::from(bytes))
-    }
-
-    /// The units at `indices` as patches of the one module `bytes`.
-    fn place(
-        &self,
-        units: &[Result<Unit<'_>, BuildError>],
-        indices: &[usize],
-        bytes: Arc<[u8]>,
-        modules: &mut [Option<Result<SideModule, BuildError>>],
-    ) {
-        let Some(module) =
-            indices.iter().find_map(|&i| units[i].as_ref().ok()).map(|u| ModuleId::from(u.form.patch_id))
-        else {
-            return;
-        };
-        for &i in indices {
-            if let Ok(unit) = &units[i] {
-                modules[i] = Some(Ok(SideModule {
-                    patch_id: unit.form.patch_id,
-                    module,
-                    bytes: bytes.clone(),
-                    entry_symbol: unit.form.patch_id.entry_symbol(),
-                    var: unit.form.var.clone(),
-                    kind: unit.form.kind.clone(),
-                    cpp_path: unit.cpp.clone(),
-                    cached: false,
-                }));
-            }
-        }
     }
 
     /// `emcc -sSIDE_MODULE=1`, compile and link in one command.
@@ -451,6 +416,33 @@ struct Unit<'a> {
     cpp: PathBuf,
     /// Removed after the build.
     object: PathBuf,
+}
+
+/// The units at `indices` as patches of the one module `bytes`, named by the first one's id.
+fn place(
+    units: &[Result<Unit<'_>, BuildError>],
+    indices: &[usize],
+    bytes: Arc<[u8]>,
+    modules: &mut [Option<Result<SideModule, BuildError>>],
+) {
+    let Some(module) = indices.iter().find_map(|&i| units[i].as_ref().ok()).map(|u| ModuleId::from(u.form.patch_id))
+    else {
+        return;
+    };
+    for &i in indices {
+        if let Ok(unit) = &units[i] {
+            modules[i] = Some(Ok(SideModule {
+                patch_id: unit.form.patch_id,
+                module,
+                bytes: bytes.clone(),
+                entry_symbol: unit.form.patch_id.entry_symbol(),
+                var: unit.form.var.clone(),
+                kind: unit.form.kind.clone(),
+                cpp_path: unit.cpp.clone(),
+                cached: false,
+            }));
+        }
+    }
 }
 
 /// The build service failed a request, which the caller then makes with the process
