@@ -485,6 +485,14 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     let a = numbered("ggg_7.cpp", 321, ("jank_box_integer(49)", "jank_box_integer(7)"));
     let broken = numbered("broken_10.cpp", 322, ("undefined_local", "undefined_local"));
     let b = numbered("ggg_7.cpp", 323, ("jank_box_integer(49)", "jank_box_integer(8)"));
+    // Objects that cannot be linked together (both define jank_patch_symbols_330): each is
+    // linked alone.
+    let first = numbered("ggg_7.cpp", 330, ("jank_box_integer(49)", "jank_box_integer(1)"));
+    let clash = CompiledForm { patch_id: PatchId(331), ..first.clone() };
+    let results = resident.build_together(&[(key("first"), &first), (key("clash"), &clash)]).await;
+    let modules: Vec<_> = results.iter().map(|r| r.as_ref().map(|m| m.module).expect("each links alone")).collect();
+    assert_eq!(modules, [PatchId(330).into(), PatchId(331).into()]);
+
     // clang compiles each form's object: the rest still shares one module. emcc compiles and
     // links in one command: when it fails, each form is built alone.
     for (builder, modules) in [(&resident, [321, 321]), (&emcc, [321, 323])] {
