@@ -177,68 +177,57 @@ impl ResidentBuild {
     pub async fn compile(&self, jobs: &[(&Path, &Path)]) -> Result<Vec<Outcome>, ServiceError> {
         let mut fields: Vec<OsString> = vec!["compile".into()];
         fields.extend(jobs.iter().flat_map(|(cpp, object)| [OsString::from(cpp), OsString::from(object)]));
-        let reply = self.request(&fields).await?;
-        let outcomes = parse_compile_reply(&reply, jobs.len());
-        match outcomes {
-            Ok(outcomes) => {
-                for outcome in &outcomes {
-                    if let Outcome::Done { us } = outcome {
-                        self.compile_us.fetch_add(*us, Ordering::Relaxed);
-                    }
-                }
-                Ok(outcomes)
+        let outcomes = self.request(&fields, |reply| parse_compile_reply(reply, jobs.len())).await?;
+        for outcome in &outcomes {
+            if let Outcome::Done { us } = outcome {
+                self.compile_us.fetch_add(*us, Ordering::Relaxed);
             }
-            Err(e) => Err(self.failed(e).await),
         }
+        Ok(outcomes)
     }
 
     /// Links `objects` into the side module `wasm`.
     pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<Outcome, ServiceError> {
         let mut fields: Vec<OsString> = vec!["link".into(), wasm.into()];
-        fields.extend(objects.iter().map(|o| OsString::from(o)));
-        let reply = self.request(&fields).await?;
-        match parse_reply(&reply, "link") {
-            Ok(outcome) => {
-                if let Outcome::Done { us } = outcome {
-                    self.link_us.fetch_add(us, Ordering::Relaxed);
-                }
-                Ok(outcome)
-            }
-            Err(e) => Err(self.failed(e).await),
+        fields.extend(objects.iter().map(OsString::from));
+        let outcome = self.request(&fields, |reply| parse_reply(reply, "link")).await?;
+        if let Outcome::Done { us } = outcome {
+            self.link_us.fetch_add(us, Ordering::Relaxed);
         }
+        Ok(outcome)
     }
 
-    /// Sends one request and returns the reply's fields. On an error the service is stopped
-    /// until [`ResidentBuild::restart`] starts it again; requests meanwhile get
-    /// [`ServiceError::Down`].
-    async fn request(&self, fields: &[OsString]) -> Result<Vec<String>, ServiceError> {
+    /// Sends one request and reads its reply with `parse`. On an error (none, or one that
+    /// makes no sense) the service is stopped until [`ResidentBuild::restart`] starts it
+    /// again; requests meanwhile get [`ServiceError::Down`].
+    async fn request<T>(
+        &self,
+        fields: &[OsString],
+        parse: impl FnOnce(&[String]) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
         let mut state = self.state.lock().await;
         let service = match &mut *state {
             State::Running(service) => service,
             State::Down => return Err(ServiceError::Down),
             State::Disabled => return Err(ServiceError::Disabled),
         };
-        match self.exchange(service, &payload(fields)).await {
-            Ok(reply) => {
+        let answer = match self.exchange(service, &payload(fields)).await {
+            Ok(reply) => parse(&reply),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(answer) => {
                 self.requests.fetch_add(1, Ordering::Relaxed);
-                Ok(reply)
+                Ok(answer)
             }
             Err(e) => {
-                drop(state);
-                Err(self.failed(e).await)
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
+                    self.stop(*service).await;
+                }
+                Err(e)
             }
         }
-    }
-
-    /// Counts a failed request and stops the service (an answer that makes no sense is as bad
-    /// as none).
-    async fn failed(&self, e: ServiceError) -> ServiceError {
-        self.failures.fetch_add(1, Ordering::Relaxed);
-        let mut state = self.state.lock().await;
-        if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
-            self.stop(*service).await;
-        }
-        e
     }
 
     /// Starts a stopped service again. A service that cannot start is turned off, and why is
