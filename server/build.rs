@@ -44,6 +44,8 @@ fn build_service(sources: &Path, out_dir: &Path) -> Result<PathBuf, String> {
     }
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
     let include = format!("-I{LLVM}/include");
+    // `jank-build-service --version` says which jank-hotpatch it was built with.
+    let version = format!("-DJANK_HOTPATCH_VERSION=\"{}\"", env!("CARGO_PKG_VERSION"));
     // The three units compile in parallel: clang's headers make each one slow.
     let compiles: Vec<(PathBuf, std::process::Child)> = SOURCES
         .iter()
@@ -51,7 +53,7 @@ fn build_service(sources: &Path, out_dir: &Path) -> Result<PathBuf, String> {
             let object = out_dir.join(source).with_extension("o");
             let child = Command::new(&cxx)
                 .args(["-std=c++17", "-O2", "-pthread", "-fno-exceptions", "-D_GNU_SOURCE", "-D__STDC_CONSTANT_MACROS"])
-                .args(["-D__STDC_FORMAT_MACROS", "-D__STDC_LIMIT_MACROS", &include, "-c"])
+                .args(["-D__STDC_FORMAT_MACROS", "-D__STDC_LIMIT_MACROS", &include, &version, "-c"])
                 .arg(sources.join(source))
                 .arg("-o")
                 .arg(&object)

@@ -200,7 +200,17 @@ struct Service {
 
 } // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  // The sidecar starts it without arguments; people ask which one they have.
+  if (argc == 2 && std::string(argv[1]) == "--version") {
+    std::printf("jank-build-service %s\n", JANK_HOTPATCH_VERSION);
+    return 0;
+  }
+  if (argc > 1) {
+    std::fprintf(stderr, "usage: jank-build-service [--version]\n"
+                         "  the jank-hotpatch sidecar starts it and speaks to it on stdin/stdout\n");
+    return 2;
+  }
   // The protocol gets stdout's descriptor to itself: anything clang, lld or LLVM print to
   // stdout goes to stderr instead of into a frame.
   protocol_out = dup(1);

@@ -97,6 +97,7 @@ impl Diagnosis {
 /// Runs every check for `workspace`.
 pub async fn diagnose(workspace: &Path) -> Diagnosis {
     let mut d = Diagnosis::default();
+    d.ok("sidecar", sidecar());
     let (mut settings, problems) = Settings::load(workspace);
     settings.resolve_paths(workspace);
     if problems.is_empty() {
@@ -114,6 +115,15 @@ pub async fn diagnose(workspace: &Path) -> Diagnosis {
     app_root(&mut d, &settings);
     pages(&mut d, &settings.cache_dir(workspace)).await;
     d
+}
+
+/// Which sidecar runs these checks: editors may run a bundled one and the shell another.
+fn sidecar() -> String {
+    let version = concat!("jank-hotpatch ", env!("CARGO_PKG_VERSION"));
+    match std::env::current_exe() {
+        Ok(exe) => format!("{version} at {}", exe.display()),
+        Err(e) => format!("{version} (where: {e})"),
+    }
 }
 
 fn settings_source(workspace: &Path) -> String {

@@ -616,7 +616,7 @@ async fn a_missing_service_binary_falls_back_with_one_logged_reason() {
 #[test]
 fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
     use std::io::{Read, Write};
-    let binary = service_binary(None).expect("scripts/setup.sh installs what the service is built with");
+    let binary = service_binary(None).expect("scripts/setup.sh installs what the service is built with").path;
     let mut service =
         Command::new(binary).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     let mut stdin = service.stdin.take().unwrap();

@@ -26,7 +26,7 @@ use crate::config::{BuildSettings, Toolchain};
 use crate::stages::{Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
 
 pub use main_module::{build_main_module, MainModule};
-pub use resident::{service_binary, ResidentStats, ServiceError, MAX_REQUEST_BYTES};
+pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, ServiceSource, MAX_REQUEST_BYTES};
 
 use cache::ModuleCache;
 use resident::{Outcome, ResidentBuild};
@@ -80,6 +80,8 @@ pub struct SideModuleBuilder {
     tools: Tools,
     /// The build service, when `tools` is `Resident`.
     resident: Option<Arc<ResidentBuild>>,
+    /// Why there is no build service when one was wanted (`auto` or `resident`).
+    no_resident: Option<String>,
     /// Flags besides the toolchain's: include dirs, the PCH.
     extra: Vec<OsString>,
     /// The include directories' flags alone (without the PCH), for [`Self::process_commands`].
@@ -169,9 +171,12 @@ impl SideModuleBuilder {
         if let Some(pch) = &pch {
             extra.extend(["-include-pch".into(), pch.into()]);
         }
-        let resident = match tools {
-            Tools::Resident => start_resident(settings, &emscripten, &extra, &tmp_dir, timeout).await,
-            Tools::Direct | Tools::Emcc => None,
+        let (resident, no_resident) = match tools {
+            Tools::Resident => match start_resident(settings, &emscripten, &extra, &tmp_dir, timeout).await {
+                Ok(resident) => (Some(resident), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+            Tools::Direct | Tools::Emcc => (None, None),
         };
         let tools = if tools == Tools::Resident && resident.is_none() { Tools::Direct } else { tools };
 
@@ -193,6 +198,7 @@ impl SideModuleBuilder {
             emscripten,
             tools,
             resident,
+            no_resident,
             extra,
             include_flags,
             pch,
@@ -221,8 +227,21 @@ impl SideModuleBuilder {
             self.emscripten.versions
         );
         match self.tools {
-            Tools::Direct => direct,
-            Tools::Resident => format!("the resident build service (clang and lld kept loaded; else {direct})"),
+            Tools::Direct => match &self.no_resident {
+                Some(reason) => format!("{direct}; no resident build: {reason}"),
+                None => direct,
+            },
+            Tools::Resident => match &self.resident {
+                Some(resident) => {
+                    let binary = resident.binary();
+                    format!(
+                        "the resident build service {} ({}; clang and lld kept loaded; else {direct})",
+                        binary.path.display(),
+                        binary.source
+                    )
+                }
+                None => direct,
+            },
             Tools::Emcc => format!("{} ({})", self.emscripten.emcc.display(), self.emscripten.versions),
         }
     }
@@ -460,28 +479,28 @@ fn service_failed(resident: &Arc<ResidentBuild>, e: ServiceError, what: &Path) {
     tokio::spawn(async move { resident.restart().await });
 }
 
-/// Starts the build service for the direct tools' commands plus `extra`; `None` (and why,
-/// logged once) when it cannot start.
+/// Starts the build service for the direct tools' commands plus `extra`; the error (logged
+/// once) when it cannot start.
 async fn start_resident(
     settings: &BuildSettings,
     emscripten: &Emscripten,
     extra: &[OsString],
     work_dir: &Path,
     timeout: Duration,
-) -> Option<Arc<ResidentBuild>> {
+) -> Result<Arc<ResidentBuild>, ServiceError> {
     let started = async {
         let program = resident::service_binary(settings.service_binary.as_deref())?;
         ResidentBuild::start(program, &emscripten.compile, extra, &emscripten.link, work_dir, timeout).await
     };
     match started.await {
-        Ok(resident) => Some(Arc::new(resident)),
+        Ok(resident) => Ok(Arc::new(resident)),
         Err(e) if settings.toolchain == Toolchain::Resident => {
             tracing::warn!("build.toolchain is resident, but {e}; building with clang++ + wasm-ld");
-            None
+            Err(e)
         }
         Err(e) => {
             tracing::info!("no resident build ({e}); building with clang++ + wasm-ld");
-            None
+            Err(e)
         }
     }
 }

@@ -74,25 +74,68 @@ pub struct ResidentStats {
     pub link_us: u64,
 }
 
+/// Where [`service_binary`] found the service, for `doctor` and the logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceSource {
+    /// The `build.serviceBinary` setting.
+    Setting,
+    /// `jank-build-service` in the directory of the running `jank-hotpatch` (the release
+    /// archive, the VS Code extension's bundle).
+    BesideExecutable,
+    /// `<prefix>/libexec/jank-hotpatch/jank-build-service` for `<prefix>/bin/jank-hotpatch`
+    /// (`scripts/install.sh`).
+    Libexec,
+    /// Where this crate's build put it (`cargo build`, `cargo install`).
+    Build,
+}
+
+impl std::fmt::Display for ServiceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServiceSource::Setting => "build.serviceBinary",
+            ServiceSource::BesideExecutable => "next to jank-hotpatch",
+            ServiceSource::Libexec => "in the installation's libexec/jank-hotpatch",
+            ServiceSource::Build => "where cargo built it",
+        })
+    }
+}
+
+/// The service binary to run, and which rule found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceBinary {
+    pub path: PathBuf,
+    pub source: ServiceSource,
+}
+
 /// Where the service binary is: `configured` (build.serviceBinary), else next to the running
-/// executable, else where this crate's build put it.
-pub fn service_binary(configured: Option<&Path>) -> Result<PathBuf, ServiceError> {
+/// executable, else in `../libexec/jank-hotpatch/` from it, else where this crate's build put
+/// it. The first two make an unpacked or installed copy independent of the build tree.
+pub fn service_binary(configured: Option<&Path>) -> Result<ServiceBinary, ServiceError> {
     if let Some(path) = configured {
         return if path.is_file() {
-            Ok(path.to_path_buf())
+            Ok(ServiceBinary { path: path.to_path_buf(), source: ServiceSource::Setting })
         } else {
             Err(ServiceError::NotBuilt(format!("{} does not exist (build.serviceBinary)", path.display())))
         };
     }
-    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join(BINARY_NAME)));
-    let built = option_env!("JANK_BUILD_SERVICE").map(PathBuf::from);
-    beside.into_iter().chain(built).find(|p| p.is_file()).ok_or_else(|| {
-        ServiceError::NotBuilt(
-            option_env!("JANK_BUILD_SERVICE_MISSING")
-                .map(|reason| format!("it was not built ({reason})"))
-                .unwrap_or_else(|| format!("no {BINARY_NAME} next to jank-hotpatch or where the build put it")),
-        )
-    })
+    let bin_dir = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.to_path_buf()));
+    let beside = bin_dir.as_ref().map(|dir| (dir.join(BINARY_NAME), ServiceSource::BesideExecutable));
+    let libexec = bin_dir
+        .as_ref()
+        .and_then(|dir| dir.parent())
+        .map(|prefix| (prefix.join("libexec/jank-hotpatch").join(BINARY_NAME), ServiceSource::Libexec));
+    let built = option_env!("JANK_BUILD_SERVICE").map(|p| (PathBuf::from(p), ServiceSource::Build));
+    beside.into_iter().chain(libexec).chain(built).find(|(path, _)| path.is_file()).map(|(path, source)| ServiceBinary { path, source }).ok_or_else(
+        || {
+            ServiceError::NotBuilt(
+                option_env!("JANK_BUILD_SERVICE_MISSING")
+                    .map(|reason| format!("it was not built ({reason})"))
+                    .unwrap_or_else(|| {
+                        format!("no {BINARY_NAME} next to jank-hotpatch, in ../libexec/jank-hotpatch or where the build put it")
+                    }),
+            )
+        },
+    )
 }
 
 enum State {
@@ -111,7 +154,7 @@ struct Service {
 
 /// One build service, started once and kept; requests take turns.
 pub(crate) struct ResidentBuild {
-    program: PathBuf,
+    program: ServiceBinary,
     /// The `configure` request, sent to every (re)started service.
     configure: Vec<u8>,
     timeout: Duration,
@@ -128,7 +171,7 @@ impl ResidentBuild {
     /// Learns the `-cc1` arguments of `compile` (with `extra` flags, e.g. the PCH) and starts
     /// the service with them and `link`'s command line. `work_dir` holds the `-###` probe.
     pub async fn start(
-        program: PathBuf,
+        program: ServiceBinary,
         compile: &Recipe,
         extra: &[OsString],
         link: &Recipe,
@@ -159,6 +202,11 @@ impl ResidentBuild {
         let service = resident.spawn().await?;
         *resident.state.lock().await = State::Running(Box::new(service));
         Ok(resident)
+    }
+
+    /// The service binary this client runs, and which rule found it.
+    pub fn binary(&self) -> &ServiceBinary {
+        &self.program
     }
 
     pub fn stats(&self) -> ResidentStats {
@@ -247,7 +295,7 @@ impl ResidentBuild {
     }
 
     async fn spawn(&self) -> Result<Service, ServiceError> {
-        let mut child = tokio::process::Command::new(&self.program)
+        let mut child = tokio::process::Command::new(&self.program.path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -255,7 +303,7 @@ impl ResidentBuild {
             // Its own process group, so a hang kills its linker child too.
             .process_group(0)
             .spawn()
-            .map_err(|source| ServiceError::Start { path: self.program.clone(), source })?;
+            .map_err(|source| ServiceError::Start { path: self.program.path.clone(), source })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(ServiceError::Gone("no pipes to it".into()));
         };

@@ -36,7 +36,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use mode::Mode;
 
-const USAGE: &str = "usage: jank-standin [--mode contract|fork|upstream] [--port N] [--port-file PATH] [--delay-ms N]
+const USAGE: &str = "usage: jank-standin [--mode contract|fork|upstream] [--port N] [--port-file PATH] [--delay-ms N] [--version]
   --mode M           which jank to play (default contract):
                        contract  what jank-hotpatch asks of jank (the op respects ns, errors carry positions)
                        fork      pfeodrippe/jank branch nrepl as it is (analyses in user, no positions)
@@ -71,6 +71,10 @@ fn parse_args() -> anyhow::Result<Cli> {
                 let name = value("--mode")?;
                 cli.options.mode = Mode::parse(&name)
                     .with_context(|| format!("--mode expects one of {}, not {name:?}\n{USAGE}", Mode::NAMES))?;
+            }
+            "--version" => {
+                println!("jank-standin {} (stands in for jank; not jank)", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
