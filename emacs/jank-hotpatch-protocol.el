@@ -33,5 +33,9 @@
 (defconst jank-hotpatch-protocol-value-max-chars 120
   "The longest value shown inline, in characters.")
 
+(defconst jank-hotpatch-protocol-version "0.1.0"
+  "The version of jank-hotpatch this package belongs to.
+Its sidecar gives its own in the serverInfo of its answer to initialize.")
+
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here

@@ -284,6 +284,10 @@ fn elisp_mirror() -> String {
 (defconst jank-hotpatch-protocol-value-max-chars {value_max}
   "The longest value shown inline, in characters.")
 
+(defconst jank-hotpatch-protocol-version {version}
+  "The version of jank-hotpatch this package belongs to.
+Its sidecar gives its own in the serverInfo of its answer to initialize.")
+
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here
 "#,
@@ -295,6 +299,7 @@ fn elisp_mirror() -> String {
         stages = stages.join(" "),
         flash = ext::FLASH_MS as f64 / 1000.0,
         value_max = ext::VALUE_MAX_CHARS,
+        version = quoted(env!("CARGO_PKG_VERSION")),
     )
 }
 
@@ -311,6 +316,19 @@ fn the_editors_protocol_constants_are_generated_from_ext_rs() {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(committed == text, "{} is out of date with ext.rs: run `{GENERATED_BY}`", path.display());
     }
+}
+
+/// The workspace's version (Cargo.toml) is the version of every package: the editors compare
+/// theirs with the sidecar's `serverInfo.version`, and `scripts/dist.sh` names the artifacts
+/// after it.
+#[test]
+fn the_editor_packages_have_the_workspace_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    let package: Value = serde_json::from_str(&read(&repo().join("vscode-extension/package.json"))).unwrap();
+    assert_eq!(package["version"], json!(version), "vscode-extension/package.json: \"version\"");
+    let emacs = read(&repo().join("emacs/jank-hotpatch.el"));
+    let header = emacs.lines().find_map(|l| l.strip_prefix(";; Version: "));
+    assert_eq!(header, Some(version), "emacs/jank-hotpatch.el: the `;; Version:` header");
 }
 
 /// The fields of `export interface <name> { ... }` in a TypeScript file.

@@ -1,5 +1,6 @@
-// The `jankHotpatch.*` settings: which are the sidecar's and which the client's, and where the
-// sidecar binary is. Pure (no `vscode` import) so it is unit-tested with node's test runner.
+// The `jankHotpatch.*` settings: which are the sidecar's and which the client's, where the
+// sidecar binary is and whether its version is this extension's. Pure (no `vscode` import) so
+// it is unit-tested with node's test runner.
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -23,7 +24,7 @@ export function isJankPath(path: string): boolean {
 }
 
 export const NOT_FOUND_MESSAGE =
-    "jank-hotpatch not found on PATH: run `cargo install --path server` in the jank-hotpatch repo or set jankHotpatch.server.path";
+    "jank-hotpatch not found: this extension carries none (install the linux-x64 .vsix, which does) and there is none on PATH: run `scripts/install.sh` in the jank-hotpatch repo, or set jankHotpatch.server.path";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type Section = { [key: string]: Json | undefined };
@@ -56,31 +57,51 @@ function flatten(section: Section, prefix = ""): [string, Json][] {
     });
 }
 
-export type ServerLocation = { path: string } | { problem: string };
+/** Where the sidecar comes from, as the status bar tooltip says it. */
+export type ServerSource = "setting" | "bundled" | "PATH";
+
+export type ServerLocation = { path: string; source: ServerSource } | { problem: string };
+
+/** The sidecar a platform `.vsix` carries, relative to the extension's directory. */
+export const BUNDLED_SERVER = path.join("server", "jank-hotpatch");
 
 /** Where `jank-hotpatch` is: the `jankHotpatch.server.path` setting (`~` and paths relative
- * to the workspace folder allowed), else the first executable `jank-hotpatch` on PATH. */
+ * to the workspace folder allowed), else the one bundled in `extensionDir` (the platform
+ * `.vsix`), else the first executable `jank-hotpatch` on PATH. */
 export function findServer(
     setting: string | null | undefined,
     pathEnv: string | undefined,
     workspaceFolder: string | undefined,
+    extensionDir: string | undefined,
     isExecutable: (file: string) => boolean = executableFile,
 ): ServerLocation {
     const configured = setting?.trim();
     if (configured) {
         const expanded = configured.startsWith("~/") ? path.join(os.homedir(), configured.slice(2)) : configured;
         const full = path.isAbsolute(expanded) || !workspaceFolder ? expanded : path.join(workspaceFolder, expanded);
-        if (isExecutable(full)) return { path: full };
+        if (isExecutable(full)) return { path: full, source: "setting" };
         return {
-            problem: `${SERVER_PATH_SETTING} is \`${configured}\`, which is not an executable file: fix it, or clear it to use jank-hotpatch from PATH`,
+            problem: `${SERVER_PATH_SETTING} is \`${configured}\`, which is not an executable file: fix it, or clear it to use the bundled jank-hotpatch or the one on PATH`,
         };
+    }
+    if (extensionDir) {
+        const bundled = path.join(extensionDir, BUNDLED_SERVER);
+        if (isExecutable(bundled)) return { path: bundled, source: "bundled" };
     }
     for (const dir of (pathEnv ?? "").split(path.delimiter)) {
         if (!dir) continue;
         const candidate = path.join(dir, "jank-hotpatch");
-        if (isExecutable(candidate)) return { path: candidate };
+        if (isExecutable(candidate)) return { path: candidate, source: "PATH" };
     }
     return { problem: NOT_FOUND_MESSAGE };
+}
+
+/** What to warn about when the sidecar (its LSP `serverInfo.version`) is not the version of
+ * this extension, which was made for one protocol; undefined when they match. */
+export function versionMismatch(serverPath: string, serverVersion: string | undefined, extensionVersion: string): string | undefined {
+    if (serverVersion === extensionVersion) return undefined;
+    const theirs = serverVersion ? `version ${serverVersion}` : "of no stated version";
+    return `The sidecar ${serverPath} is ${theirs}, this extension ${extensionVersion}: some features may not work. Install the same version of both (or set ${SERVER_PATH_SETTING}).`;
 }
 
 function executableFile(file: string): boolean {

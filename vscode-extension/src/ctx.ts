@@ -5,7 +5,7 @@ import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 
 import { createClient, notifySettingsChanges } from "./client";
-import { SERVER_PATH_SETTING, SECTION, findServer } from "./config";
+import { SERVER_PATH_SETTING, SECTION, findServer, versionMismatch } from "./config";
 import * as ext from "./lsp_ext";
 import { InlineResults } from "./results";
 import { type StatusState, TOOLTIP_COMMANDS, initialState, logLine, statusView, withReport } from "./status";
@@ -20,8 +20,14 @@ export class Ctx implements vscode.Disposable {
     /** One line per patch, with per-stage times. */
     readonly patchLog = vscode.window.createOutputChannel("jank patch log");
     private readonly results = new InlineResults();
+    /** Version mismatches already warned about (`path@version`): once each per session. */
+    private readonly warnedVersions = new Set<string>();
 
-    constructor() {
+    /** `extensionDir` may hold a bundled sidecar (server/); `version` is this extension's. */
+    constructor(
+        private readonly extensionDir: string,
+        private readonly version: string,
+    ) {
         this.statusBar.name = "jank hot-patch";
         this.statusBar.command = "jankHotpatch.showPatchLog";
         this.render();
@@ -37,13 +43,13 @@ export class Ctx implements vscode.Disposable {
         this.statusBar.show();
         const folder = vscode.workspace.workspaceFolders?.[0];
         const setting = vscode.workspace.getConfiguration(SECTION).get<string | null>("server.path");
-        const found = findServer(setting, process.env.PATH, folder?.uri.fsPath);
+        const found = findServer(setting, process.env.PATH, folder?.uri.fsPath, this.extensionDir);
         if ("problem" in found) {
-            this.update({ server: "stopped", problem: found.problem });
+            this.update({ server: "stopped", problem: found.problem, sidecar: undefined });
             void this.offerSettings(found.problem);
             return;
         }
-        this.update({ server: "starting", problem: undefined });
+        this.update({ server: "starting", problem: undefined, sidecar: { path: found.path, source: found.source } });
         const client = createClient(found.path, folder, this.serverLog);
         client.onNotification(ext.serverStatus, (status) => this.update({ status }));
         client.onNotification(ext.patchStatus, (report) => this.onReport(report));
@@ -57,11 +63,23 @@ export class Ctx implements vscode.Disposable {
         try {
             await client.start();
             this.settingsWatch = notifySettingsChanges(client);
+            this.noteVersion(found.path, client.initializeResult?.serverInfo?.version);
         } catch (e) {
             const problem = `Cannot start ${found.path} lsp: ${errorMessage(e)}`;
             this.update({ server: "stopped", problem });
             void vscode.window.showErrorMessage(`jank: ${problem}`);
         }
+    }
+
+    /** Shows the sidecar's version in the tooltip, and warns once when it is not ours. */
+    private noteVersion(path: string, version: string | undefined): void {
+        if (this.state.sidecar) this.update({ sidecar: { ...this.state.sidecar, version } });
+        const mismatch = versionMismatch(path, version, this.version);
+        this.serverLog.appendLine(`jank-hotpatch ${version ?? "(no version)"} at ${path}; this extension is ${this.version}`);
+        const key = `${path}@${version}`;
+        if (!mismatch || this.warnedVersions.has(key)) return;
+        this.warnedVersions.add(key);
+        void vscode.window.showWarningMessage(`jank: ${mismatch}`);
     }
 
     async stop(): Promise<void> {

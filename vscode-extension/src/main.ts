@@ -10,7 +10,7 @@ import { Ctx } from "./ctx";
 let ctx: Ctx | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-    const c = new Ctx();
+    const c = new Ctx(context.extensionPath, (context.extension.packageJSON as { version: string }).version);
     ctx = c;
     context.subscriptions.push(c);
     const table: Record<string, (ctx: Ctx) => commands.Cmd> = {

@@ -2,6 +2,7 @@
 // tooltip, the patch log line and the inline value. Pure functions over plain data (no
 // `vscode` import), so they are unit-tested with node's test runner.
 
+import type { ServerSource } from "./config";
 import type { PatchReport, ServerStatusParams, Stage, StageTimes } from "./lsp_ext";
 import { STAGES, VALUE_MAX_CHARS } from "./protocol.generated";
 
@@ -17,6 +18,15 @@ export interface StatusState {
     lastReport?: PatchReport;
     /** A hot-patch command is in flight (shown before the server says it is busy). */
     patching: boolean;
+    /** The sidecar the client runs: where it was found, and its version once it answered. */
+    sidecar?: Sidecar;
+}
+
+export interface Sidecar {
+    path: string;
+    source: ServerSource;
+    /** The `serverInfo.version` of its answer to `initialize`. */
+    version?: string;
 }
 
 export interface StatusView {
@@ -53,17 +63,19 @@ export function statusView(state: StatusState): StatusView {
             background: "error",
         };
     }
+    const sidecar = sidecarMarkdown(state.sidecar);
     if (state.server === "starting") {
-        return { text: "$(sync~spin) jank", tooltip: `Starting jank-hotpatch…\n\n${links}` };
+        return { text: "$(sync~spin) jank", tooltip: [`Starting jank-hotpatch…`, sidecar, links].filter(Boolean).join("\n\n") };
     }
     const report = state.lastReport;
     const connection = connectionProblem(state.status);
     const sections = [
         report ? reportMarkdown(report) : "**jank-hotpatch is ready**: no patch yet.",
         connectionMarkdown(state.status, connection),
+        sidecar,
         links,
     ];
-    const tooltip = sections.join("\n\n");
+    const tooltip = sections.filter(Boolean).join("\n\n");
     if (state.patching || state.status?.busy) {
         return { text: "$(sync~spin) jank", tooltip };
     }
@@ -94,6 +106,14 @@ function connectionMarkdown(status: ServerStatusParams | undefined, problem: str
     const pages = `${plural(status.browsers, "page")} connected`;
     if (problem) return status.browsers > 0 ? `$(warning) ${escapeMarkdown(problem)} · ${pages}` : `$(warning) ${escapeMarkdown(problem)}`;
     return status.message ? `$(check) ${pages} · ${escapeMarkdown(status.message)}` : `$(check) ${pages}`;
+}
+
+/** Which sidecar runs, e.g. `Sidecar: jank-hotpatch 0.1.0, bundled (/…/server/jank-hotpatch)`. */
+export function sidecarMarkdown(sidecar: Sidecar | undefined): string {
+    if (!sidecar) return "";
+    const version = sidecar.version ? ` ${escapeMarkdown(sidecar.version)}` : "";
+    const from = { setting: "from jankHotpatch.server.path", bundled: "bundled", PATH: "from PATH" }[sidecar.source];
+    return `Sidecar: jank-hotpatch${version}, ${from} (${escapeMarkdown(sidecar.path)})`;
 }
 
 function tooltipLinks(): string {

@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 
-import { NOT_FOUND_MESSAGE, findServer, isJankPath, serverSettings } from "../config";
+import { BUNDLED_SERVER, NOT_FOUND_MESSAGE, findServer, isJankPath, serverSettings, versionMismatch } from "../config";
 
 describe("settings sent to the sidecar", () => {
     const section = {
@@ -53,25 +53,52 @@ describe("finding jank-hotpatch", () => {
     const notExecutable = path.join(dir, "plain");
     fs.writeFileSync(notExecutable, "");
 
-    it("takes the first one on PATH", () => {
-        assert.deepEqual(findServer(null, ["/nonexistent", bin].join(path.delimiter), undefined), { path: server });
+    // An extension directory as the platform .vsix installs it: server/jank-hotpatch.
+    const extension = path.join(dir, "extension");
+    fs.mkdirSync(path.join(extension, path.dirname(BUNDLED_SERVER)), { recursive: true });
+    const bundled = path.join(extension, BUNDLED_SERVER);
+    fs.writeFileSync(bundled, "#!/bin/sh\n");
+    fs.chmodSync(bundled, 0o755);
+    const noBundle = path.join(dir, "extension-without-server");
+
+    it("takes the first one on PATH when the extension carries none", () => {
+        assert.deepEqual(findServer(null, ["/nonexistent", bin].join(path.delimiter), undefined, noBundle), { path: server, source: "PATH" });
+    });
+
+    it("prefers the bundled sidecar to PATH", () => {
+        assert.deepEqual(findServer("", bin, undefined, extension), { path: bundled, source: "bundled" });
     });
 
     it("prefers the setting, relative to the workspace folder", () => {
-        assert.deepEqual(findServer("bin/jank-hotpatch", "", dir), { path: server });
-        assert.deepEqual(findServer(server, "", undefined), { path: server });
+        assert.deepEqual(findServer("bin/jank-hotpatch", "", dir, extension), { path: server, source: "setting" });
+        assert.deepEqual(findServer(server, "", undefined, extension), { path: server, source: "setting" });
     });
 
     it("says what to do when it is nowhere", () => {
-        assert.deepEqual(findServer("", "/nonexistent", dir), { problem: NOT_FOUND_MESSAGE });
-        assert.match(NOT_FOUND_MESSAGE, /cargo install --path server/);
+        assert.deepEqual(findServer("", "/nonexistent", dir, noBundle), { problem: NOT_FOUND_MESSAGE });
+        assert.match(NOT_FOUND_MESSAGE, /scripts\/install\.sh/);
+        assert.match(NOT_FOUND_MESSAGE, /linux-x64 \.vsix/);
         assert.match(NOT_FOUND_MESSAGE, /jankHotpatch\.server\.path/);
     });
 
-    it("does not fall back to PATH when the setting is wrong", () => {
-        const found = findServer(notExecutable, bin, dir);
+    it("does not fall back to the bundled one or PATH when the setting is wrong", () => {
+        const found = findServer(notExecutable, bin, dir, extension);
         assert.ok("problem" in found, "a wrong setting is a problem");
         assert.match(found.problem, /jankHotpatch\.server\.path is `.*plain`, which is not an executable file/);
+    });
+});
+
+describe("the sidecar's version", () => {
+    it("is fine when it is the extension's", () => {
+        assert.equal(versionMismatch("/x/jank-hotpatch", "0.1.0", "0.1.0"), undefined);
+    });
+
+    it("is worth a warning naming both when it differs or is missing", () => {
+        assert.equal(
+            versionMismatch("/x/jank-hotpatch", "0.2.0", "0.1.0"),
+            "The sidecar /x/jank-hotpatch is version 0.2.0, this extension 0.1.0: some features may not work. Install the same version of both (or set jankHotpatch.server.path).",
+        );
+        assert.match(versionMismatch("/x/jank-hotpatch", undefined, "0.1.0") ?? "", /is of no stated version, this extension 0\.1\.0/);
     });
 });
 

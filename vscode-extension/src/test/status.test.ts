@@ -93,6 +93,13 @@ describe("status bar tooltip", () => {
         assert.match(tooltip, /\*\*undid demo\.core\/greeting → version 2/);
         assert.match(tooltip, /Versions: demo\.core\/greeting v2, demo\.core\/speed v1$/m);
     });
+
+    it("names the sidecar that runs: its version, where it came from, its path", () => {
+        const sidecar = { path: "/ext/server/jank-hotpatch", source: "bundled" as const, version: "0.1.0" };
+        assert.match(statusView(running({ sidecar })).tooltip, /^Sidecar: jank-hotpatch 0\.1\.0, bundled \(\/ext\/server\/jank-hotpatch\)$/m);
+        const starting = statusView({ server: "starting", patching: false, sidecar: { path: "/usr/bin/jank-hotpatch", source: "PATH" } });
+        assert.match(starting.tooltip, /^Sidecar: jank-hotpatch, from PATH \(\/usr\/bin\/jank-hotpatch\)$/m);
+    });
 });
 
 describe("reports kept for display", () => {
