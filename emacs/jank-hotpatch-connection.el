@@ -31,6 +31,7 @@
 
 (require 'cl-lib)
 (require 'flymake)
+(require 'jank-hotpatch-protocol)
 (require 'jsonrpc)
 (require 'project)
 (require 'seq)
@@ -48,7 +49,12 @@
             :documentation "The buffers whose text the sidecar follows.")
    (dispatcher :initarg :dispatcher :reader jank-hotpatch-connection--dispatcher
                :documentation "Function of (CONNECTION METHOD PARAMS) for the
-notifications this file does not handle itself."))
+notifications this file does not handle itself.")
+   (program :initarg :program :reader jank-hotpatch-connection-program
+            :documentation "The command that started the sidecar, a list.")
+   (server-info :initform nil :accessor jank-hotpatch-connection-server-info
+                :documentation "The serverInfo of the sidecar's answer to
+initialize: its :name and :version."))
   "A connection of `jank-hotpatch-mode' to a sidecar, one per workspace.")
 
 (defvar jank-hotpatch-connection--all (make-hash-table :test #'equal)
@@ -157,7 +163,7 @@ notifications this file does not handle."
           (setq connection
                 (make-instance
                  'jank-hotpatch-connection
-                 :name name :root root :dispatcher dispatcher
+                 :name name :root root :dispatcher dispatcher :program program
                  :events-buffer-scrollback-size 2000000
                  :process (lambda ()
                             (make-process
@@ -169,19 +175,23 @@ notifications this file does not handle."
                  :notification-dispatcher #'jank-hotpatch-connection--notified
                  :request-dispatcher #'jank-hotpatch-connection--requested
                  :on-shutdown #'jank-hotpatch-connection--gone))
-          (jsonrpc-request
-           connection :initialize
-           (list :processId (emacs-pid)
-                 :clientInfo '(:name "jank-hotpatch.el" :version "0.1.0")
-                 :rootPath root
-                 :rootUri (jank-hotpatch-connection-path-uri root)
-                 :workspaceFolders
-                 (vector (list :uri (jank-hotpatch-connection-path-uri root)
-                               :name (file-name-nondirectory
-                                      (directory-file-name root))))
-                 :capabilities (jank-hotpatch-connection--capabilities)
-                 :initializationOptions options)
-           :timeout 30))
+          (setf (jank-hotpatch-connection-server-info connection)
+                (plist-get
+                 (jsonrpc-request
+                  connection :initialize
+                  (list :processId (emacs-pid)
+                        :clientInfo (list :name "jank-hotpatch.el"
+                                          :version jank-hotpatch-protocol-version)
+                        :rootPath root
+                        :rootUri (jank-hotpatch-connection-path-uri root)
+                        :workspaceFolders
+                        (vector (list :uri (jank-hotpatch-connection-path-uri root)
+                                      :name (file-name-nondirectory
+                                             (directory-file-name root))))
+                        :capabilities (jank-hotpatch-connection--capabilities)
+                        :initializationOptions options)
+                  :timeout 30)
+                 :serverInfo)))
       (error
        (when connection (ignore-errors (jsonrpc-shutdown connection t)))
        (error "The sidecar (%s) did not start: %s; see the buffer *%s stderr*"

@@ -12,7 +12,8 @@
 ;; This file is not part of GNU Emacs.
 
 ;; Licensed under either of the Apache License, Version 2.0 or the MIT
-;; license, at your option.  See the LICENSE files of the repository.
+;; license, at your option: LICENSE-APACHE and LICENSE-MIT, in this
+;; package and at the root of the repository.
 
 ;;; Commentary:
 
@@ -23,7 +24,9 @@
 ;; runs the app, keeping the page's state.  This package is its Emacs
 ;; client.
 ;;
-;; Installation: put this directory on `load-path', then
+;; Installation: M-x package-install-file on the release's
+;; jank-hotpatch-VERSION.tar (or package-vc-install, or this directory on
+;; `load-path'), then
 ;;
 ;;   (require 'jank-hotpatch)
 ;;   (add-hook 'jank-mode-hook #'jank-hotpatch-mode)
@@ -35,9 +38,10 @@
 ;; CIDER beside it.  The sidecar's diagnostics go to flymake through a
 ;; backend of their own, beside the other servers'.
 ;;
-;; The package opens .jank files in `jank-mode' (a small mode derived
-;; from `clojure-mode' when that is installed, else from
-;; `lisp-data-mode', defined only when no other `jank-mode' exists).
+;; The package opens .jank files in `jank-mode' where a package defines
+;; it (clojure-mode 5.20 and later), else in `jank-hotpatch-jank-mode', a
+;; small mode derived from `clojure-mode' when that is installed, else
+;; from `lisp-data-mode', which runs `jank-mode-hook' too.
 ;; `jank-hotpatch-mode' works in any buffer visiting a .jank file,
 ;; whatever its major mode.
 ;;
@@ -47,8 +51,11 @@
 ;; beside the buffer's other servers, set it to `lsp-mode' and run
 ;; M-x lsp.
 ;;
-;; The sidecar is found on PATH, else in the target/ directory of the
-;; repository this file belongs to; see `jank-hotpatch-server-command'.
+;; The sidecar is found on PATH (the release archive, or
+;; scripts/install.sh), else in the target/ directory of the repository
+;; this file belongs to; see `jank-hotpatch-server-command'.  Its
+;; version is logged in `jank-hotpatch-log-buffer' and shown in the
+;; lighter's tooltip, with a warning when it is not this package's.
 ;;
 ;; With `jank-hotpatch-mode' on:
 ;;
@@ -230,24 +237,90 @@ sidecar's defaults apply."
   `(,@(jank-hotpatch-server-program)
     :initializationOptions ,#'jank-hotpatch-initialization-options))
 
-(defconst jank-hotpatch--eglot-entry '(jank-mode . jank-hotpatch-eglot-contact)
+(defconst jank-hotpatch--jank-modes '(jank-mode jank-hotpatch-jank-mode)
+  "The major modes of jank files: clojure-mode's and this package's own.")
+
+(defconst jank-hotpatch--eglot-entry
+  (cons jank-hotpatch--jank-modes #'jank-hotpatch-eglot-contact)
   "The sidecar's entry in `eglot-server-programs'.")
+
+;;;; lsp-mode
+
+(defvar jank-hotpatch-client)
+(declare-function lsp-request-async "ext:lsp-mode")
+(declare-function lsp--buffer-uri "ext:lsp-mode")
+(declare-function lsp-point-to-position "ext:lsp-mode")
+(declare-function lsp--line-character-to-point "ext:lsp-mode")
+(declare-function lsp-workspaces "ext:lsp-mode")
+(declare-function lsp-register-client "ext:lsp-mode")
+(declare-function make-lsp-client "ext:lsp-mode")
+(declare-function lsp-stdio-connection "ext:lsp-mode")
+(declare-function lsp--workspace-client "ext:lsp-mode")
+(declare-function lsp--client-server-id "ext:lsp-mode")
+(defvar lsp-language-id-configuration)
+(defvar lsp--buffer-workspaces)
+(defvar lsp-clients)
+
+(defun jank-hotpatch--lsp-mode-handler (handler)
+  "Return a lsp-mode notification handler for HANDLER.
+HANDLER gets the params as a plist and the workspace."
+  (lambda (workspace params)
+    (funcall handler (jank-hotpatch--plist params) workspace)))
+
+(defun jank-hotpatch--lsp-mode-activation (file-name _mode)
+  "Return non-nil if lsp-mode should start the sidecar for FILE-NAME.
+That is when `jank-hotpatch-client' is `lsp-mode' and FILE-NAME is a
+.jank file, whatever its major mode."
+  (and (eq jank-hotpatch-client 'lsp-mode)
+       file-name
+       (string-suffix-p ".jank" file-name)))
+
+(defun jank-hotpatch--register-with-lsp-mode ()
+  "Register the sidecar as a lsp-mode add-on client, once.
+Done when `jank-hotpatch-client' becomes `lsp-mode' (or a buffer turns
+on `jank-hotpatch-mode' with it), so that lsp-mode is loaded only for
+those who use it."
+  (when (and (require 'lsp-mode nil t)
+             (not (gethash 'jank-hotpatch lsp-clients)))
+    (dolist (mode jank-hotpatch--jank-modes)
+      (add-to-list 'lsp-language-id-configuration (cons mode "jank")))
+    (let ((handlers (make-hash-table :test #'equal)))
+      (puthash jank-hotpatch-protocol-patch-status
+               (jank-hotpatch--lsp-mode-handler
+                #'jank-hotpatch--handle-patch-status)
+               handlers)
+      (puthash jank-hotpatch-protocol-server-status
+               (jank-hotpatch--lsp-mode-handler
+                #'jank-hotpatch--handle-server-status)
+               handlers)
+      (lsp-register-client
+       (make-lsp-client
+        :new-connection (lsp-stdio-connection #'jank-hotpatch-server-program)
+        :activation-fn #'jank-hotpatch--lsp-mode-activation
+        :initialization-options #'jank-hotpatch-initialization-options
+        :notification-handlers handlers
+        ;; Beside the buffer's other servers (clojure-lsp), not instead.
+        :add-on? t
+        :server-id 'jank-hotpatch)))))
 
 (defun jank-hotpatch--set-client (symbol value)
   "Set SYMBOL (`jank-hotpatch-client') to VALUE.
-The sidecar is in `eglot-server-programs' only while VALUE is `eglot'."
+The sidecar is in `eglot-server-programs' only while VALUE is `eglot';
+it is registered with lsp-mode when VALUE is `lsp-mode'."
   (set-default symbol value)
   (setq eglot-server-programs
         (if (eq value 'eglot)
             (cons jank-hotpatch--eglot-entry
                   (remove jank-hotpatch--eglot-entry eglot-server-programs))
-          (remove jank-hotpatch--eglot-entry eglot-server-programs))))
+          (remove jank-hotpatch--eglot-entry eglot-server-programs)))
+  (when (eq value 'lsp-mode)
+    (jank-hotpatch--register-with-lsp-mode)))
 
 (defcustom jank-hotpatch-client 'own
   "How `jank-hotpatch-mode' talks to the sidecar.
 `own': over a connection of its own, whatever server the buffer's
 eglot or lsp-mode runs (clojure-lsp, say), or none.
-`eglot': the sidecar is eglot's server for `jank-mode' (start it
+`eglot': the sidecar is eglot's server for jank files (start it
 with \[eglot]); eglot then runs no other server for the buffer.
 `lsp-mode': the sidecar is a lsp-mode add-on client, started by
 `lsp' beside the buffer's other servers.
@@ -274,19 +347,6 @@ Buffers already in `jank-hotpatch-mode' keep the way they had."
 That is `jank-hotpatch-client' as it was when the mode was turned on.")
 
 (defvar jank-hotpatch-mode)
-
-(declare-function lsp-request-async "ext:lsp-mode")
-(declare-function lsp--buffer-uri "ext:lsp-mode")
-(declare-function lsp-point-to-position "ext:lsp-mode")
-(declare-function lsp--line-character-to-point "ext:lsp-mode")
-(declare-function lsp-workspaces "ext:lsp-mode")
-(declare-function lsp-register-client "ext:lsp-mode")
-(declare-function make-lsp-client "ext:lsp-mode")
-(declare-function lsp-stdio-connection "ext:lsp-mode")
-(declare-function lsp--workspace-client "ext:lsp-mode")
-(declare-function lsp--client-server-id "ext:lsp-mode")
-(defvar lsp-language-id-configuration)
-(defvar lsp--buffer-workspaces)
 
 (defun jank-hotpatch--lsp-workspace ()
   "This buffer's lsp-mode workspace of the sidecar, or nil."
@@ -518,8 +578,51 @@ The sidecar's summary, then the value of an expression."
                  (jank-hotpatch--browsers browsers))
                (when status
                  (format "sidecar: %s" (or (plist-get status :message) "")))
+               (jank-hotpatch--sidecar)
                "mouse-1: show the log of patches"))
    "\n"))
+
+(defun jank-hotpatch--describe-sidecar (connection)
+  "Describe the sidecar of CONNECTION.
+For example \"jank-hotpatch 0.1.0 (/usr/bin/jank-hotpatch)\"."
+  (let ((info (jank-hotpatch-connection-server-info connection)))
+    (format "%s %s (%s)" (or (plist-get info :name) "jank-hotpatch")
+            (or (plist-get info :version) "of no stated version")
+            (car (jank-hotpatch-connection-program connection)))))
+
+(defun jank-hotpatch--sidecar ()
+  "Describe the sidecar of this buffer's own connection, or return nil."
+  (when-let ((connection (and (eq jank-hotpatch--buffer-client 'own)
+                              (jank-hotpatch-connection-live))))
+    (jank-hotpatch--describe-sidecar connection)))
+
+(defun jank-hotpatch--version-mismatch (program version)
+  "What to warn about when the sidecar PROGRAM is VERSION, or nil.
+This package is made for the sidecar of its own version."
+  (unless (equal version jank-hotpatch-protocol-version)
+    (format (concat "The sidecar %s is %s, this package %s: some features"
+                    " may not work.  Install the same version of both, or set"
+                    " `jank-hotpatch-server-command'")
+            program (if version (concat "version " version) "of no stated version")
+            jank-hotpatch-protocol-version)))
+
+(defvar jank-hotpatch--sidecars-seen nil
+  "The sidecars already noted, as (PROGRAM . VERSION).
+Each is logged, and warned about if need be, once.")
+
+(defun jank-hotpatch--note-sidecar (connection)
+  "Log the sidecar of CONNECTION; warn when its version is not ours.
+Once for each program and version."
+  (let* ((program (car (jank-hotpatch-connection-program connection)))
+         (version (plist-get (jank-hotpatch-connection-server-info connection) :version))
+         (seen (cons program version)))
+    (unless (member seen jank-hotpatch--sidecars-seen)
+      (push seen jank-hotpatch--sidecars-seen)
+      (jank-hotpatch--log (format "sidecar: %s; this package is %s"
+                                  (jank-hotpatch--describe-sidecar connection)
+                                  jank-hotpatch-protocol-version))
+      (when-let ((mismatch (jank-hotpatch--version-mismatch program version)))
+        (display-warning 'jank-hotpatch mismatch)))))
 
 (defvar jank-hotpatch--mode-line-map
   (let ((map (make-sparse-keymap)))
@@ -687,43 +790,6 @@ error status saying why."
   "Keep STATUS, the health of SERVER, for the lighter."
   (jank-hotpatch--handle-server-status status server))
 
-;;; lsp-mode
-
-(defun jank-hotpatch--lsp-mode-handler (handler)
-  "Return a lsp-mode notification handler for HANDLER.
-HANDLER gets the params as a plist and the workspace."
-  (lambda (workspace params)
-    (funcall handler (jank-hotpatch--plist params) workspace)))
-
-(with-eval-after-load 'lsp-mode
-  (add-to-list 'lsp-language-id-configuration '(jank-mode . "jank"))
-  (let ((handlers (make-hash-table :test #'equal)))
-    (puthash jank-hotpatch-protocol-patch-status
-             (jank-hotpatch--lsp-mode-handler
-              #'jank-hotpatch--handle-patch-status)
-             handlers)
-    (puthash jank-hotpatch-protocol-server-status
-             (jank-hotpatch--lsp-mode-handler
-              #'jank-hotpatch--handle-server-status)
-             handlers)
-    (lsp-register-client
-     (make-lsp-client
-      :new-connection (lsp-stdio-connection #'jank-hotpatch-server-program)
-      :activation-fn #'jank-hotpatch--lsp-mode-activation
-      :initialization-options #'jank-hotpatch-initialization-options
-      :notification-handlers handlers
-      ;; Beside the buffer's other servers (clojure-lsp), not instead.
-      :add-on? t
-      :server-id 'jank-hotpatch))))
-
-(defun jank-hotpatch--lsp-mode-activation (file-name _mode)
-  "Return non-nil if lsp-mode should start the sidecar for FILE-NAME.
-That is when `jank-hotpatch-client' is `lsp-mode' and FILE-NAME is a
-.jank file, whatever its major mode."
-  (and (eq jank-hotpatch-client 'lsp-mode)
-       file-name
-       (string-suffix-p ".jank" file-name)))
-
 ;;; Commands
 
 (defun jank-hotpatch--form-position ()
@@ -841,12 +907,15 @@ runs for the buffer; see `jank-hotpatch-client' for the others.
       (progn
         (add-hook 'after-change-functions #'jank-hotpatch--remove-results nil t)
         (setq jank-hotpatch--buffer-client jank-hotpatch-client)
+        (when (eq jank-hotpatch--buffer-client 'lsp-mode)
+          (jank-hotpatch--register-with-lsp-mode))
         (when (and (eq jank-hotpatch--buffer-client 'own) buffer-file-name)
           (condition-case err
-              (jank-hotpatch-connection-attach
-               (jank-hotpatch-server-program)
-               (jank-hotpatch-initialization-options)
-               #'jank-hotpatch--notified)
+              (jank-hotpatch--note-sidecar
+               (jank-hotpatch-connection-attach
+                (jank-hotpatch-server-program)
+                (jank-hotpatch-initialization-options)
+                #'jank-hotpatch--notified))
             ;; The lighter shows it too (see `jank-hotpatch--status').
             (error (message "jank-hotpatch: %s" (error-message-string err))))))
     (remove-hook 'after-change-functions #'jank-hotpatch--remove-results t)

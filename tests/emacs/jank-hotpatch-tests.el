@@ -124,6 +124,42 @@
           (kill-buffer buffer))))
     (should (equal (reverse complaints) '()))))
 
+(defconst jank-hotpatch-test--package-lint-stale
+  "This makes the package uninstallable in all released Emacs versions."
+  "What Debian 12's package-lint (0.16) says of (emacs \"28.1\"), wrongly.
+It predates Emacs 28.1's release and takes 28 for unreleased; later
+versions of package-lint take 29 and up.")
+
+(ert-deftest jank-hotpatch-test-package-lint-has-nothing-to-say ()
+  ;; As MELPA runs it, in an Emacs of its own: every file, with the main
+  ;; file known.  Offline, package.el's archives are empty: the packages it
+  ;; could install are taken to be those installed here (elpa-eglot 1.9),
+  ;; the versions a Debian 12 user gets.
+  (jank-hotpatch-test--require-installed "package-lint")
+  (let ((result
+         (jank-hotpatch-test--emacs
+          "--eval"
+          (format "%S"
+                  `(progn
+                     (require 'package-lint)
+                     (package-initialize)
+                     (setq package-archive-contents package-alist)
+                     (let ((package-lint-main-file ,(car jank-hotpatch-test--packages))
+                           (problems '()))
+                       (dolist (file ',jank-hotpatch-test--packages)
+                         (with-temp-buffer
+                           (insert-file-contents file t)
+                           (emacs-lisp-mode)
+                           (dolist (problem (package-lint-buffer))
+                             (unless (equal (nth 3 problem)
+                                            ,jank-hotpatch-test--package-lint-stale)
+                               (push (cons (file-name-nondirectory file) problem)
+                                     problems)))))
+                       (prin1 (list 'PROBLEMS (reverse problems)))))))))
+    (should (equal (car result) 0))
+    (should (string-match "(PROBLEMS \\(.*\\))\\'" (cdr result)))
+    (should (equal (read (match-string 1 (cdr result))) nil))))
+
 (defun jank-hotpatch-test--require-installed (library)
   "Fail unless LIBRARY is installed (scripts/setup.sh test installs it)."
   (unless (locate-library library)
@@ -138,7 +174,8 @@
                   '(progn
                      (require 'subr-x)
                      (require 'jank-hotpatch)
-                     (require 'lsp-mode)
+                     ;; Choosing lsp-mode loads it and registers the sidecar.
+                     (customize-set-variable 'jank-hotpatch-client 'lsp-mode)
                      (let* ((client (gethash 'jank-hotpatch lsp-clients))
                             (activates
                              (lambda (client-option file mode)
@@ -151,8 +188,9 @@
                                            (lsp--client-notification-handlers
                                             client))
                                           #'string<)
-                                    (cdr (assq 'jank-mode
-                                               lsp-language-id-configuration))
+                                    (mapcar (lambda (mode)
+                                              (cdr (assq mode lsp-language-id-configuration)))
+                                            '(jank-mode jank-hotpatch-jank-mode))
                                     :add-on (lsp--client-add-on? client)
                                     ;; Only when asked for; any .jank file.
                                     (funcall activates 'lsp-mode "x.jank" 'jank-mode)
@@ -163,30 +201,51 @@
     (should (equal (car result) 0))
     (should (string-suffix-p
              (concat "(t (\"jank/patchStatus\" \"jank/serverStatus\")"
-                     " \"jank\" :add-on t t t nil nil nil)")
+                     " (\"jank\" \"jank\") :add-on t t t nil nil nil)")
              (cdr result)))))
 
 ;;; Registration and settings
 
-(ert-deftest jank-hotpatch-test-jank-files-open-in-jank-mode ()
-  (with-temp-buffer
-    (setq buffer-file-name "/tmp/w/src/demo/core.jank")
-    (set-auto-mode)
-    (should (eq major-mode 'jank-mode))
-    (should (derived-mode-p (if (featurep 'clojure-mode) 'clojure-mode 'lisp-data-mode)))
-    (setq buffer-file-name nil)))
+(ert-deftest jank-hotpatch-test-jank-files-open-in-a-jank-mode-that-runs-jank-mode-hook ()
+  ;; No package here defines `jank-mode' (clojure-mode 5.20 would): the
+  ;; package's own mode opens .jank files and runs `jank-mode-hook'.
+  (should-not (fboundp 'jank-mode))
+  (let* ((ran nil)
+         (note (lambda () (setq ran major-mode))))
+    ;; As README's configuration does it.
+    (add-hook 'jank-mode-hook note)
+    (unwind-protect
+        (with-temp-buffer
+          (setq buffer-file-name "/tmp/w/src/demo/core.jank")
+          (set-auto-mode)
+          (should (eq major-mode 'jank-hotpatch-jank-mode))
+          (should (eq ran 'jank-hotpatch-jank-mode))
+          (should (derived-mode-p (if (featurep 'clojure-mode) 'clojure-mode 'lisp-data-mode)))
+          (setq buffer-file-name nil))
+      (remove-hook 'jank-mode-hook note))))
+
+(ert-deftest jank-hotpatch-test-jank-files-open-in-jank-mode-where-it-exists ()
+  ;; As with clojure-mode 5.20 and later, which defines `jank-mode'.
+  (cl-letf (((symbol-function 'jank-mode)
+             (lambda () (setq major-mode 'jank-mode))))
+    (with-temp-buffer
+      (setq buffer-file-name "/tmp/w/src/demo/core.jank")
+      (set-auto-mode)
+      (should (eq major-mode 'jank-mode))
+      (setq buffer-file-name nil))))
 
 (ert-deftest jank-hotpatch-test-eglot-registration-only-when-asked ()
   (let ((eglot-server-programs (cons '(jank-mode . ("clojure-lsp"))
                                      eglot-server-programs))
-        (jank-hotpatch-client jank-hotpatch-client))
+        (jank-hotpatch-client jank-hotpatch-client)
+        (ours '((jank-mode jank-hotpatch-jank-mode) . jank-hotpatch-eglot-contact)))
     ;; By default eglot runs whatever server the user has for jank-mode.
     (should (eq jank-hotpatch-client 'own))
     (should (equal (assq 'jank-mode eglot-server-programs)
                    '(jank-mode . ("clojure-lsp"))))
     (customize-set-variable 'jank-hotpatch-client 'eglot)
-    (should (eq (cdr (assq 'jank-mode eglot-server-programs))
-                'jank-hotpatch-eglot-contact))
+    ;; First, for both major modes of jank files.
+    (should (equal (car eglot-server-programs) ours))
     (customize-set-variable 'jank-hotpatch-client 'eglot)
     (should (= (cl-count 'jank-hotpatch-eglot-contact eglot-server-programs :key #'cdr)
                1))
@@ -291,6 +350,18 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
       (setq jank-hotpatch--report jank-hotpatch-test--failure)
       (should (eq (get-text-property 1 'face (jank-hotpatch--mode-line))
                   'error)))))
+
+(ert-deftest jank-hotpatch-test-warns-of-a-sidecar-of-another-version ()
+  (should-not (jank-hotpatch--version-mismatch "/bin/jank-hotpatch"
+                                               jank-hotpatch-protocol-version))
+  (should (equal (jank-hotpatch--version-mismatch "/bin/jank-hotpatch" "9.9.9")
+                 (format (concat "The sidecar /bin/jank-hotpatch is version 9.9.9,"
+                                 " this package %s: some features may not work."
+                                 "  Install the same version of both, or set"
+                                 " `jank-hotpatch-server-command'")
+                         jank-hotpatch-protocol-version)))
+  (should (string-match-p "is of no stated version"
+                          (jank-hotpatch--version-mismatch "/bin/jank-hotpatch" nil))))
 
 (ert-deftest jank-hotpatch-test-log-lines ()
   (let ((time (encode-time '(4 3 12 1 1 2026 nil nil nil))))
@@ -659,14 +730,14 @@ Return its process and DevTools port, a cons."
     (plist-put fixture :standin (jank-hotpatch-test--prepare-demo dir))
     (jank-hotpatch-test--project-at dir)
     ;; pylsp stands where clojure-lsp would: the buffer's one eglot server.
-    (add-to-list 'eglot-server-programs '(jank-mode . ("pylsp")))
+    (add-to-list 'eglot-server-programs '((jank-mode jank-hotpatch-jank-mode) . ("pylsp")))
     (setq jank-hotpatch-server-command
           (list (jank-hotpatch-test--program "jank-hotpatch") "lsp"))
     (let ((buffer (find-file-noselect (expand-file-name "src/demo/core.jank" dir))))
       (plist-put fixture :buffer buffer)
       (plist-put fixture :text (with-current-buffer buffer (buffer-string)))
       (with-current-buffer buffer
-        (should (eq major-mode 'jank-mode))
+        (should (eq major-mode 'jank-hotpatch-jank-mode))
         (jank-hotpatch-mode 1)
         (eglot-ensure)
         (run-hooks 'post-command-hook)
@@ -1037,14 +1108,16 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
 
 ;;; End to end: the sidecar as eglot's server, as a lsp-mode add-on
 
-(defun jank-hotpatch-test--client-session (client dir)
+(defun jank-hotpatch-test--client-session (client dir &optional installed)
   "Patch the demo in DIR through CLIENT and print the outcome (in another Emacs).
-CLIENT is a value of `jank-hotpatch-client' other than `own'.  Wait
-for a page to connect, give it the code of every var, change the
-label and save; print the report and the lighter on one line
-\"RESULT (...)\"."
-  (setq jank-hotpatch-server-command
-        (list (jank-hotpatch-test--program "jank-hotpatch") "lsp"))
+CLIENT is a value of `jank-hotpatch-client'.  Wait for a page to
+connect, give it the code of every var, change the label and save;
+print the report, the lighter, where the package was loaded from and
+the sidecar on one line \"RESULT (...)\".  The sidecar is the one
+built in target/debug, or when INSTALLED the one on PATH."
+  (unless installed
+    (setq jank-hotpatch-server-command
+          (list (jank-hotpatch-test--program "jank-hotpatch") "lsp")))
   (customize-set-variable 'jank-hotpatch-client client)
   (pcase client
     ('eglot (jank-hotpatch-test--project-at dir))
@@ -1073,32 +1146,81 @@ label and save; print the report and the lighter on one line
                            :forms (mapcar (lambda (form) (plist-get form :name))
                                           (plist-get report :forms))
                            :uri (equal (plist-get report :uri) (jank-hotpatch--buffer-uri))
-                           :lighter (jank-hotpatch-test--lighter)))))
+                           :lighter (jank-hotpatch-test--lighter)
+                           :library (locate-library "jank-hotpatch")
+                           :sidecar (jank-hotpatch--sidecar)))))
     (pcase client
+      ('own (jank-hotpatch-mode -1))
       ('eglot (eglot-shutdown (eglot-current-server) nil 3))
       ('lsp-mode (lsp-workspace-shutdown (jank-hotpatch--lsp-workspace))))))
 
-(defun jank-hotpatch-test--client-patches-the-page (client)
+(defun jank-hotpatch-test--installed-emacs (tmp)
+  "The command of a clean Emacs that installs the release's package first.
+It runs with `-Q' and a fresh `package-user-dir' under TMP, installs
+target/dist's jank-hotpatch-VERSION.tar with `package-install-file',
+then loads the tests (which require the installed package).  Its
+eglot 1.9 comes from the system's packages (Debian's elpa-eglot), as
+in the user's Emacs."
+  (require 'package)
+  (let ((tar (jank-hotpatch-test--artifact "jank-hotpatch-[0-9]*[0-9].tar")))
+    (list (expand-file-name invocation-name invocation-directory) "--batch" "-Q"
+          "--eval"
+          (format "%S"
+                  `(progn
+                     (require 'package)
+                     (setq package-user-dir ,(expand-file-name "elpa" tmp)
+                           package-directory-list ',package-directory-list
+                           package-archives nil)
+                     (package-initialize)
+                     (package-install-file ,tar)))
+          "-l" (expand-file-name "tests/emacs/jank-hotpatch-tests.el"
+                                 jank-hotpatch-test--root))))
+
+(defun jank-hotpatch-test--artifact (pattern)
+  "The file of target/dist matching the wildcard PATTERN, or fail saying how to make it."
+  (or (car (file-expand-wildcards
+            (expand-file-name pattern (expand-file-name "target/dist" jank-hotpatch-test--root))))
+      (ert-fail (format "no target/dist/%s: run scripts/dist.sh --profile debug --out target/dist"
+                        pattern))))
+
+(defun jank-hotpatch-test--client-patches-the-page (client &optional installed)
   "Check that the sidecar patches the page through CLIENT.
 `jank-hotpatch-test--client-session' runs in another Emacs, with a
-demo workspace, stand-in jank and Chromium of its own."
+demo workspace, stand-in jank and Chromium of its own.  When
+INSTALLED, that Emacs is a clean one with the release's Emacs
+package installed, and the release archive, unpacked, is its PATH's
+first directory; return the session's result."
   (let* ((tmp (make-temp-file (format "jank-hotpatch-%s-" client) t))
          (dir (expand-file-name "demo" tmp))
          (app-url (expand-file-name ".jank-hotpatch/app-url" dir))
-         (processes '()))
+         (processes '())
+         result)
     (unwind-protect
         (let (emacs devtools-port)
           (push (jank-hotpatch-test--prepare-demo dir) processes)
           (delete-file app-url)
-          (setq emacs (jank-hotpatch-test--start-process
-                       (format "emacs with %s" client)
-                       (list (expand-file-name invocation-name invocation-directory)
-                             "--batch" "-L" (expand-file-name "emacs" jank-hotpatch-test--root)
-                             "-l" (expand-file-name "tests/emacs/jank-hotpatch-tests.el"
-                                                    jank-hotpatch-test--root)
-                             "--eval" (format "%S" `(jank-hotpatch-test--client-session
-                                                     ',client ,dir)))
-                       tmp))
+          (let ((process-environment (copy-sequence process-environment))
+                (command (if installed
+                             (jank-hotpatch-test--installed-emacs tmp)
+                           (list (expand-file-name invocation-name invocation-directory)
+                                 "--batch" "-L" (expand-file-name "emacs" jank-hotpatch-test--root)
+                                 "-l" (expand-file-name "tests/emacs/jank-hotpatch-tests.el"
+                                                        jank-hotpatch-test--root)))))
+            (when installed
+              (let ((prefix (expand-file-name "release" tmp)))
+                (make-directory prefix)
+                (unless (zerop (call-process "tar" nil nil nil "-xzf"
+                                             (jank-hotpatch-test--artifact
+                                              "jank-hotpatch-*-x86_64-unknown-linux-gnu.tar.gz")
+                                             "-C" prefix "--strip-components=1"))
+                  (error "Cannot unpack the release archive"))
+                (setenv "PATH" (concat prefix path-separator (getenv "PATH")))))
+            (setq emacs (jank-hotpatch-test--start-process
+                         (format "emacs with %s" client)
+                         (append command
+                                 (list "--eval" (format "%S" `(jank-hotpatch-test--client-session
+                                                               ',client ,dir ,installed))))
+                         tmp)))
           (push emacs processes)
           (let* ((url (jank-hotpatch-test--wait
                        "the sidecar to write the app's URL"
@@ -1123,7 +1245,8 @@ demo workspace, stand-in jank and Chromium of its own."
           (let ((output (jank-hotpatch-test--output emacs)))
             (should (equal (cons (process-exit-status emacs) output) (cons 0 output)))
             (should (string-match "^RESULT \\(.*\\)$" output))
-            (let ((result (read (match-string 1 output))))
+            (progn
+              (setq result (read (match-string 1 output)))
               (should (equal (plist-get result :ok) t))
               (should (equal (plist-get result :forms) '("label")))
               (should (equal (plist-get result :uri) t))
@@ -1135,11 +1258,24 @@ demo workspace, stand-in jank and Chromium of its own."
                             (let ((label (jank-hotpatch-test--label devtools-port)))
                               (and (equal label "pressed 0 times") label)))
                           20)
-                         "pressed 0 times")))
+                         "pressed 0 times"))
+          result)
       (mapc #'jank-hotpatch-test--stop-process processes)
       ;; Chromium's helpers may still be writing its profile: a failed removal
       ;; must not hide how the test went.
       (ignore-errors (delete-directory tmp t)))))
+
+(ert-deftest jank-hotpatch-test-e2e-installed-from-the-release-tar ()
+  ;; The Emacs package and the sidecar as a user gets them: the package
+  ;; installed with `package-install-file' in a clean Emacs, the sidecar
+  ;; found on PATH in the unpacked release archive.
+  (let* ((result (jank-hotpatch-test--client-patches-the-page 'own t))
+         (library (plist-get result :library)))
+    (should (string-match-p "/elpa/jank-hotpatch-[0-9.]+/jank-hotpatch\\.elc?\\'" library))
+    (should-not (string-prefix-p jank-hotpatch-test--root library))
+    (should (string-match-p (format "\\`jank-hotpatch %s (/.*/release/jank-hotpatch)\\'"
+                                    (regexp-quote jank-hotpatch-protocol-version))
+                            (plist-get result :sidecar)))))
 
 (ert-deftest jank-hotpatch-test-e2e-as-a-lsp-mode-add-on ()
   ;; In its own Emacs, so that lsp-mode stays out of the other tests.
