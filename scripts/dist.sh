@@ -4,7 +4,8 @@
 #       README, CHANGELOG, licences: unpack it anywhere and put the directory on PATH;
 #   jank-hotpatch-<version>-linux-x64.vsix  the VS Code extension carrying both binaries;
 #   jank-hotpatch-<version>.tar  the Emacs package, for M-x package-install-file.
-# <version> is the workspace's (Cargo.toml); the editor packages must say the same.
+# <version> is the workspace's (Cargo.toml); the editor packages must say the same. Needs what
+# `scripts/setup.sh test` installs (cargo, the LLVM 14 -dev packages, node and npm, Emacs).
 # Usage: scripts/dist.sh [--profile release|debug] [--out DIR]
 #   --profile debug packages the debug build (what the tests have built already; stripped of
 #   its debug information like the release build).
@@ -24,7 +25,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 export NODE_PATH="${NODE_PATH:-/usr/share/nodejs}"
 
-{ read -r sidecar; read -r service; } < <(scripts/build-sidecar.sh "$profile")
+built=$(scripts/build-sidecar.sh "$profile")
+{ read -r sidecar; read -r service; } <<<"$built"
 version=$("$sidecar" --version | cut -d' ' -f2)
 extension_version=$(node -p 'require("./vscode-extension/package.json").version')
 emacs_version=$(sed -n 's/^;; Version: //p' emacs/jank-hotpatch.el)

@@ -18,6 +18,7 @@ if [ "$what" = test ]; then
   want emacs-nox        # real Emacs + eglot for the Emacs package's tests
   want elpa-eglot
   want elpa-lsp-mode    # the Emacs package also registers an lsp-mode client (an add-on)
+  want elpa-package-lint # the check MELPA runs on the Emacs package
   want python3-pylsp    # another real language server holding the buffer's eglot (Emacs tests)
   want clojure          # a real nREPL server to test the nREPL client against
   want libnrepl-clojure

@@ -22,6 +22,10 @@ run() {
 }
 
 run build cargo build --workspace --all-targets --quiet
+# The release artifacts, from the debug build just made: the suites below test them as a user
+# gets them (the archive in rust, the .vsix in vscode, the Emacs package in emacs).
+run dist scripts/dist.sh --profile debug --out target/dist
+run install tests/install/run.sh
 rm -f target/reliability-figures.txt
 run rust cargo test --workspace --quiet -- --test-threads=2
 run bench-smoke target/debug/jank-hotpatch-bench --smoke --json "$logs/bench.json"
