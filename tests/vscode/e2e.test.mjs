@@ -2,7 +2,9 @@
 // Chromium (playwright-core) drives it like a person would, the sidecar and the stand-in
 // jank run for real, and the demo page is open in a second tab. Twice: with `.jank` files in
 // the extension's `jank` mode, and mapped to `clojure` as Calva users do
-// (`"files.associations": {"*.jank": "clojure"}`).
+// (`"files.associations": {"*.jank": "clojure"}`). Then once more, shorter, as a user gets
+// it: the release's linux-x64 .vsix (scripts/dist.sh, in target/dist/) with the sidecar it
+// carries, `jankHotpatch.server.path` empty and no jank-hotpatch on PATH.
 //
 // Run through ./run.sh, which installs code-server and builds the .vsix first.
 // Screenshots go to artifacts/vscode/ (at the repo root).
@@ -29,6 +31,9 @@ const paths = {
     artifacts: path.join(repo, "artifacts/vscode"),
 };
 const WAIT_MS = 20_000;
+const VERSION = JSON.parse(fs.readFileSync(path.join(repo, "vscode-extension/package.json"), "utf8")).version;
+/** The release's platform .vsix, carrying the sidecar (scripts/dist.sh --out target/dist). */
+const RELEASE_VSIX = path.join(repo, `target/dist/jank-hotpatch-${VERSION}-linux-x64.vsix`);
 
 /** Everything the running suite starts, so `after` can stop it all. */
 let run;
@@ -42,15 +47,24 @@ const MODES = [
         languageName: "Clojure",
         settings: { "files.associations": { "*.jank": "clojure" } },
     },
+    {
+        tag: "release",
+        title: "in the release's linux-x64 .vsix, with its bundled sidecar (none on PATH, no server.path)",
+        languageName: "jank",
+        settings: {},
+        vsix: RELEASE_VSIX,
+        bundled: true,
+    },
 ];
 
 for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-server), .jank files ${mode.title}`, { timeout: 240_000 }, () => {
     before(async () => {
         run = { tag: mode.tag, root: "", demo: "", processes: [], context: undefined, workbench: undefined, app: undefined };
-        const missing = Object.entries(paths)
+        const needed = { ...paths, ...(mode.vsix ? { vsix: mode.vsix } : {}) };
+        const missing = Object.entries(needed)
             .filter(([name, p]) => name !== "artifacts" && !fs.existsSync(p))
             .map(([name, p]) => `${name}: ${p}`);
-        assert.deepEqual(missing, [], `missing (run tests/vscode/run.sh, which installs and builds them; cargo build for the binaries):\n${missing.join("\n")}`);
+        assert.deepEqual(missing, [], `missing (run tests/vscode/run.sh, which installs and builds them; cargo build for the binaries; scripts/dist.sh --profile debug --out target/dist for the release .vsix):\n${missing.join("\n")}`);
         fs.mkdirSync(paths.artifacts, { recursive: true });
         for (const old of fs.readdirSync(paths.artifacts).filter((f) => f.startsWith(`${mode.tag}-failed-`))) fs.rmSync(path.join(paths.artifacts, old));
         run.root = fs.mkdtempSync(path.join(os.tmpdir(), "jank-hotpatch-vscode-e2e-"));
@@ -87,7 +101,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
         const appPort = await freePort();
         let url;
         await step("start code-server with the extension installed", async () => {
-            url = await startCodeServer(appPort, mode.settings);
+            url = await startCodeServer(appPort, mode);
         });
 
         const { chromium } = await import("playwright-core");
@@ -166,7 +180,17 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await screenshot(page, "03-patch-log");
         });
 
-        await step("a form with an unresolvable symbol fails: red status bar and a diagnostic in Problems", async () => {
+        await step("the status bar tooltip names the sidecar that runs, its version and where it came from", async () => {
+            const from = mode.bundled ? "bundled" : "from jankHotpatch.server.path";
+            const where = mode.bundled ? /\/server\/jank-hotpatch\)/ : new RegExp(`${escapeRegExp(paths.sidecar)}\\)`);
+            await page.mouse.move(700, 300);
+            await hoverFor(page, statusItem, `Sidecar: jank-hotpatch ${VERSION}, ${from} (`);
+            assert.match(await page.locator(".monaco-hover").last().innerText(), where);
+            await page.mouse.move(700, 300);
+        });
+
+        // The release .vsix: the patch scenario above and a save are enough.
+        if (!mode.bundled) await step("a form with an unresolvable symbol fails: red status bar and a diagnostic in Problems", async () => {
             await replaceInEditor(page, "(str ", "(no-such-fn-xyz ");
             await runCommand(page, "jank: hot-patch form");
             await waitFor("the status bar to say the patch failed", async () => /failed/.test(await statusItem.innerText()));
@@ -176,7 +200,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             assert.equal(await app.locator("#label").innerText(), "pressed 0 times", "a failed patch must leave the page as it was");
         });
 
-        await step("fixing the form clears the failure", async () => {
+        if (!mode.bundled) await step("fixing the form clears the failure", async () => {
             await replaceInEditor(page, "(no-such-fn-xyz ", "(str ");
             await runCommand(page, "jank: hot-patch form");
             await waitFor("the status bar to show a latency again", async () => /jank \d+(\.\d+)? ms/.test(await statusItem.innerText()));
@@ -191,7 +215,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await screenshot(page, "05-saved");
         });
 
-        await step("jank: undo last patch takes the function back to its previous version: the page shows the previous label, the tooltip the version", async () => {
+        if (!mode.bundled) await step("jank: undo last patch takes the function back to its previous version: the page shows the previous label, the tooltip the version", async () => {
             // The version before "saved" is the fixed form, "pressed".
             await runCommand(page, "jank: undo last patch");
             await app.locator("#label", { hasText: "pressed 0 times" }).waitFor({ timeout: WAIT_MS });
@@ -204,7 +228,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await page.mouse.move(700, 300);
         });
 
-        await step("evaluating an expression shows its value inline", async () => {
+        if (!mode.bundled) await step("evaluating an expression shows its value inline", async () => {
             await page.locator(".monaco-editor .view-lines").first().click();
             await page.keyboard.press("Control+End");
             await page.keyboard.press("Enter");
@@ -224,13 +248,16 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
     });
 });
 
-/** Installs the .vsix into a fresh code-server profile and starts it; returns its URL. */
-async function startCodeServer(appPort, extraSettings) {
+/** Installs the .vsix into a fresh code-server profile and starts it; returns its URL.
+ * Unless the mode runs the bundled sidecar, `jankHotpatch.server.path` is the checkout's. */
+async function startCodeServer(appPort, mode) {
+    const vsix = mode.vsix ?? paths.vsix;
+    const serverPath = mode.bundled ? {} : { "jankHotpatch.server.path": paths.sidecar };
     const dirs = Object.fromEntries(["home", "data", "extensions", "config", "cache", "share"].map((d) => [d, path.join(run.root, d)]));
     for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
     for (const scope of ["User", "Machine"]) fs.mkdirSync(path.join(dirs.data, scope), { recursive: true });
     // The server path is machine-scoped: in code-server (a remote) it belongs to the machine.
-    fs.writeFileSync(path.join(dirs.data, "Machine/settings.json"), JSON.stringify({ "jankHotpatch.server.path": paths.sidecar }));
+    fs.writeFileSync(path.join(dirs.data, "Machine/settings.json"), JSON.stringify(serverPath));
     fs.writeFileSync(path.join(dirs.data, "User/settings.json"), JSON.stringify({
         "workbench.startupEditor": "none",
         "chat.disableAIFeatures": true,
@@ -250,9 +277,9 @@ async function startCodeServer(appPort, extraSettings) {
         "editor.autoSurround": "never",
         "editor.acceptSuggestionOnEnter": "off",
         "editor.quickSuggestions": { other: false, comments: false, strings: false },
-        "jankHotpatch.server.path": paths.sidecar,
+        ...serverPath,
         "jankHotpatch.app.port": appPort,
-        ...extraSettings,
+        ...mode.settings,
     }, null, 2));
     const env = {
         ...process.env,
@@ -263,9 +290,11 @@ async function startCodeServer(appPort, extraSettings) {
         NODE_PATH: "/usr/share/nodejs",
         EMSDK_PYTHON: "/usr/bin/python3",
     };
+    // With the bundled sidecar, PATH must not offer another.
+    if (mode.bundled) env.PATH = (env.PATH ?? "").split(path.delimiter).filter((dir) => dir && !fs.existsSync(path.join(dir, "jank-hotpatch"))).join(path.delimiter);
     const profile = ["--user-data-dir", dirs.data, "--extensions-dir", dirs.extensions];
-    await promisify(execFile)(paths.node24, [paths.codeServer, ...profile, "--install-extension", paths.vsix], { env, timeout: 60_000 }).catch((e) => {
-        throw new Error(`code-server --install-extension ${paths.vsix} failed: ${e.stderr || e.message}`);
+    await promisify(execFile)(paths.node24, [paths.codeServer, ...profile, "--install-extension", vsix], { env, timeout: 60_000 }).catch((e) => {
+        throw new Error(`code-server --install-extension ${vsix} failed: ${e.stderr || e.message}`);
     });
     const port = await freePort();
     const child = start("code-server", paths.node24, [
