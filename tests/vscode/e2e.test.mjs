@@ -131,7 +131,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await page.keyboard.press("F1");
             await page.keyboard.type("jank: ");
             const labels = page.locator(".quick-input-list .monaco-list-row .label-name");
-            const expected = ["hot-patch form", "hot-patch file", "undo last patch", "open app in browser", "show patch log", "restart sidecar"].map((c) => `jank: ${c}`);
+            const expected = ["hot-patch form", "hot-patch file", "undo last patch", "open app in browser", "show patch log", "check the setup (doctor)", "restart sidecar"].map((c) => `jank: ${c}`);
             await waitFor(`the palette to list ${expected.join(", ")}`, async () => {
                 const shown = await labels.allTextContents();
                 return expected.every((c) => shown.includes(c)) && shown;
@@ -187,6 +187,15 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await hoverFor(page, statusItem, `Sidecar: jank-hotpatch ${VERSION}, ${from} (`);
             assert.match(await page.locator(".monaco-hover").last().innerText(), where);
             await page.mouse.move(700, 300);
+        });
+
+        if (mode.bundled) await step("jank: check the setup (doctor) runs the bundled sidecar's doctor, which finds the build service next to it", async () => {
+            await runCommand(page, "jank: check the setup (doctor)");
+            // Monaco renders some spaces as U+00A0, which \s matches.
+            const output = page.locator(".part.panel .monaco-editor .view-lines");
+            await output.filter({ hasText: /A\spatch\scan\sgo\sthrough/ }).waitFor({ timeout: 60_000 });
+            await output.filter({ hasText: /resident\sbuild\sservice\s\S*\/server\/jank-build-service\s\(next\sto\sjank-hotpatch/ }).waitFor({ timeout: WAIT_MS });
+            await screenshot(page, "08-doctor");
         });
 
         // The release .vsix: the patch scenario above and a save are enough.

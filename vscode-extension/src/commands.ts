@@ -47,6 +47,11 @@ export function showPatchLog(ctx: Ctx): Cmd {
     return () => ctx.patchLog.show(true);
 }
 
+/** `jank-hotpatch doctor` of the sidecar the extension runs, into the jank-hotpatch output. */
+export function doctor(ctx: Ctx): Cmd {
+    return () => ctx.doctor();
+}
+
 export function restartServer(ctx: Ctx): Cmd {
     return () => ctx.restart();
 }

@@ -1,11 +1,13 @@
 // The extension's lifecycle: finds and starts the sidecar, follows its notifications into
 // the status bar, the patch log and the inline results, and stops or restarts it.
 
+import { execFile } from "node:child_process";
+
 import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 
 import { createClient, notifySettingsChanges } from "./client";
-import { SERVER_PATH_SETTING, SECTION, findServer, versionMismatch } from "./config";
+import { SERVER_PATH_SETTING, SECTION, type ServerLocation, findServer, versionMismatch } from "./config";
 import * as ext from "./lsp_ext";
 import { InlineResults } from "./results";
 import { type StatusState, TOOLTIP_COMMANDS, initialState, logLine, statusView, withReport } from "./status";
@@ -42,8 +44,7 @@ export class Ctx implements vscode.Disposable {
     async start(): Promise<void> {
         this.statusBar.show();
         const folder = vscode.workspace.workspaceFolders?.[0];
-        const setting = vscode.workspace.getConfiguration(SECTION).get<string | null>("server.path");
-        const found = findServer(setting, process.env.PATH, folder?.uri.fsPath, this.extensionDir);
+        const found = this.locateServer(folder);
         if ("problem" in found) {
             this.update({ server: "stopped", problem: found.problem, sidecar: undefined });
             void this.offerSettings(found.problem);
@@ -69,6 +70,30 @@ export class Ctx implements vscode.Disposable {
             this.update({ server: "stopped", problem });
             void vscode.window.showErrorMessage(`jank: ${problem}`);
         }
+    }
+
+    /** The sidecar to run: the setting's, the bundled one, or the one on PATH. */
+    private locateServer(folder: vscode.WorkspaceFolder | undefined): ServerLocation {
+        const setting = vscode.workspace.getConfiguration(SECTION).get<string | null>("server.path");
+        return findServer(setting, process.env.PATH, folder?.uri.fsPath, this.extensionDir);
+    }
+
+    /** Runs `doctor` of the sidecar this extension runs, in the first workspace folder, and
+     * shows what it says in the jank-hotpatch output. */
+    async doctor(): Promise<void> {
+        const folder = vscode.workspace.workspaceFolders?.[0];
+        const found = this.locateServer(folder);
+        if ("problem" in found) return this.offerSettings(found.problem);
+        const workspace = folder?.uri.fsPath ?? ".";
+        this.serverLog.show(true);
+        this.serverLog.appendLine(`$ ${found.path} doctor --workspace ${workspace}`);
+        const said = await new Promise<string>((resolve) => {
+            // It exits 1 when a patch cannot go through: what it printed says why.
+            execFile(found.path, ["doctor", "--workspace", workspace], { cwd: folder?.uri.fsPath, timeout: 120_000 }, (error, stdout, stderr) =>
+                resolve(`${stdout}${stderr}${error && !stdout ? errorMessage(error) : ""}`),
+            );
+        });
+        this.serverLog.appendLine(said);
     }
 
     /** Shows the sidecar's version in the tooltip, and warns once when it is not ours. */

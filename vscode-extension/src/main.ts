@@ -19,6 +19,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         "jankHotpatch.undoPatch": commands.undoPatch,
         "jankHotpatch.openApp": commands.openApp,
         "jankHotpatch.showPatchLog": commands.showPatchLog,
+        "jankHotpatch.doctor": commands.doctor,
         "jankHotpatch.restartServer": commands.restartServer,
     };
     for (const [id, make] of Object.entries(table)) {
