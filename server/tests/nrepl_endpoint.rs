@@ -72,6 +72,7 @@ impl Compile for StandInCompile {
             cpp: format!("{ns} {}", request.form.text),
             var: VarName::new(ns, name),
             kind,
+            warnings: Vec::new(),
         })
     }
 
