@@ -796,6 +796,39 @@ async fn the_standin_speaks_janks_protocol_and_survives_garbage() {
     assert_eq!((missing.statuses(), missing.err()), (vec!["unsupported", "done"], "missing-code".to_string()));
 }
 
+/// Upstream's eval errors as of August 2026 (the message in `value`) and of September 2026
+/// (`err` and `ex`, both the printed exception, no `value`): the client reads the message out
+/// of each, and the compile stage gives the same one diagnostic with either.
+#[tokio::test]
+async fn upstreams_august_and_september_errors_read_alike() {
+    let keys = |r: &jank_hotpatch::nrepl::Response| -> Vec<Vec<String>> {
+        r.messages.iter().map(|m| m.0.keys().filter(|k| *k != "id" && *k != "session").cloned().collect()).collect()
+    };
+    for version in ["2026-08", "2026-09"] {
+        let dir = workspace(&format!("upstream-{version}"));
+        let jank = StandIn::start_as(&dir, Mode::Upstream, &["--upstream-version", version]);
+        let client = jank.client().await;
+        let session = client.clone_session(None).await.unwrap();
+        let eval = |code| jank_hotpatch::nrepl::Eval { code, ..Default::default() };
+        let failed = client.eval(&session, &eval("(nope)")).await.unwrap();
+        let ok = client.eval(&session, &eval("(+ 1 2)")).await.unwrap();
+        assert_eq!(failed.error_message().as_deref(), Some("Unable to resolve symbol 'nope'."), "{version}: {failed}");
+        assert_eq!(ok.value(), Some("3"));
+        if version == "2026-08" {
+            assert_eq!(keys(&failed), [vec!["out"], vec!["err"], vec!["status", "value"]]);
+            assert_eq!(keys(&ok), [vec!["out"], vec!["err"], vec!["ns", "value"], vec!["status"]]);
+        } else {
+            assert_eq!(keys(&failed), [vec!["err"], vec!["ex", "status"]], "no blank out or err, no value");
+            assert!(failed.ex().unwrap().starts_with("#error {\n :cause \"Unable to resolve symbol 'nope'.\""));
+            assert_eq!(keys(&ok), [vec!["ns", "value"], vec!["status"]]);
+        }
+        let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n");
+        let failure =
+            compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 7)).await.unwrap_err();
+        assert_missing_op(&failure);
+    }
+}
+
 /// The fork's and upstream's reply shapes as `recipes.md` ("jank itself") records them.
 #[tokio::test]
 async fn each_mode_answers_with_its_janks_shapes() {
