@@ -19,7 +19,7 @@ use crate::compile::capabilities::Capabilities;
 use crate::compile::{JankCompiler, COMPILE_OP};
 use crate::config::Settings;
 use crate::deliver::{PageStatus, CLIENT_PATH, STATUS_PATH};
-use crate::main_module::{required_exports, CApi, CLIENT_OPTIONAL};
+use crate::main_module::{required_exports, CApi, CLIENT_OPTIONAL, RUNTIME_METHODS};
 use crate::nrepl::{ClientOptions, Connection};
 use crate::reader::{self, FormKind};
 use crate::side_module::SideModuleBuilder;
@@ -399,9 +399,27 @@ fn main_module(d: &mut Diagnosis, settings: &Settings, probe: Option<&[u8]>) {
         d.add(Verdict::Fail, "main module", what, Some(relink.into()));
         return;
     }
+    // Each flag it was linked without, by name: the jank fork's bundle script links without
+    // them unless they are passed (`--em-flag`, docs/real-jank.md).
+    let mut lacks = Vec::new();
     let missing = check.not_exported(&required_exports(CApi::Fork));
     if !missing.is_empty() {
-        let what = format!("{} does not export {}", path.display(), missing.join(", "));
+        lacks.push(format!("does not export {} (-sEXPORTED_FUNCTIONS)", missing.join(", ")));
+    }
+    if check.splits_64_bit_integers() {
+        lacks.push("is linked without -sWASM_BIGINT=1: it exports its 64-bit integer functions split (`orig$...`), and a patch importing jank_box_integer fails to load with `LinkError: imported function does not match the expected type`".to_string());
+    }
+    if check.sets_side_module_stack_limits() {
+        lacks.push("is linked with -sSTACK_OVERFLOW_CHECK=2 (what -sASSERTIONS=2 turns on): its dynamic linker calls `__set_stack_limits` on every patch, which patches do not have, so none loads; link with -sSTACK_OVERFLOW_CHECK=1".to_string());
+    }
+    if let Some(methods) = check.runtime_methods_missing(&RUNTIME_METHODS).filter(|m| !m.is_empty()) {
+        lacks.push(format!(
+            "its JavaScript does not put {} on Module (-sEXPORTED_RUNTIME_METHODS): the page's client needs them (FS to write each patch)",
+            methods.join(", ")
+        ));
+    }
+    if !lacks.is_empty() {
+        let what = format!("{} {}", path.display(), lacks.join("; "));
         d.add(Verdict::Fail, "main module", what, Some(relink.into()));
         return;
     }
