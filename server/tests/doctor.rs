@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use support::bundle::{self, Bundle};
 use support::demo::start_lsp;
 use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::Browser;
@@ -142,6 +143,34 @@ fn with_no_jank_running_it_names_the_command_of_the_jank_on_path() {
     // No jank at all: both of the fork's commands.
     let fix = fix_with(None);
     assert!(fix.contains("no `jank` on PATH") && fix.contains("`jank repl --server`") && fix.contains("`jank run-main jank.nrepl-server.core`"), "{fix}");
+}
+
+/// A main module linked by the jank fork's bundle script without our flags: with
+/// `INCREMENTAL_LINK=1` it is a MAIN_MODULE exporting everything, and doctor names each flag it
+/// still lacks; without, it is no MAIN_MODULE at all. (emscripten 3.1.6 puts FS on a
+/// MAIN_MODULE's `Module` whatever the flags say, so FS is not among them here.)
+#[test]
+fn a_main_module_from_the_forks_bundle_script_without_our_flags_names_each_flag_it_lacks() {
+    let dir = prepare_demo("doctor-bundle");
+    let _jank = Standin::start(&dir, "fork");
+    let app = dir.join("bundled");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(dir.join("jank-hotpatch.toml"), "[app]\nroot = \"app\"\nmainModule = \"bundled/app.wasm\"\n").unwrap();
+
+    bundle::link(&app, &Bundle { em_flags: &[], incremental: true });
+    let (code, lines) = doctor(&dir);
+    assert_eq!(code, 1, "{}", lines.join("\n"));
+    let refused = line(&lines, "[✗]", "main module");
+    assert!(!refused.contains("does not export"), "EXPORT_ALL exports the helpers: {refused}");
+    assert!(refused.contains("is linked without -sWASM_BIGINT=1"), "{refused}");
+    assert!(refused.contains("-sSTACK_OVERFLOW_CHECK=2 (what -sASSERTIONS=2 turns on)"), "{refused}");
+    assert!(refused.contains("does not put lengthBytesUTF8 on Module (-sEXPORTED_RUNTIME_METHODS)"), "{refused}");
+    assert_eq!(failures(&lines).len(), 1, "only the main module: {lines:?}");
+
+    bundle::link(&app, &Bundle { em_flags: &[], incremental: false });
+    let (code, lines) = doctor(&dir);
+    assert_eq!(code, 1);
+    assert!(line(&lines, "[✗]", "main module").contains("is not linked with -sMAIN_MODULE"), "{lines:?}");
 }
 
 #[test]
