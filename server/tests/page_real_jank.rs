@@ -15,7 +15,7 @@ use std::time::Duration;
 use jank_hotpatch::deliver::AppServer;
 use jank_hotpatch::stages::{Deliver, PatchKind};
 use serde_json::json;
-use support::app::{app_settings, int, repo, scratch, Defn, Modules};
+use support::app::{app_settings, int, repo, runtime_sources, scratch, Defn, Modules};
 use support::bundle::{self, Bundle};
 use test_support::cdp::{Browser, Page};
 
@@ -42,13 +42,7 @@ fn link_standin(dir: &Path, link: &Link) -> PathBuf {
     let flags = String::from_utf8(printed.stdout).unwrap();
     assert!(flags.contains("-sMAIN_MODULE=2") && flags.contains("_jank_hot_reload_load_patch"), "{flags}");
 
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(repo().join("demo/runtime"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cpp"))
-        .collect();
-    sources.sort();
+    let sources = runtime_sources();
     let output = dir.join(if link.es6 { "app.mjs" } else { "app.js" });
     let mut emcc = Command::new("emcc");
     emcc.env("EMSDK_PYTHON", "/usr/bin/python3").env("NODE_PATH", "/usr/share/nodejs");
@@ -90,6 +84,33 @@ async fn server_api(server: &AppServer) -> jank_hotpatch::deliver::PageApi {
 async fn hud_text(page: &Page) -> String {
     let js = "document.getElementById('jank-hotpatch-hud') && document.getElementById('jank-hotpatch-hud').textContent";
     page.wait_for(js, WAIT).await.as_str().unwrap_or_default().to_string()
+}
+
+/// A page of `root` whose module `script` imports an ES6 main module and hands it to the
+/// client, served and open, once the client attached the module built into `wasm`.
+struct Es6Page {
+    server: AppServer,
+    modules: Modules,
+    browser: std::sync::Arc<Browser>,
+    page: Page,
+    /// What the client found.
+    api: serde_json::Value,
+}
+
+async fn open_es6_page(name: &str, root: &Path, wasm: &Path, script: &str) -> Es6Page {
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><script src=\"/_jank/client.js\"></script></head>\n<body><script type=\"module\">\n{script}\n</script></body></html>\n"
+    );
+    std::fs::write(root.join("index.html"), html).unwrap();
+    let journal = root.parent().unwrap().join("journal");
+    let server = AppServer::start(&app_settings(Some(root.to_path_buf())), &journal).await.unwrap();
+    let modules = Modules::new(name).await;
+    let browser = Browser::launch().await;
+    let page = browser.open(&server.url()).await;
+    let api = page_api(&page).await;
+    assert_eq!(api["module"], "attached");
+    assert_eq!(server_api(&server).await.main_module_sha256.as_deref(), Some(sha256(wasm).as_str()));
+    Es6Page { server, modules, browser, page, api }
 }
 
 #[tokio::test]
@@ -149,27 +170,10 @@ async fn an_es6_modularized_main_module_attached_by_the_app_takes_patches() {
     let root = dir.join("app");
     std::fs::create_dir_all(&root).unwrap();
     let wasm = link_standin(&root, &Link { c_api: "full", fork: false, es6: true });
-    std::fs::write(
-        root.join("index.html"),
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><script src="/_jank/client.js"></script></head>
-<body><script type="module">
-import createModule from './app.mjs';
-window.jankHotpatch.attach(createModule());
-</script></body></html>
-"#,
-    )
-    .unwrap();
-    let server = AppServer::start(&app_settings(Some(root)), &dir.join("journal")).await.unwrap();
-    let modules = Modules::new("es6-api").await;
-    let browser = Browser::launch().await;
-    let page = browser.open(&server.url()).await;
-
-    let api = page_api(&page).await;
-    assert_eq!(api["module"], "attached");
+    let script = "import createModule from './app.mjs';\nwindow.jankHotpatch.attach(createModule());";
+    let Es6Page { server, modules, browser, page, api } = open_es6_page("es6-api", &root, &wasm, script).await;
     assert_eq!(api["missing"], json!([]), "{api}");
     assert_eq!(page.eval("typeof window.Module").await, "undefined", "no global Module");
-    assert_eq!(server_api(&server).await.main_module_sha256.as_deref(), Some(sha256(&wasm).as_str()));
 
     let delivery = server.deliver(vec![modules.defn(200, Defn::new("speed", &[], int(7))).await]).await.unwrap();
     assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{:?}", delivery.failures);
@@ -207,29 +211,10 @@ async fn the_forks_bundle_script_with_the_printed_flags_as_em_flags_takes_patche
     let em_flags: Vec<String> = String::from_utf8(printed.stdout).unwrap().split_whitespace().map(String::from).collect();
     assert!(em_flags.iter().any(|f| f.starts_with("-sEXPORTED_FUNCTIONS=") && f.contains("_jank_export_greet,")));
     let wasm = bundle::link(&root, &Bundle { em_flags: &em_flags, incremental: false });
-    std::fs::write(
-        root.join("index.html"),
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><script src="/_jank/client.js"></script></head>
-<body><script type="module">
-import createModule from './app.js';
-window.errs = [];
-const started = createModule({ printErr: (line) => window.errs.push(line) });
-started.then((app) => (window.app = app));
-window.jankHotpatch.attach(started);
-</script></body></html>
-"#,
-    )
-    .unwrap();
-    let server = AppServer::start(&app_settings(Some(root)), &dir.join("journal")).await.unwrap();
-    let modules = Modules::new("bundle-script").await;
-    let browser = Browser::launch().await;
-    let page = browser.open(&server.url()).await;
-
-    let api = page_api(&page).await;
-    assert_eq!(api["module"], "attached");
+    // The app keeps its module (`window.app`) and what it prints to stderr (`window.errs`).
+    let script = "import createModule from './app.js';\nwindow.errs = [];\nconst started = createModule({ printErr: (line) => window.errs.push(line) });\nstarted.then((app) => (window.app = app));\nwindow.jankHotpatch.attach(started);";
+    let Es6Page { server, modules, browser, page, api } = open_es6_page("bundle-script", &root, &wasm, script).await;
     assert_eq!(api["missing"], json!(["_jank_to_code_string", "_jank_hot_reload_last_error"]), "the fork's C API: {api}");
-    assert_eq!(server_api(&server).await.main_module_sha256.as_deref(), Some(sha256(&wasm).as_str()));
     let exports = "['_main', '_jank_export_greet', 'FS'].map(n => typeof window.app[n])";
     assert_eq!(page.eval(exports).await, json!(["function", "function", "object"]));
 

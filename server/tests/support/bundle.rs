@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::app::repo;
+use super::app::runtime_sources;
 
 /// The app's entry point: `main` and a function as the fork generates for `^:export`.
 const ENTRY: &str = "extern \"C\" void *jank_export_greet() { return 0; }\nint main() { return 0; }\n";
@@ -25,13 +25,7 @@ pub struct Bundle<'a> {
 pub fn link(dir: &Path, bundle: &Bundle) -> PathBuf {
     let entry = dir.join("entry.cpp");
     std::fs::write(&entry, ENTRY).unwrap();
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(repo().join("demo/runtime"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cpp"))
-        .collect();
-    sources.sort();
+    let mut sources = runtime_sources();
     sources.push(entry);
     let mut em = Command::new("em++");
     em.env("EMSDK_PYTHON", "/usr/bin/python3").env("NODE_PATH", "/usr/share/nodejs");
