@@ -325,11 +325,19 @@ async fn the_code_generators_edges_are_refused_on_the_form() {
     // (form, the start of the message, the text the diagnostic starts at)
     let cases = [
         ("(defn adder [x]\n  (fn [y] (+ x y)))", "jank's op cannot compile a closure over `x`", Some("x y)))")),
-        ("(defn twice [x] (let [x (inc x)] x))", "jank's op cannot compile `x` bound twice in one scope", Some("x (inc")),
+        (
+            "(defn twice [x] (let [x (inc x)] x))",
+            "jank's op cannot compile `x` bound twice in one scope",
+            Some("x (inc"),
+        ),
         ("(defn again [] (let [a 1 a 2] a))", "jank's op cannot compile `a` bound twice", Some("a 2]")),
         ("(defn five [a b c d e] a)", "jank's op cannot patch `five`: it takes 5 parameters", Some("five")),
         ("(defn wide [] (fn [a b c d] a))", "jank's op cannot compile a `fn` of 4 parameters", Some("fn [a")),
-        ("(defn many [] (str 1 2 3 4 5 6))", "jank's op cannot compile a call of `clojure.core/str` with 6 arguments", Some("str")),
+        (
+            "(defn many [] (str 1 2 3 4 5 6))",
+            "jank's op cannot compile a call of `clojure.core/str` with 6 arguments",
+            Some("str"),
+        ),
         ("(defn outer [] (fn [] (fn [] 1)))", "jank's op cannot compile a `fn` inside another `fn`", Some("fn [] 1")),
         ("(defn ->point [x] x)", "jank's op cannot compile the name `->point`", Some("->point")),
         ("(defn cls [new] new)", "jank's op cannot compile the name `new`: `new` is a C++ keyword", Some("new]")),
@@ -346,7 +354,10 @@ async fn the_code_generators_edges_are_refused_on_the_form() {
         let expected = at.map(|at| {
             let offset = request.form.range.start + form.find(at).unwrap();
             let before = &file[..offset];
-            LineCol { line: before.matches('\n').count() as u32, column: (offset - before.rfind('\n').unwrap() - 1) as u32 }
+            LineCol {
+                line: before.matches('\n').count() as u32,
+                column: (offset - before.rfind('\n').unwrap() - 1) as u32,
+            }
         });
         assert_eq!(failure.location, expected, "{form}: {}", failure.message);
     }

@@ -137,12 +137,18 @@ fn with_no_jank_running_it_names_the_command_of_the_jank_on_path() {
     assert!(fix.contains("with `jank run-main jank.nrepl-server.core`") && fix.contains("port 5555"), "{fix}");
     assert!(!fix.contains("with `jank repl --server`"), "{fix}");
     // Upstream jank.
-    let upstream = "COMMANDS\n  repl    Start up a terminal REPL and optional server.\n  run-main    Load and execute -main.";
+    let upstream =
+        "COMMANDS\n  repl    Start up a terminal REPL and optional server.\n  run-main    Load and execute -main.";
     let fix = fix_with(Some(upstream));
     assert!(fix.contains("is not the jank fork") && fix.contains("has no `wasm-compile-patch` op"), "{fix}");
     // No jank at all: both of the fork's commands.
     let fix = fix_with(None);
-    assert!(fix.contains("no `jank` on PATH") && fix.contains("`jank repl --server`") && fix.contains("`jank run-main jank.nrepl-server.core`"), "{fix}");
+    assert!(
+        fix.contains("no `jank` on PATH")
+            && fix.contains("`jank repl --server`")
+            && fix.contains("`jank run-main jank.nrepl-server.core`"),
+        "{fix}"
+    );
 }
 
 /// A main module linked by the jank fork's bundle script without our flags: with
@@ -155,7 +161,8 @@ fn a_main_module_from_the_forks_bundle_script_without_our_flags_names_each_flag_
     let _jank = Standin::start(&dir, "fork");
     let app = dir.join("bundled");
     std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(dir.join("jank-hotpatch.toml"), "[app]\nroot = \"app\"\nmainModule = \"bundled/app.wasm\"\n").unwrap();
+    std::fs::write(dir.join("jank-hotpatch.toml"), "[app]\nroot = \"app\"\nmainModule = \"bundled/app.wasm\"\n")
+        .unwrap();
 
     bundle::link(&app, &Bundle { em_flags: &[], incremental: true });
     let (code, lines) = doctor(&dir);

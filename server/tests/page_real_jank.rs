@@ -208,18 +208,29 @@ async fn the_forks_bundle_script_with_the_printed_flags_as_em_flags_takes_patche
         .output()
         .expect("run jank-hotpatch link-flags");
     assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
-    let em_flags: Vec<String> = String::from_utf8(printed.stdout).unwrap().split_whitespace().map(String::from).collect();
+    let em_flags: Vec<String> =
+        String::from_utf8(printed.stdout).unwrap().split_whitespace().map(String::from).collect();
     assert!(em_flags.iter().any(|f| f.starts_with("-sEXPORTED_FUNCTIONS=") && f.contains("_jank_export_greet,")));
     let wasm = bundle::link(&root, &Bundle { em_flags: &em_flags, incremental: false });
     // The app keeps its module (`window.app`) and what it prints to stderr (`window.errs`).
     let script = "import createModule from './app.js';\nwindow.errs = [];\nconst started = createModule({ printErr: (line) => window.errs.push(line) });\nstarted.then((app) => (window.app = app));\nwindow.jankHotpatch.attach(started);";
     let Es6Page { server, modules, browser, page, api } = open_es6_page("bundle-script", &root, &wasm, script).await;
-    assert_eq!(api["missing"], json!(["_jank_to_code_string", "_jank_hot_reload_last_error"]), "the fork's C API: {api}");
+    assert_eq!(
+        api["missing"],
+        json!(["_jank_to_code_string", "_jank_hot_reload_last_error"]),
+        "the fork's C API: {api}"
+    );
     let exports = "['_main', '_jank_export_greet', 'FS'].map(n => typeof window.app[n])";
     assert_eq!(page.eval(exports).await, json!(["function", "function", "object"]));
 
     let delivery = server.deliver(vec![modules.defn(300, Defn::new("speed", &[], int(7))).await]).await.unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{:?} {}", delivery.failures, page.eval("window.errs").await);
+    assert_eq!(
+        (delivery.browsers, delivery.applied),
+        (1, 1),
+        "{:?} {}",
+        delivery.failures,
+        page.eval("window.errs").await
+    );
     let call = "return jank_call_var(\"demo.core\", \"speed\", 0, (void **)0);";
     let delivery = server.deliver(vec![modules.expression(301, call.into()).await]).await.unwrap();
     assert_eq!(delivery.value.as_deref(), Some("7"), "{:?}", delivery.failures);

@@ -396,7 +396,8 @@ fn read_compiled(
         None => Some(field("var-name")?),
     };
     let form = &request.form;
-    let place = |explained: codegen_edges::Explained| (explained.message, explained.at.map(|at| text_location(form, at)));
+    let place =
+        |explained: codegen_edges::Explained| (explained.message, explained.at.map(|at| text_location(form, at)));
     if let Some(edge) = codegen_edges::first_edge(cpp) {
         let (message, location) = place(codegen_edges::explain(&edge, &form.text, defined));
         return Err(CompileError::Edge { message, location });

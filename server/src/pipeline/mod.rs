@@ -26,8 +26,9 @@ use tokio::task::JoinHandle;
 
 use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource, FormWarning, LineCol,
-    LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource,
+    FormWarning, LineCol, LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage,
+    StageFailure, VarName,
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
@@ -477,7 +478,11 @@ impl Pipeline {
                     report.stages.max_with(&times);
                     for warning in &r.warnings {
                         report.warnings.push(warning.message.clone());
-                        let failure = StageFailure { message: warning.message.clone(), location: warning.location, detail_path: None };
+                        let failure = StageFailure {
+                            message: warning.message.clone(),
+                            location: warning.location,
+                            detail_path: None,
+                        };
                         report.form_warnings.push(problem(Stage::Compile, failure, &r.target.request.form));
                     }
                     ready.push(*r);

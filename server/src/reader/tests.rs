@@ -385,7 +385,14 @@ fn symbol_tokens_have_their_places_and_whether_a_vector_holds_them() {
     let seen: Vec<(&str, &str, bool)> = tokens.iter().map(|t| (t.text, &text[t.range.clone()], t.in_vector)).collect();
     assert_eq!(
         seen,
-        [("let", "let", false), ("x", "x", true), ("x", "x", true), ("f", "f", false), ("x", "x", false), ("x", "x", true)]
+        [
+            ("let", "let", false),
+            ("x", "x", true),
+            ("x", "x", true),
+            ("f", "f", false),
+            ("x", "x", false),
+            ("x", "x", true)
+        ]
     );
 }
 

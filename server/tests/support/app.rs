@@ -148,7 +148,13 @@ impl Modules {
 
     pub async fn build(&self, id: u64, defn: &Defn<'_>, signature: &str, kind: PatchKind) -> Patch {
         let cpp = fork_cpp(id, defn, signature);
-        let form = CompiledForm { patch_id: PatchId(id), cpp: cpp.clone(), var: VarName::new(NS, defn.name), kind, warnings: Vec::new() };
+        let form = CompiledForm {
+            patch_id: PatchId(id),
+            cpp: cpp.clone(),
+            var: VarName::new(NS, defn.name),
+            kind,
+            warnings: Vec::new(),
+        };
         let module = self.builder.build(FormKey::of(&cpp, &Namespace::Missing), &form).await.expect("the patch builds");
         let text = format!("(defn {} [{}] ...)", defn.name, defn.params.join(" "));
         Patch { module, origin: PatchOrigin { file: "src/demo/core.jank".into(), line: 3, form: text } }

@@ -265,18 +265,31 @@ impl Server {
         };
         let kind = |ns: &str, var: &str| {
             let is_macro = env.namespaces.get(ns).is_some_and(|n| n.macros.contains(var));
-            if is_macro { "macro" } else { "function" }
+            if is_macro {
+                "macro"
+            } else {
+                "function"
+            }
         };
-        let mut found: Vec<Value> =
-            namespace.vars.keys().filter(|v| v.starts_with(prefix)).map(|v| candidate(name, v, kind(name, v))).collect();
+        let mut found: Vec<Value> = namespace
+            .vars
+            .keys()
+            .filter(|v| v.starts_with(prefix))
+            .map(|v| candidate(name, v, kind(name, v)))
+            .collect();
         if self.options.upstream == Upstream::September2026 {
-            let core = env.namespaces.get(crate::runtime::CORE).map(|core| core.vars.keys().map(|v| (crate::runtime::CORE, v)));
+            let core = env
+                .namespaces
+                .get(crate::runtime::CORE)
+                .map(|core| core.vars.keys().map(|v| (crate::runtime::CORE, v)));
             let referred = namespace.refers.iter().map(|(var, ns)| (ns.as_str(), var));
             for (ns, var) in referred.chain(core.into_iter().flatten()).filter(|(_, v)| v.starts_with(prefix)) {
                 found.push(candidate(ns, var, kind(ns, var)));
             }
             let specials = SPECIAL_FORMS.iter().filter(|s| s.starts_with(prefix));
-            found.extend(specials.map(|s| Value::Dict(Message::new().with("candidate", *s).with("type", "special-form").0)));
+            found.extend(
+                specials.map(|s| Value::Dict(Message::new().with("candidate", *s).with("type", "special-form").0)),
+            );
         }
         Message::new().with("completions", Value::List(found)).with("status", statuses(&["done"]))
     }
