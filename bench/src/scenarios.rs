@@ -282,6 +282,7 @@ async fn build_headers(scratch: &Path, iterations: usize, warmup: usize) -> Resu
                 cpp: cpp.clone(),
                 var: VarName::new("demo.core", "bench-words"),
                 kind: PatchKind::Definition,
+                warnings: Vec::new(),
             };
             let key = FormKey(*blake3::hash(cpp.as_bytes()).as_bytes());
             let started = Instant::now();

@@ -115,6 +115,11 @@ extern "C"
     {
       return standin::fail("Var not found: " + text(ns) + "/" + text(name));
     }
+    /* The fork's switch has cases for 0 to 5 arguments. */
+    if(argc < 0 || argc > 5)
+    {
+      return standin::fail("jank_call_var only supports up to 5 args, got " + std::to_string(argc));
+    }
     return standin::call(var->root, argc, objs(args));
   }
 

@@ -29,6 +29,7 @@ fn form(file: &str, id: u64) -> CompiledForm {
         cpp: std::fs::read_to_string(fixture(file)).expect("fixture"),
         var: VarName::new("demo.core", "ggg"),
         kind: PatchKind::Definition,
+        warnings: Vec::new(),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::compile::capabilities::Capabilities;
 use crate::compile::{JankCompiler, COMPILE_OP};
 use crate::config::Settings;
 use crate::deliver::{PageStatus, CLIENT_PATH, STATUS_PATH};
-use crate::main_module::{required_exports, CApi, CLIENT_OPTIONAL};
+use crate::main_module::{required_exports, CApi, CLIENT_OPTIONAL, RUNTIME_METHODS};
 use crate::nrepl::{ClientOptions, Connection};
 use crate::reader::{self, FormKind};
 use crate::side_module::SideModuleBuilder;
@@ -33,6 +33,8 @@ const PROBE_FILE: &str = "(ns jank-hotpatch.doctor-probe)\n\n(defn probe-one [] 
 /// How much of [`PROBE_FILE`] jank loads: a broken form would fail the load itself.
 const PROBE_LOADED: usize = 55;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
+/// For `jank repl --help`, which prints before jank loads anything.
+const HELP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -141,8 +143,8 @@ async fn jank(d: &mut Diagnosis, settings: &Settings, workspace: &Path, scratch:
     let (addr, from) = match compiler.endpoint(workspace) {
         Ok(endpoint) => endpoint,
         Err(e) => {
-            let fix = "start jank in your project with `jank repl` (it writes .nrepl-port), or set nrepl.endpoint";
-            d.add(Verdict::Fail, "jank's nREPL", e.to_string(), Some(fix.into()));
+            let fix = format!("{}, or set nrepl.endpoint", start_jank(workspace).await);
+            d.add(Verdict::Fail, "jank's nREPL", e.to_string(), Some(fix));
             return None;
         }
     };
@@ -151,9 +153,10 @@ async fn jank(d: &mut Diagnosis, settings: &Settings, workspace: &Path, scratch:
     let link = match Connection::new(options).link(&addr).await {
         Ok(link) => link,
         Err(e) => {
+            let start = start_jank(workspace).await;
             let fix = match &from {
-                Some(path) => format!("start `jank repl` again, or delete the stale {}", path.display()),
-                None => "start `jank repl`, or fix nrepl.endpoint".into(),
+                Some(path) => format!("{start}, or delete the stale {}", path.display()),
+                None => format!("{start}, or fix nrepl.endpoint"),
             };
             d.add(Verdict::Fail, "jank's nREPL", format!("{addr} does not answer: {e}"), Some(fix));
             return None;
@@ -183,6 +186,51 @@ async fn jank(d: &mut Diagnosis, settings: &Settings, workspace: &Path, scratch:
         if jank.describe.has_op(COMPILE_OP) { "listed in describe" } else { "answers, not listed in describe" };
     d.ok("compile op", format!("`{COMPILE_OP}` {listed}"));
     probes(d, &compiler, scratch).await
+}
+
+/// How to start jank's nREPL server for `workspace`: the command of the jank on `PATH`, told
+/// by what its `jank repl --help` lists (the fork's branches differ, docs/real-jank.md), or
+/// each branch's when no `jank` is there.
+async fn start_jank(workspace: &Path) -> String {
+    let root = workspace.display();
+    let fork_nrepl = "`jank run-main jank.nrepl-server.core` (the fork's branch `nrepl`, which has no `repl --server`; port 5555 on every interface)";
+    let fork_server = "`jank repl --server` (the fork's branches `nrepl-2`, `nrepl-3`; port 5555)";
+    let Some(jank) = on_path("jank") else {
+        return format!(
+            "no `jank` on PATH: build pfeodrippe/jank and start its nREPL server in {root} (it writes .nrepl-port there) with {fork_server} or {fork_nrepl}"
+        );
+    };
+    let help = tokio::process::Command::new(&jank)
+        .args(["repl", "--help"])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let text = match tokio::time::timeout(HELP_TIMEOUT, help).await {
+        Ok(Ok(out)) => format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        _ => String::new(),
+    };
+    let jank = jank.display();
+    // The fork's older command line (CLI11) lists `--server` in its `repl` help; its `nrepl`
+    // head (upstream's command line since 2026-01-01) prints the global help, with the fork's
+    // own `--ios-compile-server`.
+    if text.contains("--server") {
+        format!("start {jank} in {root} with {fork_server}; it writes .nrepl-port there")
+    } else if text.contains("--ios-compile-server") {
+        format!("start {jank} in {root} with {fork_nrepl}; it writes .nrepl-port there")
+    } else {
+        format!(
+            "{jank} is not the jank fork (its `repl --help` lists neither `--server` nor `--ios-compile-server`): `jank repl` starts upstream's nREPL server, which has no `{COMPILE_OP}` op; build pfeodrippe/jank and start it in {root} with {fork_server} or {fork_nrepl}"
+        )
+    }
+}
+
+/// The executable `name` in a directory of `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| {
+        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 fn version_text(value: &crate::nrepl::Value) -> String {
@@ -361,9 +409,27 @@ fn main_module(d: &mut Diagnosis, settings: &Settings, probe: Option<&[u8]>) {
         d.add(Verdict::Fail, "main module", what, Some(relink.into()));
         return;
     }
+    // Each flag it was linked without, by name: the jank fork's bundle script links without
+    // them unless they are passed (`--em-flag`, docs/real-jank.md).
+    let mut lacks = Vec::new();
     let missing = check.not_exported(&required_exports(CApi::Fork));
     if !missing.is_empty() {
-        let what = format!("{} does not export {}", path.display(), missing.join(", "));
+        lacks.push(format!("does not export {} (-sEXPORTED_FUNCTIONS)", missing.join(", ")));
+    }
+    if check.splits_64_bit_integers() {
+        lacks.push("is linked without -sWASM_BIGINT=1: it exports its 64-bit integer functions split (`orig$...`), and a patch importing jank_box_integer fails to load with `LinkError: imported function does not match the expected type`".to_string());
+    }
+    if check.sets_side_module_stack_limits() {
+        lacks.push("is linked with -sSTACK_OVERFLOW_CHECK=2 (what -sASSERTIONS=2 turns on): its dynamic linker calls `__set_stack_limits` on every patch, which patches do not have, so none loads; link with -sSTACK_OVERFLOW_CHECK=1".to_string());
+    }
+    if let Some(methods) = check.runtime_methods_missing(&RUNTIME_METHODS).filter(|m| !m.is_empty()) {
+        lacks.push(format!(
+            "its JavaScript does not put {} on Module (-sEXPORTED_RUNTIME_METHODS): the page's client needs them (FS to write each patch)",
+            methods.join(", ")
+        ));
+    }
+    if !lacks.is_empty() {
+        let what = format!("{} {}", path.display(), lacks.join("; "));
         d.add(Verdict::Fail, "main module", what, Some(relink.into()));
         return;
     }

@@ -83,6 +83,10 @@ enum Command {
         /// Built patches (`.wasm`, e.g. one the check stage refused) whose imports to export.
         #[arg(requires = "main")]
         side_modules: Vec<PathBuf>,
+        /// Also export the app's function NAME (`_name`, e.g. `_jank_export_greet` for a
+        /// `^:export` fn): these flags' EXPORTED_FUNCTIONS replaces the bundle script's.
+        #[arg(long = "export", value_name = "NAME", value_parser = export_name)]
+        exports: Vec<String>,
     },
     /// Check this setup: jank, the toolchain, the main module, the page; exit 0 only when a
     /// patch can go through.
@@ -91,6 +95,18 @@ enum Command {
         #[arg(long, default_value = ".")]
         workspace: PathBuf,
     },
+}
+
+/// An `EXPORTED_FUNCTIONS` entry: `_` and a C identifier (safe unquoted in a shell).
+fn export_name(name: &str) -> Result<String, String> {
+    let ident = name.strip_prefix('_').unwrap_or_default();
+    let valid = ident.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && ident.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(format!("{name:?} is not `_` followed by a C function name (e.g. `_jank_export_greet`)"))
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -124,10 +140,11 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&list)?);
                 Ok(())
             }
-            Command::LinkFlags { c_api, no_main, post_js, main, side_modules } => {
+            Command::LinkFlags { c_api, no_main, post_js, main, side_modules, exports } => {
                 use jank_hotpatch::main_module::{link_flags, CApi, LinkOptions};
                 let c_api = if c_api == "full" { CApi::Full } else { CApi::Fork };
-                let options = LinkOptions { c_api, main_function: !no_main, post_js, main_module: main, side_modules };
+                let options =
+                    LinkOptions { c_api, main_function: !no_main, post_js, main_module: main, side_modules, exports };
                 println!("{}", link_flags(&options)?.join(" "));
                 Ok(())
             }

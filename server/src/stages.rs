@@ -159,6 +159,16 @@ pub struct CompiledForm {
     /// The var the patch binds (for an expression: its generated wrapper).
     pub var: VarName,
     pub kind: PatchKind,
+    /// What the C++ computes other than the form says, though it builds and loads (the
+    /// fork's `true` as the integer 1): the patch goes through, and the editor shows these.
+    pub warnings: Vec<FormWarning>,
+}
+
+/// A warning about one form, placed in its file where the stage knows where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormWarning {
+    pub message: String,
+    pub location: Option<LineCol>,
 }
 
 /// One form's patch in a wasm side module, ready to send, with what the page needs to load

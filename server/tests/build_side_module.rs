@@ -40,6 +40,7 @@ fn form(file: &str, id: u64) -> CompiledForm {
         cpp: std::fs::read_to_string(fixtures().join(file)).unwrap(),
         var: VarName::new("demo.core", "ggg"),
         kind: PatchKind::Definition,
+        warnings: Vec::new(),
     }
 }
 

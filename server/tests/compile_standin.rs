@@ -313,6 +313,99 @@ async fn untranslated_parts_are_refused() {
     }
 }
 
+/// The edges of the fork's code generator (docs/real-jank.md): the stand-in emits the fork's
+/// C++ for each, which clang rejects with errors about generated names (shown for two), and
+/// the sidecar refuses each before the toolchain with a message on the form that names the
+/// construct and what to write instead.
+#[tokio::test]
+async fn the_code_generators_edges_are_refused_on_the_form() {
+    let dir = workspace("edges-fork");
+    let jank = StandIn::start_as(&dir, Mode::Fork, &[]);
+    let compiler = compiler(&dir);
+    // (form, the start of the message, the text the diagnostic starts at)
+    let cases = [
+        ("(defn adder [x]\n  (fn [y] (+ x y)))", "jank's op cannot compile a closure over `x`", Some("x y)))")),
+        (
+            "(defn twice [x] (let [x (inc x)] x))",
+            "jank's op cannot compile `x` bound twice in one scope",
+            Some("x (inc"),
+        ),
+        ("(defn again [] (let [a 1 a 2] a))", "jank's op cannot compile `a` bound twice", Some("a 2]")),
+        ("(defn five [a b c d e] a)", "jank's op cannot patch `five`: it takes 5 parameters", Some("five")),
+        ("(defn wide [] (fn [a b c d] a))", "jank's op cannot compile a `fn` of 4 parameters", Some("fn [a")),
+        (
+            "(defn many [] (str 1 2 3 4 5 6))",
+            "jank's op cannot compile a call of `clojure.core/str` with 6 arguments",
+            Some("str"),
+        ),
+        ("(defn outer [] (fn [] (fn [] 1)))", "jank's op cannot compile a `fn` inside another `fn`", Some("fn [] 1")),
+        ("(defn ->point [x] x)", "jank's op cannot compile the name `->point`", Some("->point")),
+        ("(defn cls [new] new)", "jank's op cannot compile the name `new`: `new` is a C++ keyword", Some("new]")),
+    ];
+    let mut file = format!("{NS_FORM}\n");
+    for (form, ..) in &cases {
+        file.push_str(&format!("\n{form}\n"));
+    }
+    for (id, (form, message, at)) in (20..).zip(cases) {
+        let request = request(&dir, &file, form, defn(), id);
+        let failure = compiler.compile(&request).await.unwrap_err();
+        assert!(failure.message.starts_with(message), "{form}: {failure:?}");
+        assert!(!failure.message.contains("tmp_") && !failure.message.contains("jank_anon"), "{failure:?}");
+        let expected = at.map(|at| {
+            let offset = request.form.range.start + form.find(at).unwrap();
+            let before = &file[..offset];
+            LineCol {
+                line: before.matches('\n').count() as u32,
+                column: (offset - before.rfind('\n').unwrap() - 1) as u32,
+            }
+        });
+        assert_eq!(failure.location, expected, "{form}: {}", failure.message);
+    }
+
+    // What clang would have said instead: the stand-in's C++ is the fork's.
+    let client = jank.client().await;
+    for (form, clang_says) in [
+        ("(defn adder [x] (fn [y] (+ x y)))", "use of undeclared identifier 'x'"),
+        ("(defn twice [x] (let [x (inc x)] x))", "redefinition of 'x'"),
+    ] {
+        let reply = client
+            .request(Message::op("wasm-compile-patch").with("code", form).with("ns", "demo.core").with("patch-id", "3"))
+            .await
+            .unwrap();
+        let cpp = reply.get_str("cpp-code").unwrap();
+        let cpp_path = dir.join("edge.cpp");
+        std::fs::write(&cpp_path, cpp).unwrap();
+        let output = Command::new("clang++-14")
+            .args(["-target", "wasm32-unknown-emscripten", "--sysroot=/usr/share/emscripten/cache/sysroot"])
+            .args(["-fsyntax-only", "-DEMSCRIPTEN"])
+            .arg(&cpp_path)
+            .output()
+            .expect("clang++-14");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(clang_says), "{form}:\n{stderr}\n{cpp}");
+    }
+}
+
+/// `true` compiles to the integer 1 and `false` to nil in the fork: the form is patched, with
+/// a warning on the form that says what it costs.
+#[tokio::test]
+async fn booleans_compile_with_a_warning_on_the_form() {
+    let dir = workspace("booleans-fork");
+    let _jank = StandIn::start_as(&dir, Mode::Fork, &[]);
+    let compiler = compiler(&dir);
+    let form = "(defn yes? [x]\n  (= x true))";
+    let file = format!("{NS_FORM}\n\n{form}\n\n(defn plain [x] (inc x))\n");
+    let compiled = compiler.compile(&request(&dir, &file, form, defn(), 40)).await.unwrap();
+    assert!(compiled.cpp.contains("jank_box_integer(1); // true"), "{}", compiled.cpp);
+    let [warning] = compiled.warnings.as_slice() else { panic!("one warning: {:?}", compiled.warnings) };
+    assert!(warning.message.starts_with("jank's op compiles `true` to the integer 1:"), "{warning:?}");
+    assert!(warning.message.contains("(= x true)"), "{warning:?}");
+    let line = file[..file.find("true))").unwrap()].matches('\n').count() as u32;
+    assert_eq!(warning.location, Some(LineCol { line, column: 7 }));
+    let plain = compiler.compile(&request(&dir, &file, "(defn plain [x] (inc x))", defn(), 41)).await.unwrap();
+    assert!(plain.warnings.is_empty());
+}
+
 /// The fork interns a def in `user` while analysing it there: a recursive function would call
 /// `user/fact`, and once `ggg` was compiled, a call of it resolves to `user/ggg`; the page has
 /// neither. Refused, with the reason.
@@ -712,6 +805,39 @@ async fn the_standin_speaks_janks_protocol_and_survives_garbage() {
     assert!(response.has_status("eval-error") && response.err().contains("Divide by zero"), "{response}");
     let missing = client.request(Message::op("wasm-compile-patch").with("session", session.as_str())).await.unwrap();
     assert_eq!((missing.statuses(), missing.err()), (vec!["unsupported", "done"], "missing-code".to_string()));
+}
+
+/// Upstream's eval errors as of August 2026 (the message in `value`) and of September 2026
+/// (`err` and `ex`, both the printed exception, no `value`): the client reads the message out
+/// of each, and the compile stage gives the same one diagnostic with either.
+#[tokio::test]
+async fn upstreams_august_and_september_errors_read_alike() {
+    let keys = |r: &jank_hotpatch::nrepl::Response| -> Vec<Vec<String>> {
+        r.messages.iter().map(|m| m.0.keys().filter(|k| *k != "id" && *k != "session").cloned().collect()).collect()
+    };
+    for version in ["2026-08", "2026-09"] {
+        let dir = workspace(&format!("upstream-{version}"));
+        let jank = StandIn::start_as(&dir, Mode::Upstream, &["--upstream-version", version]);
+        let client = jank.client().await;
+        let session = client.clone_session(None).await.unwrap();
+        let eval = |code| jank_hotpatch::nrepl::Eval { code, ..Default::default() };
+        let failed = client.eval(&session, &eval("(nope)")).await.unwrap();
+        let ok = client.eval(&session, &eval("(+ 1 2)")).await.unwrap();
+        assert_eq!(failed.error_message().as_deref(), Some("Unable to resolve symbol 'nope'."), "{version}: {failed}");
+        assert_eq!(ok.value(), Some("3"));
+        if version == "2026-08" {
+            assert_eq!(keys(&failed), [vec!["out"], vec!["err"], vec!["status", "value"]]);
+            assert_eq!(keys(&ok), [vec!["out"], vec!["err"], vec!["ns", "value"], vec!["status"]]);
+        } else {
+            assert_eq!(keys(&failed), [vec!["err"], vec!["ex", "status"]], "no blank out or err, no value");
+            assert!(failed.ex().unwrap().starts_with("#error {\n :cause \"Unable to resolve symbol 'nope'.\""));
+            assert_eq!(keys(&ok), [vec!["ns", "value"], vec!["status"]]);
+        }
+        let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n");
+        let failure =
+            compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 7)).await.unwrap_err();
+        assert_missing_op(&failure);
+    }
 }
 
 /// The fork's and upstream's reply shapes as `recipes.md` ("jank itself") records them.

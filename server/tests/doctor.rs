@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use support::bundle::{self, Bundle};
 use support::demo::start_lsp;
 use support::workspace::{prepare_demo, Standin};
 use test_support::cdp::Browser;
@@ -95,7 +96,88 @@ fn with_no_jank_running_it_says_how_to_start_it() {
     let (code, lines) = doctor(&dir);
     assert_eq!(code, 1);
     assert!(line(&lines, "[✗]", "jank's nREPL").contains(&format!("127.0.0.1:{unused} does not answer")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("fix: start `jank repl` again, or delete the stale")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("or delete the stale")), "{lines:?}");
+}
+
+/// With no jank answering, the fix is the command that starts the server of the jank on
+/// `PATH`, told by its `jank repl --help` (scripts printing what each branch's command line
+/// prints there), or every branch's command when there is no `jank`.
+#[test]
+fn with_no_jank_running_it_names_the_command_of_the_jank_on_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = prepare_demo("doctor-which-jank");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fix_with = |help: Option<&str>| {
+        let jank = bin.join("jank");
+        let _ = std::fs::remove_file(&jank);
+        if let Some(help) = help {
+            std::fs::write(&jank, format!("#!/bin/sh\ncat <<'EOF'\n{help}\nEOF\nexit 1\n")).unwrap();
+            std::fs::set_permissions(&jank, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let out = Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
+            .args(["doctor", "--workspace"])
+            .arg(&dir)
+            .env("PATH", path)
+            .output()
+            .expect("run jank-hotpatch doctor");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| l.starts_with("[✗] jank's nREPL")).expect("the jank line");
+        lines[at + 1].to_string()
+    };
+    // The fork's branches nrepl-2 and nrepl-3 (CLI11): `repl` has `--server`.
+    let cli11 = "Start up a terminal REPL and optional server.\nUsage: jank repl [OPTIONS] [module]\n  --server    Start an nREPL server.";
+    let fix = fix_with(Some(cli11));
+    assert!(fix.contains("with `jank repl --server`") && !fix.contains("run-main"), "{fix}");
+    // The fork's branch nrepl: upstream's command line, `repl --help` prints the global help.
+    let nrepl = "COMMANDS\n  repl    Start up a terminal REPL and optional server.\n  run-main    Load and execute -main.\nOPTIONS\n  --ios-compile-server <port>";
+    let fix = fix_with(Some(nrepl));
+    assert!(fix.contains("with `jank run-main jank.nrepl-server.core`") && fix.contains("port 5555"), "{fix}");
+    assert!(!fix.contains("with `jank repl --server`"), "{fix}");
+    // Upstream jank.
+    let upstream =
+        "COMMANDS\n  repl    Start up a terminal REPL and optional server.\n  run-main    Load and execute -main.";
+    let fix = fix_with(Some(upstream));
+    assert!(fix.contains("is not the jank fork") && fix.contains("has no `wasm-compile-patch` op"), "{fix}");
+    // No jank at all: both of the fork's commands.
+    let fix = fix_with(None);
+    assert!(
+        fix.contains("no `jank` on PATH")
+            && fix.contains("`jank repl --server`")
+            && fix.contains("`jank run-main jank.nrepl-server.core`"),
+        "{fix}"
+    );
+}
+
+/// A main module linked by the jank fork's bundle script without our flags: with
+/// `INCREMENTAL_LINK=1` it is a MAIN_MODULE exporting everything, and doctor names each flag it
+/// still lacks; without, it is no MAIN_MODULE at all. (emscripten 3.1.6 puts FS on a
+/// MAIN_MODULE's `Module` whatever the flags say, so FS is not among them here.)
+#[test]
+fn a_main_module_from_the_forks_bundle_script_without_our_flags_names_each_flag_it_lacks() {
+    let dir = prepare_demo("doctor-bundle");
+    let _jank = Standin::start(&dir, "fork");
+    let app = dir.join("bundled");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(dir.join("jank-hotpatch.toml"), "[app]\nroot = \"app\"\nmainModule = \"bundled/app.wasm\"\n")
+        .unwrap();
+
+    bundle::link(&app, &Bundle { em_flags: &[], incremental: true });
+    let (code, lines) = doctor(&dir);
+    assert_eq!(code, 1, "{}", lines.join("\n"));
+    let refused = line(&lines, "[✗]", "main module");
+    assert!(!refused.contains("does not export"), "EXPORT_ALL exports the helpers: {refused}");
+    assert!(refused.contains("is linked without -sWASM_BIGINT=1"), "{refused}");
+    assert!(refused.contains("-sSTACK_OVERFLOW_CHECK=2 (what -sASSERTIONS=2 turns on)"), "{refused}");
+    assert!(refused.contains("does not put lengthBytesUTF8 on Module (-sEXPORTED_RUNTIME_METHODS)"), "{refused}");
+    assert_eq!(failures(&lines).len(), 1, "only the main module: {lines:?}");
+
+    bundle::link(&app, &Bundle { em_flags: &[], incremental: false });
+    let (code, lines) = doctor(&dir);
+    assert_eq!(code, 1);
+    assert!(line(&lines, "[✗]", "main module").contains("is not linked with -sMAIN_MODULE"), "{lines:?}");
 }
 
 #[test]

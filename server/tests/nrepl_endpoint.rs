@@ -72,6 +72,7 @@ impl Compile for StandInCompile {
             cpp: format!("{ns} {}", request.form.text),
             var: VarName::new(ns, name),
             kind,
+            warnings: Vec::new(),
         })
     }
 
@@ -700,6 +701,57 @@ async fn other_ops_are_forwarded_to_jank_unchanged() {
     let sessions = responses(&steps, 9)[0]["sessions"].as_array().unwrap().clone();
     assert_eq!(sessions, [s1], "our sessions only");
     let _ = jank.child.kill().await;
+}
+
+/// Upstream jank's `completions` as of August 2026 (the namespace's own vars) and of
+/// September 2026 (also what it refers, `clojure.core` included, and the special forms): the
+/// endpoint forwards each as jank answers it.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstreams_completions_of_august_and_of_september_are_forwarded_as_jank_answers() {
+    let standin = repo().join("target/debug/jank-standin");
+    assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
+    for version in ["2026-08", "2026-09"] {
+        let dir = scratch(&format!("completions-{version}"));
+        let _jank = Command::new(&standin)
+            .args(["--mode", "upstream", "--upstream-version", version])
+            .current_dir(&dir)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("jank-standin starts");
+        let jank_port = port_written(&dir).await;
+        let server = endpoint(&dir, None).await;
+        let via_sidecar =
+            Client::connect(&format!("127.0.0.1:{}", server.port()), ClientOptions::default()).await.unwrap();
+        let direct = Client::connect(&format!("127.0.0.1:{jank_port}"), ClientOptions::default()).await.unwrap();
+        let ask = || Message::op("completions").with("ns", "user").with("prefix", "l");
+        let forwarded = via_sidecar.request(ask()).await.unwrap();
+        let own = direct.request(ask()).await.unwrap();
+        let without_id = |m: &Message| {
+            let mut m = m.clone();
+            m.0.remove("id");
+            m
+        };
+        let (forwarded_replies, own_replies): (Vec<Message>, Vec<Message>) =
+            (forwarded.messages.iter().map(without_id).collect(), own.messages.iter().map(without_id).collect());
+        assert_eq!(forwarded_replies, own_replies, "{version}");
+        let candidates: Vec<String> = match forwarded.messages[0].get("completions") {
+            Some(Bencode::List(items)) => items
+                .iter()
+                .filter_map(|c| match c {
+                    Bencode::Dict(d) => d.get("candidate").and_then(|v| v.as_str()).map(str::to_string),
+                    _ => None,
+                })
+                .collect(),
+            other => panic!("{version}: no completions: {other:?}"),
+        };
+        if version == "2026-08" {
+            assert!(candidates.is_empty(), "`user` defines nothing: {candidates:?}");
+        } else {
+            for expected in ["list", "let*", "loop*"] {
+                assert!(candidates.iter().any(|c| c == expected), "{version}: {expected} in {candidates:?}");
+            }
+        }
+    }
 }
 
 async fn raw(port: u16) -> TcpStream {

@@ -3,7 +3,8 @@
 //! once as the jank fork's main module as it is (`-DJANK_STANDIN_FORK_API`: no
 //! `jank_to_code_string`, no `jank_hot_reload_last_error`, a registry that returns 0 having
 //! bound nothing) with a global `Module`, once as an ES6/MODULARIZE module handed to the client
-//! with `jankHotpatch.attach`.
+//! with `jankHotpatch.attach`, and once linked as the fork's bundle script links an app, with
+//! the printed flags passed one by one as its `--em-flag`s.
 
 mod support;
 
@@ -14,7 +15,8 @@ use std::time::Duration;
 use jank_hotpatch::deliver::AppServer;
 use jank_hotpatch::stages::{Deliver, PatchKind};
 use serde_json::json;
-use support::app::{app_settings, int, repo, scratch, Defn, Modules};
+use support::app::{app_settings, int, repo, runtime_sources, scratch, Defn, Modules};
+use support::bundle::{self, Bundle};
 use test_support::cdp::{Browser, Page};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -40,13 +42,7 @@ fn link_standin(dir: &Path, link: &Link) -> PathBuf {
     let flags = String::from_utf8(printed.stdout).unwrap();
     assert!(flags.contains("-sMAIN_MODULE=2") && flags.contains("_jank_hot_reload_load_patch"), "{flags}");
 
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(repo().join("demo/runtime"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cpp"))
-        .collect();
-    sources.sort();
+    let sources = runtime_sources();
     let output = dir.join(if link.es6 { "app.mjs" } else { "app.js" });
     let mut emcc = Command::new("emcc");
     emcc.env("EMSDK_PYTHON", "/usr/bin/python3").env("NODE_PATH", "/usr/share/nodejs");
@@ -88,6 +84,33 @@ async fn server_api(server: &AppServer) -> jank_hotpatch::deliver::PageApi {
 async fn hud_text(page: &Page) -> String {
     let js = "document.getElementById('jank-hotpatch-hud') && document.getElementById('jank-hotpatch-hud').textContent";
     page.wait_for(js, WAIT).await.as_str().unwrap_or_default().to_string()
+}
+
+/// A page of `root` whose module `script` imports an ES6 main module and hands it to the
+/// client, served and open, once the client attached the module built into `wasm`.
+struct Es6Page {
+    server: AppServer,
+    modules: Modules,
+    browser: std::sync::Arc<Browser>,
+    page: Page,
+    /// What the client found.
+    api: serde_json::Value,
+}
+
+async fn open_es6_page(name: &str, root: &Path, wasm: &Path, script: &str) -> Es6Page {
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><script src=\"/_jank/client.js\"></script></head>\n<body><script type=\"module\">\n{script}\n</script></body></html>\n"
+    );
+    std::fs::write(root.join("index.html"), html).unwrap();
+    let journal = root.parent().unwrap().join("journal");
+    let server = AppServer::start(&app_settings(Some(root.to_path_buf())), &journal).await.unwrap();
+    let modules = Modules::new(name).await;
+    let browser = Browser::launch().await;
+    let page = browser.open(&server.url()).await;
+    let api = page_api(&page).await;
+    assert_eq!(api["module"], "attached");
+    assert_eq!(server_api(&server).await.main_module_sha256.as_deref(), Some(sha256(wasm).as_str()));
+    Es6Page { server, modules, browser, page, api }
 }
 
 #[tokio::test]
@@ -147,27 +170,10 @@ async fn an_es6_modularized_main_module_attached_by_the_app_takes_patches() {
     let root = dir.join("app");
     std::fs::create_dir_all(&root).unwrap();
     let wasm = link_standin(&root, &Link { c_api: "full", fork: false, es6: true });
-    std::fs::write(
-        root.join("index.html"),
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><script src="/_jank/client.js"></script></head>
-<body><script type="module">
-import createModule from './app.mjs';
-window.jankHotpatch.attach(createModule());
-</script></body></html>
-"#,
-    )
-    .unwrap();
-    let server = AppServer::start(&app_settings(Some(root)), &dir.join("journal")).await.unwrap();
-    let modules = Modules::new("es6-api").await;
-    let browser = Browser::launch().await;
-    let page = browser.open(&server.url()).await;
-
-    let api = page_api(&page).await;
-    assert_eq!(api["module"], "attached");
+    let script = "import createModule from './app.mjs';\nwindow.jankHotpatch.attach(createModule());";
+    let Es6Page { server, modules, browser, page, api } = open_es6_page("es6-api", &root, &wasm, script).await;
     assert_eq!(api["missing"], json!([]), "{api}");
     assert_eq!(page.eval("typeof window.Module").await, "undefined", "no global Module");
-    assert_eq!(server_api(&server).await.main_module_sha256.as_deref(), Some(sha256(&wasm).as_str()));
 
     let delivery = server.deliver(vec![modules.defn(200, Defn::new("speed", &[], int(7))).await]).await.unwrap();
     assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{:?}", delivery.failures);
@@ -183,5 +189,50 @@ window.jankHotpatch.attach(createModule());
     let print = "void *line[] = { jank_make_string(\"printed by an ES6 build\") };\n  return jank_call_var(\"clojure.core\", \"println\", 1, line);";
     let delivery = server.deliver(vec![modules.expression(203, print.into()).await]).await.unwrap();
     assert_eq!(delivery.output, ["printed by an ES6 build"], "{:?}", delivery.failures);
+    browser.close().await;
+}
+
+/// The command docs/real-jank.md gives a user of the fork: the bundle script's own link (its
+/// flags, `-fexceptions -frtti`, MODULARIZE + EXPORT_ES6, development mode) with each flag
+/// `jank-hotpatch link-flags --export ...` prints passed as one `--em-flag`, after the script's
+/// flags. The main module loads and runs patches in Chromium, keeps the app's `main` and its
+/// `^:export` function (our EXPORTED_FUNCTIONS replaces the script's), and gives the client FS.
+#[tokio::test]
+async fn the_forks_bundle_script_with_the_printed_flags_as_em_flags_takes_patches() {
+    let dir = scratch("bundle-script");
+    let root = dir.join("app");
+    std::fs::create_dir_all(&root).unwrap();
+    let printed = Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
+        .args(["link-flags", "--export", "_jank_export_greet", "--post-js"])
+        .arg(root.join("post.js"))
+        .output()
+        .expect("run jank-hotpatch link-flags");
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let em_flags: Vec<String> =
+        String::from_utf8(printed.stdout).unwrap().split_whitespace().map(String::from).collect();
+    assert!(em_flags.iter().any(|f| f.starts_with("-sEXPORTED_FUNCTIONS=") && f.contains("_jank_export_greet,")));
+    let wasm = bundle::link(&root, &Bundle { em_flags: &em_flags, incremental: false });
+    // The app keeps its module (`window.app`) and what it prints to stderr (`window.errs`).
+    let script = "import createModule from './app.js';\nwindow.errs = [];\nconst started = createModule({ printErr: (line) => window.errs.push(line) });\nstarted.then((app) => (window.app = app));\nwindow.jankHotpatch.attach(started);";
+    let Es6Page { server, modules, browser, page, api } = open_es6_page("bundle-script", &root, &wasm, script).await;
+    assert_eq!(
+        api["missing"],
+        json!(["_jank_to_code_string", "_jank_hot_reload_last_error"]),
+        "the fork's C API: {api}"
+    );
+    let exports = "['_main', '_jank_export_greet', 'FS'].map(n => typeof window.app[n])";
+    assert_eq!(page.eval(exports).await, json!(["function", "function", "object"]));
+
+    let delivery = server.deliver(vec![modules.defn(300, Defn::new("speed", &[], int(7))).await]).await.unwrap();
+    assert_eq!(
+        (delivery.browsers, delivery.applied),
+        (1, 1),
+        "{:?} {}",
+        delivery.failures,
+        page.eval("window.errs").await
+    );
+    let call = "return jank_call_var(\"demo.core\", \"speed\", 0, (void **)0);";
+    let delivery = server.deliver(vec![modules.expression(301, call.into()).await]).await.unwrap();
+    assert_eq!(delivery.value.as_deref(), Some("7"), "{:?}", delivery.failures);
     browser.close().await;
 }

@@ -170,6 +170,39 @@ async fn edit_patch_and_see(mode: Mode) {
         .expect("diagnostics cleared");
     assert_eq!(color(&page).await, "gold");
 
+    if mode == Mode::Fork {
+        // The fork's code generator at its edges: a closure is refused, on the captured name,
+        // with what to write instead; `true` (the integer 1 there) patches with a warning.
+        text.push_str("\n(defn adder [x]\n  (fn [y] (+ x y)))\n");
+        client.notifications.clear();
+        change(&mut client, &uri, 6, &text).await;
+        let line = line_of(&text, "(fn [y]");
+        let report = client.request("workspace/executeCommand", patch_form(&uri, line, 2)).await;
+        let message = report["result"]["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("jank's op cannot compile a closure over `x`"), "{report}");
+        let diagnostic = first_diagnostic(&mut client).await;
+        assert_eq!(diagnostic["severity"], 1, "{diagnostic}");
+        assert_eq!(diagnostic["range"]["start"], json!({"line": line, "character": 13}), "at `x`: {diagnostic}");
+        text = text.replace("(fn [y] (+ x y))", "(= x true)");
+        client.notifications.clear();
+        change(&mut client, &uri, 7, &text).await;
+        let report = client.request("workspace/executeCommand", patch_form(&uri, line, 2)).await;
+        assert_eq!(report["result"]["ok"], true, "{report}");
+        let warned = client
+            .wait_for(
+                |m| {
+                    m["method"] == "textDocument/publishDiagnostics"
+                        && m["params"]["diagnostics"].as_array().is_some_and(|d| d.iter().any(|d| d["severity"] == 2))
+                },
+                WAIT,
+            )
+            .await
+            .expect("a warning");
+        let warning = &warned["params"]["diagnostics"][0];
+        assert!(warning["message"].as_str().unwrap().starts_with("jank's op compiles `true` to the integer 1"));
+        assert_eq!(warning["range"]["start"], json!({"line": line, "character": 7}), "at `true`: {warning}");
+    }
+
     // A save that changed nothing patches nothing, and says so.
     client.notifications.clear();
     client.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}})).await;

@@ -99,6 +99,10 @@ pub struct ExportCheck {
     /// JS library functions in `asmLibraryArg`: the wasm's `env`/`wasi` imports, plus the
     /// keys of `asmLibraryArg` in the `.js` next to it when there is one.
     js_library: HashSet<String>,
+    /// The runtime methods the `.js` (or `.mjs`) next to it puts on `Module`; `None` without one.
+    runtime_methods: Option<HashSet<String>>,
+    /// Its `.js` calls `__set_stack_limits` on every side module it loads.
+    sets_stack_limits: bool,
 }
 
 impl ExportCheck {
@@ -112,10 +116,43 @@ impl ExportCheck {
             .filter(|(module, _, is_function)| *is_function && (module == "env" || module == "wasi_snapshot_preview1"))
             .map(|(_, name, _)| name.clone())
             .collect();
-        if let Ok(js) = std::fs::read_to_string(path.with_extension("js")) {
-            js_library.extend(asm_library_keys(&js));
+        let js = ["js", "mjs"].iter().find_map(|ext| std::fs::read_to_string(path.with_extension(ext)).ok());
+        if let Some(js) = &js {
+            js_library.extend(asm_library_keys(js));
         }
-        Ok(ExportCheck { main: path.to_path_buf(), is_main_module: main.dynamic, exports: main.exports, js_library })
+        Ok(ExportCheck {
+            main: path.to_path_buf(),
+            is_main_module: main.dynamic,
+            exports: main.exports,
+            js_library,
+            runtime_methods: js.as_deref().map(exported_runtime_methods),
+            sets_stack_limits: js.as_deref().is_some_and(|js| {
+                ["['__set_stack_limits'](", "[\"__set_stack_limits\"](", ".__set_stack_limits("]
+                    .iter()
+                    .any(|call| js.contains(call))
+            }),
+        })
+    }
+
+    /// Linked without `-sWASM_BIGINT=1`: emscripten then exports each function that takes or
+    /// returns a 64-bit integer twice, the wasm one as `orig$<name>`, and a patch importing one
+    /// fails to load (`LinkError: imported function does not match the expected type`).
+    pub fn splits_64_bit_integers(&self) -> bool {
+        self.exports.iter().any(|name| name.starts_with("orig$"))
+    }
+
+    /// Linked with `-sSTACK_OVERFLOW_CHECK=2` (what `-sASSERTIONS=2` turns on): its dynamic
+    /// linker calls `__set_stack_limits` on every side module, which patches do not export, so
+    /// none loads.
+    pub fn sets_side_module_stack_limits(&self) -> bool {
+        self.sets_stack_limits
+    }
+
+    /// Those of `methods` the `.js` next to the main module does not put on `Module`
+    /// (`-sEXPORTED_RUNTIME_METHODS`); `None` when there is no `.js` (or `.mjs`) beside it.
+    pub fn runtime_methods_missing<'a>(&self, methods: &[&'a str]) -> Option<Vec<&'a str>> {
+        let exported = self.runtime_methods.as_ref()?;
+        Some(methods.iter().copied().filter(|m| !exported.contains(*m)).collect())
     }
 
     /// Built with `-sMAIN_MODULE`, so that it can load side modules at all.
@@ -137,6 +174,20 @@ impl ExportCheck {
             .filter(|name| !self.exports.contains(name) && !self.js_library.contains(name))
             .collect())
     }
+}
+
+/// The runtime methods emscripten's glue exports: `Module["name"] = name` (`=` without
+/// blanks when minified). One left out gets a stub that aborts, never this assignment.
+fn exported_runtime_methods(js: &str) -> HashSet<String> {
+    js.match_indices("Module[\"")
+        .filter_map(|(at, open)| {
+            let rest = &js[at + open.len()..];
+            let (name, rest) = rest.split_once("\"]")?;
+            let value = rest.trim_start().strip_prefix('=')?.trim_start();
+            let assigned = value.strip_prefix(name)?;
+            (!assigned.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$')).then(|| name.to_string())
+        })
+        .collect()
 }
 
 /// The check stage against `app.mainModule` as it is on disk: when the app is rebuilt, the

@@ -19,7 +19,10 @@
 //!    as `(defn __jank_hotpatch_eval_<id> [] <expr>)` on the expression's first line, so jank's
 //!    line numbers stay the form's.
 //! 5. The reply is checked: namespace and patch id as requested, not the fork's "successful"
-//!    `// ERROR: ...` C++, and not C++ whose code generator compiled part of the form to nil.
+//!    `// ERROR: ...` C++, not C++ whose code generator compiled part of the form to nil, and
+//!    not C++ at the code generator's edges ([`codegen_edges`]: a closure, a name bound twice,
+//!    a name that is no C++ identifier, arities the page cannot call), each refused with what
+//!    to write instead; `true`/`false` compiled as 1/nil patch with a warning.
 //!    A symbol that did not resolve, or a def that refers to itself in another namespace, is
 //!    explained when jank analysed the form outside the file's namespace (the fork's op does
 //!    not bind `*ns*`; see docs/real-jank.md). Without a position from jank, a failure covers
@@ -30,6 +33,7 @@
 //! A restarted jank is noticed (new connection), and everything it was told is told again.
 
 pub mod capabilities;
+pub mod codegen_edges;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,7 +44,9 @@ use async_trait::async_trait;
 use crate::config::{parse_endpoint, NreplSettings};
 use crate::nrepl::{find_port_file, ClientOptions, Connection, Eval, Link, LoadFile, Message, NreplError, Response};
 use crate::reader::{FormKind, Namespace, NsDecl};
-use crate::stages::{Compile, CompileRequest, CompiledForm, LineCol, PatchId, PatchKind, StageFailure, VarName};
+use crate::stages::{
+    Compile, CompileRequest, CompiledForm, FormSource, FormWarning, LineCol, PatchId, PatchKind, StageFailure, VarName,
+};
 use capabilities::{referenced_vars, Capabilities};
 
 /// The jank fork's op that compiles one def form to a side module's C++.
@@ -74,6 +80,9 @@ pub enum CompileError {
     Codegen(String),
     #[error("jank's code generator has no translation for part of this form and compiled it to nil (`// {0}` in its C++): not patched")]
     Untranslated(String),
+    /// The code generator's C++ would not build, or not run, for a construct of the form.
+    #[error("{message}")]
+    Edge { message: String, location: Option<LineCol> },
     #[error("jank compiled the form into namespace `{got}`, but the file declares `{expected}`")]
     NamespaceMismatch { expected: String, got: String },
     #[error("jank answered with patch id {got} to a request for patch {expected}")]
@@ -99,7 +108,8 @@ impl From<CompileError> for StageFailure {
             CompileError::LoadFailed { location, .. }
             | CompileError::Jank { location, .. }
             | CompileError::AnalysedElsewhere { location, .. }
-            | CompileError::Mirror { location, .. } => *location,
+            | CompileError::Mirror { location, .. }
+            | CompileError::Edge { location, .. } => *location,
             _ => None,
         };
         let failure = StageFailure::new(error.to_string());
@@ -376,14 +386,45 @@ fn read_compiled(
         return Err(CompileError::Codegen(message.trim().to_string()));
     }
     // The fork's code generator turns what it cannot translate into nil, with a comment.
-    if let Some(marker) = UNTRANSLATED.iter().find(|marker| cpp.contains(&format!("// {marker}"))) {
+    let untranslated = codegen_edges::comments(cpp)
+        .find_map(|comment| UNTRANSLATED.iter().find(|marker| comment.starts_with(**marker)));
+    if let Some(marker) = untranslated {
         return Err(CompileError::Untranslated(marker.to_string()));
     }
-    let name = match wrapper {
-        Some(name) => name,
-        None => field("var-name")?.to_string(),
+    let defined = match &wrapper {
+        Some(_) => None,
+        None => Some(field("var-name")?),
     };
-    Ok(CompiledForm { patch_id: request.patch_id, cpp: cpp.to_string(), var: VarName::new(ns, name), kind })
+    let form = &request.form;
+    let place =
+        |explained: codegen_edges::Explained| (explained.message, explained.at.map(|at| text_location(form, at)));
+    if let Some(edge) = codegen_edges::first_edge(cpp) {
+        let (message, location) = place(codegen_edges::explain(&edge, &form.text, defined));
+        return Err(CompileError::Edge { message, location });
+    }
+    let warnings = codegen_edges::booleans(codegen_edges::comments(cpp), &form.text)
+        .map(place)
+        .map(|(message, location)| FormWarning { message, location });
+    let name = wrapper.or(defined.map(str::to_string)).unwrap_or_default();
+    Ok(CompiledForm {
+        patch_id: request.patch_id,
+        cpp: cpp.to_string(),
+        var: VarName::new(ns, name),
+        kind,
+        warnings: warnings.into_iter().collect(),
+    })
+}
+
+/// A byte offset in the form's text as a place in its file.
+fn text_location(form: &FormSource, offset: usize) -> LineCol {
+    let before = form.text.get(..offset).unwrap_or_default();
+    match before.rfind('\n') {
+        None => LineCol { line: form.start.line, column: form.start.column + before.chars().count() as u32 },
+        Some(newline) => LineCol {
+            line: form.start.line + before.matches('\n').count() as u32,
+            column: before[newline + 1..].chars().count() as u32,
+        },
+    }
 }
 
 /// The comments of the fork's `wasm_patch_processor` where it emitted nil for something it has

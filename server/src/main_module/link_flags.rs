@@ -22,6 +22,10 @@ pub struct LinkOptions {
     /// The built main module, to add what `side_modules` import beyond the fork's helpers.
     pub main_module: Option<PathBuf>,
     pub side_modules: Vec<PathBuf>,
+    /// The app's own exports (`_name`, e.g. the fork's `^:export` functions
+    /// `_jank_export_<name>`): an `EXPORTED_FUNCTIONS` given after the bundle script's replaces
+    /// its list, so these must be in ours.
+    pub exports: Vec<String>,
 }
 
 /// `EXPORTED_FUNCTIONS` entries (`_name`, sorted).
@@ -30,6 +34,7 @@ pub fn exported_functions(options: &LinkOptions) -> Result<Vec<String>, CheckErr
     if options.main_function {
         names.push("_main".into());
     }
+    names.extend(options.exports.iter().cloned());
     if let Some(main) = &options.main_module {
         names.extend(export_list(main, &options.side_modules)?);
     }
@@ -64,7 +69,14 @@ mod tests {
     use crate::main_module::{CLIENT_FUNCTIONS, CLIENT_OPTIONAL, PATCH_HELPERS, REGISTRY};
 
     fn options(c_api: CApi, main_function: bool) -> LinkOptions {
-        LinkOptions { c_api, main_function, post_js: None, main_module: None, side_modules: Vec::new() }
+        LinkOptions {
+            c_api,
+            main_function,
+            post_js: None,
+            main_module: None,
+            side_modules: Vec::new(),
+            exports: Vec::new(),
+        }
     }
 
     #[test]

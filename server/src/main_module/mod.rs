@@ -5,7 +5,7 @@
 //! are compared against).
 //!
 //! Owns: `-sMAIN_MODULE=2` with the exports patches and the browser client need, 64-bit
-//! integers as BigInt, table growth, the file system, the runtime methods the client calls,
+//! integers as BigInt, table growth, the file system, no stack limits pushed into patches, the runtime methods the client calls,
 //! the client's `--post-js` (`post.js`), the names of the C API the page calls, and the
 //! fork's patch helpers. Must not know about pages or patches' C++; what real patches import
 //! beyond the fork's helpers comes from their wasm ([`crate::check::export_list`]).
@@ -53,7 +53,7 @@ pub const CLIENT_FUNCTIONS: [&str; 4] = ["jank_call0", "jank_to_string", "malloc
 pub const CLIENT_OPTIONAL: [&str; 2] = ["jank_to_code_string", "jank_hot_reload_last_error"];
 
 /// The runtime methods the client calls (`jankHotpatch` in `deliver/client/`).
-const RUNTIME_METHODS: [&str; 6] = ["FS", "ccall", "cwrap", "UTF8ToString", "stringToUTF8", "lengthBytesUTF8"];
+pub const RUNTIME_METHODS: [&str; 6] = ["FS", "ccall", "cwrap", "UTF8ToString", "stringToUTF8", "lengthBytesUTF8"];
 
 /// The client's post-js: hands the client what the code prints (through emscripten's `out`,
 /// which an ES6 build's `Module.print` cannot reach), and emscripten's async side-module
@@ -77,6 +77,10 @@ pub fn settings() -> Vec<String> {
         "-sALLOW_TABLE_GROWTH=1",
         "-sALLOW_MEMORY_GROWTH=1",
         "-sFORCE_FILESYSTEM=1",
+        // At 2 (what -sASSERTIONS=2 turns on, as in the fork's bundle script's development
+        // mode), emscripten's dynamic linker calls `__set_stack_limits` on every side module it
+        // loads, which patches do not have; 1 keeps the stack cookie check.
+        "-sSTACK_OVERFLOW_CHECK=1",
     ]
     .iter()
     .map(|s| s.to_string())

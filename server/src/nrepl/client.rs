@@ -289,16 +289,23 @@ impl Response {
     }
 
     /// What went wrong, in the server's words: an `eval-error` without `ex` is upstream
-    /// jank's, whose message is in `value` (its `err` is captured stderr: blank or unrelated);
-    /// else `err` (the jank fork, Clojure), else `value`, else `ex`, else what the statuses mean.
+    /// jank's of August 2026, whose message is in `value` (its `err` is captured stderr: blank
+    /// or unrelated); one whose `ex` is also sent as an `err` is upstream's since September 2026
+    /// (both `(str *e)`, an exception printed `#error {:cause "..." ...}`: its cause); else `err`
+    /// (the jank fork, Clojure), else `value`, else `ex`, else what the statuses mean.
     pub fn error_message(&self) -> Option<String> {
         if !self.is_error() {
             return None;
         }
         let err = self.err();
         let upstream_message = self.value().filter(|_| self.has_status("eval-error") && self.ex().is_none());
+        let printed_exception = self
+            .ex()
+            .filter(|ex| self.has_status("eval-error") && self.messages.iter().any(|m| m.get_str("err") == Some(ex)));
         let text = if let Some(value) = upstream_message {
             value.to_string()
+        } else if let Some(printed) = printed_exception {
+            exception_cause(printed).unwrap_or_else(|| printed.to_string())
         } else if !err.trim().is_empty() {
             err
         } else if let Some(value) = self.value().or(self.ex()) {
@@ -321,6 +328,27 @@ impl Response {
             "the server reported an error without a message"
         }
     }
+}
+
+/// The `:cause` of an exception printed as jank prints one (`#error {\n :cause "..." ...}`),
+/// its string escapes undone.
+fn exception_cause(printed: &str) -> Option<String> {
+    let rest = printed.strip_prefix("#error {")?;
+    let quoted = &rest[rest.find(":cause \"")? + ":cause \"".len()..];
+    let mut cause = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(cause),
+            '\\' => match chars.next()? {
+                'n' => cause.push('\n'),
+                't' => cause.push('\t'),
+                other => cause.push(other),
+            },
+            c => cause.push(c),
+        }
+    }
+    None
 }
 
 impl std::fmt::Display for Response {
@@ -448,6 +476,20 @@ mod tests {
             &[("err", Value::from("Unable to resolve symbol 'x'.\n")), ("status", statuses(&["error"]))],
         ]);
         assert_eq!(fork.error_message().as_deref(), Some("Unable to resolve symbol 'x'."));
+        // Upstream since September 2026: stderr, then `(str *e)` as `err` and as `ex`.
+        let printed = "#error {\n :cause \"Unable to resolve symbol 'x'.\"\n :data {}\n :via\n []\n :trace\n []}";
+        let september = response(&[
+            &[("err", Value::from("warning: unrelated\n"))],
+            &[("err", Value::from(printed))],
+            &[("ex", Value::from(printed)), ("status", statuses(&["done", "eval-error"]))],
+        ]);
+        assert_eq!(september.error_message().as_deref(), Some("Unable to resolve symbol 'x'."));
+        let quoted = printed.replace("'x'.", "\\\"x\\\"");
+        let september = response(&[
+            &[("err", Value::from(quoted.as_str()))],
+            &[("ex", Value::from(quoted.as_str())), ("status", statuses(&["done", "eval-error"]))],
+        ]);
+        assert_eq!(september.error_message().as_deref(), Some("Unable to resolve symbol \"x\""));
         // Statuses only: words, never the raw list.
         let no_ns = response(&[&[("status", statuses(&["namespace-not-found", "done", "error"]))]]);
         assert_eq!(no_ns.error_message().as_deref(), Some("the server has no namespace of that name"));

@@ -26,8 +26,9 @@ use tokio::task::JoinHandle;
 
 use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource, LineCol,
-    LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
+    Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource,
+    FormWarning, LineCol, LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage,
+    StageFailure, VarName,
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
@@ -118,6 +119,8 @@ struct InFlight {
     guard: Option<OwnedMutexGuard<()>>,
     times: StageTimes,
     key: FormKey,
+    /// The compile stage's warnings about the form, shown once it is delivered.
+    warnings: Vec<FormWarning>,
 }
 
 impl InFlight {
@@ -139,6 +142,7 @@ enum Compiled {
 struct Ready {
     target: Target,
     module: SideModule,
+    warnings: Vec<FormWarning>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -472,6 +476,15 @@ impl Pipeline {
             match outcome {
                 Outcome::Ready(r, times) => {
                     report.stages.max_with(&times);
+                    for warning in &r.warnings {
+                        report.warnings.push(warning.message.clone());
+                        let failure = StageFailure {
+                            message: warning.message.clone(),
+                            location: warning.location,
+                            detail_path: None,
+                        };
+                        report.form_warnings.push(problem(Stage::Compile, failure, &r.target.request.form));
+                    }
                     ready.push(*r);
                 }
                 Outcome::Failed(problem, times) => {
@@ -575,8 +588,8 @@ impl Pipeline {
             let outcome = match self.check_module(&mut flight, module, source, &mut verdicts).await {
                 Ok(_) if is_superseded(&flight.target) => Outcome::Superseded,
                 Ok(module) => {
-                    let InFlight { target, guard, times, .. } = flight;
-                    Outcome::Ready(Box::new(Ready { target, module, _guard: guard }), times)
+                    let InFlight { target, guard, times, warnings, .. } = flight;
+                    Outcome::Ready(Box::new(Ready { target, module, warnings, _guard: guard }), times)
                 }
                 Err((stage, failure)) => flight.fail(stage, failure),
             };
@@ -628,7 +641,7 @@ impl Pipeline {
         }
         self.await_mirrors().await;
         let key = self.form_key(&target.request);
-        let mut flight = InFlight { target, guard, times: StageTimes::default(), key };
+        let mut flight = InFlight { target, guard, times: StageTimes::default(), key, warnings: Vec::new() };
         let build = match &self.backends.build {
             Ok(build) => build,
             Err(why) => return Compiled::Done(flight.fail(Stage::Build, StageFailure::new(why.clone()))),
@@ -647,7 +660,10 @@ impl Pipeline {
         flight.times.compile_ms = ms(t);
         match compiled {
             Ok(_) if is_superseded(&flight.target) => Compiled::Done(Outcome::Superseded),
-            Ok(form) => Compiled::ToBuild(flight, form),
+            Ok(form) => {
+                flight.warnings = form.warnings.clone();
+                Compiled::ToBuild(flight, form)
+            }
             Err(failure) => Compiled::Done(flight.fail(Stage::Compile, failure)),
         }
     }

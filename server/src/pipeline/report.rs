@@ -104,6 +104,10 @@ pub struct PatchReport {
     /// What went wrong without failing the run (load hooks that threw, a journal not saved),
     /// each with what it costs the user.
     pub warnings: Vec<String>,
+    /// Warnings placed in the file: forms that were patched but compute something else than
+    /// they say (the fork's `true` as 1); the editor shows them as warnings. Their messages are
+    /// in `warnings` too.
+    pub form_warnings: Vec<Problem>,
     /// The files whose forms the run re-patched after it because they use a macro it changed
     /// (`dependents.rs`), each with its own report.
     pub dependents: Vec<DependentFile>,

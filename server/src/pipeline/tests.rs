@@ -50,6 +50,7 @@ impl Compile for FakeCompile {
             cpp: request.form.text.clone(),
             var: VarName::new(ns, name),
             kind,
+            warnings: Vec::new(),
         })
     }
 

@@ -23,7 +23,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use forms::Reader;
-pub use symbols::symbols;
+pub use symbols::{symbol_tokens, symbols, SymbolToken};
 
 /// A whole file, read.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -378,6 +378,24 @@ fn a_form_s_symbols_leave_out_strings_comments_characters_and_discards() {
     assert_eq!(symbols(&text[form.range.clone()]), ["defn", "f", "x", "m/twice", "q", "x"]);
 }
 
+#[test]
+fn symbol_tokens_have_their_places_and_whether_a_vector_holds_them() {
+    let text = "(let [x 1 x (f x)] #_y [x])";
+    let tokens = symbol_tokens(text);
+    let seen: Vec<(&str, &str, bool)> = tokens.iter().map(|t| (t.text, &text[t.range.clone()], t.in_vector)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("let", "let", false),
+            ("x", "x", true),
+            ("x", "x", true),
+            ("f", "f", false),
+            ("x", "x", false),
+            ("x", "x", true)
+        ]
+    );
+}
+
 // --- properties ---------------------------------------------------------------------------
 
 /// Text made mostly of Clojure punctuation, names and multibyte characters.

@@ -17,6 +17,18 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The stand-in runtime's C++ sources (demo/runtime), in order.
+pub fn runtime_sources() -> Vec<PathBuf> {
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(repo().join("demo/runtime"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cpp"))
+        .collect();
+    sources.sort();
+    sources
+}
+
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deliver").join(name);
     let _ = std::fs::remove_dir_all(&dir);
@@ -136,7 +148,13 @@ impl Modules {
 
     pub async fn build(&self, id: u64, defn: &Defn<'_>, signature: &str, kind: PatchKind) -> Patch {
         let cpp = fork_cpp(id, defn, signature);
-        let form = CompiledForm { patch_id: PatchId(id), cpp: cpp.clone(), var: VarName::new(NS, defn.name), kind };
+        let form = CompiledForm {
+            patch_id: PatchId(id),
+            cpp: cpp.clone(),
+            var: VarName::new(NS, defn.name),
+            kind,
+            warnings: Vec::new(),
+        };
         let module = self.builder.build(FormKey::of(&cpp, &Namespace::Missing), &form).await.expect("the patch builds");
         let text = format!("(defn {} [{}] ...)", defn.name, defn.params.join(" "));
         Patch { module, origin: PatchOrigin { file: "src/demo/core.jank".into(), line: 3, form: text } }

@@ -267,8 +267,8 @@ impl Analyzer<'_> {
     }
 
     /// `[params] body...` or `([params] body...)+`; only the first arity is kept. `implicit`
-    /// parameters come first (a macro's `&form` and `&env`) and are not counted in the
-    /// stand-in's limit: they never reach the code generator.
+    /// parameters come first (a macro's `&form` and `&env`). Any number of parameters, as in
+    /// jank: the fork's limits (registry 0-4, `jank_make_fn_wrapper` 0-3) bite in the page.
     fn function(&mut self, rest: &[Node], pos: Pos, locals: &[String], implicit: &[&str]) -> Result<Expr> {
         let (params, body) = match rest.first().map(|n| &n.form) {
             Some(Form::Vector(params)) => (params, &rest[1..]),
@@ -285,9 +285,6 @@ impl Analyzer<'_> {
                 Some(name) => names.push(name.to_string()),
                 None => return error("Invalid fn: the stand-in takes plain symbol parameters only.", param.pos),
             }
-        }
-        if names.len() - implicit.len() > 3 {
-            return error("The stand-in compiles functions of 0 to 3 parameters.", pos);
         }
         let mut scope = locals.to_vec();
         scope.extend(names.iter().cloned());

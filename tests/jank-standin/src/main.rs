@@ -5,7 +5,7 @@
 //! design asks of jank; the default, so the demo shows the design), `fork` (pfeodrippe/jank
 //! branch `nrepl` as it is, quirks included) and `upstream` (jank-lang/jank: no op). Implements
 //! `clone`, `describe`, `eval`, `load-file`, `close`, `interrupt` (answers `done`), upstream's
-//! `lookup` and `completions` (empty answers), unknown ops, and `wasm-compile-patch`, which
+//! `lookup` (an empty answer) and `completions` (vars by prefix), unknown ops, and `wasm-compile-patch`, which
 //! emits the same C++ as the fork's `wasm_patch_processor.cpp`.
 //! It compiles and evaluates a small subset of jank: numbers, strings, keywords, nil and
 //! booleans, vectors, sets, maps, `if`, `let`, `do`, `when`, `fn` (0-3 parameters, first arity),
@@ -20,7 +20,7 @@
 //! Does NOT implement: syntax-quote (refused when read; macros build code with `list` and
 //! `quote`), destructuring, variadic functions,
 //! interop, lazy sequences, ratios (`(/ 1 2)` is `0.5`), the other ops of jank's server
-//! (completions, lookup, info, ...), real interruption, or anything native.
+//! (info, complete, ...), real interruption, `*e`, or anything native.
 //! See README.md for the C++ it emits and the runtime helpers that C++ imports.
 
 mod analyze;
@@ -34,13 +34,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use mode::Mode;
+use mode::{Mode, Upstream};
 
-const USAGE: &str = "usage: jank-standin [--mode contract|fork|upstream] [--port N] [--port-file PATH] [--delay-ms N] [--version]
+const USAGE: &str = "usage: jank-standin [--mode contract|fork|upstream] [--upstream-version 2026-08|2026-09] [--port N] [--port-file PATH] [--delay-ms N] [--version]
   --mode M           which jank to play (default contract):
                        contract  what jank-hotpatch asks of jank (the op respects ns, errors carry positions)
                        fork      pfeodrippe/jank branch nrepl as it is (analyses in user, no positions)
-                       upstream  jank-lang/jank: no wasm-compile-patch op, errors in `value`
+                       upstream  jank-lang/jank: no wasm-compile-patch op
+  --upstream-version V   which upstream nREPL (default 2026-08): 2026-08 (errors in `value`),
+                         2026-09 (errors in `err` and `ex`, completions with referred vars)
   --port N           listen on 127.0.0.1:N (default 0: a free port)
   --port-file PATH   write the port there (default ./.nrepl-port)
   --delay-ms N       wait N ms before answering each wasm-compile-patch (fault tests)";
@@ -55,7 +57,7 @@ fn parse_args() -> anyhow::Result<Cli> {
     let mut cli = Cli {
         port: 0,
         port_file: PathBuf::from(jank_hotpatch::nrepl::PORT_FILE),
-        options: server::Options { delay: Duration::ZERO, mode: Mode::Contract },
+        options: server::Options { delay: Duration::ZERO, mode: Mode::Contract, upstream: Upstream::August2026 },
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -75,6 +77,12 @@ fn parse_args() -> anyhow::Result<Cli> {
             "--version" => {
                 println!("jank-standin {} (stands in for jank; not jank)", env!("CARGO_PKG_VERSION"));
                 std::process::exit(0);
+            }
+            "--upstream-version" => {
+                let name = value("--upstream-version")?;
+                cli.options.upstream = Upstream::parse(&name).with_context(|| {
+                    format!("--upstream-version expects one of {}, not {name:?}\n{USAGE}", Upstream::NAMES)
+                })?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");

@@ -7,8 +7,8 @@
 //!   counts only as a decimal string, `describe` does not list it, unknown ops are
 //!   `{err unknown-op, status [unsupported done]}`.
 //! - `upstream`: jank-lang/jank's nREPL server (`src/jank/jank/nrepl/server/`): no op at all,
-//!   `eval` errors with the message in `value`, blank `out`/`err` always sent, UUID sessions
-//!   that keep no namespace, ops clone, close, describe, eval, load-file, lookup, completions.
+//!   UUID sessions that keep no namespace, ops clone, close, describe, eval, load-file, lookup,
+//!   completions; as of August 2026 or September 2026 (`--upstream-version`, [`Upstream`]).
 
 use std::fmt;
 
@@ -63,5 +63,34 @@ impl fmt::Display for Mode {
             Mode::Fork => "fork",
             Mode::Upstream => "upstream",
         })
+    }
+}
+
+/// Which of upstream's nREPL servers `upstream` plays (`--upstream-version`).
+///
+/// - `2026-08` (main of 2026-08-19, the newest source we can read): `eval` errors put the
+///   message in `value` (`{value (str *e), status [done eval-error]}`), no `ex`; blank `out` and
+///   `err` always sent; `completions` lists the public vars of the `ns` namespace only.
+/// - `2026-09` (pull requests #989 and #998, known from their descriptions and one later
+///   version of `handler/eval.jank`): `out`/`err` only when not blank; an error is
+///   `{err (str *e)}` then `{ex (str *e), status [done eval-error]}`, no `value`, and `*e` is
+///   always an `exception_info`, printed as jank prints one (`#error {:cause "..." ...}`);
+///   `completions` also lists the vars the namespace refers (`clojure.core` too) and the
+///   special forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upstream {
+    August2026,
+    September2026,
+}
+
+impl Upstream {
+    pub const NAMES: &'static str = "2026-08, 2026-09";
+
+    pub fn parse(name: &str) -> Option<Upstream> {
+        match name {
+            "2026-08" => Some(Upstream::August2026),
+            "2026-09" => Some(Upstream::September2026),
+            _ => None,
+        }
     }
 }

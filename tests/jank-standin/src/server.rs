@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::analyze::{Analyzer, Expr};
 use crate::codegen;
-use crate::mode::Mode;
+use crate::mode::{Mode, Upstream};
 use crate::reader::read_all;
 use crate::runtime::{eval_string, Env, JankError};
 
@@ -24,6 +24,8 @@ pub struct Options {
     pub delay: Duration,
     /// Which jank to play.
     pub mode: Mode,
+    /// Which upstream nREPL server `Mode::Upstream` plays.
+    pub upstream: Upstream,
 }
 
 pub struct Server {
@@ -154,11 +156,9 @@ impl Server {
                 }
                 self.compile_patch(request)
             }
-            // Upstream's symbol lookups; nothing in jank-hotpatch uses them.
+            // Upstream's symbol lookups: forwarded by the sidecar's nREPL endpoint as they are.
             "lookup" => vec![Message::new().with("info", Message::new()).with("status", statuses(&["done"]))],
-            "completions" => {
-                vec![Message::new().with("completions", Value::List(Vec::new())).with("status", statuses(&["done"]))]
-            }
+            "completions" => vec![self.completions(request)],
             _ => vec![unknown_op(mode)],
         }
     }
@@ -217,24 +217,81 @@ impl Server {
         replies
     }
 
-    /// Upstream's `eval` and `load-file`: `{out}` and `{err}` (both always sent; `err` is
-    /// captured stderr, blank here), then `{value, ns}` and `{status [done]}`, or on error
-    /// `{value <the message>, status [done, eval-error]}` with no position.
+    /// Upstream's `eval` and `load-file` (`mode::Upstream` for the two versions): captured
+    /// `{out}` and `{err}` (stderr, blank here), then `{value, ns}` and `{status [done]}`. An
+    /// error has no position: in August `{value <the message>, status [done, eval-error]}`; in
+    /// September `{err (str *e)}`, `{ex (str *e), status [done, eval-error]}`.
     fn upstream_eval(&self, request: &Message, code: &str) -> Vec<Message> {
         let mut env = lock(&self.env);
         let ns = request.get_str("ns").filter(|ns| env.namespaces.contains_key(*ns)).unwrap_or("user").to_string();
         let evaluated = eval_string(&mut env, code, &ns);
         drop(env);
-        let mut replies = vec![Message::new().with("out", evaluated.out), Message::new().with("err", "")];
+        let september = self.options.upstream == Upstream::September2026;
+        // August sends both always; September only what is not blank.
+        let mut replies: Vec<Message> = [("out", evaluated.out.as_str()), ("err", "")]
+            .into_iter()
+            .filter(|(_, text)| !(september && text.trim().is_empty()))
+            .map(|(key, text)| Message::new().with(key, text))
+            .collect();
         match evaluated.result {
             Ok(value) => {
                 replies.push(Message::new().with("value", value.pr_str()).with("ns", evaluated.ns));
                 replies.push(done());
             }
+            Err(error) if september => {
+                let printed = exception_info(&error.message);
+                replies.push(Message::new().with("err", printed.as_str()));
+                replies.push(Message::new().with("ex", printed).with("status", statuses(&["done", "eval-error"])));
+            }
             Err(error) => replies
                 .push(Message::new().with("value", error.message).with("status", statuses(&["done", "eval-error"]))),
         }
         replies
+    }
+
+    /// Upstream's `completions`: `{completions [{candidate, ns, type}], status [done]}` for the
+    /// vars of `ns` whose name starts with `prefix`, or `{status [done, namespace-not-found]}`.
+    /// August lists the namespace's own vars; September also what it refers (`clojure.core`
+    /// included) and the special forms.
+    fn completions(&self, request: &Message) -> Message {
+        let env = lock(&self.env);
+        let prefix = request.get_str("prefix").unwrap_or_default();
+        let Some(ns) = request.get_str("ns").and_then(|name| env.namespaces.get(name).map(|ns| (name, ns))) else {
+            return Message::new().with("status", statuses(&["done", "namespace-not-found"]));
+        };
+        let (name, namespace) = ns;
+        let candidate = |ns: &str, var: &str, kind: &str| {
+            Value::Dict(Message::new().with("candidate", var).with("ns", ns).with("type", kind).0)
+        };
+        let kind = |ns: &str, var: &str| {
+            let is_macro = env.namespaces.get(ns).is_some_and(|n| n.macros.contains(var));
+            if is_macro {
+                "macro"
+            } else {
+                "function"
+            }
+        };
+        let mut found: Vec<Value> = namespace
+            .vars
+            .keys()
+            .filter(|v| v.starts_with(prefix))
+            .map(|v| candidate(name, v, kind(name, v)))
+            .collect();
+        if self.options.upstream == Upstream::September2026 {
+            let core = env
+                .namespaces
+                .get(crate::runtime::CORE)
+                .map(|core| core.vars.keys().map(|v| (crate::runtime::CORE, v)));
+            let referred = namespace.refers.iter().map(|(var, ns)| (ns.as_str(), var));
+            for (ns, var) in referred.chain(core.into_iter().flatten()).filter(|(_, v)| v.starts_with(prefix)) {
+                found.push(candidate(ns, var, kind(ns, var)));
+            }
+            let specials = SPECIAL_FORMS.iter().filter(|s| s.starts_with(prefix));
+            found.extend(
+                specials.map(|s| Value::Dict(Message::new().with("candidate", *s).with("type", "special-form").0)),
+            );
+        }
+        Message::new().with("completions", Value::List(found)).with("status", statuses(&["done"]))
     }
 
     fn compile_patch(&self, request: &Message) -> Vec<Message> {
@@ -300,6 +357,17 @@ impl Server {
             done(),
         ]
     }
+}
+
+/// jank's special forms, as September's `completions` lists them.
+const SPECIAL_FORMS: &[&str] =
+    &["def", "fn*", "let*", "loop*", "letfn*", "do", "if", "quote", "var", "throw", "try", "recur", "case*", "cpp/new"];
+
+/// `(str *e)` of September's `exception_info` for a message, printed the way jank prints one
+/// (`exception_info::to_code_string`), with an empty trace: the stand-in has none.
+fn exception_info(message: &str) -> String {
+    let message = message.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("#error {{\n :cause \"{message}\"\n :data {{}}\n :via\n [{{:type :exception-info, :message \"{message}\"}}]\n :trace\n []}}")
 }
 
 /// The fork's eval error: `{ex, root-ex, status [eval-error]}`, `{err, line, column, ...,

@@ -70,8 +70,8 @@ where
 struct Backend {
     client: Client,
     documents: OpenDocuments,
-    /// The last patch problems per document, published together with read errors.
-    problems: Mutex<HashMap<Uri, Vec<pipeline::Problem>>>,
+    /// The last patch problems and warnings per document, published together with read errors.
+    problems: Mutex<HashMap<Uri, Shown>>,
     workspace: Mutex<Option<PathBuf>>,
     /// Every workspace folder (the first is `workspace`): where a changed macro's users are.
     roots: Mutex<Vec<PathBuf>>,
@@ -306,11 +306,10 @@ impl Backend {
     async fn publish(&self, uri: &Uri, report: Option<&PatchReport>) {
         if let Some(report) = report {
             let mut problems = lock(&self.problems);
-            if report.ok {
-                problems.remove(uri);
-            } else {
-                problems.insert(uri.clone(), report.problems.clone());
-            }
+            match Shown::of(report) {
+                shown if shown.is_empty() => problems.remove(uri),
+                shown => problems.insert(uri.clone(), shown),
+            };
         }
         let (diagnostics, version) = {
             let documents = self.documents.lock();
@@ -318,9 +317,8 @@ impl Backend {
             let text = doc.text();
             let parsed = reader::parse(&text);
             let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|e| to_proto::read_error(e, doc)).collect();
-            if let Some(problems) = lock(&self.problems).get(uri) {
-                diagnostics
-                    .extend(problems.iter().filter(|p| p.stage != Stage::Read).map(|p| to_proto::diagnostic(p, doc)));
+            if let Some(shown) = lock(&self.problems).get(uri) {
+                diagnostics.extend(shown.diagnostics(doc));
             }
             (diagnostics, Some(doc.version))
         };
@@ -332,20 +330,21 @@ impl Backend {
     async fn publish_dependents(&self, report: &PatchReport) {
         for dependent in &report.dependents {
             let Some(uri) = Uri::from_file_path(&dependent.path) else { continue };
+            let shown = Shown::of(&dependent.report);
+            let doc = Document::new(&dependent.text, 0);
+            let diagnostics = shown.diagnostics(&doc).collect();
             {
                 let mut problems = lock(&self.problems);
-                if dependent.report.problems.is_empty() {
+                if shown.is_empty() {
                     problems.remove(&uri);
                 } else {
-                    problems.insert(uri.clone(), dependent.report.problems.clone());
+                    problems.insert(uri.clone(), shown);
                 }
             }
             if self.documents.lock().contains_key(&uri) {
                 self.publish(&uri, None).await;
                 continue;
             }
-            let doc = Document::new(&dependent.text, 0);
-            let diagnostics = dependent.report.problems.iter().map(|p| to_proto::diagnostic(p, &doc)).collect();
             self.client.publish_diagnostics(uri, diagnostics, None).await;
         }
     }
@@ -597,6 +596,30 @@ fn file_name(uri: &Uri) -> String {
 }
 
 /// A poisoned lock only means a handler panicked; the data is still usable.
+/// What a document's last run left to show: its problems (none after a run that went
+/// through) and its warnings.
+struct Shown {
+    problems: Vec<pipeline::Problem>,
+    warnings: Vec<pipeline::Problem>,
+}
+
+impl Shown {
+    fn of(report: &PatchReport) -> Shown {
+        let problems = if report.ok { Vec::new() } else { report.problems.clone() };
+        Shown { problems, warnings: report.form_warnings.clone() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.problems.is_empty() && self.warnings.is_empty()
+    }
+
+    /// Read errors come from the document itself, not from here.
+    fn diagnostics<'a>(&'a self, doc: &'a Document) -> impl Iterator<Item = Diagnostic> + 'a {
+        let problems = self.problems.iter().filter(|p| p.stage != Stage::Read).map(|p| to_proto::diagnostic(p, doc));
+        problems.chain(self.warnings.iter().map(|w| to_proto::warning(w, doc)))
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

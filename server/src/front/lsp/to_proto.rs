@@ -78,7 +78,17 @@ fn dependents(file: &DependentFile) -> Vec<DependentParams> {
         .collect()
 }
 
+/// A failure of the run, as an error.
 pub fn diagnostic(problem: &Problem, doc: &Document) -> Diagnostic {
+    located(problem, doc, DiagnosticSeverity::ERROR)
+}
+
+/// A form that went through but computes something else than it says, as a warning.
+pub fn warning(problem: &Problem, doc: &Document) -> Diagnostic {
+    located(problem, doc, DiagnosticSeverity::WARNING)
+}
+
+fn located(problem: &Problem, doc: &Document, severity: DiagnosticSeverity) -> Diagnostic {
     let range = match problem.location {
         Some(at) => {
             let start = doc.position_of_line_col(at);
@@ -97,7 +107,7 @@ pub fn diagnostic(problem: &Problem, doc: &Document) -> Diagnostic {
     });
     Diagnostic {
         range,
-        severity: Some(DiagnosticSeverity::ERROR),
+        severity: Some(severity),
         code: Some(NumberOrString::String(problem.stage.to_string())),
         source: Some("jank-hotpatch".to_string()),
         message: problem.message.clone(),
