@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use crate::config::{BuildSettings, Toolchain};
 use crate::stages::{Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
 
-pub use main_module::{build_main_module, MainModule};
+pub use main_module::{build_main_module, MainModule, MAIN_MODULE_FLAGS};
 pub use resident::{service_binary, ResidentStats, ServiceError, MAX_REQUEST_BYTES};
 
 use cache::ModuleCache;

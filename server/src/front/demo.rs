@@ -156,6 +156,9 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     println!();
 
     let roots = [dir.join("src")];
+    if let Some(errors) = started.runtime_errors {
+        tokio::spawn(crate::front::watch::follow_runtime_errors(errors, |line| println!("{line}")));
+    }
     tokio::select! {
         result = crate::front::watch::watch_files(&started.pipeline, &roots, |line| println!("{line}")) => result?,
         _ = tokio::signal::ctrl_c() => println!("stopping"),

@@ -7,15 +7,15 @@ const hooks = {
   // -> [{var, ok, error?, output?}]
   call(M, vars) {
     return (vars || []).map((v) => {
-      // A trap leaves emscripten's stack pointer where it was: put it back for the next call.
       const stack = M.stackSave ? M.stackSave() : null;
       const called = output.capture(() => {
         try {
           callVar(M, v);
           return null;
         } catch (e) {
+          // A throw leaves emscripten's stack pointer where it was: put it back.
           if (stack !== null) M.stackRestore(stack);
-          return String((e && e.message) || e);
+          return errors.describe(e).message;
         }
       });
       const result = { var: v, ok: called.result === null };

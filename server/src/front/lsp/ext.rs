@@ -161,6 +161,11 @@ pub struct ServerStatusParams {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_url: Option<String>,
     pub browsers: usize,
+    /// Distinct errors thrown by code running in the pages now (0 when none): the status bar and
+    /// mode line show the page is failing; each is a diagnostic (source `jank-hotpatch
+    /// (runtime)`) on its form when a patched function threw it, and a log message.
+    #[serde(default)]
+    pub runtime_errors: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
