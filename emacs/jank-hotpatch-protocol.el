@@ -33,5 +33,8 @@
 (defconst jank-hotpatch-protocol-value-max-chars 120
   "The longest value shown inline, in characters.")
 
+(defconst jank-hotpatch-protocol-runtime-source "jank-hotpatch (runtime)"
+  "The source of the diagnostics of errors thrown by patched code in a page.")
+
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here

@@ -28,6 +28,11 @@ pub const STATUS_REQUEST: &str = "jank/status";
 pub const FLASH_MS: u64 = 400;
 pub const VALUE_MAX_CHARS: usize = 120;
 
+/// The source of the diagnostics of errors thrown while patched code runs in a page (its own,
+/// so a patch's diagnostics never replace them), and the start of their `window/logMessage`
+/// lines (which the editors also put in their patch log).
+pub const RUNTIME_SOURCE: &str = "jank-hotpatch (runtime)";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HotPatchFormArgs {

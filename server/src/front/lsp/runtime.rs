@@ -1,5 +1,5 @@
 //! The pages' runtime errors in the editor: a diagnostic on the form whose function threw
-//! (its own source, [`SOURCE`], so it never hides a compile diagnostic and clears on its own),
+//! (its own source, [`RUNTIME_SOURCE`], so it never hides a compile diagnostic and clears on its own),
 //! and one log line (`window/logMessage`: VS Code's output channel, Emacs' events) when an error
 //! appears, when its count grew (at most every [`LOG_EVERY`]), and when it stops.
 //!
@@ -13,13 +13,12 @@ use std::time::{Duration, Instant};
 use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range, Uri};
 
 use super::documents::{Document, OpenDocuments};
+use super::ext::RUNTIME_SOURCE;
 use crate::reader;
 #[cfg(doc)]
 use crate::stages::RUNTIME_FOLLOW_EVERY;
 use crate::stages::{Culprit, RuntimeError, RuntimeErrors};
 
-/// The diagnostics' source: not `jank-hotpatch`, whose diagnostics a patch replaces.
-pub const SOURCE: &str = "jank-hotpatch (runtime)";
 /// How often an error whose count keeps growing is logged again.
 pub const LOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -46,7 +45,7 @@ impl RuntimeView {
                 Some(&(count, at)) => count != error.count && now.duration_since(at) >= LOG_EVERY,
             };
             if due {
-                lines.push(format!("{SOURCE}: {}", error.summary()));
+                lines.push(format!("{RUNTIME_SOURCE}: {}", error.summary()));
                 seen.insert(id, (error.count, now));
             } else if let Some(&logged) = self.logged.get(&id) {
                 seen.insert(id, logged);
@@ -54,7 +53,7 @@ impl RuntimeView {
         }
         for ((page, key), _) in self.logged.iter().filter(|(id, _)| !seen.contains_key(*id)) {
             let what = errors_key_text(key);
-            lines.push(format!("{SOURCE}: stopped in page {page}: {what}"));
+            lines.push(format!("{RUNTIME_SOURCE}: stopped in page {page}: {what}"));
         }
         self.logged = seen;
         lines
@@ -88,7 +87,7 @@ pub fn diagnostics(errors: &RuntimeErrors, documents: &OpenDocuments) -> Runtime
             range,
             severity: Some(DiagnosticSeverity::ERROR),
             code: Some(NumberOrString::String("runtime".into())),
-            source: Some(SOURCE.into()),
+            source: Some(RUNTIME_SOURCE.into()),
             message: format!(
                 "{}: {} (thrown {times} in page {}, in {})",
                 var, error.message, error.page, error.caught_in
@@ -146,7 +145,7 @@ mod tests {
         assert_eq!(by_uri.len(), 1);
         let d = &by_uri[&uri][0];
         assert_eq!((d.range.start.line, d.range.end.line), (2, 3));
-        assert_eq!(d.source.as_deref(), Some(SOURCE));
+        assert_eq!(d.source.as_deref(), Some(RUNTIME_SOURCE));
         assert!(d.message.starts_with("demo.core/radius: divide by zero (thrown 3 times in page 1"), "{}", d.message);
     }
 
@@ -157,6 +156,6 @@ mod tests {
         assert_eq!(view.log_lines(&[app(1)]).len(), 1);
         assert!(view.log_lines(&[app(60)]).is_empty(), "at most every LOG_EVERY");
         let stopped = view.log_lines(&[]);
-        assert_eq!(stopped, [format!("{SOURCE}: stopped in page 1: divide by zero")]);
+        assert_eq!(stopped, [format!("{RUNTIME_SOURCE}: stopped in page 1: divide by zero")]);
     }
 }
