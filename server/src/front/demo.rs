@@ -139,8 +139,14 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
             settings.nrepl_server.port = port;
             let jank = settings.nrepl.endpoint.as_deref();
             Some(
-                crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir)
-                    .await?,
+                crate::front::nrepl_endpoint::start(
+                    started.pipeline.clone(),
+                    &settings.nrepl_server,
+                    jank,
+                    &dir,
+                    started.runtime_errors.clone(),
+                )
+                .await?,
             )
         }
         None => None,

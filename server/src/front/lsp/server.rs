@@ -208,12 +208,15 @@ impl Backend {
         if let Some(browsers) = started.browsers {
             self.follow_browsers(browsers);
         }
-        if let Some(errors) = started.runtime_errors {
+        if let Some(errors) = started.runtime_errors.clone() {
             self.follow_runtime_errors(errors);
         }
         if settings.nrepl_server.enabled {
             let jank = settings.nrepl.endpoint.as_deref();
-            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace).await {
+            let errors = started.runtime_errors.clone();
+            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace, errors)
+                .await
+            {
                 Ok(endpoint) => {
                     tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());
                     *lock(&self.nrepl_endpoint) = Some(endpoint);
