@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::demo::{at_position, change, line_of, start_lsp, WAIT};
 use support::workspace::{prepare_demo, Standin};
-use test_support::cdp::{Browser, Page};
+use test_support::cdp::{rss_kib, Browser, Page};
 use test_support::lsp_client::LspClient;
 
 const RUNTIME: &str = "jank-hotpatch (runtime)";
@@ -122,11 +122,23 @@ async fn a_function_called_every_frame_that_divides_by_zero_is_reported_on_its_f
     demo.client.request("jank/status", json!(null)).await;
     demo.client.notifications.clear();
     let (errors0, reports0) = counts(&demo.page).await;
+    let sidecar = demo.client.pid().expect("the sidecar runs");
     let started = Instant::now();
+    let (cpu0, rss0) = (cpu_ms(sidecar), rss_kib(sidecar));
+    demo.page
+        .wait_for(&format!("window.jankHotpatch.runtimeErrors >= {}", errors0 + 300), Duration::from_secs(60))
+        .await;
+    let (cpu1, rss1) = (cpu_ms(sidecar), rss_kib(sidecar));
     demo.page
         .wait_for(&format!("window.jankHotpatch.runtimeErrors >= {}", errors0 + 600), Duration::from_secs(60))
         .await;
     let elapsed = started.elapsed();
+    let (cpu2, rss2) = (cpu_ms(sidecar), rss_kib(sidecar));
+    println!(
+        "sidecar while the page throws: CPU {} ms in the first half, {} ms in the second; RSS {rss0} -> {rss1} -> {rss2} KiB",
+        cpu1 - cpu0,
+        cpu2 - cpu1
+    );
     let (errors1, reports1) = counts(&demo.page).await;
     // Everything the sidecar sent before the answer to this request is queued by then.
     demo.client.request("jank/status", json!(null)).await;
@@ -165,6 +177,16 @@ async fn a_function_called_every_frame_that_divides_by_zero_is_reported_on_its_f
     demo.page.wait_for("!document.getElementById('jank-hotpatch-hud')", WAIT).await;
 
     browser.close().await;
+}
+
+/// CPU time (user + system) a process has used, in ms, from /proc (clock ticks of 10 ms).
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces), from the state (field 3) on.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) * 10
 }
 
 async fn counts(page: &Page) -> (u64, u64) {

@@ -704,3 +704,47 @@ fn stale_notice(build: &AppBuild, runs: &str) -> String {
     };
     ServerMessage::Failures { failed: vec![notice], fine: Vec::new() }.to_json()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::protocol::AfterReport;
+
+    fn report(key: &str, origin: RuntimeOrigin, patch: Option<u64>) -> RuntimeReport {
+        RuntimeReport {
+            key: key.into(),
+            message: "divide by zero".into(),
+            caught_in: "the animation frame".into(),
+            origin,
+            count: 3,
+            patch: patch.map(crate::stages::PatchId),
+            after: Some(AfterReport { vars: vec!["demo.core/speed".into()], ms: 400.0 }),
+        }
+    }
+
+    #[test]
+    fn runtime_errors_are_attributed_by_the_journal_bounded_per_page_and_dropped_with_the_page() {
+        let hub = Hub::new(Journal::default());
+        hub.lock().journal.record(&crate::deliver::test_patch(7, "speed", PatchKind::Definition));
+        let errors = hub.watch_runtime_errors();
+        let page = hub.register("peer".into()).id;
+        hub.runtime_error(page, report("a", RuntimeOrigin::Jank, Some(7)));
+        hub.runtime_error(page, report("b", RuntimeOrigin::Jank, Some(99)));
+        hub.runtime_error(page, report("c", RuntimeOrigin::App, None));
+        let now = errors.borrow().clone();
+        let culprits: Vec<&Culprit> = now.iter().map(|e| &e.culprit).collect();
+        assert!(matches!(culprits[0], Culprit::Patched { var, .. } if var.name == "speed"), "{culprits:?}");
+        assert!(matches!(culprits[1], Culprit::Unpatched { after: Some(_) }), "an unknown patch is no guess");
+        assert!(matches!(culprits[2], Culprit::App { .. }));
+        assert!(now[2].summary().contains("not jank code; after patching demo.core/speed 0.4 s earlier"));
+
+        for i in 0..RUNTIME_ERRORS_PER_PAGE {
+            hub.runtime_error(page, report(&format!("more {i}"), RuntimeOrigin::App, None));
+        }
+        assert_eq!(errors.borrow().len(), RUNTIME_ERRORS_PER_PAGE);
+        hub.runtime_clear(page, &["a".to_string()]);
+        assert!(errors.borrow().iter().all(|e| e.key != "a"));
+        hub.drop_page(page, "it reloaded");
+        assert!(errors.borrow().is_empty(), "a page that reloads starts clean");
+    }
+}

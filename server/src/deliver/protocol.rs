@@ -310,6 +310,28 @@ mod tests {
     }
 
     #[test]
+    fn runtime_errors_parse_and_bad_ones_say_why() {
+        let report = ClientMessage::parse(
+            r#"{"op":"runtime_error","key":"jank 7 divide by zero","message":"divide by zero","where":"the animation frame","origin":"jank","count":12,"patch":7}"#,
+        );
+        let Ok(ClientMessage::RuntimeError(report)) = report else { panic!("{report:?}") };
+        assert_eq!((report.count, report.patch, report.origin), (12, Some(PatchId(7)), RuntimeOrigin::Jank));
+        let app = ClientMessage::parse(
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"a promise","origin":"app","count":1,"after":{"vars":["demo.core/radius"],"ms":400.5}}"#,
+        );
+        assert!(matches!(app, Ok(ClientMessage::RuntimeError(RuntimeReport { after: Some(_), .. }))), "{app:?}");
+        let clear = ClientMessage::parse(r#"{"op":"runtime_clear","keys":["k"]}"#);
+        assert_eq!(clear, Ok(ClientMessage::RuntimeClear { keys: vec!["k".into()] }));
+        for bad in [
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"w","origin":"server","count":1}"#,
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"w","origin":"app","count":-1}"#,
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"w","origin":"app","count":1,"after":{"vars":[],"ms":-1}}"#,
+        ] {
+            assert!(matches!(ClientMessage::parse(bad), Err(ProtocolError::Malformed(_))), "{bad}");
+        }
+    }
+
+    #[test]
     fn truncated_frames_do_not_decode() {
         assert!(decode_patch(&[0, 0]).is_none());
         assert!(decode_patch(&[0, 0, 0, 200, b'{']).is_none());
