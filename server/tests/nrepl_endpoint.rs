@@ -503,16 +503,7 @@ impl RawClient {
 /// evaluated last gets one `err` message naming the var, the form and jank's message.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_session_that_patched_last_hears_of_the_errors_its_code_throws_in_the_page() {
-    let standin = repo().join("target/debug/jank-standin");
-    assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
-    let dir = scratch("page-runtime-error");
-    jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
-    let mut jank = Command::new(&standin).current_dir(&dir).kill_on_drop(true).spawn().expect("jank-standin starts");
-    port_written(&dir).await;
-    let (mut settings, _) = jank_hotpatch::config::Settings::load(&dir);
-    settings.app.port = 0;
-    settings.resolve_paths(&dir);
-    let started = jank_hotpatch::app::start(&settings, &dir).await;
+    let (mut jank, dir, started) = demo_app("page-runtime-error", "contract").await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let nrepl = NreplServerSettings { enabled: true, port: 0 };
     let errors = started.runtime_errors.clone();
@@ -907,12 +898,14 @@ async fn eval_from_an_nrepl_client_with_upstream_jank() {
 }
 
 /// `mode`: the stand-in's `--mode`.
-async fn eval_from_an_nrepl_client(mode: &str) {
+/// The demo workspace with the stand-in jank in `mode` serving it, and the app started on it
+/// (any free port).
+async fn demo_app(name: &str, mode: &str) -> (Child, PathBuf, jank_hotpatch::app::Started) {
     let standin = repo().join("target/debug/jank-standin");
     assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
-    let dir = scratch(&format!("page-{mode}"));
+    let dir = scratch(name);
     jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
-    let mut jank = Command::new(&standin)
+    let jank = Command::new(&standin)
         .args(["--mode", mode])
         .current_dir(&dir)
         .kill_on_drop(true)
@@ -923,6 +916,11 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     settings.app.port = 0;
     settings.resolve_paths(&dir);
     let started = jank_hotpatch::app::start(&settings, &dir).await;
+    (jank, dir, started)
+}
+
+async fn eval_from_an_nrepl_client(mode: &str) {
+    let (mut jank, dir, started) = demo_app(&format!("page-{mode}"), mode).await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let settings = NreplServerSettings { enabled: true, port: 0 };
     let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, None, &dir, None).await.unwrap();

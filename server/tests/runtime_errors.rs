@@ -8,8 +8,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::demo::{at_position, change, line_of, start_lsp, WAIT};
-use support::workspace::{prepare_demo, Standin};
+use support::demo::{at_position, change, line_of, open_demo, OpenDemo, WAIT};
+use support::workspace::Standin;
 use test_support::cdp::{rss_kib, Browser, Page};
 use test_support::lsp_client::LspClient;
 
@@ -27,15 +27,7 @@ struct Demo {
 impl Demo {
     /// The demo workspace, the LSP server, one page, and the demo file open and patched once.
     async fn start(name: &str, browser: &std::sync::Arc<Browser>) -> Demo {
-        let dir = prepare_demo(name);
-        let jank = Standin::start(&dir, "contract");
-        let (mut client, url) = start_lsp(&dir).await;
-        let page = browser.open(&url).await;
-        page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
-        let path = dir.join("src/demo/core.jank");
-        let uri = format!("file://{}", path.display());
-        let text = std::fs::read_to_string(&path).unwrap();
-        client.open(&uri, &text).await;
+        let OpenDemo { client, page, jank, uri, text, .. } = open_demo(name, browser).await;
         let mut demo = Demo { client, uri: uri.clone(), text, version: 1, page, _jank: jank };
         let report = demo.command(json!({"command": "jank.hotPatchFile", "arguments": [{"uri": uri}]})).await;
         assert_eq!(report["ok"], true, "{report}");
@@ -230,4 +222,63 @@ async fn an_error_in_a_click_handler_is_attributed_to_its_form_and_one_of_the_ap
     demo.status_with(2).await;
 
     browser.close().await;
+}
+
+/// The README's demo section, as a user reads it: `jank-hotpatch demo`, a save that breaks a
+/// form at run time, then the fix, in the terminal.
+#[tokio::test]
+async fn the_demo_prints_one_line_when_a_form_starts_throwing_and_one_when_it_stops() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = test_support::lsp_client::temp_workspace("rt-demo");
+    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_jank-hotpatch"))
+        .args(["demo", "--port", "0", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("jank-hotpatch demo starts");
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let url = next_line(&mut lines, "Open").await.trim_start().trim_start_matches("Open").trim().to_string();
+    next_line(&mut lines, "✓ core.jank:").await;
+    let browser = Browser::launch().await;
+    let page = browser.open(&url).await;
+    page.wait_for("window.demoApp && window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
+
+    let file = dir.join("src/demo/core.jank");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("(defn radius [] 18)", "(defn radius [] (/ 1 0))")).unwrap();
+    next_line(&mut lines, "✓ core.jank:").await;
+    let failing = next_line(&mut lines, "✗ runtime:").await;
+    let line = line_of(&text, "(defn radius") + 1;
+    assert!(failing.starts_with("✗ runtime: demo.core/radius ("), "{failing}");
+    assert!(
+        failing.contains(&format!("core.jank:{line}) threw in page 1 (once, in the animation frame): divide by zero")),
+        "{failing}"
+    );
+    std::fs::write(&file, &text).unwrap();
+    next_line(&mut lines, "✓ core.jank:").await;
+    let stopped = next_line(&mut lines, "✓ runtime: stopped:").await;
+    assert!(stopped.starts_with("✓ runtime: stopped: demo.core/radius ("), "{stopped}");
+    page.wait_for("window.demoApp.frames > 0 && window.demoApp.values !== null", WAIT).await;
+
+    browser.close().await;
+    // Ctrl-C, as a user stops it: the demo stops its stand-in jank too.
+    let pid = demo.id().expect("the demo runs").to_string();
+    let _ = std::process::Command::new("kill").args(["-INT", &pid]).status();
+    let _ = tokio::time::timeout(Duration::from_secs(10), demo.wait()).await;
+}
+
+/// The next line the demo prints that starts with `prefix` (after its indentation).
+async fn next_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    prefix: &str,
+) -> String {
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await;
+        let line = line.expect("the demo prints").unwrap().expect("the demo runs");
+        if line.trim_start().starts_with(prefix) {
+            return line;
+        }
+    }
 }

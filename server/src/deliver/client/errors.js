@@ -1,8 +1,9 @@
 // errors: errors thrown while jank code runs in the page, brought back to the sidecar. They are
 // caught where the app calls jank (`jankHotpatch.call`), or reach `window` uncaught (an event
 // handler, a timer, a promise). Each distinct error (its message and the patch that raised it)
-// is one report with a count, sent at most every `env.reportMs`; a batch of patches that loads
-// starts over (the new code may have fixed it: an error that goes on is reported again).
+// is one report with a count: sent at once the first time, then at most every `env.reportMs`
+// while its count grows; a batch of patches that loads starts over (the new code may have
+// fixed it: an error that goes on is reported again).
 
 // The side modules' functions: `jank_<ns>_<name>_<patch id>` and `jank_anon_<patch id>_<n>`.
 const PATCHED_FUNCTION = /^jank_(?:anon_(\d+)_\d+|.*_(\d+))$/;
@@ -78,6 +79,7 @@ const errors = {
       console.error('jank-hotpatch: ' + this.title(r) + ' threw in ' + where + ': ' + message + (d.stack ? '\n' + d.stack : ''));
     }
     r.count += 1;
+    if (r.count === 1 && !this.timer) this.flush();
     if (!this.timer) this.timer = setTimeout(() => this.flush(), env.reportMs);
   },
 

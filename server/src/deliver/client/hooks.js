@@ -4,9 +4,10 @@
 // `jank-hotpatch:after-load` events on window, with the batch's vars in `detail.vars`.
 
 const hooks = {
-  // -> [{var, ok, error?, output?}]
+  // -> [{var, ok, error?, output?}]. A hook whose var holds no function yet (a before-load
+  // hook defined by this very batch) is not called: jank would throw calling nil.
   call(M, vars) {
-    return (vars || []).map((v) => {
+    return (vars || []).filter((v) => M._jank_truthy(varRoot(M, v))).map((v) => {
       const stack = M.stackSave ? M.stackSave() : null;
       const called = output.capture(() => {
         try {

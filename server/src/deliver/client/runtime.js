@@ -5,7 +5,7 @@
 // Without these no patch loads: `jank-hotpatch link-flags` prints the link flags that export them.
 const REQUIRED = [
   'FS', 'ccall', 'UTF8ToString', 'stringToUTF8', 'lengthBytesUTF8', '_malloc', '_free',
-  '_jank_hot_reload_load_patch', '_jank_deref_var', '_jank_call0', '_jank_to_string',
+  '_jank_hot_reload_load_patch', '_jank_deref_var', '_jank_truthy', '_jank_call0', '_jank_to_string',
 ];
 // Used when there: the jank fork's main module has neither of the first two, and the last
 // comes only with the post-js `link-flags` writes (needed for patches above syncLoadLimit).
