@@ -37,5 +37,8 @@
   "The version of jank-hotpatch this package belongs to.
 Its sidecar gives its own in the serverInfo of its answer to initialize.")
 
+(defconst jank-hotpatch-protocol-runtime-source "jank-hotpatch (runtime)"
+  "The source of the diagnostics of errors thrown by patched code in a page.")
+
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here

@@ -541,7 +541,17 @@ The sidecar's summary, then the value of an expression."
   (or (> requests 0) (jank-hotpatch--true-p (plist-get status :busy))))
 
 (defun jank-hotpatch--lighter-state (report status busy)
-  "The word in the lighter's brackets for REPORT, STATUS and BUSY, or nil."
+  "The words in the lighter's brackets for REPORT, STATUS and BUSY, or nil.
+While code in the pages throws (STATUS has runtime errors), they end in \"✗rt\"."
+  (let ((state (jank-hotpatch--patch-state report status busy))
+        (failing (and (numberp (plist-get status :runtimeErrors))
+                      (> (plist-get status :runtimeErrors) 0))))
+    (cond ((and state failing) (concat state " ✗rt"))
+          (failing "✗rt")
+          (t state))))
+
+(defun jank-hotpatch--patch-state (report status busy)
+  "The word for the last patch in REPORT, STATUS and BUSY, or nil."
   (cond (busy "…")
         ((jank-hotpatch--failed-p report) "!")
         ((equal (plist-get status :health) "error") "!")
@@ -561,6 +571,9 @@ The sidecar's summary, then the value of an expression."
 (defun jank-hotpatch--lighter-face (report status)
   "The face of the lighter for REPORT and STATUS, or nil."
   (cond ((jank-hotpatch--failed-p report) 'error)
+        ((and (numberp (plist-get status :runtimeErrors))
+              (> (plist-get status :runtimeErrors) 0))
+         'error)
         ((equal (plist-get status :health) "error") 'error)
         ((equal (plist-get status :health) "warning") 'warning)))
 
@@ -778,7 +791,12 @@ error status saying why."
     (cond ((equal name jank-hotpatch-protocol-patch-status)
            (jank-hotpatch--handle-patch-status params connection))
           ((equal name jank-hotpatch-protocol-server-status)
-           (jank-hotpatch--handle-server-status params connection)))))
+           (jank-hotpatch--handle-server-status params connection))
+          ((and (equal name "window/logMessage")
+                (string-prefix-p jank-hotpatch-protocol-runtime-source
+                                 (or (plist-get params :message) "")))
+           ;; An error thrown by code running in a page, with its count.
+           (jank-hotpatch--log (plist-get params :message))))))
 
 (cl-defmethod eglot-handle-notification
   (server (_method (eql (intern jank-hotpatch-protocol-patch-status))) &rest report)

@@ -1,6 +1,8 @@
 // The demo app: a ball whose speed, size, colour and label come from jank functions
 // (demo.core), called through jank's C API in the main module. The ball's position and the
-// click count live here in the page, so they survive every patch.
+// click count live here in the page, so they survive every patch. Every call into jank goes
+// through `guarded`: jank code can throw (a patch that divides by zero), and then the error is
+// reported to the editor and the loop and the button go on; the next good patch takes over.
 'use strict';
 
 window.Module = window.Module || {};
@@ -12,6 +14,8 @@ const demo = {
   values: null,
   stale: true,
   vars: {},
+  // Frames drawn with jank's values (none while its code fails).
+  frames: 0,
 };
 window.demoApp = demo;
 
@@ -52,28 +56,52 @@ function cString(s) {
 
 const NAMES = ['speed', 'radius', 'color', 'label'];
 
+// Runs `fn`, a call into jank. With the hot-patch client in the page, an error it throws is
+// reported to the editor (and the page's HUD) and `null` comes back; without it (a build
+// shipped without the client), it is logged. Either way the caller goes on.
+function guarded(where, fn) {
+  const client = window.jankHotpatch;
+  if (client && client.call) return client.call(fn, null, where);
+  try {
+    return fn();
+  } catch (e) {
+    console.error('jank code threw in ' + where, e);
+    return null;
+  }
+}
+
 // Calls into jank only when something they depend on changed (a batch of patches, a
 // click): the stand-in runtime never frees, and 60 calls a second would only fill memory.
+// Code that throws is called again on the next frame, until a patch fixes it.
 function readValues() {
   if (!demo.stale) return demo.values;
   if (!NAMES.every((name) => jank.fn(name))) return null;
-  demo.stale = false;
-  demo.values = {
+  const values = guarded('the animation frame', () => ({
     speed: jank.integer('speed'),
     radius: jank.integer('radius'),
-    color: jank.string('color', demo.state.clicks),
-    label: jank.string('label', demo.state.clicks),
-  };
-  return demo.values;
+    ...looks(),
+  }));
+  demo.stale = values === null;
+  demo.values = values;
+  return values;
+}
+
+// What depends on the click count.
+function looks() {
+  return { color: jank.string('color', demo.state.clicks), label: jank.string('label', demo.state.clicks) };
 }
 
 function frame() {
   const M = window.Module;
   const values = M && M.calledRun ? readValues() : null;
   const status = document.getElementById('status');
-  status.textContent = values ? 'running jank code' : 'waiting for jank code…';
+  const failing = demo.stale && demo.values === null && NAMES.every((name) => M && M.calledRun && jank.fn(name));
+  status.textContent = values ? 'running jank code' : failing ? 'jank code failed (see your editor)' : 'waiting for jank code…';
   status.className = values ? 'status' : 'status waiting';
-  if (values) draw(values);
+  if (values) {
+    draw(values);
+    demo.frames += 1;
+  }
   requestAnimationFrame(frame);
 }
 
@@ -98,7 +126,10 @@ function draw(values) {
 
 document.getElementById('clicker').addEventListener('click', () => {
   demo.state.clicks += 1;
-  demo.stale = true;
+  // The colour and label follow the count at once, read here in the handler.
+  const now = demo.values && guarded('the click handler', looks);
+  if (now) Object.assign(demo.values, now);
+  else demo.stale = true;
 });
 // The hot-patch client's after-load hook: new code landed, read the values again.
 window.addEventListener('jank-hotpatch:after-load', () => {

@@ -113,7 +113,9 @@ extern "C"
     object *var{ standin::find_var(text(ns), text(name)) };
     if(!var)
     {
-      return standin::fail("Var not found: " + text(ns) + "/" + text(name));
+      /* As the fork's: printed, and nil returned (no exception). */
+      std::printf("[hot-reload] ERROR: Var not found: %s/%s\n", ns, name);
+      return standin::nil();
     }
     /* The fork's switch has cases for 0 to 5 arguments. */
     if(argc < 0 || argc > 5)

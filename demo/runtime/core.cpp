@@ -25,7 +25,8 @@ namespace standin
       {
         if(!is_number(args[i]))
         {
-          fail(std::string{ name } + ": " + print(args[i], true) + " is not a number");
+          /* jank's visit_number_like: `not a number: "x"`. */
+          fail("not a number: " + print(args[i], true));
           return false;
         }
       }
@@ -58,14 +59,10 @@ namespace standin
       {
         object *b{ args[i] };
         bool const ints{ acc->kind == tag::integer && b->kind == tag::integer };
-        if(o == op::div && as_double(b) == 0 && ints)
-        {
-          return fail("Divide by zero");
-        }
-        if(ints && (o != op::div || acc->integer % b->integer == 0))
+        if(ints && (o != op::div || b->integer == 0 || remainder(acc->integer, b->integer) == 0))
         {
           int64_t const x{ acc->integer }, y{ b->integer };
-          acc = integer(o == op::add ? x + y : o == op::sub ? x - y : o == op::mul ? x * y : x / y);
+          acc = integer(o == op::add ? x + y : o == op::sub ? x - y : o == op::mul ? x * y : divide(x, y));
           continue;
         }
         double const x{ as_double(acc) }, y{ as_double(b) };
@@ -201,11 +198,7 @@ namespace standin
       if(args[0]->kind == tag::integer && args[1]->kind == tag::integer)
       {
         int64_t const d{ args[1]->integer };
-        if(d == 0)
-        {
-          return fail("Divide by zero");
-        }
-        int64_t const m{ args[0]->integer % d };
+        int64_t const m{ remainder(args[0]->integer, d) };
         return integer(m != 0 && ((m < 0) != (d < 0)) ? m + d : m);
       }
       double const d{ as_double(args[1]) };

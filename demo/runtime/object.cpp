@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <stdexcept>
 
 namespace standin
 {
@@ -378,8 +379,20 @@ namespace standin
 
   object *fail(std::string const &message)
   {
-    std::fprintf(stderr, "[jank stand-in] %s\n", message.c_str());
-    return nil();
+    throw std::runtime_error{ message };
+  }
+
+  int64_t divide(int64_t const x, int64_t const y)
+  {
+    /* volatile: the optimizer may not assume a divisor of 0 away; the division itself traps. */
+    int64_t const volatile divisor{ y };
+    return x / divisor;
+  }
+
+  int64_t remainder(int64_t const x, int64_t const y)
+  {
+    int64_t const volatile divisor{ y };
+    return x % divisor;
   }
 
   object *call(object *f, int const argc, object **args)
@@ -397,7 +410,9 @@ namespace standin
     }
     if(f->kind != tag::function)
     {
-      return fail(print(f, true) + " is not a function");
+      /* jank's dynamic_call: "invalid call with 0 args to nil", "... 1 arg to: 42". */
+      return fail("invalid call with " + std::to_string(argc) + (argc == 1 ? " arg" : " args") + " to"
+                  + (argc == 0 ? " " : ": ") + print(f, true));
     }
     if(f->arity < 0)
     {

@@ -75,8 +75,14 @@ namespace standin
   /* nullptr when the var was never interned. */
   object *find_var(std::string const &ns, std::string const &name);
   object *call(object *f, int argc, object **args);
-  /* Reports a runtime error on stderr; the stand-in has no exceptions. */
-  object *fail(std::string const &message);
+  /* Throws a runtime error as jank's runtime does: a C++ `std::runtime_error` carrying jank's
+   * message, which escapes a call from JavaScript as an exception (the main module is linked
+   * with the fork's `-fexceptions -frtti`). */
+  [[noreturn]] object *fail(std::string const &message);
+  /* Integer division and remainder as jank does them (`l / r` on two i64): a divisor of 0
+   * traps in WebAssembly ("divide by zero", "remainder by zero"), as it does in jank. */
+  int64_t divide(int64_t x, int64_t y);
+  int64_t remainder(int64_t x, int64_t y);
 
   void install_core();
 }

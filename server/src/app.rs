@@ -18,7 +18,7 @@ use crate::compile::JankCompiler;
 use crate::config::Settings;
 use crate::deliver::AppServer;
 use crate::side_module::SideModuleBuilder;
-use crate::stages::{Build, Check, Compile, Deliver};
+use crate::stages::{Build, Check, Compile, Deliver, RuntimeErrors};
 
 /// Where the app's URL (with its token) is written, under the cache dir, for people and tools.
 pub const APP_URL_FILE: &str = "app-url";
@@ -32,6 +32,8 @@ pub struct Started {
     pub app_url: Option<String>,
     /// The number of connected pages, as it changes.
     pub browsers: Option<watch::Receiver<usize>>,
+    /// The pages' runtime errors, as they change (the deliver stage's stream).
+    pub runtime_errors: Option<watch::Receiver<RuntimeErrors>>,
     /// The app server, to stop it (and free its port) before a restart with new settings.
     pub app: AppHandle,
 }
@@ -72,7 +74,7 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
             None
         }
     };
-    let (deliver, app_url, browsers, app): (Result<Arc<dyn Deliver>, String>, _, _, _) =
+    let (deliver, app_url, browsers, runtime_errors, app): (Result<Arc<dyn Deliver>, String>, _, _, _, _) =
         match AppServer::start(&settings.app, &cache_dir.join("journal")).await {
             Ok(server) => {
                 let url = server.url();
@@ -82,12 +84,13 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                 }
                 tracing::info!("serving the app at {url}");
                 let browsers = server.watch_browsers();
+                let runtime_errors = server.watch_runtime_errors();
                 let server = Arc::new(server);
-                (Ok(server.clone()), Some(url), Some(browsers), Some(server))
+                (Ok(server.clone()), Some(url), Some(browsers), Some(runtime_errors), Some(server))
             }
             Err(e) => {
                 warnings.push(format!("the app server cannot start: {e}"));
-                (Err(e.to_string()), None, None, None)
+                (Err(e.to_string()), None, None, None, None)
             }
         };
     let compile: Arc<dyn Compile> = Arc::new(JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf()));
@@ -95,5 +98,5 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
     let pipeline = Pipeline::new(backends, PatchIds::open(&cache_dir));
     // Where a changed macro's users are looked for; an editor adds its roots and open buffers.
     pipeline.set_workspace(Arc::new(DiskFiles::new(vec![workspace.to_path_buf()])));
-    Started { pipeline: Arc::new(pipeline), warnings, app_url, browsers, app: AppHandle(app) }
+    Started { pipeline: Arc::new(pipeline), warnings, app_url, browsers, runtime_errors, app: AppHandle(app) }
 }

@@ -208,7 +208,7 @@ impl FormKey {
 }
 
 /// Where, in the browser and the editor, a patch came from (for the HUD and diagnostics).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PatchOrigin {
     pub file: String,
     /// 1-based, as people read it.
@@ -242,6 +242,92 @@ pub struct FormFailure {
     /// The form's text.
     pub form: String,
 }
+
+/// An error thrown while code ran in a page (a call from the app into jank, an event handler,
+/// a timer, an uncaught error), as the page counted it: one per distinct error and page, its
+/// count growing, until a batch of patches loads in that page (which starts the count over) or
+/// the page goes away.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuntimeError {
+    /// The page it happened in.
+    pub page: u64,
+    /// The page's key of this error (its origin, patch and message).
+    pub key: String,
+    /// As jank prints it (a C++ exception's `what()`), or the trap's or the JavaScript error's.
+    pub message: String,
+    /// Where the page caught it (`the animation frame`, `the click handler`, `an uncaught error`).
+    pub caught_in: String,
+    /// How many times it was thrown since the page first reported it.
+    pub count: u64,
+    pub culprit: Culprit,
+}
+
+/// What raised a runtime error, as far as the stack says: never a guess presented as fact.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Culprit {
+    /// A patched function was on the stack (the innermost one): its var and form.
+    Patched { var: VarName, patch: PatchId, origin: PatchOrigin },
+    /// jank code threw, but no patched function the journal knows was on the stack.
+    Unpatched { after: Option<AfterPatch> },
+    /// The app's own JavaScript threw: no jank code on the stack.
+    App { after: Option<AfterPatch> },
+}
+
+/// The last batch of patches the page loaded before an error, and how long before it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AfterPatch {
+    /// `ns/name` of its vars.
+    pub vars: Vec<String>,
+    pub ms: f64,
+}
+
+impl RuntimeError {
+    /// The var whose form threw, when the stack names one.
+    pub fn var(&self) -> Option<&VarName> {
+        match &self.culprit {
+            Culprit::Patched { var, .. } => Some(var),
+            _ => None,
+        }
+    }
+
+    /// The one line every front end shows: what threw, where, how often, and what is known of
+    /// the cause.
+    pub fn summary(&self) -> String {
+        let times = if self.count == 1 { "once".to_string() } else { format!("{} times", self.count) };
+        let after = |after: &Option<AfterPatch>| match after {
+            Some(a) => format!("; after patching {} {:.1} s earlier", a.vars.join(", "), a.ms / 1000.0),
+            None => String::new(),
+        };
+        match &self.culprit {
+            Culprit::Patched { var, origin, .. } => format!(
+                "{var} ({}:{}) threw in page {} ({times}, in {}): {}",
+                origin.file, origin.line, self.page, self.caught_in, self.message
+            ),
+            Culprit::Unpatched { after: a } => format!(
+                "jank code threw in page {} ({times}, in {}): {}; no patched function on the stack{}",
+                self.page,
+                self.caught_in,
+                self.message,
+                after(a)
+            ),
+            Culprit::App { after: a } => format!(
+                "the app's own code threw in page {} ({times}, in {}): {}; not jank code{}",
+                self.page,
+                self.caught_in,
+                self.message,
+                after(a)
+            ),
+        }
+    }
+}
+
+/// The runtime errors of every page now (the deliver stage's stream to the front ends).
+pub type RuntimeErrors = Arc<Vec<RuntimeError>>;
+
+/// How often a front end takes the latest [`RuntimeErrors`]: however often pages throw, what
+/// it shows changes at most this often.
+pub const RUNTIME_FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A side module on its way to the pages.
 #[derive(Clone, Debug)]

@@ -102,7 +102,26 @@ async fn both_toolchains_build_modules_that_load_and_rebind() {
         let results = run_in_node(main, &dir, &[(&module, "jank_patch_symbols_7", false)], 1);
         assert_eq!(results[0]["rc"], 0, "{tools:?}: {results:?}");
         assert_eq!(results[0]["value"], "50", "{tools:?}: (+ 49 1)");
+        // The page names a runtime error's var from the stack: the function names stay.
+        let names = function_names(&module.bytes);
+        assert!(names.iter().any(|n| n == "jank_demo_core_ggg_7"), "{tools:?}: {names:?}");
     }
+}
+
+/// The names in a module's name section (the resident build's bytes are the process
+/// toolchain's, checked below, so they keep them too).
+fn function_names(bytes: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(wasmparser::Payload::CustomSection(section)) = payload else { continue };
+        let wasmparser::KnownCustom::Name(reader) = section.as_known() else { continue };
+        for name in reader.into_iter().flatten() {
+            if let wasmparser::Name::Function(map) = name {
+                names.extend(map.into_iter().flatten().map(|naming| naming.name.to_string()));
+            }
+        }
+    }
+    names
 }
 
 #[tokio::test]

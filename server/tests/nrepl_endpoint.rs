@@ -144,7 +144,9 @@ fn stand_in_pipeline() -> Arc<Pipeline> {
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
     let _ = tracing_subscriber::fmt().with_env_filter("jank_hotpatch=info").with_test_writer().try_init();
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace).await.expect("the nREPL endpoint starts")
+    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace, None)
+        .await
+        .expect("the nREPL endpoint starts")
 }
 
 /// Runs tests/nrepl/client.clj with `script` against `port`; one JSON value per step.
@@ -477,6 +479,68 @@ impl RawClient {
             self.decoder.extend(&buffer[..n]);
         }
     }
+}
+
+impl RawClient {
+    /// The first message from the server that `pred` accepts, whatever its id (or none).
+    async fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            while let Some(message) = self.decoder.next_message().unwrap() {
+                let message = json(&Bencode::Dict(message.0));
+                if pred(&message) {
+                    return message;
+                }
+            }
+            let n =
+                tokio::time::timeout(Duration::from_secs(30), self.stream.read(&mut buffer)).await.unwrap().unwrap();
+            assert!(n > 0, "closed while waiting");
+            self.decoder.extend(&buffer[..n]);
+        }
+    }
+}
+
+/// Code evaluated over nREPL that then throws in the page (issue 24): the session that
+/// evaluated last gets one `err` message naming the var, the form and jank's message.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_session_that_patched_last_hears_of_the_errors_its_code_throws_in_the_page() {
+    let (mut jank, dir, started) = demo_app("page-runtime-error", "contract").await;
+    let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
+    let nrepl = NreplServerSettings { enabled: true, port: 0 };
+    let errors = started.runtime_errors.clone();
+    let server = nrepl_endpoint::start(started.pipeline.clone(), &nrepl, None, &dir, errors).await.unwrap();
+    let browser = test_support::cdp::Browser::launch().await;
+    let page = browser.open(&url).await;
+    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
+
+    let mut client = RawClient { stream: raw(server.port()).await, decoder: FrameDecoder::new(1 << 20) };
+    let cloned =
+        client.exchange(Ordered::Dict(vec![("op", Ordered::Str("clone")), ("id", Ordered::Str("1"))]), "1").await;
+    let session = cloned[0]["new-session"].as_str().unwrap().to_string();
+    let file = dir.join("src/demo/core.jank").display().to_string();
+    let eval = |code, id| {
+        Ordered::Dict(vec![
+            ("op", Ordered::Str("eval")),
+            ("session", Ordered::Str(&session)),
+            ("ns", Ordered::Str("demo.core")),
+            ("file", Ordered::Str(&file)),
+            ("line", Ordered::Int(10)),
+            ("code", Ordered::Str(code)),
+            ("id", Ordered::Str(id)),
+        ])
+    };
+    let code = "(defn speed [] 3)\n(defn radius [] 18)\n(defn color [clicks] \"gold\")\n(defn label [clicks] \"x\")";
+    client.exchange(eval(code, "2"), "2").await;
+    page.wait_for("window.demoApp.values && window.demoApp.values.color === 'gold'", Duration::from_secs(20)).await;
+    client.exchange(eval("(defn radius [] (/ 1 0))", "3"), "3").await;
+    let told = client.wait_for(|m| m["err"].as_str().is_some_and(|e| e.contains("threw in page"))).await;
+    assert_eq!(told["session"], session.as_str(), "{told}");
+    let err = told["err"].as_str().unwrap();
+    assert!(err.starts_with("demo.core/radius (") && err.contains("divide by zero"), "{err}");
+    assert!(err.contains("in the animation frame"), "{err}");
+
+    browser.close().await;
+    let _ = jank.kill().await;
 }
 
 fn json(value: &Bencode) -> Value {
@@ -886,12 +950,14 @@ async fn eval_from_an_nrepl_client_with_upstream_jank() {
 }
 
 /// `mode`: the stand-in's `--mode`.
-async fn eval_from_an_nrepl_client(mode: &str) {
+/// The demo workspace with the stand-in jank in `mode` serving it, and the app started on it
+/// (any free port).
+async fn demo_app(name: &str, mode: &str) -> (Child, PathBuf, jank_hotpatch::app::Started) {
     let standin = repo().join("target/debug/jank-standin");
     assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
-    let dir = scratch(&format!("page-{mode}"));
+    let dir = scratch(name);
     jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
-    let mut jank = Command::new(&standin)
+    let jank = Command::new(&standin)
         .args(["--mode", mode])
         .current_dir(&dir)
         .kill_on_drop(true)
@@ -902,9 +968,14 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     settings.app.port = 0;
     settings.resolve_paths(&dir);
     let started = jank_hotpatch::app::start(&settings, &dir).await;
+    (jank, dir, started)
+}
+
+async fn eval_from_an_nrepl_client(mode: &str) {
+    let (mut jank, dir, started) = demo_app(&format!("page-{mode}"), mode).await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, None, &dir).await.unwrap();
+    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, None, &dir, None).await.unwrap();
     let browser = test_support::cdp::Browser::launch().await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;

@@ -46,7 +46,8 @@ fn link_standin(dir: &Path, link: &Link) -> PathBuf {
     let output = dir.join(if link.es6 { "app.mjs" } else { "app.js" });
     let mut emcc = Command::new("emcc");
     emcc.env("EMSDK_PYTHON", "/usr/bin/python3").env("NODE_PATH", "/usr/share/nodejs");
-    emcc.args(["-std=c++17", "-O2"]).args(flags.split_whitespace());
+    // The fork's bundle compiles and links with -fexceptions -frtti, as the demo's main module does.
+    emcc.args(jank_hotpatch::main_module::MAIN_MODULE_FLAGS).args(flags.split_whitespace());
     if link.fork {
         emcc.arg("-DJANK_STANDIN_FORK_API");
     }

@@ -228,6 +228,9 @@ export type Stage = (typeof STAGES)[number];
 export const FLASH_MS = {flash};
 /** The longest value shown inline, in characters. */
 export const VALUE_MAX_CHARS = {value_max};
+/** The source of the diagnostics (and the start of the log lines) of errors thrown while
+ * patched code runs in a page. */
+export const RUNTIME_SOURCE = {runtime_source};
 
 /** Every sidecar setting with its default (`null`: none). */
 export const SETTINGS: Readonly<Record<string, unknown>> = {settings};
@@ -241,6 +244,7 @@ export const SETTINGS: Readonly<Record<string, unknown>> = {settings};
         stages = json!(stages()),
         flash = ext::FLASH_MS,
         value_max = ext::VALUE_MAX_CHARS,
+        runtime_source = json!(ext::RUNTIME_SOURCE),
         settings = serde_json::to_string_pretty(&settings).unwrap(),
     )
 }
@@ -288,6 +292,9 @@ fn elisp_mirror() -> String {
   "The version of jank-hotpatch this package belongs to.
 Its sidecar gives its own in the serverInfo of its answer to initialize.")
 
+(defconst jank-hotpatch-protocol-runtime-source {runtime_source}
+  "The source of the diagnostics of errors thrown by patched code in a page.")
+
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here
 "#,
@@ -300,6 +307,7 @@ Its sidecar gives its own in the serverInfo of its answer to initialize.")
         flash = ext::FLASH_MS as f64 / 1000.0,
         value_max = ext::VALUE_MAX_CHARS,
         version = quoted(env!("CARGO_PKG_VERSION")),
+        runtime_source = quoted(ext::RUNTIME_SOURCE),
     )
 }
 

@@ -9,8 +9,8 @@ use jank_hotpatch::deliver::AppServer;
 use jank_hotpatch::stages::Deliver;
 use serde_json::{json, Value};
 use support::app::{app_root, app_settings, Modules};
-use support::demo::{at_position, change, line_of, start_lsp, WAIT};
-use support::workspace::{prepare_demo, Standin};
+use support::demo::{at_position, change, line_of, open_demo, OpenDemo, WAIT};
+use support::workspace::Standin;
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
 use test_support::stats::Summary;
@@ -61,15 +61,7 @@ fn version_of(report: &Value, name: &str) -> Value {
 /// The demo workspace, the LSP server, one page, and the demo file open and patched once
 /// (with that first report and the app's URL).
 async fn demo_with_page(name: &str, browser: &std::sync::Arc<Browser>) -> (Demo, Page, Standin, Value, String) {
-    let dir = prepare_demo(name);
-    let jank = Standin::start(&dir, "contract");
-    let (mut client, url) = start_lsp(&dir).await;
-    let page = browser.open(&url).await;
-    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
-    let path = dir.join("src/demo/core.jank");
-    let uri = format!("file://{}", path.display());
-    let text = std::fs::read_to_string(&path).unwrap();
-    client.open(&uri, &text).await;
+    let OpenDemo { client, page, jank, uri, text, url } = open_demo(name, browser).await;
     let mut demo = Demo { client, uri: uri.clone(), text, version: 1 };
     let report = demo.command("jank.hotPatchFile", json!({"uri": uri})).await;
     assert_eq!(report["ok"], true, "{report}");

@@ -39,6 +39,9 @@ export interface ServerStatusParams {
     appUrl?: string;
     /** Pages connected to the sidecar. */
     browsers: number;
+    /** Distinct errors thrown by code running in the pages now (each also a diagnostic on
+     * its form, source `jank-hotpatch (runtime)`, and a line in the output channel). */
+    runtimeErrors: number;
 }
 
 /** Milliseconds per stage; for several forms, the slowest form's compile/build/check. */

@@ -16,6 +16,9 @@ export type Stage = (typeof STAGES)[number];
 export const FLASH_MS = 400;
 /** The longest value shown inline, in characters. */
 export const VALUE_MAX_CHARS = 120;
+/** The source of the diagnostics (and the start of the log lines) of errors thrown while
+ * patched code runs in a page. */
+export const RUNTIME_SOURCE = "jank-hotpatch (runtime)";
 
 /** Every sidecar setting with its default (`null`: none). */
 export const SETTINGS: Readonly<Record<string, unknown>> = {

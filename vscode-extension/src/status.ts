@@ -87,6 +87,11 @@ export function statusView(state: StatusState): StatusView {
         return { text: "$(error) jank", tooltip, background: "error" };
     }
     const latency = report ? ` ${formatMs(report.total_ms)} ms` : "";
+    const failing = state.status?.runtimeErrors ?? 0;
+    if (failing > 0) {
+        const what = `$(error) ${plural(failing, "error")} thrown by code running in the page: see Problems (on the form) and the jank-hotpatch output.`;
+        return { text: `$(error) jank${latency} ✗rt`, tooltip: `${what}\n\n${tooltip}`, background: "error" };
+    }
     if (connection) {
         return { text: `$(warning) jank${latency}`, tooltip, background: "warning" };
     }

@@ -3,8 +3,10 @@
 //!
 //! Owns: page registration and dropping (with the reason logged), per-page bounded send
 //! queues, numbering batches and routing acks to the batch that waits for them, what each
-//! page said of its main module, and the forms failing before the pages (shown in their HUD,
-//! and to pages that connect later). Must not touch sockets (`server.rs`) or the journal's
+//! page said of its main module, the forms failing before the pages (shown in their HUD,
+//! and to pages that connect later), and the pages' runtime errors (attributed to a journaled
+//! patch by the patch id the page found on the stack; at most [`RUNTIME_ERRORS_PER_PAGE`] per
+//! page, dropped with the page). Must not touch sockets (`server.rs`) or the journal's
 //! files (`journal.rs`, written in order by `saves.rs`); turning acks into a [`Delivery`] is
 //! `acks.rs`'s, telling a page that runs another build of the app `stale.rs`'s.
 
@@ -17,15 +19,25 @@ use tokio::sync::{mpsc, watch};
 
 use super::acks::{add_hooks, summarize};
 use super::journal::{Entry, Journal, HISTORY_PER_VAR};
-use super::protocol::{encode_batch, HookResult, LoadResult, PageApi, PatchHeader, ServerMessage};
+use super::protocol::{
+    encode_batch, HookResult, LoadResult, PageApi, PatchHeader, RuntimeOrigin, RuntimeReport, ServerMessage,
+};
 use super::saves::{finish, JournalSaves, Saved};
 use super::stale::{runs_other_build, stale_notice, stale_warning, AppBuild};
-use crate::stages::{Delivery, FormFailure, LoadHooks, Patch, PatchKind, VarName, VarVersion};
+use crate::stages::{
+    AfterPatch, Culprit, Delivery, FormFailure, LoadHooks, Patch, PatchKind, RuntimeError, RuntimeErrors, VarName,
+    VarVersion,
+};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
 
 pub type PageId = u64;
+
+/// Distinct runtime errors kept per page (the client keeps as many); more are not recorded.
+pub const RUNTIME_ERRORS_PER_PAGE: usize = 32;
+/// The longest runtime error message kept, in bytes.
+const RUNTIME_MESSAGE_BYTES: usize = 2000;
 
 /// What reaches a waiting batch about one of its pages.
 #[derive(Debug)]
@@ -69,6 +81,8 @@ struct State {
     journal: Journal,
     /// Forms that failed before reaching the pages, by [`FormFailure::key`].
     failing: BTreeMap<String, FormFailure>,
+    /// The pages' runtime errors, by page and the page's key.
+    runtime: BTreeMap<(PageId, String), RuntimeError>,
 }
 
 pub struct Hub {
@@ -77,6 +91,8 @@ pub struct Hub {
     saves: JournalSaves,
     /// Number of connected pages, for front ends that show it.
     browsers: watch::Sender<usize>,
+    /// Every page's runtime errors, after each change.
+    runtime: watch::Sender<RuntimeErrors>,
 }
 
 /// A page's side of the hub: its id, its queue, and the journal it must be sent first.
@@ -91,10 +107,12 @@ pub struct Registration {
 impl Hub {
     pub fn new(journal: Journal) -> Arc<Hub> {
         let (browsers, _) = watch::channel(0);
+        let (runtime, _) = watch::channel(RuntimeErrors::default());
         Arc::new(Hub {
             state: Mutex::new(State { journal, next_batch: 1, ..State::default() }),
             saves: JournalSaves::default(),
             browsers,
+            runtime,
         })
     }
 
@@ -109,6 +127,61 @@ impl Hub {
 
     pub fn watch_browsers(&self) -> watch::Receiver<usize> {
         self.browsers.subscribe()
+    }
+
+    pub fn watch_runtime_errors(&self) -> watch::Receiver<RuntimeErrors> {
+        self.runtime.subscribe()
+    }
+
+    /// A page's report of a runtime error (new, or its count grown), attributed to the
+    /// journaled patch whose function the page found on the stack.
+    pub fn runtime_error(&self, page: PageId, report: RuntimeReport) {
+        let mut state = self.lock();
+        let key = (page, report.key);
+        let known = state.runtime.contains_key(&key);
+        if !known && state.runtime.keys().filter(|(p, _)| *p == page).count() >= RUNTIME_ERRORS_PER_PAGE {
+            return;
+        }
+        let after = report.after.map(|a| AfterPatch { vars: a.vars, ms: a.ms });
+        let culprit = match (report.origin, report.patch.and_then(|id| state.journal.find(id))) {
+            (RuntimeOrigin::App, _) => Culprit::App { after },
+            (RuntimeOrigin::Jank, Some(entry)) => {
+                Culprit::Patched { var: entry.var.clone(), patch: entry.id, origin: entry.origin.clone() }
+            }
+            (RuntimeOrigin::Jank, None) => Culprit::Unpatched { after },
+        };
+        let mut message = report.message;
+        if message.len() > RUNTIME_MESSAGE_BYTES {
+            let end = (0..=RUNTIME_MESSAGE_BYTES).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+            message.truncate(end);
+        }
+        let error = RuntimeError {
+            page,
+            key: key.1.clone(),
+            message,
+            caught_in: report.caught_in,
+            count: report.count,
+            culprit,
+        };
+        if !known {
+            tracing::info!("{}", error.summary());
+        }
+        state.runtime.insert(key, error);
+        self.publish_runtime(&state);
+    }
+
+    /// A batch loaded in the page: these errors are counted afresh if they happen again.
+    pub fn runtime_clear(&self, page: PageId, keys: &[String]) {
+        let mut state = self.lock();
+        let before = state.runtime.len();
+        state.runtime.retain(|(p, key), _| *p != page || !keys.contains(key));
+        if state.runtime.len() != before {
+            self.publish_runtime(&state);
+        }
+    }
+
+    fn publish_runtime(&self, state: &State) {
+        self.runtime.send_replace(Arc::new(state.runtime.values().cloned().collect()));
     }
 
     pub fn journal_len(&self) -> usize {
@@ -217,6 +290,12 @@ impl Hub {
         let mut state = self.lock();
         let page = state.pages.remove(&id)?;
         self.browsers.send_replace(state.pages.len());
+        // A page that reloads starts clean.
+        let before = state.runtime.len();
+        state.runtime.retain(|(p, _), _| *p != id);
+        if state.runtime.len() != before {
+            self.publish_runtime(&state);
+        }
         for waiting in state.waiting.values() {
             let _ = waiting.send(PageEvent::Gone(id));
         }
@@ -480,5 +559,49 @@ fn journal_header(e: &Entry) -> PatchHeader {
         var: e.var.clone(),
         kind: PatchKind::Definition,
         origin: e.origin.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::protocol::AfterReport;
+
+    fn report(key: &str, origin: RuntimeOrigin, patch: Option<u64>) -> RuntimeReport {
+        RuntimeReport {
+            key: key.into(),
+            message: "divide by zero".into(),
+            caught_in: "the animation frame".into(),
+            origin,
+            count: 3,
+            patch: patch.map(crate::stages::PatchId),
+            after: Some(AfterReport { vars: vec!["demo.core/speed".into()], ms: 400.0 }),
+        }
+    }
+
+    #[test]
+    fn runtime_errors_are_attributed_by_the_journal_bounded_per_page_and_dropped_with_the_page() {
+        let hub = Hub::new(Journal::default());
+        hub.lock().journal.record(&crate::deliver::test_patch(7, "speed", PatchKind::Definition));
+        let errors = hub.watch_runtime_errors();
+        let page = hub.register("peer".into()).id;
+        hub.runtime_error(page, report("a", RuntimeOrigin::Jank, Some(7)));
+        hub.runtime_error(page, report("b", RuntimeOrigin::Jank, Some(99)));
+        hub.runtime_error(page, report("c", RuntimeOrigin::App, None));
+        let now = errors.borrow().clone();
+        let culprits: Vec<&Culprit> = now.iter().map(|e| &e.culprit).collect();
+        assert!(matches!(culprits[0], Culprit::Patched { var, .. } if var.name == "speed"), "{culprits:?}");
+        assert!(matches!(culprits[1], Culprit::Unpatched { after: Some(_) }), "an unknown patch is no guess");
+        assert!(matches!(culprits[2], Culprit::App { .. }));
+        assert!(now[2].summary().contains("not jank code; after patching demo.core/speed 0.4 s earlier"));
+
+        for i in 0..RUNTIME_ERRORS_PER_PAGE {
+            hub.runtime_error(page, report(&format!("more {i}"), RuntimeOrigin::App, None));
+        }
+        assert_eq!(errors.borrow().len(), RUNTIME_ERRORS_PER_PAGE);
+        hub.runtime_clear(page, &["a".to_string()]);
+        assert!(errors.borrow().iter().all(|e| e.key != "a"));
+        hub.drop_page(page, "it reloaded");
+        assert!(errors.borrow().is_empty(), "a page that reloads starts clean");
     }
 }

@@ -79,6 +79,11 @@ impl Journal {
         &self.entries
     }
 
+    /// The journaled patch `id` (current or an earlier version).
+    pub fn find(&self, id: PatchId) -> Option<&Entry> {
+        self.entries.iter().chain(self.history.iter()).find(|e| e.id == id)
+    }
+
     /// The var's version: how many patches of it the journal holds (0: the app's own code).
     pub fn version(&self, var: &VarName) -> u32 {
         let current = self.entries.iter().any(|e| &e.var == var);

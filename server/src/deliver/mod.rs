@@ -50,7 +50,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
 use crate::main_module::MainModuleOnDisk;
-use crate::stages::{Deliver, Delivery, FormFailure, LoadHooks, Patch, StageFailure, VarName};
+use crate::stages::{Deliver, Delivery, FormFailure, LoadHooks, Patch, RuntimeErrors, StageFailure, VarName};
 
 pub use hub::PageStatus;
 use journal::Journal;
@@ -192,6 +192,12 @@ impl AppServer {
     /// Changes whenever a page connects or leaves (for `jank/serverStatus`).
     pub fn watch_browsers(&self) -> watch::Receiver<usize> {
         self.hub.watch_browsers()
+    }
+
+    /// The pages' runtime errors, after every change (the pages send at most one report per
+    /// error every 250 ms; readers take the latest).
+    pub fn watch_runtime_errors(&self) -> watch::Receiver<RuntimeErrors> {
+        self.hub.watch_runtime_errors()
     }
 
     /// Closes every page connection and the port (works through an `Arc`; later calls and

@@ -20,6 +20,12 @@
 //! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
 //!   "error"?, "skipped"?, "rebound"?, "output"?}], "hooks"?: [{"var", "ok", "error"?,
 //!   "output"?}]}` once the page applied (or failed) every patch of batch `b`.
+//! - page -> server, text: `{"op":"runtime_error","key","message","where","origin":"jank"|"app",
+//!   "count","patch"?,"after"?:{"vars","ms"}}`: an error thrown while code ran in the page, one
+//!   message per distinct error (`key`) and at most every 250 ms, its `count` growing; `patch`
+//!   is the innermost patched function's on the stack, `after` the last batch the page loaded
+//!   before it when none is. `{"op":"runtime_clear","keys"}` when a batch loaded: those are
+//!   counted afresh if they happen again.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -136,6 +142,44 @@ pub enum ClientMessage {
     Hello {
         api: PageApi,
     },
+    #[serde(rename = "runtime_error")]
+    RuntimeError(RuntimeReport),
+    #[serde(rename = "runtime_clear")]
+    RuntimeClear {
+        keys: Vec<String>,
+    },
+}
+
+/// A page's report of one distinct runtime error, with its count so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeReport {
+    pub key: String,
+    pub message: String,
+    #[serde(rename = "where")]
+    pub caught_in: String,
+    pub origin: RuntimeOrigin,
+    pub count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<AfterReport>,
+}
+
+/// Whose code threw: jank's (a C++ exception, a trap, wasm frames on the stack) or the app's JS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeOrigin {
+    Jank,
+    App,
+}
+
+/// The last batch the page loaded before the error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterReport {
+    pub vars: Vec<String>,
+    pub ms: f64,
 }
 
 /// How calling one load hook went in one page.
@@ -212,6 +256,11 @@ impl ClientMessage {
             ClientMessage::Hello { api } if api.missing.len() > MAX_API_NAMES => {
                 Err(ProtocolError::Malformed(format!("more than {MAX_API_NAMES} missing names")))
             }
+            ClientMessage::RuntimeError(RuntimeReport { after: Some(after), .. })
+                if !after.ms.is_finite() || after.ms < 0.0 || after.vars.len() > MAX_API_NAMES =>
+            {
+                Err(ProtocolError::Malformed("after: ms must be finite and non-negative, vars few".into()))
+            }
             _ => Ok(message),
         }
     }
@@ -258,6 +307,28 @@ mod tests {
             .collect();
         let len = a.module.bytes.len();
         assert_eq!(sizes, [(42, len), (44, 0), (43, b.module.bytes.len()), (42, 0)]);
+    }
+
+    #[test]
+    fn runtime_errors_parse_and_bad_ones_say_why() {
+        let report = ClientMessage::parse(
+            r#"{"op":"runtime_error","key":"jank 7 divide by zero","message":"divide by zero","where":"the animation frame","origin":"jank","count":12,"patch":7}"#,
+        );
+        let Ok(ClientMessage::RuntimeError(report)) = report else { panic!("{report:?}") };
+        assert_eq!((report.count, report.patch, report.origin), (12, Some(PatchId(7)), RuntimeOrigin::Jank));
+        let app = ClientMessage::parse(
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"a promise","origin":"app","count":1,"after":{"vars":["demo.core/radius"],"ms":400.5}}"#,
+        );
+        assert!(matches!(app, Ok(ClientMessage::RuntimeError(RuntimeReport { after: Some(_), .. }))), "{app:?}");
+        let clear = ClientMessage::parse(r#"{"op":"runtime_clear","keys":["k"]}"#);
+        assert_eq!(clear, Ok(ClientMessage::RuntimeClear { keys: vec!["k".into()] }));
+        for bad in [
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"w","origin":"server","count":1}"#,
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"w","origin":"app","count":-1}"#,
+            r#"{"op":"runtime_error","key":"k","message":"m","where":"w","origin":"app","count":1,"after":{"vars":[],"ms":-1}}"#,
+        ] {
+            assert!(matches!(ClientMessage::parse(bad), Err(ProtocolError::Malformed(_))), "{bad}");
+        }
     }
 
     #[test]

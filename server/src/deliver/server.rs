@@ -32,6 +32,7 @@ const CLIENT_JS: &str = concat!(
     include_str!("client/output.js"),
     include_str!("client/hud.js"),
     include_str!("client/runtime.js"),
+    include_str!("client/errors.js"),
     include_str!("client/loader.js"),
     include_str!("client/hooks.js"),
     include_str!("client/socket.js"),
@@ -217,6 +218,8 @@ async fn serve_page(app: &App, mut socket: WebSocket, registration: Registration
                 Some(Ok(Message::Text(text))) => match ClientMessage::parse(&text) {
                     Ok(ClientMessage::Ack { batch, results, hooks }) => app.hub.ack(id, batch, results, hooks),
                     Ok(ClientMessage::Hello { api }) => app.hub.hello(id, api),
+                    Ok(ClientMessage::RuntimeError(report)) => app.hub.runtime_error(id, report),
+                    Ok(ClientMessage::RuntimeClear { keys }) => app.hub.runtime_clear(id, &keys),
                     Err(e) => return format!("it broke the protocol: {e}"),
                 },
                 Some(Ok(Message::Binary(_))) => return format!("it broke the protocol: {}", ProtocolError::Binary),

@@ -139,8 +139,14 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
             settings.nrepl_server.port = port;
             let jank = settings.nrepl.endpoint.as_deref();
             Some(
-                crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir)
-                    .await?,
+                crate::front::nrepl_endpoint::start(
+                    started.pipeline.clone(),
+                    &settings.nrepl_server,
+                    jank,
+                    &dir,
+                    started.runtime_errors.clone(),
+                )
+                .await?,
             )
         }
         None => None,
@@ -156,6 +162,9 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     println!();
 
     let roots = [dir.join("src")];
+    if let Some(errors) = started.runtime_errors {
+        tokio::spawn(crate::front::watch::follow_runtime_errors(errors, |line| println!("{line}")));
+    }
     tokio::select! {
         result = crate::front::watch::watch_files(&started.pipeline, &roots, |line| println!("{line}")) => result?,
         _ = tokio::signal::ctrl_c() => println!("stopping"),

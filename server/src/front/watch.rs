@@ -1,10 +1,11 @@
 //! `jank-hotpatch watch`: hot-patch on file save without any editor, like `shadow-cljs
 //! watch`. File events from `notify`, debounced; the same pipeline and change detection as
-//! `jank.hotPatchFile`. Prints one line per patch run.
+//! `jank.hotPatchFile`. Prints one line per patch run, and one per distinct error the pages
+//! report while its code runs (when it appears, and when it stops, with its count).
 //!
 //! Must not know about LSP; it is a front end of the pipeline like `lsp`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Settings;
 use crate::pipeline::{self, jank_paths, DiskFiles, Document, PatchReport, Pipeline, Selection};
+use crate::stages::{RuntimeError, RuntimeErrors, RUNTIME_FOLLOW_EVERY};
 
 /// Quiet time after the last file event before patching: editors write files in bursts.
 const DEBOUNCE: Duration = Duration::from_millis(30);
@@ -41,7 +43,38 @@ pub async fn run(workspace: &Path, paths: &[PathBuf]) -> Result<(), WatchError> 
     }
     let roots: Vec<PathBuf> = if paths.is_empty() { vec![workspace.clone()] } else { paths.to_vec() };
     started.pipeline.set_workspace(Arc::new(DiskFiles::new(roots.clone())));
+    if let Some(errors) = started.runtime_errors {
+        tokio::spawn(follow_runtime_errors(errors, |line| println!("{line}")));
+    }
     watch_files(&started.pipeline, &roots, |line| println!("{line}")).await
+}
+
+/// Prints one line per distinct runtime error of the pages when it appears, and one when it
+/// stops (a patch loaded in its page, or the page went away) with how often it was thrown.
+pub async fn follow_runtime_errors(mut errors: tokio::sync::watch::Receiver<RuntimeErrors>, print: impl Fn(String)) {
+    let mut shown = HashMap::new();
+    while errors.changed().await.is_ok() {
+        let now = errors.borrow_and_update().clone();
+        for line in runtime_lines(&mut shown, &now) {
+            print(line);
+        }
+        tokio::time::sleep(RUNTIME_FOLLOW_EVERY).await;
+    }
+}
+
+fn runtime_lines(shown: &mut HashMap<(u64, String), RuntimeError>, now: &[RuntimeError]) -> Vec<String> {
+    let mut lines: Vec<String> = now
+        .iter()
+        .filter(|e| !shown.contains_key(&(e.page, e.key.clone())))
+        .map(|e| format!("✗ runtime: {}", e.summary()))
+        .collect();
+    let current: HashMap<(u64, String), RuntimeError> =
+        now.iter().map(|e| ((e.page, e.key.clone()), e.clone())).collect();
+    for (_, gone) in shown.iter().filter(|(id, _)| !current.contains_key(*id)) {
+        lines.push(format!("✓ runtime: stopped: {}", gone.summary()));
+    }
+    *shown = current;
+    lines
 }
 
 /// Patches every .jank file under `roots` once, then each file again when it changes,

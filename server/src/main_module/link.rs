@@ -39,7 +39,9 @@ pub struct MainModule {
     pub linked: bool,
 }
 
-const COMPILE_FLAGS: [&str; 2] = ["-std=c++17", "-O2"];
+/// `-fexceptions -frtti`: the jank fork's emscripten bundle always links with them, so a jank error
+/// escapes a call from JavaScript as a C++ exception; the demo's main module fails as jank's does.
+pub const MAIN_MODULE_FLAGS: [&str; 4] = ["-std=c++17", "-O2", "-fexceptions", "-frtti"];
 
 /// A link takes ~4 s; this only guards against a hung emcc.
 const LINK_TIMEOUT: Duration = Duration::from_secs(300);
@@ -86,7 +88,7 @@ pub async fn build_main_module(
 
     write_post_js(&post_js).map_err(|e| MainModuleError::io(format!("write {}", post_js.display()), e))?;
     let emcc = find_emcc(None)?;
-    let mut args: Vec<OsString> = COMPILE_FLAGS.iter().map(OsString::from).collect();
+    let mut args: Vec<OsString> = MAIN_MODULE_FLAGS.iter().map(OsString::from).collect();
     args.extend(settings().into_iter().map(OsString::from));
     let mut exported = OsString::from("-sEXPORTED_FUNCTIONS=@");
     exported.push(&export_file);

@@ -16,7 +16,7 @@ mod on_disk;
 
 use std::path::Path;
 
-pub use link::{build_main_module, MainModule, MainModuleError};
+pub use link::{build_main_module, MainModule, MainModuleError, MAIN_MODULE_FLAGS};
 pub use link_flags::{exported_functions, link_flags, LinkFlagsError, LinkOptions};
 pub use on_disk::MainModuleOnDisk;
 

@@ -5,7 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
+
+use super::workspace::{prepare_demo, Standin};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -37,4 +40,28 @@ pub async fn change(client: &mut LspClient, uri: &str, version: i32, text: &str)
             json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
         )
         .await;
+}
+
+/// A fresh demo workspace with the stand-in jank serving it, the LSP server on it, one page
+/// connected, and the demo file open in the "editor" (not patched yet).
+pub struct OpenDemo {
+    pub client: LspClient,
+    pub page: Page,
+    pub jank: Standin,
+    pub uri: String,
+    pub text: String,
+    pub url: String,
+}
+
+pub async fn open_demo(name: &str, browser: &std::sync::Arc<Browser>) -> OpenDemo {
+    let dir = prepare_demo(name);
+    let jank = Standin::start(&dir, "contract");
+    let (mut client, url) = start_lsp(&dir).await;
+    let page = browser.open(&url).await;
+    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
+    let path = dir.join("src/demo/core.jank");
+    let uri = format!("file://{}", path.display());
+    let text = std::fs::read_to_string(&path).unwrap();
+    client.open(&uri, &text).await;
+    OpenDemo { client, page, jank, uri, text, url }
 }

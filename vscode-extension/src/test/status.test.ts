@@ -20,7 +20,7 @@ function report(overrides: Partial<PatchReport> = {}): PatchReport {
     };
 }
 
-const connected: ServerStatusParams = { health: "ok", busy: false, message: "ready", appUrl: "http://127.0.0.1:7888/?t=x", browsers: 2 };
+const connected: ServerStatusParams = { health: "ok", busy: false, message: "ready", appUrl: "http://127.0.0.1:7888/?t=x", browsers: 2, runtimeErrors: 0 };
 
 function running(overrides: Partial<StatusState> = {}): StatusState {
     return { server: "running", patching: false, status: connected, ...overrides };
@@ -58,6 +58,13 @@ describe("status bar text", () => {
         const unreachable = statusView(running({ status: { ...connected, health: "warning", message: "jank nREPL unreachable at 127.0.0.1:5555" } }));
         assert.equal(unreachable.background, "warning");
         assert.match(unreachable.tooltip, /jank nREPL unreachable at 127\.0\.0\.1:5555/);
+    });
+
+    it("shows that the page is failing while its code throws", () => {
+        const view = statusView(running({ status: { ...connected, runtimeErrors: 1 }, lastReport: report() }));
+        assert.equal(view.text, "$(error) jank 84 ms ✗rt");
+        assert.equal(view.background, "error");
+        assert.match(view.tooltip, /1 error thrown by code running in the page/);
     });
 
     it("says what to do when the sidecar is not running", () => {

@@ -15,6 +15,8 @@ const env = {
   backoffMinMs: 100,
   backoffMaxMs: 5000,
   flashMs: 1500,
+  // Runtime errors: at most one message per distinct error this often.
+  reportMs: 250,
 };
 
 // Read by tests and by the app itself; the client writes it, nobody else should.
@@ -37,6 +39,9 @@ const state = {
   lastValue: null,
   lastLoadMs: null,
   connections: 0,
+  // Errors thrown by jank code (or the app) that reached the client, and the reports sent.
+  runtimeErrors: 0,
+  runtimeReports: 0,
 };
 window.jankHotpatch = state;
 

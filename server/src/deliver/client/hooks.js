@@ -4,18 +4,19 @@
 // `jank-hotpatch:after-load` events on window, with the batch's vars in `detail.vars`.
 
 const hooks = {
-  // -> [{var, ok, error?, output?}]
+  // -> [{var, ok, error?, output?}]. A hook whose var holds no function yet (a before-load
+  // hook defined by this very batch) is not called: jank would throw calling nil.
   call(M, vars) {
-    return (vars || []).map((v) => {
-      // A trap leaves emscripten's stack pointer where it was: put it back for the next call.
+    return (vars || []).filter((v) => M._jank_truthy(varRoot(M, v))).map((v) => {
       const stack = M.stackSave ? M.stackSave() : null;
       const called = output.capture(() => {
         try {
           callVar(M, v);
           return null;
         } catch (e) {
+          // A throw leaves emscripten's stack pointer where it was: put it back.
           if (stack !== null) M.stackRestore(stack);
-          return String((e && e.message) || e);
+          return errors.describe(e).message;
         }
       });
       const result = { var: v, ok: called.result === null };

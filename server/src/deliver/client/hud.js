@@ -1,5 +1,6 @@
 // hud: the heads-up display for failing forms, the patch count and the "patched" flash. It
-// keeps one failure per form (by key: "ns/name", or "file:line" for an expression) and is
+// keeps one failure per form (by key: "ns/name", or "file:line" for an expression; a runtime
+// error by "runtime <its key>", with its count) and is
 // redrawn whole, with fixed ids, after every change; all styling is in hud.css.
 
 const hud = {
@@ -10,7 +11,7 @@ const hud = {
     status: 'jank-hotpatch-status',
   },
   flashTimer: null,
-  // key -> {title, stage, message, file, line, column?, form}
+  // key -> {title, stage, message, file?, line?, column?, form?}
   failures: new Map(),
 
   replace(id, element) {
@@ -46,6 +47,7 @@ const hud = {
 
   // What the failures mean for the page: a page that could not catch up runs older code.
   title() {
+    if (Array.from(this.failures.values()).every((f) => f.stage.startsWith('runtime'))) return 'jank code failed in this page';
     if (state.behind.length) return 'this page could not catch up on ' + state.behind.join(', ') + ': it runs their older code';
     return 'jank hot-patch failed: the previous code keeps running';
   },
@@ -62,9 +64,8 @@ const hud = {
       const item = this.node('div', 'jank-hotpatch-failure');
       item.appendChild(this.node('div', 'jank-hotpatch-var', f.title + ' (' + f.stage + ')'));
       item.appendChild(this.node('pre', 'jank-hotpatch-message', f.message));
-      const where = f.file + ':' + f.line + (f.column ? ':' + f.column : '');
-      item.appendChild(this.node('div', 'jank-hotpatch-where', where));
-      item.appendChild(this.node('pre', 'jank-hotpatch-form', f.form));
+      if (f.file) item.appendChild(this.node('div', 'jank-hotpatch-where', f.file + ':' + f.line + (f.column ? ':' + f.column : '')));
+      if (f.form) item.appendChild(this.node('pre', 'jank-hotpatch-form', f.form));
       box.appendChild(item);
     }
     const close = this.node('button', 'jank-hotpatch-close', '×');

@@ -107,7 +107,7 @@ async function loadPatch(M, api, header, bytes) {
   } catch (e) {
     result.load_ms = performance.now() - started;
     result.ok = false;
-    result.error = String((e && e.message) || e);
+    result.error = errors.describe(e).message;
   } finally {
     // The module is instantiated by now; the file and the preload entry only cost memory.
     if (!loadedBefore) {

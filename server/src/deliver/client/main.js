@@ -12,6 +12,7 @@ function formKey(header) {
 const ops = {
   welcome(message, generation) {
     socket.welcomed();
+    errors.resend();
     if (!env.token()) console.warn('jank-hotpatch: this page has no token; open it with the URL the sidecar printed');
     if (message.journal > 0) console.info('jank-hotpatch: catching up on ' + message.journal + ' patches');
     hello(generation);
@@ -88,6 +89,7 @@ async function apply(header, bytes, generation) {
   batch.hooks = batch.hooks.concat(hooks.call(M, header.after_load));
   socket.send({ op: 'ack', batch: header.batch, results: batch.results, hooks: batch.hooks }, generation);
   report(batch);
+  errors.loaded(batch.headers, batch.results);
   hooks.announce('after-load', batch.headers);
 }
 

@@ -5,7 +5,7 @@
 // Without these no patch loads: `jank-hotpatch link-flags` prints the link flags that export them.
 const REQUIRED = [
   'FS', 'ccall', 'UTF8ToString', 'stringToUTF8', 'lengthBytesUTF8', '_malloc', '_free',
-  '_jank_hot_reload_load_patch', '_jank_deref_var', '_jank_call0', '_jank_to_string',
+  '_jank_hot_reload_load_patch', '_jank_deref_var', '_jank_truthy', '_jank_call0', '_jank_to_string',
 ];
 // Used when there: the jank fork's main module has neither of the first two, and the last
 // comes only with the post-js `link-flags` writes (needed for patches above syncLoadLimit).
@@ -14,6 +14,8 @@ const OPTIONAL = ['_jank_to_code_string', '_jank_hot_reload_last_error', 'jankLo
 const runtime = {
   attached: null,
   found: null,
+  // The main module once it runs (for code that cannot wait for `ready`).
+  module: null,
 
   // For apps whose main module is not the global `Module` (ES6/MODULARIZE builds).
   attach(moduleOrPromise) {
@@ -29,7 +31,10 @@ const runtime = {
     this.found = new Promise((resolve) => {
       const check = () => {
         const M = this.attached || (window.Module && window.Module.calledRun ? window.Module : null);
-        if (M) resolve({ M, api: this.inspect(M, this.attached ? 'attached' : 'global') });
+        if (M) {
+          this.module = M;
+          resolve({ M, api: this.inspect(M, this.attached ? 'attached' : 'global') });
+        }
         else setTimeout(check, 10);
       };
       check();

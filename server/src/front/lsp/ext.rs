@@ -28,6 +28,11 @@ pub const STATUS_REQUEST: &str = "jank/status";
 pub const FLASH_MS: u64 = 400;
 pub const VALUE_MAX_CHARS: usize = 120;
 
+/// The source of the diagnostics of errors thrown while patched code runs in a page (its own,
+/// so a patch's diagnostics never replace them), and the start of their `window/logMessage`
+/// lines (which the editors also put in their patch log).
+pub const RUNTIME_SOURCE: &str = "jank-hotpatch (runtime)";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HotPatchFormArgs {
@@ -161,6 +166,11 @@ pub struct ServerStatusParams {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_url: Option<String>,
     pub browsers: usize,
+    /// Distinct errors thrown by code running in the pages now (0 when none): the status bar and
+    /// mode line show the page is failing; each is a diagnostic (source `jank-hotpatch
+    /// (runtime)`) on its form when a patched function threw it, and a log message.
+    #[serde(default)]
+    pub runtime_errors: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

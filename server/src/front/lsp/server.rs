@@ -18,13 +18,14 @@ use super::ext::{
     self, Health, HotPatchFileArgs, HotPatchFormArgs, PatchReportParams, PatchStatus, ServerStatus, ServerStatusParams,
     UndoPatchArgs,
 };
+use super::runtime::{self, RuntimeDiagnostics, RuntimeView};
 use super::{framing, to_proto};
 use crate::app::{self, AppHandle};
 use crate::config::{ConfigProblem, Settings};
 use crate::front::nrepl_endpoint::{self, NreplEndpoint};
 use crate::pipeline::{self, DiskFiles, PatchReport, Pipeline, ProgressSink, Selection};
 use crate::reader;
-use crate::stages::Stage;
+use crate::stages::{RuntimeErrors, Stage, RUNTIME_FOLLOW_EVERY};
 
 /// What the command line adds to the settings.
 #[derive(Clone, Debug, Default)]
@@ -71,7 +72,9 @@ struct Backend {
     client: Client,
     documents: OpenDocuments,
     /// The last patch problems and warnings per document, published together with read errors.
-    problems: Mutex<HashMap<Uri, Shown>>,
+    problems: Arc<Mutex<HashMap<Uri, Shown>>>,
+    /// The pages' runtime errors per document, published beside the rest.
+    runtime: Arc<Mutex<RuntimeDiagnostics>>,
     workspace: Mutex<Option<PathBuf>>,
     /// Every workspace folder (the first is `workspace`): where a changed macro's users are.
     roots: Mutex<Vec<PathBuf>>,
@@ -90,6 +93,30 @@ struct Backend {
     nrepl_endpoint: Mutex<Option<NreplEndpoint>>,
 }
 
+/// Everything published as one file's diagnostics: read errors and the last patch's problems
+/// (of an open document), and the pages' runtime errors (of any file).
+struct FileDiagnostics {
+    documents: OpenDocuments,
+    problems: Arc<Mutex<HashMap<Uri, Shown>>>,
+    runtime: Arc<Mutex<RuntimeDiagnostics>>,
+}
+
+impl FileDiagnostics {
+    fn of(&self, uri: &Uri) -> (Vec<Diagnostic>, Option<i32>) {
+        let runtime = lock(&self.runtime).get(uri).cloned().unwrap_or_default();
+        let documents = self.documents.lock();
+        let Some(doc) = documents.get(uri) else { return (runtime, None) };
+        let text = doc.text();
+        let parsed = reader::parse(&text);
+        let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|e| to_proto::read_error(e, doc)).collect();
+        if let Some(shown) = lock(&self.problems).get(uri) {
+            diagnostics.extend(shown.diagnostics(doc));
+        }
+        diagnostics.extend(runtime);
+        (diagnostics, Some(doc.version))
+    }
+}
+
 struct Session {
     settings: Settings,
     pipeline: Arc<Pipeline>,
@@ -101,7 +128,8 @@ impl Backend {
         Backend {
             client,
             documents: OpenDocuments::default(),
-            problems: Mutex::new(HashMap::new()),
+            problems: Arc::new(Mutex::new(HashMap::new())),
+            runtime: Arc::new(Mutex::new(RuntimeDiagnostics::new())),
             workspace: Mutex::new(None),
             roots: Mutex::new(Vec::new()),
             init_options: Mutex::new(None),
@@ -179,9 +207,15 @@ impl Backend {
         if let Some(browsers) = started.browsers {
             self.follow_browsers(browsers);
         }
+        if let Some(errors) = started.runtime_errors.clone() {
+            self.follow_runtime_errors(errors);
+        }
         if settings.nrepl_server.enabled {
             let jank = settings.nrepl.endpoint.as_deref();
-            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace).await {
+            let errors = started.runtime_errors.clone();
+            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace, errors)
+                .await
+            {
                 Ok(endpoint) => {
                     tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());
                     *lock(&self.nrepl_endpoint) = Some(endpoint);
@@ -213,6 +247,51 @@ impl Backend {
                     status.clone()
                 };
                 client.send_notification::<ServerStatus>(params).await;
+            }
+        });
+    }
+
+    /// Keeps the runtime diagnostics, the status's count of failing errors and the log current
+    /// until the app server stops, reading the stream at most every [`RUNTIME_FOLLOW_EVERY`].
+    fn follow_runtime_errors(&self, mut errors: watch::Receiver<RuntimeErrors>) {
+        let client = self.client.clone();
+        let status = self.status.clone();
+        let files = FileDiagnostics {
+            documents: self.documents.clone(),
+            problems: self.problems.clone(),
+            runtime: self.runtime.clone(),
+        };
+        tokio::spawn(async move {
+            let mut view = RuntimeView::default();
+            while errors.changed().await.is_ok() {
+                let now = errors.borrow_and_update().clone();
+                let fresh = runtime::diagnostics(&now, &files.documents);
+                let changed: Vec<Uri> = {
+                    let mut shown = lock(&files.runtime);
+                    let uris = shown.keys().chain(fresh.keys()).filter(|u| shown.get(*u) != fresh.get(*u)).cloned();
+                    let uris: Vec<Uri> = uris.collect::<std::collections::HashSet<_>>().into_iter().collect();
+                    *shown = fresh;
+                    uris
+                };
+                for uri in changed {
+                    let (diagnostics, version) = files.of(&uri);
+                    client.publish_diagnostics(uri, diagnostics, version).await;
+                }
+                for line in view.log_lines(&now) {
+                    client.log_message(MessageType::ERROR, line).await;
+                }
+                let params = {
+                    let mut status = lock(&status);
+                    let failing = now.len();
+                    (status.runtime_errors != failing).then(|| {
+                        status.runtime_errors = failing;
+                        status.clone()
+                    })
+                };
+                if let Some(params) = params {
+                    client.send_notification::<ServerStatus>(params).await;
+                }
+                tokio::time::sleep(RUNTIME_FOLLOW_EVERY).await;
             }
         });
     }
@@ -311,17 +390,15 @@ impl Backend {
                 shown => problems.insert(uri.clone(), shown),
             };
         }
-        let (diagnostics, version) = {
-            let documents = self.documents.lock();
-            let Some(doc) = documents.get(uri) else { return };
-            let text = doc.text();
-            let parsed = reader::parse(&text);
-            let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|e| to_proto::read_error(e, doc)).collect();
-            if let Some(shown) = lock(&self.problems).get(uri) {
-                diagnostics.extend(shown.diagnostics(doc));
-            }
-            (diagnostics, Some(doc.version))
+        if !self.documents.lock().contains_key(uri) {
+            return;
+        }
+        let files = FileDiagnostics {
+            documents: self.documents.clone(),
+            problems: self.problems.clone(),
+            runtime: self.runtime.clone(),
         };
+        let (diagnostics, version) = files.of(uri);
         self.client.publish_diagnostics(uri.clone(), diagnostics, version).await;
     }
 

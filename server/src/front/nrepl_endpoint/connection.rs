@@ -33,6 +33,18 @@ pub struct Shared {
     pub sessions: Sessions,
     pub upstream: Upstream,
     pub undo: Undo,
+    /// The session that evaluated last (eval, load-file: what patches the page), and where its
+    /// connection's replies go: it hears of the errors its code throws in the page.
+    pub last_patcher: std::sync::Mutex<Option<(String, Outbox)>>,
+}
+
+impl Shared {
+    /// Sends `text` as an `err` message to the session that evaluated last, if any.
+    pub fn tell_last_patcher(&self, text: String) {
+        if let Some((session, outbox)) = super::lock(&self.last_patcher).as_ref() {
+            outbox.send(Message::new().with("session", session.as_str()).with("err", text));
+        }
+    }
 }
 
 enum Outgoing {
@@ -44,7 +56,7 @@ enum Outgoing {
 /// Where a request's replies go. Never blocks: a full queue means the client does not read,
 /// and the connection is closed.
 #[derive(Clone)]
-struct Outbox {
+pub struct Outbox {
     tx: mpsc::Sender<Outgoing>,
     stuck: Arc<Notify>,
 }
@@ -185,6 +197,7 @@ fn handle(request: Message, shared: &Arc<Shared>, outbox: &Outbox) {
 fn evaluate(request: Message, session: Arc<Session>, shared: Arc<Shared>, outbox: Outbox) {
     let id = request.id().unwrap_or_default().to_string();
     let reply = base(&request).with("session", session.id.as_str());
+    *super::lock(&shared.last_patcher) = Some((session.id.clone(), outbox.clone()));
     let task_session = session.clone();
     let task = tokio::spawn(async move {
         let session = task_session;

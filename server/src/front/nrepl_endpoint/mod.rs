@@ -4,8 +4,9 @@
 //! Owns: listening (loopback, its own port, written to `.jank-hotpatch-nrepl-port`), client
 //! connections and their limits, our sessions and their namespaces, `eval` and `load-file`
 //! through the pipeline (`eval`), the editors' evaluations about the REPL itself, answered
-//! here (`tooling`), and forwarding every other op to jank's nREPL with session
-//! and message ids mapped (`upstream`). Must not touch the pipeline's internals (it only calls
+//! here (`tooling`), forwarding every other op to jank's nREPL with session
+//! and message ids mapped (`upstream`), and an `err` message to the session that evaluated last
+//! for each new error its code throws in a page. Must not touch the pipeline's internals (it only calls
 //! `Pipeline::run`, and `Pipeline::undo` for the `jank-hotpatch/undo` op in `undo`), LSP, or
 //! `.nrepl-port` (jank's file: read, never written).
 
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::config::NreplServerSettings;
 use crate::pipeline::Pipeline;
+use crate::stages::{RuntimeErrors, RUNTIME_FOLLOW_EVERY};
 
 /// Where the server's port is written, in the workspace (`.nrepl-port` is jank's).
 pub const PORT_FILE: &str = ".jank-hotpatch-nrepl-port";
@@ -86,11 +88,14 @@ impl Drop for NreplEndpoint {
 /// Starts listening on 127.0.0.1 at `settings.port` (0: any free port) and writes the port to
 /// `<workspace>/.jank-hotpatch-nrepl-port`. `jank_endpoint` is the `nrepl.endpoint` setting
 /// (`host:port`, or `None` to read `<workspace>/.nrepl-port` at each connection to jank).
+/// `runtime_errors`: the pages' runtime errors, each new one told to the session that evaluated
+/// last.
 pub async fn start(
     pipeline: Arc<Pipeline>,
     settings: &NreplServerSettings,
     jank_endpoint: Option<&str>,
     workspace: &Path,
+    runtime_errors: Option<watch::Receiver<RuntimeErrors>>,
 ) -> Result<NreplEndpoint, NreplServerError> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)))
         .await
@@ -105,7 +110,11 @@ pub async fn start(
         undo: undo::Undo::new(pipeline, workspace),
         sessions: session::Sessions::default(),
         upstream: upstream::Upstream::new(jank_endpoint.map(str::to_string), workspace),
+        last_patcher: std::sync::Mutex::new(None),
     });
+    if let Some(errors) = runtime_errors {
+        tokio::spawn(tell_runtime_errors(errors, shared.clone(), stopped.clone()));
+    }
     tokio::spawn(accept(listener, shared, stopped));
     tracing::info!("nREPL server on 127.0.0.1:{port} (port in {})", port_file.display());
     Ok(NreplEndpoint { port, port_file, shutdown })
@@ -127,6 +136,28 @@ async fn accept(listener: TcpListener, shared: Arc<connection::Shared>, mut stop
             },
             _ = stopped.changed() => return,
         }
+    }
+}
+
+/// One `err` message per new runtime error (not per count) to the session that evaluated last.
+async fn tell_runtime_errors(
+    mut errors: watch::Receiver<RuntimeErrors>,
+    shared: Arc<connection::Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut told = std::collections::HashSet::new();
+    loop {
+        tokio::select! {
+            changed = errors.changed() => if changed.is_err() { return },
+            _ = stopped.changed() => return,
+        }
+        let now = errors.borrow_and_update().clone();
+        let current: std::collections::HashSet<(u64, String)> = now.iter().map(|e| (e.page, e.key.clone())).collect();
+        for error in now.iter().filter(|e| !told.contains(&(e.page, e.key.clone()))) {
+            shared.tell_last_patcher(format!("{}\n", error.summary()));
+        }
+        told = current;
+        tokio::time::sleep(RUNTIME_FOLLOW_EVERY).await;
     }
 }
 
