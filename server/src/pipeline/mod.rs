@@ -247,10 +247,15 @@ impl Pipeline {
     }
 
     async fn undo_delivered(&self, doc: &Document, file: &SourceFile, mut vars: Vec<VarName>) -> PatchReport {
+        let ns = file.namespace.name();
         let range_of = |var: &VarName| {
             file.forms
                 .iter()
-                .find(|f| matches!(f.kind, FormKind::Def(_)) && f.name.as_deref() == Some(var.name.as_str()))
+                .find(|f| {
+                    matches!(f.kind, FormKind::Def(_))
+                        && ns == Some(var.ns.as_str())
+                        && f.name.as_deref() == Some(var.name.as_str())
+                })
                 .map_or(0..0, |f| f.range.clone())
         };
         let forms = vars
@@ -303,7 +308,7 @@ impl Pipeline {
         }
         let mut patched = lock(&self.patched);
         for var in &vars {
-            patched.forget(&doc.path, &var.name);
+            patched.forget(&doc.path, var);
         }
         if delivery.browsers == 0 {
             report.message = Some("no pages connected: the journal keeps the earlier version for the next page".into());
@@ -357,6 +362,7 @@ impl Pipeline {
                 .collect();
             Box::new(report)
         };
+        let ns = file.namespace.name().unwrap_or_default();
         let chosen: Vec<(&Form, FormIdentity, String)> = match selection {
             Selection::FormAt(offset) => {
                 let Some(form) = file.form_at(offset) else {
@@ -382,7 +388,7 @@ impl Pipeline {
                             "a (comment ...) form is not evaluated: put the cursor on a form inside it",
                         )))
                     }
-                    _ => vec![(form, identity_of(&file.forms, form), form.normalized(&doc.text))],
+                    _ => vec![(form, identity_of(ns, &file.forms, form), form.normalized(&doc.text))],
                 }
             }
             Selection::ChangedForms | Selection::ChangedDefinitions => {
@@ -391,7 +397,7 @@ impl Pipeline {
                 }
                 let patched = lock(&self.patched);
                 patched
-                    .changed(&doc.path, &doc.text, &file.forms)
+                    .changed(&doc.path, &doc.text, ns, &file.forms)
                     .into_iter()
                     // defonce keeps its value, as in Clojure: sent once, never again.
                     .filter(|(form, identity, _)| {
@@ -413,7 +419,8 @@ impl Pipeline {
 
     /// A form of `file` on its way through the stages, ordered after the earlier requests of its var.
     fn target(&self, doc: &Document, file: &SourceFile, form: &Form) -> Target {
-        self.target_as(doc, file, form, identity_of(&file.forms, form), form.normalized(&doc.text))
+        let ns = file.namespace.name().unwrap_or_default();
+        self.target_as(doc, file, form, identity_of(ns, &file.forms, form), form.normalized(&doc.text))
     }
 
     fn target_as(

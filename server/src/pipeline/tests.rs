@@ -326,6 +326,25 @@ async fn defonce_is_sent_once() {
     assert_eq!(calls.lock().unwrap().delivered.len(), 1);
 }
 
+/// `(defonce state ...)` in several namespaces is one var per namespace: each is sent once.
+#[tokio::test]
+async fn defonce_of_the_same_name_in_another_namespace_is_another_var() {
+    let (p, calls) = pipeline(None, 0, false);
+    let a = file("/ws/src/a/core.jank", "(ns a.core)\n(defonce handler (fn [] 1))\n");
+    let b = file("/ws/src/b/core.jank", "(ns b.core)\n(defonce handler (fn [] 2))\n");
+    assert_eq!(p.run(&a, Selection::ChangedForms, &()).await.forms.len(), 1);
+    let report = p.run(&b, Selection::ChangedForms, &()).await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(
+        report.forms.iter().map(|f| format!("{}/{}", f.ns, f.name.as_deref().unwrap_or("?"))).collect::<Vec<_>>(),
+        ["b.core/handler"]
+    );
+    assert_eq!(calls.lock().unwrap().delivered.len(), 2);
+    // The same namespace in another file (a file moved or split) is the same var: kept.
+    let moved = file("/ws/src/a/moved.jank", "(ns a.core)\n(defonce handler (fn [] 3))\n");
+    assert!(p.run(&moved, Selection::ChangedForms, &()).await.forms.is_empty());
+}
+
 #[tokio::test]
 async fn load_failures_and_missing_backends_name_their_stage() {
     let (p, _) = pipeline(None, 0, true);
