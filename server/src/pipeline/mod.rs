@@ -197,20 +197,9 @@ impl Pipeline {
         let started = Instant::now();
         let file = reader::parse(&doc.text);
         let mut report = match self.undo_vars(doc, &file, selection) {
-            Ok(vars) => self.undo_delivered(doc, &file, vars).await,
+            Ok(vars) => self.undo_delivered(doc, &file, selection, vars).await,
             Err(report) => *report,
         };
-        if let (true, Selection::FormAt(_)) = (report.ok, selection) {
-            // Its last patch is undone: undoing the file must not take it back again.
-            if let Some(runs) = lock(&self.runs).get_mut(&doc.path) {
-                for var in report.versions.iter().map(|v| &v.var) {
-                    if let Some(run) = runs.iter_mut().rev().find(|run| run.contains(var)) {
-                        run.retain(|v| v != var);
-                    }
-                }
-                runs.retain(|run| !run.is_empty());
-            }
-        }
         report.undo = true;
         report.total_ms = ms(started);
         report
@@ -235,8 +224,10 @@ impl Pipeline {
                 };
                 Ok(vec![VarName::new(ns, name)])
             }
+            // Taken off the file's runs only once the undo went out (`took_back`): one that no
+            // page applied can be tried again.
             Selection::ChangedForms | Selection::ChangedDefinitions => {
-                lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
+                lock(&self.runs).get(&doc.path).and_then(|runs| runs.last().cloned()).ok_or_else(|| {
                     Box::new(PatchReport::failed(
                         Stage::Deliver,
                         "nothing to undo: no patch of this file was delivered since the sidecar started",
@@ -246,7 +237,14 @@ impl Pipeline {
         }
     }
 
-    async fn undo_delivered(&self, doc: &Document, file: &SourceFile, mut vars: Vec<VarName>) -> PatchReport {
+    async fn undo_delivered(
+        &self,
+        doc: &Document,
+        file: &SourceFile,
+        selection: Selection,
+        run: Vec<VarName>,
+    ) -> PatchReport {
+        let mut vars = run.clone();
         let ns = file.namespace.name();
         let range_of = |var: &VarName| {
             file.forms
@@ -288,8 +286,24 @@ impl Pipeline {
         report.output = delivery.output;
         report.warnings = delivery.hook_failures;
         report.warnings.extend(delivery.warnings);
+        // The journal keeps an undo that a page applied (or that no page was there for), so
+        // the next page gets it: it went out, even if another page refused it.
+        if delivery.failures.is_empty() || delivery.applied > 0 {
+            self.took_back(doc, selection, &run, &vars);
+        }
         if !delivery.failures.is_empty() {
-            let message = delivery.failures.join("; ");
+            let refusals = delivery.failures.join("; ");
+            let message = if delivery.applied > 0 && delivery.applied < delivery.browsers {
+                // The pages that applied it, and the journal, run the earlier version; the
+                // others the file's. A save patches the file's code into all of them.
+                format!(
+                    "the undo reached {} of {} pages ({refusals}); the others still run the file's code: \
+                     save the file to patch its code into every page again",
+                    delivery.applied, delivery.browsers
+                )
+            } else {
+                refusals
+            };
             report.problems = report
                 .forms
                 .iter()
@@ -306,15 +320,40 @@ impl Pipeline {
             report.message = Some(format!("undo failed: {message}"));
             return report;
         }
-        let mut patched = lock(&self.patched);
-        for var in &vars {
-            patched.forget(&doc.path, var);
-        }
         if delivery.browsers == 0 {
             report.message = Some("no pages connected: the journal keeps the earlier version for the next page".into());
         }
         report.ok = true;
         report
+    }
+
+    /// An undo went out: the pages run other code than the file says, so the next save patches
+    /// the undone vars again; and the file's runs no longer hold it (the file's last run, or
+    /// the undone var's last patch), so that undoing the file does not take it back twice.
+    fn took_back(&self, doc: &Document, selection: Selection, run: &[VarName], vars: &[VarName]) {
+        {
+            let mut patched = lock(&self.patched);
+            for var in vars {
+                patched.forget(&doc.path, var);
+            }
+        }
+        let mut runs = lock(&self.runs);
+        let Some(runs) = runs.get_mut(&doc.path) else { return };
+        match selection {
+            Selection::FormAt(_) => {
+                for var in vars {
+                    if let Some(run) = runs.iter_mut().rev().find(|run| run.contains(var)) {
+                        run.retain(|v| v != var);
+                    }
+                }
+                runs.retain(|run| !run.is_empty());
+            }
+            Selection::ChangedForms | Selection::ChangedDefinitions => {
+                if let Some(at) = runs.iter().rposition(|r| r == run) {
+                    runs.remove(at);
+                }
+            }
+        }
     }
 
     /// Patches the selected forms of `doc` into every connected page.

@@ -21,6 +21,9 @@ struct Calls {
     delivered: Vec<Vec<String>>,
     mirrored: Vec<String>,
     undone: Vec<Vec<String>>,
+    /// How the next undos go out, first first: (pages that applied it, a page's refusal).
+    /// Without one, both pages apply it.
+    undo_outcomes: Vec<(usize, Option<&'static str>)>,
 }
 
 struct FakeCompile {
@@ -149,9 +152,12 @@ impl Deliver for FakeDeliver {
     }
 
     async fn undo(&self, vars: &[VarName], _: &LoadHooks) -> Result<Delivery, StageFailure> {
-        self.calls.lock().unwrap().undone.push(vars.iter().map(ToString::to_string).collect());
+        let mut calls = self.calls.lock().unwrap();
+        calls.undone.push(vars.iter().map(ToString::to_string).collect());
+        let (applied, refusal) = if calls.undo_outcomes.is_empty() { (2, None) } else { calls.undo_outcomes.remove(0) };
         let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
-        Ok(Delivery { browsers: 2, applied: 2, versions, ..Delivery::default() })
+        let failures = refusal.map(String::from).into_iter().collect();
+        Ok(Delivery { browsers: 2, applied, versions, failures, ..Delivery::default() })
     }
 }
 
@@ -398,6 +404,45 @@ async fn undo_takes_back_the_var_at_a_position_or_the_file_s_last_runs_and_the_n
     // The page runs older code than the file now: the next save patches the undone forms again.
     let report = p.run(&doc(v2), Selection::ChangedForms, &()).await;
     assert_eq!(report.forms.len(), 2, "{report:?}");
+}
+
+/// An undo that no page applied took nothing back: the file's last run is still there to undo.
+#[tokio::test]
+async fn an_undo_no_page_applied_can_be_tried_again() {
+    let (p, calls) = pipeline(None, 0, false);
+    let v1 = "(ns demo.core)\n(defn a [] 1)\n(defn b [x] (+ x 1))\n";
+    let v2 = "(ns demo.core)\n(defn a [] 2)\n(defn b [x] (+ x 1))\n";
+    assert!(p.run(&doc(v1), Selection::ChangedForms, &()).await.ok);
+    assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.ok);
+    calls.lock().unwrap().undo_outcomes.push((0, Some("page 1: dlopen failed: out of memory")));
+    let refused = p.undo(&doc(v2), Selection::ChangedForms).await;
+    assert!(!refused.ok, "{refused:?}");
+    assert!(refused.summary().contains("out of memory"), "{}", refused.summary());
+    // The pages run v2 as the file says: nothing to patch.
+    assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.forms.is_empty());
+    let again = p.undo(&doc(v2), Selection::ChangedForms).await;
+    assert!(again.ok, "{again:?}");
+    assert_eq!(calls.lock().unwrap().undone, [vec!["demo.core/a"], vec!["demo.core/a"]], "the same run, twice");
+}
+
+/// One page applied the undo, the other refused it: the journal and the first page run the
+/// earlier version, the second the file's. The report fails saying so, and the next save of
+/// the unchanged file patches the file's code into every page again, so they converge on it.
+#[tokio::test]
+async fn after_an_undo_only_some_pages_applied_the_next_save_brings_every_page_back_to_the_file() {
+    let (p, calls) = pipeline(None, 0, false);
+    let v1 = "(ns demo.core)\n(defn a [] 1)\n";
+    let v2 = "(ns demo.core)\n(defn a [] 2)\n";
+    assert!(p.run(&doc(v1), Selection::ChangedForms, &()).await.ok);
+    assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.ok);
+    calls.lock().unwrap().undo_outcomes.push((1, Some("page 2: dlopen failed: out of memory")));
+    let partly = p.undo(&doc(v2), Selection::FormAt(16)).await;
+    assert!(!partly.ok, "{partly:?}");
+    let summary = partly.summary();
+    assert!(summary.contains("1 of 2 pages") && summary.contains("out of memory"), "{summary}");
+    assert!(summary.contains("save the file to patch its code into every page again"), "{summary}");
+    let report = p.run(&doc(v2), Selection::ChangedForms, &()).await;
+    assert_eq!(report.forms.iter().map(|f| f.name.as_deref()).collect::<Vec<_>>(), [Some("a")], "{report:?}");
 }
 
 #[tokio::test]
