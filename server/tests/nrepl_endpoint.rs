@@ -970,7 +970,12 @@ async fn eval_from_an_nrepl_client(mode: &str) {
                 [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(defn speed [] 9)"}}]
                 {undo} {undo} {undo}
                 [:send :cider {{:op "describe"}}]
-                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}}]]"#
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}}]
+                [:send :cider {{:op "eval" :code "(defn label [clicks]\n  (str \"C-M-x \" clicks))" :ns "demo.core"
+                               :file {file_path} :line {label_line} :column 1 {pr} :session :s :id "9"}}]]"#,
+            file_path = edn(&file.display().to_string()),
+            label_line = text.lines().position(|l| l.starts_with("(defn label")).unwrap_or_default() + 1,
+            pr = CIDER_PR_PARAMS,
         ),
     )
     .await;
@@ -995,6 +1000,13 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     let printed = responses(&steps, 7);
     assert_eq!(all(printed, "out"), ["from the page\n"], "{printed:?}");
     assert_eq!(all(printed, "value"), ["4"], "{printed:?}");
+
+    // CIDER's C-M-x on a changed definition (not the saved file's text): the namespace's
+    // after-load hook runs in the page, and what it prints comes back as `out` on this eval.
+    let defined = responses(&steps, 8);
+    assert_eq!(all(defined, "value"), ["#'demo.core/label"], "{defined:?}");
+    assert_eq!(all(defined, "out"), ["demo.core reloaded\n"], "{defined:?}");
+    page.wait_for("document.getElementById('label').textContent === 'C-M-x 0'", Duration::from_secs(10)).await;
 
     browser.close().await;
     let _ = jank.kill().await;

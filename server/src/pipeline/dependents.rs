@@ -130,9 +130,10 @@ impl Pipeline {
         FormKey(*hasher.finalize().as_bytes())
     }
 
-    /// The macros of the workspace as its files say, read once: jank loads a namespace from
-    /// its file, so that is what it has until the sidecar evaluates a newer version.
-    async fn learn_workspace_macros(&self) {
+    /// The macros and load hooks of the workspace as its files say, read once: jank loads a
+    /// namespace from its file (and a jank app's main module holds its code), so that is what
+    /// it has until the sidecar patches a newer version. Hooks already learned from a run win.
+    pub(super) async fn learn_workspace(&self) {
         if self.macros.scanned.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -141,6 +142,9 @@ impl Pipeline {
         for doc in &files {
             let file = reader::parse(&doc.text);
             let Namespace::Declared(decl) = &file.namespace else { continue };
+            if !lock(&self.hooks).contains_key(&decl.name) {
+                self.learn_hooks(&file, super::Extent::Whole);
+            }
             for form in file.forms.iter().filter(|f| is_macro(&f.kind)) {
                 if let Some(name) = &form.name {
                     known.entry(VarName::new(&decl.name, name)).or_insert_with(|| learned(decl, &doc.text, form));
@@ -158,7 +162,6 @@ impl Pipeline {
         untouched: Vec<String>,
         progress: &dyn ProgressSink,
     ) -> PatchReport {
-        self.learn_workspace_macros().await;
         let (macros, others): (Vec<Target>, Vec<Target>) =
             targets.into_iter().partition(|t| is_macro(&t.request.form.kind));
         if macros.is_empty() {

@@ -93,6 +93,15 @@ pub struct Pipeline {
     macros: dependents::Macros,
 }
 
+/// How much of its file a document holds, as far as the pipeline can tell: a save and
+/// `load-file` hand over the whole file; a form patched at a position may come from a
+/// fragment (the nREPL endpoint's evaluations).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    Whole,
+    Fragment,
+}
+
 /// Delivered runs remembered per file for undo.
 const RUNS_PER_FILE: usize = 32;
 
@@ -162,12 +171,30 @@ impl Pipeline {
         }
     }
 
-    /// Remembers the load hooks the file defines (`^:dev/before-load`, `^:dev/after-load`).
-    fn learn_hooks(&self, file: &SourceFile) {
+    /// Remembers the load hooks (`^:dev/before-load`, `^:dev/after-load`) a document defines.
+    /// A whole file (`Whole`) says what all of its namespace's hooks are; a document that may be
+    /// a fragment (an nREPL eval: the `ns` form and the evaluated code) says it only of the
+    /// definitions it holds, so that evaluating `(defn label ...)` leaves the namespace's
+    /// other hooks as they were.
+    fn learn_hooks(&self, file: &SourceFile, extent: Extent) {
         let (Some(ns), true) = (file.namespace.name(), file.errors.is_empty()) else { return };
-        let hooks: Vec<_> =
-            file.forms.iter().filter_map(|f| Some((VarName::new(ns, f.name.as_deref()?), f.load_hook?))).collect();
-        lock(&self.hooks).insert(ns.to_string(), hooks);
+        let mut hooks = lock(&self.hooks);
+        let known = hooks.entry(ns.to_string()).or_default();
+        if extent == Extent::Whole {
+            known.clear();
+        }
+        for form in file.forms.iter().filter(|f| matches!(f.kind, FormKind::Def(_))) {
+            let Some(name) = &form.name else { continue };
+            let var = VarName::new(ns, name);
+            match (known.iter().position(|(v, _)| *v == var), form.load_hook) {
+                (Some(at), Some(hook)) => known[at].1 = hook,
+                (Some(at), None) => {
+                    known.remove(at);
+                }
+                (None, Some(hook)) => known.push((var, hook)),
+                (None, None) => {}
+            }
+        }
     }
 
     /// Every known load hook, the namespaces of the batch first in the order it applies them,
@@ -361,7 +388,14 @@ impl Pipeline {
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
-        self.learn_hooks(&file);
+        // The workspace's hooks first, so that a namespace evaluated before any save of its
+        // file still has them.
+        self.learn_workspace().await;
+        let extent = match selection {
+            Selection::FormAt(_) => Extent::Fragment,
+            Selection::ChangedForms | Selection::ChangedDefinitions => Extent::Whole,
+        };
+        self.learn_hooks(&file, extent);
         let read_ms = ms(started);
         let mut report = match self.select(doc, &file, selection) {
             Chosen::Forms(targets) => {
