@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jank_hotpatch::config::NreplServerSettings;
 use jank_hotpatch::front::nrepl_endpoint::{self, NreplEndpoint, PORT_FILE};
-use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, Value as Bencode};
+use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Locator, Message, Value as Bencode};
 use jank_hotpatch::pipeline::{Backends, PatchIds, Pipeline};
 use jank_hotpatch::stages::*;
 use serde_json::Value;
@@ -143,6 +143,7 @@ fn stand_in_pipeline() -> Arc<Pipeline> {
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
     let _ = tracing_subscriber::fmt().with_env_filter("jank_hotpatch=info").with_test_writer().try_init();
     let settings = NreplServerSettings { enabled: true, port: 0 };
+    let jank = Arc::new(Locator::new(jank.map(str::to_string), workspace));
     nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace).await.expect("the nREPL endpoint starts")
 }
 
@@ -852,7 +853,7 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     let started = jank_hotpatch::app::start(&settings, &dir).await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, None, &dir).await.unwrap();
+    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, started.jank.clone(), &dir).await.unwrap();
     let browser = test_support::cdp::Browser::launch().await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
@@ -1010,4 +1011,65 @@ async fn eval_from_an_nrepl_client(mode: &str) {
 
     browser.close().await;
     let _ = jank.kill().await;
+}
+
+/// The stand-in jank in `dir`, in `mode`, once it wrote its `.nrepl-port` there.
+async fn standin_in(dir: &Path, mode: &str) -> Child {
+    let standin = repo().join("target/debug/jank-standin");
+    assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
+    let _ = std::fs::remove_file(dir.join(".nrepl-port"));
+    let child = Command::new(&standin)
+        .args(["--mode", mode])
+        .current_dir(dir)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("jank-standin starts");
+    port_written(dir).await;
+    child
+}
+
+/// Issue 28, point 4: a workspace whose app lives in a subfolder with its own `.nrepl-port`
+/// (and another jank at the root, as a leftover or another project would be): the patch and
+/// what CIDER asks jank afterwards go to the same jank, the app's.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_nested_project_patches_and_lookups_go_to_the_same_jank() {
+    let ws = scratch("nested");
+    let app = ws.join("app");
+    std::fs::create_dir_all(app.join("src/app")).unwrap();
+    std::fs::write(app.join("src/app/core.jank"), "(ns app.core)\n\n(defn f [] 1)\n").unwrap();
+    let _root_jank = standin_in(&ws, "fork").await;
+    let _app_jank = standin_in(&app, "contract").await;
+    let (mut settings, _) = jank_hotpatch::config::Settings::load(&ws);
+    settings.app.port = 0;
+    settings.resolve_paths(&ws);
+    let started = jank_hotpatch::app::start(&settings, &ws).await;
+    let server = nrepl_endpoint::start(
+        started.pipeline.clone(),
+        &NreplServerSettings { enabled: true, port: 0 },
+        started.jank.clone(),
+        &ws,
+    )
+    .await
+    .unwrap();
+    let (client, session) = client_with_session(server.port()).await;
+    let eval = Message::op("eval")
+        .with("session", session.as_str())
+        .with("ns", "app.core")
+        .with("file", "app/src/app/core.jank")
+        .with("line", 3)
+        .with("column", 1)
+        .with("code", "(defn f [] 2)");
+    let patched = client.request(eval).await.unwrap();
+    assert_eq!(patched.value(), Some("#'app.core/f"), "{patched}");
+    // What CIDER asks jank (describe, completions, lookups) is forwarded: to the jank that
+    // compiled the patch.
+    let described = client.request(Message::op("describe").with("session", session.as_str())).await.unwrap();
+    let mode = described.messages.iter().find_map(|m| match m.get("versions") {
+        Some(Bencode::Dict(versions)) => match versions.get("jank-standin") {
+            Some(Bencode::Dict(standin)) => standin.get("mode").and_then(Bencode::as_str).map(str::to_string),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(mode.as_deref(), Some("contract"), "{described}");
 }

@@ -137,7 +137,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let endpoint = match options.nrepl_port {
         Some(port) => {
             settings.nrepl_server.port = port;
-            let jank = settings.nrepl.endpoint.as_deref();
+            let jank = started.jank.clone();
             Some(
                 crate::front::nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &dir)
                     .await?,

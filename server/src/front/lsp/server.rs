@@ -180,7 +180,7 @@ impl Backend {
             self.follow_browsers(browsers);
         }
         if settings.nrepl_server.enabled {
-            let jank = settings.nrepl.endpoint.as_deref();
+            let jank = started.jank.clone();
             match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace).await {
                 Ok(endpoint) => {
                     tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());

@@ -446,7 +446,7 @@ fn failure(stage: &str, message: &str, file: Option<&Path>, at: LineCol, ns: &st
 }
 
 /// The file of `ns` under `workspace` (`a.b-c` is `a/b_c.jank`), searched a few levels deep.
-fn find_ns_file(workspace: &Path, ns: &str) -> Option<PathBuf> {
+pub(super) fn find_ns_file(workspace: &Path, ns: &str) -> Option<PathBuf> {
     let relative: PathBuf = format!("{}.jank", ns.replace('.', "/").replace('-', "_")).into();
     let mut dirs = vec![(workspace.to_path_buf(), 0)];
     while let Some((dir, depth)) = dirs.pop() {

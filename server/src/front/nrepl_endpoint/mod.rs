@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::NreplServerSettings;
+use crate::nrepl::Locator;
 use crate::pipeline::Pipeline;
 
 /// Where the server's port is written, in the workspace (`.nrepl-port` is jank's).
@@ -84,12 +85,12 @@ impl Drop for NreplEndpoint {
 }
 
 /// Starts listening on 127.0.0.1 at `settings.port` (0: any free port) and writes the port to
-/// `<workspace>/.jank-hotpatch-nrepl-port`. `jank_endpoint` is the `nrepl.endpoint` setting
-/// (`host:port`, or `None` to read `<workspace>/.nrepl-port` at each connection to jank).
+/// `<workspace>/.jank-hotpatch-nrepl-port`. `jank` finds jank's nREPL server as the compile
+/// stage does (`app::Started::jank`), so that what is forwarded goes where the patches go.
 pub async fn start(
     pipeline: Arc<Pipeline>,
     settings: &NreplServerSettings,
-    jank_endpoint: Option<&str>,
+    jank: Arc<Locator>,
     workspace: &Path,
 ) -> Result<NreplEndpoint, NreplServerError> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)))
@@ -104,7 +105,7 @@ pub async fn start(
         evaluator: eval::Evaluator::new(pipeline.clone(), workspace),
         undo: undo::Undo::new(pipeline, workspace),
         sessions: session::Sessions::default(),
-        upstream: upstream::Upstream::new(jank_endpoint.map(str::to_string), workspace),
+        upstream: upstream::Upstream::new(jank, workspace),
     });
     tokio::spawn(accept(listener, shared, stopped));
     tracing::info!("nREPL server on 127.0.0.1:{port} (port in {})", port_file.display());
