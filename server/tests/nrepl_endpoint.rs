@@ -144,7 +144,10 @@ async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
     let _ = tracing_subscriber::fmt().with_env_filter("jank_hotpatch=info").with_test_writer().try_init();
     let settings = NreplServerSettings { enabled: true, port: 0 };
     let jank = Arc::new(Locator::new(jank.map(str::to_string), workspace));
-    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace).await.expect("the nREPL endpoint starts")
+    let cache_dir = workspace.join(jank_hotpatch::config::CACHE_DIR);
+    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace, &cache_dir)
+        .await
+        .expect("the nREPL endpoint starts")
 }
 
 /// Runs tests/nrepl/client.clj with `script` against `port`; one JSON value per step.
@@ -852,8 +855,11 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     settings.resolve_paths(&dir);
     let started = jank_hotpatch::app::start(&settings, &dir).await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
+    let cache_dir = settings.cache_dir(&dir);
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, started.jank.clone(), &dir).await.unwrap();
+    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, started.jank.clone(), &dir, &cache_dir)
+        .await
+        .unwrap();
     let browser = test_support::cdp::Browser::launch().await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
@@ -1048,6 +1054,7 @@ async fn in_a_nested_project_patches_and_lookups_go_to_the_same_jank() {
         &NreplServerSettings { enabled: true, port: 0 },
         started.jank.clone(),
         &ws,
+        &settings.cache_dir(&ws),
     )
     .await
     .unwrap();
@@ -1072,4 +1079,47 @@ async fn in_a_nested_project_patches_and_lookups_go_to_the_same_jank() {
         _ => None,
     });
     assert_eq!(mode.as_deref(), Some("contract"), "{described}");
+}
+
+/// Issue 28, point 5: with `cacheDir` set, everything the sidecar and the demo write goes
+/// there (the demo's runtime, patch ids, the app's URL, the journal), and code evaluated
+/// without a file is said to come from there; nothing goes to `.jank-hotpatch`.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_cache_dir_set_everything_written_goes_there() {
+    let dir = scratch("cache-dir");
+    std::fs::write(
+        dir.join("jank-hotpatch.toml"),
+        "cacheDir = \"build/jh\"\n\n[app]\nroot = \"app\"\nmainModule = \"app/app.wasm\"\n",
+    )
+    .unwrap();
+    jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
+    let _jank = standin_in(&dir, "contract").await;
+    let (mut settings, problems) = jank_hotpatch::config::Settings::load(&dir);
+    assert!(problems.is_empty(), "{problems:?}");
+    settings.app.port = 0;
+    settings.resolve_paths(&dir);
+    let cache = dir.join("build/jh");
+    assert_eq!(settings.cache_dir(&dir), cache);
+    let started = jank_hotpatch::app::start(&settings, &dir).await;
+    assert!(started.warnings.is_empty(), "{:?}", started.warnings);
+    let server = nrepl_endpoint::start(
+        started.pipeline.clone(),
+        &NreplServerSettings { enabled: true, port: 0 },
+        started.jank.clone(),
+        &dir,
+        &cache,
+    )
+    .await
+    .unwrap();
+    let (client, session) = client_with_session(server.port()).await;
+    let eval =
+        Message::op("eval").with("session", session.as_str()).with("ns", "scratch.notes").with("code", "(defn f [] 8)");
+    let patched = client.request(eval).await.unwrap();
+    assert_eq!(patched.value(), Some("#'scratch.notes/f"), "{patched}");
+    for written in ["runtime/api.cpp", "patch-ids", "app-url", "journal/index.json"] {
+        assert!(cache.join(written).exists(), "{written} is not in {}", cache.display());
+    }
+    let index = std::fs::read_to_string(cache.join("journal/index.json")).unwrap();
+    assert!(index.contains(&cache.join("nrepl/scratch.notes.jank").display().to_string()), "{index}");
+    assert!(!dir.join(jank_hotpatch::config::CACHE_DIR).exists(), "nothing in the default cache directory");
 }

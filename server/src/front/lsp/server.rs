@@ -181,7 +181,10 @@ impl Backend {
         }
         if settings.nrepl_server.enabled {
             let jank = started.jank.clone();
-            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace).await {
+            let cache_dir = settings.cache_dir(&workspace);
+            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace, &cache_dir)
+                .await
+            {
                 Ok(endpoint) => {
                     tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());
                     *lock(&self.nrepl_endpoint) = Some(endpoint);

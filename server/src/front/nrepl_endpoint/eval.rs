@@ -62,6 +62,8 @@ pub enum EvalEvent {
 pub struct Evaluator {
     pipeline: Arc<Pipeline>,
     workspace: PathBuf,
+    /// Where code evaluated without a file is said to come from (`<cacheDir>/nrepl/<ns>.jank`).
+    cache_dir: PathBuf,
     namespaces: Mutex<HashMap<String, NsSource>>,
 }
 
@@ -83,8 +85,13 @@ struct Placed {
 }
 
 impl Evaluator {
-    pub fn new(pipeline: Arc<Pipeline>, workspace: &Path) -> Self {
-        Evaluator { pipeline, workspace: workspace.to_path_buf(), namespaces: Mutex::new(HashMap::new()) }
+    pub fn new(pipeline: Arc<Pipeline>, workspace: &Path, cache_dir: &Path) -> Self {
+        Evaluator {
+            pipeline,
+            workspace: workspace.to_path_buf(),
+            cache_dir: cache_dir.to_path_buf(),
+            namespaces: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Evaluates every top-level form of `input` in order, stopping at the first failure.
@@ -322,7 +329,7 @@ impl Evaluator {
 
     /// Code evaluated without a file: a path no real file has, named after the namespace.
     fn virtual_path(&self, ns: &str) -> PathBuf {
-        self.workspace.join(".jank-hotpatch").join("nrepl").join(format!("{ns}.jank"))
+        self.cache_dir.join("nrepl").join(format!("{ns}.jank"))
     }
 }
 

@@ -87,11 +87,13 @@ impl Drop for NreplEndpoint {
 /// Starts listening on 127.0.0.1 at `settings.port` (0: any free port) and writes the port to
 /// `<workspace>/.jank-hotpatch-nrepl-port`. `jank` finds jank's nREPL server as the compile
 /// stage does (`app::Started::jank`), so that what is forwarded goes where the patches go.
+/// `cache_dir` is the `cacheDir` setting's directory.
 pub async fn start(
     pipeline: Arc<Pipeline>,
     settings: &NreplServerSettings,
     jank: Arc<Locator>,
     workspace: &Path,
+    cache_dir: &Path,
 ) -> Result<NreplEndpoint, NreplServerError> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)))
         .await
@@ -102,7 +104,7 @@ pub async fn start(
         .map_err(|source| NreplServerError::PortFile { path: port_file.clone(), source })?;
     let (shutdown, stopped) = watch::channel(false);
     let shared = Arc::new(connection::Shared {
-        evaluator: eval::Evaluator::new(pipeline.clone(), workspace),
+        evaluator: eval::Evaluator::new(pipeline.clone(), workspace, cache_dir),
         undo: undo::Undo::new(pipeline, workspace),
         sessions: session::Sessions::default(),
         upstream: upstream::Upstream::new(jank, workspace),
