@@ -390,7 +390,7 @@ impl Pipeline {
         let file = reader::parse(&doc.text);
         // The workspace's hooks first, so that a namespace evaluated before any save of its
         // file still has them.
-        self.learn_workspace().await;
+        let unread = self.learn_workspace().await;
         let extent = match selection {
             Selection::FormAt(_) => Extent::Fragment,
             Selection::ChangedForms | Selection::ChangedDefinitions => Extent::Whole,
@@ -414,6 +414,7 @@ impl Pipeline {
             Chosen::Report(report) => *report,
         };
         report.stages.read_ms = read_ms;
+        report.warnings.extend(unread);
         report.total_ms = ms(started);
         report
     }
@@ -613,22 +614,29 @@ impl Pipeline {
             progress.stage(Stage::Build);
             let t = Instant::now();
             let forms: Vec<(FormKey, &CompiledForm)> = to_build.iter().map(|(_, f, form)| (f.key, form)).collect();
-            let results = build.build_together(&forms).await;
+            let mut results = build.build_together(&forms).await.into_iter();
             let build_ms = ms(t);
-            for ((i, mut flight, form), result) in to_build.into_iter().zip(results) {
+            for (i, mut flight, form) in to_build {
                 flight.times.build_ms = build_ms;
-                match result {
-                    Ok(module) => {
+                match results.next() {
+                    Some(Ok(module)) => {
                         sources.push(form);
                         built.push((i, flight, module));
                     }
-                    Err(failure) => outcomes[i] = Some(flight.fail(Stage::Build, failure)),
+                    Some(Err(failure)) => outcomes[i] = Some(flight.fail(Stage::Build, failure)),
+                    None => {
+                        let failure = StageFailure::new(
+                            "the build stage gave no result for this form (a bug in the build stage): not patched",
+                        );
+                        outcomes[i] = Some(flight.fail(Stage::Build, failure));
+                    }
                 }
             }
         }
         for (i, outcome) in self.check_modules(built, &sources, progress).await {
             outcomes[i] = Some(outcome);
         }
+        // Every form has its outcome by now: compiled, built (or failed) and checked.
         outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Superseded)).collect()
     }
 

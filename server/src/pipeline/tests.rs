@@ -81,6 +81,10 @@ impl Build for FakeBuild {
         let sources: Vec<String> = forms.iter().map(|(_, form)| form.cpp.clone()).collect();
         self.calls.lock().unwrap().built.push(sources.clone());
         let Some(module) = forms.first().map(|(_, form)| ModuleId::from(form.patch_id)) else { return Vec::new() };
+        // A build that answers for fewer forms than it was given (a bug in a backend).
+        if sources.iter().any(|s| s.contains("unanswered")) {
+            return Vec::new();
+        }
         let bytes: Arc<[u8]> = sources.join("\n").as_bytes().into();
         forms
             .iter()
@@ -443,6 +447,43 @@ async fn after_an_undo_only_some_pages_applied_the_next_save_brings_every_page_b
     assert!(summary.contains("save the file to patch its code into every page again"), "{summary}");
     let report = p.run(&doc(v2), Selection::ChangedForms, &()).await;
     assert_eq!(report.forms.iter().map(|f| f.name.as_deref()).collect::<Vec<_>>(), [Some("a")], "{report:?}");
+}
+
+/// A build that gives no result for a form fails that form at the build stage, saying so:
+/// it is not a newer edit superseding it.
+#[tokio::test]
+async fn a_form_the_build_gave_no_result_for_fails_at_the_build_stage() {
+    let (p, calls) = pipeline(None, 0, false);
+    let report = p.run(&doc("(ns demo.core)\n(defn unanswered [] 1)\n"), Selection::ChangedForms, &()).await;
+    assert!(!report.ok && !report.superseded, "{report:?}");
+    let error = report.error.as_ref().unwrap();
+    assert_eq!(error.stage, Stage::Build, "{report:?}");
+    assert!(error.message.contains("no result"), "{report:?}");
+    assert!(calls.lock().unwrap().delivered.is_empty());
+}
+
+/// Reading the workspace's files panicked: the run says that macro users are not patched
+/// again, and the next run tries to read them again.
+#[tokio::test]
+async fn a_workspace_that_cannot_be_read_is_a_warning_and_is_read_again_next_run() {
+    struct Panics(std::sync::atomic::AtomicUsize);
+    impl WorkspaceFiles for Panics {
+        fn jank_files(&self) -> Vec<Document> {
+            if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("a file system that fails");
+            }
+            Vec::new()
+        }
+    }
+    let (p, _) = pipeline(None, 0, false);
+    let files = Arc::new(Panics(std::sync::atomic::AtomicUsize::new(0)));
+    p.set_workspace(files.clone());
+    let report = p.run(&doc("(ns demo.core)\n(defn a [] 1)\n"), Selection::ChangedForms, &()).await;
+    assert!(report.ok, "{report:?}");
+    assert!(report.warnings.iter().any(|w| w.contains("could not read the workspace's files")), "{report:?}");
+    let report = p.run(&doc("(ns demo.core)\n(defn a [] 2)\n"), Selection::ChangedForms, &()).await;
+    assert!(report.warnings.is_empty(), "{report:?}");
+    assert_eq!(files.0.load(std::sync::atomic::Ordering::SeqCst), 2, "read again");
 }
 
 #[tokio::test]
