@@ -899,6 +899,8 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     assert_quiet(started, "start-up code");
     assert_eq!(all(started, "value"), ["nil"]);
     if mode == "upstream" {
+        // Not covered with upstream jank (no op, so nothing reaches a page): values from the
+        // page, errors at a place, load-file, undo, page output and load hooks.
         for step in 5..=7 {
             let err = all(responses(&steps, step), "err").concat();
             assert!(err.contains("has no `wasm-compile-patch` op"), "step {step}: {err}");
@@ -941,6 +943,8 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     assert_eq!(all(responses(&steps, 10), "value"), ["42"], "at the REPL prompt: {:?}", responses(&steps, 10));
     if mode == "fork" {
         // The file's last form calls `speed`, which the fork cannot resolve (shown above).
+        // Not covered with the fork: load-file (C-c C-k), undo, page output as `out`, and the
+        // load hooks of a C-M-x eval.
         browser.close().await;
         let _ = jank.kill().await;
         return;

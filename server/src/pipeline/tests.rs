@@ -204,8 +204,9 @@ async fn the_form_at_a_position_goes_through_every_stage() {
     assert_eq!(report.browsers, 2);
     assert_eq!(report.stages.deliver_ms, 1.0);
     assert_eq!(calls.lock().unwrap().delivered, vec![vec!["(defn b [x] (+ x 1))".to_string()]]);
-    // The applied definition is mirrored on the jank side.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The applied definition is mirrored on the jank side (once the mirrors a next compile
+    // would wait for are done).
+    p.await_mirrors().await;
     assert_eq!(calls.lock().unwrap().mirrored, vec!["(defn b [x] (+ x 1))".to_string()]);
 }
 
@@ -299,8 +300,9 @@ async fn a_newer_edit_supersedes_queued_older_ones_and_is_applied_last() {
         let p = p.clone();
         let text = format!("(ns demo.core)\n(defn speed [] {n})\n");
         runs.push(tokio::spawn(async move { p.run(&doc(&text), Selection::FormAt(20), &()).await }));
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    // The test's runtime has one thread: the runs start, and take their places in the var's
+    // order, in the order they were spawned.
     let mut reports = Vec::new();
     for run in runs {
         reports.push(run.await.unwrap());
