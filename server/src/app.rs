@@ -17,6 +17,7 @@ use crate::check::MainModuleCheck;
 use crate::compile::JankCompiler;
 use crate::config::Settings;
 use crate::deliver::AppServer;
+use crate::nrepl::Locator;
 use crate::side_module::SideModuleBuilder;
 use crate::stages::{Build, Check, Compile, Deliver, RuntimeErrors};
 
@@ -36,6 +37,8 @@ pub struct Started {
     pub runtime_errors: Option<watch::Receiver<RuntimeErrors>>,
     /// The app server, to stop it (and free its port) before a restart with new settings.
     pub app: AppHandle,
+    /// How the compile stage finds jank's nREPL server, for whatever else talks to it.
+    pub jank: Arc<Locator>,
 }
 
 /// Stops the app server, so that a restart with new settings gets the same port.
@@ -93,10 +96,12 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                 (Err(e.to_string()), None, None, None, None)
             }
         };
-    let compile: Arc<dyn Compile> = Arc::new(JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf()));
+    let compiler = JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf());
+    let jank = compiler.locator();
+    let compile: Arc<dyn Compile> = Arc::new(compiler);
     let backends = Backends { compile: Ok(compile), build, check, deliver };
     let pipeline = Pipeline::new(backends, PatchIds::open(&cache_dir));
     // Where a changed macro's users are looked for; an editor adds its roots and open buffers.
     pipeline.set_workspace(Arc::new(DiskFiles::new(vec![workspace.to_path_buf()])));
-    Started { pipeline: Arc::new(pipeline), warnings, app_url, browsers, runtime_errors, app: AppHandle(app) }
+    Started { pipeline: Arc::new(pipeline), warnings, app_url, browsers, runtime_errors, app: AppHandle(app), jank }
 }

@@ -151,9 +151,23 @@ async fn late_and_many_pages_converge_on_the_latest_code() {
     first.reload().await;
     wait_color(&first, "khaki").await;
 
-    // Without the token the page is served but never connects, and gets nothing.
+    // Without the token the page is served but never connects, and gets nothing. Shown by
+    // events that come after its attempt: a socket it opens the same way is closed by the
+    // server, and the next patch reaches the two other pages only.
     let stranger = browser.open(&server.origin_url()).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let refused = stranger
+        .eval(
+            "new Promise((resolve) => { \
+               const ws = new WebSocket('ws://' + location.host + '/_jank/ws?token='); \
+               ws.onopen = () => resolve('opened'); ws.onclose = () => resolve('refused'); })",
+        )
+        .await;
+    assert_eq!(refused, "refused");
+    let delivery = server
+        .deliver(vec![modules.defn(206, Defn::new("color", &["clicks"], color_body("lime", "navy"))).await])
+        .await
+        .unwrap();
+    assert_eq!((delivery.browsers, delivery.applied), (2, 2), "{:?}", delivery.failures);
     assert_eq!(stranger.eval("window.jankHotpatch.connected").await, false);
     assert_eq!(color(&stranger).await, "");
     assert_eq!(server.browsers(), 2);

@@ -207,3 +207,18 @@ async fn editor_gone_without_shutdown_makes_the_sidecar_exit() {
         .expect("the sidecar's exit status");
     assert!(status.success(), "an editor that goes away is a normal end, not a crash: {status}");
 }
+
+/// Issue 28, point 6: a save whose patch cannot start (here: a file the editor never opened)
+/// is told to the user with its reason, not only logged.
+#[tokio::test]
+async fn a_save_whose_patch_cannot_start_is_told_to_the_user() {
+    let (mut client, _ws, uri) = started("save-unopened").await;
+    client.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}})).await;
+    let shown = client
+        .wait_for(|m| m["method"] == "window/showMessage", Duration::from_secs(10))
+        .await
+        .expect("a window/showMessage");
+    let message = shown["params"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("patch on save") && message.contains("is not open"), "{shown}");
+    assert!(client.shutdown_and_exit().await.success());
+}

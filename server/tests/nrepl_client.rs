@@ -91,8 +91,13 @@ async fn against_a_real_nrepl_server() {
     let started = Instant::now();
     let pending =
         client.start(Eval { code: "(Thread/sleep 10000)", ..Default::default() }.message(&session)).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let interrupt = client.interrupt(&session, pending.id()).await.unwrap();
+    // Asked until the server has the evaluation running (before that it answers `session-idle`).
+    let interrupt = loop {
+        let answer = client.interrupt(&session, pending.id()).await.unwrap();
+        if !answer.has_status("session-idle") {
+            break answer;
+        }
+    };
     assert!(!interrupt.is_error(), "{interrupt}");
     let response = pending.wait().await.unwrap();
     assert!(response.has_status("interrupted"), "{response}");

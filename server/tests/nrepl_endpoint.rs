@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jank_hotpatch::config::NreplServerSettings;
 use jank_hotpatch::front::nrepl_endpoint::{self, NreplEndpoint, PORT_FILE};
-use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, Value as Bencode};
+use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Locator, Message, Value as Bencode};
 use jank_hotpatch::pipeline::{Backends, PatchIds, Pipeline};
 use jank_hotpatch::stages::*;
 use serde_json::Value;
@@ -144,7 +144,9 @@ fn stand_in_pipeline() -> Arc<Pipeline> {
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
     let _ = tracing_subscriber::fmt().with_env_filter("jank_hotpatch=info").with_test_writer().try_init();
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace, None)
+    let jank = Arc::new(Locator::new(jank.map(str::to_string), workspace));
+    let cache_dir = workspace.join(jank_hotpatch::config::CACHE_DIR);
+    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace, &cache_dir, None)
         .await
         .expect("the nREPL endpoint starts")
 }
@@ -508,7 +510,11 @@ async fn the_session_that_patched_last_hears_of_the_errors_its_code_throws_in_th
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let nrepl = NreplServerSettings { enabled: true, port: 0 };
     let errors = started.runtime_errors.clone();
-    let server = nrepl_endpoint::start(started.pipeline.clone(), &nrepl, None, &dir, errors).await.unwrap();
+    let cache_dir = dir.join(jank_hotpatch::config::CACHE_DIR);
+    let server =
+        nrepl_endpoint::start(started.pipeline.clone(), &nrepl, started.jank.clone(), &dir, &cache_dir, errors)
+            .await
+            .unwrap();
     let browser = test_support::cdp::Browser::launch().await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
@@ -974,8 +980,12 @@ async fn demo_app(name: &str, mode: &str) -> (Child, PathBuf, jank_hotpatch::app
 async fn eval_from_an_nrepl_client(mode: &str) {
     let (mut jank, dir, started) = demo_app(&format!("page-{mode}"), mode).await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
+    let cache_dir = dir.join(jank_hotpatch::config::CACHE_DIR);
     let settings = NreplServerSettings { enabled: true, port: 0 };
-    let server = nrepl_endpoint::start(started.pipeline.clone(), &settings, None, &dir, None).await.unwrap();
+    let server =
+        nrepl_endpoint::start(started.pipeline.clone(), &settings, started.jank.clone(), &dir, &cache_dir, None)
+            .await
+            .unwrap();
     let browser = test_support::cdp::Browser::launch().await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
@@ -1015,6 +1025,8 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     assert_quiet(started, "start-up code");
     assert_eq!(all(started, "value"), ["nil"]);
     if mode == "upstream" {
+        // Not covered with upstream jank (no op, so nothing reaches a page): values from the
+        // page, errors at a place, load-file, undo, page output and load hooks.
         for step in 5..=7 {
             let err = all(responses(&steps, step), "err").concat();
             assert!(err.contains("has no `wasm-compile-patch` op"), "step {step}: {err}");
@@ -1057,6 +1069,8 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     assert_eq!(all(responses(&steps, 10), "value"), ["42"], "at the REPL prompt: {:?}", responses(&steps, 10));
     if mode == "fork" {
         // The file's last form calls `speed`, which the fork cannot resolve (shown above).
+        // Not covered with the fork: load-file (C-c C-k), undo, page output as `out`, and the
+        // load hooks of a C-M-x eval.
         browser.close().await;
         let _ = jank.kill().await;
         return;
@@ -1093,7 +1107,12 @@ async fn eval_from_an_nrepl_client(mode: &str) {
                 [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(defn speed [] 9)"}}]
                 {undo} {undo} {undo}
                 [:send :cider {{:op "describe"}}]
-                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}}]]"#
+                [:send :cider {{:op "eval" :session :s :ns "demo.core" :code "(do (println \"from\" \"the page\") (speed))"}}]
+                [:send :cider {{:op "eval" :code "(defn label [clicks]\n  (str \"C-M-x \" clicks))" :ns "demo.core"
+                               :file {file_path} :line {label_line} :column 1 {pr} :session :s :id "9"}}]]"#,
+            file_path = edn(&file.display().to_string()),
+            label_line = text.lines().position(|l| l.starts_with("(defn label")).unwrap_or_default() + 1,
+            pr = CIDER_PR_PARAMS,
         ),
     )
     .await;
@@ -1119,6 +1138,120 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     assert_eq!(all(printed, "out"), ["from the page\n"], "{printed:?}");
     assert_eq!(all(printed, "value"), ["4"], "{printed:?}");
 
+    // CIDER's C-M-x on a changed definition (not the saved file's text): the namespace's
+    // after-load hook runs in the page, and what it prints comes back as `out` on this eval.
+    let defined = responses(&steps, 8);
+    assert_eq!(all(defined, "value"), ["#'demo.core/label"], "{defined:?}");
+    assert_eq!(all(defined, "out"), ["demo.core reloaded\n"], "{defined:?}");
+    page.wait_for("document.getElementById('label').textContent === 'C-M-x 0'", Duration::from_secs(10)).await;
+
     browser.close().await;
     let _ = jank.kill().await;
+}
+
+/// The stand-in jank in `dir`, in `mode`, once it wrote its `.nrepl-port` there.
+async fn standin_in(dir: &Path, mode: &str) -> Child {
+    let standin = repo().join("target/debug/jank-standin");
+    assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
+    let _ = std::fs::remove_file(dir.join(".nrepl-port"));
+    let child = Command::new(&standin)
+        .args(["--mode", mode])
+        .current_dir(dir)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("jank-standin starts");
+    port_written(dir).await;
+    child
+}
+
+/// Issue 28, point 4: a workspace whose app lives in a subfolder with its own `.nrepl-port`
+/// (and another jank at the root, as a leftover or another project would be): the patch and
+/// what CIDER asks jank afterwards go to the same jank, the app's.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_nested_project_patches_and_lookups_go_to_the_same_jank() {
+    let ws = scratch("nested");
+    let app = ws.join("app");
+    std::fs::create_dir_all(app.join("src/app")).unwrap();
+    std::fs::write(app.join("src/app/core.jank"), "(ns app.core)\n\n(defn f [] 1)\n").unwrap();
+    let _root_jank = standin_in(&ws, "fork").await;
+    let _app_jank = standin_in(&app, "contract").await;
+    let (mut settings, _) = jank_hotpatch::config::Settings::load(&ws);
+    settings.app.port = 0;
+    settings.resolve_paths(&ws);
+    let started = jank_hotpatch::app::start(&settings, &ws).await;
+    let server = nrepl_endpoint::start(
+        started.pipeline.clone(),
+        &NreplServerSettings { enabled: true, port: 0 },
+        started.jank.clone(),
+        &ws,
+        &settings.cache_dir(&ws),
+        None,
+    )
+    .await
+    .unwrap();
+    let (client, session) = client_with_session(server.port()).await;
+    let eval = Message::op("eval")
+        .with("session", session.as_str())
+        .with("ns", "app.core")
+        .with("file", "app/src/app/core.jank")
+        .with("line", 3)
+        .with("column", 1)
+        .with("code", "(defn f [] 2)");
+    let patched = client.request(eval).await.unwrap();
+    assert_eq!(patched.value(), Some("#'app.core/f"), "{patched}");
+    // What CIDER asks jank (describe, completions, lookups) is forwarded: to the jank that
+    // compiled the patch.
+    let described = client.request(Message::op("describe").with("session", session.as_str())).await.unwrap();
+    let mode = described.messages.iter().find_map(|m| match m.get("versions") {
+        Some(Bencode::Dict(versions)) => match versions.get("jank-standin") {
+            Some(Bencode::Dict(standin)) => standin.get("mode").and_then(Bencode::as_str).map(str::to_string),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(mode.as_deref(), Some("contract"), "{described}");
+}
+
+/// Issue 28, point 5: with `cacheDir` set, everything the sidecar and the demo write goes
+/// there (the demo's runtime, patch ids, the app's URL, the journal), and code evaluated
+/// without a file is said to come from there; nothing goes to `.jank-hotpatch`.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_cache_dir_set_everything_written_goes_there() {
+    let dir = scratch("cache-dir");
+    std::fs::write(
+        dir.join("jank-hotpatch.toml"),
+        "cacheDir = \"build/jh\"\n\n[app]\nroot = \"app\"\nmainModule = \"app/app.wasm\"\n",
+    )
+    .unwrap();
+    jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
+    let _jank = standin_in(&dir, "contract").await;
+    let (mut settings, problems) = jank_hotpatch::config::Settings::load(&dir);
+    assert!(problems.is_empty(), "{problems:?}");
+    settings.app.port = 0;
+    settings.resolve_paths(&dir);
+    let cache = dir.join("build/jh");
+    assert_eq!(settings.cache_dir(&dir), cache);
+    let started = jank_hotpatch::app::start(&settings, &dir).await;
+    assert!(started.warnings.is_empty(), "{:?}", started.warnings);
+    let server = nrepl_endpoint::start(
+        started.pipeline.clone(),
+        &NreplServerSettings { enabled: true, port: 0 },
+        started.jank.clone(),
+        &dir,
+        &cache,
+        None,
+    )
+    .await
+    .unwrap();
+    let (client, session) = client_with_session(server.port()).await;
+    let eval =
+        Message::op("eval").with("session", session.as_str()).with("ns", "scratch.notes").with("code", "(defn f [] 8)");
+    let patched = client.request(eval).await.unwrap();
+    assert_eq!(patched.value(), Some("#'scratch.notes/f"), "{patched}");
+    for written in ["runtime/api.cpp", "patch-ids", "app-url", "journal/index.json"] {
+        assert!(cache.join(written).exists(), "{written} is not in {}", cache.display());
+    }
+    let index = std::fs::read_to_string(cache.join("journal/index.json")).unwrap();
+    assert!(index.contains(&cache.join("nrepl/scratch.notes.jank").display().to_string()), "{index}");
+    assert!(!dir.join(jank_hotpatch::config::CACHE_DIR).exists(), "nothing in the default cache directory");
 }

@@ -83,6 +83,8 @@ async fn edit_patch_and_see(mode: Mode) {
         .await;
     let report = &report["result"];
     if mode == Mode::Upstream {
+        // Not covered with upstream jank (nothing compiles): the page changing, state kept,
+        // values, diagnostics at jank's position, and a save that changed nothing.
         assert_eq!(report["ok"], false, "{report}");
         assert_eq!(report["error"]["stage"], "compile");
         let message = report["error"]["message"].as_str().unwrap();

@@ -166,6 +166,51 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
     assert!(demo.client.shutdown_and_exit().await.success());
 }
 
+/// Issue 28, point 3: two pages, one of which refuses the undo (its registry fails). The
+/// report says which pages run what; the first page and the journal run the earlier version,
+/// the second the file's; the next save of the unchanged file brings both back to the file.
+#[tokio::test]
+async fn after_an_undo_one_page_refused_the_next_save_brings_every_page_back_to_the_file() {
+    let browser = Browser::launch().await;
+    let (mut demo, first, _jank, _, url) = demo_with_page("partial-undo", &browser).await;
+    let second = browser.open(&url).await;
+    second.wait_for("window.demoApp && window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
+    demo.edit("(defn speed [] 3)", "(defn speed [] 5)").await;
+    let report = demo.at("jank.hotPatchForm", "(defn speed").await;
+    assert_eq!((&report["ok"], &report["browsers"]), (&json!(true), &json!(2)), "{report}");
+    for page in [&first, &second] {
+        page.wait_for("window.demoApp.values.speed === 5", WAIT).await;
+    }
+
+    // The second page's registry refuses whatever it is given from now on.
+    second
+        .eval(
+            "window.realCcall = Module.ccall; \
+             Module.ccall = (name, ...rest) => name === 'jank_hot_reload_load_patch' ? 1 : window.realCcall(name, ...rest)",
+        )
+        .await;
+    let report = demo.at("jank.undoPatch", "(defn speed").await;
+    assert_eq!(report["ok"], false, "{report}");
+    let summary = report["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("the undo reached 1 of 2 pages"), "{report}");
+    assert!(summary.contains("save the file to patch its code into every page again"), "{summary}");
+    first.wait_for("window.demoApp.values.speed === 3", WAIT).await;
+    assert_eq!(speed(&second).await, 5, "the page that refused keeps the file's code");
+
+    // The file did not change, but the pages differ from it: the save patches it again.
+    second.eval("Module.ccall = window.realCcall").await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": demo.uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    let names: Vec<&str> = report["forms"].as_array().unwrap().iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, ["speed"], "{report}");
+    for page in [&first, &second] {
+        page.wait_for("window.demoApp.values.speed === 5", WAIT).await;
+    }
+
+    browser.close().await;
+    assert!(demo.client.shutdown_and_exit().await.success());
+}
+
 #[tokio::test]
 async fn what_the_page_prints_and_each_form_s_value_reach_the_editor() {
     let browser = Browser::launch().await;
@@ -409,7 +454,8 @@ async fn a_changed_macro_repatches_the_forms_of_other_files_that_use_it() {
     let first = &diagnostics["params"]["diagnostics"][0];
     assert_eq!(first["range"]["start"]["line"], line_of(&demo.text, "(defn speed"), "{diagnostics}");
     assert!(first["message"].as_str().unwrap_or_default().contains("no-such-fn"), "{diagnostics}");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The run is over (its report came back, its diagnostics were published) and sent the
+    // pages nothing: they keep the last good code.
     assert_eq!(speed(&page).await, 9, "the page keeps the last good code");
 
     // The next good change goes through, and the diagnostics clear.

@@ -37,12 +37,13 @@ pub mod codegen_edges;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::config::{parse_endpoint, NreplSettings};
-use crate::nrepl::{find_port_file, ClientOptions, Connection, Eval, Link, LoadFile, Message, NreplError, Response};
+use crate::config::NreplSettings;
+use crate::nrepl::{ClientOptions, Connection, Eval, Link, LoadFile, Locator, Message, NreplError, Response};
 use crate::reader::{FormKind, Namespace, NsDecl};
 use crate::stages::{
     Compile, CompileRequest, CompiledForm, FormSource, FormWarning, LineCol, PatchId, PatchKind, StageFailure, VarName,
@@ -122,8 +123,7 @@ impl From<CompileError> for StageFailure {
 
 /// The compile backend on jank's nREPL server. See the module docs.
 pub struct JankCompiler {
-    settings: NreplSettings,
-    workspace: PathBuf,
+    locator: Arc<Locator>,
     connection: Connection,
     /// Held for a whole compile: jank evaluates one request at a time anyway, and a
     /// namespace must not be loaded twice concurrently.
@@ -142,32 +142,26 @@ struct JankState {
 
 impl JankCompiler {
     /// `settings.endpoint` if set, else the `.nrepl-port` found walking up from the file
-    /// being compiled (or from `workspace`).
+    /// being compiled (or from `workspace`): the [`Locator`] every user of jank's nREPL shares
+    /// ([`JankCompiler::locator`]).
     pub fn new(settings: NreplSettings, workspace: PathBuf) -> Self {
         let options = ClientOptions { timeout: Duration::from_millis(settings.timeout_ms), ..ClientOptions::default() };
         JankCompiler {
-            settings,
-            workspace,
+            locator: Arc::new(Locator::new(settings.endpoint.clone(), &workspace)),
             connection: Connection::new(options),
             state: tokio::sync::Mutex::new(JankState::default()),
         }
     }
 
+    /// How this compiler finds jank: to be shared with whatever else talks to it.
+    pub fn locator(&self) -> Arc<Locator> {
+        self.locator.clone()
+    }
+
     /// Where jank's nREPL server is for `file`, and the port file it came from.
     pub fn endpoint(&self, file: &Path) -> Result<(String, Option<PathBuf>), CompileError> {
-        if let Some(endpoint) = &self.settings.endpoint {
-            let (host, port) = parse_endpoint(endpoint).ok_or_else(|| NreplError::Refused {
-                addr: endpoint.clone(),
-                from: None,
-                reason: "not host:port".into(),
-            })?;
-            let host = if host.contains(':') { format!("[{host}]") } else { host };
-            return Ok((format!("{host}:{port}"), None));
-        }
-        let (path, port) = find_port_file(file)
-            .or_else(|| find_port_file(&self.workspace))
-            .ok_or_else(|| NreplError::NoPortFile { start: file.to_path_buf() })?;
-        Ok((format!("127.0.0.1:{port}"), Some(path)))
+        let located = self.locator.locate(Some(file))?;
+        Ok((located.addr, located.port_file))
     }
 
     /// Connects (or reuses the connection); on a new connection, first asks what jank can do.

@@ -13,6 +13,10 @@ use serde_json::Value;
 /// The optional per-workspace settings file.
 pub const CONFIG_FILE: &str = "jank-hotpatch.toml";
 
+/// The cache directory, in the workspace, unless `cacheDir` says otherwise: everything the
+/// sidecar writes goes there (patch ids, build cache, journal, the app's URL, the demo's runtime).
+pub const CACHE_DIR: &str = ".jank-hotpatch";
+
 /// Which tools turn C++ into a side module.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -267,9 +271,9 @@ impl Settings {
         self.build.include_dirs.iter_mut().for_each(resolve);
     }
 
-    /// The cache directory, defaulting to `<workspace>/.jank-hotpatch`.
+    /// The cache directory, defaulting to `<workspace>/.jank-hotpatch` ([`CACHE_DIR`]).
     pub fn cache_dir(&self, workspace: &Path) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| workspace.join(".jank-hotpatch"))
+        self.cache_dir.clone().unwrap_or_else(|| workspace.join(CACHE_DIR))
     }
 }
 

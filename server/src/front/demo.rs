@@ -13,7 +13,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::process::{Child, Command};
 
-use crate::config::Settings;
+use crate::config::{Settings, CONFIG_FILE};
 use crate::main_module::build_main_module;
 
 /// The stand-in runtime main module's sources (demo/runtime), written into the workspace.
@@ -72,22 +72,34 @@ pub struct DemoOptions {
     pub nrepl_port: Option<u16>,
 }
 
-/// Writes the demo workspace into `dir` and builds its main module.
+/// Writes the demo workspace into `dir` (its settings and jank file only when missing: your
+/// edits are kept) and builds its main module; the stand-in runtime's sources go to the cache
+/// directory the settings name.
 pub async fn prepare(dir: &Path) -> Result<(), DemoError> {
-    let runtime_dir = dir.join(".jank-hotpatch/runtime");
+    let config = dir.join(CONFIG_FILE);
+    if !config.exists() {
+        write_if_changed(&config, CONFIG)?;
+    }
+    let runtime_dir = cache_dir(dir).join("runtime");
     for (name, text) in RUNTIME {
         write_if_changed(&runtime_dir.join(name), text)?;
     }
     for (name, text) in APP {
         write_if_changed(&dir.join("app").join(name), text)?;
     }
-    write_if_changed(&dir.join("jank-hotpatch.toml"), CONFIG)?;
     let core = dir.join(CORE_JANK_PATH);
     if !core.exists() {
         write_if_changed(&core, CORE_JANK)?;
     }
     build_main_module(&runtime_dir, &dir.join("app"), &[]).await?;
     Ok(())
+}
+
+/// The cache directory the demo workspace's settings name.
+fn cache_dir(dir: &Path) -> PathBuf {
+    let (mut settings, _) = Settings::load(dir);
+    settings.resolve_paths(dir);
+    settings.cache_dir(dir)
 }
 
 /// The interactive demo: runs until interrupted.
@@ -124,7 +136,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         }
         None => {
             progress.set_message("starting the stand-in jank");
-            Some(start_standin(&dir).await?)
+            Some(start_standin(&dir, &settings.cache_dir(&dir)).await?)
         }
     };
 
@@ -137,13 +149,14 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let endpoint = match options.nrepl_port {
         Some(port) => {
             settings.nrepl_server.port = port;
-            let jank = settings.nrepl.endpoint.as_deref();
+            let jank = started.jank.clone();
             Some(
                 crate::front::nrepl_endpoint::start(
                     started.pipeline.clone(),
                     &settings.nrepl_server,
                     jank,
                     &dir,
+                    &settings.cache_dir(&dir),
                     started.runtime_errors.clone(),
                 )
                 .await?,
@@ -173,14 +186,14 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
 }
 
 /// Starts `jank-standin` (found beside this executable, or on PATH) in `dir`, where it
-/// writes `.nrepl-port`.
-async fn start_standin(dir: &Path) -> Result<Child, DemoError> {
+/// writes `.nrepl-port`; its log goes to `cache_dir`.
+async fn start_standin(dir: &Path, cache_dir: &Path) -> Result<Child, DemoError> {
     let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("jank-standin")));
     let program = beside.filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from("jank-standin"));
     let port_file = dir.join(".nrepl-port");
     let _ = std::fs::remove_file(&port_file);
     // Its log would interleave with the patch lines: keep it in a file.
-    let log_path = dir.join(".jank-hotpatch/jank-standin.log");
+    let log_path = cache_dir.join("jank-standin.log");
     let log = std::fs::File::create(&log_path)
         .map_err(|source| DemoError::Write { path: log_path.display().to_string(), source })?;
     let child = Command::new(&program)

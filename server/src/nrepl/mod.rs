@@ -2,7 +2,8 @@
 //!
 //! Owns: the bencode codec ([`codec`], the only user of `bendy`), connections and the
 //! reader task that matches replies to requests by `id` ([`client`]), request timeouts and
-//! the reply size limit, reconnecting ([`connection`]), `.nrepl-port` discovery.
+//! the reply size limit, reconnecting ([`connection`]), finding the server ([`Locator`]: the
+//! setting, else `.nrepl-port`), one way for everything that talks to it.
 //! Knows nothing about jank, patches or LSP: `compile` gives it meaning.
 
 pub mod client;
@@ -10,6 +11,7 @@ pub mod codec;
 pub mod connection;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub use client::{Client, ClientOptions, Describe, Eval, LoadFile, Pending, Response};
@@ -33,6 +35,56 @@ pub enum NreplError {
     Protocol(String),
     #[error("an nREPL message is larger than the {limit}-byte limit; the connection was dropped")]
     TooLarge { limit: usize },
+}
+
+/// Where jank's nREPL server is, found one way for everything that talks to it (the compile
+/// stage, the nREPL endpoint's forwarding), so that a patch and the lookups that follow it go
+/// to the same server: the `nrepl.endpoint` setting; else the nearest `.nrepl-port` walking up
+/// from the file at hand (an app in a subfolder has its own); else the server found last;
+/// else the one walking up from the workspace root.
+pub struct Locator {
+    /// `host:port` from settings.
+    endpoint: Option<String>,
+    workspace: PathBuf,
+    last: Mutex<Option<Located>>,
+}
+
+/// A server's address, and the port file it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub addr: String,
+    pub port_file: Option<PathBuf>,
+}
+
+impl Locator {
+    pub fn new(endpoint: Option<String>, workspace: &Path) -> Self {
+        Locator { endpoint, workspace: workspace.to_path_buf(), last: Mutex::new(None) }
+    }
+
+    /// The server for `near` (a file or directory), or for the work at hand when there is none.
+    pub fn locate(&self, near: Option<&Path>) -> Result<Located, NreplError> {
+        if let Some(endpoint) = &self.endpoint {
+            let (host, port) = crate::config::parse_endpoint(endpoint).ok_or_else(|| NreplError::Refused {
+                addr: endpoint.clone(),
+                from: None,
+                reason: "not host:port".into(),
+            })?;
+            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            return Ok(Located { addr: format!("{host}:{port}"), port_file: None });
+        }
+        let found = |start: &Path| {
+            find_port_file(start)
+                .map(|(path, port)| Located { addr: format!("127.0.0.1:{port}"), port_file: Some(path) })
+        };
+        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let located = near
+            .and_then(found)
+            .or_else(|| last.clone())
+            .or_else(|| found(&self.workspace))
+            .ok_or_else(|| NreplError::NoPortFile { start: near.unwrap_or(&self.workspace).to_path_buf() })?;
+        *last = Some(located.clone());
+        Ok(located)
+    }
 }
 
 /// The nearest `.nrepl-port` in `start` (a file or a directory) or one of its ancestors, and
@@ -60,6 +112,22 @@ mod tests {
         assert_eq!(find_port_file(&deep.join("core.jank")), Some((root.join(PORT_FILE), 4321)));
         std::fs::write(root.join("src").join(PORT_FILE), "garbage").unwrap();
         assert_eq!(find_port_file(&deep), Some((root.join(PORT_FILE), 4321)));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn one_locator_finds_the_app_s_jank_for_its_files_and_keeps_to_it() {
+        let root = std::env::temp_dir().join(format!("nrepl-locate-test-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("app/src")).unwrap();
+        std::fs::write(root.join(PORT_FILE), "1111").unwrap();
+        std::fs::write(root.join("app").join(PORT_FILE), "2222").unwrap();
+        let at = |l: Result<Located, NreplError>| l.unwrap().addr;
+        let locator = Locator::new(None, &root);
+        assert_eq!(at(locator.locate(Some(&root.join("app/src/core.jank")))), "127.0.0.1:2222");
+        assert_eq!(at(locator.locate(None)), "127.0.0.1:2222", "the one found last");
+        assert_eq!(at(Locator::new(None, &root).locate(None)), "127.0.0.1:1111", "nothing found yet: the root's");
+        let set = Locator::new(Some("[::1]:7".into()), &root);
+        assert_eq!(at(set.locate(Some(&root.join("app/src/core.jank")))), "[::1]:7", "the setting wins");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

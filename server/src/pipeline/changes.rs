@@ -5,12 +5,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::reader::{Form, FormKind};
+use crate::stages::VarName;
 
 /// How a form is recognised from one version of a file to the next: definitions by their
-/// kind and name, other forms by their position among the file's other forms of that kind.
+/// kind and var (`ns/name`: a `(defonce state ...)` in each of two namespaces is two vars),
+/// other forms by their position among the file's other forms of that kind.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FormIdentity {
-    Def { keyword: String, name: String },
+    Def { keyword: String, var: VarName },
     Other { kind: &'static str, index: usize },
 }
 
@@ -23,9 +25,15 @@ pub struct PatchedForms {
 impl PatchedForms {
     /// The forms of `forms` whose normalized text differs from the last successful patch,
     /// with their identity and normalized text. `ns` and `comment` forms are never patched.
-    pub fn changed<'f>(&self, path: &Path, text: &str, forms: &'f [Form]) -> Vec<(&'f Form, FormIdentity, String)> {
+    pub fn changed<'f>(
+        &self,
+        path: &Path,
+        text: &str,
+        ns: &str,
+        forms: &'f [Form],
+    ) -> Vec<(&'f Form, FormIdentity, String)> {
         let before = self.files.get(path);
-        identify(forms)
+        identify(ns, forms)
             .filter(|(form, _)| !matches!(form.kind, FormKind::Ns | FormKind::Comment))
             .filter_map(|(form, identity)| {
                 let normalized = form.normalized(text);
@@ -39,36 +47,39 @@ impl PatchedForms {
         self.files.entry(path.to_path_buf()).or_default().insert(identity, normalized);
     }
 
-    /// Forgets the definitions of `name` in `path`, so that the next save patches them again
+    /// Forgets the definitions of `var` in `path`, so that the next save patches them again
     /// (after an undo, the page runs other code than the file says).
-    pub fn forget(&mut self, path: &Path, name: &str) {
+    pub fn forget(&mut self, path: &Path, var: &VarName) {
         if let Some(forms) = self.files.get_mut(path) {
-            forms.retain(|identity, _| !matches!(identity, FormIdentity::Def { name: n, .. } if n == name));
+            forms.retain(|identity, _| !matches!(identity, FormIdentity::Def { var: v, .. } if v == var));
         }
     }
 
-    /// Whether a definition with this identity was patched before in any file.
+    /// Whether a definition with this identity (the same var) was patched before in any file.
     pub fn was_patched(&self, identity: &FormIdentity) -> bool {
         self.files.values().any(|forms| forms.contains_key(identity))
     }
 }
 
-/// The identity of one form among the file's forms.
-pub fn identity_of(forms: &[Form], target: &Form) -> FormIdentity {
+/// The identity of one form among the forms of a file in namespace `ns`.
+pub fn identity_of(ns: &str, forms: &[Form], target: &Form) -> FormIdentity {
     if let (FormKind::Def(keyword), Some(name)) = (&target.kind, &target.name) {
-        return FormIdentity::Def { keyword: keyword.clone(), name: name.clone() };
+        return FormIdentity::Def { keyword: keyword.clone(), var: VarName::new(ns, name) };
     }
-    identify(forms)
+    identify(ns, forms)
         .find(|(form, _)| std::ptr::eq(*form, target) || form.range == target.range)
         .map(|(_, identity)| identity)
         .unwrap_or(FormIdentity::Other { kind: "expression", index: usize::MAX })
 }
 
-fn identify(forms: &[Form]) -> impl Iterator<Item = (&Form, FormIdentity)> {
+fn identify<'f>(ns: &str, forms: &'f [Form]) -> impl Iterator<Item = (&'f Form, FormIdentity)> {
     let mut counts: HashMap<&'static str, usize> = HashMap::new();
+    let ns = ns.to_string();
     forms.iter().map(move |form| {
         let identity = match (&form.kind, &form.name) {
-            (FormKind::Def(keyword), Some(name)) => FormIdentity::Def { keyword: keyword.clone(), name: name.clone() },
+            (FormKind::Def(keyword), Some(name)) => {
+                FormIdentity::Def { keyword: keyword.clone(), var: VarName::new(&ns, name) }
+            }
             (kind, _) => {
                 let kind = match kind {
                     FormKind::Def(_) => "def",

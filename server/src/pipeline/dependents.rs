@@ -92,10 +92,17 @@ impl Pipeline {
         self.macros.scanned.store(false, Ordering::SeqCst);
     }
 
-    /// Read off the runtime's threads: a workspace can be large.
-    async fn workspace_files(&self) -> Vec<Document> {
-        let Some(files) = lock(&self.macros.workspace).clone() else { return Vec::new() };
-        tokio::task::spawn_blocking(move || files.jank_files()).await.unwrap_or_default()
+    /// Read off the runtime's threads: a workspace can be large. The error is the warning for
+    /// the report: without the files, the forms that use a changed macro are not found.
+    async fn workspace_files(&self) -> Result<Vec<Document>, String> {
+        let Some(files) = lock(&self.macros.workspace).clone() else { return Ok(Vec::new()) };
+        tokio::task::spawn_blocking(move || files.jank_files()).await.map_err(|e| {
+            let warning = format!(
+                "could not read the workspace's files ({e}): the forms that use a changed macro are not patched again, and load hooks are known only from the files patched"
+            );
+            tracing::warn!("{warning}");
+            warning
+        })
     }
 
     /// The build cache key of a request: its text and namespace, and the text of every macro
@@ -130,23 +137,35 @@ impl Pipeline {
         FormKey(*hasher.finalize().as_bytes())
     }
 
-    /// The macros of the workspace as its files say, read once: jank loads a namespace from
-    /// its file, so that is what it has until the sidecar evaluates a newer version.
-    async fn learn_workspace_macros(&self) {
+    /// The macros and load hooks of the workspace as its files say, read once: jank loads a
+    /// namespace from its file (and a jank app's main module holds its code), so that is what
+    /// it has until the sidecar patches a newer version. Hooks already learned from a run win.
+    /// A workspace that could not be read is tried again by the next run; the warning says so.
+    pub(super) async fn learn_workspace(&self) -> Option<String> {
         if self.macros.scanned.swap(true, Ordering::SeqCst) {
-            return;
+            return None;
         }
-        let files = self.workspace_files().await;
+        let files = match self.workspace_files().await {
+            Ok(files) => files,
+            Err(warning) => {
+                self.macros.scanned.store(false, Ordering::SeqCst);
+                return Some(warning);
+            }
+        };
         let mut known = lock(&self.macros.known);
         for doc in &files {
             let file = reader::parse(&doc.text);
             let Namespace::Declared(decl) = &file.namespace else { continue };
+            if !lock(&self.hooks).contains_key(&decl.name) {
+                self.learn_hooks(&file, super::Extent::Whole);
+            }
             for form in file.forms.iter().filter(|f| is_macro(&f.kind)) {
                 if let Some(name) = &form.name {
                     known.entry(VarName::new(&decl.name, name)).or_insert_with(|| learned(decl, &doc.text, form));
                 }
             }
         }
+        None
     }
 
     /// Patches `targets` of `doc`: its macros first (evaluated on the jank side only), then
@@ -158,7 +177,6 @@ impl Pipeline {
         untouched: Vec<String>,
         progress: &dyn ProgressSink,
     ) -> PatchReport {
-        self.learn_workspace_macros().await;
         let (macros, others): (Vec<Target>, Vec<Target>) =
             targets.into_iter().partition(|t| is_macro(&t.request.form.kind));
         if macros.is_empty() {
@@ -169,7 +187,10 @@ impl Pipeline {
         let mut report = self.patch(doc, others, untouched, progress).await;
         merge_first(&mut report, &applied);
         if !applied.defined.is_empty() {
-            report.dependents = self.repatch_dependents(doc, &skip, &applied.defined, progress).await;
+            match self.repatch_dependents(doc, &skip, &applied.defined, progress).await {
+                Ok(dependents) => report.dependents = dependents,
+                Err(warning) => report.warnings.push(warning),
+            }
             settle(&mut report);
         }
         report
@@ -229,8 +250,9 @@ impl Pipeline {
         skip: &[Range<usize>],
         changed: &[VarName],
         progress: &dyn ProgressSink,
-    ) -> Vec<DependentFile> {
-        let mut docs: Vec<Document> = self.workspace_files().await.into_iter().filter(|d| d.path != doc.path).collect();
+    ) -> Result<Vec<DependentFile>, String> {
+        let mut docs: Vec<Document> =
+            self.workspace_files().await?.into_iter().filter(|d| d.path != doc.path).collect();
         docs.push(doc.clone());
         let files: Vec<(Document, SourceFile)> = docs
             .into_iter()
@@ -244,7 +266,7 @@ impl Pipeline {
             .filter(|d| !(files[d.file].0.path == doc.path && skip.contains(&files[d.file].1.forms[d.form].range)))
             .collect();
         if found.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let started = Instant::now();
         tracing::info!(
@@ -287,7 +309,7 @@ impl Pipeline {
                 }
             }
         });
-        futures::future::join_all(runs).await
+        Ok(futures::future::join_all(runs).await)
     }
 }
 

@@ -94,6 +94,15 @@ pub struct Pipeline {
     macros: dependents::Macros,
 }
 
+/// How much of its file a document holds, as far as the pipeline can tell: a save and
+/// `load-file` hand over the whole file; a form patched at a position may come from a
+/// fragment (the nREPL endpoint's evaluations).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extent {
+    Whole,
+    Fragment,
+}
+
 /// Delivered runs remembered per file for undo.
 const RUNS_PER_FILE: usize = 32;
 
@@ -166,12 +175,30 @@ impl Pipeline {
         }
     }
 
-    /// Remembers the load hooks the file defines (`^:dev/before-load`, `^:dev/after-load`).
-    fn learn_hooks(&self, file: &SourceFile) {
+    /// Remembers the load hooks (`^:dev/before-load`, `^:dev/after-load`) a document defines.
+    /// A whole file (`Whole`) says what all of its namespace's hooks are; a document that may be
+    /// a fragment (an nREPL eval: the `ns` form and the evaluated code) says it only of the
+    /// definitions it holds, so that evaluating `(defn label ...)` leaves the namespace's
+    /// other hooks as they were.
+    fn learn_hooks(&self, file: &SourceFile, extent: Extent) {
         let (Some(ns), true) = (file.namespace.name(), file.errors.is_empty()) else { return };
-        let hooks: Vec<_> =
-            file.forms.iter().filter_map(|f| Some((VarName::new(ns, f.name.as_deref()?), f.load_hook?))).collect();
-        lock(&self.hooks).insert(ns.to_string(), hooks);
+        let mut hooks = lock(&self.hooks);
+        let known = hooks.entry(ns.to_string()).or_default();
+        if extent == Extent::Whole {
+            known.clear();
+        }
+        for form in file.forms.iter().filter(|f| matches!(f.kind, FormKind::Def(_))) {
+            let Some(name) = &form.name else { continue };
+            let var = VarName::new(ns, name);
+            match (known.iter().position(|(v, _)| *v == var), form.load_hook) {
+                (Some(at), Some(hook)) => known[at].1 = hook,
+                (Some(at), None) => {
+                    known.remove(at);
+                }
+                (None, Some(hook)) => known.push((var, hook)),
+                (None, None) => {}
+            }
+        }
     }
 
     /// Every known load hook, the namespaces of the batch first in the order it applies them,
@@ -201,20 +228,9 @@ impl Pipeline {
         let started = Instant::now();
         let file = reader::parse(&doc.text);
         let mut report = match self.undo_vars(doc, &file, selection) {
-            Ok(vars) => self.undo_delivered(doc, &file, vars).await,
+            Ok(vars) => self.undo_delivered(doc, &file, selection, vars).await,
             Err(report) => *report,
         };
-        if let (true, Selection::FormAt(_)) = (report.ok, selection) {
-            // Its last patch is undone: undoing the file must not take it back again.
-            if let Some(runs) = lock(&self.runs).get_mut(&doc.path) {
-                for var in report.versions.iter().map(|v| &v.var) {
-                    if let Some(run) = runs.iter_mut().rev().find(|run| run.contains(var)) {
-                        run.retain(|v| v != var);
-                    }
-                }
-                runs.retain(|run| !run.is_empty());
-            }
-        }
         report.undo = true;
         report.total_ms = ms(started);
         report
@@ -239,8 +255,10 @@ impl Pipeline {
                 };
                 Ok(vec![VarName::new(ns, name)])
             }
+            // Taken off the file's runs only once the undo went out (`took_back`): one that no
+            // page applied can be tried again.
             Selection::ChangedForms | Selection::ChangedDefinitions => {
-                lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
+                lock(&self.runs).get(&doc.path).and_then(|runs| runs.last().cloned()).ok_or_else(|| {
                     Box::new(PatchReport::failed(
                         Stage::Deliver,
                         "nothing to undo: no patch of this file was delivered since the sidecar started",
@@ -250,11 +268,23 @@ impl Pipeline {
         }
     }
 
-    async fn undo_delivered(&self, doc: &Document, file: &SourceFile, mut vars: Vec<VarName>) -> PatchReport {
+    async fn undo_delivered(
+        &self,
+        doc: &Document,
+        file: &SourceFile,
+        selection: Selection,
+        run: Vec<VarName>,
+    ) -> PatchReport {
+        let mut vars = run.clone();
+        let ns = file.namespace.name();
         let range_of = |var: &VarName| {
             file.forms
                 .iter()
-                .find(|f| matches!(f.kind, FormKind::Def(_)) && f.name.as_deref() == Some(var.name.as_str()))
+                .find(|f| {
+                    matches!(f.kind, FormKind::Def(_))
+                        && ns == Some(var.ns.as_str())
+                        && f.name.as_deref() == Some(var.name.as_str())
+                })
                 .map_or(0..0, |f| f.range.clone())
         };
         let forms = vars
@@ -287,8 +317,24 @@ impl Pipeline {
         report.output = delivery.output;
         report.warnings = delivery.hook_failures;
         report.warnings.extend(delivery.warnings);
+        // The journal keeps an undo that a page applied (or that no page was there for), so
+        // the next page gets it: it went out, even if another page refused it.
+        if delivery.failures.is_empty() || delivery.applied > 0 {
+            self.took_back(doc, selection, &run, &vars);
+        }
         if !delivery.failures.is_empty() {
-            let message = delivery.failures.join("; ");
+            let refusals = delivery.failures.join("; ");
+            let message = if delivery.applied > 0 && delivery.applied < delivery.browsers {
+                // The pages that applied it, and the journal, run the earlier version; the
+                // others the file's. A save patches the file's code into all of them.
+                format!(
+                    "the undo reached {} of {} pages ({refusals}); the others still run the file's code: \
+                     save the file to patch its code into every page again",
+                    delivery.applied, delivery.browsers
+                )
+            } else {
+                refusals
+            };
             report.problems = report
                 .forms
                 .iter()
@@ -305,10 +351,6 @@ impl Pipeline {
             report.message = Some(format!("undo failed: {message}"));
             return report;
         }
-        let mut patched = lock(&self.patched);
-        for var in &vars {
-            patched.forget(&doc.path, &var.name);
-        }
         if delivery.browsers == 0 {
             report.message = Some("no pages connected: the journal keeps the earlier version for the next page".into());
         }
@@ -316,12 +358,48 @@ impl Pipeline {
         report
     }
 
+    /// An undo went out: the pages run other code than the file says, so the next save patches
+    /// the undone vars again; and the file's runs no longer hold it (the file's last run, or
+    /// the undone var's last patch), so that undoing the file does not take it back twice.
+    fn took_back(&self, doc: &Document, selection: Selection, run: &[VarName], vars: &[VarName]) {
+        {
+            let mut patched = lock(&self.patched);
+            for var in vars {
+                patched.forget(&doc.path, var);
+            }
+        }
+        let mut runs = lock(&self.runs);
+        let Some(runs) = runs.get_mut(&doc.path) else { return };
+        match selection {
+            Selection::FormAt(_) => {
+                for var in vars {
+                    if let Some(run) = runs.iter_mut().rev().find(|run| run.contains(var)) {
+                        run.retain(|v| v != var);
+                    }
+                }
+                runs.retain(|run| !run.is_empty());
+            }
+            Selection::ChangedForms | Selection::ChangedDefinitions => {
+                if let Some(at) = runs.iter().rposition(|r| r == run) {
+                    runs.remove(at);
+                }
+            }
+        }
+    }
+
     /// Patches the selected forms of `doc` into every connected page.
     pub async fn run(&self, doc: &Document, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
-        self.learn_hooks(&file);
+        // The workspace's hooks first, so that a namespace evaluated before any save of its
+        // file still has them.
+        let unread = self.learn_workspace().await;
+        let extent = match selection {
+            Selection::FormAt(_) => Extent::Fragment,
+            Selection::ChangedForms | Selection::ChangedDefinitions => Extent::Whole,
+        };
+        self.learn_hooks(&file, extent);
         let read_ms = ms(started);
         let mut report = match self.select(doc, &file, selection) {
             Chosen::Forms(targets) => {
@@ -340,6 +418,7 @@ impl Pipeline {
             Chosen::Report(report) => *report,
         };
         report.stages.read_ms = read_ms;
+        report.warnings.extend(unread);
         report.total_ms = ms(started);
         report
     }
@@ -361,6 +440,7 @@ impl Pipeline {
                 .collect();
             Box::new(report)
         };
+        let ns = file.namespace.name().unwrap_or_default();
         let chosen: Vec<(&Form, FormIdentity, String)> = match selection {
             Selection::FormAt(offset) => {
                 let Some(form) = file.form_at(offset) else {
@@ -386,7 +466,7 @@ impl Pipeline {
                             "a (comment ...) form is not evaluated: put the cursor on a form inside it",
                         )))
                     }
-                    _ => vec![(form, identity_of(&file.forms, form), form.normalized(&doc.text))],
+                    _ => vec![(form, identity_of(ns, &file.forms, form), form.normalized(&doc.text))],
                 }
             }
             Selection::ChangedForms | Selection::ChangedDefinitions => {
@@ -395,7 +475,7 @@ impl Pipeline {
                 }
                 let patched = lock(&self.patched);
                 patched
-                    .changed(&doc.path, &doc.text, &file.forms)
+                    .changed(&doc.path, &doc.text, ns, &file.forms)
                     .into_iter()
                     // defonce keeps its value, as in Clojure: sent once, never again.
                     .filter(|(form, identity, _)| {
@@ -417,7 +497,8 @@ impl Pipeline {
 
     /// A form of `file` on its way through the stages, ordered after the earlier requests of its var.
     fn target(&self, doc: &Document, file: &SourceFile, form: &Form) -> Target {
-        self.target_as(doc, file, form, identity_of(&file.forms, form), form.normalized(&doc.text))
+        let ns = file.namespace.name().unwrap_or_default();
+        self.target_as(doc, file, form, identity_of(ns, &file.forms, form), form.normalized(&doc.text))
     }
 
     fn target_as(
@@ -546,22 +627,29 @@ impl Pipeline {
             progress.stage(Stage::Build);
             let t = Instant::now();
             let forms: Vec<(FormKey, &CompiledForm)> = to_build.iter().map(|(_, f, form)| (f.key, form)).collect();
-            let results = build.build_together(&forms).await;
+            let mut results = build.build_together(&forms).await.into_iter();
             let build_ms = ms(t);
-            for ((i, mut flight, form), result) in to_build.into_iter().zip(results) {
+            for (i, mut flight, form) in to_build {
                 flight.times.build_ms = build_ms;
-                match result {
-                    Ok(module) => {
+                match results.next() {
+                    Some(Ok(module)) => {
                         sources.push(form);
                         built.push((i, flight, module));
                     }
-                    Err(failure) => outcomes[i] = Some(flight.fail(Stage::Build, failure)),
+                    Some(Err(failure)) => outcomes[i] = Some(flight.fail(Stage::Build, failure)),
+                    None => {
+                        let failure = StageFailure::new(
+                            "the build stage gave no result for this form (a bug in the build stage): not patched",
+                        );
+                        outcomes[i] = Some(flight.fail(Stage::Build, failure));
+                    }
                 }
             }
         }
         for (i, outcome) in self.check_modules(built, &sources, progress).await {
             outcomes[i] = Some(outcome);
         }
+        // Every form has its outcome by now: compiled, built (or failed) and checked.
         outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Superseded)).collect()
     }
 

@@ -211,9 +211,17 @@ impl Backend {
             self.follow_runtime_errors(errors);
         }
         if settings.nrepl_server.enabled {
-            let jank = settings.nrepl.endpoint.as_deref();
+            let jank = started.jank.clone();
+            let cache_dir = settings.cache_dir(&workspace);
             let errors = started.runtime_errors.clone();
-            match nrepl_endpoint::start(started.pipeline.clone(), &settings.nrepl_server, jank, &workspace, errors)
+            match nrepl_endpoint::start(
+                started.pipeline.clone(),
+                &settings.nrepl_server,
+                jank,
+                &workspace,
+                &cache_dir,
+                errors,
+            )
                 .await
             {
                 Ok(endpoint) => {
@@ -594,12 +602,20 @@ impl LanguageServer for Backend {
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         let uri = params.text_document.uri;
-        let on_save = self.session.borrow().as_ref().is_some_and(|s| s.settings.patch_on_save);
-        if !on_save || !Self::document_path_is_jank(&uri) {
+        if !Self::document_path_is_jank(&uri) {
             return;
         }
-        if let Err(e) = self.hot_patch(&uri, Selection::ChangedForms).await {
-            tracing::warn!("patch on save of {} failed: {}", uri.as_str(), e.message);
+        // A save right after start waits for the settings, rather than being dropped.
+        let started = match self.session().await {
+            Ok(session) if !session.settings.patch_on_save => return,
+            Ok(_) => self.hot_patch(&uri, Selection::ChangedForms).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = started {
+            // A notification has no answer to carry the error: the user is told here.
+            let message = format!("jank-hotpatch: patch on save of {} did not start: {}", uri.as_str(), e.message);
+            tracing::warn!("{message}");
+            self.client.show_message(MessageType::WARNING, message).await;
         }
     }
 
@@ -627,7 +643,7 @@ impl LanguageServer for Backend {
                 if !Self::document_path_is_jank(&args.uri) {
                     return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
                 }
-                self.hot_patch(&args.uri, Selection::FormAt(offset)).await.map(to_any)
+                self.hot_patch(&args.uri, Selection::FormAt(offset)).await.and_then(to_any)
             }
             ext::UNDO_PATCH => {
                 let args: UndoPatchArgs = parse_args(&params.command, arg)?;
@@ -638,14 +654,14 @@ impl LanguageServer for Backend {
                     Some(position) => Selection::FormAt(self.offset(&args.uri, position)?),
                     None => Selection::ChangedForms,
                 };
-                self.run(&args.uri, selection, Run::Undo).await.map(to_any)
+                self.run(&args.uri, selection, Run::Undo).await.and_then(to_any)
             }
             ext::HOT_PATCH_FILE => {
                 let args: HotPatchFileArgs = parse_args(&params.command, arg)?;
                 if !Self::document_path_is_jank(&args.uri) {
                     return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
                 }
-                self.hot_patch(&args.uri, Selection::ChangedForms).await.map(to_any)
+                self.hot_patch(&args.uri, Selection::ChangedForms).await.and_then(to_any)
             }
             other => {
                 Err(invalid(format!("unknown command `{other}`; this server offers {}", ext::COMMANDS.join(", "))))
@@ -662,9 +678,14 @@ fn invalid(message: String) -> Error {
     Error { code: tower_lsp_server::jsonrpc::ErrorCode::InvalidParams, message: message.into(), data: None }
 }
 
-/// One line for status bars and progress: what happened and how long it took.
-fn to_any(report: PatchReportParams) -> Option<LSPAny> {
-    serde_json::to_value(report).ok()
+/// The report as the command's answer; one that cannot be serialised is an error that says
+/// so, never a `null` result.
+fn to_any(report: PatchReportParams) -> Result<Option<LSPAny>> {
+    serde_json::to_value(report).map(Some).map_err(|e| Error {
+        code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+        message: format!("the patch report could not be serialised: {e}").into(),
+        data: None,
+    })
 }
 
 fn file_name(uri: &Uri) -> String {

@@ -62,6 +62,8 @@ pub enum EvalEvent {
 pub struct Evaluator {
     pipeline: Arc<Pipeline>,
     workspace: PathBuf,
+    /// Where code evaluated without a file is said to come from (`<cacheDir>/nrepl/<ns>.jank`).
+    cache_dir: PathBuf,
     namespaces: Mutex<HashMap<String, NsSource>>,
 }
 
@@ -83,8 +85,13 @@ struct Placed {
 }
 
 impl Evaluator {
-    pub fn new(pipeline: Arc<Pipeline>, workspace: &Path) -> Self {
-        Evaluator { pipeline, workspace: workspace.to_path_buf(), namespaces: Mutex::new(HashMap::new()) }
+    pub fn new(pipeline: Arc<Pipeline>, workspace: &Path, cache_dir: &Path) -> Self {
+        Evaluator {
+            pipeline,
+            workspace: workspace.to_path_buf(),
+            cache_dir: cache_dir.to_path_buf(),
+            namespaces: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Evaluates every top-level form of `input` in order, stopping at the first failure.
@@ -322,7 +329,7 @@ impl Evaluator {
 
     /// Code evaluated without a file: a path no real file has, named after the namespace.
     fn virtual_path(&self, ns: &str) -> PathBuf {
-        self.workspace.join(".jank-hotpatch").join("nrepl").join(format!("{ns}.jank"))
+        self.cache_dir.join("nrepl").join(format!("{ns}.jank"))
     }
 }
 
@@ -446,7 +453,7 @@ fn failure(stage: &str, message: &str, file: Option<&Path>, at: LineCol, ns: &st
 }
 
 /// The file of `ns` under `workspace` (`a.b-c` is `a/b_c.jank`), searched a few levels deep.
-fn find_ns_file(workspace: &Path, ns: &str) -> Option<PathBuf> {
+pub(super) fn find_ns_file(workspace: &Path, ns: &str) -> Option<PathBuf> {
     let relative: PathBuf = format!("{}.jank", ns.replace('.', "/").replace('-', "_")).into();
     let mut dirs = vec![(workspace.to_path_buf(), 0)];
     while let Some((dir, depth)) = dirs.pop() {

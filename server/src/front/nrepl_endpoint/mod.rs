@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::NreplServerSettings;
+use crate::nrepl::Locator;
 use crate::pipeline::Pipeline;
 use crate::stages::{RuntimeErrors, RUNTIME_FOLLOW_EVERY};
 
@@ -86,15 +87,16 @@ impl Drop for NreplEndpoint {
 }
 
 /// Starts listening on 127.0.0.1 at `settings.port` (0: any free port) and writes the port to
-/// `<workspace>/.jank-hotpatch-nrepl-port`. `jank_endpoint` is the `nrepl.endpoint` setting
-/// (`host:port`, or `None` to read `<workspace>/.nrepl-port` at each connection to jank).
-/// `runtime_errors`: the pages' runtime errors, each new one told to the session that evaluated
-/// last.
+/// `<workspace>/.jank-hotpatch-nrepl-port`. `jank` finds jank's nREPL server as the compile
+/// stage does (`app::Started::jank`), so that what is forwarded goes where the patches go.
+/// `cache_dir` is the `cacheDir` setting's directory. `runtime_errors`: the pages' runtime
+/// errors, each new one told to the session that evaluated last.
 pub async fn start(
     pipeline: Arc<Pipeline>,
     settings: &NreplServerSettings,
-    jank_endpoint: Option<&str>,
+    jank: Arc<Locator>,
     workspace: &Path,
+    cache_dir: &Path,
     runtime_errors: Option<watch::Receiver<RuntimeErrors>>,
 ) -> Result<NreplEndpoint, NreplServerError> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)))
@@ -106,10 +108,10 @@ pub async fn start(
         .map_err(|source| NreplServerError::PortFile { path: port_file.clone(), source })?;
     let (shutdown, stopped) = watch::channel(false);
     let shared = Arc::new(connection::Shared {
-        evaluator: eval::Evaluator::new(pipeline.clone(), workspace),
+        evaluator: eval::Evaluator::new(pipeline.clone(), workspace, cache_dir),
         undo: undo::Undo::new(pipeline, workspace),
         sessions: session::Sessions::default(),
-        upstream: upstream::Upstream::new(jank_endpoint.map(str::to_string), workspace),
+        upstream: upstream::Upstream::new(jank, workspace),
         last_patcher: std::sync::Mutex::new(None),
     });
     if let Some(errors) = runtime_errors {
