@@ -63,6 +63,7 @@ pub fn bars(results: &BenchResults) -> Vec<Bar> {
 fn label(name: &str, title: &str) -> String {
     let short = match name {
         "small" => "one form",
+        "small-idle" => "one form, idle page",
         "floor" => "floor",
         "emcc-o0" => "emcc -O0",
         "original" => "original (emcc -O2)",

@@ -305,6 +305,19 @@ impl Rig {
         Ok(())
     }
 
+    /// Pauses (`false`) or resumes every page's frame loop: the demo draws on every
+    /// `requestAnimationFrame`; paused, the callback it asks for next is held until resumed.
+    pub async fn set_drawing(&self, drawing: bool) -> Result<(), BenchError> {
+        for (i, page) in self.pages.iter().enumerate() {
+            let held =
+                page.try_eval(&drawing_js(drawing)).await.map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
+            if held["drawing"].as_bool() != Some(drawing) {
+                return Err(BenchError::Cdp(format!("page {}: the frame loop did not follow: {held}", i + 1)));
+            }
+        }
+        Ok(())
+    }
+
     /// Stops the sidecar politely; the rest goes on drop.
     pub async fn stop(self) {
         let Rig { editor, pages, _standin, scratch, .. } = self;
@@ -361,6 +374,26 @@ fn read_var_js(name: &str) -> String {
   const f = M._jank_deref(M._jank_var_intern_c(c('{NS}'), c('{name}')));
   const value = f && M._jank_truthy(f) ? Number(M._jank_to_integer(M._jank_call0(f))) : null;
   return {{ value, lastError: s.lastError || null, applied: (s.applied || []).length, connected: !!s.connected }};
+}})()"
+    )
+}
+
+/// Wraps the page's `requestAnimationFrame` once, so that a frame callback asked for while
+/// paused is held (and the loop stops) until drawing resumes.
+fn drawing_js(drawing: bool) -> String {
+    format!(
+        "(() => {{
+  const w = window;
+  if (!w.__benchFrames) {{
+    const original = w.requestAnimationFrame.bind(w);
+    const frames = {{ paused: false, held: [], original }};
+    w.requestAnimationFrame = (f) => frames.paused ? (frames.held.push(f), 0) : original(f);
+    w.__benchFrames = frames;
+  }}
+  const frames = w.__benchFrames;
+  frames.paused = !{drawing};
+  if ({drawing}) frames.held.splice(0).forEach((f) => frames.original(f));
+  return {{ drawing: !frames.paused }};
 }})()"
     )
 }

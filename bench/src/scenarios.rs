@@ -74,6 +74,14 @@ async fn run_scenario(
         "small" => {
             let samples = measure(rig, Step::Form(SMALL_FORM), warmup, n, pages).await?;
             ScenarioResult::from_samples("small", "one small form", &samples)
+                .with_note("the demo page as users run it: it draws a frame every display refresh")
+        }
+        "small-idle" => {
+            rig.set_drawing(false).await?;
+            let samples = measure(rig, Step::Form(SMALL_FORM), warmup, n, pages).await;
+            rig.set_drawing(true).await?;
+            ScenarioResult::from_samples("small-idle", "one small form, idle page", &samples?)
+                .with_note("the demo page with its frame loop paused (requestAnimationFrame held), as a page left open and idle")
         }
         "floor" => baselines::measure(rig, Way::Floor, warmup, n).await?,
         "emcc-o0" => baselines::measure(rig, Way::EmccO0, warmup, n).await?,
