@@ -23,10 +23,10 @@ use super::channel::{Channel, Delivered};
 use super::rig::{Rig, NS};
 use super::stats::{Sample, ScenarioResult};
 use super::BenchError;
-use jank_hotpatch::build::{SideModuleBuilder, SIDE_MODULE_FLAGS};
 use jank_hotpatch::compile::COMPILE_OP;
 use jank_hotpatch::config::Settings;
 use jank_hotpatch::nrepl::{Client, ClientOptions, Message};
+use jank_hotpatch::side_module::{SideModuleBuilder, SIDE_MODULE_FLAGS};
 use jank_hotpatch::stages::PatchId;
 
 /// The original exploration's flags (its `EMCC_FLAGS`, without its jank include dirs: the

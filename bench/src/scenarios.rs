@@ -12,8 +12,8 @@ use super::memory::{page_memory, rss_kib};
 use super::rig::{report_problem, sample_of, Rig, CACHE_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM};
 use super::stats::{Sample, ScenarioResult};
 use super::{fanout, BenchError, BenchOptions, BenchResults, Fanout, PageSoak, Soak};
-use jank_hotpatch::build::SideModuleBuilder;
 use jank_hotpatch::config::{Settings, Toolchain};
+use jank_hotpatch::side_module::SideModuleBuilder;
 use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
 
 /// Bytes per patch in the fan-out measurement: about a one-form side module.

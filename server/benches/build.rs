@@ -10,9 +10,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use jank_hotpatch::build::{SideModuleBuilder, Tools};
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
 use jank_hotpatch::reader::Namespace;
+use jank_hotpatch::side_module::{SideModuleBuilder, Tools};
 use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
 
 const RUNS: usize = 20;

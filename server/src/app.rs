@@ -13,11 +13,11 @@ use std::sync::Arc;
 use crate::pipeline::{Backends, DiskFiles, PatchIds, Pipeline};
 use tokio::sync::watch;
 
-use crate::build::SideModuleBuilder;
 use crate::check::MainModuleCheck;
 use crate::compile::JankCompiler;
 use crate::config::Settings;
 use crate::deliver::AppServer;
+use crate::side_module::SideModuleBuilder;
 use crate::stages::{Build, Check, Compile, Deliver};
 
 /// Where the app's URL (with its token) is written, under the cache dir, for people and tools.

@@ -14,15 +14,15 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::app::APP_URL_FILE;
-use crate::build::SideModuleBuilder;
-use crate::check::link_flags::{required_exports, CApi, CLIENT_OPTIONAL};
 use crate::check::ExportCheck;
 use crate::compile::capabilities::Capabilities;
 use crate::compile::{JankCompiler, COMPILE_OP};
 use crate::config::Settings;
 use crate::deliver::{PageStatus, CLIENT_PATH, STATUS_PATH};
+use crate::main_module::{required_exports, CApi, CLIENT_OPTIONAL};
 use crate::nrepl::{ClientOptions, Connection};
 use crate::reader::{self, FormKind};
+use crate::side_module::SideModuleBuilder;
 use crate::stages::{Build, Compile, CompileRequest, CompiledForm, FormKey, FormSource, PatchId, SourceContext};
 
 /// The scratch namespace the probes are compiled in (loaded into the user's jank).

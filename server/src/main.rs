@@ -125,7 +125,7 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::LinkFlags { c_api, no_main, post_js, main, side_modules } => {
-                use jank_hotpatch::check::link_flags::{link_flags, CApi, LinkOptions};
+                use jank_hotpatch::main_module::{link_flags, CApi, LinkOptions};
                 let c_api = if c_api == "full" { CApi::Full } else { CApi::Fork };
                 let options = LinkOptions { c_api, main_function: !no_main, post_js, main_module: main, side_modules };
                 println!("{}", link_flags(&options)?.join(" "));

@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use jank_hotpatch::build::{
-    build_main_module, service_binary, MainModule, SideModuleBuilder, Tools, MAX_REQUEST_BYTES,
-};
 use jank_hotpatch::check::{export_list, ExportCheck};
 use jank_hotpatch::config::{BuildSettings, Settings, Toolchain};
+use jank_hotpatch::main_module::{build_main_module, MainModule};
 use jank_hotpatch::reader::Namespace;
+use jank_hotpatch::side_module::{service_binary, SideModuleBuilder, Tools, MAX_REQUEST_BYTES};
 use jank_hotpatch::stages::{Build, Check, CompiledForm, FormKey, PatchId, PatchKind, SideModule, VarName};
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;

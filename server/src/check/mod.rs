@@ -5,8 +5,6 @@
 //! linker (`src/library_dylink.js`), and the `EXPORTED_FUNCTIONS` list a `-sMAIN_MODULE=2`
 //! build needs. Must not know about toolchains, patches' C++ or pages.
 
-pub mod link_flags;
-
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 

@@ -2,21 +2,25 @@
 //! so that a page that connects gets exactly the journal plus every batch sent after it.
 //!
 //! Owns: page registration and dropping (with the reason logged), per-page bounded send
-//! queues, routing acks to the batch that waits for them, turning acks into a [`Delivery`],
-//! what each page said of its main module, and the forms failing before the pages (shown in
-//! their HUD, and to pages that connect later). Must not touch sockets (`server.rs` does) or
-//! the files (`journal.rs`).
+//! queues, numbering batches and routing acks to the batch that waits for them, what each
+//! page said of its main module, and the forms failing before the pages (shown in their HUD,
+//! and to pages that connect later). Must not touch sockets (`server.rs`) or the journal's
+//! files (`journal.rs`, written in order by `saves.rs`); turning acks into a [`Delivery`] is
+//! `acks.rs`'s, telling a page that runs another build of the app `stale.rs`'s.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use super::journal::{Entry, Journal, Snapshot, HISTORY_PER_VAR};
+use super::acks::{add_hooks, summarize};
+use super::journal::{Entry, Journal, HISTORY_PER_VAR};
 use super::protocol::{encode_batch, HookResult, LoadResult, PageApi, PatchHeader, ServerMessage};
-use crate::stages::{Delivery, FormFailure, LoadHooks, Patch, PatchKind, Stage, VarName, VarVersion};
+use super::saves::{finish, JournalSaves, Saved};
+use super::stale::{runs_other_build, stale_notice, stale_warning, AppBuild};
+use crate::stages::{Delivery, FormFailure, LoadHooks, Patch, PatchKind, VarName, VarVersion};
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
 pub const SEND_QUEUE_FRAMES: usize = 256;
@@ -47,20 +51,6 @@ struct Page {
     told_stale: bool,
 }
 
-/// The build of the app that patches are checked against now (`app.mainModule` on disk).
-pub struct AppBuild<'a> {
-    pub path: &'a std::path::Path,
-    pub sha256: String,
-}
-
-impl Page {
-    /// Whether the page runs another build of the app than `build` (unknown: not stale).
-    fn runs_other_build(&self, build: Option<&AppBuild>) -> Option<String> {
-        let runs = self.api.as_ref()?.main_module_sha256.as_deref()?;
-        (runs != build?.sha256).then(|| runs.to_string())
-    }
-}
-
 /// A connected page, for the status endpoint.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PageStatus {
@@ -83,8 +73,8 @@ struct State {
 
 pub struct Hub {
     state: Mutex<State>,
-    /// The journal's latest save, which waits for the ones before it.
-    saving: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The journal's saves, in the order their snapshots were taken.
+    saves: JournalSaves,
     /// Number of connected pages, for front ends that show it.
     browsers: watch::Sender<usize>,
 }
@@ -103,7 +93,7 @@ impl Hub {
         let (browsers, _) = watch::channel(0);
         Arc::new(Hub {
             state: Mutex::new(State { journal, next_batch: 1, ..State::default() }),
-            saving: Mutex::new(None),
+            saves: JournalSaves::default(),
             browsers,
         })
     }
@@ -279,7 +269,7 @@ impl Hub {
                 }
             }
             if changed {
-                saved = self.save(state.journal.snapshot());
+                saved = self.saves.save(state.journal.snapshot());
             }
         }
         let vars: Vec<_> =
@@ -325,7 +315,7 @@ impl Hub {
                 }
             }
             if changed {
-                saved = self.save(state.journal.snapshot());
+                saved = self.saves.save(state.journal.snapshot());
             }
         }
         delivery.failures.extend(missing);
@@ -372,7 +362,7 @@ impl Hub {
         let mut stale = Vec::new();
         if !encoded.is_empty() {
             for (&id, page) in state.pages.iter_mut() {
-                if let Some(runs) = page.runs_other_build(build) {
+                if let Some(runs) = runs_other_build(page.api.as_ref(), build) {
                     if let Some(build) = build.filter(|_| !page.told_stale) {
                         page.told_stale = true;
                         let _ = page.queue.try_send(Outgoing::Text(stale_notice(build, &runs)));
@@ -387,7 +377,7 @@ impl Hub {
                 }
             }
         }
-        let saved = self.save(state.journal.snapshot());
+        let saved = self.saves.save(state.journal.snapshot());
         drop(state);
         for id in slow {
             self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
@@ -425,16 +415,7 @@ impl Hub {
             tracing::warn!("{warning}");
             delivery.warnings.push(warning);
         }
-        hooks.sort_by_key(|(page, _)| *page);
-        if let Some((_, called)) = hooks.first() {
-            delivery.output.extend(called.iter().flat_map(|h| h.output.iter().cloned()));
-        }
-        for (page, called) in &hooks {
-            for hook in called.iter().filter(|h| !h.ok) {
-                let why = hook.error.as_deref().unwrap_or("no reason given");
-                delivery.hook_failures.push(format!("load hook {} threw in page {page}: {why}", hook.var));
-            }
-        }
+        add_hooks(&mut delivery, hooks);
         for &page in &pending {
             let silent = format!("page {page} did not answer within {} ms", timeout.as_millis());
             if delivery.applied > 0 {
@@ -452,32 +433,9 @@ impl Hub {
         (delivery, acks, saved)
     }
 
-    /// Writes `snapshot` after every save started before it, while the pages load (a patch
-    /// waits for the slower of its pages and its save). Called under the state lock, so
-    /// snapshots are written in the order they were taken.
-    fn save(&self, snapshot: Snapshot) -> Saved {
-        let (done, saved) = oneshot::channel();
-        let mut saving = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let previous = saving.take();
-        *saving = Some(tokio::spawn(async move {
-            if let Some(previous) = previous {
-                let _ = previous.await;
-            }
-            let outcome = match tokio::task::spawn_blocking(move || snapshot.save()).await {
-                Ok(saved) => saved.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let _ = done.send(outcome);
-        }));
-        saved
-    }
-
     /// Waits until the journal on disk is the one in memory.
     pub async fn flush(&self) {
-        let last = self.saving.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-        if let Some(last) = last {
-            let _ = last.await;
-        }
+        self.saves.flush().await
     }
 
     /// Adds the version each of `vars` has now.
@@ -499,25 +457,6 @@ struct Sent {
     saved: Saved,
     /// Why pages that run another build of the app got nothing.
     stale: Vec<String>,
-}
-
-/// How saving the journal after a batch went (its reason when it failed).
-type Saved = oneshot::Receiver<Result<(), String>>;
-
-/// The delivery, with a warning when the journal could not be saved: the pages have the
-/// patch, but a page that connects after a restart of the sidecar would not get it.
-async fn finish(mut delivery: Delivery, saved: Saved) -> Delivery {
-    let reason = match saved.await {
-        Ok(Ok(())) => return delivery,
-        Ok(Err(reason)) => reason,
-        Err(_) => "the save was cancelled".to_string(),
-    };
-    let warning = format!(
-        "the patch journal could not be saved ({reason}): pages have this patch, but pages that connect after the sidecar restarts will not get it"
-    );
-    tracing::warn!("{warning}");
-    delivery.warnings.push(warning);
-    delivery
 }
 
 /// The var a patch's HUD key names: an expression is keyed by its place instead.
@@ -542,86 +481,4 @@ fn journal_header(e: &Entry) -> PatchHeader {
         kind: PatchKind::Definition,
         origin: e.origin.clone(),
     }
-}
-
-/// Turns the pages' acks into the stage's answer. `load_ms` is the slowest page's own load
-/// time for the batch; `deliver_ms` the rest of the wall time.
-fn summarize(
-    patches: &[PatchHeader],
-    acks: &HashMap<PageId, Vec<LoadResult>>,
-    browsers: usize,
-    elapsed_ms: f64,
-) -> Delivery {
-    let mut delivery = Delivery { browsers, ..Delivery::default() };
-    let mut pages: Vec<_> = acks.iter().collect();
-    pages.sort_by_key(|(id, _)| **id);
-    if let Some((_, results)) = pages.first() {
-        delivery.output = results.iter().flat_map(|r| r.output.iter().cloned()).collect();
-        delivery.values = results.iter().filter_map(|r| Some((r.id, r.value.clone()?))).collect();
-    }
-    for (page, results) in pages {
-        let load_ms: f64 = results.iter().map(|r| r.load_ms).sum();
-        delivery.load_ms = delivery.load_ms.max(load_ms);
-        let mut all_ok = results.len() == patches.len();
-        for patch in patches {
-            let form = &patch.origin.form;
-            let place = format!("{}:{}", patch.origin.file, patch.origin.line);
-            match results.iter().find(|r| r.id == patch.id) {
-                Some(r) if r.ok => {
-                    if patch.kind == PatchKind::Expression && delivery.value.is_none() {
-                        delivery.value = r.value.clone();
-                    }
-                }
-                Some(r) => {
-                    all_ok = false;
-                    let why = r.error.as_deref().unwrap_or("no reason given");
-                    delivery
-                        .failures
-                        .push(format!("loading {} ({form}, {place}) failed in page {page}: {why}", patch.var));
-                }
-                None => {
-                    all_ok = false;
-                    delivery.failures.push(format!("page {page} did not report on {} ({form}, {place})", patch.var));
-                }
-            }
-        }
-        if all_ok {
-            delivery.applied += 1;
-        }
-    }
-    delivery.deliver_ms = (elapsed_ms - delivery.load_ms).max(0.0);
-    delivery
-}
-
-/// The first 12 hex digits of a digest, as people compare them.
-fn short(sha256: &str) -> &str {
-    sha256.get(..12).unwrap_or(sha256)
-}
-
-/// What the report says of a page that runs another build of the app than `build`.
-fn stale_warning(page: PageId, runs: &str, build: Option<&AppBuild>) -> String {
-    let now = build.map(|b| format!("; {} is now {}…", b.path.display(), short(&b.sha256))).unwrap_or_default();
-    format!(
-        "page {page} runs an older build of the app (main module sha256 {}…{now}): it needs a reload, and this patch was not sent to it",
-        short(runs)
-    )
-}
-
-/// The HUD entry that tells a page it runs an older build of the app.
-fn stale_notice(build: &AppBuild, runs: &str) -> String {
-    let notice = FormFailure {
-        key: "the app's build".into(),
-        stage: Stage::Check,
-        message: format!(
-            "This page runs an older build of the app (main module sha256 {}…); it was rebuilt ({}…). \
-             Reload the page to get patches again: they are checked against the new build, so none is sent here.",
-            short(runs),
-            short(&build.sha256)
-        ),
-        file: build.path.display().to_string(),
-        line: 1,
-        column: 0,
-        form: String::new(),
-    };
-    ServerMessage::Failures { failed: vec![notice], fine: Vec::new() }.to_json()
 }

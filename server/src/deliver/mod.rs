@@ -5,6 +5,13 @@
 //! patches and collecting acks, the journal replayed to late pages. Must not know about
 //! jank, toolchains or LSP.
 //!
+//! One job per file: `mod.rs` the stage (`AppServer`, the `Deliver` impl, the port);
+//! `server.rs` the HTTP routes and each page's connection; `static_files.rs` the app's files;
+//! `token.rs` the page token; `hub.rs` the pages and the batches sent to them; `acks.rs` acks
+//! into a `Delivery`; `stale.rs` pages running another build of the app; `journal.rs` the
+//! journal and its files; `saves.rs` its saves, in order; `protocol.rs` the messages;
+//! `client/` the browser client.
+//!
 //! One port serves the app's files (`app.root`), the client (`/_jank/client.js`) and the
 //! WebSocket (`/_jank/ws`). How the page gets the token without other origins learning it:
 //! - The sidecar gives out one URL, `http://127.0.0.1:<port>/?token=<128-bit hex>` (the
@@ -21,15 +28,18 @@
 //!   pages that outlive a sidecar restart reconnect and catch up from the journal. Delete the
 //!   file to make a new one.
 
+mod acks;
 mod hub;
 mod journal;
-mod main_module;
 pub mod protocol;
+mod saves;
 mod server;
+mod stale;
 mod static_files;
+mod token;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +49,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
+use crate::main_module::MainModuleOnDisk;
 use crate::stages::{Deliver, Delivery, FormFailure, LoadHooks, Patch, StageFailure, VarName};
 
 pub use hub::PageStatus;
@@ -50,7 +61,6 @@ pub use server::{CLIENT_PATH, SOCKET_PATH, STATUS_PATH};
 const PORT_TRIES: u16 = 20;
 /// How long a batch waits for the pages' acks.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
-const TOKEN_FILE: &str = "token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
@@ -73,7 +83,7 @@ pub struct AppServer {
     max_module_bytes: usize,
     ack_timeout: Duration,
     /// `app.mainModule`, to tell pages that run an older build of the app.
-    main_module: Option<main_module::MainModuleOnDisk>,
+    main_module: Option<MainModuleOnDisk>,
     /// Taken by the first `stop` (or drop).
     running: std::sync::Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
 }
@@ -106,7 +116,7 @@ impl AppServer {
         if !ip.is_unspecified() && !ip.is_loopback() {
             hosts.push(format!("{url_host}:{port}"));
         }
-        let token = load_or_make_token(journal_dir);
+        let token = token::load_or_make(journal_dir);
         let hub = hub::Hub::new(Journal::open(journal_dir));
         let app = Arc::new(server::App {
             hub: hub.clone(),
@@ -140,7 +150,7 @@ impl AppServer {
             token,
             max_module_bytes: settings.max_module_bytes,
             ack_timeout: ACK_TIMEOUT,
-            main_module: settings.main_module.clone().map(main_module::MainModuleOnDisk::new),
+            main_module: settings.main_module.clone().map(MainModuleOnDisk::new),
             running: std::sync::Mutex::new(Some((shutdown, task))),
         })
     }
@@ -213,9 +223,9 @@ impl Drop for AppServer {
 
 impl AppServer {
     /// The app's build on disk now, when `app.mainModule` is set and readable.
-    fn app_build(&self) -> Option<hub::AppBuild<'_>> {
+    fn app_build(&self) -> Option<stale::AppBuild<'_>> {
         let main = self.main_module.as_ref()?;
-        Some(hub::AppBuild { path: main.path(), sha256: main.sha256()? })
+        Some(stale::AppBuild { path: main.path(), sha256: main.sha256()? })
     }
 }
 
@@ -260,37 +270,6 @@ async fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, DeliverError> {
     Err(DeliverError::PortsTaken { host: ip.to_string(), first: port, last })
 }
 
-/// The token of the previous run in `dir`, or a new random one saved there.
-fn load_or_make_token(dir: &Path) -> String {
-    let path: PathBuf = dir.join(TOKEN_FILE);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let token = text.trim();
-        if token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return token.to_string();
-        }
-        tracing::warn!("{} is not a token; making a new one", path.display());
-    }
-    let token = format!("{:032x}", rand::random::<u128>());
-    if let Err(e) = save_token(&path, &token) {
-        tracing::warn!(
-            "cannot save the page token to {} ({e}): pages will need the new URL after a restart",
-            path.display()
-        );
-    }
-    token
-}
-
-fn save_token(path: &Path, token: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path)?, token.as_bytes())
-}
-
 /// A patch whose module the unit tests never load: only its identity and bytes matter.
 #[cfg(test)]
 fn test_patch(id: u64, name: &str, kind: crate::stages::PatchKind) -> Patch {
@@ -304,7 +283,7 @@ fn test_patch(id: u64, name: &str, kind: crate::stages::PatchKind) -> Patch {
         entry_symbol: PatchId(id).entry_symbol(),
         var: VarName::new("demo.core", name),
         kind,
-        cpp_path: PathBuf::new(),
+        cpp_path: std::path::PathBuf::new(),
         cached: false,
     };
     Patch {

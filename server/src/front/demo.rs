@@ -13,8 +13,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::process::{Child, Command};
 
-use crate::build::build_main_module;
 use crate::config::Settings;
+use crate::main_module::build_main_module;
 
 /// The stand-in runtime main module's sources (demo/runtime), written into the workspace.
 const RUNTIME: &[(&str, &str)] = &[
@@ -45,7 +45,7 @@ pub enum DemoError {
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
     #[error("cannot build the demo's main module: {0}")]
-    MainModule(#[from] crate::build::BuildError),
+    MainModule(#[from] crate::main_module::MainModuleError),
     #[error("cannot start the stand-in jank ({path}): {source}; build it with `cargo build -p jank-standin`")]
     StandIn { path: String, source: std::io::Error },
     #[error("the stand-in jank did not write {0} within 10 s")]

@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use jank_hotpatch::build::{build_main_module, MainModule, SideModuleBuilder};
 use jank_hotpatch::config::{AppSettings, Settings};
+use jank_hotpatch::main_module::{build_main_module, MainModule};
 use jank_hotpatch::reader::Namespace;
+use jank_hotpatch::side_module::SideModuleBuilder;
 use jank_hotpatch::stages::{Build, CompiledForm, FormKey, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 use tokio::sync::OnceCell;
 

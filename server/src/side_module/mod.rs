@@ -1,16 +1,14 @@
-//! The build and check stages: C++ -> wasm side module, and its imports against the main
-//! module's exports.
+//! The build stage: C++ -> wasm side module.
 //!
 //! Owns: toolchain discovery and flags, the precompiled header, the content-addressed build
-//! cache, the resident build service's client, reading wasm import/export sections, and
-//! building the (stand-in) main module.
+//! cache, and the resident build service's client. Lends its emcc discovery and tool runner
+//! to the main module's link (`main_module/link.rs`).
 //! Must not know about jank, nREPL, LSP or pages.
 //!
 //! Builds of different patches may run at once: every file a build writes is named after
 //! its patch id, which is never reused.
 
 mod cache;
-mod main_module;
 mod pch;
 mod resident;
 mod toolchain;
@@ -25,13 +23,13 @@ use async_trait::async_trait;
 use crate::config::{BuildSettings, Toolchain};
 use crate::stages::{Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
 
-pub use main_module::{build_main_module, MainModule};
 pub use resident::{service_binary, ResidentStats, ServiceError, MAX_REQUEST_BYTES};
 
 use cache::ModuleCache;
 use resident::{Outcome, ResidentBuild};
+use toolchain::Emscripten;
 pub use toolchain::SIDE_MODULE_FLAGS;
-use toolchain::{run_tool, Emscripten};
+pub(crate) use toolchain::{find_emcc, run_tool, tail};
 
 const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
 

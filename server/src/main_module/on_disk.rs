@@ -1,8 +1,10 @@
-//! The app's main module as it is on disk now, so that pages running an older build of the
-//! app are told to reload instead of being sent patches checked against the new one.
+//! The app's main module as it is on disk now, for the deliver stage: pages running an older
+//! build of the app are told to reload instead of being sent patches checked against the new
+//! one.
 //!
 //! Owns: the SHA-256 of `app.mainModule`, recomputed only when the file's size or time
-//! changes. The pages compute the same digest of the `.wasm` they loaded (`client/runtime.js`).
+//! changes. The pages compute the same digest of the `.wasm` they loaded
+//! (`deliver/client/runtime.js`).
 
 use std::path::PathBuf;
 use std::sync::Mutex;

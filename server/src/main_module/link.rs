@@ -2,17 +2,33 @@
 //! C++ sources laid out the same way) as the classic emscripten build the browser client
 //! expects: `app.js` + `app.wasm`, `-sMAIN_MODULE=2` with an explicit export list.
 //!
-//! Owns: linking it, with [`crate::check::link_flags`]'s settings, exports and post-js (the browser
-//! contract in demo/runtime/README.md). Skips the link when the outputs are newer than every input and the export list is the
-//! same, so a second start is instant. Must not know about patches or pages.
+//! Owns: linking it, with the contract's settings, exports and post-js ([`super`]; the browser
+//! contract in demo/runtime/README.md), through the side-module stage's emcc discovery. Skips
+//! the link when the outputs are newer than every input and the export list is the same, so a
+//! second start is instant. Must not know about patches or pages.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::toolchain::{find_emcc, run_tool, tail};
-use super::BuildError;
-use crate::check::link_flags::{required_exports, settings, write_post_js, CApi};
+use super::{required_exports, settings, write_post_js, CApi};
+use crate::side_module::{find_emcc, run_tool, tail, BuildError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MainModuleError {
+    #[error("cannot {what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("linking the main module failed:\n{0}")]
+    Link(String),
+    #[error(transparent)]
+    Toolchain(#[from] BuildError),
+}
+
+impl MainModuleError {
+    fn io(what: String, source: std::io::Error) -> Self {
+        MainModuleError::Io { what, source }
+    }
+}
 
 /// The built main module.
 #[derive(Clone, Debug)]
@@ -35,16 +51,16 @@ pub async fn build_main_module(
     sources_dir: &Path,
     out_dir: &Path,
     exports: &[String],
-) -> Result<MainModule, BuildError> {
+) -> Result<MainModule, MainModuleError> {
     let mut sources: Vec<PathBuf> = std::fs::read_dir(sources_dir)
-        .map_err(|e| BuildError::io(format!("read {}", sources_dir.display()), e))?
+        .map_err(|e| MainModuleError::io(format!("read {}", sources_dir.display()), e))?
         .flatten()
         .map(|entry| entry.path())
         .filter(|p| p.extension().is_some_and(|e| e == "cpp"))
         .collect();
     sources.sort();
     if sources.is_empty() {
-        return Err(BuildError::io(
+        return Err(MainModuleError::io(
             format!("find C++ sources in {}", sources_dir.display()),
             std::io::Error::new(std::io::ErrorKind::NotFound, "no .cpp files"),
         ));
@@ -59,16 +75,16 @@ pub async fn build_main_module(
     all_exports.sort();
     all_exports.dedup();
     let export_json =
-        serde_json::to_string(&all_exports).map_err(|e| BuildError::io("encode exports".into(), e.into()))?;
+        serde_json::to_string(&all_exports).map_err(|e| MainModuleError::io("encode exports".into(), e.into()))?;
 
     if is_up_to_date(sources_dir, &[&js, &wasm], &export_file, &export_json) {
         return Ok(MainModule { js, wasm, linked: false });
     }
-    std::fs::create_dir_all(out_dir).map_err(|e| BuildError::io(format!("create {}", out_dir.display()), e))?;
+    std::fs::create_dir_all(out_dir).map_err(|e| MainModuleError::io(format!("create {}", out_dir.display()), e))?;
     std::fs::write(&export_file, &export_json)
-        .map_err(|e| BuildError::io(format!("write {}", export_file.display()), e))?;
+        .map_err(|e| MainModuleError::io(format!("write {}", export_file.display()), e))?;
 
-    write_post_js(&post_js).map_err(|e| BuildError::io(format!("write {}", post_js.display()), e))?;
+    write_post_js(&post_js).map_err(|e| MainModuleError::io(format!("write {}", post_js.display()), e))?;
     let emcc = find_emcc(None)?;
     let mut args: Vec<OsString> = COMPILE_FLAGS.iter().map(OsString::from).collect();
     args.extend(settings().into_iter().map(OsString::from));
@@ -82,7 +98,7 @@ pub async fn build_main_module(
     if !out.success {
         // The next start must retry, not trust half-written outputs.
         let _ = std::fs::remove_file(&export_file);
-        return Err(BuildError::Link(format!("main module: {}", tail(&out.stderr, 30))));
+        return Err(MainModuleError::Link(tail(&out.stderr, 30)));
     }
     Ok(MainModule { js, wasm, linked: true })
 }
