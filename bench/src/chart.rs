@@ -64,6 +64,7 @@ fn label(name: &str, title: &str) -> String {
     let short = match name {
         "small" => "one form",
         "small-idle" => "one form, idle page",
+        "save-page" => "saved, page's clock",
         "floor" => "floor",
         "emcc-o0" => "emcc -O0",
         "original" => "original (emcc -O2)",

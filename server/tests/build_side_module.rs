@@ -456,19 +456,28 @@ fn service_with_test_hook(dir: &Path, hook: &str) -> PathBuf {
     script
 }
 
+/// A resident builder whose service runs with the test hook `hook`, and the process toolchain's
+/// beside it to compare bytes with.
+async fn hooked_and_process(name: &str, hook: &str) -> (SideModuleBuilder, SideModuleBuilder) {
+    let dir = scratch(name);
+    let service_binary = Some(service_with_test_hook(&dir, hook));
+    let resident = SideModuleBuilder::new(
+        &BuildSettings { service_binary, ..settings(Toolchain::Resident) },
+        &dir.join("resident"),
+    )
+    .await
+    .unwrap();
+    let process = SideModuleBuilder::new(&settings(Toolchain::Clang), &dir.join("process")).await.unwrap();
+    assert_eq!(resident.tools(), Tools::Resident);
+    (resident, process)
+}
+
 /// A service whose self-test fails links in a forked child: it says so once, and still builds
 /// the process toolchain's bytes, here and after a restart.
 #[tokio::test]
 async fn a_service_whose_self_test_fails_patches_through_forked_links() {
     let (logs, _guard) = Logs::capture();
-    let dir = scratch("self-test-fails");
-    let hooked = BuildSettings {
-        service_binary: Some(service_with_test_hook(&dir, "fail-self-test")),
-        ..settings(Toolchain::Resident)
-    };
-    let resident = SideModuleBuilder::new(&hooked, &dir.join("resident")).await.unwrap();
-    let process = SideModuleBuilder::new(&settings(Toolchain::Clang), &dir.join("process")).await.unwrap();
-    assert_eq!(resident.tools(), Tools::Resident);
+    let (resident, process) = hooked_and_process("self-test-fails", "fail-self-test").await;
     let stats = resident.resident_stats().unwrap();
     assert!(!stats.links_in_process && stats.pid.is_some(), "{stats:?}");
     let warned = logs.lines_with("links in a forked child");
@@ -495,13 +504,7 @@ async fn a_service_whose_self_test_fails_patches_through_forked_links() {
 #[tokio::test]
 async fn a_crash_in_an_in_process_link_falls_back_to_forked_links() {
     let (logs, _guard) = Logs::capture();
-    let dir = scratch("in-process-crash");
-    let hooked = BuildSettings {
-        service_binary: Some(service_with_test_hook(&dir, "crash-in-process-link")),
-        ..settings(Toolchain::Resident)
-    };
-    let resident = SideModuleBuilder::new(&hooked, &dir.join("resident")).await.unwrap();
-    let process = SideModuleBuilder::new(&settings(Toolchain::Clang), &dir.join("process")).await.unwrap();
+    let (resident, process) = hooked_and_process("in-process-crash", "crash-in-process-link").await;
     let stats = resident.resident_stats().unwrap();
     assert!(stats.links_in_process, "the self-test passes: {stats:?}");
     let pid = stats.pid.expect("running");
