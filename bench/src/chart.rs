@@ -63,6 +63,8 @@ pub fn bars(results: &BenchResults) -> Vec<Bar> {
 fn label(name: &str, title: &str) -> String {
     let short = match name {
         "small" => "one form",
+        "small-idle" => "one form, idle page",
+        "save-page" => "saved, page's clock",
         "floor" => "floor",
         "emcc-o0" => "emcc -O0",
         "original" => "original (emcc -O2)",

@@ -36,8 +36,20 @@ pub use report::{readme_part, readme_section, Goal, Ratio};
 pub use stats::{ScenarioResult, StageSummary, Summary};
 
 /// The scenarios, in the order they run (`--scenarios` takes these names).
-pub const SCENARIOS: [&str; 10] =
-    ["small", "floor", "emcc-o0", "original", "cache", "undo", "save5", "headers", "pages10", "soak"];
+pub const SCENARIOS: [&str; 12] = [
+    "small",
+    "small-idle",
+    "save-page",
+    "floor",
+    "emcc-o0",
+    "original",
+    "cache",
+    "undo",
+    "save5",
+    "headers",
+    "pages10",
+    "soak",
+];
 
 /// Where the chart and the JSON go in a full run: the README shows the one and its table is
 /// checked against the other.
@@ -355,6 +367,6 @@ mod tests {
         assert_eq!(pick(&[]).unwrap(), SCENARIOS.to_vec());
         assert_eq!(pick(&["original", "small"]).unwrap(), vec!["small", "original"]);
         let error = pick(&["fast"]).unwrap_err().to_string();
-        assert!(error.contains("`fast`") && error.contains("small, floor"), "{error}");
+        assert!(error.contains("`fast`") && error.contains("small, small-idle, save-page, floor"), "{error}");
     }
 }

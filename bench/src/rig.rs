@@ -27,6 +27,7 @@ const SOURCE: &str = "src/demo/core.jank";
 pub const SMALL_FORM: &str = "bench-small";
 pub const CACHE_FORM: &str = "bench-cache";
 pub const SOAK_FORM: &str = "bench-soak";
+pub const SAVED_FORM: &str = "bench-saved";
 pub const SAVE_FORMS: [&str; 5] = ["bench-save-1", "bench-save-2", "bench-save-3", "bench-save-4", "bench-save-5"];
 
 const PATCH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -134,7 +135,7 @@ impl Rig {
         let path = workspace.join(SOURCE);
         let base = std::fs::read_to_string(&path).map_err(|e| BenchError::io(format!("read {}", path.display()), e))?;
         let mut document = BenchDocument { uri: file_uri(&path), base, forms: Vec::new(), version: 1 };
-        for name in [SMALL_FORM, CACHE_FORM, SOAK_FORM].into_iter().chain(SAVE_FORMS) {
+        for name in [SMALL_FORM, CACHE_FORM, SOAK_FORM, SAVED_FORM].into_iter().chain(SAVE_FORMS) {
             document.set(name, 0);
         }
         let open =
@@ -288,6 +289,38 @@ impl Rig {
         }
     }
 
+    /// Writes the document to its file and sends `didSave`, as an editor saving it; the report,
+    /// and the time from just before the write until the last page saw the new code, on the
+    /// wall clock the bench and the pages share (the page's own timestamp of its
+    /// `jank-hotpatch:after-load` event).
+    pub async fn save_to_page(&mut self) -> Result<(Value, f64), BenchError> {
+        for page in &self.pages {
+            page.try_eval(LANDED_RESET_JS).await.map_err(BenchError::Cdp)?;
+        }
+        self.forget_notifications();
+        let path = self.workspace.join(SOURCE);
+        let written_at = wall_ms();
+        std::fs::write(&path, self.document.text())
+            .map_err(|e| BenchError::io(format!("write {}", path.display()), e))?;
+        let params = json!({"textDocument": {"uri": self.document.uri}});
+        self.editor.try_notify("textDocument/didSave", params).await.map_err(|e| self.sidecar_error(e))?;
+        let report = self.editor.wait_for(|m| m["method"] == "jank/patchStatus", PATCH_TIMEOUT).await;
+        self.forget_notifications();
+        let report = report.map(|r| r["params"].clone()).ok_or_else(|| {
+            self.sidecar_error(format!("no jank/patchStatus within {} s of didSave", PATCH_TIMEOUT.as_secs()))
+        })?;
+        let mut landed = written_at;
+        for (i, page) in self.pages.iter().enumerate() {
+            // The page fires the event right after it acks, before the sidecar's report.
+            let at = page.try_eval("window.__benchLanded").await.map_err(BenchError::Cdp)?;
+            let at = at.as_f64().ok_or_else(|| {
+                BenchError::NotApplied(format!("page {} saw no jank-hotpatch:after-load event: {report}", i + 1))
+            })?;
+            landed = landed.max(at);
+        }
+        Ok((report, landed - written_at))
+    }
+
     /// What is wrong on the pages, if anything: each page must run `name` returning `value`
     /// and show no load error.
     pub async fn check_pages(&self, name: &str, value: i64) -> Result<(), BenchError> {
@@ -300,6 +333,21 @@ impl Rig {
                     i + 1,
                     state["value"]
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Pauses (`false`) or resumes every page's frame loop: the demo draws on every
+    /// `requestAnimationFrame`; paused, the callback it asks for next is held until resumed.
+    pub async fn set_drawing(&self, drawing: bool) -> Result<(), BenchError> {
+        for (i, page) in self.pages.iter().enumerate() {
+            let held = page
+                .try_eval(&drawing_js(drawing))
+                .await
+                .map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
+            if held["drawing"].as_bool() != Some(drawing) {
+                return Err(BenchError::Cdp(format!("page {}: the frame loop did not follow: {held}", i + 1)));
             }
         }
         Ok(())
@@ -361,6 +409,45 @@ fn read_var_js(name: &str) -> String {
   const f = M._jank_deref(M._jank_var_intern_c(c('{NS}'), c('{name}')));
   const value = f && M._jank_truthy(f) ? Number(M._jank_to_integer(M._jank_call0(f))) : null;
   return {{ value, lastError: s.lastError || null, applied: (s.applied || []).length, connected: !!s.connected }};
+}})()"
+    )
+}
+
+/// Listens (once) for the client's `jank-hotpatch:after-load` event, keeping its wall-clock
+/// time in ms, and forgets the last one.
+const LANDED_RESET_JS: &str = "(() => {
+  if (!window.__benchLandedListener) {
+    window.__benchLandedListener = true;
+    window.addEventListener('jank-hotpatch:after-load', () => {
+      window.__benchLanded = performance.timeOrigin + performance.now();
+    });
+  }
+  window.__benchLanded = null;
+  return true;
+})()";
+
+/// Now on the wall clock, in ms since the Unix epoch (what a page's `performance.timeOrigin`
+/// counts from).
+fn wall_ms() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Wraps the page's `requestAnimationFrame` once, so that a frame callback asked for while
+/// paused is held (and the loop stops) until drawing resumes.
+fn drawing_js(drawing: bool) -> String {
+    format!(
+        "(() => {{
+  const w = window;
+  if (!w.__benchFrames) {{
+    const original = w.requestAnimationFrame.bind(w);
+    const frames = {{ paused: false, held: [], original }};
+    w.requestAnimationFrame = (f) => frames.paused ? (frames.held.push(f), 0) : original(f);
+    w.__benchFrames = frames;
+  }}
+  const frames = w.__benchFrames;
+  frames.paused = !{drawing};
+  if ({drawing}) frames.held.splice(0).forEach((f) => frames.original(f));
+  return {{ drawing: !frames.paused }};
 }})()"
     )
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::baselines::{self, Way};
 use super::memory::{page_memory, rss_kib};
-use super::rig::{report_problem, sample_of, Rig, CACHE_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM};
+use super::rig::{report_problem, sample_of, Rig, CACHE_FORM, SAVED_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM};
 use super::stats::{Sample, ScenarioResult};
 use super::{fanout, BenchError, BenchOptions, BenchResults, Fanout, PageSoak, Soak};
 use jank_hotpatch::config::{Settings, Toolchain};
@@ -28,6 +28,8 @@ enum Step {
     Unchanged(&'static str),
     /// Change the five forms, then `didSave`.
     Save,
+    /// Change the form, then write the file and `didSave` it; timed on the pages' clock.
+    SaveToPage(&'static str),
     /// Patch the form twice (not measured), then undo the second patch.
     Undo(&'static str),
 }
@@ -74,10 +76,27 @@ async fn run_scenario(
         "small" => {
             let samples = measure(rig, Step::Form(SMALL_FORM), warmup, n, pages).await?;
             ScenarioResult::from_samples("small", "one small form", &samples)
+                .with_note("the demo page as users run it: it draws a frame every display refresh")
+        }
+        "small-idle" => {
+            rig.set_drawing(false).await?;
+            let samples = measure(rig, Step::Form(SMALL_FORM), warmup, n, pages).await;
+            rig.set_drawing(true).await?;
+            ScenarioResult::from_samples("small-idle", "one small form, idle page", &samples?).with_note(
+                "the demo page with its frame loop paused (requestAnimationFrame held), as a page left open and idle",
+            )
         }
         "floor" => baselines::measure(rig, Way::Floor, warmup, n).await?,
         "emcc-o0" => baselines::measure(rig, Way::EmccO0, warmup, n).await?,
         "original" => baselines::measure(rig, Way::Original, warmup, n).await?,
+        "save-page" => {
+            let samples = measure(rig, Step::SaveToPage(SAVED_FORM), warmup.max(1), n, pages).await?;
+            ScenarioResult::from_samples("save-page", "one small form saved, page's clock", &samples).with_note(
+                "measured as JavaScript tools publish theirs: from just before the file is written (then LSP didSave) to the \
+                 moment the page saw the new code (its jank-hotpatch:after-load event), on the wall clock both share; \
+                 its EDITOR column is that, not the editor's clock",
+            )
+        }
         "cache" => {
             let samples = measure(rig, Step::Unchanged(CACHE_FORM), warmup, n, pages).await?;
             ScenarioResult::from_samples("cache", "unchanged form (cache hit)", &samples)
@@ -158,6 +177,14 @@ async fn measure(
                 let last = SAVE_FORMS[SAVE_FORMS.len() - 1];
                 (report, clock, expected, last, rig.current_value(last))
             }
+            Step::SaveToPage(name) => {
+                let value = rig.fresh_value();
+                rig.set(name, value).await?;
+                let (report, clock) = rig.save_to_page().await?;
+                // The first save also patches the demo's own forms, never patched before.
+                let expected = if i < warmup { report["forms"].as_array().map_or(0, Vec::len) } else { 1 };
+                (report, clock, expected, name, value)
+            }
         };
         if let Some(problem) = report_problem(&report, forms, pages) {
             return Err(BenchError::NotApplied(format!("{}: {problem}", step_name(step))));
@@ -183,7 +210,7 @@ async fn patch_unmeasured(rig: &mut Rig, name: &str, value: i64, pages: usize, w
 
 fn step_name(step: Step) -> &'static str {
     match step {
-        Step::Form(name) | Step::Unchanged(name) | Step::Undo(name) => name,
+        Step::Form(name) | Step::Unchanged(name) | Step::Undo(name) | Step::SaveToPage(name) => name,
         Step::Save => "save",
     }
 }

@@ -63,35 +63,42 @@ Compiler::Compiler(std::string argv0, std::vector<std::string> cc1, size_t worke
   llvm::InitializeAllAsmParsers();
   // cc1 would parse its -mllvm options into LLVM's global option registry on every compile,
   // which is neither repeatable (a second parse fails with "may only occur zero or one
-  // times!") nor thread-safe. They are the same for every compile: parse them once, here.
-  std::vector<std::string> llvm_args{argv0_};
+  // times!") nor thread-safe. They are the same for every compile: parse them once, here
+  // (and again after an in-process link, whose lld parses its own).
+  llvm_args_.push_back(argv0_);
   for (size_t i = 0; i < cc1.size(); ++i) {
     if (cc1[i] == "-mllvm" && i + 1 < cc1.size()) {
-      llvm_args.push_back(cc1[++i]);
+      llvm_args_.push_back(cc1[++i]);
     } else if (cc1[i] != "-disable-free") {
       // -disable-free: the driver asks cc1 not to free its memory because the process is
       // about to exit; this one is not, and would grow by ~0.5 MB per compile.
       cc1_.push_back(cc1[i]);
     }
   }
-  std::vector<const char *> argv;
-  for (const std::string &arg : llvm_args) {
-    argv.push_back(arg.c_str());
-  }
-  llvm::raw_string_ostream errors(configuration_error_);
-  if (!llvm::cl::ParseCommandLineOptions(static_cast<int>(argv.size()), argv.data(), "", &errors)) {
-    errors.flush();
-    if (configuration_error_.empty()) {
-      configuration_error_ = "LLVM refused the -mllvm options";
-    }
-  }
-  errors.flush();
+  configuration_error_ = apply_llvm_options();
   for (size_t i = 0; i < std::max<size_t>(workers, 1); ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }
 }
 
 Compiler::~Compiler() = default;
+
+std::string Compiler::apply_llvm_options() {
+  llvm::cl::ResetAllOptionOccurrences();
+  std::vector<const char *> argv;
+  for (const std::string &arg : llvm_args_) {
+    argv.push_back(arg.c_str());
+  }
+  std::string error;
+  llvm::raw_string_ostream errors(error);
+  if (!llvm::cl::ParseCommandLineOptions(static_cast<int>(argv.size()), argv.data(), "", &errors)) {
+    errors.flush();
+    return error.empty() ? "LLVM refused the -mllvm options" : error;
+  }
+  return {};
+}
+
+void Compiler::restore_llvm_options() { apply_llvm_options(); }
 
 std::vector<Compiled> Compiler::compile(const std::vector<Paths> &jobs) {
   std::vector<Compiled> results(jobs.size());

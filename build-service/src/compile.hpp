@@ -39,13 +39,22 @@ public:
   // Compiles each job's inputs[0] to its object, up to `workers` at once. One result per job.
   std::vector<Compiled> compile(const std::vector<Paths> &jobs);
 
+  // Puts the -mllvm options back into LLVM's global option registry after something else (an
+  // in-process link) parsed its own. Never while a compile runs.
+  void restore_llvm_options();
+
   // Why the -mllvm options could not be applied, if they could not.
   const std::string &configuration_error() const { return configuration_error_; }
 
 private:
   struct Worker;
   bool compile_one(const Paths &paths, std::string &diagnostics, Worker &worker);
+  // Puts llvm_args_ alone into the registry (every other option at its default); why it
+  // failed, or empty.
+  std::string apply_llvm_options();
   std::string argv0_;
+  // argv0, then the value of each -mllvm of the cc1 arguments.
+  std::vector<std::string> llvm_args_;
   std::vector<std::string> cc1_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::string configuration_error_;

@@ -3,6 +3,7 @@
 
 #include "compile.hpp"
 #include "link.hpp"
+#include "self_test.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +82,13 @@ void reply(const std::vector<std::string> &fields) {
 
 void reply_error(const std::string &message) { reply({"error", message}); }
 
+// For tests only: JANK_BUILD_SERVICE_TEST=crash-in-process-link makes every link in this
+// process die, as a crash in lld would.
+bool test_crash_in_process_link() {
+  const char *test = std::getenv("JANK_BUILD_SERVICE_TEST");
+  return test != nullptr && std::strcmp(test, "crash-in-process-link") == 0;
+}
+
 std::vector<std::string> split_fields(const std::string &payload) {
   std::vector<std::string> fields;
   size_t start = 0;
@@ -117,28 +126,42 @@ struct Service {
   std::unique_ptr<service::Compiler> compiler;
   std::unique_ptr<service::Linker> linker;
 
-  // configure \0 <clang path> \0 <n> \0 <n cc1 arguments> \0 <wasm-ld command line>
+  // configure \0 <in-process | forked> \0 <clang path> \0 <n> \0 <n cc1 arguments> \0 <wasm-ld
+  // command line> -> ok \0 <the link mode in use> [\0 why links do not run in process]
   void configure(const std::vector<std::string> &fields) {
-    if (fields.size() < 4) {
-      return reply_error("configure needs the clang path, the cc1 argument count, cc1 arguments and wasm-ld's "
-                         "command line");
+    if (fields.size() < 5) {
+      return reply_error("configure needs the link mode, the clang path, the cc1 argument count, cc1 arguments "
+                         "and wasm-ld's command line");
+    }
+    if (fields[1] != service::link_mode_name(service::LinkMode::InProcess) &&
+        fields[1] != service::link_mode_name(service::LinkMode::Forked)) {
+      return reply_error("configure: bad link mode `" + fields[1].substr(0, 64) + "` (expected in-process or forked)");
     }
     char *end = nullptr;
-    unsigned long count = std::strtoul(fields[2].c_str(), &end, 10);
-    if (fields[2].empty() || *end != '\0' || count > fields.size() - 4) {
-      return reply_error("configure: bad cc1 argument count `" + fields[2] + "`");
+    unsigned long count = std::strtoul(fields[3].c_str(), &end, 10);
+    if (fields[3].empty() || *end != '\0' || count > fields.size() - 5) {
+      return reply_error("configure: bad cc1 argument count `" + fields[3] + "`");
     }
-    std::vector<std::string> cc1(fields.begin() + 3, fields.begin() + 3 + static_cast<long>(count));
-    std::vector<std::string> link(fields.begin() + 3 + static_cast<long>(count), fields.end());
+    std::vector<std::string> cc1(fields.begin() + 4, fields.begin() + 4 + static_cast<long>(count));
+    std::vector<std::string> link(fields.begin() + 4 + static_cast<long>(count), fields.end());
     // Compiles of one request run at once, one per core (a save's forms).
     size_t workers = std::min<size_t>(std::max<unsigned>(std::thread::hardware_concurrency(), 1), kMaxWorkers);
-    auto new_compiler = std::make_unique<service::Compiler>(fields[1], std::move(cc1), workers);
+    auto new_compiler = std::make_unique<service::Compiler>(fields[2], std::move(cc1), workers);
     if (!new_compiler->configuration_error().empty()) {
       return reply_error("configure: " + new_compiler->configuration_error());
     }
     compiler = std::move(new_compiler);
-    linker = std::make_unique<service::Linker>(std::move(link));
-    reply({"ok"});
+    service::Compiler *restore = compiler.get();
+    bool in_process = fields[1] == service::link_mode_name(service::LinkMode::InProcess);
+    linker = std::make_unique<service::Linker>(std::move(link),
+                                               in_process ? service::LinkMode::InProcess : service::LinkMode::Forked,
+                                               [restore] { restore->restore_llvm_options(); });
+    std::string why_forked = in_process ? service::self_test(*compiler, *linker) : std::string();
+    if (!why_forked.empty()) {
+      linker->use_fork();
+      return reply({"ok", service::link_mode_name(linker->mode()), "self-test: " + why_forked});
+    }
+    reply({"ok", service::link_mode_name(linker->mode())});
   }
 
   // compile (\0 <C++ path> \0 <object path>)+ -> (ok \0 <µs> | compile \0 <clang's stderr>) per pair
@@ -174,6 +197,9 @@ struct Service {
     }
     if (fields.size() < 3 || std::any_of(fields.begin() + 1, fields.end(), [](const std::string &f) { return f.empty(); })) {
       return reply_error("link needs the side module's path and at least one object path");
+    }
+    if (linker->mode() == service::LinkMode::InProcess && test_crash_in_process_link()) {
+      std::abort();
     }
     std::string messages;
     Stopwatch watch;

@@ -369,13 +369,15 @@ fn numbered(file: &str, id: u64, edit: (&str, &str)) -> CompiledForm {
     CompiledForm { patch_id: PatchId(id), cpp, ..original }
 }
 
-/// Builds 100 patches (and a failing one every 10th) in one resident service and the first,
-/// second and hundredth also with the process toolchain: the bytes must be the same.
-async fn hundred_builds_both_ways(
+/// Builds `count` patches (and a failing one every 10th) in one resident service, linked in
+/// its own process, and the first, second, hundredth and thousandth also with the process
+/// toolchain: the bytes must be the same.
+async fn builds_both_ways(
     name: &str,
     file: &str,
     edit: impl Fn(u64) -> (String, String),
     pch: &[&str],
+    count: u64,
 ) -> Vec<SideModule> {
     let with =
         |toolchain| BuildSettings { pch_headers: pch.iter().map(|h| h.to_string()).collect(), ..settings(toolchain) };
@@ -383,13 +385,14 @@ async fn hundred_builds_both_ways(
         SideModuleBuilder::new(&with(Toolchain::Resident), &scratch(&format!("{name}-resident"))).await.unwrap();
     let process = SideModuleBuilder::new(&with(Toolchain::Clang), &scratch(&format!("{name}-process"))).await.unwrap();
     assert_eq!((resident.tools(), process.tools()), (Tools::Resident, Tools::Direct));
+    assert!(resident.resident_stats().unwrap().links_in_process, "its self-test passes");
     let mut compared = Vec::new();
     let mut failed = 0;
-    for n in 1..=100u64 {
+    for n in 1..=count {
         let (from, to) = edit(n);
-        let form = numbered(file, 1000 + n, (&from, &to));
+        let form = numbered(file, 10_000 + n, (&from, &to));
         let module = resident.build(key(&form.cpp), &form).await.unwrap();
-        if [1, 2, 100].contains(&n) {
+        if [1, 2, 100, 1000].contains(&n) {
             let reference = process.build(key(&form.cpp), &form).await.unwrap();
             assert!(
                 module.bytes == reference.bytes,
@@ -400,22 +403,23 @@ async fn hundred_builds_both_ways(
             compared.push(module);
         }
         if n % 10 == 0 {
-            let broken = numbered("broken_10.cpp", 2000 + n, ("undefined_local", "undefined_local"));
+            let broken = numbered("broken_10.cpp", 20_000 + n, ("undefined_local", "undefined_local"));
             assert!(resident.build(key(&broken.cpp), &broken).await.is_err());
             failed += 1;
         }
     }
     let stats = resident.resident_stats().expect("the service runs");
     // A build is a compile and a link request; a form that does not compile is not linked.
-    let requests = 2 * 100 + failed;
+    let requests = 2 * count + failed;
     assert_eq!((stats.starts, stats.failures, stats.requests), (1, 0, requests), "one service did it all: {stats:?}");
+    assert!(stats.links_in_process, "{stats:?}");
     compared
 }
 
 #[tokio::test]
 async fn resident_builds_the_process_toolchains_bytes_and_they_run() {
     let edit = |n: u64| ("jank_box_integer(49)".to_string(), format!("jank_box_integer({n})"));
-    let modules = hundred_builds_both_ways("same-bytes", "ggg_7.cpp", edit, &[]).await;
+    let modules = builds_both_ways("same-bytes", "ggg_7.cpp", edit, &[], 100).await;
     let main = main_module().await;
     let dir = scratch("same-bytes-run");
     let symbols: Vec<String> = modules.iter().map(|m| m.entry_symbol.clone()).collect();
@@ -429,7 +433,7 @@ async fn resident_builds_the_process_toolchains_bytes_and_they_run() {
 #[tokio::test]
 async fn resident_with_the_pch_builds_the_process_toolchains_bytes_and_they_run() {
     let edit = |n: u64| ("\"cd\"".to_string(), format!("\"cd{n}\""));
-    let modules = hundred_builds_both_ways("same-bytes-pch", "strings_9.cpp", edit, &["<string>", "<vector>"]).await;
+    let modules = builds_both_ways("same-bytes-pch", "strings_9.cpp", edit, &["<string>", "<vector>"], 100).await;
     let dir = scratch("same-bytes-pch-run");
     let wasm: Vec<PathBuf> = modules
         .iter()
@@ -448,6 +452,96 @@ async fn resident_with_the_pch_builds_the_process_toolchains_bytes_and_they_run(
     let results = run_in_node(&main, &dir, &steps, 1);
     let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
     assert_eq!(values, [&json!("6"), &json!("6"), &json!("8")], "len(ab cd<n>) + 1: {results:?}");
+}
+
+/// A thousand links in the service's own process: the thousandth is still the process
+/// toolchain's module, with and without the PCH.
+#[tokio::test]
+async fn a_thousand_in_process_links_write_the_process_toolchains_bytes() {
+    let edit = |n: u64| ("jank_box_integer(49)".to_string(), format!("jank_box_integer({n})"));
+    let modules = builds_both_ways("thousand", "ggg_7.cpp", edit, &[], 1000).await;
+    assert_eq!(modules.len(), 4, "compared at builds 1, 2, 100 and 1000");
+    let edit = |n: u64| ("\"cd\"".to_string(), format!("\"cd{n}\""));
+    let modules = builds_both_ways("thousand-pch", "strings_9.cpp", edit, &["<string>", "<vector>"], 1000).await;
+    assert_eq!(modules.len(), 4);
+}
+
+/// The service binary behind a script that sets its test hook (`build-service/README.md`).
+fn service_with_test_hook(dir: &Path, hook: &str) -> PathBuf {
+    let real = service_binary(None).expect("scripts/setup.sh installs what the service is built with");
+    let script = dir.join(format!("service-{hook}"));
+    std::fs::write(&script, format!("#!/bin/sh\nJANK_BUILD_SERVICE_TEST={hook} exec '{}' \"$@\"\n", real.path.display()))
+        .unwrap();
+    Command::new("chmod").arg("+x").arg(&script).status().unwrap();
+    script
+}
+
+/// A resident builder whose service runs with the test hook `hook`, and the process toolchain's
+/// beside it to compare bytes with.
+async fn hooked_and_process(name: &str, hook: &str) -> (SideModuleBuilder, SideModuleBuilder) {
+    let dir = scratch(name);
+    let service_binary = Some(service_with_test_hook(&dir, hook));
+    let resident = SideModuleBuilder::new(
+        &BuildSettings { service_binary, ..settings(Toolchain::Resident) },
+        &dir.join("resident"),
+    )
+    .await
+    .unwrap();
+    let process = SideModuleBuilder::new(&settings(Toolchain::Clang), &dir.join("process")).await.unwrap();
+    assert_eq!(resident.tools(), Tools::Resident);
+    (resident, process)
+}
+
+/// A service whose self-test fails links in a forked child: it says so once, and still builds
+/// the process toolchain's bytes, here and after a restart.
+#[tokio::test]
+async fn a_service_whose_self_test_fails_patches_through_forked_links() {
+    let (logs, _guard) = Logs::capture();
+    let (resident, process) = hooked_and_process("self-test-fails", "fail-self-test").await;
+    let stats = resident.resident_stats().unwrap();
+    assert!(!stats.links_in_process && stats.pid.is_some(), "{stats:?}");
+    let warned = logs.lines_with("links in a forked child");
+    assert!(warned.len() == 1 && warned[0].contains("fail-self-test"), "{warned:?}");
+
+    for id in [7, 8] {
+        let form = form(&format!("ggg_{id}.cpp"), id);
+        let module = resident.build(key(&id.to_string()), &form).await.unwrap();
+        assert!(module.bytes == process.build(key(&id.to_string()), &form).await.unwrap().bytes);
+    }
+    // A restarted service is asked for forked links: no second self-test, no second warning.
+    let pid = resident.resident_stats().and_then(|s| s.pid).unwrap();
+    assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    resident.build(key("after kill"), &form("ggg_7.cpp", 9)).await.expect("built with the process toolchain");
+    restarted(&resident, pid).await;
+    resident.build(key("restarted"), &form("ggg_8.cpp", 10)).await.unwrap();
+    let stats = resident.resident_stats().unwrap();
+    assert_eq!((stats.starts, stats.failures, stats.links_in_process), (2, 1, false), "{stats:?}");
+    assert_eq!(logs.lines_with("links in a forked child").len(), 1, "logged once");
+}
+
+/// A service that dies linking in its own process: that patch is built by the process
+/// toolchain, and the restarted service links in a forked child, said once.
+#[tokio::test]
+async fn a_crash_in_an_in_process_link_falls_back_to_forked_links() {
+    let (logs, _guard) = Logs::capture();
+    let (resident, process) = hooked_and_process("in-process-crash", "crash-in-process-link").await;
+    let stats = resident.resident_stats().unwrap();
+    assert!(stats.links_in_process, "the self-test passes: {stats:?}");
+    let pid = stats.pid.expect("running");
+
+    let form7 = form("ggg_7.cpp", 7);
+    let module = resident.build(key("7"), &form7).await.expect("built with the process toolchain");
+    assert!(module.bytes == process.build(key("7"), &form7).await.unwrap().bytes);
+    let warned = logs.lines_with("died linking in its own process");
+    assert!(warned.len() == 1 && warned[0].contains("forked child"), "{warned:?}");
+
+    restarted(&resident, pid).await;
+    let form8 = form("ggg_8.cpp", 8);
+    let module = resident.build(key("8"), &form8).await.unwrap();
+    assert!(module.bytes == process.build(key("8"), &form8).await.unwrap().bytes);
+    let stats = resident.resident_stats().unwrap();
+    assert_eq!((stats.starts, stats.failures, stats.links_in_process), (2, 1, false), "{stats:?}");
+    assert_eq!(logs.lines_with("resident build").len(), 1, "one reason, logged once");
 }
 
 #[tokio::test]
@@ -493,6 +587,7 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
         built.push(modules);
     }
     assert!(built[0][0].bytes == built[1][0].bytes, "the service and the process toolchain write the same module");
+    assert!(resident.resident_stats().unwrap().links_in_process, "linked in the service's own process");
     for (name, modules) in [("resident", &built[0]), ("emcc", &built[2])] {
         let steps: Vec<(&SideModule, &str, bool)> =
             modules.iter().map(|m| (m, m.entry_symbol.as_str(), false)).collect();
@@ -665,8 +760,13 @@ fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
     let cc1_rest = ["-main-file-name", "{input-name}", "-O0", "-o", "{output}", "-x", "c", "{input}"];
     let linker = ["wasm-ld", "--experimental-pic", "-shared", "--export-all", "-o", "{output}", "{input}"];
     let count = (cc1.len() + cc1_rest.len()).to_string();
-    let configure: Vec<&str> =
-        ["configure", "clang", count.as_str()].iter().chain(&cc1).chain(&cc1_rest).chain(&linker).copied().collect();
+    let configure: Vec<&str> = ["configure", "in-process", "clang", count.as_str()]
+        .iter()
+        .chain(&cc1)
+        .chain(&cc1_rest)
+        .chain(&linker)
+        .copied()
+        .collect();
 
     let oversized = vec![b'x'; MAX_REQUEST_BYTES + 1];
     let reply = send(&oversized);
@@ -677,10 +777,13 @@ fn the_service_answers_bad_requests_with_errors_and_keeps_serving() {
     assert!(reply[0] == "error" && reply[1].contains("before configure"), "{reply:?}");
     let reply = send(&fields(&["hello", "there"]));
     assert!(reply[0] == "error" && reply[1].contains("unknown request `hello`"), "{reply:?}");
-    let reply = send(&fields(&["configure", "clang", "99", "-O0"]));
+    let reply = send(&fields(&["configure", "in-process", "clang", "99", "-O0"]));
     assert!(reply[0] == "error" && reply[1].contains("bad cc1 argument count"), "{reply:?}");
+    let reply = send(&fields(&["configure", "sometimes", "clang", "0", "wasm-ld"]));
+    assert!(reply[0] == "error" && reply[1].contains("bad link mode `sometimes`"), "{reply:?}");
 
-    assert_eq!(send(&fields(&configure)), ["ok"]);
+    // Its self-test links a fixture in process and compares it with a forked link: it passes.
+    assert_eq!(send(&fields(&configure)), ["ok", "in-process"]);
     let reply = send(&fields(&compile[..2]));
     assert!(reply[0] == "error" && reply[1].contains("pairs of paths"), "{reply:?}");
     let reply = send(&fields(&link[..2]));

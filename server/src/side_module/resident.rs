@@ -2,8 +2,9 @@
 //! and lld loaded and builds a side module without starting clang++ or wasm-ld per patch.
 //!
 //! Owns: finding the service binary, learning clang's `-cc1` arguments once (`clang++ -###` of
-//! the process toolchain's exact compile command), the framed protocol, timeouts, and killing
-//! and restarting the service after a crash, a hang or a bad reply. Must not know about
+//! the process toolchain's exact compile command), the framed protocol, timeouts, killing
+//! and restarting the service after a crash, a hang or a bad reply, and which link mode to ask
+//! for (in the service's own process until its self-test fails or such a link kills it). Must not know about
 //! patches, the cache or the PCH: it gets paths and the process toolchain's command lines.
 //! A failure here is never a build failure: the caller builds with the process toolchain.
 
@@ -11,7 +12,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +27,9 @@ pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 const MAX_REPLY_BYTES: usize = 2 << 20;
 /// The binary's name, next to `jank-hotpatch` in an installation.
 const BINARY_NAME: &str = "jank-build-service";
+/// The service's link modes (`configure`): lld in its own process, or in a child per link.
+const IN_PROCESS: &str = "in-process";
+const FORKED: &str = "forked";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -47,6 +51,8 @@ pub enum ServiceError {
     Disabled,
     #[error("the build service is being restarted after a failure")]
     Down,
+    #[error("the build service died linking in its own process ({0}); it links in a forked child from now on")]
+    LinkCrashed(String),
 }
 
 /// What a compile or link request came to. Their failures are the patch's, not the service's.
@@ -72,6 +78,8 @@ pub struct ResidentStats {
     /// Time the service spent compiling and linking the modules it built, in microseconds.
     pub compile_us: u64,
     pub link_us: u64,
+    /// Whether the running service links in its own process (else in a child forked per link).
+    pub links_in_process: bool,
 }
 
 /// Where [`service_binary`] found the service, for `doctor` and the logs.
@@ -155,8 +163,13 @@ struct Service {
 /// One build service, started once and kept; requests take turns.
 pub(crate) struct ResidentBuild {
     program: ServiceBinary,
-    /// The `configure` request, sent to every (re)started service.
-    configure: Vec<u8>,
+    /// The `configure` request's fields after the link mode, sent to every (re)started service.
+    configure: Vec<OsString>,
+    /// Whether to ask the next service to link in its own process: until its self-test fails
+    /// or an in-process link kills it, then never again.
+    ask_in_process: AtomicBool,
+    /// Whether the running service links in its own process.
+    in_process: AtomicBool,
     timeout: Duration,
     state: Mutex<State>,
     pid: AtomicU32,
@@ -179,17 +192,19 @@ impl ResidentBuild {
         timeout: Duration,
     ) -> Result<Self, ServiceError> {
         let (clang, cc1) = learn_cc1(compile, extra, work_dir, timeout).await?;
-        let mut fields: Vec<OsString> = vec!["configure".into(), clang.into(), cc1.len().to_string().into()];
-        fields.extend(cc1.into_iter().map(OsString::from));
-        fields.push(link.program.clone().into());
-        fields.extend(link.args(&[], Path::new("{input}"), Path::new("{output}")));
-        let configure = payload(&fields);
-        if configure.len() > MAX_REQUEST_BYTES {
-            return Err(ServiceError::Cc1(format!("the arguments take {} bytes", configure.len())));
+        let mut configure: Vec<OsString> = vec![clang.into(), cc1.len().to_string().into()];
+        configure.extend(cc1.into_iter().map(OsString::from));
+        configure.push(link.program.clone().into());
+        configure.extend(link.args(&[], Path::new("{input}"), Path::new("{output}")));
+        let size = payload(&configure).len() + "configure in-process ".len();
+        if size > MAX_REQUEST_BYTES {
+            return Err(ServiceError::Cc1(format!("the arguments take {size} bytes")));
         }
         let resident = ResidentBuild {
             program,
             configure,
+            ask_in_process: AtomicBool::new(true),
+            in_process: AtomicBool::new(false),
             timeout,
             state: Mutex::new(State::Down),
             pid: AtomicU32::new(0),
@@ -218,6 +233,7 @@ impl ResidentBuild {
             starts: self.starts.load(Ordering::Relaxed),
             compile_us: self.compile_us.load(Ordering::Relaxed),
             link_us: self.link_us.load(Ordering::Relaxed),
+            links_in_process: pid != 0 && self.in_process.load(Ordering::Relaxed),
         }
     }
 
@@ -234,11 +250,19 @@ impl ResidentBuild {
         Ok(outcomes)
     }
 
-    /// Links `objects` into the side module `wasm`.
+    /// Links `objects` into the side module `wasm`. A service that dies or hangs linking in its
+    /// own process is asked to link in a forked child from its restart on.
     pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<Outcome, ServiceError> {
         let mut fields: Vec<OsString> = vec!["link".into(), wasm.into()];
         fields.extend(objects.iter().map(OsString::from));
-        let outcome = self.request(&fields, |reply| parse_reply(reply, "link")).await?;
+        let in_process = self.in_process.load(Ordering::Relaxed);
+        let outcome = match self.request(&fields, |reply| parse_reply(reply, "link")).await {
+            Err(e @ (ServiceError::Gone(_) | ServiceError::Timeout { .. })) if in_process => {
+                self.ask_in_process.store(false, Ordering::Relaxed);
+                return Err(ServiceError::LinkCrashed(e.to_string()));
+            }
+            outcome => outcome?,
+        };
         if let Outcome::Done { us } = outcome {
             self.link_us.fetch_add(us, Ordering::Relaxed);
         }
@@ -310,18 +334,35 @@ impl ResidentBuild {
         self.starts.fetch_add(1, Ordering::Relaxed);
         self.pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
         let mut service = Service { child, stdin, stdout };
-        let reply = match self.exchange(&mut service, &self.configure).await {
+        let asked = if self.ask_in_process.load(Ordering::Relaxed) { IN_PROCESS } else { FORKED };
+        let mut configure: Vec<OsString> = vec!["configure".into(), asked.into()];
+        configure.extend(self.configure.iter().cloned());
+        let reply = match self.exchange(&mut service, &payload(&configure)).await {
             Ok(reply) => reply,
             Err(e) => {
                 self.stop(service).await;
                 return Err(e);
             }
         };
-        if reply.first().map(String::as_str) != Some("ok") {
-            self.stop(service).await;
-            return Err(ServiceError::Refused(reply.get(1).cloned().unwrap_or_default()));
+        match &reply[..] {
+            [ok, mode, why @ ..] if ok == "ok" && (mode == IN_PROCESS || mode == FORKED) => {
+                if let ([why], IN_PROCESS) = (why, asked) {
+                    // Its self-test failed: every later service is asked for forked links.
+                    tracing::warn!("the build service links in a forked child (slower): {why}");
+                    self.ask_in_process.store(false, Ordering::Relaxed);
+                }
+                self.in_process.store(mode == IN_PROCESS, Ordering::Relaxed);
+                Ok(service)
+            }
+            [ok, ..] if ok == "ok" => {
+                self.stop(service).await;
+                Err(ServiceError::Protocol(format!("a configure reply of {}", reply.join(" | "))))
+            }
+            _ => {
+                self.stop(service).await;
+                Err(ServiceError::Refused(reply.get(1).cloned().unwrap_or_default()))
+            }
         }
-        Ok(service)
     }
 
     /// Kills the service and its linker child, and reaps it.
