@@ -307,8 +307,7 @@ async fn toolchain(
     let builder = match SideModuleBuilder::new(&settings.build, &scratch.join("build")).await {
         Ok(builder) => builder,
         Err(e) => {
-            let fix = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
-            d.add(Verdict::Fail, "toolchain", e.to_string(), Some(fix.into()));
+            d.add(Verdict::Fail, "toolchain", e.to_string(), Some(crate::side_module::INSTALL_HINT.into()));
             return None;
         }
     };

@@ -7,9 +7,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jank_hotpatch::compile::JankCompiler;
 use jank_hotpatch::config::NreplSettings;
@@ -18,26 +18,8 @@ use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use jank_hotpatch::stages::{
     Compile, CompileRequest, FormSource, LineCol, PatchId, PatchKind, SourceContext, StageFailure, VarName,
 };
+use test_support::standin::Standin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The stand-in jank, killed when dropped.
-struct StandIn {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn standin_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jank-standin");
-    assert!(path.exists(), "{} is missing: run `cargo build -p jank-standin` first", path.display());
-    path
-}
 
 /// The three shapes of real jank the stand-in plays (`--mode`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,41 +57,15 @@ fn assert_analysed_in_user(failure: &StageFailure, symbol: &str) {
     assert_eq!(failure.location, None, "on the whole form, never 0:0");
 }
 
-impl StandIn {
-    /// Starts the stand-in in `mode` in `dir`, where it writes `.nrepl-port`.
-    fn start_as(dir: &Path, mode: Mode, args: &[&str]) -> StandIn {
-        let mut all = vec!["--mode", mode.name()];
-        all.extend_from_slice(args);
-        StandIn::start(dir, &all)
-    }
+/// Starts the stand-in in `mode` in `dir`, where it writes `.nrepl-port`.
+fn start_as(dir: &Path, mode: Mode, args: &[&str]) -> Standin {
+    let mut all = vec!["--mode", mode.name()];
+    all.extend_from_slice(args);
+    Standin::start(dir, &all)
+}
 
-    /// Starts the stand-in in `dir`, where it writes `.nrepl-port`.
-    fn start(dir: &Path, args: &[&str]) -> StandIn {
-        let port_file = dir.join(".nrepl-port");
-        let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(standin_binary())
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jank-standin");
-        let mut standin = StandIn { child, port: 0 };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
-                standin.port = port;
-                return standin;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("the stand-in did not write {}", port_file.display());
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(&format!("127.0.0.1:{}", self.port), ClientOptions::default()).await.unwrap()
-    }
+async fn client_of(jank: &Standin) -> Client {
+    Client::connect(&jank.endpoint(), ClientOptions::default()).await.unwrap()
 }
 
 fn workspace(name: &str) -> PathBuf {
@@ -220,7 +176,7 @@ patch_symbol *jank_patch_symbols_7(int *count) {
 async fn a_defn_compiles_to_the_forks_cpp() {
     for mode in MODES {
         let dir = workspace(&format!("golden-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let file = format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n");
         let compiled = compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 7)).await;
         if mode == Mode::Upstream {
@@ -247,7 +203,7 @@ async fn the_cpp_compiles_with_emscriptens_clang() {
 
 async fn the_cpp_compiles_with_emscriptens_clang_in(mode: Mode) {
     let dir = workspace(&format!("clang-{}", mode.name()));
-    let _jank = StandIn::start_as(&dir, mode, &[]);
+    let _jank = start_as(&dir, mode, &[]);
     let form = "(defn label [n]\n  (let [k :big\n        f (fn [x] (str \"<\" x \"\\\">\"))]\n    (if (> n 2.5) (str f k) (count #{n 1}))))";
     let file = format!("{NS_FORM}\n\n{form}\n");
     let compiled = compiler(&dir).compile(&request(&dir, &file, form, defn(), 8)).await.unwrap();
@@ -273,7 +229,7 @@ async fn the_cpp_compiles_with_emscriptens_clang_in(mode: Mode) {
 async fn patch_ids_are_the_sidecars_and_non_functions_fail() {
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("ids-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n(def answer 42)\n");
         let big = 123_456_789_012;
@@ -302,7 +258,7 @@ async fn untranslated_parts_are_refused() {
     ];
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("untranslated-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         for (id, (form, marker)) in (4..).zip(cases) {
             let file = format!("{NS_FORM}\n{form}\n");
@@ -320,7 +276,7 @@ async fn untranslated_parts_are_refused() {
 async fn calls_into_user_show_where_jank_analysed() {
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("recursive-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         let (fact, ggg, twice) = (
             "(defn fact [n] (if (< n 2) 1 (* n (fact (- n 1)))))",
@@ -354,10 +310,10 @@ async fn calls_into_user_show_where_jank_analysed() {
 #[tokio::test]
 async fn the_namespace_is_loaded_before_the_first_compile() {
     let dir = workspace("load");
-    let jank = StandIn::start(&dir, &[]);
+    let jank = Standin::start(&dir, &[]);
     let form = "(defn f [x] (set/union x #{x}))";
 
-    let raw = jank.client().await;
+    let raw = client_of(&jank).await;
     let session = raw.clone_session(None).await.unwrap();
     let compile = |ns: Option<&str>| {
         Message::op("wasm-compile-patch")
@@ -381,7 +337,7 @@ async fn the_namespace_is_loaded_before_the_first_compile() {
 
     for mode in [Mode::Fork, Mode::Upstream] {
         let dir = workspace(&format!("load-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let failure = compiler(&dir).compile(&request(&dir, &file, form, defn(), 3)).await.unwrap_err();
         match mode {
             Mode::Fork => assert_analysed_in_user(&failure, "set/union"),
@@ -410,7 +366,7 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
         format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n  (+ 1 nope)\n(defn h [x]\n  (+ x undefined-thing))\n");
     for mode in [Mode::Fork, Mode::Upstream] {
         let dir = workspace(&format!("expr-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         let failure = jank.compile(&request(&dir, &file, "(ggg 1)", FormKind::Expression, 11)).await.unwrap_err();
         if mode == Mode::Upstream {
@@ -425,7 +381,7 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
     }
 
     let dir = workspace("expr");
-    let _jank = StandIn::start(&dir, &[]);
+    let _jank = Standin::start(&dir, &[]);
     let jank = compiler(&dir);
     let compiled = jank.compile(&request(&dir, &file, "(ggg 1)", FormKind::Expression, 11)).await.unwrap();
     assert_eq!(compiled.kind, PatchKind::Expression);
@@ -446,7 +402,7 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
 async fn a_file_jank_cannot_load_fails_at_jank_position() {
     for mode in MODES {
         let dir = workspace(&format!("load-fail-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let file = "(ns demo.core\n  (:require [no.such.lib :as x]))\n(defn ggg [v] v)\n";
         let failure = compiler(&dir).compile(&request(&dir, file, "(defn ggg [v] v)", defn(), 1)).await.unwrap_err();
         if mode == Mode::Upstream {
@@ -469,7 +425,7 @@ async fn mirror_defines_the_var_on_the_jank_side() {
 
 async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
     let dir = workspace(&format!("mirror-{}", mode.name()));
-    let jank = StandIn::start_as(&dir, mode, &[]);
+    let jank = start_as(&dir, mode, &[]);
     let compiler = compiler(&dir);
     let before = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n");
     compiler.compile(&request(&dir, &before, "(defn ggg [v] (+ 49 v))", defn(), 1)).await.unwrap();
@@ -477,7 +433,7 @@ async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
     let twice = request(&dir, &after, "(defn twice [x] (* 2 (ggg x)))", defn(), 2);
     compiler.mirror(&twice).await.unwrap();
 
-    let raw = jank.client().await;
+    let raw = client_of(&jank).await;
     let session = raw.clone_session(None).await.unwrap();
     let eval = jank_hotpatch::nrepl::Eval { code: "(twice 1)", ns: Some("demo.core"), ..Default::default() };
     assert_eq!(raw.eval(&session, &eval).await.unwrap().value(), Some("100"));
@@ -495,7 +451,7 @@ async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
 async fn macros_are_defined_by_evaluation_and_expanded_in_their_callers() {
     for mode in MODES {
         let dir = workspace(&format!("macro-{}", mode.name()));
-        let jank = StandIn::start_as(&dir, mode, &[]);
+        let jank = start_as(&dir, mode, &[]);
         let compiler = compiler(&dir);
         let (v1, v2) = ("(defmacro twice [x] (list '* 2 x))", "(defmacro twice [x] (list '* 7 x))");
         let (caller, qualified) = ("(defn f [] (twice 5))", "(defn g [] (demo.core/twice 5))");
@@ -514,7 +470,7 @@ async fn macros_are_defined_by_evaluation_and_expanded_in_their_callers() {
             assert_missing_op(&compiled.unwrap_err());
             // Upstream's eval has defmacro: the macro works there.
             compiler.mirror(&request(&dir, &file(v2), v2, defmacro(), 2)).await.unwrap();
-            let raw = jank.client().await;
+            let raw = client_of(&jank).await;
             let session = raw.clone_session(None).await.unwrap();
             let eval = jank_hotpatch::nrepl::Eval { code: "(twice 5)", ns: Some("demo.core"), ..Default::default() };
             assert_eq!(raw.eval(&session, &eval).await.unwrap().value(), Some("35"));
@@ -551,7 +507,7 @@ async fn macros_are_defined_by_evaluation_and_expanded_in_their_callers() {
 #[tokio::test]
 async fn upstream_jank_without_the_op_gets_one_clear_diagnostic() {
     let dir = workspace("no-op");
-    let _jank = StandIn::start_as(&dir, Mode::Upstream, &[]);
+    let _jank = start_as(&dir, Mode::Upstream, &[]);
     let jank = compiler(&dir);
     let file = format!("{NS_FORM}\n(defn ggg [v] v)\n(defn oops [] (missing))\n");
     for id in [1, 2] {
@@ -589,7 +545,7 @@ async fn a_real_nrepl_server_without_the_op_gets_the_op_missing_message() {
 #[tokio::test]
 async fn jank_killed_mid_compile_then_restarted() {
     let dir = workspace("restart");
-    let slow = StandIn::start(&dir, &["--delay-ms", "3000"]);
+    let slow = Standin::start(&dir, &["--delay-ms", "3000"]);
     let jank = Arc::new(compiler(&dir));
     let form = "(defn f [x] (set/union x #{x}))";
     let file = format!("{NS_FORM}\n{form}\n");
@@ -604,7 +560,7 @@ async fn jank_killed_mid_compile_then_restarted() {
     assert!(failure.message.contains("closed the connection"), "{failure:?}");
 
     // A new jank (new port, empty environment): the compiler reconnects and loads again.
-    let _fresh = StandIn::start(&dir, &[]);
+    let _fresh = Standin::start(&dir, &[]);
     let compiled = jank.compile(&request(&dir, &file, form, defn(), 2)).await.unwrap();
     assert!(compiled.cpp.contains("jank_patch_symbols_2"));
 }
@@ -680,14 +636,14 @@ async fn replies_for_another_namespace_or_patch_are_refused() {
 #[tokio::test]
 async fn the_standin_speaks_janks_protocol_and_survives_garbage() {
     let dir = workspace("protocol");
-    let jank = StandIn::start(&dir, &[]);
+    let jank = Standin::start(&dir, &[]);
     let mut rogue = tokio::net::TcpStream::connect(("127.0.0.1", jank.port)).await.unwrap();
     rogue.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), rogue.read_to_end(&mut rest)).await;
     assert!(matches!(read, Ok(Ok(0))), "the stand-in closes a connection that sends garbage: {read:?}");
 
-    let client = jank.client().await;
+    let client = client_of(&jank).await;
     let session = client.clone_session(None).await.unwrap();
     let describe = client.describe().await.unwrap();
     assert!(describe.has_op("wasm-compile-patch") && describe.versions.contains_key("jank-standin"));
@@ -720,8 +676,8 @@ async fn each_mode_answers_with_its_janks_shapes() {
     let statuses = |r: &jank_hotpatch::nrepl::Response| r.statuses().into_iter().map(String::from).collect::<Vec<_>>();
     for mode in MODES {
         let dir = workspace(&format!("shapes-{}", mode.name()));
-        let jank = StandIn::start_as(&dir, mode, &[]);
-        let client = jank.client().await;
+        let jank = start_as(&dir, mode, &[]);
+        let client = client_of(&jank).await;
         let session = client.clone_session(None).await.unwrap();
         assert_eq!(session.len(), 36, "a UUID: {session}");
         assert_eq!(session.matches('-').count(), 4, "a UUID: {session}");

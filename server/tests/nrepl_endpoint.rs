@@ -15,6 +15,7 @@ use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, Value a
 use jank_hotpatch::pipeline::{Backends, PatchIds, Pipeline};
 use jank_hotpatch::stages::*;
 use serde_json::Value;
+use test_support::standin::Standin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -643,7 +644,7 @@ impl NreplServer {
 
 /// The port an nREPL server wrote to `dir/.nrepl-port`, once it has.
 async fn port_written(dir: &Path) -> u16 {
-    let port_file = dir.join(".nrepl-port");
+    let port_file = dir.join(test_support::standin::PORT_FILE);
     for _ in 0..300 {
         if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse().ok()) {
             return port;
@@ -835,17 +836,9 @@ async fn eval_from_an_nrepl_client_with_upstream_jank() {
 
 /// `mode`: the stand-in's `--mode`.
 async fn eval_from_an_nrepl_client(mode: &str) {
-    let standin = repo().join("target/debug/jank-standin");
-    assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
     let dir = scratch(&format!("page-{mode}"));
     jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
-    let mut jank = Command::new(&standin)
-        .args(["--mode", mode])
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("jank-standin starts");
-    port_written(&dir).await;
+    let jank = Standin::start(&dir, &["--mode", mode]);
     let (mut settings, _) = jank_hotpatch::config::Settings::load(&dir);
     settings.app.port = 0;
     settings.resolve_paths(&dir);
@@ -897,7 +890,7 @@ async fn eval_from_an_nrepl_client(mode: &str) {
             assert!(err.contains("has no `wasm-compile-patch` op"), "step {step}: {err}");
         }
         browser.close().await;
-        let _ = jank.kill().await;
+        jank.kill();
         return;
     }
 
@@ -935,7 +928,7 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     if mode == "fork" {
         // The file's last form calls `speed`, which the fork cannot resolve (shown above).
         browser.close().await;
-        let _ = jank.kill().await;
+        jank.kill();
         return;
     }
 
@@ -997,5 +990,5 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     assert_eq!(all(printed, "value"), ["4"], "{printed:?}");
 
     browser.close().await;
-    let _ = jank.kill().await;
+    jank.kill();
 }

@@ -543,3 +543,8 @@ fn the_vscode_settings_are_sidecar_settings_with_its_defaults() {
         }
     }
 }
+
+#[test]
+fn the_test_support_crate_names_jank_s_port_file_as_the_sidecar_does() {
+    assert_eq!(test_support::standin::PORT_FILE, jank_hotpatch::nrepl::PORT_FILE);
+}

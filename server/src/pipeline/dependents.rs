@@ -206,7 +206,7 @@ impl Pipeline {
             match (mirrored, &target.request.source.namespace, &form.name) {
                 (Ok(()), Namespace::Declared(decl), Some(name)) => {
                     let var = VarName::new(&ns, name);
-                    patched.value = Some(format!("#'{var}"));
+                    patched.value = Some(var.printed());
                     lock(&self.patched).record(&doc.path, target.identity.clone(), target.normalized.clone());
                     if let Some(read) = file.forms.iter().find(|f| f.range == form.range) {
                         lock(&self.macros.known).insert(var.clone(), learned(decl, &doc.text, read));

@@ -709,7 +709,7 @@ impl Pipeline {
                     // As jank named it (e.g. a def whose symbol carries another namespace).
                     form.name = Some(r.module.var.name.clone());
                     form.ns = r.module.var.ns.clone();
-                    form.value = Some(format!("#'{}", r.module.var));
+                    form.value = Some(r.module.var.printed());
                 }
                 PatchKind::Expression => {
                     form.value =

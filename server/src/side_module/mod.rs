@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{BuildSettings, Toolchain};
-use crate::stages::{Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
+use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
 
 pub use resident::{service_binary, ResidentStats, ServiceError, MAX_REQUEST_BYTES};
 
@@ -31,7 +31,8 @@ use toolchain::Emscripten;
 pub use toolchain::SIDE_MODULE_FLAGS;
 pub(crate) use toolchain::{find_emcc, run_tool, tail};
 
-const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
+/// What to do when emscripten is missing (the build stage's error and `doctor` say it).
+pub const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -47,8 +48,8 @@ pub enum BuildError {
     Compile { diagnostics: String, cpp_path: PathBuf },
     #[error("linking the side module failed:\n{0}")]
     Link(String),
-    #[error("the side module is {bytes} bytes, above the limit of {limit} (app.maxModuleBytes)")]
-    TooLarge { bytes: usize, limit: usize },
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Pch(String),
     #[error("cannot {what}: {source}")]
@@ -340,9 +341,7 @@ impl SideModuleBuilder {
             .and_then(|()| std::fs::read(&wasm).map_err(|e| BuildError::io(format!("read {}", wasm.display()), e)));
         let _ = std::fs::remove_file(&wasm);
         let bytes = bytes?;
-        if bytes.len() > self.max_module_bytes {
-            return Err(BuildError::TooLarge { bytes: bytes.len(), limit: self.max_module_bytes });
-        }
+        check_module_size(bytes.len(), self.max_module_bytes).map_err(BuildError::TooLarge)?;
         Ok(Arc::from(bytes))
     }
 
