@@ -35,7 +35,7 @@ use jank_hotpatch::stages::PatchId;
 /// halves and the module cannot load (LinkError: imported function does not match).
 const ORIGINAL_FLAGS: [&str; 5] = ["-sSIDE_MODULE=1", "-O2", "-fPIC", "-std=c++20", "-sWASM_BIGINT=1"];
 
-/// What recipes.md says `-O2` emscripten links need on Debian when acorn is not found.
+/// Where Debian's node finds acorn, which emscripten's `-O2` links need.
 const NODE_PATH: &str = "/usr/share/nodejs";
 
 const BUILD_TIMEOUT: Duration = Duration::from_secs(120);

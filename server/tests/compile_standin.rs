@@ -118,59 +118,21 @@ fn compiler(dir: &Path) -> JankCompiler {
     JankCompiler::new(NreplSettings { endpoint: None, timeout_ms: 10_000 }, dir.to_path_buf())
 }
 
-const GGG_CPP: &str = r#"// Auto-generated WASM hot-reload patch
-// Patch ID: 7
+/// The fork's C++ for `(defn ggg [v] (+ 49 v))` as patch 7 (the build tests build the same
+/// file).
+const GGG_CPP: &str = include_str!("fixtures/build/ggg_7.cpp");
 
-#include <stdint.h>
-
-extern "C" {
-
-// Import runtime helpers from main module
-extern void *jank_box_integer(int64_t value);
-extern int64_t jank_unbox_integer(void *obj);
-extern void *jank_box_double(double value);
-extern double jank_unbox_double(void *obj);
-extern void *jank_make_string(const char *str);
-extern void *jank_call_var(const char *ns, const char *name, int argc, void **args);
-extern void *jank_deref_var(const char *ns, const char *name);
-extern void *jank_make_keyword(const char *ns, const char *name);
-extern void *jank_make_symbol(const char *ns, const char *name);
-extern void *jank_make_vector(int argc, void **elements);
-extern void *jank_make_set(int argc, void **elements);
-extern void *jank_make_list(int argc, void **elements);
-extern void *jank_make_map(int argc, void **elements);
-extern void *jank_println(int argc, void **args);
-extern void *jank_nil_value();
-extern int jank_truthy(void *obj);
-extern void *jank_make_fn_wrapper(void *fn_ptr, int arity);
-
-// Patch symbol metadata
-struct patch_symbol {
-  const char *qualified_name;
-  const char *signature;
-  void *fn_ptr;
-};
-
-__attribute__((visibility("default")))
-void *jank_demo_core_ggg_7(void *v) {
-  void *tmp_0 = jank_box_integer(49);
-  void *tmp_2[] = { tmp_0, v };
-  void *tmp_1 = jank_call_var("clojure.core", "+", 2, tmp_2);
-  return tmp_1;
+/// The helpers the fork's C++ declares are the ones the main-module contract has a patchable
+/// main module export: one list, `main_module::PATCH_HELPERS`.
+#[test]
+fn the_forks_prelude_imports_the_contracts_patch_helpers() {
+    let declared: Vec<&str> = GGG_CPP
+        .lines()
+        .filter_map(|l| l.strip_prefix("extern ").filter(|decl| decl.contains('(')))
+        .filter_map(|decl| decl.split('(').next()?.rsplit(['*', ' ']).next())
+        .collect();
+    assert_eq!(declared, jank_hotpatch::main_module::PATCH_HELPERS);
 }
-
-// Patch metadata export - UNIQUE NAME with patch ID 7
-__attribute__((visibility("default")))
-patch_symbol *jank_patch_symbols_7(int *count) {
-  static patch_symbol symbols[] = {
-    { "demo.core/ggg", "1", (void *)jank_demo_core_ggg_7 }
-  };
-  *count = 1;
-  return symbols;
-}
-
-}
-"#;
 
 #[tokio::test]
 async fn a_defn_compiles_to_the_forks_cpp() {
@@ -670,7 +632,7 @@ async fn the_standin_speaks_janks_protocol_and_survives_garbage() {
     assert_eq!((missing.statuses(), missing.err()), (vec!["unsupported", "done"], "missing-code".to_string()));
 }
 
-/// The fork's and upstream's reply shapes as `recipes.md` ("jank itself") records them.
+/// The fork's and upstream's reply shapes as `docs/real-jank.md` records them.
 #[tokio::test]
 async fn each_mode_answers_with_its_janks_shapes() {
     let statuses = |r: &jank_hotpatch::nrepl::Response| r.statuses().into_iter().map(String::from).collect::<Vec<_>>();

@@ -82,8 +82,9 @@ pub struct Pipeline {
     ids: PatchIds,
     patched: Mutex<PatchedForms>,
     vars: Mutex<HashMap<VarName, Arc<VarSlot>>>,
-    /// Native evaluations on the jank side still running; the next compile waits for them so
-    /// that it sees the vars they define.
+    /// Native evaluations on the jank side still running. The first compile after them takes
+    /// them and waits, so that it sees the vars they define; a compile that starts while it
+    /// waits finds the list empty and does not.
     mirrors: Mutex<Vec<JoinHandle<()>>>,
     /// Per file, the vars of each delivered run, newest last: what undoing the file takes back.
     runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,

@@ -586,7 +586,7 @@ fn invalid(message: String) -> Error {
     Error { code: tower_lsp_server::jsonrpc::ErrorCode::InvalidParams, message: message.into(), data: None }
 }
 
-/// One line for status bars and progress: what happened and how long it took.
+/// The report as the JSON value a command's result carries.
 fn to_any(report: PatchReportParams) -> Option<LSPAny> {
     serde_json::to_value(report).ok()
 }
