@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::reader::{Form, FormKind};
+use crate::reader::{DefKind, Form, FormKind};
 
 /// How a form is recognised from one version of a file to the next: definitions by their
 /// kind and name, other forms by their position among the file's other forms of that kind.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FormIdentity {
-    Def { keyword: String, name: String },
+    Def { keyword: DefKind, name: String },
     Other { kind: &'static str, index: usize },
 }
 

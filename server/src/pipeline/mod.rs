@@ -24,7 +24,7 @@ use std::time::Instant;
 use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
-use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
+use crate::reader::{self, DefKind, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
     Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource, LineCol,
     LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage, StageFailure, VarName,
@@ -50,6 +50,15 @@ pub enum Selection {
     ChangedForms,
     /// The same, definitions only (nREPL's `load-file` evaluates the expressions itself, every time).
     ChangedDefinitions,
+}
+
+/// What an undo takes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UndoTarget {
+    /// The definition around this byte offset.
+    DefinitionAt(usize),
+    /// The definitions of the file's last delivered run.
+    LastRun,
 }
 
 /// Told about each stage as a run enters it (for `$/progress` and status lines).
@@ -192,16 +201,16 @@ impl Pipeline {
     }
 
     /// Takes vars back to their previous versions in every page, from the side modules built
-    /// before (no compile, no build): the definition at a position, or (`ChangedForms`) the
-    /// definitions of the file's last delivered run. Undoing again goes back further.
-    pub async fn undo(&self, doc: &Document, selection: Selection) -> PatchReport {
+    /// before (no compile, no build): the definition at a position, or the definitions of the
+    /// file's last delivered run. Undoing again goes back further.
+    pub async fn undo(&self, doc: &Document, target: UndoTarget) -> PatchReport {
         let started = Instant::now();
         let file = reader::parse(&doc.text);
-        let mut report = match self.undo_vars(doc, &file, selection) {
+        let mut report = match self.undo_vars(doc, &file, target) {
             Ok(vars) => self.undo_delivered(doc, &file, vars).await,
             Err(report) => *report,
         };
-        if let (true, Selection::FormAt(_)) = (report.ok, selection) {
+        if let (true, UndoTarget::DefinitionAt(_)) = (report.ok, target) {
             // Its last patch is undone: undoing the file must not take it back again.
             if let Some(runs) = lock(&self.runs).get_mut(&doc.path) {
                 for var in report.versions.iter().map(|v| &v.var) {
@@ -221,10 +230,10 @@ impl Pipeline {
         &self,
         doc: &Document,
         file: &SourceFile,
-        selection: Selection,
+        target: UndoTarget,
     ) -> Result<Vec<VarName>, Box<PatchReport>> {
-        match selection {
-            Selection::FormAt(offset) => {
+        match target {
+            UndoTarget::DefinitionAt(offset) => {
                 let Some(ns) = file.namespace.name() else {
                     return Err(Box::new(PatchReport::failed(Stage::Read, "the file has no ns form")));
                 };
@@ -236,14 +245,12 @@ impl Pipeline {
                 };
                 Ok(vec![VarName::new(ns, name)])
             }
-            Selection::ChangedForms | Selection::ChangedDefinitions => {
-                lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
-                    Box::new(PatchReport::failed(
-                        Stage::Deliver,
-                        "nothing to undo: no patch of this file was delivered since the sidecar started",
-                    ))
-                })
-            }
+            UndoTarget::LastRun => lock(&self.runs).get_mut(&doc.path).and_then(Vec::pop).ok_or_else(|| {
+                Box::new(PatchReport::failed(
+                    Stage::Deliver,
+                    "nothing to undo: no patch of this file was delivered since the sidecar started",
+                ))
+            }),
         }
     }
 
@@ -396,7 +403,7 @@ impl Pipeline {
                     .into_iter()
                     // defonce keeps its value, as in Clojure: sent once, never again.
                     .filter(|(form, identity, _)| {
-                        !(matches!(&form.kind, FormKind::Def(k) if k == "defonce") && patched.was_patched(identity))
+                        !(matches!(&form.kind, FormKind::Def(DefKind::Defonce)) && patched.was_patched(identity))
                     })
                     .filter(|(form, _, _)| {
                         selection == Selection::ChangedForms || matches!(form.kind, FormKind::Def(_))

@@ -66,10 +66,10 @@ impl BuildError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tools {
     /// clang++ and wasm-ld, called with the flags emcc itself passes.
-    Direct,
+    Clang,
     /// `emcc -sSIDE_MODULE=1`.
     Emcc,
-    /// clang and lld kept loaded in the build service; `Direct` when the service fails.
+    /// clang and lld kept loaded in the build service; `Clang` when the service fails.
     Resident,
 }
 
@@ -132,7 +132,7 @@ impl SideModuleBuilder {
                     emscripten.link.program.display()
                 )))
             }
-            Toolchain::Clang => Tools::Direct,
+            Toolchain::Clang => Tools::Clang,
             Toolchain::Resident => Tools::Resident,
             Toolchain::Auto if emscripten.has_direct_tools() => Tools::Resident,
             Toolchain::Auto => Tools::Emcc,
@@ -170,12 +170,12 @@ impl SideModuleBuilder {
         }
         let resident = match tools {
             Tools::Resident => start_resident(settings, &emscripten, &extra, &tmp_dir, timeout).await,
-            Tools::Direct | Tools::Emcc => None,
+            Tools::Clang | Tools::Emcc => None,
         };
-        let tools = if tools == Tools::Resident && resident.is_none() { Tools::Direct } else { tools };
+        let tools = if tools == Tools::Resident && resident.is_none() { Tools::Clang } else { tools };
 
         // The resident build writes the direct tools' bytes: one cache for both.
-        let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Direct };
+        let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Clang };
         let fingerprint = blake3::hash(
             format!(
                 "{:?}\n{}\n{:?}\n{}",
@@ -220,7 +220,7 @@ impl SideModuleBuilder {
             self.emscripten.versions
         );
         match self.tools {
-            Tools::Direct => direct,
+            Tools::Clang => direct,
             Tools::Resident => format!("the resident build service (clang and lld kept loaded; else {direct})"),
             Tools::Emcc => format!("{} ({})", self.emscripten.emcc.display(), self.emscripten.versions),
         }
@@ -333,7 +333,7 @@ impl SideModuleBuilder {
         let wasm = self.tmp_dir.join(format!("module_{}.wasm", first.form.patch_id));
         let linked = match self.tools {
             Tools::Emcc => self.emcc(&group.iter().map(|u| u.cpp.as_path()).collect::<Vec<_>>(), &wasm).await,
-            Tools::Direct | Tools::Resident => {
+            Tools::Clang | Tools::Resident => {
                 self.link_objects(&group.iter().map(|u| u.object.as_path()).collect::<Vec<_>>(), &wasm).await
             }
         };
@@ -450,7 +450,7 @@ fn service_failed(resident: &Arc<ResidentBuild>, e: ServiceError, what: &Path) {
         return;
     }
     tracing::warn!(
-        "resident build failed ({e}); building {} with the process toolchain and restarting the service",
+        "resident build failed ({e}); building {} with the clang toolchain and restarting the service",
         what.display()
     );
     let resident = Arc::clone(resident);

@@ -2,10 +2,10 @@
 //! and lld loaded and builds a side module without starting clang++ or wasm-ld per patch.
 //!
 //! Owns: finding the service binary, learning clang's `-cc1` arguments once (`clang++ -###` of
-//! the process toolchain's exact compile command), the framed protocol, timeouts, and killing
+//! the clang toolchain's exact compile command), the framed protocol, timeouts, and killing
 //! and restarting the service after a crash, a hang or a bad reply. Must not know about
-//! patches, the cache or the PCH: it gets paths and the process toolchain's command lines.
-//! A failure here is never a build failure: the caller builds with the process toolchain.
+//! patches, the cache or the PCH: it gets paths and the clang toolchain's command lines.
+//! A failure here is never a build failure: the caller builds with the clang toolchain.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -65,7 +65,7 @@ pub struct ResidentStats {
     pub pid: Option<u32>,
     /// Requests the service answered (compiles and links, done or failed with the patch's own errors).
     pub requests: u64,
-    /// Requests the service failed (crash, hang, bad reply): built with the process toolchain.
+    /// Requests the service failed (crash, hang, bad reply): built with the clang toolchain.
     pub failures: u64,
     /// Times the service was started.
     pub starts: u64,
@@ -99,7 +99,7 @@ enum State {
     Running(Box<Service>),
     /// Stopped after a failure; the restart task starts it again.
     Down,
-    /// Could not be (re)started: the process toolchain builds from now on.
+    /// Could not be (re)started: the clang toolchain builds from now on.
     Disabled,
 }
 
@@ -231,7 +231,7 @@ impl ResidentBuild {
     }
 
     /// Starts a stopped service again. A service that cannot start is turned off, and why is
-    /// logged (once: later builds go straight to the process toolchain).
+    /// logged (once: later builds go straight to the clang toolchain).
     pub async fn restart(&self) {
         let mut state = self.state.lock().await;
         if !matches!(*state, State::Down) {
