@@ -284,13 +284,8 @@ impl Pipeline {
             Err(failure) => Delivery { failures: vec![failure.message], ..Delivery::default() },
         };
         drop(guards);
-        report.stages.deliver_ms = delivery.deliver_ms;
-        report.stages.load_ms = delivery.load_ms;
-        report.browsers = delivery.browsers;
+        take_delivery(&mut report, &delivery);
         report.versions = delivery.versions;
-        report.output = delivery.output;
-        report.warnings = delivery.hook_failures;
-        report.warnings.extend(delivery.warnings);
         if !delivery.failures.is_empty() {
             let message = delivery.failures.join("; ");
             report.problems = report
@@ -660,6 +655,7 @@ impl Pipeline {
         }
     }
 
+    /// Sends the ready forms of `doc` to every connected page and reports what the pages did.
     async fn deliver(&self, doc: &Document, ready: Vec<Ready>, report: &mut PatchReport, progress: &dyn ProgressSink) {
         let deliver = match &self.backends.deliver {
             Ok(deliver) => deliver,
@@ -675,24 +671,7 @@ impl Pipeline {
             }
         };
         progress.stage(Stage::Deliver);
-        let patches = ready
-            .iter()
-            .map(|r| Patch {
-                module: r.module.clone(),
-                origin: PatchOrigin {
-                    file: doc.path.display().to_string(),
-                    line: r.target.request.form.start.line + 1,
-                    form: r.target.request.form.name.clone().unwrap_or_else(|| first_line(&r.target.request.form.text)),
-                },
-            })
-            .collect();
-        // Around batches that define something; evaluating an expression calls no hooks.
-        let hooks = if ready.iter().any(|r| r.module.kind == PatchKind::Definition) {
-            self.load_hooks(ready.iter().map(|r| r.module.var.ns.as_str()))
-        } else {
-            LoadHooks::default()
-        };
-        let delivery = match deliver.deliver_batch(patches, &hooks).await {
+        let delivery = match deliver.deliver_batch(patches_of(doc, &ready), &self.hooks_for(&ready)).await {
             Ok(delivery) => delivery,
             Err(failure) => {
                 for r in &ready {
@@ -701,30 +680,9 @@ impl Pipeline {
                 return;
             }
         };
-        report.stages.deliver_ms = delivery.deliver_ms;
-        report.stages.load_ms = delivery.load_ms;
-        report.browsers = delivery.browsers;
+        take_delivery(report, &delivery);
         report.value = delivery.value.clone();
-        report.output = delivery.output.clone();
-        report.warnings.extend(delivery.hook_failures.iter().cloned());
-        report.warnings.extend(delivery.warnings.iter().cloned());
-        for r in &ready {
-            let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
-                continue;
-            };
-            match r.module.kind {
-                PatchKind::Definition => {
-                    // As jank named it (e.g. a def whose symbol carries another namespace).
-                    form.name = Some(r.module.var.name.clone());
-                    form.ns = r.module.var.ns.clone();
-                    form.value = Some(r.module.var.printed());
-                }
-                PatchKind::Expression => {
-                    form.value =
-                        delivery.values.iter().find(|(id, _)| *id == r.module.patch_id).map(|(_, v)| v.clone());
-                }
-            }
-        }
+        show_values(report, &ready, &delivery);
         if !delivery.failures.is_empty() {
             let message = delivery.failures.join("; ");
             for r in &ready {
@@ -736,6 +694,31 @@ impl Pipeline {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
         }
         report.versions = delivery.versions;
+        for outcome in self.remember_delivered(doc, ready) {
+            if let Ok(Some(warning)) = outcome.await {
+                report.warnings.push(warning);
+            }
+        }
+    }
+
+    /// The load hooks around a batch that defines something; evaluating an expression calls
+    /// none.
+    fn hooks_for(&self, ready: &[Ready]) -> LoadHooks {
+        if ready.iter().any(|r| r.module.kind == PatchKind::Definition) {
+            self.load_hooks(ready.iter().map(|r| r.module.var.ns.as_str()))
+        } else {
+            LoadHooks::default()
+        }
+    }
+
+    /// Records what the pages now run: the file's run (for undo), each form as last patched
+    /// (for the next save), and starts mirroring each definition on jank's side; the
+    /// mirrors' outcomes to wait for.
+    fn remember_delivered(
+        &self,
+        doc: &Document,
+        ready: Vec<Ready>,
+    ) -> Vec<tokio::sync::oneshot::Receiver<Option<String>>> {
         let defined: Vec<VarName> =
             ready.iter().filter(|r| r.module.kind == PatchKind::Definition).map(|r| r.module.var.clone()).collect();
         if !defined.is_empty() {
@@ -747,20 +730,14 @@ impl Pipeline {
             }
         }
         let mut mirrored = Vec::new();
-        {
-            let mut patched = lock(&self.patched);
-            for r in ready {
-                patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
-                if r.module.kind == PatchKind::Definition {
-                    mirrored.extend(self.spawn_mirror(r.target.request));
-                }
+        let mut patched = lock(&self.patched);
+        for r in ready {
+            patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
+            if r.module.kind == PatchKind::Definition {
+                mirrored.extend(self.spawn_mirror(r.target.request));
             }
         }
-        for outcome in mirrored {
-            if let Ok(Some(warning)) = outcome.await {
-                report.warnings.push(warning);
-            }
-        }
+        mirrored
     }
 
     /// Evaluates a delivered definition on jank's side too; the receiver gets the warning
@@ -789,6 +766,51 @@ impl Pipeline {
         let pending: Vec<_> = std::mem::take(&mut *lock(&self.mirrors));
         for handle in pending {
             let _ = handle.await;
+        }
+    }
+}
+
+/// The patches of a batch, each with where it comes from (for the page's HUD and journal).
+fn patches_of(doc: &Document, ready: &[Ready]) -> Vec<Patch> {
+    ready
+        .iter()
+        .map(|r| Patch {
+            module: r.module.clone(),
+            origin: PatchOrigin {
+                file: doc.path.display().to_string(),
+                line: r.target.request.form.start.line + 1,
+                form: r.target.request.form.name.clone().unwrap_or_else(|| first_line(&r.target.request.form.text)),
+            },
+        })
+        .collect()
+}
+
+/// What a patch and an undo both report of a delivery: its times, pages, output and warnings.
+fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
+    report.stages.deliver_ms = delivery.deliver_ms;
+    report.stages.load_ms = delivery.load_ms;
+    report.browsers = delivery.browsers;
+    report.output = delivery.output.clone();
+    report.warnings.extend(delivery.hook_failures.iter().cloned());
+    report.warnings.extend(delivery.warnings.iter().cloned());
+}
+
+/// Each delivered form's value: a definition's var as jank named it (e.g. a def whose symbol
+/// carries another namespace), an expression's value from the page.
+fn show_values(report: &mut PatchReport, ready: &[Ready], delivery: &Delivery) {
+    for r in ready {
+        let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
+            continue;
+        };
+        match r.module.kind {
+            PatchKind::Definition => {
+                form.name = Some(r.module.var.name.clone());
+                form.ns = r.module.var.ns.clone();
+                form.value = Some(r.module.var.printed());
+            }
+            PatchKind::Expression => {
+                form.value = delivery.values.iter().find(|(id, _)| *id == r.module.patch_id).map(|(_, v)| v.clone());
+            }
         }
     }
 }
