@@ -519,13 +519,13 @@ fn builtin(interpreter: &mut Interpreter, ns: &str, name: &str, args: Vec<Val>) 
         }
         (CORE, "assoc") => {
             let Some((coll, pairs)) = args.split_first() else { return Err(wrong_args(ns, name, 0)) };
-            if pairs.is_empty() || pairs.len() % 2 != 0 {
+            if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
                 return Err(wrong_args(ns, name, args.len()));
             }
             pairs.chunks(2).try_fold(coll.clone(), |acc, kv| assoc(acc, kv[0].clone(), kv[1].clone()))?
         }
         (CORE, "hash-map") => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err(JankError::execution("No value supplied for key."));
             }
             args.chunks(2).try_fold(Val::Map(Vec::new()), |acc, kv| assoc(acc, kv[0].clone(), kv[1].clone()))?
