@@ -1,7 +1,7 @@
 //! Builds `build-service/` (the resident build: clang and lld kept loaded, C++) with the
 //! system C++ compiler when Debian's LLVM 14 clang and lld libraries are installed
 //! (`scripts/setup.sh` installs them). Without them, or if the C++ does not build, the crate
-//! still builds: the sidecar then builds patches with the process toolchain and says why.
+//! still builds: the sidecar then builds patches with the clang toolchain and says why.
 //!
 //! Before that, checks that every `lld::wasm::WasmSym` static of the library is one that
 //! `link.cpp` resets before a link in the service's own process.

@@ -35,7 +35,7 @@ use jank_hotpatch::stages::PatchId;
 /// halves and the module cannot load (LinkError: imported function does not match).
 const ORIGINAL_FLAGS: [&str; 5] = ["-sSIDE_MODULE=1", "-O2", "-fPIC", "-std=c++20", "-sWASM_BIGINT=1"];
 
-/// What recipes.md says `-O2` emscripten links need on Debian when acorn is not found.
+/// Where Debian's node finds acorn, which emscripten's `-O2` links need.
 const NODE_PATH: &str = "/usr/share/nodejs";
 
 const BUILD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -191,7 +191,7 @@ async fn run(program: &Path, args: &[OsString], env: &[(&str, &str)]) -> Result<
     let output = match tokio::time::timeout(BUILD_TIMEOUT, command.output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BenchError::Missing(format!("{name} not found: apt-get install emscripten")))
+            return Err(BenchError::Missing(format!("{name} not found: {}", jank_hotpatch::side_module::INSTALL_HINT)))
         }
         Ok(Err(e)) => return Err(BenchError::Spawn { what: name, source: e }),
         Err(_) => return Err(BenchError::Timeout(format!("{name} ({} s)", BUILD_TIMEOUT.as_secs()))),
@@ -205,7 +205,7 @@ async fn run(program: &Path, args: &[OsString], env: &[(&str, &str)]) -> Result<
 }
 
 fn nrepl_endpoint(workspace: &Path) -> Result<String, BenchError> {
-    let file: PathBuf = workspace.join(".nrepl-port");
+    let file: PathBuf = workspace.join(jank_hotpatch::nrepl::PORT_FILE);
     let port = std::fs::read_to_string(&file).map_err(|e| BenchError::io(format!("read {}", file.display()), e))?;
     Ok(format!("127.0.0.1:{}", port.trim()))
 }

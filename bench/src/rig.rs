@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::{file_uri, LspClient};
-use tokio::process::{Child, Command};
+use test_support::standin::Standin;
+use tokio::process::Command;
 
 use super::stats::{Sample, STAGES};
 use super::BenchError;
@@ -98,7 +99,7 @@ pub struct Rig {
     app_url: String,
     document: BenchDocument,
     next_value: i64,
-    _standin: Child,
+    _standin: Standin,
     // Last: removed after every process in it has been told to stop.
     scratch: Scratch,
 }
@@ -470,8 +471,8 @@ async fn prepare(exe: &Path, dir: &Path) -> Result<(), BenchError> {
 }
 
 /// The stand-in jank (`jank-standin` beside this executable), started in `dir`, where it
-/// writes `.nrepl-port`.
-async fn start_standin(exe: &Path, dir: &Path, log: &Path) -> Result<Child, BenchError> {
+/// writes `.nrepl-port`; its log in `log`.
+async fn start_standin(exe: &Path, dir: &Path, log: &Path) -> Result<Standin, BenchError> {
     let program = exe.with_file_name("jank-standin");
     if !program.exists() {
         let profile = if cfg!(debug_assertions) { "" } else { " --release" };
@@ -480,33 +481,13 @@ async fn start_standin(exe: &Path, dir: &Path, log: &Path) -> Result<Child, Benc
             program.display()
         )));
     }
-    let port_file = dir.join(".nrepl-port");
-    let _ = std::fs::remove_file(&port_file);
     let log_file = std::fs::File::create(log).map_err(|e| BenchError::io(format!("create {}", log.display()), e))?;
-    let mut child = Command::new(&program)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| BenchError::Spawn { what: program.display().to_string(), source: e })?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if std::fs::read_to_string(&port_file).is_ok_and(|s| !s.trim().is_empty()) {
-            return Ok(child);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(BenchError::Missing(format!(
-                "the stand-in jank exited ({status}); its log: {}",
-                log.display()
-            )));
-        }
-        if Instant::now() > deadline {
-            return Err(BenchError::Timeout(format!("the stand-in jank to write {} (20 s)", port_file.display())));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let (dir, log) = (dir.to_path_buf(), log.to_path_buf());
+    // The wait for its port is a blocking poll: off the runtime's threads.
+    tokio::task::spawn_blocking(move || Standin::spawn(&program, &dir, &[], Stdio::from(log_file)))
+        .await
+        .map_err(|e| BenchError::Missing(format!("the stand-in jank's start: {e}")))?
+        .map_err(|why| BenchError::Missing(format!("{why}; its log: {}", log.display())))
 }
 
 fn ms(since: Instant) -> f64 {

@@ -7,15 +7,16 @@
 //! Run: `cargo build -p jank-standin && cargo bench -p jank-hotpatch --bench nrepl`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jank_hotpatch::compile::JankCompiler;
 use jank_hotpatch::config::NreplSettings;
 use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Message, DEFAULT_MAX_MESSAGE_BYTES};
 use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use jank_hotpatch::stages::{Compile, CompileRequest, FormSource, LineCol, PatchId, SourceContext};
+use test_support::standin::Standin;
 
 const RUNS: usize = 200;
 
@@ -73,37 +74,14 @@ fn codec() {
     report("client: decode a 10 KB C++ reply (4 KB reads)", decode, "ms");
 }
 
-struct StandIn(Child);
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn standin(dir: &Path) -> (StandIn, u16) {
+/// The stand-in, the release build when there is one (the compile is measured, not the
+/// stand-in's debug build).
+fn standin(dir: &Path) -> Standin {
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     let program = ["release", "debug"].iter().map(|p| target.join(p).join("jank-standin")).find(|p| p.exists());
     let program = program.expect("jank-standin is missing: run `cargo build -p jank-standin` first");
-    let port_file = dir.join(".nrepl-port");
-    let _ = std::fs::remove_file(&port_file);
-    let child = Command::new(&program)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the stand-in");
-    let guard = StandIn(child);
-    for _ in 0..500 {
-        if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
-            println!("stand-in: {}", program.display());
-            return (guard, port);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the stand-in did not write {}", port_file.display());
+    println!("stand-in: {}", program.display());
+    Standin::spawn(&program, dir, &[], Stdio::null()).unwrap_or_else(|why| panic!("{why}"))
 }
 
 fn request(dir: &Path, id: u64) -> CompileRequest {
@@ -136,7 +114,8 @@ fn request(dir: &Path, id: u64) -> CompileRequest {
 async fn round_trips() {
     let dir: PathBuf = std::env::temp_dir().join(format!("jank-hotpatch-bench-nrepl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let (_standin, port) = standin(&dir);
+    let standin = standin(&dir);
+    let port = standin.port;
     let jank = JankCompiler::new(NreplSettings { endpoint: None, timeout_ms: 10_000 }, dir.clone());
 
     let started = Instant::now();

@@ -7,6 +7,9 @@
 //! for the probe, the build stage's toolchain discovery, the check stage's reading of the main
 //! module, the app server's status endpoint), so what it says is what a patch will meet. Must
 //! not change anything but a scratch namespace in jank and `<cacheDir>/doctor`.
+//!
+//! Like `app`, it names the concrete stages (tidy.rs allows the two): it must say which stage
+//! fails on a user's setup, which the pipeline's traits would hide.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -362,8 +365,7 @@ async fn toolchain(
     let builder = match SideModuleBuilder::new(&settings.build, &scratch.join("build")).await {
         Ok(builder) => builder,
         Err(e) => {
-            let fix = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
-            d.add(Verdict::Fail, "toolchain", e.to_string(), Some(fix.into()));
+            d.add(Verdict::Fail, "toolchain", e.to_string(), Some(crate::side_module::INSTALL_HINT.into()));
             return None;
         }
     };

@@ -74,7 +74,8 @@ enum Command {
         /// The app has no `main` function (emcc refuses to export one that does not exist).
         #[arg(long)]
         no_main: bool,
-        /// Write the client's post-js (for patches above ~4 MB) to FILE and link it.
+        /// Write the client's post-js (what the code prints, for ES6 builds; patches above the
+        /// browser's synchronous-compile limit) to FILE and link it.
         #[arg(long, value_name = "FILE")]
         post_js: Option<PathBuf>,
         /// The app's current main module `.wasm`, to add what SIDE_MODULES import.

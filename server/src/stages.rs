@@ -94,6 +94,22 @@ impl VarName {
     pub fn new(ns: impl Into<String>, name: impl Into<String>) -> Self {
         VarName { ns: ns.into(), name: name.into() }
     }
+
+    /// How a REPL prints the var a definition made: `#'ns/name`.
+    pub fn printed(&self) -> String {
+        format!("#'{self}")
+    }
+}
+
+/// The one rule for `app.maxModuleBytes`, the largest side module the pages are sent: the
+/// build stage fails a form over it, the deliver stage refuses a batch with one.
+pub fn check_module_size(bytes: usize, limit: usize) -> Result<(), String> {
+    if bytes <= limit {
+        return Ok(());
+    }
+    Err(format!(
+        "the side module is {bytes} bytes, above the limit of {limit} (app.maxModuleBytes); raise the limit or split the form"
+    ))
 }
 
 impl fmt::Display for VarName {

@@ -2,7 +2,7 @@
 //! patches (tests/fixtures/build/) built on both paths, loaded into the stand-in main module
 //! (demo/runtime/), undo, compiler errors, missing imports, the cache, broken toolchains
 //! (fake scripts standing in for a hanging, crashing or missing emscripten), and the resident
-//! build (build-service/): its bytes against the process toolchain's, its protocol, and
+//! build (build-service/): its bytes against the clang toolchain's, its protocol, and
 //! falling back when its service is killed, hangs or is missing.
 
 use std::path::{Path, PathBuf};
@@ -91,7 +91,7 @@ fn run_in_node(main: &MainModule, dir: &Path, steps: &[(&SideModule, &str, bool)
 async fn both_toolchains_build_modules_that_load_and_rebind() {
     let main = main_module().await;
     let check = ExportCheck::from_main_module(&main.wasm).unwrap();
-    for (toolchain, tools) in [(Toolchain::Clang, Tools::Direct), (Toolchain::Emcc, Tools::Emcc)] {
+    for (toolchain, tools) in [(Toolchain::Clang, Tools::Clang), (Toolchain::Emcc, Tools::Emcc)] {
         let dir = scratch(&format!("toolchain-{tools:?}"));
         let builder = SideModuleBuilder::new(&settings(toolchain), &dir).await.unwrap();
         assert_eq!(builder.tools(), tools);
@@ -370,7 +370,7 @@ fn numbered(file: &str, id: u64, edit: (&str, &str)) -> CompiledForm {
 }
 
 /// Builds `count` patches (and a failing one every 10th) in one resident service, linked in
-/// its own process, and the first, second, hundredth and thousandth also with the process
+/// its own process, and the first, second, hundredth and thousandth also with the clang
 /// toolchain: the bytes must be the same.
 async fn builds_both_ways(
     name: &str,
@@ -384,7 +384,7 @@ async fn builds_both_ways(
     let resident =
         SideModuleBuilder::new(&with(Toolchain::Resident), &scratch(&format!("{name}-resident"))).await.unwrap();
     let process = SideModuleBuilder::new(&with(Toolchain::Clang), &scratch(&format!("{name}-process"))).await.unwrap();
-    assert_eq!((resident.tools(), process.tools()), (Tools::Resident, Tools::Direct));
+    assert_eq!((resident.tools(), process.tools()), (Tools::Resident, Tools::Clang));
     assert!(resident.resident_stats().unwrap().links_in_process, "its self-test passes");
     let mut compared = Vec::new();
     let mut failed = 0;
@@ -396,7 +396,7 @@ async fn builds_both_ways(
             let reference = process.build(key(&form.cpp), &form).await.unwrap();
             assert!(
                 module.bytes == reference.bytes,
-                "build {n}: {} bytes resident, {} bytes process toolchain, not the same",
+                "build {n}: {} bytes resident, {} bytes clang toolchain, not the same",
                 module.bytes.len(),
                 reference.bytes.len()
             );
@@ -563,7 +563,7 @@ async fn resident_compile_errors_read_exactly_as_the_process_toolchains() {
 }
 
 /// Five forms built together: one module (one link), the same bytes from the service and the
-/// process toolchain, each form's entry bound from the one loaded module; a form that does not
+/// clang toolchain, each form's entry bound from the one loaded module; a form that does not
 /// compile fails alone and the others still share a module.
 #[tokio::test]
 async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
@@ -586,7 +586,7 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
         assert_eq!(ids, [301, 302, 303, 304, 305]);
         built.push(modules);
     }
-    assert!(built[0][0].bytes == built[1][0].bytes, "the service and the process toolchain write the same module");
+    assert!(built[0][0].bytes == built[1][0].bytes, "the service and the clang toolchain write the same module");
     assert!(resident.resident_stats().unwrap().links_in_process, "linked in the service's own process");
     for (name, modules) in [("resident", &built[0]), ("emcc", &built[2])] {
         let steps: Vec<(&SideModule, &str, bool)> =
@@ -666,7 +666,7 @@ async fn a_killed_service_falls_back_then_is_restarted() {
     let pid = builder.resident_stats().and_then(|s| s.pid).expect("running");
     assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
 
-    let fallback = builder.build(key("2"), &form("ggg_7.cpp", 7)).await.expect("built with the process toolchain");
+    let fallback = builder.build(key("2"), &form("ggg_7.cpp", 7)).await.expect("built with the clang toolchain");
     assert!(fallback.bytes == first.bytes);
     assert_eq!(builder.resident_stats().unwrap().failures, 1);
     let warned = logs.lines_with("resident build failed");
@@ -695,7 +695,7 @@ async fn a_hanging_service_is_killed_at_the_timeout_and_the_patch_still_builds()
     assert!(Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
 
     let started = Instant::now();
-    builder.build(key("1"), &form("ggg_7.cpp", 7)).await.expect("built with the process toolchain");
+    builder.build(key("1"), &form("ggg_7.cpp", 7)).await.expect("built with the clang toolchain");
     assert!(started.elapsed() < Duration::from_secs(20));
     assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the stopped service was killed and reaped");
     let warned = logs.lines_with("resident build failed");
@@ -715,7 +715,7 @@ async fn a_missing_service_binary_falls_back_with_one_logged_reason() {
     let missing = dir.join("no-such-service");
     let missing_settings = BuildSettings { service_binary: Some(missing.clone()), ..settings(Toolchain::Resident) };
     let builder = SideModuleBuilder::new(&missing_settings, &dir).await.unwrap();
-    assert_eq!(builder.tools(), Tools::Direct);
+    assert_eq!(builder.tools(), Tools::Clang);
     assert!(builder.resident_stats().is_none());
     for id in [7, 8] {
         let module = builder.build(key(&id.to_string()), &form(&format!("ggg_{id}.cpp"), id)).await.unwrap();

@@ -7,9 +7,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jank_hotpatch::compile::JankCompiler;
 use jank_hotpatch::config::NreplSettings;
@@ -18,26 +18,8 @@ use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use jank_hotpatch::stages::{
     Compile, CompileRequest, FormSource, LineCol, PatchId, PatchKind, SourceContext, StageFailure, VarName,
 };
+use test_support::standin::Standin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The stand-in jank, killed when dropped.
-struct StandIn {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn standin_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/jank-standin");
-    assert!(path.exists(), "{} is missing: run `cargo build -p jank-standin` first", path.display());
-    path
-}
 
 /// The three shapes of real jank the stand-in plays (`--mode`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,41 +57,15 @@ fn assert_analysed_in_user(failure: &StageFailure, symbol: &str) {
     assert_eq!(failure.location, None, "on the whole form, never 0:0");
 }
 
-impl StandIn {
-    /// Starts the stand-in in `mode` in `dir`, where it writes `.nrepl-port`.
-    fn start_as(dir: &Path, mode: Mode, args: &[&str]) -> StandIn {
-        let mut all = vec!["--mode", mode.name()];
-        all.extend_from_slice(args);
-        StandIn::start(dir, &all)
-    }
+/// Starts the stand-in in `mode` in `dir`, where it writes `.nrepl-port`.
+fn start_as(dir: &Path, mode: Mode, args: &[&str]) -> Standin {
+    let mut all = vec!["--mode", mode.name()];
+    all.extend_from_slice(args);
+    Standin::start(dir, &all)
+}
 
-    /// Starts the stand-in in `dir`, where it writes `.nrepl-port`.
-    fn start(dir: &Path, args: &[&str]) -> StandIn {
-        let port_file = dir.join(".nrepl-port");
-        let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(standin_binary())
-            .args(args)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jank-standin");
-        let mut standin = StandIn { child, port: 0 };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
-                standin.port = port;
-                return standin;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("the stand-in did not write {}", port_file.display());
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(&format!("127.0.0.1:{}", self.port), ClientOptions::default()).await.unwrap()
-    }
+async fn client_of(jank: &Standin) -> Client {
+    Client::connect(&jank.endpoint(), ClientOptions::default()).await.unwrap()
 }
 
 fn workspace(name: &str) -> PathBuf {
@@ -162,65 +118,27 @@ fn compiler(dir: &Path) -> JankCompiler {
     JankCompiler::new(NreplSettings { endpoint: None, timeout_ms: 10_000 }, dir.to_path_buf())
 }
 
-const GGG_CPP: &str = r#"// Auto-generated WASM hot-reload patch
-// Patch ID: 7
+/// The fork's C++ for `(defn ggg [v] (+ 49 v))` as patch 7 (the build tests build the same
+/// file).
+const GGG_CPP: &str = include_str!("fixtures/build/ggg_7.cpp");
 
-#include <stdint.h>
-
-extern "C" {
-
-// Import runtime helpers from main module
-extern void *jank_box_integer(int64_t value);
-extern int64_t jank_unbox_integer(void *obj);
-extern void *jank_box_double(double value);
-extern double jank_unbox_double(void *obj);
-extern void *jank_make_string(const char *str);
-extern void *jank_call_var(const char *ns, const char *name, int argc, void **args);
-extern void *jank_deref_var(const char *ns, const char *name);
-extern void *jank_make_keyword(const char *ns, const char *name);
-extern void *jank_make_symbol(const char *ns, const char *name);
-extern void *jank_make_vector(int argc, void **elements);
-extern void *jank_make_set(int argc, void **elements);
-extern void *jank_make_list(int argc, void **elements);
-extern void *jank_make_map(int argc, void **elements);
-extern void *jank_println(int argc, void **args);
-extern void *jank_nil_value();
-extern int jank_truthy(void *obj);
-extern void *jank_make_fn_wrapper(void *fn_ptr, int arity);
-
-// Patch symbol metadata
-struct patch_symbol {
-  const char *qualified_name;
-  const char *signature;
-  void *fn_ptr;
-};
-
-__attribute__((visibility("default")))
-void *jank_demo_core_ggg_7(void *v) {
-  void *tmp_0 = jank_box_integer(49);
-  void *tmp_2[] = { tmp_0, v };
-  void *tmp_1 = jank_call_var("clojure.core", "+", 2, tmp_2);
-  return tmp_1;
+/// The helpers the fork's C++ declares are the ones the main-module contract has a patchable
+/// main module export: one list, `main_module::PATCH_HELPERS`.
+#[test]
+fn the_forks_prelude_imports_the_contracts_patch_helpers() {
+    let declared: Vec<&str> = GGG_CPP
+        .lines()
+        .filter_map(|l| l.strip_prefix("extern ").filter(|decl| decl.contains('(')))
+        .filter_map(|decl| decl.split('(').next()?.rsplit(['*', ' ']).next())
+        .collect();
+    assert_eq!(declared, jank_hotpatch::main_module::PATCH_HELPERS);
 }
-
-// Patch metadata export - UNIQUE NAME with patch ID 7
-__attribute__((visibility("default")))
-patch_symbol *jank_patch_symbols_7(int *count) {
-  static patch_symbol symbols[] = {
-    { "demo.core/ggg", "1", (void *)jank_demo_core_ggg_7 }
-  };
-  *count = 1;
-  return symbols;
-}
-
-}
-"#;
 
 #[tokio::test]
 async fn a_defn_compiles_to_the_forks_cpp() {
     for mode in MODES {
         let dir = workspace(&format!("golden-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let file = format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n");
         let compiled = compiler(&dir).compile(&request(&dir, &file, "(defn ggg [v] (+ 49 v))", defn(), 7)).await;
         if mode == Mode::Upstream {
@@ -247,7 +165,7 @@ async fn the_cpp_compiles_with_emscriptens_clang() {
 
 async fn the_cpp_compiles_with_emscriptens_clang_in(mode: Mode) {
     let dir = workspace(&format!("clang-{}", mode.name()));
-    let _jank = StandIn::start_as(&dir, mode, &[]);
+    let _jank = start_as(&dir, mode, &[]);
     let form = "(defn label [n]\n  (let [k :big\n        f (fn [x] (str \"<\" x \"\\\">\"))]\n    (if (> n 2.5) (str f k) (count #{n 1}))))";
     let file = format!("{NS_FORM}\n\n{form}\n");
     let compiled = compiler(&dir).compile(&request(&dir, &file, form, defn(), 8)).await.unwrap();
@@ -273,7 +191,7 @@ async fn the_cpp_compiles_with_emscriptens_clang_in(mode: Mode) {
 async fn patch_ids_are_the_sidecars_and_non_functions_fail() {
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("ids-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         let file = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n(def answer 42)\n");
         let big = 123_456_789_012;
@@ -302,7 +220,7 @@ async fn untranslated_parts_are_refused() {
     ];
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("untranslated-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         for (id, (form, marker)) in (4..).zip(cases) {
             let file = format!("{NS_FORM}\n{form}\n");
@@ -320,7 +238,7 @@ async fn untranslated_parts_are_refused() {
 #[tokio::test]
 async fn the_code_generators_edges_are_refused_on_the_form() {
     let dir = workspace("edges-fork");
-    let jank = StandIn::start_as(&dir, Mode::Fork, &[]);
+    let jank = start_as(&dir, Mode::Fork, &[]);
     let compiler = compiler(&dir);
     // (form, the start of the message, the text the diagnostic starts at)
     let cases = [
@@ -363,7 +281,7 @@ async fn the_code_generators_edges_are_refused_on_the_form() {
     }
 
     // What clang would have said instead: the stand-in's C++ is the fork's.
-    let client = jank.client().await;
+    let client = client_of(&jank).await;
     for (form, clang_says) in [
         ("(defn adder [x] (fn [y] (+ x y)))", "use of undeclared identifier 'x'"),
         ("(defn twice [x] (let [x (inc x)] x))", "redefinition of 'x'"),
@@ -391,7 +309,7 @@ async fn the_code_generators_edges_are_refused_on_the_form() {
 #[tokio::test]
 async fn booleans_compile_with_a_warning_on_the_form() {
     let dir = workspace("booleans-fork");
-    let _jank = StandIn::start_as(&dir, Mode::Fork, &[]);
+    let _jank = start_as(&dir, Mode::Fork, &[]);
     let compiler = compiler(&dir);
     let form = "(defn yes? [x]\n  (= x true))";
     let file = format!("{NS_FORM}\n\n{form}\n\n(defn plain [x] (inc x))\n");
@@ -413,7 +331,7 @@ async fn booleans_compile_with_a_warning_on_the_form() {
 async fn calls_into_user_show_where_jank_analysed() {
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("recursive-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         let (fact, ggg, twice) = (
             "(defn fact [n] (if (< n 2) 1 (* n (fact (- n 1)))))",
@@ -447,10 +365,10 @@ async fn calls_into_user_show_where_jank_analysed() {
 #[tokio::test]
 async fn the_namespace_is_loaded_before_the_first_compile() {
     let dir = workspace("load");
-    let jank = StandIn::start(&dir, &[]);
+    let jank = Standin::start(&dir, &[]);
     let form = "(defn f [x] (set/union x #{x}))";
 
-    let raw = jank.client().await;
+    let raw = client_of(&jank).await;
     let session = raw.clone_session(None).await.unwrap();
     let compile = |ns: Option<&str>| {
         Message::op("wasm-compile-patch")
@@ -474,7 +392,7 @@ async fn the_namespace_is_loaded_before_the_first_compile() {
 
     for mode in [Mode::Fork, Mode::Upstream] {
         let dir = workspace(&format!("load-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let failure = compiler(&dir).compile(&request(&dir, &file, form, defn(), 3)).await.unwrap_err();
         match mode {
             Mode::Fork => assert_analysed_in_user(&failure, "set/union"),
@@ -503,7 +421,7 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
         format!("{NS_FORM}\n\n(defn ggg [v] (+ 49 v))\n\n  (+ 1 nope)\n(defn h [x]\n  (+ x undefined-thing))\n");
     for mode in [Mode::Fork, Mode::Upstream] {
         let dir = workspace(&format!("expr-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
         let failure = jank.compile(&request(&dir, &file, "(ggg 1)", FormKind::Expression, 11)).await.unwrap_err();
         if mode == Mode::Upstream {
@@ -518,7 +436,7 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
     }
 
     let dir = workspace("expr");
-    let _jank = StandIn::start(&dir, &[]);
+    let _jank = Standin::start(&dir, &[]);
     let jank = compiler(&dir);
     let compiled = jank.compile(&request(&dir, &file, "(ggg 1)", FormKind::Expression, 11)).await.unwrap();
     assert_eq!(compiled.kind, PatchKind::Expression);
@@ -539,7 +457,7 @@ async fn expressions_are_wrapped_and_errors_land_where_jank_says() {
 async fn a_file_jank_cannot_load_fails_at_jank_position() {
     for mode in MODES {
         let dir = workspace(&format!("load-fail-{}", mode.name()));
-        let _jank = StandIn::start_as(&dir, mode, &[]);
+        let _jank = start_as(&dir, mode, &[]);
         let file = "(ns demo.core\n  (:require [no.such.lib :as x]))\n(defn ggg [v] v)\n";
         let failure = compiler(&dir).compile(&request(&dir, file, "(defn ggg [v] v)", defn(), 1)).await.unwrap_err();
         if mode == Mode::Upstream {
@@ -562,7 +480,7 @@ async fn mirror_defines_the_var_on_the_jank_side() {
 
 async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
     let dir = workspace(&format!("mirror-{}", mode.name()));
-    let jank = StandIn::start_as(&dir, mode, &[]);
+    let jank = start_as(&dir, mode, &[]);
     let compiler = compiler(&dir);
     let before = format!("{NS_FORM}\n(defn ggg [v] (+ 49 v))\n");
     compiler.compile(&request(&dir, &before, "(defn ggg [v] (+ 49 v))", defn(), 1)).await.unwrap();
@@ -570,7 +488,7 @@ async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
     let twice = request(&dir, &after, "(defn twice [x] (* 2 (ggg x)))", defn(), 2);
     compiler.mirror(&twice).await.unwrap();
 
-    let raw = jank.client().await;
+    let raw = client_of(&jank).await;
     let session = raw.clone_session(None).await.unwrap();
     let eval = jank_hotpatch::nrepl::Eval { code: "(twice 1)", ns: Some("demo.core"), ..Default::default() };
     assert_eq!(raw.eval(&session, &eval).await.unwrap().value(), Some("100"));
@@ -588,7 +506,7 @@ async fn mirror_defines_the_var_on_the_jank_side_in(mode: Mode) {
 async fn macros_are_defined_by_evaluation_and_expanded_in_their_callers() {
     for mode in MODES {
         let dir = workspace(&format!("macro-{}", mode.name()));
-        let jank = StandIn::start_as(&dir, mode, &[]);
+        let jank = start_as(&dir, mode, &[]);
         let compiler = compiler(&dir);
         let (v1, v2) = ("(defmacro twice [x] (list '* 2 x))", "(defmacro twice [x] (list '* 7 x))");
         let (caller, qualified) = ("(defn f [] (twice 5))", "(defn g [] (demo.core/twice 5))");
@@ -607,7 +525,7 @@ async fn macros_are_defined_by_evaluation_and_expanded_in_their_callers() {
             assert_missing_op(&compiled.unwrap_err());
             // Upstream's eval has defmacro: the macro works there.
             compiler.mirror(&request(&dir, &file(v2), v2, defmacro(), 2)).await.unwrap();
-            let raw = jank.client().await;
+            let raw = client_of(&jank).await;
             let session = raw.clone_session(None).await.unwrap();
             let eval = jank_hotpatch::nrepl::Eval { code: "(twice 5)", ns: Some("demo.core"), ..Default::default() };
             assert_eq!(raw.eval(&session, &eval).await.unwrap().value(), Some("35"));
@@ -644,7 +562,7 @@ async fn macros_are_defined_by_evaluation_and_expanded_in_their_callers() {
 #[tokio::test]
 async fn upstream_jank_without_the_op_gets_one_clear_diagnostic() {
     let dir = workspace("no-op");
-    let _jank = StandIn::start_as(&dir, Mode::Upstream, &[]);
+    let _jank = start_as(&dir, Mode::Upstream, &[]);
     let jank = compiler(&dir);
     let file = format!("{NS_FORM}\n(defn ggg [v] v)\n(defn oops [] (missing))\n");
     for id in [1, 2] {
@@ -682,7 +600,7 @@ async fn a_real_nrepl_server_without_the_op_gets_the_op_missing_message() {
 #[tokio::test]
 async fn jank_killed_mid_compile_then_restarted() {
     let dir = workspace("restart");
-    let slow = StandIn::start(&dir, &["--delay-ms", "3000"]);
+    let slow = Standin::start(&dir, &["--delay-ms", "3000"]);
     let jank = Arc::new(compiler(&dir));
     let form = "(defn f [x] (set/union x #{x}))";
     let file = format!("{NS_FORM}\n{form}\n");
@@ -697,7 +615,7 @@ async fn jank_killed_mid_compile_then_restarted() {
     assert!(failure.message.contains("closed the connection"), "{failure:?}");
 
     // A new jank (new port, empty environment): the compiler reconnects and loads again.
-    let _fresh = StandIn::start(&dir, &[]);
+    let _fresh = Standin::start(&dir, &[]);
     let compiled = jank.compile(&request(&dir, &file, form, defn(), 2)).await.unwrap();
     assert!(compiled.cpp.contains("jank_patch_symbols_2"));
 }
@@ -773,14 +691,14 @@ async fn replies_for_another_namespace_or_patch_are_refused() {
 #[tokio::test]
 async fn the_standin_speaks_janks_protocol_and_survives_garbage() {
     let dir = workspace("protocol");
-    let jank = StandIn::start(&dir, &[]);
+    let jank = Standin::start(&dir, &[]);
     let mut rogue = tokio::net::TcpStream::connect(("127.0.0.1", jank.port)).await.unwrap();
     rogue.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), rogue.read_to_end(&mut rest)).await;
     assert!(matches!(read, Ok(Ok(0))), "the stand-in closes a connection that sends garbage: {read:?}");
 
-    let client = jank.client().await;
+    let client = client_of(&jank).await;
     let session = client.clone_session(None).await.unwrap();
     let describe = client.describe().await.unwrap();
     assert!(describe.has_op("wasm-compile-patch") && describe.versions.contains_key("jank-standin"));
@@ -817,8 +735,8 @@ async fn upstreams_august_and_september_errors_read_alike() {
     };
     for version in ["2026-08", "2026-09"] {
         let dir = workspace(&format!("upstream-{version}"));
-        let jank = StandIn::start_as(&dir, Mode::Upstream, &["--upstream-version", version]);
-        let client = jank.client().await;
+        let jank = start_as(&dir, Mode::Upstream, &["--upstream-version", version]);
+        let client = client_of(&jank).await;
         let session = client.clone_session(None).await.unwrap();
         let eval = |code| jank_hotpatch::nrepl::Eval { code, ..Default::default() };
         let failed = client.eval(&session, &eval("(nope)")).await.unwrap();
@@ -840,14 +758,14 @@ async fn upstreams_august_and_september_errors_read_alike() {
     }
 }
 
-/// The fork's and upstream's reply shapes as `recipes.md` ("jank itself") records them.
+/// The fork's and upstream's reply shapes as `docs/real-jank.md` records them.
 #[tokio::test]
 async fn each_mode_answers_with_its_janks_shapes() {
     let statuses = |r: &jank_hotpatch::nrepl::Response| r.statuses().into_iter().map(String::from).collect::<Vec<_>>();
     for mode in MODES {
         let dir = workspace(&format!("shapes-{}", mode.name()));
-        let jank = StandIn::start_as(&dir, mode, &[]);
-        let client = jank.client().await;
+        let jank = start_as(&dir, mode, &[]);
+        let client = client_of(&jank).await;
         let session = client.clone_session(None).await.unwrap();
         assert_eq!(session.len(), 36, "a UUID: {session}");
         assert_eq!(session.matches('-').count(), 4, "a UUID: {session}");

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use support::bundle::{self, Bundle};
 use support::demo::start_lsp;
-use support::workspace::{prepare_demo, Standin};
+use support::workspace::prepare_demo;
 use test_support::cdp::Browser;
+use test_support::standin::Standin;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -43,7 +44,7 @@ fn failures(lines: &[String]) -> Vec<&String> {
 #[test]
 fn with_the_contract_every_check_passes() {
     let dir = prepare_demo("doctor-contract");
-    let _jank = Standin::start(&dir, "contract");
+    let _jank = Standin::start(&dir, &["--mode", "contract"]);
     let (code, lines) = doctor(&dir);
     assert_eq!(code, 0, "{}", lines.join("\n"));
     assert!(failures(&lines).is_empty(), "{lines:?}");
@@ -62,7 +63,7 @@ fn with_the_contract_every_check_passes() {
 #[test]
 fn with_the_fork_patches_go_through_and_its_limits_are_named() {
     let dir = prepare_demo("doctor-fork");
-    let _jank = Standin::start(&dir, "fork");
+    let _jank = Standin::start(&dir, &["--mode", "fork"]);
     let (code, lines) = doctor(&dir);
     assert_eq!(code, 0, "{}", lines.join("\n"));
     assert!(line(&lines, "[✓]", "compile op").contains("not listed in describe"));
@@ -75,7 +76,7 @@ fn with_the_fork_patches_go_through_and_its_limits_are_named() {
 #[test]
 fn with_upstream_jank_the_missing_op_stops_every_patch() {
     let dir = prepare_demo("doctor-upstream");
-    let _jank = Standin::start(&dir, "upstream");
+    let _jank = Standin::start(&dir, &["--mode", "upstream"]);
     let (code, lines) = doctor(&dir);
     assert_eq!(code, 1, "{}", lines.join("\n"));
     assert_eq!(line(&lines, "[✗]", "compile op"), "[✗] compile op: jank has no `wasm-compile-patch` op");
@@ -158,7 +159,7 @@ fn with_no_jank_running_it_names_the_command_of_the_jank_on_path() {
 #[test]
 fn a_main_module_from_the_forks_bundle_script_without_our_flags_names_each_flag_it_lacks() {
     let dir = prepare_demo("doctor-bundle");
-    let _jank = Standin::start(&dir, "fork");
+    let _jank = Standin::start(&dir, &["--mode", "fork"]);
     let app = dir.join("bundled");
     std::fs::create_dir_all(&app).unwrap();
     std::fs::write(dir.join("jank-hotpatch.toml"), "[app]\nroot = \"app\"\nmainModule = \"bundled/app.wasm\"\n")
@@ -183,7 +184,7 @@ fn a_main_module_from_the_forks_bundle_script_without_our_flags_names_each_flag_
 #[test]
 fn a_main_module_without_the_exports_patches_need_is_refused_with_the_link_flags() {
     let dir = prepare_demo("doctor-exports");
-    let _jank = Standin::start(&dir, "contract");
+    let _jank = Standin::start(&dir, &["--mode", "contract"]);
     // A MAIN_MODULE that has the registry entry and nothing else a patch calls.
     let source = dir.join("thin.c");
     std::fs::write(
@@ -232,7 +233,7 @@ fn a_main_module_without_the_exports_patches_need_is_refused_with_the_link_flags
 #[tokio::test]
 async fn with_the_sidecar_running_it_lists_the_pages_and_their_main_module() {
     let dir = prepare_demo("doctor-pages");
-    let _jank = Standin::start(&dir, "contract");
+    let _jank = Standin::start(&dir, &["--mode", "contract"]);
     let (client, url) = start_lsp(&dir).await;
 
     let (code, lines) = tokio::task::spawn_blocking({

@@ -15,6 +15,7 @@ use jank_hotpatch::nrepl::{Client, ClientOptions, FrameDecoder, Locator, Message
 use jank_hotpatch::pipeline::{Backends, PatchIds, Pipeline};
 use jank_hotpatch::stages::*;
 use serde_json::Value;
+use test_support::standin::Standin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -506,7 +507,7 @@ impl RawClient {
 /// evaluated last gets one `err` message naming the var, the form and jank's message.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_session_that_patched_last_hears_of_the_errors_its_code_throws_in_the_page() {
-    let (mut jank, dir, started) = demo_app("page-runtime-error", "contract").await;
+    let (jank, dir, started) = demo_app("page-runtime-error", "contract").await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let nrepl = NreplServerSettings { enabled: true, port: 0 };
     let errors = started.runtime_errors.clone();
@@ -546,7 +547,7 @@ async fn the_session_that_patched_last_hears_of_the_errors_its_code_throws_in_th
     assert!(err.contains("in the animation frame"), "{err}");
 
     browser.close().await;
-    let _ = jank.kill().await;
+    jank.kill();
 }
 
 fn json(value: &Bencode) -> Value {
@@ -714,7 +715,7 @@ impl NreplServer {
 
 /// The port an nREPL server wrote to `dir/.nrepl-port`, once it has.
 async fn port_written(dir: &Path) -> u16 {
-    let port_file = dir.join(".nrepl-port");
+    let port_file = dir.join(test_support::standin::PORT_FILE);
     for _ in 0..300 {
         if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse().ok()) {
             return port;
@@ -958,18 +959,10 @@ async fn eval_from_an_nrepl_client_with_upstream_jank() {
 /// `mode`: the stand-in's `--mode`.
 /// The demo workspace with the stand-in jank in `mode` serving it, and the app started on it
 /// (any free port).
-async fn demo_app(name: &str, mode: &str) -> (Child, PathBuf, jank_hotpatch::app::Started) {
-    let standin = repo().join("target/debug/jank-standin");
-    assert!(standin.exists(), "{} is missing: run `cargo build -p jank-standin` first", standin.display());
+async fn demo_app(name: &str, mode: &str) -> (Standin, PathBuf, jank_hotpatch::app::Started) {
     let dir = scratch(name);
     jank_hotpatch::front::demo::prepare(&dir).await.expect("the demo workspace builds");
-    let jank = Command::new(&standin)
-        .args(["--mode", mode])
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("jank-standin starts");
-    port_written(&dir).await;
+    let jank = Standin::start(&dir, &["--mode", mode]);
     let (mut settings, _) = jank_hotpatch::config::Settings::load(&dir);
     settings.app.port = 0;
     settings.resolve_paths(&dir);
@@ -978,7 +971,7 @@ async fn demo_app(name: &str, mode: &str) -> (Child, PathBuf, jank_hotpatch::app
 }
 
 async fn eval_from_an_nrepl_client(mode: &str) {
-    let (mut jank, dir, started) = demo_app(&format!("page-{mode}"), mode).await;
+    let (jank, dir, started) = demo_app(&format!("page-{mode}"), mode).await;
     let url = started.app_url.clone().unwrap_or_else(|| panic!("no app server: {:?}", started.warnings));
     let cache_dir = dir.join(jank_hotpatch::config::CACHE_DIR);
     let settings = NreplServerSettings { enabled: true, port: 0 };
@@ -1032,7 +1025,7 @@ async fn eval_from_an_nrepl_client(mode: &str) {
             assert!(err.contains("has no `wasm-compile-patch` op"), "step {step}: {err}");
         }
         browser.close().await;
-        let _ = jank.kill().await;
+        jank.kill();
         return;
     }
 
@@ -1072,7 +1065,7 @@ async fn eval_from_an_nrepl_client(mode: &str) {
         // Not covered with the fork: load-file (C-c C-k), undo, page output as `out`, and the
         // load hooks of a C-M-x eval.
         browser.close().await;
-        let _ = jank.kill().await;
+        jank.kill();
         return;
     }
 
@@ -1146,7 +1139,7 @@ async fn eval_from_an_nrepl_client(mode: &str) {
     page.wait_for("document.getElementById('label').textContent === 'C-M-x 0'", Duration::from_secs(10)).await;
 
     browser.close().await;
-    let _ = jank.kill().await;
+    jank.kill();
 }
 
 /// The stand-in jank in `dir`, in `mode`, once it wrote its `.nrepl-port` there.

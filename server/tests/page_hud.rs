@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::demo::start_lsp;
-use support::workspace::{prepare_demo, Standin};
+use support::workspace::prepare_demo;
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
+use test_support::standin::Standin;
 
 const WAIT: Duration = Duration::from_secs(30);
 const HUD: &str = "document.getElementById('jank-hotpatch-hud')";
@@ -36,7 +37,7 @@ async fn radius(page: &Page) -> serde_json::Value {
 #[tokio::test]
 async fn a_form_that_fails_to_compile_shows_in_the_hud_until_its_next_good_patch() {
     let dir = prepare_demo("page-hud");
-    let _jank = Standin::start(&dir, "contract");
+    let _jank = Standin::start(&dir, &["--mode", "contract"]);
     let (mut client, url) = start_lsp(&dir).await;
     let browser = Browser::launch().await;
     let page = browser.open(&url).await;

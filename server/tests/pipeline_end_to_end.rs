@@ -8,9 +8,10 @@ mod support;
 
 use serde_json::{json, Value};
 use support::demo::{at_position, change, line_of, start_lsp, WAIT};
-use support::workspace::{prepare_demo, Standin};
+use support::workspace::prepare_demo;
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
+use test_support::standin::Standin;
 
 fn patch_form(uri: &str, line: u32, character: u32) -> Value {
     at_position("jank.hotPatchForm", uri, line, character)
@@ -64,7 +65,7 @@ enum Mode {
 async fn edit_patch_and_see(mode: Mode) {
     let name = format!("{mode:?}").to_lowercase();
     let dir = prepare_demo(&format!("e2e-{name}"));
-    let _jank = Standin::start(&dir, &name);
+    let _jank = Standin::start(&dir, &["--mode", &name]);
     let (mut client, url) = start_lsp(&dir).await;
     assert_eq!(std::fs::read_to_string(dir.join(".jank-hotpatch/app-url")).unwrap().trim(), url);
 

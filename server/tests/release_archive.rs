@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use support::demo::WAIT;
-use support::workspace::Standin;
+use test_support::standin::Standin;
 use test_support::cdp::Browser;
 use test_support::lsp_client::temp_workspace;
 
@@ -84,7 +84,7 @@ async fn unpacked_anywhere_it_passes_doctor_and_patches_a_page_through_watch() {
         .status()
         .unwrap();
     assert!(prepared.success(), "jank-hotpatch demo --prepare");
-    let _jank = Standin::start(&dir, "contract");
+    let _jank = Standin::start(&dir, &["--mode", "contract"]);
 
     let doctor = from_archive(&release, &dir, "jank-hotpatch").arg("doctor").output().unwrap();
     let report = stdout(&doctor);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::demo::{at_position, change, line_of, open_demo, OpenDemo, WAIT};
-use support::workspace::Standin;
+use test_support::standin::Standin;
 use test_support::cdp::{rss_kib, Browser, Page};
 use test_support::lsp_client::LspClient;
 

@@ -70,37 +70,148 @@ fn every_module_says_what_it_owns() {
 
 /// Which modules a module's code names (`crate::x`, or a sibling front end).
 fn dependencies(name: &str, files: &[PathBuf], all: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut deps = BTreeSet::new();
-    for file in files {
-        let text = read(file);
-        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
-            for (i, _) in line.match_indices("crate::") {
-                let rest = &line[i + "crate::".len()..];
-                let first: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-                let target = if first == "front" {
-                    let inner: String = rest["front::".len().min(rest.len())..]
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_')
-                        .collect();
-                    format!("front::{inner}")
-                } else {
-                    first
+    files.iter().flat_map(|file| named_modules(&read(file))).filter(|t| all.contains(t) && t != name).collect()
+}
+
+/// The modules of `server/src` a file's code names, as the code map names them (`x`, or
+/// `front::x`): every `crate::` path, in `use` items of any shape (grouped, nested, over
+/// several lines) and in code. Comments are left out.
+fn named_modules(text: &str) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(at) => &l[..at],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let boundary = code[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        if boundary {
+            for path in use_tree(&mut code[i + "crate::".len()..].chars().peekable()) {
+                let module = match path.as_slice() {
+                    [front, inner, ..] if front == "front" => format!("front::{inner}"),
+                    [first, ..] => first.clone(),
+                    [] => continue,
                 };
-                if all.contains(&target) && target != name {
-                    deps.insert(target);
-                }
+                out.insert(module);
             }
         }
     }
-    deps
+    out
+}
+
+/// The paths of a use tree (`a::b`, `a::{b, c::{d}}`, `{a, b}`), each as its segments.
+fn use_tree(chars: &mut std::iter::Peekable<std::str::Chars>) -> Vec<Vec<String>> {
+    let skip_space = |chars: &mut std::iter::Peekable<std::str::Chars>| {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+    };
+    skip_space(chars);
+    if chars.next_if_eq(&'{').is_some() {
+        let mut paths = Vec::new();
+        loop {
+            skip_space(chars);
+            match chars.peek() {
+                None => break,
+                Some('}') => {
+                    chars.next();
+                    break;
+                }
+                Some(',') => {
+                    chars.next();
+                }
+                Some(_) => {
+                    let before = paths.len();
+                    paths.extend(use_tree(chars));
+                    if paths.len() == before && chars.next_if(|c| *c != '}' && *c != ',').is_none() {
+                        // Nothing readable here: not a use tree after all.
+                        break;
+                    }
+                }
+            }
+        }
+        return paths;
+    }
+    let segment: String = std::iter::from_fn(|| chars.next_if(|c| c.is_alphanumeric() || *c == '_')).collect();
+    if segment.is_empty() {
+        return Vec::new();
+    }
+    skip_space(chars);
+    let mut rest = chars.clone();
+    if rest.next() == Some(':') && rest.next() == Some(':') {
+        chars.next();
+        chars.next();
+        let inner = use_tree(chars);
+        if !inner.is_empty() {
+            return inner
+                .into_iter()
+                .map(|mut path| {
+                    path.insert(0, segment.clone());
+                    path
+                })
+                .collect();
+        }
+    }
+    vec![vec![segment]]
+}
+
+#[test]
+fn the_import_scan_reads_grouped_nested_and_multi_line_paths() {
+    let text = "use crate::{config::Settings, side_module::{SideModuleBuilder, Tools}};\n\
+                use crate::{\n    front::{watch, lsp::ext},\n    stages,\n};\n\
+                // use crate::doctor;\n\
+                fn f() { crate::deliver::AppServer::start(); let x = my_crate::compile::y; }";
+    let found: Vec<String> = named_modules(text).into_iter().collect();
+    assert_eq!(found, ["config", "deliver", "front::lsp", "front::watch", "side_module", "stages"]);
+}
+
+/// The module graph of `server/src`: who names whom.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let modules = modules();
+    let names: BTreeSet<String> = modules.keys().cloned().collect();
+    modules.iter().map(|(name, (_, files))| (name.clone(), dependencies(name, files, &names))).collect()
+}
+
+/// The stage implementations, and the modules that may name them besides each other:
+/// `app`, the composition root; `doctor`, which runs each stage's own code on a user's setup
+/// to say what a patch will meet; `main_module`, the page's contract, which reads a built
+/// app with the check stage and links with the build stage's emcc.
+const CONCRETE_STAGES: [&str; 4] = ["compile", "side_module", "check", "deliver"];
+const MAY_NAME_STAGES: [&str; 3] = ["app", "doctor", "main_module"];
+
+/// Every module that names a concrete stage without being allowed to, with the stage.
+fn stage_boundary_violations(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let allowed = |m: &str| CONCRETE_STAGES.contains(&m) || MAY_NAME_STAGES.contains(&m);
+    graph
+        .iter()
+        .filter(|(module, _)| !allowed(module))
+        .flat_map(|(module, deps)| {
+            CONCRETE_STAGES
+                .iter()
+                .filter(|stage| deps.contains(**stage))
+                .map(move |stage| format!("`{module}` names `{stage}`"))
+        })
+        .collect()
+}
+
+#[test]
+fn only_the_composition_roots_name_concrete_stages() {
+    let violations = stage_boundary_violations(&graph());
+    assert!(violations.is_empty(), "only {MAY_NAME_STAGES:?} may name the concrete stages: {violations:?}");
+}
+
+#[test]
+fn a_grouped_import_across_a_boundary_is_caught() {
+    let demo =
+        named_modules("use crate::{\n    config::Settings,\n    side_module::{build_main_module, BuildError},\n};");
+    let graph = BTreeMap::from([("front::demo".to_string(), demo)]);
+    assert_eq!(stage_boundary_violations(&graph), ["`front::demo` names `side_module`"]);
 }
 
 #[test]
 fn modules_do_not_import_each_other_in_circles() {
-    let modules = modules();
-    let names: BTreeSet<String> = modules.keys().cloned().collect();
-    let graph: BTreeMap<String, BTreeSet<String>> =
-        modules.iter().map(|(name, (_, files))| (name.clone(), dependencies(name, files, &names))).collect();
+    let graph = graph();
     // Depth-first search for a back edge; the path to it is the cycle to report.
     fn visit(
         node: &str,
@@ -136,15 +247,6 @@ fn modules_do_not_import_each_other_in_circles() {
     for leaf in ["stages", "reader", "config"] {
         let deps: Vec<_> = graph[leaf].iter().filter(|d| d.as_str() != "reader").collect();
         assert!(deps.is_empty(), "`{leaf}` must not depend on {deps:?}");
-    }
-    // Only the composition root names the concrete stages among the layers above them.
-    for upper in ["pipeline", "front::lsp", "front::watch", "front::nrepl_endpoint"] {
-        for concrete in ["compile", "side_module", "check", "deliver"] {
-            assert!(
-                !graph[upper].contains(concrete),
-                "`{upper}` names the concrete stage `{concrete}`: only `app` may"
-            );
-        }
     }
 }
 
@@ -466,4 +568,9 @@ fn the_vscode_settings_are_sidecar_settings_with_its_defaults() {
             assert_eq!(&property["default"], default, "package.json's default for `{name}`");
         }
     }
+}
+
+#[test]
+fn the_test_support_crate_names_jank_s_port_file_as_the_sidecar_does() {
+    assert_eq!(test_support::standin::PORT_FILE, jank_hotpatch::nrepl::PORT_FILE);
 }

@@ -10,9 +10,9 @@ use jank_hotpatch::stages::Deliver;
 use serde_json::{json, Value};
 use support::app::{app_root, app_settings, Modules};
 use support::demo::{at_position, change, line_of, open_demo, OpenDemo, WAIT};
-use support::workspace::Standin;
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
+use test_support::standin::Standin;
 use test_support::stats::Summary;
 
 /// Patch-then-undo rounds measured for the undo figure.
@@ -475,4 +475,28 @@ async fn a_changed_macro_repatches_the_forms_of_other_files_that_use_it() {
 
     browser.close().await;
     assert!(macros.client.shutdown_and_exit().await.success());
+}
+
+/// What a new user types in the demo's first minutes: `clojure.core` functions the page has
+/// (`nth`, `reduce`, `mapv`, `range`, `get`, `assoc`, ...) resolve in jank and run in the
+/// page, called through their vars as the fork's code generator calls them. (A vector of
+/// constants only, `[18 30]`, is a literal jank folds and the fork's generator cannot
+/// translate: the stand-in plays that, and the sidecar refuses it by name.)
+#[tokio::test]
+async fn definitions_calling_clojure_core_patch_the_demo_page() {
+    let browser = Browser::launch().await;
+    let (mut demo, page, _jank, _, _) = demo_with_page("core-fns", &browser).await;
+    demo.edit("(defn radius [] 18)", "(defn radius [] (nth [18 (* 10 3)] 1))").await;
+    demo.edit("(defn speed [] 3)", "(defn speed [] (reduce + (mapv inc (range 3))))").await;
+    demo.edit(
+        "(str \"clicked \" clicks \" times\")",
+        "(str (get (assoc (hash-map) \"word\" \"pressed\") \"word\") \" \" (count (conj (vector 1) clicks)))",
+    )
+    .await;
+    let report = demo.command("jank.hotPatchFile", json!({"uri": demo.uri})).await;
+    assert_eq!(report["ok"], true, "{report}");
+    page.wait_for("window.demoApp.values.radius === 30 && window.demoApp.values.speed === 6", WAIT).await;
+    page.eval("document.getElementById('clicker').click()").await;
+    page.wait_for("window.demoApp.values.label === 'pressed 2'", WAIT).await;
+    browser.close().await;
 }

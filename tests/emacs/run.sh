@@ -8,7 +8,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 selector="${1:-t}"
-# emcc (the sidecar's build stage) needs these on Debian (see recipes.md).
+# emcc (the sidecar's build stage) needs these on Debian: node finds acorn in NODE_PATH, and
+# emscripten's scripts need a python3 it can name.
 export NODE_PATH="${NODE_PATH:-/usr/share/nodejs}" EMSDK_PYTHON="${EMSDK_PYTHON:-/usr/bin/python3}"
 exec emacs --batch -L emacs -l tests/emacs/jank-hotpatch-tests.el \
   --eval "(jank-hotpatch-test-run (quote $selector))"

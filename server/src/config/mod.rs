@@ -34,8 +34,8 @@ pub enum Toolchain {
     Emcc,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// Patch the changed forms of a file when it is saved.
     pub patch_on_save: bool,
@@ -48,8 +48,8 @@ pub struct Settings {
     pub nrepl_server: NreplServerSettings,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NreplSettings {
     /// `host:port` of jank's nREPL server. Default: read `.nrepl-port`, walking up from the
     /// file being patched.
@@ -57,8 +57,8 @@ pub struct NreplSettings {
     pub timeout_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuildSettings {
     pub toolchain: Toolchain,
     /// Headers precompiled once and included in every patch build (e.g. `<string>`).
@@ -75,8 +75,8 @@ pub struct BuildSettings {
     pub service_binary: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppSettings {
     /// Directory of the app's static files (page, main module `.js`/`.wasm`).
     pub root: Option<PathBuf>,
@@ -90,8 +90,8 @@ pub struct AppSettings {
     pub max_module_bytes: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NreplServerSettings {
     /// Listen as an nREPL server in front of jank's, for CIDER, Calva and Conjure.
     pub enabled: bool,
@@ -201,61 +201,33 @@ impl Settings {
         problems
     }
 
+    /// Sets one setting by its dotted key. The keys are the struct's own (its serde names, as
+    /// `keys_and_defaults` lists them): the value is put in place in the settings' JSON and the
+    /// whole read back, so that a bad value leaves every setting as it was.
     fn set(&mut self, key: &str, value: &Value, source_name: &str) -> Result<(), ConfigProblem> {
-        let bad = |reason: String, kept: String| ConfigProblem::BadValue {
+        let unknown = || ConfigProblem::UnknownKey { key: key.to_string(), source_name: source_name.to_string() };
+        let mut tree = serde_json::to_value(&*self).map_err(|_| unknown())?;
+        let slot = key.split('.').try_fold(&mut tree, |node, part| node.get_mut(part)).ok_or_else(unknown)?;
+        if slot.is_object() {
+            return Err(unknown()); // a section, not a setting
+        }
+        let kept = std::mem::replace(slot, value.clone()).to_string();
+        let bad = |reason: String| ConfigProblem::BadValue {
             key: key.to_string(),
             source_name: source_name.to_string(),
             reason,
-            kept,
+            kept: kept.clone(),
         };
-        macro_rules! assign {
-            ($field:expr) => {{
-                match serde_json::from_value(value.clone()) {
-                    Ok(v) => {
-                        $field = v;
-                        Ok(())
-                    }
-                    Err(e) => Err(bad(e.to_string(), serde_json::to_string(&$field).unwrap_or_default())),
-                }
-            }};
+        let mut updated: Settings = serde_json::from_value(tree).map_err(|e| bad(e.to_string()))?;
+        if key == "nrepl.endpoint" {
+            updated.nrepl.endpoint = match updated.nrepl.endpoint.as_deref().map(str::trim) {
+                None | Some("") | Some("auto") => None,
+                Some(e) if parse_endpoint(e).is_some() => Some(e.into()),
+                Some(e) => return Err(bad(format!("`{e}` is not host:port or a port number"))),
+            };
         }
-        match key {
-            "patchOnSave" => assign!(self.patch_on_save),
-            "cacheDir" => assign!(self.cache_dir),
-            "nrepl.endpoint" => {
-                let endpoint: Option<String> = match serde_json::from_value(value.clone()) {
-                    Ok(v) => v,
-                    Err(e) => return Err(bad(e.to_string(), format!("{:?}", self.nrepl.endpoint))),
-                };
-                match endpoint.as_deref().map(str::trim) {
-                    None | Some("") | Some("auto") => self.nrepl.endpoint = None,
-                    Some(e) if parse_endpoint(e).is_some() => self.nrepl.endpoint = Some(e.into()),
-                    Some(e) => {
-                        return Err(bad(
-                            format!("`{e}` is not host:port or a port number"),
-                            format!("{:?}", self.nrepl.endpoint),
-                        ))
-                    }
-                }
-                Ok(())
-            }
-            "nrepl.timeoutMs" => assign!(self.nrepl.timeout_ms),
-            "build.toolchain" => assign!(self.build.toolchain),
-            "build.pchHeaders" => assign!(self.build.pch_headers),
-            "build.includeDirs" => assign!(self.build.include_dirs),
-            "build.timeoutMs" => assign!(self.build.timeout_ms),
-            "build.cacheMaxMb" => assign!(self.build.cache_max_mb),
-            "build.emscriptenRoot" => assign!(self.build.emscripten_root),
-            "build.serviceBinary" => assign!(self.build.service_binary),
-            "app.root" => assign!(self.app.root),
-            "app.mainModule" => assign!(self.app.main_module),
-            "app.host" => assign!(self.app.host),
-            "app.port" => assign!(self.app.port),
-            "app.maxModuleBytes" => assign!(self.app.max_module_bytes),
-            "nreplServer.enabled" => assign!(self.nrepl_server.enabled),
-            "nreplServer.port" => assign!(self.nrepl_server.port),
-            _ => Err(ConfigProblem::UnknownKey { key: key.to_string(), source_name: source_name.to_string() }),
-        }
+        *self = updated;
+        Ok(())
     }
 
     /// Relative paths in settings are relative to the workspace root.

@@ -545,21 +545,7 @@ fn key_var(patch: &Patch) -> Option<&VarName> {
 
 /// The header that sends a journal entry again.
 fn journal_header(e: &Entry) -> PatchHeader {
-    PatchHeader {
-        batch: 0,
-        index: 0,
-        count: 1,
-        replay: false,
-        undo: false,
-        before_load: Vec::new(),
-        after_load: Vec::new(),
-        id: e.id,
-        module: e.module,
-        entry: e.entry_symbol.clone(),
-        var: e.var.clone(),
-        kind: PatchKind::Definition,
-        origin: e.origin.clone(),
-    }
+    PatchHeader::new(e.id, e.module, e.entry_symbol.clone(), e.var.clone(), PatchKind::Definition, e.origin.clone())
 }
 
 #[cfg(test)]

@@ -50,7 +50,9 @@ use tokio::task::JoinHandle;
 
 use crate::config::AppSettings;
 use crate::main_module::MainModuleOnDisk;
-use crate::stages::{Deliver, Delivery, FormFailure, LoadHooks, Patch, RuntimeErrors, StageFailure, VarName};
+use crate::stages::{
+    check_module_size, Deliver, Delivery, FormFailure, LoadHooks, Patch, RuntimeErrors, StageFailure, VarName,
+};
 
 pub use hub::PageStatus;
 use journal::Journal;
@@ -238,13 +240,9 @@ impl AppServer {
 #[async_trait]
 impl Deliver for AppServer {
     async fn deliver_batch(&self, patches: Vec<Patch>, hooks: &LoadHooks) -> Result<Delivery, StageFailure> {
-        if let Some(big) = patches.iter().find(|p| p.module.bytes.len() > self.max_module_bytes) {
-            return Err(StageFailure::new(format!(
-                "the side module of {} is {} bytes, above app.maxModuleBytes ({}); raise the limit or split the form",
-                big.module.var,
-                big.module.bytes.len(),
-                self.max_module_bytes
-            )));
+        for patch in &patches {
+            check_module_size(patch.module.bytes.len(), self.max_module_bytes)
+                .map_err(|why| StageFailure::new(format!("{}: {why}", patch.module.var)))?;
         }
         if patches.is_empty() {
             return Ok(Delivery { browsers: self.browsers(), ..Delivery::default() });

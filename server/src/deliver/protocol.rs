@@ -67,22 +67,42 @@ pub struct PatchHeader {
 }
 
 impl PatchHeader {
-    pub fn of(patch: &Patch) -> Self {
+    /// The header of one patch, alone in its batch, sent for the first time.
+    pub fn new(
+        id: PatchId,
+        module: ModuleId,
+        entry: String,
+        var: VarName,
+        kind: PatchKind,
+        origin: PatchOrigin,
+    ) -> Self {
         PatchHeader {
             batch: 0,
             index: 0,
             count: 1,
             replay: false,
             undo: false,
-            id: patch.module.patch_id,
-            module: patch.module.module,
-            entry: patch.module.entry_symbol.clone(),
-            var: patch.module.var.clone(),
-            kind: patch.module.kind.clone(),
-            origin: patch.origin.clone(),
+            id,
+            module,
+            entry,
+            var,
+            kind,
+            origin,
             before_load: Vec::new(),
             after_load: Vec::new(),
         }
+    }
+
+    pub fn of(patch: &Patch) -> Self {
+        let m = &patch.module;
+        PatchHeader::new(
+            m.patch_id,
+            m.module,
+            m.entry_symbol.clone(),
+            m.var.clone(),
+            m.kind.clone(),
+            patch.origin.clone(),
+        )
     }
 }
 

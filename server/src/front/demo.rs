@@ -190,7 +190,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
 async fn start_standin(dir: &Path, cache_dir: &Path) -> Result<Child, DemoError> {
     let beside = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|d| d.join("jank-standin")));
     let program = beside.filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from("jank-standin"));
-    let port_file = dir.join(".nrepl-port");
+    let port_file = dir.join(crate::nrepl::PORT_FILE);
     let _ = std::fs::remove_file(&port_file);
     // Its log would interleave with the patch lines: keep it in a file.
     let log_path = cache_dir.join("jank-standin.log");

@@ -37,13 +37,6 @@ impl Value {
             _ => None,
         }
     }
-
-    pub fn as_int(&self) -> Option<i64> {
-        match self {
-            Value::Int(i) => Some(*i),
-            _ => None,
-        }
-    }
 }
 
 impl From<&str> for Value {

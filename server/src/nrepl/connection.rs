@@ -32,10 +32,6 @@ impl Connection {
         Connection { options, state: Mutex::new(State::default()) }
     }
 
-    pub fn options(&self) -> &ClientOptions {
-        &self.options
-    }
-
     /// The current link to `addr`, or a new one when there is none, it closed, or it goes
     /// elsewhere.
     pub async fn link(&self, addr: &str) -> Result<Link, NreplError> {
@@ -53,10 +49,5 @@ impl Connection {
         tracing::info!(%addr, generation = link.generation, "connected to nREPL");
         state.live = Some(link.clone());
         Ok(link)
-    }
-
-    /// Drops the current link, so that the next [`Connection::link`] reconnects.
-    pub async fn reset(&self) {
-        self.state.lock().await.live = None;
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::reader::{Form, FormKind};
+use crate::reader::{DefKind, Form, FormKind};
 use crate::stages::VarName;
 
 /// How a form is recognised from one version of a file to the next: definitions by their
@@ -12,7 +12,7 @@ use crate::stages::VarName;
 /// other forms by their position among the file's other forms of that kind.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FormIdentity {
-    Def { keyword: String, var: VarName },
+    Def { keyword: DefKind, var: VarName },
     Other { kind: &'static str, index: usize },
 }
 

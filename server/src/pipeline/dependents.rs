@@ -34,7 +34,7 @@ use std::time::Instant;
 use super::report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 use super::workspace::WorkspaceFiles;
 use super::{is_superseded, lock, ms, problem, Document, Pipeline, ProgressSink, Target};
-use crate::reader::{self, Form, FormKind, Namespace, NsDecl, Refer, SourceFile};
+use crate::reader::{self, DefKind, Form, FormKind, Namespace, NsDecl, Refer, SourceFile};
 use crate::stages::{CompileRequest, FormKey, Stage, StageFailure, VarName};
 
 /// What the pipeline knows about the workspace's macros.
@@ -81,7 +81,7 @@ struct Applied {
 }
 
 pub(super) fn is_macro(kind: &FormKind) -> bool {
-    matches!(kind, FormKind::Def(keyword) if keyword == "defmacro")
+    matches!(kind, FormKind::Def(DefKind::Defmacro))
 }
 
 impl Pipeline {
@@ -227,7 +227,7 @@ impl Pipeline {
             match (mirrored, &target.request.source.namespace, &form.name) {
                 (Ok(()), Namespace::Declared(decl), Some(name)) => {
                     let var = VarName::new(&ns, name);
-                    patched.value = Some(format!("#'{var}"));
+                    patched.value = Some(var.printed());
                     lock(&self.patched).record(&doc.path, target.identity.clone(), target.normalized.clone());
                     if let Some(read) = file.forms.iter().find(|f| f.range == form.range) {
                         lock(&self.macros.known).insert(var.clone(), learned(decl, &doc.text, read));
@@ -412,7 +412,7 @@ pub(super) fn dependents_of(files: &[(Document, SourceFile)], macros: &[VarName]
             for (at, form) in file.forms.iter().enumerate() {
                 let (FormKind::Def(keyword), Some(name)) = (&form.kind, &form.name) else { continue };
                 let var = VarName::new(&decl.name, name);
-                if keyword == "defonce" || macros.contains(&var) {
+                if *keyword == DefKind::Defonce || macros.contains(&var) {
                     continue;
                 }
                 let source = doc.text.get(form.range.clone()).unwrap_or_default();

@@ -24,7 +24,7 @@ use std::time::Instant;
 use tokio::sync::OwnedMutexGuard;
 use tokio::task::JoinHandle;
 
-use crate::reader::{self, Form, FormKind, LoadHook, SourceFile};
+use crate::reader::{self, DefKind, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
     Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource,
     FormWarning, LineCol, LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage,
@@ -51,6 +51,15 @@ pub enum Selection {
     ChangedForms,
     /// The same, definitions only (nREPL's `load-file` evaluates the expressions itself, every time).
     ChangedDefinitions,
+}
+
+/// What an undo takes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UndoTarget {
+    /// The definition around this byte offset.
+    DefinitionAt(usize),
+    /// The definitions of the file's last delivered run.
+    LastRun,
 }
 
 /// Told about each stage as a run enters it (for `$/progress` and status lines).
@@ -83,8 +92,9 @@ pub struct Pipeline {
     ids: PatchIds,
     patched: Mutex<PatchedForms>,
     vars: Mutex<HashMap<VarName, Arc<VarSlot>>>,
-    /// Native evaluations on the jank side still running; the next compile waits for them so
-    /// that it sees the vars they define.
+    /// Native evaluations on the jank side still running. The first compile after them takes
+    /// them and waits, so that it sees the vars they define; a compile that starts while it
+    /// waits finds the list empty and does not.
     mirrors: Mutex<Vec<JoinHandle<()>>>,
     /// Per file, the vars of each delivered run, newest last: what undoing the file takes back.
     runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,
@@ -222,13 +232,13 @@ impl Pipeline {
     }
 
     /// Takes vars back to their previous versions in every page, from the side modules built
-    /// before (no compile, no build): the definition at a position, or (`ChangedForms`) the
-    /// definitions of the file's last delivered run. Undoing again goes back further.
-    pub async fn undo(&self, doc: &Document, selection: Selection) -> PatchReport {
+    /// before (no compile, no build): the definition at a position, or the definitions of the
+    /// file's last delivered run. Undoing again goes back further.
+    pub async fn undo(&self, doc: &Document, target: UndoTarget) -> PatchReport {
         let started = Instant::now();
         let file = reader::parse(&doc.text);
-        let mut report = match self.undo_vars(doc, &file, selection) {
-            Ok(vars) => self.undo_delivered(doc, &file, selection, vars).await,
+        let mut report = match self.undo_vars(doc, &file, target) {
+            Ok(vars) => self.undo_delivered(doc, &file, target, vars).await,
             Err(report) => *report,
         };
         report.undo = true;
@@ -240,10 +250,10 @@ impl Pipeline {
         &self,
         doc: &Document,
         file: &SourceFile,
-        selection: Selection,
+        target: UndoTarget,
     ) -> Result<Vec<VarName>, Box<PatchReport>> {
-        match selection {
-            Selection::FormAt(offset) => {
+        match target {
+            UndoTarget::DefinitionAt(offset) => {
                 let Some(ns) = file.namespace.name() else {
                     return Err(Box::new(PatchReport::failed(Stage::Read, "the file has no ns form")));
                 };
@@ -257,7 +267,7 @@ impl Pipeline {
             }
             // Taken off the file's runs only once the undo went out (`took_back`): one that no
             // page applied can be tried again.
-            Selection::ChangedForms | Selection::ChangedDefinitions => {
+            UndoTarget::LastRun => {
                 lock(&self.runs).get(&doc.path).and_then(|runs| runs.last().cloned()).ok_or_else(|| {
                     Box::new(PatchReport::failed(
                         Stage::Deliver,
@@ -272,7 +282,7 @@ impl Pipeline {
         &self,
         doc: &Document,
         file: &SourceFile,
-        selection: Selection,
+        target: UndoTarget,
         run: Vec<VarName>,
     ) -> PatchReport {
         let mut vars = run.clone();
@@ -310,9 +320,7 @@ impl Pipeline {
             Err(failure) => Delivery { failures: vec![failure.message], ..Delivery::default() },
         };
         drop(guards);
-        report.stages.deliver_ms = delivery.deliver_ms;
-        report.stages.load_ms = delivery.load_ms;
-        report.browsers = delivery.browsers;
+        take_delivery(&mut report, &delivery);
         report.versions = delivery.versions;
         report.output = delivery.output;
         report.warnings = delivery.hook_failures;
@@ -320,7 +328,7 @@ impl Pipeline {
         // The journal keeps an undo that a page applied (or that no page was there for), so
         // the next page gets it: it went out, even if another page refused it.
         if delivery.failures.is_empty() || delivery.applied > 0 {
-            self.took_back(doc, selection, &run, &vars);
+            self.took_back(doc, target, &run, &vars);
         }
         if !delivery.failures.is_empty() {
             let refusals = delivery.failures.join("; ");
@@ -361,7 +369,7 @@ impl Pipeline {
     /// An undo went out: the pages run other code than the file says, so the next save patches
     /// the undone vars again; and the file's runs no longer hold it (the file's last run, or
     /// the undone var's last patch), so that undoing the file does not take it back twice.
-    fn took_back(&self, doc: &Document, selection: Selection, run: &[VarName], vars: &[VarName]) {
+    fn took_back(&self, doc: &Document, target: UndoTarget, run: &[VarName], vars: &[VarName]) {
         {
             let mut patched = lock(&self.patched);
             for var in vars {
@@ -370,8 +378,8 @@ impl Pipeline {
         }
         let mut runs = lock(&self.runs);
         let Some(runs) = runs.get_mut(&doc.path) else { return };
-        match selection {
-            Selection::FormAt(_) => {
+        match target {
+            UndoTarget::DefinitionAt(_) => {
                 for var in vars {
                     if let Some(run) = runs.iter_mut().rev().find(|run| run.contains(var)) {
                         run.retain(|v| v != var);
@@ -379,7 +387,7 @@ impl Pipeline {
                 }
                 runs.retain(|run| !run.is_empty());
             }
-            Selection::ChangedForms | Selection::ChangedDefinitions => {
+            UndoTarget::LastRun => {
                 if let Some(at) = runs.iter().rposition(|r| r == run) {
                     runs.remove(at);
                 }
@@ -479,7 +487,7 @@ impl Pipeline {
                     .into_iter()
                     // defonce keeps its value, as in Clojure: sent once, never again.
                     .filter(|(form, identity, _)| {
-                        !(matches!(&form.kind, FormKind::Def(k) if k == "defonce") && patched.was_patched(identity))
+                        !(matches!(&form.kind, FormKind::Def(DefKind::Defonce)) && patched.was_patched(identity))
                     })
                     .filter(|(form, _, _)| {
                         selection == Selection::ChangedForms || matches!(form.kind, FormKind::Def(_))
@@ -756,6 +764,7 @@ impl Pipeline {
         }
     }
 
+    /// Sends the ready forms of `doc` to every connected page and reports what the pages did.
     async fn deliver(&self, doc: &Document, ready: Vec<Ready>, report: &mut PatchReport, progress: &dyn ProgressSink) {
         let deliver = match &self.backends.deliver {
             Ok(deliver) => deliver,
@@ -771,24 +780,7 @@ impl Pipeline {
             }
         };
         progress.stage(Stage::Deliver);
-        let patches = ready
-            .iter()
-            .map(|r| Patch {
-                module: r.module.clone(),
-                origin: PatchOrigin {
-                    file: doc.path.display().to_string(),
-                    line: r.target.request.form.start.line + 1,
-                    form: r.target.request.form.name.clone().unwrap_or_else(|| first_line(&r.target.request.form.text)),
-                },
-            })
-            .collect();
-        // Around batches that define something; evaluating an expression calls no hooks.
-        let hooks = if ready.iter().any(|r| r.module.kind == PatchKind::Definition) {
-            self.load_hooks(ready.iter().map(|r| r.module.var.ns.as_str()))
-        } else {
-            LoadHooks::default()
-        };
-        let delivery = match deliver.deliver_batch(patches, &hooks).await {
+        let delivery = match deliver.deliver_batch(patches_of(doc, &ready), &self.hooks_for(&ready)).await {
             Ok(delivery) => delivery,
             Err(failure) => {
                 for r in &ready {
@@ -797,30 +789,9 @@ impl Pipeline {
                 return;
             }
         };
-        report.stages.deliver_ms = delivery.deliver_ms;
-        report.stages.load_ms = delivery.load_ms;
-        report.browsers = delivery.browsers;
+        take_delivery(report, &delivery);
         report.value = delivery.value.clone();
-        report.output = delivery.output.clone();
-        report.warnings.extend(delivery.hook_failures.iter().cloned());
-        report.warnings.extend(delivery.warnings.iter().cloned());
-        for r in &ready {
-            let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
-                continue;
-            };
-            match r.module.kind {
-                PatchKind::Definition => {
-                    // As jank named it (e.g. a def whose symbol carries another namespace).
-                    form.name = Some(r.module.var.name.clone());
-                    form.ns = r.module.var.ns.clone();
-                    form.value = Some(format!("#'{}", r.module.var));
-                }
-                PatchKind::Expression => {
-                    form.value =
-                        delivery.values.iter().find(|(id, _)| *id == r.module.patch_id).map(|(_, v)| v.clone());
-                }
-            }
-        }
+        show_values(report, &ready, &delivery);
         if !delivery.failures.is_empty() {
             let message = delivery.failures.join("; ");
             for r in &ready {
@@ -832,6 +803,31 @@ impl Pipeline {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
         }
         report.versions = delivery.versions;
+        for outcome in self.remember_delivered(doc, ready) {
+            if let Ok(Some(warning)) = outcome.await {
+                report.warnings.push(warning);
+            }
+        }
+    }
+
+    /// The load hooks around a batch that defines something; evaluating an expression calls
+    /// none.
+    fn hooks_for(&self, ready: &[Ready]) -> LoadHooks {
+        if ready.iter().any(|r| r.module.kind == PatchKind::Definition) {
+            self.load_hooks(ready.iter().map(|r| r.module.var.ns.as_str()))
+        } else {
+            LoadHooks::default()
+        }
+    }
+
+    /// Records what the pages now run: the file's run (for undo), each form as last patched
+    /// (for the next save), and starts mirroring each definition on jank's side; the
+    /// mirrors' outcomes to wait for.
+    fn remember_delivered(
+        &self,
+        doc: &Document,
+        ready: Vec<Ready>,
+    ) -> Vec<tokio::sync::oneshot::Receiver<Option<String>>> {
         let defined: Vec<VarName> =
             ready.iter().filter(|r| r.module.kind == PatchKind::Definition).map(|r| r.module.var.clone()).collect();
         if !defined.is_empty() {
@@ -843,20 +839,14 @@ impl Pipeline {
             }
         }
         let mut mirrored = Vec::new();
-        {
-            let mut patched = lock(&self.patched);
-            for r in ready {
-                patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
-                if r.module.kind == PatchKind::Definition {
-                    mirrored.extend(self.spawn_mirror(r.target.request));
-                }
+        let mut patched = lock(&self.patched);
+        for r in ready {
+            patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
+            if r.module.kind == PatchKind::Definition {
+                mirrored.extend(self.spawn_mirror(r.target.request));
             }
         }
-        for outcome in mirrored {
-            if let Ok(Some(warning)) = outcome.await {
-                report.warnings.push(warning);
-            }
-        }
+        mirrored
     }
 
     /// Evaluates a delivered definition on jank's side too; the receiver gets the warning
@@ -885,6 +875,51 @@ impl Pipeline {
         let pending: Vec<_> = std::mem::take(&mut *lock(&self.mirrors));
         for handle in pending {
             let _ = handle.await;
+        }
+    }
+}
+
+/// The patches of a batch, each with where it comes from (for the page's HUD and journal).
+fn patches_of(doc: &Document, ready: &[Ready]) -> Vec<Patch> {
+    ready
+        .iter()
+        .map(|r| Patch {
+            module: r.module.clone(),
+            origin: PatchOrigin {
+                file: doc.path.display().to_string(),
+                line: r.target.request.form.start.line + 1,
+                form: r.target.request.form.name.clone().unwrap_or_else(|| first_line(&r.target.request.form.text)),
+            },
+        })
+        .collect()
+}
+
+/// What a patch and an undo both report of a delivery: its times, pages, output and warnings.
+fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
+    report.stages.deliver_ms = delivery.deliver_ms;
+    report.stages.load_ms = delivery.load_ms;
+    report.browsers = delivery.browsers;
+    report.output = delivery.output.clone();
+    report.warnings.extend(delivery.hook_failures.iter().cloned());
+    report.warnings.extend(delivery.warnings.iter().cloned());
+}
+
+/// Each delivered form's value: a definition's var as jank named it (e.g. a def whose symbol
+/// carries another namespace), an expression's value from the page.
+fn show_values(report: &mut PatchReport, ready: &[Ready], delivery: &Delivery) {
+    for r in ready {
+        let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
+            continue;
+        };
+        match r.module.kind {
+            PatchKind::Definition => {
+                form.name = Some(r.module.var.name.clone());
+                form.ns = r.module.var.ns.clone();
+                form.value = Some(r.module.var.printed());
+            }
+            PatchKind::Expression => {
+                form.value = delivery.values.iter().find(|(id, _)| *id == r.module.patch_id).map(|(_, v)| v.clone());
+            }
         }
     }
 }

@@ -395,17 +395,17 @@ async fn undo_takes_back_the_var_at_a_position_or_the_file_s_last_runs_and_the_n
     assert!(p.run(&doc(v1), Selection::ChangedForms, &()).await.ok);
     assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.ok);
 
-    let report = p.undo(&doc(v2), Selection::FormAt(v2.find("(+ x").unwrap())).await;
+    let report = p.undo(&doc(v2), UndoTarget::DefinitionAt(v2.find("(+ x").unwrap())).await;
     assert!(report.ok && report.undo, "{report:?}");
     assert_eq!(report.versions, [VarVersion { var: VarName::new("demo.core", "b"), version: 1 }]);
     assert_eq!(report.summary().split(" in ").next(), Some("undid demo.core/b → version 1"));
     // The file's runs, newest first: [a], then [a] ([a, b] without b, undone above).
-    assert!(p.undo(&doc(v2), Selection::ChangedForms).await.ok);
-    assert!(p.undo(&doc(v2), Selection::ChangedForms).await.ok);
-    let nothing = p.undo(&doc(v2), Selection::ChangedForms).await;
+    assert!(p.undo(&doc(v2), UndoTarget::LastRun).await.ok);
+    assert!(p.undo(&doc(v2), UndoTarget::LastRun).await.ok);
+    let nothing = p.undo(&doc(v2), UndoTarget::LastRun).await;
     assert!(!nothing.ok && nothing.summary().contains("nothing to undo"), "{nothing:?}");
     assert_eq!(calls.lock().unwrap().undone, [vec!["demo.core/b"], vec!["demo.core/a"], vec!["demo.core/a"]]);
-    let not_a_def = p.undo(&doc("(ns demo.core)\n(a)\n"), Selection::FormAt(16)).await;
+    let not_a_def = p.undo(&doc("(ns demo.core)\n(a)\n"), UndoTarget::DefinitionAt(16)).await;
     assert_eq!(not_a_def.error.map(|e| e.stage), Some(Stage::Read));
 
     // The page runs older code than the file now: the next save patches the undone forms again.
@@ -422,12 +422,12 @@ async fn an_undo_no_page_applied_can_be_tried_again() {
     assert!(p.run(&doc(v1), Selection::ChangedForms, &()).await.ok);
     assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.ok);
     calls.lock().unwrap().undo_outcomes.push((0, Some("page 1: dlopen failed: out of memory")));
-    let refused = p.undo(&doc(v2), Selection::ChangedForms).await;
+    let refused = p.undo(&doc(v2), UndoTarget::LastRun).await;
     assert!(!refused.ok, "{refused:?}");
     assert!(refused.summary().contains("out of memory"), "{}", refused.summary());
     // The pages run v2 as the file says: nothing to patch.
     assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.forms.is_empty());
-    let again = p.undo(&doc(v2), Selection::ChangedForms).await;
+    let again = p.undo(&doc(v2), UndoTarget::LastRun).await;
     assert!(again.ok, "{again:?}");
     assert_eq!(calls.lock().unwrap().undone, [vec!["demo.core/a"], vec!["demo.core/a"]], "the same run, twice");
 }
@@ -443,7 +443,7 @@ async fn after_an_undo_only_some_pages_applied_the_next_save_brings_every_page_b
     assert!(p.run(&doc(v1), Selection::ChangedForms, &()).await.ok);
     assert!(p.run(&doc(v2), Selection::ChangedForms, &()).await.ok);
     calls.lock().unwrap().undo_outcomes.push((1, Some("page 2: dlopen failed: out of memory")));
-    let partly = p.undo(&doc(v2), Selection::FormAt(16)).await;
+    let partly = p.undo(&doc(v2), UndoTarget::DefinitionAt(16)).await;
     assert!(!partly.ok, "{partly:?}");
     let summary = partly.summary();
     assert!(summary.contains("1 of 2 pages") && summary.contains("out of memory"), "{summary}");

@@ -24,7 +24,7 @@ pub trait OpenBuffers: Send + Sync {
 }
 
 /// Directories never looked into (besides hidden ones): build output and dependencies.
-const SKIPPED_DIRS: [&str; 2] = ["target", "node_modules"];
+const SKIPPED_DIRS: [&str; 3] = ["target", "node_modules", "out"];
 
 /// Files read at most, so that a root opened at `/` cannot stall a patch.
 const MAX_FILES: usize = 5_000;

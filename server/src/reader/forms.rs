@@ -256,7 +256,7 @@ impl<'a> Reader<'a> {
                     }
                 }
                 head if head.starts_with("def") => {
-                    form.kind = FormKind::Def(head.to_string());
+                    form.kind = FormKind::Def(head.into());
                     let Some(span) = reader.read_form() else { return };
                     let Some(name) = span.core.filter(|name| name.tok == Tok::Atom(Atom::Symbol)) else { return };
                     form.name = Some(text_of(reader.lex.text, name).to_string());

@@ -62,15 +62,39 @@ pub enum LoadHook {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FormKind {
-    /// `(def ...)`, `(defn ...)`, `(defonce ...)`, `(defmacro ...)`, any `(def* ...)`: the
-    /// head symbol, e.g. `"defn"`.
-    Def(String),
+    /// `(def ...)`, `(defn ...)`, `(defonce ...)`, `(defmacro ...)`, any `(def* ...)`.
+    Def(DefKind),
     /// The `(ns ...)` form.
     Ns,
     /// `(comment ...)`.
     Comment,
     /// Anything else: an expression to evaluate.
     Expression,
+}
+
+/// Which definition form a `def*` is: the ones the pipeline treats apart by name, any other
+/// `def*` head (`defn-`, a library's `defsomething`) as written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DefKind {
+    Def,
+    Defn,
+    /// Sent once: a later save does not patch it again.
+    Defonce,
+    /// Evaluated on the jank side only; pages never run a macro.
+    Defmacro,
+    Other(String),
+}
+
+impl From<&str> for DefKind {
+    fn from(head: &str) -> Self {
+        match head {
+            "def" => DefKind::Def,
+            "defn" => DefKind::Defn,
+            "defonce" => DefKind::Defonce,
+            "defmacro" => DefKind::Defmacro,
+            other => DefKind::Other(other.to_string()),
+        }
+    }
 }
 
 /// The namespace a file declares. A file without an `ns` form is `Missing`: the compile

@@ -29,7 +29,7 @@ fn texts(text: &str) -> (Vec<&str>, Vec<&str>) {
 }
 
 fn def(keyword: &str) -> FormKind {
-    FormKind::Def(keyword.to_string())
+    FormKind::Def(keyword.into())
 }
 
 fn name(form: Option<Form>) -> Option<String> {

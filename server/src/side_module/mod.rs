@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{BuildSettings, Toolchain};
-use crate::stages::{Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
+use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
 
 pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, ServiceSource, MAX_REQUEST_BYTES};
 
@@ -31,7 +31,8 @@ use toolchain::Emscripten;
 pub use toolchain::SIDE_MODULE_FLAGS;
 pub(crate) use toolchain::{find_emcc, run_tool, tail};
 
-const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
+/// What to do when emscripten is missing (the build stage's error and `doctor` say it).
+pub const INSTALL_HINT: &str = "install emscripten (`apt-get install emscripten`) or set build.emscriptenRoot";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -47,8 +48,8 @@ pub enum BuildError {
     Compile { diagnostics: String, cpp_path: PathBuf },
     #[error("linking the side module failed:\n{0}")]
     Link(String),
-    #[error("the side module is {bytes} bytes, above the limit of {limit} (app.maxModuleBytes)")]
-    TooLarge { bytes: usize, limit: usize },
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Pch(String),
     #[error("cannot {what}: {source}")]
@@ -65,10 +66,10 @@ impl BuildError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tools {
     /// clang++ and wasm-ld, called with the flags emcc itself passes.
-    Direct,
+    Clang,
     /// `emcc -sSIDE_MODULE=1`.
     Emcc,
-    /// clang and lld kept loaded in the build service; `Direct` when the service fails.
+    /// clang and lld kept loaded in the build service; `Clang` when the service fails.
     Resident,
 }
 
@@ -133,7 +134,7 @@ impl SideModuleBuilder {
                     emscripten.link.program.display()
                 )))
             }
-            Toolchain::Clang => Tools::Direct,
+            Toolchain::Clang => Tools::Clang,
             Toolchain::Resident => Tools::Resident,
             Toolchain::Auto if emscripten.has_direct_tools() => Tools::Resident,
             Toolchain::Auto => Tools::Emcc,
@@ -174,12 +175,12 @@ impl SideModuleBuilder {
                 Ok(resident) => (Some(resident), None),
                 Err(e) => (None, Some(e.to_string())),
             },
-            Tools::Direct | Tools::Emcc => (None, None),
+            Tools::Clang | Tools::Emcc => (None, None),
         };
-        let tools = if tools == Tools::Resident && resident.is_none() { Tools::Direct } else { tools };
+        let tools = if tools == Tools::Resident && resident.is_none() { Tools::Clang } else { tools };
 
         // The resident build writes the direct tools' bytes: one cache for both.
-        let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Direct };
+        let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Clang };
         let fingerprint = blake3::hash(
             format!(
                 "{:?}\n{}\n{:?}\n{}",
@@ -225,7 +226,7 @@ impl SideModuleBuilder {
             self.emscripten.versions
         );
         match self.tools {
-            Tools::Direct => match &self.no_resident {
+            Tools::Clang => match &self.no_resident {
                 Some(reason) => format!("{direct}; no resident build: {reason}"),
                 None => direct,
             },
@@ -351,7 +352,7 @@ impl SideModuleBuilder {
         let wasm = self.tmp_dir.join(format!("module_{}.wasm", first.form.patch_id));
         let linked = match self.tools {
             Tools::Emcc => self.emcc(&group.iter().map(|u| u.cpp.as_path()).collect::<Vec<_>>(), &wasm).await,
-            Tools::Direct | Tools::Resident => {
+            Tools::Clang | Tools::Resident => {
                 self.link_objects(&group.iter().map(|u| u.object.as_path()).collect::<Vec<_>>(), &wasm).await
             }
         };
@@ -359,9 +360,7 @@ impl SideModuleBuilder {
             .and_then(|()| std::fs::read(&wasm).map_err(|e| BuildError::io(format!("read {}", wasm.display()), e)));
         let _ = std::fs::remove_file(&wasm);
         let bytes = bytes?;
-        if bytes.len() > self.max_module_bytes {
-            return Err(BuildError::TooLarge { bytes: bytes.len(), limit: self.max_module_bytes });
-        }
+        check_module_size(bytes.len(), self.max_module_bytes).map_err(BuildError::TooLarge)?;
         Ok(Arc::from(bytes))
     }
 
@@ -470,7 +469,7 @@ fn service_failed(resident: &Arc<ResidentBuild>, e: ServiceError, what: &Path) {
         return;
     }
     tracing::warn!(
-        "resident build failed ({e}); building {} with the process toolchain and restarting the service",
+        "resident build failed ({e}); building {} with the clang toolchain and restarting the service",
         what.display()
     );
     let resident = Arc::clone(resident);

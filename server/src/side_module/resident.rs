@@ -2,11 +2,12 @@
 //! and lld loaded and builds a side module without starting clang++ or wasm-ld per patch.
 //!
 //! Owns: finding the service binary, learning clang's `-cc1` arguments once (`clang++ -###` of
-//! the process toolchain's exact compile command), the framed protocol, timeouts, killing
+//! the clang toolchain's exact compile command), the framed protocol, timeouts, killing
 //! and restarting the service after a crash, a hang or a bad reply, and which link mode to ask
-//! for (in the service's own process until its self-test fails or such a link kills it). Must not know about
-//! patches, the cache or the PCH: it gets paths and the process toolchain's command lines.
-//! A failure here is never a build failure: the caller builds with the process toolchain.
+//! for (in the service's own process until its self-test fails or such a link kills it). Must
+//! not know about patches, the cache or the PCH: it gets paths and the clang toolchain's
+//! command lines. A failure here is never a build failure: the caller builds with the clang
+//! toolchain.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -71,7 +72,7 @@ pub struct ResidentStats {
     pub pid: Option<u32>,
     /// Requests the service answered (compiles and links, done or failed with the patch's own errors).
     pub requests: u64,
-    /// Requests the service failed (crash, hang, bad reply): built with the process toolchain.
+    /// Requests the service failed (crash, hang, bad reply): built with the clang toolchain.
     pub failures: u64,
     /// Times the service was started.
     pub starts: u64,
@@ -150,7 +151,7 @@ enum State {
     Running(Box<Service>),
     /// Stopped after a failure; the restart task starts it again.
     Down,
-    /// Could not be (re)started: the process toolchain builds from now on.
+    /// Could not be (re)started: the clang toolchain builds from now on.
     Disabled,
 }
 
@@ -303,7 +304,7 @@ impl ResidentBuild {
     }
 
     /// Starts a stopped service again. A service that cannot start is turned off, and why is
-    /// logged (once: later builds go straight to the process toolchain).
+    /// logged (once: later builds go straight to the clang toolchain).
     pub async fn restart(&self) {
         let mut state = self.state.lock().await;
         if !matches!(*state, State::Down) {

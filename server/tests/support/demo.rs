@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
 
-use super::workspace::{prepare_demo, Standin};
+use test_support::standin::Standin;
+
+use super::workspace::prepare_demo;
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -55,7 +57,7 @@ pub struct OpenDemo {
 
 pub async fn open_demo(name: &str, browser: &std::sync::Arc<Browser>) -> OpenDemo {
     let dir = prepare_demo(name);
-    let jank = Standin::start(&dir, "contract");
+    let jank = Standin::start(&dir, &["--mode", "contract"]);
     let (mut client, url) = start_lsp(&dir).await;
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;

@@ -9,7 +9,8 @@ use std::fmt::Write;
 use crate::analyze::{Expr, FnExpr};
 use crate::runtime::Val;
 
-/// The fork's imports and patch symbol struct, verbatim.
+/// The fork's imports and patch symbol struct, verbatim (`server/tests/compile_standin.rs`
+/// holds its output to the fixture `ggg_7.cpp`, and the fixture's imports to `PATCH_HELPERS`).
 const PRELUDE: &str = r#"#include <stdint.h>
 
 extern "C" {

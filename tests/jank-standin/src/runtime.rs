@@ -11,10 +11,60 @@ use crate::reader::{read_all, Form, Node, Pos};
 
 pub const CORE: &str = "clojure.core";
 
-/// `clojure.core` functions the stand-in implements.
-const CORE_FNS: &[&str] = &[
-    "+", "-", "*", "/", "<", ">", "<=", ">=", "=", "not=", "inc", "dec", "not", "str", "mod", "println", "prn",
-    "vector", "count", "first", "nil?", "zero?", "max", "min", "pr-str", "list",
+/// `clojure.core` as the demo's runtime in the page has it (`demo/runtime/core.cpp`, whose
+/// table a test holds to this list): what the stand-in resolves, evaluates and, in the fork's
+/// shape, calls through vars. One list, so that a form that compiles here runs in the page.
+pub const CORE_FNS: &[&str] = &[
+    "+",
+    "-",
+    "*",
+    "/",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "=",
+    "not=",
+    "inc",
+    "dec",
+    "not",
+    "mod",
+    "max",
+    "min",
+    "str",
+    "pr-str",
+    "println",
+    "prn",
+    "count",
+    "first",
+    "rest",
+    "nth",
+    "conj",
+    "get",
+    "contains?",
+    "assoc",
+    "vector",
+    "list",
+    "hash-map",
+    "hash-set",
+    "vec",
+    "set",
+    "into",
+    "range",
+    "mapv",
+    "filterv",
+    "reduce",
+    "apply",
+    "identity",
+    "nil?",
+    "empty?",
+    "zero?",
+    "pos?",
+    "neg?",
+    "even?",
+    "odd?",
+    "keyword",
+    "name",
 ];
 
 /// Namespaces that can be required without being loaded first, with their functions.
@@ -430,6 +480,157 @@ fn builtin(interpreter: &mut Interpreter, ns: &str, name: &str, args: Vec<Val>) 
                 _ => Val::Nil,
             }
         }
+        (CORE, "rest") => {
+            arity(1)?;
+            Val::List(items(&args[0])?.into_iter().skip(1).collect())
+        }
+        (CORE, "nth") => {
+            let [coll, index, default @ ..] = args.as_slice() else { return Err(wrong_args(ns, name, args.len())) };
+            let items = items(coll)?;
+            let found = match index {
+                Val::Int(i) if *i >= 0 => items.get(*i as usize).cloned(),
+                _ => None,
+            };
+            match (found, default) {
+                (Some(v), _) => v,
+                (None, [default]) => default.clone(),
+                (None, _) => return Err(JankError::execution("Index out of bounds.")),
+            }
+        }
+        (CORE, "conj") => {
+            let Some((coll, xs)) = args.split_first() else { return Err(wrong_args(ns, name, 0)) };
+            xs.iter().try_fold(coll.clone(), |acc, x| conj(acc, x.clone()))?
+        }
+        (CORE, "into") => {
+            arity(2)?;
+            items(&args[1])?.into_iter().try_fold(args[0].clone(), conj)?
+        }
+        (CORE, "get") => match args.as_slice() {
+            [coll, key] => get(coll, key).unwrap_or(Val::Nil),
+            [coll, key, default] => get(coll, key).unwrap_or_else(|| default.clone()),
+            _ => return Err(wrong_args(ns, name, args.len())),
+        },
+        (CORE, "contains?") => {
+            arity(2)?;
+            Val::Bool(match &args[0] {
+                Val::Set(items) => items.contains(&args[1]),
+                _ => get(&args[0], &args[1]).is_some(),
+            })
+        }
+        (CORE, "assoc") => {
+            let Some((coll, pairs)) = args.split_first() else { return Err(wrong_args(ns, name, 0)) };
+            if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
+                return Err(wrong_args(ns, name, args.len()));
+            }
+            pairs.chunks(2).try_fold(coll.clone(), |acc, kv| assoc(acc, kv[0].clone(), kv[1].clone()))?
+        }
+        (CORE, "hash-map") => {
+            if !args.len().is_multiple_of(2) {
+                return Err(JankError::execution("No value supplied for key."));
+            }
+            args.chunks(2).try_fold(Val::Map(Vec::new()), |acc, kv| assoc(acc, kv[0].clone(), kv[1].clone()))?
+        }
+        (CORE, "hash-set") => Val::Set(dedup(args)),
+        (CORE, "vec") => {
+            arity(1)?;
+            Val::Vector(items(&args[0])?)
+        }
+        (CORE, "set") => {
+            arity(1)?;
+            Val::Set(dedup(items(&args[0])?))
+        }
+        (CORE, "range") => {
+            let ints = args.iter().map(|a| match a {
+                Val::Int(i) => Ok(*i),
+                other => Err(JankError::execution(format!("range takes integers, not {}.", other.pr_str()))),
+            });
+            let (start, end, step) = match ints.collect::<Result<Vec<i64>, _>>()?.as_slice() {
+                [end] => (0, *end, 1),
+                [start, end] => (*start, *end, 1),
+                [start, end, step] if *step != 0 => (*start, *end, *step),
+                _ => return Err(wrong_args(ns, name, args.len())),
+            };
+            let mut out = Vec::new();
+            let mut i = start;
+            while (step > 0 && i < end) || (step < 0 && i > end) {
+                out.push(Val::Int(i));
+                i += step;
+            }
+            Val::List(out)
+        }
+        (CORE, "mapv" | "filterv") => {
+            arity(2)?;
+            let mut out = Vec::new();
+            for item in items(&args[1])? {
+                let result = interpreter.call(&args[0], vec![item.clone()])?;
+                match name {
+                    "mapv" => out.push(result),
+                    _ if result.truthy() => out.push(item),
+                    _ => {}
+                }
+            }
+            Val::Vector(out)
+        }
+        (CORE, "reduce") => {
+            let (f, init, coll) = match args.as_slice() {
+                [f, coll] => {
+                    let mut all = items(coll)?.into_iter();
+                    match all.next() {
+                        None => return interpreter.call(f, Vec::new()),
+                        Some(first) => (f, first, all.collect::<Vec<_>>()),
+                    }
+                }
+                [f, init, coll] => (f, init.clone(), items(coll)?),
+                _ => return Err(wrong_args(ns, name, args.len())),
+            };
+            let mut acc = init;
+            for item in coll {
+                acc = interpreter.call(f, vec![acc, item])?;
+            }
+            acc
+        }
+        (CORE, "apply") => {
+            let [f, middle @ .., last] = args.as_slice() else { return Err(wrong_args(ns, name, args.len())) };
+            let mut all = middle.to_vec();
+            all.extend(items(last)?);
+            interpreter.call(f, all)?
+        }
+        (CORE, "identity") => {
+            arity(1)?;
+            args[0].clone()
+        }
+        (CORE, "empty?") => {
+            arity(1)?;
+            Val::Bool(match &args[0] {
+                Val::Str(s) => s.is_empty(),
+                other => items(other)?.is_empty(),
+            })
+        }
+        (CORE, "pos?" | "neg?") => {
+            arity(1)?;
+            let n = number(&args[0])?;
+            Val::Bool(if name == "pos?" { n > 0.0 } else { n < 0.0 })
+        }
+        (CORE, "even?" | "odd?") => {
+            arity(1)?;
+            let Val::Int(n) = args[0] else {
+                return Err(JankError::execution(format!("Argument must be an integer: {}.", args[0].pr_str())));
+            };
+            Val::Bool((n % 2 == 0) == (name == "even?"))
+        }
+        (CORE, "keyword") => match args.as_slice() {
+            [Val::Keyword(ns, n)] => Val::Keyword(ns.clone(), n.clone()),
+            [Val::Str(n) | Val::Symbol(None, n)] => Val::Keyword(None, n.clone()),
+            [Val::Str(ns), Val::Str(n)] => Val::Keyword(Some(ns.clone()), n.clone()),
+            _ => Val::Nil,
+        },
+        (CORE, "name") => {
+            arity(1)?;
+            match &args[0] {
+                Val::Keyword(_, n) | Val::Symbol(_, n) | Val::Str(n) => Val::Str(n.clone()),
+                other => return Err(JankError::execution(format!("Doesn't support name: {}.", other.pr_str()))),
+            }
+        }
         ("clojure.set", _) => {
             let sets = args.iter().map(elements).collect::<Result<Vec<_>, _>>()?;
             let mut iter = sets.into_iter();
@@ -458,6 +659,83 @@ fn builtin(interpreter: &mut Interpreter, ns: &str, name: &str, args: Vec<Val>) 
         }
         _ => return Err(JankError::execution(format!("{ns}/{name} is not implemented by the stand-in."))),
     })
+}
+
+fn wrong_args(ns: &str, name: &str, count: usize) -> JankError {
+    JankError::execution(format!("Wrong number of args ({count}) passed to {ns}/{name}."))
+}
+
+/// A collection's items as a sequence sees them: a map's entries as `[k v]` vectors.
+fn items(v: &Val) -> Result<Vec<Val>, JankError> {
+    match v {
+        Val::Map(entries) => Ok(entries.iter().map(|(k, v)| Val::Vector(vec![k.clone(), v.clone()])).collect()),
+        other => elements(other),
+    }
+}
+
+/// `(conj coll x)`: vectors and sets at the end, lists (and nil) at the front, maps take a
+/// `[k v]` pair.
+fn conj(coll: Val, x: Val) -> Result<Val, JankError> {
+    Ok(match coll {
+        Val::Nil => Val::List(vec![x]),
+        Val::List(mut items) => {
+            items.insert(0, x);
+            Val::List(items)
+        }
+        Val::Vector(mut items) => {
+            items.push(x);
+            Val::Vector(items)
+        }
+        Val::Set(mut items) => {
+            if !items.contains(&x) {
+                items.push(x);
+            }
+            Val::Set(items)
+        }
+        map @ Val::Map(_) => match x {
+            Val::Vector(pair) if pair.len() == 2 => assoc(map, pair[0].clone(), pair[1].clone())?,
+            other => {
+                return Err(JankError::execution(format!("Vector arg to map conj must be a pair: {}.", other.pr_str())))
+            }
+        },
+        other => return Err(JankError::execution(format!("conj not supported on {}.", other.pr_str()))),
+    })
+}
+
+/// `(assoc coll k v)` on a map (or nil) or a vector (an index up to its length).
+fn assoc(coll: Val, key: Val, value: Val) -> Result<Val, JankError> {
+    Ok(match coll {
+        Val::Nil => Val::Map(vec![(key, value)]),
+        Val::Map(mut entries) => {
+            match entries.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => entries.push((key, value)),
+            }
+            Val::Map(entries)
+        }
+        Val::Vector(mut items) => match key {
+            Val::Int(i) if i >= 0 && (i as usize) < items.len() => {
+                items[i as usize] = value;
+                Val::Vector(items)
+            }
+            Val::Int(i) if i >= 0 && i as usize == items.len() => {
+                items.push(value);
+                Val::Vector(items)
+            }
+            _ => return Err(JankError::execution("Index out of bounds.")),
+        },
+        other => return Err(JankError::execution(format!("assoc not supported on {}.", other.pr_str()))),
+    })
+}
+
+/// What `(get coll key)` finds, `None` when nothing is there.
+fn get(coll: &Val, key: &Val) -> Option<Val> {
+    match (coll, key) {
+        (Val::Map(entries), key) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+        (Val::Vector(items), Val::Int(i)) if *i >= 0 => items.get(*i as usize).cloned(),
+        (Val::Set(items), key) => items.contains(key).then(|| key.clone()),
+        _ => None,
+    }
 }
 
 fn elements(v: &Val) -> Result<Vec<Val>, JankError> {
@@ -665,5 +943,37 @@ mod tests {
         assert_eq!(error.message, "Unable to resolve symbol 'nope'.");
         assert_eq!(error.pos, Some(Pos { line: 2, column: 3 }));
         assert!(eval(&mut env, "`(a ~b)").unwrap_err().contains("syntax-quote"));
+    }
+
+    /// The page's `clojure.core` (the table in `demo/runtime/core.cpp`) is the stand-in's.
+    #[test]
+    fn the_stand_in_knows_clojure_core_as_the_page_has_it() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/runtime/core.cpp");
+        let cpp = std::fs::read_to_string(&path).unwrap();
+        let page: std::collections::BTreeSet<&str> = cpp
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("{ \"clojure.core\", \""))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        let here: std::collections::BTreeSet<&str> = CORE_FNS.iter().copied().collect();
+        assert!(page.len() > 40, "read {} functions from {}", page.len(), path.display());
+        assert_eq!(here, page, "CORE_FNS against {}", path.display());
+    }
+
+    #[test]
+    fn what_a_new_user_types_in_the_demo_evaluates() {
+        let mut env = Env::default();
+        for (code, value) in [
+            ("(nth [18 30] 0)", "18"),
+            ("(reduce + (mapv inc (range 3)))", "6"),
+            ("(get (assoc (hash-map) :a 7) :a)", "7"),
+            ("(count (conj [1 2] 3))", "3"),
+            ("(first (rest (filterv odd? [1 2 3])))", "3"),
+            ("(apply max 1 [5 2])", "5"),
+            ("(into #{} [1 1 2])", "#{1 2}"),
+            ("(str (name :k) (keyword \"x\"))", "\"k:x\""),
+        ] {
+            assert_eq!(eval(&mut env, code), Ok(value.to_string()), "{code}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! sidecar (`jank-hotpatch lsp`) driven by an editor-like client: edit a form, patch it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -45,44 +45,8 @@ pub fn demo_workspace(name: &str) -> PathBuf {
     dir
 }
 
-/// The stand-in jank, killed when dropped.
-pub struct Jank(Child);
-
-impl Jank {
-    /// Starts `jank-standin` in `dir` with `args` and waits for the `.nrepl-port` it writes
-    /// (a stale one is removed first, so a restart is seen).
-    pub fn start(dir: &Path, args: &[&str]) -> Jank {
-        let port_file = dir.join(".nrepl-port");
-        let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(binary("jank-standin"))
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start jank-standin");
-        for _ in 0..200 {
-            if std::fs::read_to_string(&port_file).is_ok_and(|p| p.trim().parse::<u16>().is_ok()) {
-                return Jank(child);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("jank-standin wrote no {} within 5 s", port_file.display());
-    }
-
-    /// SIGKILL, as a crash would.
-    pub fn kill(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Jank {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The stand-in jank, killed when dropped (`Jank::start(dir, args)`; `kill` as a crash would).
+pub use test_support::standin::Standin as Jank;
 
 /// A free loopback port (bound, then released), for settings that must stay the same across
 /// sidecar restarts.

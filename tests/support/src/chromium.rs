@@ -3,7 +3,8 @@
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Flags that let Chromium run unattended here (recipes.md), plus exact memory figures and a
+/// Flags that let Chromium run unattended in a container (no sandbox, no GPU, no first-run
+/// prompts), plus exact memory figures and a
 /// DevTools port of its own choosing.
 pub const FLAGS: [&str; 11] = [
     "--headless",

@@ -277,6 +277,11 @@ pub fn file_uri(path: &Path) -> String {
 /// The `jank-hotpatch` binary the workspace build left in `target/debug` (`cargo test` builds
 /// it for the server's integration tests; other crates need `cargo build --workspace` first).
 pub fn binary() -> PathBuf {
+    built_binary("jank-hotpatch")
+}
+
+/// A binary of the workspace in `target/debug`.
+pub fn built_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         manifest
@@ -285,7 +290,7 @@ pub fn binary() -> PathBuf {
             .find(|t| t.is_dir())
             .unwrap_or_else(|| manifest.join("target"))
     });
-    let path = target.join("debug/jank-hotpatch");
+    let path = target.join("debug").join(name);
     assert!(path.is_file(), "{} is missing: run `cargo build --workspace` first", path.display());
     path
 }

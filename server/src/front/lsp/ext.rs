@@ -41,6 +41,7 @@ pub struct HotPatchFormArgs {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HotPatchFileArgs {
     pub uri: Uri,
 }

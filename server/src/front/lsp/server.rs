@@ -23,7 +23,7 @@ use super::{framing, to_proto};
 use crate::app::{self, AppHandle};
 use crate::config::{ConfigProblem, Settings};
 use crate::front::nrepl_endpoint::{self, NreplEndpoint};
-use crate::pipeline::{self, DiskFiles, PatchReport, Pipeline, ProgressSink, Selection};
+use crate::pipeline::{self, DiskFiles, PatchReport, Pipeline, ProgressSink, Selection, UndoTarget};
 use crate::reader;
 use crate::stages::{RuntimeErrors, Stage, RUNTIME_FOLLOW_EVERY};
 
@@ -338,10 +338,10 @@ impl Backend {
 
     /// Runs the pipeline on an open document and tells the editor everything about it.
     async fn hot_patch(&self, uri: &Uri, selection: Selection) -> Result<PatchReportParams> {
-        self.run(uri, selection, Run::Patch).await
+        self.run(uri, Run::Patch(selection)).await
     }
 
-    async fn run(&self, uri: &Uri, selection: Selection, run: Run) -> Result<PatchReportParams> {
+    async fn run(&self, uri: &Uri, run: Run) -> Result<PatchReportParams> {
         let session = self.session().await?;
         let doc = {
             let documents = self.documents.lock();
@@ -352,8 +352,8 @@ impl Backend {
         self.set_busy(true).await;
         let progress = self.begin_progress(uri);
         let report = match run {
-            Run::Patch => session.pipeline.run(&doc, selection, &progress).await,
-            Run::Undo => session.pipeline.undo(&doc, selection).await,
+            Run::Patch(selection) => session.pipeline.run(&doc, selection, &progress).await,
+            Run::Undo(target) => session.pipeline.undo(&doc, target).await,
         };
         progress.end(&report);
         if report.superseded {
@@ -489,8 +489,8 @@ impl Backend {
 /// What a command asks of the pipeline.
 #[derive(Clone, Copy)]
 enum Run {
-    Patch,
-    Undo,
+    Patch(Selection),
+    Undo(UndoTarget),
 }
 
 enum ProgressEvent {
@@ -650,11 +650,11 @@ impl LanguageServer for Backend {
                 if !Self::document_path_is_jank(&args.uri) {
                     return Err(invalid(format!("{} is not a jank file (.jank)", args.uri.as_str())));
                 }
-                let selection = match args.position {
-                    Some(position) => Selection::FormAt(self.offset(&args.uri, position)?),
-                    None => Selection::ChangedForms,
+                let target = match args.position {
+                    Some(position) => UndoTarget::DefinitionAt(self.offset(&args.uri, position)?),
+                    None => UndoTarget::LastRun,
                 };
-                self.run(&args.uri, selection, Run::Undo).await.and_then(to_any)
+                self.run(&args.uri, Run::Undo(target)).await.and_then(to_any)
             }
             ext::HOT_PATCH_FILE => {
                 let args: HotPatchFileArgs = parse_args(&params.command, arg)?;

@@ -9,19 +9,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::pipeline::{line_col, Document, PatchReport, Pipeline, Selection};
+use crate::pipeline::{jank_paths, line_col, Document, PatchReport, Pipeline, Selection};
 use crate::reader::{self, Form, FormKind, SourceFile};
-use crate::stages::LineCol;
+use crate::stages::{LineCol, VarName};
 
 use super::lock;
 use super::tooling::{self, Answer};
 
 /// The namespace a session starts in, as in Clojure.
 pub const DEFAULT_NS: &str = "user";
-
-/// Directories never searched for a namespace's file.
-const SKIPPED_DIRS: [&str; 3] = ["target", "node_modules", "out"];
-const NS_SEARCH_DEPTH: usize = 6;
 
 /// What the client asked to evaluate.
 #[derive(Clone, Debug, Default)]
@@ -230,7 +226,7 @@ impl Evaluator {
             emit(EvalEvent::Warning(format!("{message}\n")));
         }
         let mut value = match (&last.kind, &last.name) {
-            (FormKind::Def(_), Some(name)) => Some(format!("#'{ns}/{name}")),
+            (FormKind::Def(_), Some(name)) => Some(VarName::new(ns, name).printed()),
             _ => None,
         };
         for form in parsed.forms.iter().filter(|f| f.kind == FormKind::Expression) {
@@ -378,7 +374,7 @@ fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Resu
     }
     let mut events: Vec<EvalEvent> = report.output.iter().map(|line| EvalEvent::Output(format!("{line}\n"))).collect();
     let value = match (&form.kind, &form.name, &report.value) {
-        (FormKind::Def(_), Some(name), _) => Some(format!("#'{ns}/{name}")),
+        (FormKind::Def(_), Some(name), _) => Some(VarName::new(ns, name).printed()),
         (_, _, Some(value)) => Some(value.clone()),
         _ => None,
     };
@@ -452,31 +448,14 @@ fn failure(stage: &str, message: &str, file: Option<&Path>, at: LineCol, ns: &st
     }
 }
 
-/// The file of `ns` under `workspace` (`a.b-c` is `a/b_c.jank`), searched a few levels deep.
+/// The file of `ns` under `workspace` (`a.b-c` is `a/b_c.jank`), among the files the pipeline
+/// sees there; the least deep when several match.
 pub(super) fn find_ns_file(workspace: &Path, ns: &str) -> Option<PathBuf> {
     let relative: PathBuf = format!("{}.jank", ns.replace('.', "/").replace('-', "_")).into();
-    let mut dirs = vec![(workspace.to_path_buf(), 0)];
-    while let Some((dir, depth)) = dirs.pop() {
-        let candidate = dir.join(&relative);
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-        if depth >= NS_SEARCH_DEPTH {
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if entry.file_type().is_ok_and(|t| t.is_dir())
-                && !name.starts_with('.')
-                && !SKIPPED_DIRS.contains(&name.as_ref())
-            {
-                dirs.push((entry.path(), depth + 1));
-            }
-        }
-    }
-    None
+    jank_paths(&[workspace.to_path_buf()])
+        .into_iter()
+        .filter(|path| path.ends_with(&relative))
+        .min_by_key(|path| path.components().count())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::nrepl::{Message, Value};
-use crate::pipeline::{Document, Pipeline, Selection};
+use crate::pipeline::{Document, Pipeline, UndoTarget};
 use crate::stages::LineCol;
 
 use super::eval::offset_of;
@@ -40,20 +40,20 @@ impl Undo {
         };
         let path = self.workspace.join(file);
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let selection = match request.get_int("line") {
+        let target = match request.get_int("line") {
             Some(line) => {
                 let at = LineCol {
                     line: u32::try_from(line.saturating_sub(1)).unwrap_or(0),
                     column: u32::try_from(request.get_int("column").unwrap_or(1).saturating_sub(1)).unwrap_or(0),
                 };
-                Selection::FormAt(
+                UndoTarget::DefinitionAt(
                     offset_of(&text, at)
                         .ok_or_else(|| format!("{file} has no line {line}, column {}", at.column + 1))?,
                 )
             }
-            None => Selection::ChangedForms,
+            None => UndoTarget::LastRun,
         };
-        let report = self.pipeline.undo(&Document { path, text: text.into() }, selection).await;
+        let report = self.pipeline.undo(&Document { path, text: text.into() }, target).await;
         if !report.ok {
             return Err(report.summary());
         }
