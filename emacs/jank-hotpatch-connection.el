@@ -234,7 +234,8 @@ notifications this file does not handle."
      ;; in the connection's events buffer anyway.
      (when (<= (plist-get params :type) 2)
        (message "%s" (plist-get params :message))))
-    ('window/logMessage nil)
+    ;; The rest, log lines included (those of the pages' runtime errors
+    ;; belong in the package's log), are the package's to handle.
     (_ (funcall (jank-hotpatch-connection--dispatcher connection)
                 connection method params))))
 

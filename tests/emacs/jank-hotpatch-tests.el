@@ -843,19 +843,28 @@ A report may come before the status that says so."
   "The lighter as the mode line shows it now."
   (substring-no-properties (jank-hotpatch--mode-line)))
 
-(defun jank-hotpatch-test--diagnostic ()
-  "Wait for an error diagnostic of the sidecar in flymake; return it.
+(defun jank-hotpatch-test--diagnostics ()
+  "The sidecar's error diagnostics in flymake now.
 pylsp, the buffer's eglot server, has its own (Python's view of jank)."
-  (jank-hotpatch-test--wait
-   "a flymake diagnostic from the sidecar"
-   (lambda ()
-     ;; Idle timers never fire in batch: send the edits now.
-     (jank-hotpatch-connection-send-changes)
-     (flymake-start)
-     (seq-find (lambda (d) (and (eq (flymake-diagnostic-backend d)
-                                    #'jank-hotpatch-connection-flymake)
-                                (eq (flymake-diagnostic-type d) :error)))
-               (flymake-diagnostics)))))
+  ;; Idle timers never fire in batch: send the edits now.
+  (jank-hotpatch-connection-send-changes)
+  (flymake-start)
+  (seq-filter (lambda (d) (and (eq (flymake-diagnostic-backend d)
+                                   #'jank-hotpatch-connection-flymake)
+                               (eq (flymake-diagnostic-type d) :error)))
+              (flymake-diagnostics)))
+
+(defun jank-hotpatch-test--diagnostic ()
+  "Wait for an error diagnostic of the sidecar in flymake; return it."
+  (jank-hotpatch-test--wait "a flymake diagnostic from the sidecar"
+                            (lambda () (car (jank-hotpatch-test--diagnostics)))))
+
+(defun jank-hotpatch-test--runtime-diagnostic ()
+  "The sidecar's diagnostic of an error thrown in the page, or nil."
+  (seq-find (lambda (d) (string-prefix-p
+                         (concat jank-hotpatch-protocol-runtime-source ": ")
+                         (flymake-diagnostic-text d)))
+            (jank-hotpatch-test--diagnostics)))
 
 (defun jank-hotpatch-test--result-overlays ()
   "The overlays that show values after forms in this buffer."
@@ -1013,6 +1022,43 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
       (should (= (line-number-at-pos
                   (flymake-diagnostic-beg (jank-hotpatch-test--diagnostic)))
                  line)))))
+
+(ert-deftest jank-hotpatch-test-e2e-runtime-error-is-a-diagnostic-on-its-form-until-fixed ()
+  (jank-hotpatch-test--in-demo
+    (jank-hotpatch-test--replace "(defn radius [] 18)" "(defn radius [] (/ 1 0))")
+    (let ((line (line-number-at-pos)))
+      ;; It compiles, builds and loads; then the page calls it every frame.
+      (should (eq (plist-get (jank-hotpatch-test--save) :ok) t))
+      (let ((diagnostic (jank-hotpatch-test--wait
+                         "a flymake diagnostic of the error thrown in the page"
+                         #'jank-hotpatch-test--runtime-diagnostic)))
+        (should (string-match-p
+                 "\\`jank-hotpatch (runtime): demo\\.core/radius: divide by zero (thrown "
+                 (flymake-diagnostic-text diagnostic)))
+        (should (= (line-number-at-pos (flymake-diagnostic-beg diagnostic)) line)))
+      (should (string-match-p
+               "✗rt\\]\\'"
+               (jank-hotpatch-test--wait
+                "the lighter to show that the page is failing"
+                (lambda () (let ((lighter (jank-hotpatch-test--lighter)))
+                             (and (string-match-p "✗rt" lighter) lighter))))))
+      (jank-hotpatch-test--wait
+       "the error in *jank-hotpatch*"
+       (lambda () (with-current-buffer jank-hotpatch-log-buffer
+                    (string-match-p "^jank-hotpatch (runtime): .*divide by zero"
+                                    (buffer-string)))))
+      ;; The fix: the diagnostic and the lighter's ✗rt go, so the tests after
+      ;; this one find a page that does not throw.
+      (jank-hotpatch-test--replace "(defn radius [] (/ 1 0))" "(defn radius [] 18)")
+      (should (eq (plist-get (jank-hotpatch-test--save) :ok) t))
+      (jank-hotpatch-test--wait "the runtime diagnostic to clear"
+                                (lambda () (not (jank-hotpatch-test--runtime-diagnostic))))
+      (should (string-match-p
+               "\\` jank\\[[0-9]+ms\\]\\'"
+               (jank-hotpatch-test--wait
+                "the lighter to show the patch without ✗rt"
+                (lambda () (let ((lighter (jank-hotpatch-test--lighter)))
+                             (and (not (string-match-p "✗rt" lighter)) lighter)))))))))
 
 (ert-deftest jank-hotpatch-test-e2e-unbalanced-form-is-a-diagnostic-on-its-line ()
   (jank-hotpatch-test--in-demo

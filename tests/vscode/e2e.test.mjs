@@ -237,6 +237,36 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
             await page.mouse.move(700, 300);
         });
 
+        // One mode is enough: what is tried here is the sidecar's diagnostic and status, not the language mode.
+        if (mode === MODES[0]) {
+            const runtimeRow = page.locator(".markers-panel .monaco-list-row", { hasText: "divide by zero" });
+            await step("a save that makes a function the page calls every frame throw: a runtime diagnostic on its form in Problems, ✗rt in the status bar", async () => {
+                const line = fs.readFileSync(path.join(run.demo, "src/demo/core.jank"), "utf8").split("\n").findIndex((l) => l.startsWith("(defn radius [] 18)")) + 1;
+                assert.ok(line > 0, "core.jank defines radius");
+                await replaceInEditor(page, "(defn radius [] 18)", "(defn radius [] (/ 1 0))");
+                await page.keyboard.press("Control+S");
+                await waitFor("the status bar to show that the page is failing (✗rt)", async () => /✗rt/.test(await statusItem.innerText()));
+                if (!(await page.locator(".markers-panel").isVisible())) await page.keyboard.press("Control+Shift+M");
+                await runtimeRow.waitFor({ timeout: WAIT_MS });
+                // Monaco renders some spaces as U+00A0.
+                const row = (await runtimeRow.innerText()).replace(/\s+/g, " ");
+                assert.match(row, /demo\.core\/radius: divide by zero \(thrown /, row);
+                // Its own source and no code beside it (VS Code shows `source(code)`), on the form.
+                assert.match(row, new RegExp(`jank-hotpatch \\(runtime\\)\\s*\\[Ln ${line},`), `the runtime source, on line ${line}: ${row}`);
+                await screenshot(page, "07-runtime-error");
+            });
+
+            await step("the fix clears the runtime diagnostic and the status bar's ✗rt", async () => {
+                await replaceInEditor(page, "(defn radius [] (/ 1 0))", "(defn radius [] 18)");
+                await page.keyboard.press("Control+S");
+                await runtimeRow.waitFor({ state: "detached", timeout: WAIT_MS });
+                await waitFor("the status bar to show a latency without ✗rt", async () => {
+                    const text = await statusItem.innerText();
+                    return /jank \d+(\.\d+)? ms/.test(text) && !/✗rt/.test(text);
+                });
+            });
+        }
+
         if (!mode.bundled) await step("evaluating an expression shows its value inline", async () => {
             await page.locator(".monaco-editor .view-lines").first().click();
             await page.keyboard.press("Control+End");
@@ -252,7 +282,7 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
                         return false;
                     }
                 })));
-            await screenshot(page, "07-inline-value");
+            await screenshot(page, "08-inline-value");
         });
     });
 });

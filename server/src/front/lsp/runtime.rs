@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range, Uri};
+use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, Position, Range, Uri};
 
 use super::documents::{Document, OpenDocuments};
 use super::ext::RUNTIME_SOURCE;
@@ -86,7 +86,7 @@ pub fn diagnostics(errors: &RuntimeErrors, documents: &OpenDocuments) -> Runtime
         by_uri.entry(uri).or_default().push(Diagnostic {
             range,
             severity: Some(DiagnosticSeverity::ERROR),
-            code: Some(NumberOrString::String("runtime".into())),
+            // No code: the source says runtime already (VS Code shows `source(code)`).
             source: Some(RUNTIME_SOURCE.into()),
             message: format!(
                 "{}: {} (thrown {times} in page {}, in {})",
