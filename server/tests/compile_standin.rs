@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jank_hotpatch::compile::JankCompiler;
 use jank_hotpatch::config::NreplSettings;
@@ -18,12 +18,14 @@ use jank_hotpatch::reader::{FormKind, Namespace, NsDecl};
 use jank_hotpatch::stages::{
     Compile, CompileRequest, FormSource, LineCol, PatchId, PatchKind, SourceContext, StageFailure, VarName,
 };
+use test_support::log_lines::LogLines;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The stand-in jank, killed when dropped.
+/// The stand-in jank, killed when dropped, with its log to wait on.
 struct StandIn {
     child: Child,
     port: u16,
+    log: LogLines,
 }
 
 impl Drop for StandIn {
@@ -83,28 +85,26 @@ impl StandIn {
         StandIn::start(dir, &all)
     }
 
-    /// Starts the stand-in in `dir`, where it writes `.nrepl-port`.
+    /// Starts the stand-in in `dir`, where it writes `.nrepl-port`, and returns once it
+    /// listens (it logs so after writing the file).
     fn start(dir: &Path, args: &[&str]) -> StandIn {
-        let port_file = dir.join(".nrepl-port");
-        let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(standin_binary())
+        let mut child = Command::new(standin_binary())
             .args(args)
             .current_dir(dir)
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start jank-standin");
-        let mut standin = StandIn { child, port: 0 };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {
-                standin.port = port;
-                return standin;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let stderr = child.stderr.take().expect("the stand-in's piped stderr");
+        let log = LogLines::read_until_ready(stderr, "jank stand-in listening", Duration::from_secs(10));
+        let port_file = dir.join(".nrepl-port");
+        let port = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok());
+        match (log, port) {
+            (Some(log), Some(port)) => StandIn { child, port, log },
+            _ => panic!("the stand-in did not listen and write {}", port_file.display()),
         }
-        panic!("the stand-in did not write {}", port_file.display());
     }
 
     async fn client(&self) -> Client {
@@ -589,7 +589,7 @@ async fn a_real_nrepl_server_without_the_op_gets_the_op_missing_message() {
 #[tokio::test]
 async fn jank_killed_mid_compile_then_restarted() {
     let dir = workspace("restart");
-    let slow = StandIn::start(&dir, &["--delay-ms", "3000"]);
+    let mut slow = StandIn::start(&dir, &["--delay-ms", "3000"]);
     let jank = Arc::new(compiler(&dir));
     let form = "(defn f [x] (set/union x #{x}))";
     let file = format!("{NS_FORM}\n{form}\n");
@@ -598,7 +598,8 @@ async fn jank_killed_mid_compile_then_restarted() {
         let (jank, req) = (jank.clone(), req.clone());
         async move { jank.compile(&req).await }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Killed once it has the compile request (it logs so before the delay).
+    slow.log.wait_for("wasm-compile-patch received", Duration::from_secs(30)).await.expect("the compile request");
     drop(slow);
     let failure: StageFailure = pending.await.unwrap().unwrap_err();
     assert!(failure.message.contains("closed the connection"), "{failure:?}");

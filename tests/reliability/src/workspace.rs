@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::figures::target_dir;
 use test_support::cdp::Page;
+use test_support::log_lines::LogLines;
 use test_support::lsp_client::{self, LspClient};
 
 /// How long the tests wait for anything that should happen (a page, a report).
@@ -45,42 +46,48 @@ pub fn demo_workspace(name: &str) -> PathBuf {
     dir
 }
 
-/// The stand-in jank, killed when dropped.
-pub struct Jank(Child);
+/// The stand-in jank, killed when dropped, with its log to wait on.
+pub struct Jank {
+    child: Child,
+    log: LogLines,
+}
 
 impl Jank {
-    /// Starts `jank-standin` in `dir` with `args` and waits for the `.nrepl-port` it writes
-    /// (a stale one is removed first, so a restart is seen).
+    /// Starts `jank-standin` in `dir` with `args` and returns once it listens (it logs so
+    /// after writing `.nrepl-port`).
     pub fn start(dir: &Path, args: &[&str]) -> Jank {
-        let port_file = dir.join(".nrepl-port");
-        let _ = std::fs::remove_file(&port_file);
-        let child = Command::new(binary("jank-standin"))
+        let mut child = Command::new(binary("jank-standin"))
             .args(args)
             .current_dir(dir)
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start jank-standin");
-        for _ in 0..200 {
-            if std::fs::read_to_string(&port_file).is_ok_and(|p| p.trim().parse::<u16>().is_ok()) {
-                return Jank(child);
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        let stderr = child.stderr.take().expect("the stand-in's piped stderr");
+        match LogLines::read_until_ready(stderr, "jank stand-in listening", WAIT) {
+            Some(log) => Jank { child, log },
+            None => panic!("jank-standin did not listen in {}", dir.display()),
         }
-        panic!("jank-standin wrote no {} within 5 s", port_file.display());
     }
 
-    /// SIGKILL, as a crash would.
+    /// Waits until the stand-in has received a `wasm-compile-patch` (it logs so only when
+    /// started with `--delay-ms`, before the delay): a compile is in flight.
+    pub async fn compile_received(&mut self) {
+        self.log.wait_for("wasm-compile-patch received", WAIT).await.expect("the stand-in received the compile");
+    }
+
+/// SIGKILL, as a crash would.
     pub fn kill(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Jank {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -226,6 +233,16 @@ pub async fn wait_color(page: &Page, expected: &str) {
         }
         assert!(std::time::Instant::now() < deadline, "the page never showed color {expected:?}; it has {now}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `done` holds, for a state only a file shows (nothing announces it); panics
+/// naming `what` after [`WAIT`].
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited {WAIT:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
