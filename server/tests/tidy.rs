@@ -255,7 +255,8 @@ fn elisp_mirror() -> String {
 
 ;;; Commentary:
 
-;; Generated from server/src/front/lsp/ext.rs by
+;; Generated from server/src/front/lsp/ext.rs, server/src/config and
+;; server/src/app.rs by
 ;; `{GENERATED_BY}'.  Do not edit.
 
 ;;; Code:
@@ -284,6 +285,12 @@ fn elisp_mirror() -> String {
 (defconst jank-hotpatch-protocol-value-max-chars {value_max}
   "The longest value shown inline, in characters.")
 
+(defconst jank-hotpatch-protocol-cache-dir {cache_dir}
+  "The sidecar's cache directory when cacheDir is not set, in the workspace.")
+
+(defconst jank-hotpatch-protocol-app-url-file {app_url}
+  "The file in the cache directory that holds the app's URL.")
+
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here
 "#,
@@ -295,6 +302,8 @@ fn elisp_mirror() -> String {
         stages = stages.join(" "),
         flash = ext::FLASH_MS as f64 / 1000.0,
         value_max = ext::VALUE_MAX_CHARS,
+        cache_dir = quoted(jank_hotpatch::config::CACHE_DIR),
+        app_url = quoted(jank_hotpatch::app::APP_URL_FILE),
     )
 }
 
