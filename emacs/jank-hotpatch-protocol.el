@@ -4,7 +4,8 @@
 
 ;;; Commentary:
 
-;; Generated from server/src/front/lsp/ext.rs by
+;; Generated from server/src/front/lsp/ext.rs, server/src/config and
+;; server/src/app.rs by
 ;; `UPDATE_PROTOCOL=1 cargo test -p jank-hotpatch --test tidy'.  Do not edit.
 
 ;;; Code:
@@ -39,6 +40,12 @@ Its sidecar gives its own in the serverInfo of its answer to initialize.")
 
 (defconst jank-hotpatch-protocol-runtime-source "jank-hotpatch (runtime)"
   "The source of the diagnostics of errors thrown by patched code in a page.")
+
+(defconst jank-hotpatch-protocol-cache-dir ".jank-hotpatch"
+  "The sidecar's cache directory when cacheDir is not set, in the workspace.")
+
+(defconst jank-hotpatch-protocol-app-url-file "app-url"
+  "The file in the cache directory that holds the app's URL.")
 
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here

@@ -81,7 +81,8 @@
 ;; Customizations (M-x customize-group RET jank-hotpatch):
 ;; `jank-hotpatch-on-save', `jank-hotpatch-server-command',
 ;; `jank-hotpatch-nrepl-endpoint', `jank-hotpatch-toolchain',
-;; `jank-hotpatch-app-port', `jank-hotpatch-result-lifetime',
+;; `jank-hotpatch-app-port', `jank-hotpatch-cache-dir',
+;; `jank-hotpatch-result-lifetime',
 ;; `jank-hotpatch-result-max-width', `jank-hotpatch-flash-duration',
 ;; `jank-hotpatch-client'.  The sidecar reads them when it starts
 ;; (initializationOptions): after changing one, run
@@ -153,6 +154,16 @@ nil uses jank-hotpatch.toml's, else the sidecar's default (7888)."
   :type '(choice (const :tag "From jank-hotpatch.toml, else 7888" nil)
                  (natnum :tag "Port"))
   :safe (lambda (value) (or (null value) (natnump value)))
+  :package-version '(jank-hotpatch . "0.1.0"))
+
+(defcustom jank-hotpatch-cache-dir nil
+  "Where the sidecar writes its files (cacheDir), relative to the workspace.
+nil uses jank-hotpatch.toml's, else .jank-hotpatch.  The sidecar
+writes the app's URL there, which `jank-hotpatch-open-app' reads
+before the sidecar has said it."
+  :type '(choice (const :tag "From jank-hotpatch.toml, else .jank-hotpatch" nil)
+                 (directory :tag "Directory"))
+  :safe (lambda (value) (or (null value) (stringp value)))
   :package-version '(jank-hotpatch . "0.1.0"))
 
 (defcustom jank-hotpatch-result-lifetime 10
@@ -230,7 +241,8 @@ sidecar's defaults apply."
      :nrepl (:endpoint ,jank-hotpatch-nrepl-endpoint)
      :build (:toolchain ,(and jank-hotpatch-toolchain
                               (symbol-name jank-hotpatch-toolchain)))
-     :app (:port ,jank-hotpatch-app-port))))
+     :app (:port ,jank-hotpatch-app-port)
+     :cacheDir ,jank-hotpatch-cache-dir)))
 
 (defun jank-hotpatch-eglot-contact (&optional _interactive _project)
   "Return the sidecar's command and initializationOptions for eglot."
@@ -859,18 +871,25 @@ Undoing again goes back one more version."
                     (jank-hotpatch--form-position)))
    #'jank-hotpatch--report-value))
 
-(defconst jank-hotpatch--app-url-file ".jank-hotpatch/app-url"
-  "Where the sidecar writes the app's URL, relative to the workspace.")
+(defun jank-hotpatch--app-url-file ()
+  "Where the sidecar writes the app's URL, relative to the workspace.
+In `jank-hotpatch-cache-dir', as the sidecar's cacheDir."
+  (concat (file-name-as-directory (or jank-hotpatch-cache-dir
+                                     jank-hotpatch-protocol-cache-dir))
+          jank-hotpatch-protocol-app-url-file))
 
 (defun jank-hotpatch--app-url ()
-  "The app's URL: from the sidecar's status, else from .jank-hotpatch/app-url."
+  "The app's URL: from the sidecar's status, else from the file it writes.
+The file is app-url in `jank-hotpatch-cache-dir' (.jank-hotpatch)."
   (or (plist-get (jank-hotpatch--status) :appUrl)
-      (when-let ((dir (locate-dominating-file default-directory
-                                              jank-hotpatch--app-url-file)))
-        (with-temp-buffer
-          (insert-file-contents
-           (expand-file-name jank-hotpatch--app-url-file dir))
-          (string-trim (buffer-string))))))
+      (let* ((file (jank-hotpatch--app-url-file))
+             (dir (if (file-name-absolute-p file)
+                      default-directory
+                    (locate-dominating-file default-directory file))))
+        (when (and dir (file-readable-p (expand-file-name file dir)))
+          (with-temp-buffer
+            (insert-file-contents (expand-file-name file dir))
+            (string-trim (buffer-string)))))))
 
 (defun jank-hotpatch-reconnect ()
   "Restart the sidecar of this buffer's own connection; new settings apply.

@@ -21,7 +21,7 @@ enum Command {
     /// Speak LSP on stdin/stdout (what editors start).
     Lsp {
         /// Also listen as an nREPL server for CIDER, Calva and Conjure on this port (0: any
-        /// free port; written to .jank-hotpatch-nrepl-port). Same as `nreplServer.enabled`.
+        /// free port; written to .jank-hotpatch/nrepl-port, or cacheDir's). Same as `nreplServer.enabled`.
         #[arg(long, value_name = "PORT")]
         nrepl_port: Option<u16>,
     },

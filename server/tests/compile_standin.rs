@@ -600,7 +600,7 @@ async fn a_real_nrepl_server_without_the_op_gets_the_op_missing_message() {
 #[tokio::test]
 async fn jank_killed_mid_compile_then_restarted() {
     let dir = workspace("restart");
-    let slow = Standin::start(&dir, &["--delay-ms", "3000"]);
+    let mut slow = Standin::start(&dir, &["--delay-ms", "3000"]);
     let jank = Arc::new(compiler(&dir));
     let form = "(defn f [x] (set/union x #{x}))";
     let file = format!("{NS_FORM}\n{form}\n");
@@ -609,7 +609,8 @@ async fn jank_killed_mid_compile_then_restarted() {
         let (jank, req) = (jank.clone(), req.clone());
         async move { jank.compile(&req).await }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Killed once it has the compile request (it logs so before the delay).
+    slow.compile_received().await;
     drop(slow);
     let failure: StageFailure = pending.await.unwrap().unwrap_err();
     assert!(failure.message.contains("closed the connection"), "{failure:?}");

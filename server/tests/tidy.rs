@@ -361,7 +361,8 @@ fn elisp_mirror() -> String {
 
 ;;; Commentary:
 
-;; Generated from server/src/front/lsp/ext.rs by
+;; Generated from server/src/front/lsp/ext.rs, server/src/config and
+;; server/src/app.rs by
 ;; `{GENERATED_BY}'.  Do not edit.
 
 ;;; Code:
@@ -397,6 +398,12 @@ Its sidecar gives its own in the serverInfo of its answer to initialize.")
 (defconst jank-hotpatch-protocol-runtime-source {runtime_source}
   "The source of the diagnostics of errors thrown by patched code in a page.")
 
+(defconst jank-hotpatch-protocol-cache-dir {cache_dir}
+  "The sidecar's cache directory when cacheDir is not set, in the workspace.")
+
+(defconst jank-hotpatch-protocol-app-url-file {app_url}
+  "The file in the cache directory that holds the app's URL.")
+
 (provide 'jank-hotpatch-protocol)
 ;;; jank-hotpatch-protocol.el ends here
 "#,
@@ -410,6 +417,8 @@ Its sidecar gives its own in the serverInfo of its answer to initialize.")
         value_max = ext::VALUE_MAX_CHARS,
         version = quoted(env!("CARGO_PKG_VERSION")),
         runtime_source = quoted(ext::RUNTIME_SOURCE),
+        cache_dir = quoted(jank_hotpatch::config::CACHE_DIR),
+        app_url = quoted(jank_hotpatch::app::APP_URL_FILE),
     )
 }
 

@@ -590,6 +590,16 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
                 (insert "http://127.0.0.1:7888/?token=file\n"))
               (jank-hotpatch-open-app)
               (should (equal opened "http://127.0.0.1:7888/?token=file"))
+              ;; With `jank-hotpatch-cache-dir': the sidecar is told (cacheDir), and the
+              ;; file is read where it writes it then.
+              (make-directory "build/jh" t)
+              (with-temp-file "build/jh/app-url"
+                (insert "http://127.0.0.1:7890/?token=cache\n"))
+              (let ((jank-hotpatch-cache-dir "build/jh"))
+                (should (equal (plist-get (jank-hotpatch-initialization-options) :cacheDir)
+                               "build/jh"))
+                (jank-hotpatch-open-app))
+              (should (equal opened "http://127.0.0.1:7890/?token=cache"))
               (jank-hotpatch--handle-server-status
                '(:health "ok" :busy :json-false :message "ready"
                  :appUrl "http://127.0.0.1:7889/?token=status")

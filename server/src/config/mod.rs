@@ -95,7 +95,7 @@ pub struct AppSettings {
 pub struct NreplServerSettings {
     /// Listen as an nREPL server in front of jank's, for CIDER, Calva and Conjure.
     pub enabled: bool,
-    /// 0 picks a free port; the port is written to `.jank-hotpatch-nrepl-port`.
+    /// 0 picks a free port; the port is written to `<cacheDir>/nrepl-port`.
     pub port: u16,
 }
 

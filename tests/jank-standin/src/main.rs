@@ -45,7 +45,8 @@ const USAGE: &str = "usage: jank-standin [--mode contract|fork|upstream] [--upst
                          2026-09 (errors in `err` and `ex`, completions with referred vars)
   --port N           listen on 127.0.0.1:N (default 0: a free port)
   --port-file PATH   write the port there (default ./.nrepl-port)
-  --delay-ms N       wait N ms before answering each wasm-compile-patch (fault tests)";
+  --delay-ms N       wait N ms before answering each wasm-compile-patch, which it logs
+                     on arrival ('wasm-compile-patch received'; fault tests wait for it)";
 
 struct Cli {
     port: u16,

@@ -152,6 +152,8 @@ impl Server {
             },
             "wasm-compile-patch" => {
                 if !self.options.delay.is_zero() {
+                    // Fault tests wait for this line to act while the compile is in flight.
+                    tracing::info!(delay_ms = self.options.delay.as_millis(), "wasm-compile-patch received");
                     tokio::time::sleep(self.options.delay).await;
                 }
                 self.compile_patch(request)

@@ -193,6 +193,16 @@ pub async fn wait_color(page: &Page, expected: &str) {
     }
 }
 
+/// Waits until `done` holds, for a state only a file shows (nothing announces it); panics
+/// naming `what` after [`WAIT`].
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited {WAIT:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The demo running: stand-in jank, the sidecar, and one page showing the first patch of the
 /// whole file (`color` is "tomato").
 pub struct Running {

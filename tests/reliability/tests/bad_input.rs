@@ -680,6 +680,7 @@ async fn unauthenticated_clients_get_no_patch_and_their_acks_do_not_count() {
                         }
                     }
                 }
+                // The attack's pace (a reconnect every 5 ms), not a wait for anything.
                 tokio::select! {
                     () = stop.notified() => return,
                     () = tokio::time::sleep(Duration::from_millis(5)) => {}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reliability::figures::record;
 use reliability::workspace::{
-    demo_workspace, free_port, running_demo, values, wait_color, Jank, Running, Sidecar, WAIT,
+    demo_workspace, free_port, running_demo, values, wait_color, wait_until, Jank, Running, Sidecar, WAIT,
 };
 use serde_json::{json, Value};
 
@@ -34,12 +34,12 @@ async fn jank_killed_mid_compile_then_restarted_on_the_same_port_file() {
     let Running { dir, jank, mut sidecar, browser, page } =
         running_demo("fault-jank", json!({"app": {"port": 0}})).await;
 
-    // A jank that takes 5 s per compile, killed 1.5 s into one.
+    // A jank that takes 5 s per compile, killed once it has the compile request.
     jank.kill();
-    let slow = Jank::start(&dir, &["--delay-ms", "5000"]);
+    let mut slow = Jank::start(&dir, &["--delay-ms", "5000"]);
     sidecar.set_defn("color", "clicks", "\"gold\"").await;
     let id = sidecar.send_patch("color").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    slow.compile_received().await;
     slow.kill();
     let report = sidecar.client.response(id).await.expect("a report for the patch whose compile was cut");
     let message = assert_failed_at(&report["result"], "compile");
@@ -210,12 +210,18 @@ async fn the_sidecar_killed_mid_broadcast_and_restarted() {
     let url = sidecar.app_url().to_string();
 
     // The page stops answering (paused in the debugger), so the sidecar is certainly still
-    // broadcasting (waiting for its ack) when it is killed.
+    // broadcasting (waiting for its ack) when it is killed. It is killed once the journal on
+    // disk has the patch: the sidecar saves it only after the patch went out to the pages.
+    let index = dir.join(".jank-hotpatch/journal/index.json");
+    let journaled = std::fs::read_to_string(&index).expect("the journal of the first patches");
     page.call("Debugger.enable", json!({})).await.unwrap();
     page.call("Debugger.pause", json!({})).await.unwrap();
     sidecar.set_defn("color", "clicks", "\"gold\"").await;
     let _ = sidecar.send_patch("color").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until("the journal on disk has the patch", || {
+        std::fs::read_to_string(&index).is_ok_and(|now| now != journaled)
+    })
+    .await;
     sidecar.client.child.start_kill().unwrap();
     let _ = sidecar.client.child.wait().await;
     drop(sidecar);
@@ -330,7 +336,8 @@ async fn the_journal_directory_removed_or_unwritable_while_running() {
 async fn saves_in_the_middle_of_a_running_patch_of_the_same_form_never_land_out_of_order() {
     const SAVES: usize = 100;
     let dir = demo_workspace("fault-saves");
-    // Every compile takes 30 ms, so each save arrives while earlier ones are in flight.
+    // Every compile takes 30 ms, so each save of a burst arrives while earlier ones are in
+    // flight.
     let _jank = Jank::start(&dir, &["--delay-ms", "30"]);
     let mut sidecar = Sidecar::start(&dir, json!({"app": {"port": 0}})).await;
     assert_ok(&sidecar.patch_file().await);
@@ -349,7 +356,6 @@ async fn saves_in_the_middle_of_a_running_patch_of_the_same_form_never_land_out_
     for i in 0..SAVES {
         sidecar.set_defn("color", "clicks", &format!("\"save-{i}\"")).await;
         ids.push(sidecar.send_patch("color").await);
-        tokio::time::sleep(Duration::from_millis(10)).await;
         // Every tenth save, the burst's newest is waited for, so that versions land between
         // the bursts and their order in the page can be checked.
         if i % 10 == 9 {
@@ -427,14 +433,8 @@ async fn a_page_that_stops_reading_its_socket_is_dropped_and_the_others_go_on() 
     wait_color(&page, "lime").await;
     let browsers_after = report["browsers"].as_u64().unwrap_or_default();
     assert_eq!((browsers_with_deaf, browsers_after), (2, 1), "the deaf page was counted, then dropped");
-    let mut logged = String::new();
-    for _ in 0..50 {
-        logged = std::fs::read_to_string(&log).unwrap_or_default();
-        if logged.contains("dropped") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The sidecar logs the drop before the report that says so goes out.
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
     let reason = logged.lines().find(|l| l.contains("dropped")).map(str::to_string);
     assert!(reason.is_some(), "the drop is logged with its reason in {}:\n{logged}", log.display());
     drop(deaf);
@@ -466,17 +466,15 @@ async fn the_app_rebuilt_while_pages_are_open() {
     let Running { dir, jank: _jank, mut sidecar, browser, page } =
         running_demo("fault-rebuilt", json!({"app": {"port": 0}})).await;
     let url = sidecar.app_url().to_string();
-    // The page has said which build it runs.
-    let mut said = String::new();
-    for _ in 0..100 {
-        let pages = status_pages(&url).await;
-        if let Some(hash) = pages.first().and_then(|p| p["api"]["main_module_sha256"].as_str()) {
-            said = hash.to_string();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(said.len(), 64, "the page reported its main module's sha256");
+    // The page has said which build it runs: it sends its hello once its main module runs,
+    // and a patch it acks after that, on the same socket, proves the sidecar read the hello.
+    page.wait_for("window.jankHotpatch.mainModule && window.jankHotpatch.mainModule.sha256", WAIT).await;
+    let report = sidecar.patch_color("gold").await;
+    assert_ok(&report);
+    assert_eq!(report["browsers"], 1, "{report}");
+    let pages = status_pages(&url).await;
+    let said = pages.first().and_then(|p| p["api"]["main_module_sha256"].as_str()).unwrap_or_default().to_string();
+    assert_eq!(said.len(), 64, "the page reported its main module's sha256: {pages:?}");
 
     // A rebuild: the same exports, other bytes (a custom section appended, as a new build's
     // debug info or build id would change them).
@@ -488,7 +486,7 @@ async fn the_app_rebuilt_while_pages_are_open() {
     bytes.extend_from_slice(b"v2!!");
     std::fs::write(&main_module, &bytes).unwrap();
 
-    let report = sidecar.patch_color("gold").await;
+    let report = sidecar.patch_color("orange").await;
     assert_ok(&report);
     let warning = report["warnings"][0].as_str().unwrap_or_default().to_string();
     assert!(warning.contains("runs an older build of the app") && warning.contains(&said[..12]), "{report}");
@@ -498,11 +496,11 @@ async fn the_app_rebuilt_while_pages_are_open() {
         WAIT,
     )
     .await;
-    assert_eq!(values(&page).await["color"], "tomato", "the page keeps the code it can run");
+    assert_eq!(values(&page).await["color"], "gold", "the page keeps the code it can run");
 
     // Reloaded, the page runs the new build, catches up from the journal, and patches go on.
     page.reload().await;
-    wait_color(&page, "gold").await;
+    wait_color(&page, "orange").await;
     let report = sidecar.patch_color("lime").await;
     assert_ok(&report);
     assert!(report.get("warnings").is_none(), "{report}");

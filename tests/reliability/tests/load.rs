@@ -27,6 +27,7 @@ async fn a_burst_of_50_patches_of_one_form_applies_the_newest() {
     for i in 0..BURST {
         sidecar.set_defn("color", "clicks", &format!("\"burst-{i}\"")).await;
         ids.push(sidecar.send_patch("color").await);
+        // A save every 20 ms is the load under test (fast typing), not a wait for anything.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let sent_in = started.elapsed().as_secs_f64();

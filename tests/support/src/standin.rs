@@ -1,10 +1,12 @@
 //! The stand-in jank (`tests/jank-standin`) started for a test, a benchmark or the reliability
 //! suite: one way to start it in a workspace and wait for the `.nrepl-port` it writes once its
-//! nREPL server listens.
+//! nREPL server listens, with its log to wait on (`compile_received`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::log_lines::LogLines;
 
 /// The file jank's nREPL server writes its port to, in the directory it runs in (the sidecar's
 /// `nrepl::PORT_FILE`; `server/tests/tidy.rs` checks that they agree).
@@ -23,13 +25,44 @@ pub fn binary() -> PathBuf {
 pub struct Standin {
     child: Child,
     pub port: u16,
+    /// Its log, when started by [`Standin::start`].
+    log: Option<LogLines>,
 }
 
 impl Standin {
-    /// Starts `target/debug/jank-standin` in `dir` with `args` (its stderr dropped); panics when
-    /// it does not listen.
+    /// Starts `target/debug/jank-standin` in `dir` with `args` and returns once it listens (it
+    /// logs so after writing `.nrepl-port`); panics when it does not.
     pub fn start(dir: &Path, args: &[&str]) -> Standin {
-        Standin::spawn(&binary(), dir, args, Stdio::null()).unwrap_or_else(|why| panic!("{why}"))
+        let port_file = dir.join(PORT_FILE);
+        let _ = std::fs::remove_file(&port_file);
+        let mut child = Command::new(binary())
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+        let stderr = child.stderr.take().expect("the stand-in's piped stderr");
+        let log = LogLines::read_until_ready(stderr, "jank stand-in listening", START_TIMEOUT);
+        let port = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok());
+        let mut standin = Standin { child, port: 0, log: None };
+        match (log, port) {
+            (Some(log), Some(port)) => {
+                standin.port = port;
+                standin.log = Some(log);
+                standin
+            }
+            _ => panic!("the stand-in did not listen and write {} within {START_TIMEOUT:?}", port_file.display()),
+        }
+    }
+
+    /// Waits until the stand-in has received a `wasm-compile-patch` (it logs so only when
+    /// started with `--delay-ms`, before the delay): a compile is in flight.
+    pub async fn compile_received(&mut self) {
+        let log = self.log.as_mut().expect("a stand-in started with `Standin::start` (which reads its log)");
+        log.wait_for("wasm-compile-patch received", START_TIMEOUT).await.expect("the stand-in received a compile");
     }
 
     /// Starts `program` in `dir` with `args` and waits for the port it writes to `dir`'s
@@ -45,7 +78,7 @@ impl Standin {
             .stderr(stderr)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-        let mut standin = Standin { child, port: 0 };
+        let mut standin = Standin { child, port: 0, log: None };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse().ok()) {

@@ -1,7 +1,7 @@
 //! The sidecar's own nREPL server, in front of jank's (as shadow-cljs's sits in front of its
 //! build), so that CIDER, Calva and Conjure hot-patch the page with their usual keys.
 //!
-//! Owns: listening (loopback, its own port, written to `.jank-hotpatch-nrepl-port`), client
+//! Owns: listening (loopback, its own port, written to `<cacheDir>/nrepl-port`), client
 //! connections and their limits, our sessions and their namespaces, `eval` and `load-file`
 //! through the pipeline (`eval`), the editors' evaluations about the REPL itself, answered
 //! here (`tooling`), forwarding every other op to jank's nREPL with session
@@ -30,8 +30,9 @@ use crate::nrepl::Locator;
 use crate::pipeline::Pipeline;
 use crate::stages::{RuntimeErrors, RUNTIME_FOLLOW_EVERY};
 
-/// Where the server's port is written, in the workspace (`.nrepl-port` is jank's).
-pub const PORT_FILE: &str = ".jank-hotpatch-nrepl-port";
+/// Where the server's port is written, in the cache directory (`cacheDir`), like everything
+/// the sidecar writes (`.nrepl-port` is jank's).
+pub const PORT_FILE: &str = "nrepl-port";
 
 /// The largest message a client may send; a larger one closes its connection.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -87,10 +88,10 @@ impl Drop for NreplEndpoint {
 }
 
 /// Starts listening on 127.0.0.1 at `settings.port` (0: any free port) and writes the port to
-/// `<workspace>/.jank-hotpatch-nrepl-port`. `jank` finds jank's nREPL server as the compile
-/// stage does (`app::Started::jank`), so that what is forwarded goes where the patches go.
-/// `cache_dir` is the `cacheDir` setting's directory. `runtime_errors`: the pages' runtime
-/// errors, each new one told to the session that evaluated last.
+/// `<cache_dir>/nrepl-port` (`cache_dir` is the `cacheDir` setting's directory). `jank` finds
+/// jank's nREPL server as the compile stage does (`app::Started::jank`), so that what is
+/// forwarded goes where the patches go. `runtime_errors`: the pages' runtime errors, each new
+/// one told to the session that evaluated last.
 pub async fn start(
     pipeline: Arc<Pipeline>,
     settings: &NreplServerSettings,
@@ -103,8 +104,9 @@ pub async fn start(
         .await
         .map_err(|source| NreplServerError::Bind { port: settings.port, source })?;
     let port = listener.local_addr()?.port();
-    let port_file = workspace.join(PORT_FILE);
-    std::fs::write(&port_file, port.to_string())
+    let port_file = cache_dir.join(PORT_FILE);
+    std::fs::create_dir_all(cache_dir)
+        .and_then(|()| std::fs::write(&port_file, port.to_string()))
         .map_err(|source| NreplServerError::PortFile { path: port_file.clone(), source })?;
     let (shutdown, stopped) = watch::channel(false);
     let shared = Arc::new(connection::Shared {
