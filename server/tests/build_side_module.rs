@@ -166,6 +166,7 @@ async fn missing_entry_symbol_fails_with_the_reason() {
     let module = builder.build(key("x"), &form("ggg_7.cpp", 7)).await.unwrap();
     let results = run_in_node(main, &dir, &[(&module, "jank_patch_symbols_99", false)], 1);
     assert_eq!(results[0]["rc"], -1);
+    assert!(results[0]["thrown"].is_string(), "calling the var that nothing bound throws, as jank does: {results:?}");
     let error = results[0]["error"].as_str().unwrap();
     assert!(error.contains("jank_patch_symbols_99") && error.contains("not found"), "{error}");
 }
