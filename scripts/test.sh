@@ -27,7 +27,7 @@ run build cargo build --workspace --all-targets --quiet
 run dist scripts/dist.sh --profile debug --out target/dist
 run install tests/install/run.sh
 rm -f target/reliability-figures.txt
-run rust cargo test --workspace --quiet -- --test-threads=2
+run rust cargo test --workspace --quiet --no-fail-fast -- --test-threads=2
 run bench-smoke target/debug/jank-hotpatch-bench --smoke --json "$logs/bench.json"
 run vscode tests/vscode/run.sh
 run emacs tests/emacs/run.sh

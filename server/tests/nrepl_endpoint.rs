@@ -455,6 +455,9 @@ impl Ordered<'_> {
 struct RawClient {
     stream: TcpStream,
     decoder: FrameDecoder,
+    /// Messages read while waiting for another id's replies (an `err` pushed to the session
+    /// can arrive before the eval that caused it is `done`), for `wait_for`.
+    others: Vec<Value>,
 }
 
 impl RawClient {
@@ -469,6 +472,7 @@ impl RawClient {
         loop {
             while let Some(reply) = self.decoder.next_message().unwrap() {
                 if reply.id() != Some(id) {
+                    self.others.push(json(&Bencode::Dict(reply.0)));
                     continue;
                 }
                 let done = reply.has_status("done");
@@ -488,6 +492,9 @@ impl RawClient {
 impl RawClient {
     /// The first message from the server that `pred` accepts, whatever its id (or none).
     async fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(at) = self.others.iter().position(&pred) {
+            return self.others.remove(at);
+        }
         let mut buffer = vec![0; 64 * 1024];
         loop {
             while let Some(message) = self.decoder.next_message().unwrap() {
@@ -521,7 +528,7 @@ async fn the_session_that_patched_last_hears_of_the_errors_its_code_throws_in_th
     let page = browser.open(&url).await;
     page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", Duration::from_secs(20)).await;
 
-    let mut client = RawClient { stream: raw(server.port()).await, decoder: FrameDecoder::new(1 << 20) };
+    let mut client = RawClient { stream: raw(server.port()).await, decoder: FrameDecoder::new(1 << 20), others: Vec::new() };
     let cloned =
         client.exchange(Ordered::Dict(vec![("op", Ordered::Str("clone")), ("id", Ordered::Str("1"))]), "1").await;
     let session = cloned[0]["new-session"].as_str().unwrap().to_string();
@@ -573,7 +580,7 @@ async fn calva_connects_quietly_and_evaluates_like_clojure() {
     std::fs::write(&repl_window, "; This is the Calva REPL Window.\n\nclj꞉user꞉> \n(+ 40 2)\n").unwrap();
     let (repl_window, file) = (repl_window.display().to_string(), file.display().to_string());
     let server = endpoint(&dir, None).await;
-    let mut calva = RawClient { stream: raw(server.port()).await, decoder: FrameDecoder::new(1 << 20) };
+    let mut calva = RawClient { stream: raw(server.port()).await, decoder: FrameDecoder::new(1 << 20), others: Vec::new() };
     let printer = || {
         [
             ("nrepl.middleware.print/options", Dict(vec![("right-margin", Int(120)), ("length", Int(50))])),
