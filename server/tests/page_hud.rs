@@ -8,11 +8,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::demo::start_lsp;
-use support::workspace::prepare_demo;
+use support::demo::{open_demo, OpenDemo};
 use test_support::cdp::{Browser, Page};
 use test_support::lsp_client::LspClient;
-use test_support::standin::Standin;
 
 const WAIT: Duration = Duration::from_secs(30);
 const HUD: &str = "document.getElementById('jank-hotpatch-hud')";
@@ -36,17 +34,9 @@ async fn radius(page: &Page) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_form_that_fails_to_compile_shows_in_the_hud_until_its_next_good_patch() {
-    let dir = prepare_demo("page-hud");
-    let _jank = Standin::start(&dir, &["--mode", "contract"]);
-    let (mut client, url) = start_lsp(&dir).await;
     let browser = Browser::launch().await;
-    let page = browser.open(&url).await;
-    page.wait_for("window.jankHotpatch && window.jankHotpatch.connected", WAIT).await;
-
-    let path = dir.join("src/demo/core.jank");
-    let uri = format!("file://{}", path.display());
-    let good = std::fs::read_to_string(&path).unwrap();
-    client.open(&uri, &good).await;
+    let OpenDemo { mut client, page, jank: _jank, uri, text: good, url } = open_demo("page-hud", &browser).await;
+    let path = std::path::PathBuf::from(uri.trim_start_matches("file://"));
     let report = save(&mut client, &uri, 1, &good).await;
     assert_eq!(report["ok"], true, "{report}");
     page.wait_for("window.demoApp.values && window.demoApp.values.radius === 18", WAIT).await;
