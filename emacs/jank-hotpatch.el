@@ -503,13 +503,13 @@ The sidecar's summary, then the value of an expression."
                          (format "%s %s" stage
                                  (jank-hotpatch--ms
                                   (plist-get stages
-                                             (intern (format ":%s_ms" stage))))))
+                                             (intern (format ":%sMs" stage))))))
                        jank-hotpatch-protocol-stages " · ")
             " ms")))
 
-(defun jank-hotpatch--browsers (n)
-  "N browsers, in words."
-  (format "%s browser%s" (or n 0) (if (eql n 1) "" "s")))
+(defun jank-hotpatch--pages (n)
+  "N pages, in words."
+  (format "%s page%s" (or n 0) (if (eql n 1) "" "s")))
 
 (defun jank-hotpatch--versions (report)
   "The version of each var of REPORT, e.g. \"demo.core/speed v2\"."
@@ -528,7 +528,7 @@ The sidecar's summary, then the value of an expression."
             (jank-hotpatch--summary report)
             (if (plist-get report :stages)
                 (format " | %s | %s" (jank-hotpatch--stage-times report)
-                        (jank-hotpatch--browsers (plist-get report :browsers)))
+                        (jank-hotpatch--pages (plist-get report :pages)))
               "")
             (if (string-empty-p versions) "" (concat " | " versions)))))
 
@@ -569,7 +569,7 @@ While code in the pages throws (STATUS has runtime errors), they end in \"✗rt\
         ((equal (plist-get status :health) "error") "!")
         ((null report) nil)
         ((seq-empty-p (plist-get report :forms)) "no change")
-        (t (format "%dms" (round (or (plist-get report :total_ms) 0))))))
+        (t (format "%dms" (round (or (plist-get report :totalMs) 0))))))
 
 (defun jank-hotpatch--lighter-text (report status busy)
   "The lighter's text for REPORT, STATUS and BUSY, e.g. \" jank[84ms]\"."
@@ -598,9 +598,9 @@ While code in the pages throws (STATUS has runtime errors), they end in \"✗rt\
                  "jank-hotpatch: no patch yet")
                (when (plist-get report :stages)
                  (jank-hotpatch--stage-times report))
-               (when-let ((browsers (or (plist-get report :browsers)
-                                        (plist-get status :browsers))))
-                 (jank-hotpatch--browsers browsers))
+               (when-let ((pages (or (plist-get report :pages)
+                                     (plist-get status :pages))))
+                 (jank-hotpatch--pages pages))
                (when status
                  (format "sidecar: %s" (or (plist-get status :message) "")))
                (jank-hotpatch--sidecar)

@@ -54,7 +54,7 @@ pub async fn measure(
         clients.spawn(ack_everything(socket));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.browsers() < pages {
+    while server.page_count() < pages {
         if Instant::now() > deadline {
             return Err(BenchError::Timeout(format!("{pages} fan-out pages to connect (10 s)")));
         }

@@ -156,7 +156,7 @@ pub fn table(results: &BenchResults) -> String {
     );
     out.push_str(
         "compile = jank-standin, which stands in for jank; EDITOR = the editor's clock, request sent -> answer read; \
-         sidecar = its total_ms; own = sidecar - compile - build - load\n",
+         sidecar = its totalMs; own = sidecar - compile - build - load\n",
     );
     let _ = write!(out, "{:<NAME_WIDTH$}     ", "scenario");
     for column in COLUMNS {
@@ -307,7 +307,7 @@ pub fn readme_section(results: &BenchResults) -> String {
         out,
         "One {} run, {} build, {} UTC on {} ({} cores, {} GiB), load average {:.1} at the start and {:.1} at the end{quiet}; \
          {} patches per scenario after {} warm-up, {} page(s). Compile is the jank stand-in (`tests/jank-standin`), not jank. \
-         The headline is the editor's clock (request sent -> answer read); the sidecar's own `total_ms` beside it.",
+         The headline is the editor's clock (request sent -> answer read); the sidecar's own `totalMs` beside it.",
         results.mode,
         results.build,
         m.date,

@@ -190,28 +190,28 @@ impl Rig {
         });
         let opened = futures::future::try_join_all(opening).await.map_err(BenchError::Cdp)?;
         self.pages.extend(opened);
-        self.wait_browsers(total).await
+        self.wait_pages(total).await
     }
 
     /// Closes pages (and their Chromium) until `total` are left and the sidecar counts only
     /// those.
     pub async fn close_pages(&mut self, total: usize) -> Result<(), BenchError> {
         self.pages.truncate(total);
-        self.wait_browsers(total).await
+        self.wait_pages(total).await
     }
 
-    async fn wait_browsers(&mut self, n: usize) -> Result<(), BenchError> {
+    async fn wait_pages(&mut self, n: usize) -> Result<(), BenchError> {
         let status = self
             .editor
             .wait_latest(
                 "jank/serverStatus",
-                |s| s["params"]["browsers"].as_u64() == Some(n as u64),
+                |s| s["params"]["pages"].as_u64() == Some(n as u64),
                 Duration::from_secs(60),
             )
             .await;
         match status {
             Some(_) => Ok(()),
-            None => Err(BenchError::Timeout(format!("{n} page(s) connected (jank/serverStatus browsers = {n}, 60 s)"))),
+            None => Err(BenchError::Timeout(format!("{n} page(s) connected (jank/serverStatus pages = {n}, 60 s)"))),
         }
     }
 
@@ -373,10 +373,10 @@ pub fn sample_of(report: &Value, clock: f64) -> Result<Sample, BenchError> {
     };
     let mut stages = [None; 6];
     for (i, stage) in STAGES.iter().enumerate() {
-        let key = format!("{stage}_ms");
+        let key = format!("{stage}Ms");
         stages[i] = Some(number(&report["stages"][&key], &key)?);
     }
-    Ok(Sample { stages, clock, sidecar: Some(number(&report["total_ms"], "total_ms")?) })
+    Ok(Sample { stages, clock, sidecar: Some(number(&report["totalMs"], "totalMs")?) })
 }
 
 /// Why a report is not a complete patch of `forms` forms into `pages` pages, if it is not.
@@ -393,9 +393,9 @@ pub fn report_problem(report: &Value, forms: usize, pages: usize) -> Option<Stri
     if patched != forms {
         return Some(format!("patched {patched} form(s), expected {forms}: {}", report["message"]));
     }
-    match report["browsers"].as_u64() {
-        Some(browsers) if browsers as usize == pages => None,
-        Some(browsers) => Some(format!("reached {browsers} of {pages} pages")),
+    match report["pages"].as_u64() {
+        Some(reached) if reached as usize == pages => None,
+        Some(reached) => Some(format!("reached {reached} of {pages} pages")),
         None => Some(format!("the report does not say how many pages it reached: {report}")),
     }
 }
@@ -524,9 +524,9 @@ mod tests {
 
     #[test]
     fn reports_are_checked_for_ok_forms_and_pages() {
-        let good = json!({"ok": true, "forms": [{"name": "a"}], "browsers": 2,
-                          "stages": {"read_ms": 0.1, "compile_ms": 2, "build_ms": 40, "check_ms": 0.2, "deliver_ms": 3, "load_ms": 0.7},
-                          "total_ms": 47});
+        let good = json!({"ok": true, "forms": [{"name": "a"}], "pages": 2,
+                          "stages": {"readMs": 0.1, "compileMs": 2, "buildMs": 40, "checkMs": 0.2, "deliverMs": 3, "loadMs": 0.7},
+                          "totalMs": 47});
         assert_eq!(report_problem(&good, 1, 2), None);
         assert_eq!(report_problem(&good, 1, 3).as_deref(), Some("reached 2 of 3 pages"));
         assert!(report_problem(&good, 5, 2).unwrap().starts_with("patched 1 form(s), expected 5"));
@@ -536,8 +536,8 @@ mod tests {
         assert_eq!(sample.stages, [Some(0.1), Some(2.0), Some(40.0), Some(0.2), Some(3.0), Some(0.7)]);
         assert_eq!((sample.sidecar, sample.clock), (Some(47.0), 48.5));
         let mut partial = good.clone();
-        partial["stages"].as_object_mut().unwrap().remove("load_ms");
+        partial["stages"].as_object_mut().unwrap().remove("loadMs");
         let error = sample_of(&partial, 1.0).unwrap_err().to_string();
-        assert!(error.contains("no number for load_ms"), "a missing number is an error, never 0: {error}");
+        assert!(error.contains("no number for loadMs"), "a missing number is an error, never 0: {error}");
     }
 }

@@ -32,7 +32,7 @@ pub struct Started {
     /// The page to open, with its token; `None` when the app server could not start.
     pub app_url: Option<String>,
     /// The number of connected pages, as it changes.
-    pub browsers: Option<watch::Receiver<usize>>,
+    pub page_count: Option<watch::Receiver<usize>>,
     /// The pages' runtime errors, as they change (the deliver stage's stream).
     pub runtime_errors: Option<watch::Receiver<RuntimeErrors>>,
     /// The app server, to stop it (and free its port) before a restart with new settings.
@@ -77,7 +77,7 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
             None
         }
     };
-    let (deliver, app_url, browsers, runtime_errors, app): (Result<Arc<dyn Deliver>, String>, _, _, _, _) =
+    let (deliver, app_url, page_count, runtime_errors, app): (Result<Arc<dyn Deliver>, String>, _, _, _, _) =
         match AppServer::start(&settings.app, &cache_dir.join("journal")).await {
             Ok(server) => {
                 let url = server.url();
@@ -86,10 +86,10 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                     tracing::warn!("cannot write {}: {e}", url_file.display());
                 }
                 tracing::info!("serving the app at {url}");
-                let browsers = server.watch_browsers();
+                let page_count = server.watch_page_count();
                 let runtime_errors = server.watch_runtime_errors();
                 let server = Arc::new(server);
-                (Ok(server.clone()), Some(url), Some(browsers), Some(runtime_errors), Some(server))
+                (Ok(server.clone()), Some(url), Some(page_count), Some(runtime_errors), Some(server))
             }
             Err(e) => {
                 warnings.push(format!("the app server cannot start: {e}"));
@@ -103,5 +103,5 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
     let pipeline = Pipeline::new(backends, PatchIds::open(&cache_dir));
     // Where a changed macro's users are looked for; an editor adds its roots and open buffers.
     pipeline.set_workspace(Arc::new(DiskFiles::new(vec![workspace.to_path_buf()])));
-    Started { pipeline: Arc::new(pipeline), warnings, app_url, browsers, runtime_errors, app: AppHandle(app), jank }
+    Started { pipeline: Arc::new(pipeline), warnings, app_url, page_count, runtime_errors, app: AppHandle(app), jank }
 }

@@ -157,8 +157,10 @@ pub struct CompileRequest {
     pub form: FormSource,
 }
 
-/// Whether the page should call the patch after loading it.
+/// Whether the page should call the patch after loading it. On the page wire in [`Stage`]'s
+/// casing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PatchKind {
     /// A definition: loading it rebinds the vars' roots.
     Definition,
@@ -356,7 +358,7 @@ pub struct Patch {
 #[derive(Clone, Debug, Default)]
 pub struct Delivery {
     /// Pages connected when the patches went out.
-    pub browsers: usize,
+    pub pages: usize,
     /// Pages that loaded every patch of the batch.
     pub applied: usize,
     /// From sending until the last ack, minus the slowest page's load time.

@@ -47,7 +47,7 @@ async fn patches_apply_in_place_keep_state_return_values_and_report_failures() {
     assert_eq!(page.eval("window.demoApp.values").await, json!(null));
 
     let delivery = server.deliver(modules.demo_core(100, 3, ("tomato", "steelblue"), "clicked ").await).await.unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{:?}", delivery.failures);
+    assert_eq!((delivery.pages, delivery.applied), (1, 1), "{:?}", delivery.failures);
     assert!(delivery.load_ms > 0.0 && delivery.load_ms < 1000.0, "load_ms {}", delivery.load_ms);
     wait_color(&page, "tomato").await;
     assert_eq!(page.eval("window.demoApp.values.label").await, "clicked 0 times");
@@ -90,7 +90,7 @@ async fn patches_apply_in_place_keep_state_return_values_and_report_failures() {
     let broken =
         modules.build(106, &Defn::new("speed", &[], int(50)), "9", jank_hotpatch::stages::PatchKind::Definition).await;
     let delivery = server.deliver(vec![broken]).await.unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 0));
+    assert_eq!((delivery.pages, delivery.applied), (1, 0));
     assert!(
         delivery.failures[0].contains("demo.core/speed") && delivery.failures[0].contains("unsupported arity"),
         "{:?}",
@@ -122,7 +122,7 @@ async fn late_and_many_pages_converge_on_the_latest_code() {
     let (server, _) = start("converge").await;
     let modules = Modules::new("converge").await;
     let delivery = server.deliver(modules.demo_core(200, 2, ("tomato", "steelblue"), "n=").await).await.unwrap();
-    assert_eq!(delivery.browsers, 0, "no pages yet: the journal keeps the patches");
+    assert_eq!(delivery.pages, 0, "no pages yet: the journal keeps the patches");
     server
         .deliver(vec![modules.defn(204, Defn::new("color", &["clicks"], color_body("orchid", "navy"))).await])
         .await
@@ -143,7 +143,7 @@ async fn late_and_many_pages_converge_on_the_latest_code() {
         .deliver(vec![modules.defn(205, Defn::new("color", &["clicks"], color_body("khaki", "navy"))).await])
         .await
         .unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (2, 2), "{:?}", delivery.failures);
+    assert_eq!((delivery.pages, delivery.applied), (2, 2), "{:?}", delivery.failures);
     for page in [&first, &second] {
         wait_color(page, "khaki").await;
     }
@@ -167,10 +167,10 @@ async fn late_and_many_pages_converge_on_the_latest_code() {
         .deliver(vec![modules.defn(206, Defn::new("color", &["clicks"], color_body("lime", "navy"))).await])
         .await
         .unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (2, 2), "{:?}", delivery.failures);
+    assert_eq!((delivery.pages, delivery.applied), (2, 2), "{:?}", delivery.failures);
     assert_eq!(stranger.eval("window.jankHotpatch.connected").await, false);
     assert_eq!(color(&stranger).await, "");
-    assert_eq!(server.browsers(), 2);
+    assert_eq!(server.page_count(), 2);
     browser.close().await;
 }
 

@@ -132,10 +132,10 @@ async fn closed(socket: &mut Socket) -> bool {
     false
 }
 
-async fn wait_browsers(server: &AppServer, n: usize) {
+async fn wait_pages(server: &AppServer, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while server.browsers() != n {
-        assert!(Instant::now() < deadline, "expected {n} pages, have {}", server.browsers());
+    while server.page_count() != n {
+        assert!(Instant::now() < deadline, "expected {n} pages, have {}", server.page_count());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -156,9 +156,9 @@ async fn token_and_origin_are_required() {
     for (what, token, origin) in cases {
         assert_eq!(connect(&server, token, origin).await.err().as_deref(), Some("HTTP 403 Forbidden"), "{what}");
     }
-    assert_eq!(server.browsers(), 0, "no refused client counts as a page");
+    assert_eq!(server.page_count(), 0, "no refused client counts as a page");
     let delivery = server.deliver(vec![patch(1, "a", PatchKind::Definition)]).await.unwrap();
-    assert_eq!(delivery.browsers, 0, "refused clients get no patch");
+    assert_eq!(delivery.pages, 0, "refused clients get no patch");
 
     let mut socket = connect(&server, server.token(), Some(&localhost)).await.unwrap();
     let welcome = next_text(&mut socket).await;
@@ -190,7 +190,7 @@ async fn a_patch_goes_out_and_the_ack_comes_back() {
         .await
         .unwrap();
     let delivery = sending.await.unwrap().unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 1));
+    assert_eq!((delivery.pages, delivery.applied), (1, 1));
     assert_eq!(delivery.value.as_deref(), Some("42"));
     assert_eq!(delivery.load_ms, 1.0, "the page's own load times, summed over the batch");
     assert!(delivery.failures.is_empty(), "{:?}", delivery.failures);
@@ -205,7 +205,7 @@ async fn a_load_error_names_the_form_and_is_not_journaled() {
     let (header, _) = next_patch(&mut socket).await;
     ack(&mut socket, &header, json!({"ok": false, "load_ms": 0.1, "error": "unsupported arity `9`"})).await;
     let delivery = sending.await.unwrap().unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 0));
+    assert_eq!((delivery.pages, delivery.applied), (1, 0));
     let failure = delivery.failures.join("\n");
     assert!(failure.contains("demo.core/speed") && failure.contains("(defn speed [] 3)"), "{failure}");
     assert!(failure.contains("src/demo/core.jank:7") && failure.contains("unsupported arity"), "{failure}");
@@ -222,7 +222,7 @@ async fn late_pages_get_the_journal_and_expressions_are_not_kept() {
         patch(3, "a", PatchKind::Definition),
     ] {
         let delivery = server.deliver(vec![p]).await.unwrap();
-        assert_eq!((delivery.browsers, delivery.applied), (0, 0), "no pages: fine");
+        assert_eq!((delivery.pages, delivery.applied), (0, 0), "no pages: fine");
     }
     server.deliver(vec![patch(4, "__expr_4", PatchKind::Expression)]).await.unwrap();
     let (mut socket, welcome) = page(&server).await;
@@ -264,10 +264,10 @@ async fn pages_that_break_the_protocol_are_dropped_and_others_keep_going() {
     ];
     for message in bad {
         let (mut socket, _) = page(&server).await;
-        wait_browsers(&server, 1).await;
+        wait_pages(&server, 1).await;
         socket.send(message).await.unwrap();
         assert!(closed(&mut socket).await, "the server hangs up");
-        wait_browsers(&server, 0).await;
+        wait_pages(&server, 0).await;
     }
     let (mut socket, _) = page(&server).await;
     let server = Arc::new(server);
@@ -291,7 +291,7 @@ async fn a_page_that_closes_mid_load_is_not_waited_for() {
     ack(&mut staying, &header, json!({"ok": true, "load_ms": 0.5})).await;
     let delivery = sending.await.unwrap().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
-    assert_eq!((delivery.browsers, delivery.applied), (2, 1));
+    assert_eq!((delivery.pages, delivery.applied), (2, 1));
 }
 
 #[tokio::test]
@@ -304,11 +304,11 @@ async fn a_silent_page_beside_one_that_applied_is_dropped_with_a_warning() {
     let (header, _) = next_patch(&mut answering).await;
     ack(&mut answering, &header, json!({"ok": true, "load_ms": 0.5})).await;
     let delivery = sending.await.unwrap().unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (2, 1));
+    assert_eq!((delivery.pages, delivery.applied), (2, 1));
     assert!(delivery.failures.is_empty(), "{:?}", delivery.failures);
     assert_eq!(delivery.warnings.len(), 1, "{:?}", delivery.warnings);
     assert!(delivery.warnings[0].contains("did not answer within 500 ms and was dropped"), "{:?}", delivery.warnings);
-    wait_browsers(&server, 1).await;
+    wait_pages(&server, 1).await;
 }
 
 #[tokio::test]
@@ -317,14 +317,14 @@ async fn silent_pages_time_out_and_slow_readers_are_dropped() {
     let server = server.with_ack_timeout(Duration::from_millis(300));
     let (_silent, _) = page(&server).await;
     let delivery = server.deliver(vec![patch(1, "a", PatchKind::Definition)]).await.unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 0));
+    assert_eq!((delivery.pages, delivery.applied), (1, 0));
     assert!(delivery.failures[0].contains("did not answer within 300 ms"), "{:?}", delivery.failures);
 
     // A batch bigger than the page's send queue, to a page that reads nothing.
     let flood: Vec<Patch> = (100..2_100).map(|id| patch(id, &format!("f{id}"), PatchKind::Definition)).collect();
     let delivery = server.deliver(flood).await.unwrap();
-    assert_eq!(delivery.browsers, 0, "the page that cannot keep up is dropped, not waited for");
-    wait_browsers(&server, 0).await;
+    assert_eq!(delivery.pages, 0, "the page that cannot keep up is dropped, not waited for");
+    wait_pages(&server, 0).await;
 }
 
 #[tokio::test]

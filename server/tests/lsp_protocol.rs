@@ -54,7 +54,7 @@ async fn lifecycle_documents_and_commands() {
     assert_eq!(report["forms"][0]["ns"], "demo.core");
     assert_eq!(report["forms"][0]["range"]["start"], json!({"line": 2, "character": 0}));
     assert_eq!(report["error"]["stage"], "compile", "{report}");
-    for key in ["read_ms", "compile_ms", "build_ms", "check_ms", "deliver_ms", "load_ms"] {
+    for key in ["readMs", "compileMs", "buildMs", "checkMs", "deliverMs", "loadMs"] {
         assert!(report["stages"][key].is_number(), "{key} in {report}");
     }
     // The failure is a diagnostic on the form, and the report is pushed as a notification.
@@ -111,7 +111,14 @@ async fn bad_input_gets_an_error_and_the_server_keeps_serving() {
         ),
         (form_command(&uri, 999, 0), "past the end"),
         (form_command("file:///never/opened.jank", 0, 0), "is not open"),
-        (json!({"command": "jank.undoPatch", "arguments": [{"uri": uri, "line": 3}]}), "bad arguments"),
+        (json!({"command": "jank.undoPatch", "arguments": [{"uri": uri, "line": 3}]}), "unknown field `line`"),
+        // Every command refuses fields it does not know, e.g. another casing of its own.
+        (
+            json!({"command": "jank.hotPatchForm", "arguments": [{"uri": uri, "position": {"line": 2, "character": 8}, "force": true}]}),
+            "unknown field `force`",
+        ),
+        (json!({"command": "jank.hotPatchFile", "arguments": [{"uri": uri, "text_document": uri}]}), "unknown field `text_document`"),
+        (json!({"command": "jank.undoPatch", "arguments": [{"uri": uri, "Position": {"line": 2, "character": 8}}]}), "unknown field `Position`"),
         (
             json!({"command": "jank.undoPatch", "arguments": [{"uri": "file:///never/opened.jank", "position": {"line": 0, "character": 0}}]}),
             "is not open",

@@ -123,12 +123,12 @@ impl Deliver for StandInPage {
             .filter(|p| p.module.var.name == "unjournaled")
             .map(|_| "the patch journal could not be saved (disk full)".to_string())
             .collect();
-        Ok(Delivery { browsers: 1, applied: 1, value, values, warnings, ..Delivery::default() })
+        Ok(Delivery { pages: 1, applied: 1, value, values, warnings, ..Delivery::default() })
     }
 
     async fn undo(&self, vars: &[VarName], _: &LoadHooks) -> Result<Delivery, StageFailure> {
         let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
-        Ok(Delivery { browsers: 1, applied: 1, versions, ..Delivery::default() })
+        Ok(Delivery { pages: 1, applied: 1, versions, ..Delivery::default() })
     }
 }
 

@@ -139,7 +139,7 @@ async fn the_forks_main_module_with_the_printed_flags_falls_back_and_catches_a_s
 
     // Patches load and run.
     let delivery = server.deliver(modules.demo_core(100, 3, ("tomato", "steelblue"), "n=").await).await.unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{:?}", delivery.failures);
+    assert_eq!((delivery.pages, delivery.applied), (1, 1), "{:?}", delivery.failures);
     page.wait_for("window.demoApp.values && window.demoApp.values.color === 'tomato'", WAIT).await;
 
     // Values are printed with jank_to_string: a string comes back without quotes.
@@ -150,7 +150,7 @@ async fn the_forks_main_module_with_the_printed_flags_falls_back_and_catches_a_s
     // An entry the fork's registry skips: it returns 0 and binds nothing; the page notices.
     let skipped = modules.build(105, &Defn::new("speed", &[], int(50)), "9", PatchKind::Definition).await;
     let delivery = server.deliver(vec![skipped]).await.unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 0));
+    assert_eq!((delivery.pages, delivery.applied), (1, 0));
     let failure = &delivery.failures[0];
     assert!(failure.contains("returned 0 but demo.core/speed does not hold the new function"), "{failure}");
     assert!(failure.contains("gave no reason"), "{failure}");
@@ -177,7 +177,7 @@ async fn an_es6_modularized_main_module_attached_by_the_app_takes_patches() {
     assert_eq!(page.eval("typeof window.Module").await, "undefined", "no global Module");
 
     let delivery = server.deliver(vec![modules.defn(200, Defn::new("speed", &[], int(7))).await]).await.unwrap();
-    assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{:?}", delivery.failures);
+    assert_eq!((delivery.pages, delivery.applied), (1, 1), "{:?}", delivery.failures);
     let call = "return jank_call_var(\"demo.core\", \"speed\", 0, (void **)0);";
     let delivery = server.deliver(vec![modules.expression(201, call.into()).await]).await.unwrap();
     assert_eq!(delivery.value.as_deref(), Some("7"), "{:?}", delivery.failures);
@@ -226,7 +226,7 @@ async fn the_forks_bundle_script_with_the_printed_flags_as_em_flags_takes_patche
 
     let delivery = server.deliver(vec![modules.defn(300, Defn::new("speed", &[], int(7))).await]).await.unwrap();
     assert_eq!(
-        (delivery.browsers, delivery.applied),
+        (delivery.pages, delivery.applied),
         (1, 1),
         "{:?} {}",
         delivery.failures,

@@ -98,7 +98,7 @@ async fn edit_patch_and_see(mode: Mode) {
         return;
     }
     assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["browsers"], 1, "{report}");
+    assert_eq!(report["pages"], 1, "{report}");
     assert!(report["forms"].as_array().unwrap().len() >= 4, "{report}");
     page.wait_for("window.demoApp.values && window.demoApp.values.color === 'tomato'", WAIT).await;
 
@@ -112,9 +112,9 @@ async fn edit_patch_and_see(mode: Mode) {
     let report = &report["result"];
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["forms"][0]["name"], "color");
-    assert_eq!(report["browsers"], 1);
-    assert!(report["total_ms"].as_f64().unwrap() > 0.0);
-    assert!(report["stages"]["load_ms"].as_f64().unwrap() > 0.0, "{report}");
+    assert_eq!(report["pages"], 1);
+    assert!(report["totalMs"].as_f64().unwrap() > 0.0);
+    assert!(report["stages"]["loadMs"].as_f64().unwrap() > 0.0, "{report}");
     page.wait_for("window.demoApp.values.color === 'gold'", WAIT).await;
     assert_eq!(page.eval("window.demoApp.state.clicks").await, 2, "state survived the patch");
 

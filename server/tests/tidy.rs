@@ -484,7 +484,7 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
         }],
         stages: Default::default(),
         total_ms: 1.0,
-        browsers: 1,
+        pages: 1,
         value: Some("1".into()),
         error: Some(ext::ReportErrorParams { stage: Stage::Build, message: "x".into() }),
         message: Some("x".into()),
@@ -505,7 +505,7 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
             error: Some(ext::ReportErrorParams { stage: Stage::Compile, message: "x".into() }),
         }],
     };
-    let status = ext::ServerStatusParams { app_url: Some("x".into()), ..Default::default() };
+    let status = serde_json::to_value(ext::ServerStatusParams { app_url: Some("x".into()), ..Default::default() }).unwrap();
     let value = serde_json::to_value(&report).unwrap();
     for (interface, fields) in [
         ("PatchReport", json_fields(value.clone())),
@@ -513,11 +513,55 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
         ("StageTimes", json_fields(value["stages"].clone())),
         ("VarVersion", json_fields(value["versions"][0].clone())),
         ("Dependent", json_fields(value["dependents"][0].clone())),
-        ("ServerStatusParams", json_fields(serde_json::to_value(status).unwrap())),
+        ("ServerStatusParams", json_fields(status.clone())),
     ] {
         assert_eq!(interface_fields(&ts, interface), fields, "lsp_ext.ts `{interface}` against ext.rs");
     }
     assert!(ts.contains("name: string | null"), "a form's name is null for an expression");
+    for sent in [value, status] {
+        assert_eq!(keys_not_in_camel_case(&sent), Vec::<String>::new(), "the editor protocol is in LSP's camelCase");
+    }
+}
+
+/// The keys of a JSON value, at any depth, that are not camelCase.
+fn keys_not_in_camel_case(value: &Value) -> Vec<String> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(key, value)| {
+                let own = (key.contains(['_', '-']) || key.starts_with(|c: char| c.is_uppercase())).then(|| key.clone());
+                own.into_iter().chain(keys_not_in_camel_case(value))
+            })
+            .collect(),
+        Value::Array(items) => items.iter().flat_map(keys_not_in_camel_case).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every type of `ext.rs` that goes over the wire is renamed to camelCase, and every command's
+/// arguments (`*Args`) refuse unknown fields: a typo or another casing is an error, never
+/// silently ignored.
+#[test]
+fn every_editor_protocol_type_is_camel_case_and_arguments_refuse_unknown_fields() {
+    let ext = read(&repo().join("server/src/front/lsp/ext.rs"));
+    let lines: Vec<&str> = ext.lines().collect();
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(name) = line.strip_prefix("pub struct ").and_then(|rest| rest.split([' ', '{']).next()) else {
+            continue;
+        };
+        let attributes: Vec<&str> = lines[..i].iter().rev().take_while(|l| l.starts_with("#[")).copied().collect();
+        if !attributes.iter().any(|a| a.contains("Serialize") || a.contains("Deserialize")) {
+            continue;
+        }
+        checked += 1;
+        let serde = attributes.iter().find(|a| a.starts_with("#[serde(")).copied().unwrap_or_default();
+        assert!(serde.contains(r#"rename_all = "camelCase""#), "ext.rs `{name}` is not renamed to camelCase");
+        if name.ends_with("Args") {
+            assert!(serde.contains("deny_unknown_fields"), "ext.rs `{name}` accepts unknown fields");
+        }
+    }
+    assert!(checked >= 9, "found only {checked} protocol types in ext.rs");
 }
 
 #[test]
@@ -529,7 +573,7 @@ fn the_editors_take_protocol_names_from_the_generated_files_only() {
         ext::UNDO_PATCH,
         "jank/patchStatus",
         "jank/serverStatus",
-        "compile_ms",
+        "compileMs",
     ]
     .iter()
     .map(|name| format!("\"{name}\""))

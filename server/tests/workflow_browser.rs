@@ -95,10 +95,10 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["undo"], true, "{report}");
     assert_eq!(version_of(&report, "speed"), 2, "{report}");
-    assert_eq!(report["browsers"], 1, "{report}");
+    assert_eq!(report["pages"], 1, "{report}");
     assert!(report["summary"].as_str().unwrap().starts_with("undid demo.core/speed → version 2"), "{report}");
-    assert_eq!(report["stages"]["compile_ms"], 0.0, "no compile: {report}");
-    assert_eq!(report["stages"]["build_ms"], 0.0, "no build: {report}");
+    assert_eq!(report["stages"]["compileMs"], 0.0, "no compile: {report}");
+    assert_eq!(report["stages"]["buildMs"], 0.0, "no build: {report}");
     page.wait_for("window.demoApp.values.speed === 5", WAIT).await;
     assert_eq!(page.eval("window.jankHotpatch.rebinds").await, rebinds.as_i64().unwrap() + 1);
 
@@ -109,7 +109,7 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
     // Undo twice goes back two versions: the late page never had version 1 and loads its bytes.
     let report = demo.at("jank.undoPatch", "(defn speed").await;
     assert_eq!(version_of(&report, "speed"), 1, "{report}");
-    assert_eq!(report["browsers"], 2, "{report}");
+    assert_eq!(report["pages"], 2, "{report}");
     page.wait_for("window.demoApp.values.speed === 3", WAIT).await;
     late.wait_for("window.demoApp.values.speed === 3", WAIT).await;
     assert_eq!(late.eval("window.jankHotpatch.rebinds").await, 0);
@@ -148,9 +148,9 @@ async fn undo_rebinds_earlier_versions_in_every_page_without_a_build() {
         assert_eq!(patched["ok"], true, "{patched}");
         let report = demo.at("jank.undoPatch", "(defn speed").await;
         assert_eq!(report["ok"], true, "{report}");
-        total.push(report["total_ms"].as_f64().unwrap());
-        load.push(report["stages"]["load_ms"].as_f64().unwrap());
-        deliver.push(report["stages"]["deliver_ms"].as_f64().unwrap());
+        total.push(report["totalMs"].as_f64().unwrap());
+        load.push(report["stages"]["loadMs"].as_f64().unwrap());
+        deliver.push(report["stages"]["deliverMs"].as_f64().unwrap());
         demo.edit(&format!("(defn speed [] {})", 10 + round), "(defn speed [] 7)").await;
     }
     let rounds = total.len();
@@ -177,7 +177,7 @@ async fn after_an_undo_one_page_refused_the_next_save_brings_every_page_back_to_
     second.wait_for("window.demoApp && window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
     demo.edit("(defn speed [] 3)", "(defn speed [] 5)").await;
     let report = demo.at("jank.hotPatchForm", "(defn speed").await;
-    assert_eq!((&report["ok"], &report["browsers"]), (&json!(true), &json!(2)), "{report}");
+    assert_eq!((&report["ok"], &report["pages"]), (&json!(true), &json!(2)), "{report}");
     for page in [&first, &second] {
         page.wait_for("window.demoApp.values.speed === 5", WAIT).await;
     }
@@ -303,7 +303,7 @@ async fn the_hud_counts_patches_and_names_the_vars_a_late_page_could_not_catch_u
     let modules = Modules::new("hud").await;
     let server = AppServer::start(&app_settings(Some(root.clone())), &journal).await.unwrap();
     let delivery = server.deliver(modules.demo_core(200, 3, ("tomato", "steelblue"), "clicked ").await).await.unwrap();
-    assert_eq!(delivery.browsers, 0, "journaled for later pages");
+    assert_eq!(delivery.pages, 0, "journaled for later pages");
     server.stop().await;
     let mut broken = b"\0asm\x01\0\0\0".to_vec();
     broken.extend_from_slice(b"not a module");
@@ -426,7 +426,7 @@ async fn a_changed_macro_repatches_the_forms_of_other_files_that_use_it() {
     page.wait_for("window.demoApp.values.speed === 9 && window.demoApp.values.radius === 27", WAIT).await;
     eprintln!(
         "macro change with 2 dependents: editor's clock {editor_ms:.0} ms, sidecar total {} ms (compile {} ms, build {} ms)",
-        report["total_ms"], report["stages"]["compile_ms"], report["stages"]["build_ms"]
+        report["totalMs"], report["stages"]["compileMs"], report["stages"]["buildMs"]
     );
 
     // A change that breaks the users: a diagnostic at each, in demo.core, and the page keeps

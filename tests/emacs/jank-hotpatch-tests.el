@@ -49,9 +49,9 @@
   '(:ok t :uri "file:///tmp/w/src/demo/core.jank"
     :forms [(:ns "demo.core" :name "speed"
              :range (:start (:line 6 :character 0) :end (:line 6 :character 17)))]
-    :stages (:read_ms 0.21 :compile_ms 31.4 :build_ms 40.2 :check_ms 0.8
-             :deliver_ms 2.5 :load_ms 0.7)
-    :total_ms 84.4 :browsers 2
+    :stages (:readMs 0.21 :compileMs 31.4 :buildMs 40.2 :checkMs 0.8
+             :deliverMs 2.5 :loadMs 0.7)
+    :totalMs 84.4 :pages 2
     :summary "patched demo.core/speed in 84 ms → 2 page(s)")
   "A patch report as the sidecar sends it (JSON parsed by jsonrpc).")
 
@@ -59,17 +59,17 @@
   '(:ok :json-false :uri "file:///tmp/w/src/demo/core.jank"
     :forms [(:ns "demo.core" :name "speed"
              :range (:start (:line 6 :character 0) :end (:line 6 :character 17)))]
-    :stages (:read_ms 0.2 :compile_ms 12 :build_ms 0 :check_ms 0
-             :deliver_ms 0 :load_ms 0)
-    :total_ms 12.3 :browsers 1
+    :stages (:readMs 0.2 :compileMs 12 :buildMs 0 :checkMs 0
+             :deliverMs 0 :loadMs 0)
+    :totalMs 12.3 :pages 1
     :error (:stage "compile" :message "unable to resolve symbol: nope")
     :summary "compile failed: unable to resolve symbol: nope"))
 
 (defconst jank-hotpatch-test--unchanged
   '(:ok t :uri "file:///tmp/w/src/demo/core.jank" :forms []
-    :stages (:read_ms 0.1 :compile_ms 0 :build_ms 0 :check_ms 0
-             :deliver_ms 0 :load_ms 0)
-    :total_ms 0.3 :browsers 1
+    :stages (:readMs 0.1 :compileMs 0 :buildMs 0 :checkMs 0
+             :deliverMs 0 :loadMs 0)
+    :totalMs 0.3 :pages 1
     :message "nothing changed since the last patch"
     :summary "nothing changed since the last patch"))
 
@@ -332,7 +332,7 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
     (jank-hotpatch-mode)
     (jank-hotpatch-test--connected `((,(current-buffer) ,(list 'server) "file:///x.jank"))
       (jank-hotpatch--handle-server-status
-       '(:health "ok" :busy :json-false :message "ready" :browsers 2)
+       '(:health "ok" :busy :json-false :message "ready" :pages 2)
        (car (jank-hotpatch--connections)))
       (setq jank-hotpatch--report jank-hotpatch-test--report)
       ;; `format-mode-line' gives "" in batch Emacs: evaluate what it would.
@@ -346,7 +346,7 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
                        (concat "jank-hotpatch: patched demo.core/speed in 84 ms → 2 page(s)\n"
                                "read 0.2 · compile 31 · build 40 · check 0.8 · "
                                "deliver 2.5 · load 0.7 ms\n"
-                               "2 browsers\nsidecar: ready\n"
+                               "2 pages\nsidecar: ready\n"
                                "mouse-1: show the log of patches")))
         (should (eq (lookup-key (get-text-property 1 'local-map lighter)
                                 [mode-line mouse-1])
@@ -372,16 +372,16 @@ CONNECTIONS is a list of (BUFFER CONNECTION URI)."
     (should (equal (jank-hotpatch--log-line jank-hotpatch-test--report time)
                    (concat "12:03:04 core.jank patched demo.core/speed in 84 ms → 2 page(s)"
                            " | read 0.2 · compile 31 · build 40 · check 0.8 ·"
-                           " deliver 2.5 · load 0.7 ms | 2 browsers")))
+                           " deliver 2.5 · load 0.7 ms | 2 pages")))
     (should (equal (jank-hotpatch--log-line jank-hotpatch-test--failure time)
                    (concat "12:03:04 core.jank compile failed: unable to resolve"
                            " symbol: nope | read 0.2 · compile 12 · build 0.0 ·"
-                           " check 0.0 · deliver 0.0 · load 0.0 ms | 1 browser")))
+                           " check 0.0 · deliver 0.0 · load 0.0 ms | 1 page")))
     (should (string-prefix-p
              "12:03:04 core.jank nothing changed since the last patch | "
              (jank-hotpatch--log-line jank-hotpatch-test--unchanged time)))
     (should (equal (jank-hotpatch--log-line
-                    (list :ok t :uri "file:///tmp/w/x.jank" :total_ms 3.25
+                    (list :ok t :uri "file:///tmp/w/x.jank" :totalMs 3.25
                           :value "42"
                           :forms [(:ns "demo.core" :name nil)]
                           :summary "patched an expression in 3 ms → 1 page(s)")
@@ -981,12 +981,12 @@ pylsp, the buffer's eglot server, has its own (Python's view of jank)."
         (should (equal (mapcar (lambda (form) (plist-get form :name))
                                (plist-get report :forms))
                        '("label")))
-        (should (>= (plist-get report :browsers) 1))
+        (should (>= (plist-get report :pages) 1))
         ;; While the sidecar worked, the lighter said so.
         (should (member " jank[…]" lighters))
         (jank-hotpatch-test--wait-idle)
         (should (string-match-p "\\` jank\\[[0-9]+ms\\]\\'" (jank-hotpatch-test--lighter)))
-        (should (string-match-p "core.jank patched demo.core/label in [0-9]+ ms → [0-9]+ page(s) | read .* | [0-9]+ browsers?"
+        (should (string-match-p "core.jank patched demo.core/label in [0-9]+ ms → [0-9]+ page(s) | read .* | [0-9]+ pages?"
                                 (jank-hotpatch-test--last-log-line)))
         (should (equal (jank-hotpatch-test--wait
                         "the page to show the new label"
@@ -1194,8 +1194,8 @@ built in target/debug, or when INSTALLED the one on PATH."
       ('lsp-mode (lsp)))
     (jank-hotpatch-test--wait
      "a page to connect"
-     (lambda () (let ((browsers (plist-get (jank-hotpatch--status) :browsers)))
-                  (and (numberp browsers) (> browsers 0))))
+     (lambda () (let ((pages (plist-get (jank-hotpatch--status) :pages)))
+                  (and (numberp pages) (> pages 0))))
      90)
     (jank-hotpatch-test--patch #'jank-hotpatch-file)
     (jank-hotpatch-test--replace "\"clicked \"" "\"pressed \"")

@@ -38,7 +38,7 @@ export interface ServerStatusParams {
     /** The app's page, with its token. */
     appUrl?: string;
     /** Pages connected to the sidecar. */
-    browsers: number;
+    pages: number;
     /** Distinct errors thrown by code running in the pages now (each also a diagnostic on
      * its form, source `jank-hotpatch (runtime)`, and a line in the output channel). */
     runtimeErrors: number;
@@ -46,12 +46,12 @@ export interface ServerStatusParams {
 
 /** Milliseconds per stage; for several forms, the slowest form's compile/build/check. */
 export interface StageTimes {
-    read_ms: number;
-    compile_ms: number;
-    build_ms: number;
-    check_ms: number;
-    deliver_ms: number;
-    load_ms: number;
+    readMs: number;
+    compileMs: number;
+    buildMs: number;
+    checkMs: number;
+    deliverMs: number;
+    loadMs: number;
 }
 
 export interface PatchedForm {
@@ -76,8 +76,9 @@ export interface PatchReport {
     uri: string;
     forms: PatchedForm[];
     stages: StageTimes;
-    total_ms: number;
-    browsers: number;
+    totalMs: number;
+    /** Pages the patch reached. */
+    pages: number;
     /** The value of an evaluated expression. */
     value?: string;
     error?: { stage: Stage; message: string };
@@ -90,7 +91,7 @@ export interface PatchReport {
     /** The one line every front end shows for this report. */
     summary: string;
     /** The stages in the order they ran. */
-    stage_order: Stage[];
+    stageOrder: Stage[];
     /** The run was an undo: the vars went back to earlier versions. */
     undo?: boolean;
     /** The version each patched or undone var has now. */

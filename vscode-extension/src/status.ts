@@ -86,7 +86,7 @@ export function statusView(state: StatusState): StatusView {
     if (state.status?.health === "error") {
         return { text: "$(error) jank", tooltip, background: "error" };
     }
-    const latency = report ? ` ${formatMs(report.total_ms)} ms` : "";
+    const latency = report ? ` ${formatMs(report.totalMs)} ms` : "";
     const failing = state.status?.runtimeErrors ?? 0;
     if (failing > 0) {
         const what = `$(error) ${plural(failing, "error")} thrown by code running in the page: see Problems (on the form) and the jank-hotpatch output.`;
@@ -102,14 +102,14 @@ export function statusView(state: StatusState): StatusView {
 export function connectionProblem(status: ServerStatusParams | undefined): string | undefined {
     if (!status) return undefined;
     if (status.health === "warning") return status.message;
-    if (status.browsers === 0) return "No pages connected: open the app (jank: open app in browser).";
+    if (status.pages === 0) return "No pages connected: open the app (jank: open app in browser).";
     return undefined;
 }
 
 function connectionMarkdown(status: ServerStatusParams | undefined, problem: string | undefined): string {
     if (!status) return "";
-    const pages = `${plural(status.browsers, "page")} connected`;
-    if (problem) return status.browsers > 0 ? `$(warning) ${escapeMarkdown(problem)} · ${pages}` : `$(warning) ${escapeMarkdown(problem)}`;
+    const pages = `${plural(status.pages, "page")} connected`;
+    if (problem) return status.pages > 0 ? `$(warning) ${escapeMarkdown(problem)} · ${pages}` : `$(warning) ${escapeMarkdown(problem)}`;
     return status.message ? `$(check) ${pages} · ${escapeMarkdown(status.message)}` : `$(check) ${pages}`;
 }
 
@@ -133,10 +133,10 @@ function tooltipLinks(): string {
 export function reportMarkdown(report: PatchReport): string {
     const head = `**${escapeMarkdown(oneLine(report.summary))}**`;
     const rows = STAGES.map((stage) => `| ${stage} | ${formatMs(stageMs(report.stages, stage))} |`);
-    const table = ["| stage | ms |", "| :-- | --: |", ...rows, `| **total** | **${formatMs(report.total_ms)}** |`].join("\n");
-    const browsers = `Delivered to ${plural(report.browsers, "browser")}.`;
+    const table = ["| stage | ms |", "| :-- | --: |", ...rows, `| **total** | **${formatMs(report.totalMs)}** |`].join("\n");
+    const pages = `Delivered to ${plural(report.pages, "page")}.`;
     const value = report.value !== undefined ? `\n\nValue: \`${oneLine(report.value).replace(/`/g, "'")}\`` : "";
-    return `${head}\n\n${table}\n\n${browsers}${value}${versionsMarkdown(report)}`;
+    return `${head}\n\n${table}\n\n${pages}${value}${versionsMarkdown(report)}`;
 }
 
 /** Which version of each var the pages run now (1 = its first patch), e.g. after an undo. */
@@ -168,7 +168,7 @@ export function formatMs(ms: number): string {
 }
 
 function stageMs(stages: StageTimes | undefined, stage: Stage): number {
-    return stages?.[`${stage}_ms`] ?? 0;
+    return stages?.[`${stage}Ms`] ?? 0;
 }
 
 function clock(at: Date): string {

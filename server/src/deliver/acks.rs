@@ -15,10 +15,10 @@ use crate::stages::{Delivery, PatchKind};
 pub(super) fn summarize(
     patches: &[PatchHeader],
     acks: &HashMap<PageId, Vec<LoadResult>>,
-    browsers: usize,
+    connected: usize,
     elapsed_ms: f64,
 ) -> Delivery {
-    let mut delivery = Delivery { browsers, ..Delivery::default() };
+    let mut delivery = Delivery { pages: connected, ..Delivery::default() };
     let mut pages: Vec<_> = acks.iter().collect();
     pages.sort_by_key(|(id, _)| **id);
     if let Some((_, results)) = pages.first() {

@@ -90,7 +90,7 @@ pub struct Hub {
     /// The journal's saves, in the order their snapshots were taken.
     saves: JournalSaves,
     /// Number of connected pages, for front ends that show it.
-    browsers: watch::Sender<usize>,
+    page_count: watch::Sender<usize>,
     /// Every page's runtime errors, after each change.
     runtime: watch::Sender<RuntimeErrors>,
 }
@@ -106,12 +106,12 @@ pub struct Registration {
 
 impl Hub {
     pub fn new(journal: Journal) -> Arc<Hub> {
-        let (browsers, _) = watch::channel(0);
+        let (page_count, _) = watch::channel(0);
         let (runtime, _) = watch::channel(RuntimeErrors::default());
         Arc::new(Hub {
             state: Mutex::new(State { journal, next_batch: 1, ..State::default() }),
             saves: JournalSaves::default(),
-            browsers,
+            page_count,
             runtime,
         })
     }
@@ -121,12 +121,12 @@ impl Hub {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn browsers(&self) -> usize {
+    pub fn page_count(&self) -> usize {
         self.lock().pages.len()
     }
 
-    pub fn watch_browsers(&self) -> watch::Receiver<usize> {
-        self.browsers.subscribe()
+    pub fn watch_page_count(&self) -> watch::Receiver<usize> {
+        self.page_count.subscribe()
     }
 
     pub fn watch_runtime_errors(&self) -> watch::Receiver<RuntimeErrors> {
@@ -209,7 +209,7 @@ impl Hub {
             ServerMessage::Failures { failed: state.failing.values().cloned().collect(), fine: Vec::new() }.to_json()
         });
         state.pages.insert(id, Page { queue: tx, peer: peer.clone(), api: None, told_stale: false });
-        self.browsers.send_replace(state.pages.len());
+        self.page_count.send_replace(state.pages.len());
         tracing::info!("page {id} connected from {peer} ({} journaled patches to replay)", replay.len());
         Registration { id, queue: rx, replay, failing }
     }
@@ -289,7 +289,7 @@ impl Hub {
     fn remove(&self, id: PageId) -> Option<String> {
         let mut state = self.lock();
         let page = state.pages.remove(&id)?;
-        self.browsers.send_replace(state.pages.len());
+        self.page_count.send_replace(state.pages.len());
         // A page that reloads starts clean.
         let before = state.runtime.len();
         state.runtime.retain(|(p, _), _| *p != id);
@@ -338,7 +338,7 @@ impl Hub {
         let (delivery, acks, mut saved) = self.collect(sent, timeout).await;
         // A patch that no page could load must not be replayed to later pages.
         let loaded = |p: &Patch| acks.values().flatten().any(|r| r.id == p.module.patch_id && r.ok);
-        if delivery.browsers > 0 {
+        if delivery.pages > 0 {
             let mut state = self.lock();
             let mut changed = false;
             for (patch, previous) in patches.iter().zip(previous) {
@@ -384,7 +384,7 @@ impl Hub {
             (frames, undone)
         });
         let (mut delivery, acks, mut saved) = self.collect(sent, timeout).await;
-        if delivery.browsers > 0 {
+        if delivery.pages > 0 {
             let mut state = self.lock();
             let mut changed = false;
             for u in undone {
@@ -467,7 +467,7 @@ impl Hub {
     /// Waits up to `timeout` for every page's ack of a sent batch.
     async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved) {
         let Sent { started, batch, headers, pages, mut rx, saved, stale } = sent;
-        let browsers = pages.len();
+        let connected = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
         let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
         let mut pending = pages;
@@ -489,7 +489,7 @@ impl Hub {
         }
         self.lock().waiting.remove(&batch);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let mut delivery = summarize(&headers, &acks, browsers, elapsed_ms);
+        let mut delivery = summarize(&headers, &acks, connected, elapsed_ms);
         for warning in stale {
             tracing::warn!("{warning}");
             delivery.warnings.push(warning);

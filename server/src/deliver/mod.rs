@@ -182,8 +182,8 @@ impl AppServer {
     }
 
     /// Pages connected now.
-    pub fn browsers(&self) -> usize {
-        self.hub.browsers()
+    pub fn page_count(&self) -> usize {
+        self.hub.page_count()
     }
 
     /// The pages connected now and what each said of its main module.
@@ -192,8 +192,8 @@ impl AppServer {
     }
 
     /// Changes whenever a page connects or leaves (for `jank/serverStatus`).
-    pub fn watch_browsers(&self) -> watch::Receiver<usize> {
-        self.hub.watch_browsers()
+    pub fn watch_page_count(&self) -> watch::Receiver<usize> {
+        self.hub.watch_page_count()
     }
 
     /// The pages' runtime errors, after every change (the pages send at most one report per
@@ -245,7 +245,7 @@ impl Deliver for AppServer {
                 .map_err(|why| StageFailure::new(format!("{}: {why}", patch.module.var)))?;
         }
         if patches.is_empty() {
-            return Ok(Delivery { browsers: self.browsers(), ..Delivery::default() });
+            return Ok(Delivery { pages: self.page_count(), ..Delivery::default() });
         }
         Ok(self.hub.deliver(&patches, hooks, self.ack_timeout, self.app_build().as_ref()).await)
     }

@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(back.batch, 9);
         assert_eq!(back.entry, "jank_patch_symbols_42");
         let json: serde_json::Value = serde_json::from_slice(&frame[4..frame.len() - bytes.len()]).unwrap();
-        assert_eq!(json["kind"], "Definition");
+        assert_eq!(json["kind"], "definition");
         assert_eq!(json["var"]["name"], "speed");
         assert_eq!(json["origin"]["line"], 3);
         assert_eq!(json["origin"]["form"], "(defn speed [] 42)");

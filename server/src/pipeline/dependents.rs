@@ -356,7 +356,7 @@ fn merge_first(report: &mut PatchReport, applied: &Applied) {
 fn settle(report: &mut PatchReport) {
     for dependent in &report.dependents {
         report.stages.max_with(&dependent.report.stages);
-        report.browsers = report.browsers.max(dependent.report.browsers);
+        report.pages = report.pages.max(dependent.report.pages);
         report.warnings.extend(dependent.report.warnings.iter().cloned());
         report.versions.extend(dependent.report.versions.iter().cloned());
         report.output.extend(dependent.report.output.iter().cloned());

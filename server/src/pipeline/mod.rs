@@ -332,13 +332,13 @@ impl Pipeline {
         }
         if !delivery.failures.is_empty() {
             let refusals = delivery.failures.join("; ");
-            let message = if delivery.applied > 0 && delivery.applied < delivery.browsers {
+            let message = if delivery.applied > 0 && delivery.applied < delivery.pages {
                 // The pages that applied it, and the journal, run the earlier version; the
                 // others the file's. A save patches the file's code into all of them.
                 format!(
                     "the undo reached {} of {} pages ({refusals}); the others still run the file's code: \
                      save the file to patch its code into every page again",
-                    delivery.applied, delivery.browsers
+                    delivery.applied, delivery.pages
                 )
             } else {
                 refusals
@@ -359,7 +359,7 @@ impl Pipeline {
             report.message = Some(format!("undo failed: {message}"));
             return report;
         }
-        if delivery.browsers == 0 {
+        if delivery.pages == 0 {
             report.message = Some("no pages connected: the journal keeps the earlier version for the next page".into());
         }
         report.ok = true;
@@ -799,7 +799,7 @@ impl Pipeline {
             }
             return;
         }
-        if delivery.browsers == 0 {
+        if delivery.pages == 0 {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
         }
         report.versions = delivery.versions;
@@ -898,7 +898,7 @@ fn patches_of(doc: &Document, ready: &[Ready]) -> Vec<Patch> {
 fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
     report.stages.deliver_ms = delivery.deliver_ms;
     report.stages.load_ms = delivery.load_ms;
-    report.browsers = delivery.browsers;
+    report.pages = delivery.pages;
     report.output = delivery.output.clone();
     report.warnings.extend(delivery.hook_failures.iter().cloned());
     report.warnings.extend(delivery.warnings.iter().cloned());

@@ -13,6 +13,7 @@ use crate::stages::{LineCol, Stage, VarName, VarVersion};
 /// Milliseconds spent in each stage. For a run over several forms, compile, build and check
 /// are the slowest form's time (forms go through them concurrently).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StageTimes {
     pub read_ms: f64,
     pub compile_ms: f64,
@@ -84,7 +85,7 @@ pub struct PatchReport {
     pub forms: Vec<PatchedForm>,
     pub stages: StageTimes,
     pub total_ms: f64,
-    pub browsers: usize,
+    pub pages: usize,
     pub value: Option<String>,
     pub error: Option<ReportError>,
     /// One line for people: what happened.
@@ -155,9 +156,9 @@ impl PatchReport {
             _ if self.undo => {
                 let versions: Vec<String> =
                     self.versions.iter().map(|v| format!("{} → version {}", v.var, v.version)).collect();
-                format!("undid {} in {:.0} ms → {} page(s)", versions.join(", "), self.total_ms, self.browsers)
+                format!("undid {} in {:.0} ms → {} page(s)", versions.join(", "), self.total_ms, self.pages)
             }
-            _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.browsers),
+            _ => format!("patched {} in {:.0} ms → {} page(s)", names(), self.total_ms, self.pages),
         };
         let line = match self.dependents_line() {
             Some(dependents) => format!("{line}; {dependents}"),

@@ -142,7 +142,7 @@ impl Deliver for FakeDeliver {
         let warnings =
             if unjournaled { vec!["the patch journal could not be saved (disk full)".into()] } else { Vec::new() };
         Ok(Delivery {
-            browsers: 2,
+            pages: 2,
             applied: if self.fail_load { 0 } else { 2 },
             deliver_ms: 1.0,
             load_ms: 0.5,
@@ -162,7 +162,7 @@ impl Deliver for FakeDeliver {
         let (applied, refusal) = if calls.undo_outcomes.is_empty() { (2, None) } else { calls.undo_outcomes.remove(0) };
         let versions = vars.iter().map(|v| VarVersion { var: v.clone(), version: 1 }).collect();
         let failures = refusal.map(String::from).into_iter().collect();
-        Ok(Delivery { browsers: 2, applied, versions, failures, ..Delivery::default() })
+        Ok(Delivery { pages: 2, applied, versions, failures, ..Delivery::default() })
     }
 }
 
@@ -202,7 +202,7 @@ async fn the_form_at_a_position_goes_through_every_stage() {
     assert_eq!(report.forms.len(), 1);
     assert_eq!((report.forms[0].ns.as_str(), report.forms[0].name.as_deref().unwrap_or_default()), ("demo.core", "b"));
     assert_eq!(&text[report.forms[0].range.clone()], "(defn b [x] (+ x 1))");
-    assert_eq!(report.browsers, 2);
+    assert_eq!(report.pages, 2);
     assert_eq!(report.stages.deliver_ms, 1.0);
     assert_eq!(calls.lock().unwrap().delivered, vec![vec!["(defn b [x] (+ x 1))".to_string()]]);
     // The applied definition is mirrored on the jank side (once the mirrors a next compile

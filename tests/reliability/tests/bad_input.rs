@@ -626,7 +626,7 @@ async fn the_page_socket_drops_garbage_and_keeps_serving() {
     let ack = json!({"op": "ack", "batch": header.batch, "results": [{"id": 1, "ok": true, "load_ms": 0.1}]});
     socket.send(Ws::text(ack.to_string())).await.unwrap();
     let delivery = delivery.await.unwrap().expect("delivered");
-    assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{delivery:?}");
+    assert_eq!((delivery.pages, delivery.applied), (1, 1), "{delivery:?}");
     record(&format!(
         "inputs tried: page WebSocket {} frames ({dropped} dropped the page with a reason, {kept} valid kept it, {oversized} oversized), 0 crashes",
         frames.len()
@@ -693,7 +693,7 @@ async fn unauthenticated_clients_get_no_patch_and_their_acks_do_not_count() {
     let delivery = server.deliver(vec![patch(1)]).await.expect("delivered");
     let forged_counted = delivery.applied;
     assert_eq!(
-        (delivery.browsers, delivery.applied),
+        (delivery.pages, delivery.applied),
         (1, 0),
         "an ack from an unauthenticated client counted: {delivery:?}"
     );
@@ -712,7 +712,7 @@ async fn unauthenticated_clients_get_no_patch_and_their_acks_do_not_count() {
         .await
         .unwrap();
     let delivery = delivery.await.unwrap().expect("delivered");
-    assert_eq!((delivery.browsers, delivery.applied), (1, 1), "{delivery:?}");
+    assert_eq!((delivery.pages, delivery.applied), (1, 1), "{delivery:?}");
 
     stop.notify_waiters();
     for attacker in attackers {

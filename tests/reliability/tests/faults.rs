@@ -92,7 +92,7 @@ async fn the_toolchain_crashing_then_working_again() {
     std::fs::remove_file(root.join("crash")).unwrap();
     let report = sidecar.patch_color("lime").await;
     assert_ok(&report);
-    assert!(report["stages"]["build_ms"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+    assert!(report["stages"]["buildMs"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
     survived("the toolchain crashed (SIGSEGV); next patch ok");
 }
 
@@ -198,7 +198,7 @@ async fn a_page_closed_while_it_loads() {
     assert_eq!(loaded_there, "tomato", "the leaving page had not loaded the patch when it closed");
     record(&format!(
         "faults: a page closed with {held} patch frame(s) received and not loaded (its color still {loaded_there}); the report came back ok ({} page(s) were connected when the patch went out)",
-        report["result"]["browsers"]
+        report["result"]["pages"]
     ));
     survived("a page closed while loading a patch; next patch ok");
 }
@@ -425,14 +425,14 @@ async fn a_page_that_stops_reading_its_socket_is_dropped_and_the_others_go_on() 
     let report = sidecar.patch_color("gold").await;
     assert_ok(&report);
     wait_color(&page, "gold").await;
-    let browsers_with_deaf = report["browsers"].as_u64().unwrap_or_default();
+    let pages_with_deaf = report["pages"].as_u64().unwrap_or_default();
     let warning = report["warnings"][0].as_str().unwrap_or_default().to_string();
     assert!(warning.contains("did not answer") && warning.contains("dropped"), "{report}");
     let report = sidecar.patch_color("lime").await;
     assert_ok(&report);
     wait_color(&page, "lime").await;
-    let browsers_after = report["browsers"].as_u64().unwrap_or_default();
-    assert_eq!((browsers_with_deaf, browsers_after), (2, 1), "the deaf page was counted, then dropped");
+    let pages_after = report["pages"].as_u64().unwrap_or_default();
+    assert_eq!((pages_with_deaf, pages_after), (2, 1), "the deaf page was counted, then dropped");
     // The sidecar logs the drop before the report that says so goes out.
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     let reason = logged.lines().find(|l| l.contains("dropped")).map(str::to_string);
@@ -471,7 +471,7 @@ async fn the_app_rebuilt_while_pages_are_open() {
     page.wait_for("window.jankHotpatch.mainModule && window.jankHotpatch.mainModule.sha256", WAIT).await;
     let report = sidecar.patch_color("gold").await;
     assert_ok(&report);
-    assert_eq!(report["browsers"], 1, "{report}");
+    assert_eq!(report["pages"], 1, "{report}");
     let pages = status_pages(&url).await;
     let said = pages.first().and_then(|p| p["api"]["main_module_sha256"].as_str()).unwrap_or_default().to_string();
     assert_eq!(said.len(), 64, "the page reported its main module's sha256: {pages:?}");
@@ -490,7 +490,7 @@ async fn the_app_rebuilt_while_pages_are_open() {
     assert_ok(&report);
     let warning = report["warnings"][0].as_str().unwrap_or_default().to_string();
     assert!(warning.contains("runs an older build of the app") && warning.contains(&said[..12]), "{report}");
-    assert_eq!(report["browsers"], 0, "the patch was not sent to the page running the old build: {report}");
+    assert_eq!(report["pages"], 0, "the patch was not sent to the page running the old build: {report}");
     page.wait_for(
         "(document.getElementById('jank-hotpatch-hud') || {}).textContent?.includes('older build of the app')",
         WAIT,
@@ -504,7 +504,7 @@ async fn the_app_rebuilt_while_pages_are_open() {
     let report = sidecar.patch_color("lime").await;
     assert_ok(&report);
     assert!(report.get("warnings").is_none(), "{report}");
-    assert_eq!(report["browsers"], 1, "{report}");
+    assert_eq!(report["pages"], 1, "{report}");
     wait_color(&page, "lime").await;
     browser.close().await;
     record(&format!("faults: app rebuilt with a page open: the patch was held back from it ({warning}); after a reload it caught up"));

@@ -126,9 +126,9 @@ async fn twenty_pages_reloading_at_random_all_end_with_the_latest_code() {
         };
         assert_eq!(report["ok"], true, "patch {i}: {report}");
         ok += 1;
-        total_ms += report["total_ms"].as_f64().unwrap_or(0.0);
-        delivered_ms += report["stages"]["deliver_ms"].as_f64().unwrap_or(0.0)
-            + report["stages"]["load_ms"].as_f64().unwrap_or(0.0);
+        total_ms += report["totalMs"].as_f64().unwrap_or(0.0);
+        delivered_ms += report["stages"]["deliverMs"].as_f64().unwrap_or(0.0)
+            + report["stages"]["loadMs"].as_f64().unwrap_or(0.0);
         if rng.next().is_multiple_of(10) {
             let n = (rng.next() % PAGES as u64) as usize;
             reloaded[n] = true;

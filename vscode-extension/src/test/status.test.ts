@@ -11,16 +11,16 @@ function report(overrides: Partial<PatchReport> = {}): PatchReport {
         ok: true,
         uri: "file:///w/src/demo/core.jank",
         forms: [{ ns: "demo.core", name: "greeting", range }],
-        stages: { read_ms: 0.4, compile_ms: 31.2, build_ms: 40.6, check_ms: 1.5, deliver_ms: 2.9, load_ms: 0.66 },
-        total_ms: 84.3,
-        browsers: 2,
+        stages: { readMs: 0.4, compileMs: 31.2, buildMs: 40.6, checkMs: 1.5, deliverMs: 2.9, loadMs: 0.66 },
+        totalMs: 84.3,
+        pages: 2,
         summary: "patched demo.core/greeting in 84 ms → 2 page(s)",
-        stage_order: ["read", "compile", "build", "check", "deliver", "load"],
+        stageOrder: ["read", "compile", "build", "check", "deliver", "load"],
         ...overrides,
     };
 }
 
-const connected: ServerStatusParams = { health: "ok", busy: false, message: "ready", appUrl: "http://127.0.0.1:7888/?t=x", browsers: 2, runtimeErrors: 0 };
+const connected: ServerStatusParams = { health: "ok", busy: false, message: "ready", appUrl: "http://127.0.0.1:7888/?t=x", pages: 2, runtimeErrors: 0 };
 
 function running(overrides: Partial<StatusState> = {}): StatusState {
     return { server: "running", patching: false, status: connected, ...overrides };
@@ -51,7 +51,7 @@ describe("status bar text", () => {
     });
 
     it("warns when no page is connected or the server reports a warning", () => {
-        const noPages = statusView(running({ status: { ...connected, browsers: 0 }, lastReport: report() }));
+        const noPages = statusView(running({ status: { ...connected, pages: 0 }, lastReport: report() }));
         assert.equal(noPages.text, "$(warning) jank 84 ms");
         assert.equal(noPages.background, "warning");
         assert.match(noPages.tooltip, /\$\(warning\) No pages connected: open the app/);
@@ -77,14 +77,14 @@ describe("status bar text", () => {
 });
 
 describe("status bar tooltip", () => {
-    it("gives every stage's time, the total and the number of browsers", () => {
+    it("gives every stage's time, the total and the number of pages", () => {
         const { tooltip } = statusView(running({ lastReport: report() }));
         assert.match(tooltip, /\*\*patched demo\.core\/greeting in 84 ms → 2 page\\\(s\\\)\*\*/);
         for (const [stage, ms] of [["read", "0.4"], ["compile", "31"], ["build", "41"], ["check", "1.5"], ["deliver", "2.9"], ["load", "0.7"]]) {
             assert.match(tooltip, new RegExp(`\\| ${stage} \\| ${ms.replace(".", "\\.")} \\|`));
         }
         assert.match(tooltip, /\| \*\*total\*\* \| \*\*84\*\* \|/);
-        assert.match(tooltip, /Delivered to 2 browsers\./);
+        assert.match(tooltip, /Delivered to 2 pages\./);
         assert.match(tooltip, /\$\(check\) 2 pages connected · ready/);
         assert.match(tooltip, /command:jankHotpatch\.showPatchLog/);
         assert.doesNotMatch(tooltip, /Versions:/, "a report without versions lists none");
@@ -112,7 +112,7 @@ describe("status bar tooltip", () => {
 describe("reports kept for display", () => {
     it("keeps the last latency when a report patched nothing", () => {
         const state = withReport(running(), report());
-        const same = withReport(state, report({ forms: [], message: "nothing changed since the last patch", total_ms: 1 }));
+        const same = withReport(state, report({ forms: [], message: "nothing changed since the last patch", totalMs: 1 }));
         assert.equal(statusView(same).text, "$(zap) jank 84 ms");
     });
 

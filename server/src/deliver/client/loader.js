@@ -99,7 +99,7 @@ async function loadPatch(M, api, header, bytes) {
     result.ok = true;
     if (loadedPatches.has(header.id)) result.rebound = true;
     loadedPatches.add(header.id);
-    if (header.kind === 'Expression') {
+    if (header.kind === 'expression') {
       const evaluated = output.capture(() => readValue(M, api, header.var));
       result.value = evaluated.result;
       if (evaluated.lines.length) result.output = (result.output || []).concat(evaluated.lines);

@@ -6,7 +6,7 @@ let applying = Promise.resolve();
 
 // "ns/name" for a definition, "file:line" for an expression: the sidecar keys failures alike.
 function formKey(header) {
-  return header.kind === 'Expression' ? header.origin.file + ':' + header.origin.line : varKey(header.var);
+  return header.kind === 'expression' ? header.origin.file + ':' + header.origin.line : varKey(header.var);
 }
 
 const ops = {
@@ -76,7 +76,7 @@ async function apply(header, bytes, generation) {
   if (result.ok && !skip) {
     state.applied.push(header.id);
     if (result.rebound) state.rebinds += 1;
-    if (header.kind === 'Definition') {
+    if (header.kind === 'definition') {
       state.current[key] = header.id;
       state.behind = state.behind.filter((behind) => behind !== key);
     }
@@ -126,7 +126,7 @@ function report(batch) {
   if (!loaded.length) return;
   const only = loaded.length === 1 ? batch.headers[batch.results.indexOf(loaded[0])] : null;
   const verb = batch.headers[0].undo ? 'undid ' : 'patched ';
-  if (only && only.kind === 'Expression') hud.flash('=> ' + loaded[0].value + '  (' + ms.toFixed(2) + ' ms)');
+  if (only && only.kind === 'expression') hud.flash('=> ' + loaded[0].value + '  (' + ms.toFixed(2) + ' ms)');
   else hud.flash(verb + (only ? varKey(only.var) : loaded.length + ' forms') + ' in ' + ms.toFixed(2) + ' ms');
 }
 

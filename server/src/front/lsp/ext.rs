@@ -2,7 +2,8 @@
 //! the editors share: the one definition of the editor protocol. Its constants are generated
 //! into `vscode-extension/src/protocol.generated.ts` and `emacs/jank-hotpatch-protocol.el`, and
 //! the TypeScript interfaces in `lsp_ext.ts` are checked against these types, by
-//! `server/tests/tidy.rs`.
+//! `server/tests/tidy.rs`. Every field is in LSP's camelCase, and every command's arguments
+//! refuse fields they do not know.
 
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{notification::Notification, Position, Range, Uri};
@@ -34,20 +35,20 @@ pub const VALUE_MAX_CHARS: usize = 120;
 pub const RUNTIME_SOURCE: &str = "jank-hotpatch (runtime)";
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HotPatchFormArgs {
     pub uri: Uri,
     pub position: Position,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HotPatchFileArgs {
     pub uri: Uri,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UndoPatchArgs {
     pub uri: Uri,
     /// Absent: undo the file's last patch.
@@ -64,16 +65,17 @@ impl Notification for PatchStatus {
 }
 
 /// The patch report as editors receive it (the fields every editor relies on, plus what lets the front ends
-/// render instead of recompute: `summary` and `stage_order`).
+/// render instead of recompute: `summary` and `stageOrder`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PatchReportParams {
     pub ok: bool,
     pub uri: Uri,
     pub forms: Vec<PatchedFormParams>,
-    /// Milliseconds per stage, named `<stage>_ms`.
+    /// Milliseconds per stage, named `<stage>Ms`.
     pub stages: StageTimes,
     pub total_ms: f64,
-    pub browsers: usize,
+    pub pages: usize,
     /// The printed value, when the form was an expression evaluated in the page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
@@ -112,6 +114,7 @@ pub struct PatchReportParams {
 
 /// A form patched again because it uses a macro the run changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DependentParams {
     pub uri: Uri,
     pub ns: String,
@@ -125,6 +128,7 @@ pub struct DependentParams {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VarVersionParams {
     pub ns: String,
     pub name: String,
@@ -132,6 +136,7 @@ pub struct VarVersionParams {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PatchedFormParams {
     pub ns: String,
     /// The defined name; `null` for an expression.
@@ -144,6 +149,7 @@ pub struct PatchedFormParams {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReportErrorParams {
     pub stage: Stage,
     pub message: String,
@@ -166,7 +172,7 @@ pub struct ServerStatusParams {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_url: Option<String>,
-    pub browsers: usize,
+    pub pages: usize,
     /// Distinct errors thrown by code running in the pages now (0 when none): the status bar and
     /// mode line show the page is failing; each is a diagnostic (source `jank-hotpatch
     /// (runtime)`) on its form when a patched function threw it, and a log message.

@@ -202,10 +202,10 @@ impl Backend {
             status.health = if started.warnings.is_empty() { Health::Ok } else { Health::Warning };
             status.message = started.warnings.first().cloned().unwrap_or_else(|| "ready".into());
             status.app_url = started.app_url.clone();
-            status.browsers = 0;
+            status.pages = 0;
         }
-        if let Some(browsers) = started.browsers {
-            self.follow_browsers(browsers);
+        if let Some(page_count) = started.page_count {
+            self.follow_page_count(page_count);
         }
         if let Some(errors) = started.runtime_errors.clone() {
             self.follow_runtime_errors(errors);
@@ -243,15 +243,15 @@ impl Backend {
     }
 
     /// Keeps the status's page count current until the app server stops.
-    fn follow_browsers(&self, mut browsers: watch::Receiver<usize>) {
+    fn follow_page_count(&self, mut page_count: watch::Receiver<usize>) {
         let client = self.client.clone();
         let status = self.status.clone();
         tokio::spawn(async move {
-            while browsers.changed().await.is_ok() {
-                let count = *browsers.borrow_and_update();
+            while page_count.changed().await.is_ok() {
+                let count = *page_count.borrow_and_update();
                 let params = {
                     let mut status = lock(&status);
-                    status.browsers = count;
+                    status.pages = count;
                     status.clone()
                 };
                 client.send_notification::<ServerStatus>(params).await;
@@ -364,7 +364,7 @@ impl Backend {
         self.publish_dependents(&report).await;
         {
             let mut status = lock(&self.status);
-            status.browsers = report.browsers;
+            status.pages = report.pages;
             status.health = match (report.ok, report.warnings.is_empty()) {
                 (false, _) => Health::Error,
                 (true, false) => Health::Warning,

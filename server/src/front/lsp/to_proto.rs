@@ -36,7 +36,7 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
             rounded
         },
         total_ms: round(report.total_ms),
-        browsers: report.browsers,
+        pages: report.pages,
         value: report.value.clone(),
         error: report.error.as_ref().map(|e| ReportErrorParams { stage: e.stage, message: e.message.clone() }),
         message: report.message.clone(),

@@ -378,7 +378,7 @@ fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Resu
         (_, _, Some(value)) => Some(value.clone()),
         _ => None,
     };
-    if report.browsers == 0 || value.is_none() || report.superseded {
+    if report.pages == 0 || value.is_none() || report.superseded {
         if let Some(message) = &report.message {
             events.push(EvalEvent::Warning(format!("{message}\n")));
         } else if value.is_none() {
