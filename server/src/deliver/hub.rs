@@ -48,7 +48,7 @@ pub enum PageEvent {
 
 /// What goes to a page, in order.
 #[derive(Debug)]
-pub enum Outgoing {
+pub enum ToPage {
     /// A patch frame.
     Patch(Bytes),
     /// A JSON message.
@@ -56,7 +56,7 @@ pub enum Outgoing {
 }
 
 struct Page {
-    queue: mpsc::Sender<Outgoing>,
+    queue: mpsc::Sender<ToPage>,
     peer: String,
     api: Option<PageApi>,
     /// The page was told it runs an older build of the app than the one on disk.
@@ -98,7 +98,7 @@ pub struct Hub {
 /// A page's side of the hub: its id, its queue, and the journal it must be sent first.
 pub struct Registration {
     pub id: PageId,
-    pub queue: mpsc::Receiver<Outgoing>,
+    pub queue: mpsc::Receiver<ToPage>,
     pub replay: Vec<Bytes>,
     /// The forms failing now, sent after the replay.
     pub failing: Option<String>,
@@ -262,7 +262,7 @@ impl Hub {
         let slow: Vec<PageId> = state
             .pages
             .iter()
-            .filter(|(_, page)| page.queue.try_send(Outgoing::Text(text.clone())).is_err())
+            .filter(|(_, page)| page.queue.try_send(ToPage::Text(text.clone())).is_err())
             .map(|(&id, _)| id)
             .collect();
         drop(state);
@@ -444,12 +444,12 @@ impl Hub {
                 if let Some(runs) = runs_other_build(page.api.as_ref(), build) {
                     if let Some(build) = build.filter(|_| !page.told_stale) {
                         page.told_stale = true;
-                        let _ = page.queue.try_send(Outgoing::Text(stale_notice(build, &runs)));
+                        let _ = page.queue.try_send(ToPage::Text(stale_notice(build, &runs)));
                     }
                     stale.push(stale_warning(id, &runs, build));
                     continue;
                 }
-                if encoded.iter().all(|f| page.queue.try_send(Outgoing::Patch(f.clone())).is_ok()) {
+                if encoded.iter().all(|f| page.queue.try_send(ToPage::Patch(f.clone())).is_ok()) {
                     pages.insert(id);
                 } else {
                     slow.push(id);

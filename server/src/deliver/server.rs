@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::hub::{Hub, Outgoing, Registration};
+use super::hub::{Hub, ToPage, Registration};
 use super::protocol::{ClientMessage, ProtocolError, ServerMessage, MAX_CLIENT_MESSAGE_BYTES};
 use super::static_files::{self, PathRefused};
 
@@ -200,8 +200,8 @@ async fn serve_page(app: &App, mut socket: WebSocket, registration: Registration
             outgoing = queue.recv() => match outgoing {
                 Some(outgoing) => {
                     let message = match outgoing {
-                        Outgoing::Patch(frame) => Message::Binary(frame),
-                        Outgoing::Text(text) => Message::Text(text.into()),
+                        ToPage::Patch(frame) => Message::Binary(frame),
+                        ToPage::Text(text) => Message::Text(text.into()),
                     };
                     if let Err(reason) = send(&mut socket, message).await {
                         return reason;

@@ -14,7 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::pipeline::{self, jank_paths, DiskFiles, Document, PatchReport, Pipeline, Selection};
+use crate::pipeline::{self, jank_paths, DiskFiles, FileSnapshot, PatchReport, Pipeline, Selection};
 use crate::stages::{RuntimeError, RuntimeErrors, RUNTIME_FOLLOW_EVERY};
 
 /// Quiet time after the last file event before patching: editors write files in bursts.
@@ -123,7 +123,7 @@ async fn patch_file(pipeline: &Pipeline, path: &Path, print: &impl Fn(String)) {
             return;
         }
     };
-    let doc = Document { path: path.to_path_buf(), text: text.into() };
+    let doc = FileSnapshot { path: path.to_path_buf(), text: text.into() };
     let report = pipeline.run(&doc, Selection::ChangedForms, &()).await;
     print(line(path, &doc.text, &report));
     // What the code printed in the page, under its run's line.

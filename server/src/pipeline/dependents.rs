@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use super::report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 use super::workspace::WorkspaceFiles;
-use super::{is_superseded, lock, ms, problem, Document, Pipeline, ProgressSink, Target};
+use super::{is_superseded, lock, ms, problem, FileSnapshot, Pipeline, ProgressSink, Target};
 use crate::reader::{self, DefKind, Form, FormKind, Namespace, NsDecl, Refer, SourceFile};
 use crate::stages::{CompileRequest, FormKey, Stage, StageFailure, VarName};
 
@@ -94,7 +94,7 @@ impl Pipeline {
 
     /// Read off the runtime's threads: a workspace can be large. The error is the warning for
     /// the report: without the files, the forms that use a changed macro are not found.
-    async fn workspace_files(&self) -> Result<Vec<Document>, String> {
+    async fn workspace_files(&self) -> Result<Vec<FileSnapshot>, String> {
         let Some(files) = lock(&self.macros.workspace).clone() else { return Ok(Vec::new()) };
         tokio::task::spawn_blocking(move || files.jank_files()).await.map_err(|e| {
             let warning = format!(
@@ -172,7 +172,7 @@ impl Pipeline {
     /// the other forms, then the workspace's forms that use a macro that changed.
     pub(super) async fn patch_with_dependents(
         &self,
-        doc: &Document,
+        doc: &FileSnapshot,
         targets: Vec<Target>,
         untouched: Vec<String>,
         progress: &dyn ProgressSink,
@@ -197,7 +197,7 @@ impl Pipeline {
     }
 
     /// Evaluates each macro on the jank side, in file order, after the evaluations before it.
-    async fn define_macros(&self, doc: &Document, macros: Vec<Target>, progress: &dyn ProgressSink) -> Applied {
+    async fn define_macros(&self, doc: &FileSnapshot, macros: Vec<Target>, progress: &dyn ProgressSink) -> Applied {
         let mut applied = Applied::default();
         if macros.is_empty() {
             return applied;
@@ -246,15 +246,15 @@ impl Pipeline {
     /// this run patched already), file by file, dependent macros first.
     async fn repatch_dependents(
         &self,
-        doc: &Document,
+        doc: &FileSnapshot,
         skip: &[Range<usize>],
         changed: &[VarName],
         progress: &dyn ProgressSink,
     ) -> Result<Vec<DependentFile>, String> {
-        let mut docs: Vec<Document> =
+        let mut docs: Vec<FileSnapshot> =
             self.workspace_files().await?.into_iter().filter(|d| d.path != doc.path).collect();
         docs.push(doc.clone());
-        let files: Vec<(Document, SourceFile)> = docs
+        let files: Vec<(FileSnapshot, SourceFile)> = docs
             .into_iter()
             .map(|d| {
                 let file = reader::parse(&d.text);
@@ -400,7 +400,7 @@ fn names(decl: &NsDecl, symbol: &str) -> Vec<VarName> {
 /// The definitions of `files` that use one of `macros`, and, when such a definition is a
 /// macro itself, those that use it, and so on; in file and form order. The macros' own
 /// definitions are not among them.
-pub(super) fn dependents_of(files: &[(Document, SourceFile)], macros: &[VarName]) -> Vec<Dependent> {
+pub(super) fn dependents_of(files: &[(FileSnapshot, SourceFile)], macros: &[VarName]) -> Vec<Dependent> {
     // Per changed macro, the changed macros it stands for (itself, or those it uses).
     let mut wanted: BTreeMap<VarName, BTreeSet<VarName>> =
         macros.iter().map(|m| (m.clone(), BTreeSet::from([m.clone()]))).collect();
@@ -449,10 +449,10 @@ mod tests {
 
     use super::*;
 
-    fn files(sources: &[(&str, &str)]) -> Vec<(Document, SourceFile)> {
+    fn files(sources: &[(&str, &str)]) -> Vec<(FileSnapshot, SourceFile)> {
         sources
             .iter()
-            .map(|(path, text)| (Document { path: PathBuf::from(path), text: Arc::from(*text) }, reader::parse(text)))
+            .map(|(path, text)| (FileSnapshot { path: PathBuf::from(path), text: Arc::from(*text) }, reader::parse(text)))
             .collect()
     }
 

@@ -6,7 +6,7 @@
 //! Must not send anything: the deliver stage does.
 
 use super::report::Problem;
-use super::{line_col, Document, Selection, Target};
+use super::{line_col, FileSnapshot, Selection, Target};
 use crate::reader::{Form, FormKind, SourceFile};
 use crate::stages::{CompileRequest, FormFailure, PatchOrigin, Stage, VarName};
 
@@ -20,7 +20,7 @@ pub(super) fn shown_in_pages(stage: Stage) -> bool {
 }
 
 /// The HUD key of a form: as [`PatchOrigin::form_key`] for the patch it would become.
-fn key(doc: &Document, kind: &FormKind, name: Option<&str>, ns: &str, start_line: u32) -> String {
+fn key(doc: &FileSnapshot, kind: &FormKind, name: Option<&str>, ns: &str, start_line: u32) -> String {
     let origin = PatchOrigin { file: doc.path.display().to_string(), line: start_line + 1, form: String::new() };
     let var = match (kind, name) {
         (FormKind::Def(_), Some(name)) => Some(VarName::new(ns, name)),
@@ -29,12 +29,12 @@ fn key(doc: &Document, kind: &FormKind, name: Option<&str>, ns: &str, start_line
     origin.form_key(var.as_ref())
 }
 
-pub(super) fn request_key(doc: &Document, request: &CompileRequest) -> String {
+pub(super) fn request_key(doc: &FileSnapshot, request: &CompileRequest) -> String {
     let ns = request.source.namespace.name().unwrap_or_default();
     key(doc, &request.form.kind, request.form.name.as_deref(), ns, request.form.start.line)
 }
 
-pub(super) fn failure(doc: &Document, request: &CompileRequest, problem: &Problem) -> FormFailure {
+pub(super) fn failure(doc: &FileSnapshot, request: &CompileRequest, problem: &Problem) -> FormFailure {
     let at = problem.location.unwrap_or(request.form.start);
     FormFailure {
         key: request_key(doc, request),
@@ -49,7 +49,7 @@ pub(super) fn failure(doc: &Document, request: &CompileRequest, problem: &Proble
 
 /// After a save, the forms of the file that were not patched are as they were last patched,
 /// which is what the pages run: a failure shown for one of them is over.
-pub(super) fn untouched(doc: &Document, file: &SourceFile, targets: &[Target], selection: Selection) -> Vec<String> {
+pub(super) fn untouched(doc: &FileSnapshot, file: &SourceFile, targets: &[Target], selection: Selection) -> Vec<String> {
     if selection != Selection::ChangedForms {
         return Vec::new();
     }

@@ -35,9 +35,10 @@ pub use ids::PatchIds;
 pub use report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 pub use workspace::{jank_paths, DiskFiles, OpenBuffers, WorkspaceFiles};
 
-/// A document as the pipeline sees it: a path and the text at the moment of the request.
+/// A file as the pipeline sees it: a path and its text at the moment of the request (an open
+/// editor document's, a saved file's, an nREPL client's code).
 #[derive(Clone, Debug)]
-pub struct Document {
+pub struct FileSnapshot {
     pub path: PathBuf,
     pub text: Arc<str>,
 }
@@ -143,8 +144,8 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn fail(self, stage: Stage, failure: StageFailure) -> Outcome {
-        Outcome::Failed(problem(stage, failure, &self.target.request.form), self.times)
+    fn fail(self, stage: Stage, failure: StageFailure) -> FormOutcome {
+        FormOutcome::Failed(problem(stage, failure, &self.target.request.form), self.times)
     }
 }
 
@@ -154,7 +155,7 @@ enum Compiled {
     Cached(InFlight, SideModule),
     ToBuild(InFlight, CompiledForm),
     /// Failed or superseded.
-    Done(Outcome),
+    Done(FormOutcome),
 }
 
 /// A form that made it through check, holding its var's lock until it is delivered.
@@ -165,7 +166,8 @@ struct Ready {
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
-enum Outcome {
+/// Where one form's way through compile, build and check ended.
+enum FormOutcome {
     Ready(Box<Ready>, StageTimes),
     Failed(Problem, StageTimes),
     Superseded,
@@ -234,7 +236,7 @@ impl Pipeline {
     /// Takes vars back to their previous versions in every page, from the side modules built
     /// before (no compile, no build): the definition at a position, or the definitions of the
     /// file's last delivered run. Undoing again goes back further.
-    pub async fn undo(&self, doc: &Document, target: UndoTarget) -> PatchReport {
+    pub async fn undo(&self, doc: &FileSnapshot, target: UndoTarget) -> PatchReport {
         let started = Instant::now();
         let file = reader::parse(&doc.text);
         let mut report = match self.undo_vars(doc, &file, target) {
@@ -248,7 +250,7 @@ impl Pipeline {
 
     fn undo_vars(
         &self,
-        doc: &Document,
+        doc: &FileSnapshot,
         file: &SourceFile,
         target: UndoTarget,
     ) -> Result<Vec<VarName>, Box<PatchReport>> {
@@ -280,7 +282,7 @@ impl Pipeline {
 
     async fn undo_delivered(
         &self,
-        doc: &Document,
+        doc: &FileSnapshot,
         file: &SourceFile,
         target: UndoTarget,
         run: Vec<VarName>,
@@ -369,7 +371,7 @@ impl Pipeline {
     /// An undo went out: the pages run other code than the file says, so the next save patches
     /// the undone vars again; and the file's runs no longer hold it (the file's last run, or
     /// the undone var's last patch), so that undoing the file does not take it back twice.
-    fn took_back(&self, doc: &Document, target: UndoTarget, run: &[VarName], vars: &[VarName]) {
+    fn took_back(&self, doc: &FileSnapshot, target: UndoTarget, run: &[VarName], vars: &[VarName]) {
         {
             let mut patched = lock(&self.patched);
             for var in vars {
@@ -396,7 +398,7 @@ impl Pipeline {
     }
 
     /// Patches the selected forms of `doc` into every connected page.
-    pub async fn run(&self, doc: &Document, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
+    pub async fn run(&self, doc: &FileSnapshot, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
@@ -432,7 +434,7 @@ impl Pipeline {
     }
 
     /// The forms to patch, or the report that says why there are none.
-    fn select(&self, doc: &Document, file: &SourceFile, selection: Selection) -> Chosen {
+    fn select(&self, doc: &FileSnapshot, file: &SourceFile, selection: Selection) -> Chosen {
         let read_failure = |errors: Vec<&reader::ReadError>| {
             let first = errors.first().map(|e| e.message.clone()).unwrap_or_default();
             let mut report = PatchReport::failed(Stage::Read, first);
@@ -504,14 +506,14 @@ impl Pipeline {
     }
 
     /// A form of `file` on its way through the stages, ordered after the earlier requests of its var.
-    fn target(&self, doc: &Document, file: &SourceFile, form: &Form) -> Target {
+    fn target(&self, doc: &FileSnapshot, file: &SourceFile, form: &Form) -> Target {
         let ns = file.namespace.name().unwrap_or_default();
         self.target_as(doc, file, form, identity_of(ns, &file.forms, form), form.normalized(&doc.text))
     }
 
     fn target_as(
         &self,
-        doc: &Document,
+        doc: &FileSnapshot,
         file: &SourceFile,
         form: &Form,
         identity: FormIdentity,
@@ -542,7 +544,7 @@ impl Pipeline {
 
     async fn patch(
         &self,
-        doc: &Document,
+        doc: &FileSnapshot,
         targets: Vec<Target>,
         untouched: Vec<String>,
         progress: &dyn ProgressSink,
@@ -563,7 +565,7 @@ impl Pipeline {
         let mut superseded = 0;
         for outcome in outcomes {
             match outcome {
-                Outcome::Ready(r, times) => {
+                FormOutcome::Ready(r, times) => {
                     report.stages.max_with(&times);
                     for warning in &r.warnings {
                         report.warnings.push(warning.message.clone());
@@ -576,11 +578,11 @@ impl Pipeline {
                     }
                     ready.push(*r);
                 }
-                Outcome::Failed(problem, times) => {
+                FormOutcome::Failed(problem, times) => {
                     report.stages.max_with(&times);
                     report.problems.push(problem);
                 }
-                Outcome::Superseded => superseded += 1,
+                FormOutcome::Superseded => superseded += 1,
             }
         }
         let failed = report
@@ -617,9 +619,9 @@ impl Pipeline {
 
     /// Compiles every form (or finds it in the build cache), builds the compiled ones into
     /// one side module, and checks each module: one outcome per target, in order.
-    async fn prepare(&self, targets: Vec<Target>, progress: &dyn ProgressSink) -> Vec<Outcome> {
+    async fn prepare(&self, targets: Vec<Target>, progress: &dyn ProgressSink) -> Vec<FormOutcome> {
         let compiled = futures::future::join_all(targets.into_iter().map(|t| self.compile(t, progress))).await;
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(compiled.len());
+        let mut outcomes: Vec<Option<FormOutcome>> = Vec::with_capacity(compiled.len());
         let mut built: Vec<(usize, InFlight, SideModule)> = Vec::new();
         let mut to_build: Vec<(usize, InFlight, CompiledForm)> = Vec::new();
         for (i, step) in compiled.into_iter().enumerate() {
@@ -658,7 +660,7 @@ impl Pipeline {
             outcomes[i] = Some(outcome);
         }
         // Every form has its outcome by now: compiled, built (or failed) and checked.
-        outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Superseded)).collect()
+        outcomes.into_iter().map(|o| o.unwrap_or(FormOutcome::Superseded)).collect()
     }
 
     /// Checks each module once, and hands the forms that passed on to delivery (unless a newer
@@ -668,7 +670,7 @@ impl Pipeline {
         built: Vec<(usize, InFlight, SideModule)>,
         sources: &[CompiledForm],
         progress: &dyn ProgressSink,
-    ) -> Vec<(usize, Outcome)> {
+    ) -> Vec<(usize, FormOutcome)> {
         let mut forms_per_module: HashMap<ModuleId, usize> = HashMap::new();
         for (_, _, module) in &built {
             *forms_per_module.entry(module.module).or_default() += 1;
@@ -682,10 +684,10 @@ impl Pipeline {
             let shared = forms_per_module.get(&module.module).is_some_and(|&n| n > 1);
             let source = sources.iter().find(|f| shared && f.patch_id == module.patch_id);
             let outcome = match self.check_module(&mut flight, module, source, &mut verdicts).await {
-                Ok(_) if is_superseded(&flight.target) => Outcome::Superseded,
+                Ok(_) if is_superseded(&flight.target) => FormOutcome::Superseded,
                 Ok(module) => {
                     let InFlight { target, guard, times, warnings, .. } = flight;
-                    Outcome::Ready(Box::new(Ready { target, module, warnings, _guard: guard }), times)
+                    FormOutcome::Ready(Box::new(Ready { target, module, warnings, _guard: guard }), times)
                 }
                 Err((stage, failure)) => flight.fail(stage, failure),
             };
@@ -733,7 +735,7 @@ impl Pipeline {
             None => None,
         };
         if is_superseded(&target) {
-            return Compiled::Done(Outcome::Superseded);
+            return Compiled::Done(FormOutcome::Superseded);
         }
         self.await_mirrors().await;
         let key = self.form_key(&target.request);
@@ -755,7 +757,7 @@ impl Pipeline {
         };
         flight.times.compile_ms = ms(t);
         match compiled {
-            Ok(_) if is_superseded(&flight.target) => Compiled::Done(Outcome::Superseded),
+            Ok(_) if is_superseded(&flight.target) => Compiled::Done(FormOutcome::Superseded),
             Ok(form) => {
                 flight.warnings = form.warnings.clone();
                 Compiled::ToBuild(flight, form)
@@ -765,7 +767,7 @@ impl Pipeline {
     }
 
     /// Sends the ready forms of `doc` to every connected page and reports what the pages did.
-    async fn deliver(&self, doc: &Document, ready: Vec<Ready>, report: &mut PatchReport, progress: &dyn ProgressSink) {
+    async fn deliver(&self, doc: &FileSnapshot, ready: Vec<Ready>, report: &mut PatchReport, progress: &dyn ProgressSink) {
         let deliver = match &self.backends.deliver {
             Ok(deliver) => deliver,
             Err(why) => {
@@ -825,7 +827,7 @@ impl Pipeline {
     /// mirrors' outcomes to wait for.
     fn remember_delivered(
         &self,
-        doc: &Document,
+        doc: &FileSnapshot,
         ready: Vec<Ready>,
     ) -> Vec<tokio::sync::oneshot::Receiver<Option<String>>> {
         let defined: Vec<VarName> =
@@ -880,7 +882,7 @@ impl Pipeline {
 }
 
 /// The patches of a batch, each with where it comes from (for the page's HUD and journal).
-fn patches_of(doc: &Document, ready: &[Ready]) -> Vec<Patch> {
+fn patches_of(doc: &FileSnapshot, ready: &[Ready]) -> Vec<Patch> {
     ready
         .iter()
         .map(|r| Patch {

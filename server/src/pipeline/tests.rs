@@ -186,8 +186,8 @@ fn pipeline_checked(
     (Pipeline::new(backends, PatchIds::in_memory()), calls)
 }
 
-fn doc(text: &str) -> Document {
-    Document { path: PathBuf::from("/ws/src/demo/core.jank"), text: text.into() }
+fn doc(text: &str) -> FileSnapshot {
+    FileSnapshot { path: PathBuf::from("/ws/src/demo/core.jank"), text: text.into() }
 }
 
 const FILE: &str = "(ns demo.core)\n(defn a [] 1)\n(defn b [x] (+ x 1))\n(comment (a))\n(a)\n";
@@ -471,7 +471,7 @@ async fn a_form_the_build_gave_no_result_for_fails_at_the_build_stage() {
 async fn a_workspace_that_cannot_be_read_is_a_warning_and_is_read_again_next_run() {
     struct Panics(std::sync::atomic::AtomicUsize);
     impl WorkspaceFiles for Panics {
-        fn jank_files(&self) -> Vec<Document> {
+        fn jank_files(&self) -> Vec<FileSnapshot> {
             if self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                 panic!("a file system that fails");
             }
@@ -530,16 +530,16 @@ async fn a_module_of_several_forms_that_fails_its_check_is_built_again_form_by_f
 }
 
 /// The workspace's files as a front end would give them.
-struct Files(Mutex<Vec<Document>>);
+struct Files(Mutex<Vec<FileSnapshot>>);
 
 impl WorkspaceFiles for Files {
-    fn jank_files(&self) -> Vec<Document> {
+    fn jank_files(&self) -> Vec<FileSnapshot> {
         self.0.lock().unwrap().clone()
     }
 }
 
-fn file(path: &str, text: &str) -> Document {
-    Document { path: PathBuf::from(path), text: text.into() }
+fn file(path: &str, text: &str) -> FileSnapshot {
+    FileSnapshot { path: PathBuf::from(path), text: text.into() }
 }
 
 #[tokio::test]

@@ -10,17 +10,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Document;
+use super::FileSnapshot;
 
 /// Where the pipeline finds the workspace's jank files.
 pub trait WorkspaceFiles: Send + Sync {
     /// Every jank file of the workspace with its current text.
-    fn jank_files(&self) -> Vec<Document>;
+    fn jank_files(&self) -> Vec<FileSnapshot>;
 }
 
 /// An editor's open buffers: path and current text of each open `.jank` file.
 pub trait OpenBuffers: Send + Sync {
-    fn open_jank_files(&self) -> Vec<Document>;
+    fn open_jank_files(&self) -> Vec<FileSnapshot>;
 }
 
 /// Directories never looked into (besides hidden ones): build output and dependencies.
@@ -52,13 +52,13 @@ impl DiskFiles {
 }
 
 impl WorkspaceFiles for DiskFiles {
-    fn jank_files(&self) -> Vec<Document> {
+    fn jank_files(&self) -> Vec<FileSnapshot> {
         let paths = jank_paths(&self.roots);
-        let mut files: BTreeMap<PathBuf, Document> = BTreeMap::new();
+        let mut files: BTreeMap<PathBuf, FileSnapshot> = BTreeMap::new();
         for path in paths {
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    files.insert(path.clone(), Document { path, text: text.into() });
+                    files.insert(path.clone(), FileSnapshot { path, text: text.into() });
                 }
                 Err(e) => tracing::debug!("cannot read {}: {e}", path.display()),
             }
@@ -112,10 +112,10 @@ fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 mod tests {
     use super::*;
 
-    struct Buffers(Vec<Document>);
+    struct Buffers(Vec<FileSnapshot>);
 
     impl OpenBuffers for Buffers {
-        fn open_jank_files(&self) -> Vec<Document> {
+        fn open_jank_files(&self) -> Vec<FileSnapshot> {
             self.0.clone()
         }
     }
@@ -133,7 +133,7 @@ mod tests {
         std::fs::write(root.join("target/debug/built.jank"), "(ns no)").unwrap();
         std::fs::write(root.join(".git/x.jank"), "(ns no)").unwrap();
         std::fs::write(root.join("node_modules/x/y.jank"), "(ns no)").unwrap();
-        let open = Document { path: root.join("src/a/two.jank"), text: "(ns a.two) ;; unsaved".into() };
+        let open = FileSnapshot { path: root.join("src/a/two.jank"), text: "(ns a.two) ;; unsaved".into() };
         let files = DiskFiles::new(vec![root.clone()]).with_buffers(Arc::new(Buffers(vec![open]))).jank_files();
         let found: Vec<(String, &str)> =
             files.iter().map(|d| (d.path.strip_prefix(&root).unwrap().display().to_string(), &*d.text)).collect();

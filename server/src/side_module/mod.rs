@@ -26,7 +26,7 @@ use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, S
 pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, ServiceSource, MAX_REQUEST_BYTES};
 
 use cache::ModuleCache;
-use resident::{Outcome, ResidentBuild};
+use resident::{RequestOutcome, ResidentBuild};
 use toolchain::Emscripten;
 pub use toolchain::SIDE_MODULE_FLAGS;
 pub(crate) use toolchain::{find_emcc, run_tool, tail};
@@ -388,8 +388,8 @@ impl SideModuleBuilder {
                         .iter()
                         .zip(outcomes)
                         .map(|((cpp, _), outcome)| match outcome {
-                            Outcome::Done { .. } => Ok(()),
-                            Outcome::Failed(stderr) => Err(compile_failed(cpp, &stderr)),
+                            RequestOutcome::Done { .. } => Ok(()),
+                            RequestOutcome::Failed(stderr) => Err(compile_failed(cpp, &stderr)),
                         })
                         .collect()
                 }
@@ -411,8 +411,8 @@ impl SideModuleBuilder {
     async fn link_objects(&self, objects: &[&Path], wasm: &Path) -> Result<(), BuildError> {
         if let (Tools::Resident, Some(resident)) = (self.tools, &self.resident) {
             match resident.link(objects, wasm).await {
-                Ok(Outcome::Done { .. }) => return Ok(()),
-                Ok(Outcome::Failed(stderr)) => return Err(BuildError::Link(toolchain::tail(&stderr, 20))),
+                Ok(RequestOutcome::Done { .. }) => return Ok(()),
+                Ok(RequestOutcome::Failed(stderr)) => return Err(BuildError::Link(toolchain::tail(&stderr, 20))),
                 Err(e) => service_failed(resident, e, wasm),
             }
         }

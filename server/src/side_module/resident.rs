@@ -56,9 +56,9 @@ pub enum ServiceError {
     LinkCrashed(String),
 }
 
-/// What a compile or link request came to. Their failures are the patch's, not the service's.
+/// What a compile or link request to the build service came to. Their failures are the patch's, not the service's.
 #[derive(Debug)]
-pub(crate) enum Outcome {
+pub(crate) enum RequestOutcome {
     /// With the service's own time for the work, in microseconds.
     Done { us: u64 },
     /// clang's or lld's messages.
@@ -239,12 +239,12 @@ impl ResidentBuild {
     }
 
     /// Compiles each `(cpp, object)` pair, several at once in the service: one outcome per pair.
-    pub async fn compile(&self, jobs: &[(&Path, &Path)]) -> Result<Vec<Outcome>, ServiceError> {
+    pub async fn compile(&self, jobs: &[(&Path, &Path)]) -> Result<Vec<RequestOutcome>, ServiceError> {
         let mut fields: Vec<OsString> = vec!["compile".into()];
         fields.extend(jobs.iter().flat_map(|(cpp, object)| [OsString::from(cpp), OsString::from(object)]));
         let outcomes = self.request(&fields, |reply| parse_compile_reply(reply, jobs.len())).await?;
         for outcome in &outcomes {
-            if let Outcome::Done { us } = outcome {
+            if let RequestOutcome::Done { us } = outcome {
                 self.compile_us.fetch_add(*us, Ordering::Relaxed);
             }
         }
@@ -253,7 +253,7 @@ impl ResidentBuild {
 
     /// Links `objects` into the side module `wasm`. A service that dies or hangs linking in its
     /// own process is asked to link in a forked child from its restart on.
-    pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<Outcome, ServiceError> {
+    pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<RequestOutcome, ServiceError> {
         let mut fields: Vec<OsString> = vec!["link".into(), wasm.into()];
         fields.extend(objects.iter().map(OsString::from));
         let in_process = self.in_process.load(Ordering::Relaxed);
@@ -264,7 +264,7 @@ impl ResidentBuild {
             }
             outcome => outcome?,
         };
-        if let Outcome::Done { us } = outcome {
+        if let RequestOutcome::Done { us } = outcome {
             self.link_us.fetch_add(us, Ordering::Relaxed);
         }
         Ok(outcome)
@@ -415,19 +415,19 @@ fn payload(fields: &[OsString]) -> Vec<u8> {
 
 /// A reply to a `link` request (or one pair of a `compile` reply): `ok` and the time, or the
 /// tool's messages under the request's own verb.
-fn parse_reply(reply: &[String], failed_kind: &str) -> Result<Outcome, ServiceError> {
+fn parse_reply(reply: &[String], failed_kind: &str) -> Result<RequestOutcome, ServiceError> {
     match reply {
         [ok, us] if ok == "ok" => {
-            us.parse().map(|us| Outcome::Done { us }).map_err(|_| ServiceError::Protocol(format!("time `{us}`")))
+            us.parse().map(|us| RequestOutcome::Done { us }).map_err(|_| ServiceError::Protocol(format!("time `{us}`")))
         }
-        [kind, messages] if kind == failed_kind => Ok(Outcome::Failed(messages.clone())),
+        [kind, messages] if kind == failed_kind => Ok(RequestOutcome::Failed(messages.clone())),
         [kind, message] if kind == "error" => Err(ServiceError::Protocol(message.clone())),
         other => Err(ServiceError::Protocol(tail(&other.join(" | "), 3))),
     }
 }
 
 /// A reply to a `compile` request of `jobs` pairs: a pair of fields per job.
-fn parse_compile_reply(reply: &[String], jobs: usize) -> Result<Vec<Outcome>, ServiceError> {
+fn parse_compile_reply(reply: &[String], jobs: usize) -> Result<Vec<RequestOutcome>, ServiceError> {
     if reply.len() != 2 * jobs {
         return parse_reply(reply, "compile")
             .and_then(|_| Err(ServiceError::Protocol(format!("{} fields for {jobs} compiles", reply.len()))));
@@ -509,15 +509,15 @@ mod tests {
     fn replies_are_told_apart() {
         let fields = |fields: &[&str]| fields.iter().map(|f| f.to_string()).collect::<Vec<_>>();
         let reply = |f: &[&str], kind| parse_reply(&fields(f), kind);
-        assert!(matches!(reply(&["ok", "7000"], "link"), Ok(Outcome::Done { us: 7000 })));
+        assert!(matches!(reply(&["ok", "7000"], "link"), Ok(RequestOutcome::Done { us: 7000 })));
         assert!(matches!(reply(&["ok", "soon"], "link"), Err(ServiceError::Protocol(_))));
-        assert!(matches!(reply(&["link", "wasm-ld: error: y"], "link"), Ok(Outcome::Failed(_))));
+        assert!(matches!(reply(&["link", "wasm-ld: error: y"], "link"), Ok(RequestOutcome::Failed(_))));
         assert!(matches!(reply(&["compile", "wasm-ld: error: y"], "link"), Err(ServiceError::Protocol(_))));
         assert!(matches!(reply(&["error", "link before configure"], "link"), Err(ServiceError::Protocol(_))));
         assert!(matches!(reply(&["ok"], "link"), Err(ServiceError::Protocol(_))));
 
         let compiled = parse_compile_reply(&fields(&["ok", "7000", "compile", "p.cpp:1:1: error: x"]), 2).unwrap();
-        assert!(matches!(compiled[..], [Outcome::Done { us: 7000 }, Outcome::Failed(ref t)] if t.contains("x")));
+        assert!(matches!(compiled[..], [RequestOutcome::Done { us: 7000 }, RequestOutcome::Failed(ref t)] if t.contains("x")));
         let error = parse_compile_reply(&fields(&["error", "compile before configure"]), 2);
         assert!(matches!(error, Err(ServiceError::Protocol(m)) if m.contains("before configure")));
         assert!(matches!(parse_compile_reply(&fields(&["ok", "1"]), 2), Err(ServiceError::Protocol(_))));

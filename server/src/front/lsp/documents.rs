@@ -24,19 +24,19 @@ impl OpenDocuments {
 }
 
 impl OpenBuffers for OpenDocuments {
-    fn open_jank_files(&self) -> Vec<pipeline::Document> {
+    fn open_jank_files(&self) -> Vec<pipeline::FileSnapshot> {
         self.lock()
             .iter()
             .filter(|(uri, _)| uri.path().as_str().ends_with(".jank"))
             .filter_map(|(uri, doc)| {
                 let path = uri.to_file_path()?.into_owned();
-                Some(pipeline::Document { path, text: doc.text().into() })
+                Some(pipeline::FileSnapshot { path, text: doc.text().into() })
             })
             .collect()
     }
 }
 
-/// One open document.
+/// One document open in the editor: its text as a rope, and its version.
 pub struct Document {
     rope: Rope,
     pub version: i32,

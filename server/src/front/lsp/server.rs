@@ -82,7 +82,7 @@ struct Backend {
     supports_progress: Mutex<bool>,
     supports_configuration: Mutex<bool>,
     /// The running pipeline and the settings it runs with; `None` until `initialized`.
-    session: watch::Sender<Option<Arc<Session>>>,
+    running: watch::Sender<Option<Arc<Running>>>,
     status: Arc<Mutex<ServerStatusParams>>,
     progress_ids: AtomicU64,
     /// One (re)configuration at a time: `initialized` and a configuration change arriving
@@ -117,7 +117,8 @@ impl FileDiagnostics {
     }
 }
 
-struct Session {
+/// What runs with the current settings: the pipeline and the app server `app::start` started.
+struct Running {
     settings: Settings,
     pipeline: Arc<Pipeline>,
     app: AppHandle,
@@ -135,7 +136,7 @@ impl Backend {
             init_options: Mutex::new(None),
             supports_progress: Mutex::new(false),
             supports_configuration: Mutex::new(false),
-            session: watch::channel(None).0,
+            running: watch::channel(None).0,
             status: Arc::new(Mutex::new(ServerStatusParams::default())),
             progress_ids: AtomicU64::new(0),
             configuring: tokio::sync::Mutex::new(()),
@@ -178,13 +179,13 @@ impl Backend {
             settings.nrepl_server.port = port;
         }
         self.report_config_problems(&problems).await;
-        let unchanged = self.session.borrow().as_ref().is_some_and(|s| s.settings == settings);
+        let unchanged = self.running.borrow().as_ref().is_some_and(|s| s.settings == settings);
         if unchanged {
             return;
         }
         // Stop the old pipeline's servers, so that the new ones get the same ports.
         drop(lock(&self.nrepl_endpoint).take());
-        if let Some(old) = self.session.send_replace(None) {
+        if let Some(old) = self.running.send_replace(None) {
             old.app.stop().await;
         }
         let started = app::start(&settings, &workspace).await;
@@ -238,7 +239,7 @@ impl Backend {
                 }
             }
         }
-        self.session.send_replace(Some(Arc::new(Session { settings, pipeline: started.pipeline, app: started.app })));
+        self.running.send_replace(Some(Arc::new(Running { settings, pipeline: started.pipeline, app: started.app })));
         self.send_status().await;
     }
 
@@ -313,11 +314,11 @@ impl Backend {
     }
 
     /// The pipeline, waiting for `initialized` to have started it.
-    async fn session(&self) -> Result<Arc<Session>> {
-        let mut rx = self.session.subscribe();
+    async fn running(&self) -> Result<Arc<Running>> {
+        let mut rx = self.running.subscribe();
         let ready = tokio::time::timeout(std::time::Duration::from_secs(30), rx.wait_for(Option::is_some)).await;
         match ready {
-            Ok(Ok(session)) => session.clone().ok_or_else(Error::internal_error),
+            Ok(Ok(running)) => running.clone().ok_or_else(Error::internal_error),
             _ => Err(Error {
                 code: tower_lsp_server::jsonrpc::ErrorCode::ServerError(-32002),
                 message: "jank-hotpatch is not initialized yet".into(),
@@ -342,18 +343,18 @@ impl Backend {
     }
 
     async fn run(&self, uri: &Uri, run: Run) -> Result<PatchReportParams> {
-        let session = self.session().await?;
+        let running = self.running().await?;
         let doc = {
             let documents = self.documents.lock();
             let doc = documents.get(uri).ok_or_else(|| invalid(format!("{} is not open", uri.as_str())))?;
             let path = uri.to_file_path().map(|p| p.into_owned()).unwrap_or_else(|| PathBuf::from(uri.path().as_str()));
-            pipeline::Document { path, text: doc.text().into() }
+            pipeline::FileSnapshot { path, text: doc.text().into() }
         };
         self.set_busy(true).await;
         let progress = self.begin_progress(uri);
         let report = match run {
-            Run::Patch(selection) => session.pipeline.run(&doc, selection, &progress).await,
-            Run::Undo(target) => session.pipeline.undo(&doc, target).await,
+            Run::Patch(selection) => running.pipeline.run(&doc, selection, &progress).await,
+            Run::Undo(target) => running.pipeline.undo(&doc, target).await,
         };
         progress.end(&report);
         if report.superseded {
@@ -563,7 +564,7 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         drop(lock(&self.nrepl_endpoint).take());
-        if let Some(old) = self.session.send_replace(None) {
+        if let Some(old) = self.running.send_replace(None) {
             old.app.stop().await;
         }
         Ok(())
@@ -606,8 +607,8 @@ impl LanguageServer for Backend {
             return;
         }
         // A save right after start waits for the settings, rather than being dropped.
-        let started = match self.session().await {
-            Ok(session) if !session.settings.patch_on_save => return,
+        let started = match self.running().await {
+            Ok(running) if !running.settings.patch_on_save => return,
             Ok(_) => self.hot_patch(&uri, Selection::ChangedForms).await.map(drop),
             Err(e) => Err(e),
         };

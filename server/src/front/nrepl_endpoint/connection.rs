@@ -47,7 +47,8 @@ impl Shared {
     }
 }
 
-enum Outgoing {
+/// What goes to the nREPL client, in order.
+enum ToClient {
     Reply(Message),
     /// Flush what is queued, then close.
     Close,
@@ -57,13 +58,13 @@ enum Outgoing {
 /// and the connection is closed.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Outgoing>,
+    tx: mpsc::Sender<ToClient>,
     stuck: Arc<Notify>,
 }
 
 impl Outbox {
     fn send(&self, reply: Message) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Outgoing::Reply(reply)) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(ToClient::Reply(reply)) {
             self.stuck.notify_one();
         }
     }
@@ -96,14 +97,14 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut
         Some(reason) => tracing::warn!("nREPL client {peer}: {reason}; closing the connection"),
         None => tracing::debug!("nREPL client {peer} disconnected"),
     }
-    let _ = outbox.tx.try_send(Outgoing::Close);
+    let _ = outbox.tx.try_send(ToClient::Close);
     if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
         writer.abort();
     }
 }
 
-async fn write_replies(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, stuck: Arc<Notify>) {
-    while let Some(Outgoing::Reply(reply)) = rx.recv().await {
+async fn write_replies(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<ToClient>, stuck: Arc<Notify>) {
+    while let Some(ToClient::Reply(reply)) = rx.recv().await {
         let bytes = match reply.encode() {
             Ok(bytes) => bytes,
             Err(e) => {

@@ -1,4 +1,4 @@
-//! `eval` and `load-file` through the hot-patch pipeline: the code becomes a [`Document`]
+//! `eval` and `load-file` through the hot-patch pipeline: the code becomes a [`FileSnapshot`]
 //! (the file's real text when the code is exactly where the client says it is in the saved
 //! file, else the namespace's `ns` form followed by the code at the client's line and column),
 //! each top-level form is patched with `Selection::FormAt`, and the report becomes what an
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::pipeline::{jank_paths, line_col, Document, PatchReport, Pipeline, Selection};
+use crate::pipeline::{jank_paths, line_col, FileSnapshot, PatchReport, Pipeline, Selection};
 use crate::reader::{self, Form, FormKind, SourceFile};
 use crate::stages::{LineCol, VarName};
 
@@ -72,7 +72,7 @@ struct NsSource {
 /// Where a form goes: the document, the form's offset in it, and how to map places in the
 /// document back to the client's line and column.
 struct Placed {
-    doc: Document,
+    doc: FileSnapshot,
     offset: usize,
     /// The form's start in the document and as the client counts (both 0-based).
     in_doc: LineCol,
@@ -162,7 +162,7 @@ impl Evaluator {
             }
             let placed = match (&exact, &file_text) {
                 (Some(base), Some(text)) => Placed {
-                    doc: Document { path: file.clone().unwrap_or_default(), text: text.as_str().into() },
+                    doc: FileSnapshot { path: file.clone().unwrap_or_default(), text: text.as_str().into() },
                     offset: base + form.range.start,
                     in_doc: line_col(text, base + form.range.start),
                     in_client: line_col(text, base + form.range.start),
@@ -200,7 +200,7 @@ impl Evaluator {
         let path = self.workspace.join(input.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("NO_SOURCE_FILE"));
         let parsed = reader::parse(&input.contents);
         self.remember_file(&input.contents, Some(&path));
-        let doc = Document { path: path.clone(), text: input.contents.as_str().into() };
+        let doc = FileSnapshot { path: path.clone(), text: input.contents.as_str().into() };
         let ns = parsed.namespace.name().unwrap_or(session_ns);
         // The document is the client's file: places map to themselves.
         let origin = LineCol { line: 0, column: 0 };
@@ -273,7 +273,7 @@ impl Evaluator {
         text.push('\n');
         let path = file.map(Path::to_path_buf).or(source.path).unwrap_or_else(|| self.virtual_path(ns));
         Placed {
-            doc: Document { path, text: text.into() },
+            doc: FileSnapshot { path, text: text.into() },
             offset,
             in_doc,
             in_client: at,
@@ -496,7 +496,7 @@ mod tests {
     #[test]
     fn places_map_back_to_the_client() {
         let placed = Placed {
-            doc: Document { path: PathBuf::new(), text: "".into() },
+            doc: FileSnapshot { path: PathBuf::new(), text: "".into() },
             offset: 0,
             in_doc: LineCol { line: 1, column: 0 },
             in_client: LineCol { line: 0, column: 7 },

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::nrepl::{Message, Value};
-use crate::pipeline::{Document, Pipeline, UndoTarget};
+use crate::pipeline::{FileSnapshot, Pipeline, UndoTarget};
 use crate::stages::LineCol;
 
 use super::eval::offset_of;
@@ -53,7 +53,7 @@ impl Undo {
             }
             None => UndoTarget::LastRun,
         };
-        let report = self.pipeline.undo(&Document { path, text: text.into() }, target).await;
+        let report = self.pipeline.undo(&FileSnapshot { path, text: text.into() }, target).await;
         if !report.ok {
             return Err(report.summary());
         }
