@@ -132,14 +132,14 @@ impl Deliver for StandInPage {
     }
 }
 
-fn stand_in_pipeline() -> Arc<Pipeline> {
+fn stand_in_pipeline(cache_dir: &Path) -> Arc<Pipeline> {
     let backends = Backends {
         compile: Ok(Arc::new(StandInCompile)),
         build: Ok(Arc::new(StandInBuild)),
         check: None,
         deliver: Ok(Arc::new(StandInPage)),
     };
-    Arc::new(Pipeline::new(backends, PatchIds::in_memory()))
+    Arc::new(Pipeline::new(backends, PatchIds::open(cache_dir)))
 }
 
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
@@ -147,7 +147,7 @@ async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
     let settings = NreplServerSettings { enabled: true, port: 0 };
     let jank = Arc::new(Locator::new(jank.map(str::to_string), workspace));
     let cache_dir = workspace.join(jank_hotpatch::config::CACHE_DIR);
-    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace, &cache_dir, None)
+    nrepl_endpoint::start(stand_in_pipeline(&cache_dir), &settings, jank, workspace, &cache_dir, None)
         .await
         .expect("the nREPL endpoint starts")
 }
