@@ -250,6 +250,16 @@ fn version_text(value: &crate::nrepl::Value) -> String {
 /// Compiles the probe file's forms in the scratch namespace: one that needs nothing, one
 /// that calls a var of its own namespace (is `ns` respected?), one with an error (where?).
 async fn probes(d: &mut Diagnosis, compiler: &JankCompiler, scratch: &Path) -> Option<CompiledForm> {
+    let [one, call, broken] = probe_requests(d, scratch)?;
+    let compiled = probe_compile(d, compiler, &one).await?;
+    probe_namespace(d, compiler, &call).await;
+    probe_error_positions(d, compiler, &broken).await;
+    Some(compiled)
+}
+
+/// The probe file written where jank can load it, and its three forms as compile requests:
+/// `probe-one`, `probe-call` and `probe-broken`.
+fn probe_requests(d: &mut Diagnosis, scratch: &Path) -> Option<[CompileRequest; 3]> {
     if let Err(e) = std::fs::create_dir_all(scratch) {
         d.add(Verdict::Fail, "probe compile", format!("cannot create {}: {e}", scratch.display()), None);
         return None;
@@ -281,9 +291,13 @@ async fn probes(d: &mut Diagnosis, compiler: &JankCompiler, scratch: &Path) -> O
         d.add(Verdict::Fail, "probe compile", "the probe file does not read", None);
         return None;
     };
+    Some([one, call, broken])
+}
 
+/// `(defn probe-one [] 1)` compiles: its C++, for the toolchain's probe build.
+async fn probe_compile(d: &mut Diagnosis, compiler: &JankCompiler, one: &CompileRequest) -> Option<CompiledForm> {
     let started = Instant::now();
-    let compiled = match compiler.compile(&one).await {
+    let compiled = match compiler.compile(one).await {
         Ok(compiled) => compiled,
         Err(e) => {
             let fix = "read jank's message; `jank-hotpatch doctor` loads the namespace with load-file first";
@@ -304,8 +318,12 @@ async fn probes(d: &mut Diagnosis, compiler: &JankCompiler, scratch: &Path) -> O
             started.elapsed().as_millis()
         ),
     );
+    Some(compiled)
+}
 
-    match compiler.compile(&call).await {
+/// A call to a var of the probe's own namespace resolves (the op analyses in that namespace).
+async fn probe_namespace(d: &mut Diagnosis, compiler: &JankCompiler, call: &CompileRequest) {
+    match compiler.compile(call).await {
         Ok(_) => d.ok("namespace", "the op analyses in the namespace it is given: a call to a var of the same namespace resolves"),
         Err(e) => d.add(
             Verdict::Warn,
@@ -314,8 +332,11 @@ async fn probes(d: &mut Diagnosis, compiler: &JankCompiler, scratch: &Path) -> O
             Some("forms that call their own namespace's vars fail until jank's op binds *ns* as its eval does (docs/real-jank.md)".into()),
         ),
     }
+}
 
-    match compiler.compile(&broken).await {
+/// jank's errors carry a line and column.
+async fn probe_error_positions(d: &mut Diagnosis, compiler: &JankCompiler, broken: &CompileRequest) {
+    match compiler.compile(broken).await {
         Err(e) if e.location.is_some() => d.ok("error positions", "jank's errors carry line and column"),
         Err(e) => d.add(
             Verdict::Warn,
@@ -333,7 +354,6 @@ async fn probes(d: &mut Diagnosis, compiler: &JankCompiler, scratch: &Path) -> O
             None,
         ),
     }
-    Some(compiled)
 }
 
 /// The start of a long message from jank, on one line.
@@ -494,6 +514,31 @@ fn app_root(d: &mut Diagnosis, settings: &Settings) {
 
 /// The pages connected to a running sidecar now, from its status endpoint.
 async fn pages(d: &mut Diagnosis, cache_dir: &Path) {
+    let Some(app) = find_app(d, cache_dir).await else { return };
+    check_app_page(d, &app.authority).await;
+    let Some(pages) = page_statuses(d, &app) else { return };
+    if pages.is_empty() {
+        d.add(
+            Verdict::Warn,
+            "pages",
+            format!("none connected to {} now", app.authority),
+            Some(format!("open {}", app.url)),
+        );
+    }
+    for page in pages {
+        check_page(d, page);
+    }
+}
+
+/// The app server the last sidecar here wrote down, and its status.
+struct App {
+    url: String,
+    authority: String,
+    status: String,
+}
+
+/// The app server from `<cacheDir>/app-url`, if it answers the status request.
+async fn find_app(d: &mut Diagnosis, cache_dir: &Path) -> Option<App> {
     let url_file: PathBuf = cache_dir.join(APP_URL_FILE);
     let start = "start the sidecar (your editor's jank-hotpatch, or `jank-hotpatch watch`) and open its URL";
     let Ok(url) = std::fs::read_to_string(&url_file) else {
@@ -503,12 +548,12 @@ async fn pages(d: &mut Diagnosis, cache_dir: &Path) {
             format!("no sidecar has served the app here yet (no {})", url_file.display()),
             Some(start.into()),
         );
-        return;
+        return None;
     };
     let url = url.trim();
     let Some((authority, token)) = url.strip_prefix("http://").and_then(|rest| rest.split_once("/?token=")) else {
         d.add(Verdict::Warn, "pages", format!("{} holds no app URL: {url}", url_file.display()), None);
-        return;
+        return None;
     };
     let status = match get(authority, &format!("{STATUS_PATH}?token={token}")).await {
         Ok((200, body)) => body,
@@ -519,13 +564,18 @@ async fn pages(d: &mut Diagnosis, cache_dir: &Path) {
                 format!("the app server at {authority} answered {code} to the status request"),
                 Some(start.into()),
             );
-            return;
+            return None;
         }
         Err(e) => {
             d.add(Verdict::Warn, "pages", format!("no sidecar answers at {authority} ({e})"), Some(start.into()));
-            return;
+            return None;
         }
     };
+    Some(App { url: url.to_string(), authority: authority.to_string(), status })
+}
+
+/// The app server's `/` serves a page with the client.
+async fn check_app_page(d: &mut Diagnosis, authority: &str) {
     match get(authority, "/").await {
         Ok((200, page)) if page.contains(CLIENT_PATH) => {
             d.ok("app server", format!("http://{authority}/ serves the page with {CLIENT_PATH}"))
@@ -538,46 +588,47 @@ async fn pages(d: &mut Diagnosis, cache_dir: &Path) {
         ),
         Err(e) => d.add(Verdict::Warn, "app server", format!("http://{authority}/: {e}"), None),
     }
-    let pages: Vec<PageStatus> = match serde_json::from_str::<serde_json::Value>(&status)
+}
+
+/// The connected pages in the app server's status.
+fn page_statuses(d: &mut Diagnosis, app: &App) -> Option<Vec<PageStatus>> {
+    let pages = serde_json::from_str::<serde_json::Value>(&app.status)
         .ok()
-        .and_then(|v| serde_json::from_value(v["pages"].clone()).ok())
-    {
-        Some(pages) => pages,
-        None => {
-            d.add(Verdict::Warn, "pages", format!("the status at {authority} is not what this version reads"), None);
-            return;
-        }
-    };
-    if pages.is_empty() {
-        d.add(Verdict::Warn, "pages", format!("none connected to {authority} now"), Some(format!("open {url}")));
+        .and_then(|v| serde_json::from_value(v["pages"].clone()).ok());
+    if pages.is_none() {
+        let message = format!("the status at {} is not what this version reads", app.authority);
+        d.add(Verdict::Warn, "pages", message, None);
     }
-    for page in pages {
-        let Some(api) = page.api else {
-            d.add(
-                Verdict::Warn,
-                "page",
-                format!("page {} ({}): its main module has not started", page.id, page.peer),
-                None,
-            );
-            continue;
-        };
-        let hash = api.main_module_sha256.as_deref().map(|h| &h[..h.len().min(12)]).unwrap_or("unknown");
-        let what = format!("page {} ({}): {} Module, main module sha256 {hash}", page.id, page.peer, api.module);
-        let required: Vec<&String> =
-            api.missing.iter().filter(|m| !CLIENT_OPTIONAL.iter().any(|o| m.as_str() == format!("_{o}"))).collect();
-        if api.missing.is_empty() {
-            d.ok("page", format!("{what}, the whole C API"));
-        } else if required.is_empty() {
-            d.add(Verdict::Warn, "page", format!("{what}, falls back without {}", api.missing.join(", ")), None);
-        } else {
-            let lacks = required.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-            d.add(
-                Verdict::Warn,
-                "page",
-                format!("{what}, lacks {lacks}: it cannot load patches"),
-                Some("relink the app with `jank-hotpatch link-flags`".into()),
-            );
-        }
+    pages
+}
+
+/// One page: started, and with the C API patches need.
+fn check_page(d: &mut Diagnosis, page: PageStatus) {
+    let Some(api) = page.api else {
+        d.add(
+            Verdict::Warn,
+            "page",
+            format!("page {} ({}): its main module has not started", page.id, page.peer),
+            None,
+        );
+        return;
+    };
+    let hash = api.main_module_sha256.as_deref().map(|h| &h[..h.len().min(12)]).unwrap_or("unknown");
+    let what = format!("page {} ({}): {} Module, main module sha256 {hash}", page.id, page.peer, api.module);
+    let required: Vec<&String> =
+        api.missing.iter().filter(|m| !CLIENT_OPTIONAL.iter().any(|o| m.as_str() == format!("_{o}"))).collect();
+    if api.missing.is_empty() {
+        d.ok("page", format!("{what}, the whole C API"));
+    } else if required.is_empty() {
+        d.add(Verdict::Warn, "page", format!("{what}, falls back without {}", api.missing.join(", ")), None);
+    } else {
+        let lacks = required.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        d.add(
+            Verdict::Warn,
+            "page",
+            format!("{what}, lacks {lacks}: it cannot load patches"),
+            Some("relink the app with `jank-hotpatch link-flags`".into()),
+        );
     }
 }
 

@@ -95,6 +95,16 @@ impl VarName {
         VarName { ns: ns.into(), name: name.into() }
     }
 
+    /// The one rule for the var a form defines: a definition's name in the namespace it is
+    /// compiled in (jank's reply names the same namespace, checked, and the def's symbol);
+    /// `None` for anything else.
+    pub fn defined_by(ns: &str, kind: &FormKind, name: Option<&str>) -> Option<VarName> {
+        match (kind, name) {
+            (FormKind::Def(_), Some(name)) => Some(VarName::new(ns, name)),
+            _ => None,
+        }
+    }
+
     /// How a REPL prints the var a definition made: `#'ns/name`.
     pub fn printed(&self) -> String {
         format!("#'{self}")

@@ -208,24 +208,26 @@ async fn patch_ids_are_the_sidecars_and_non_functions_fail() {
     }
 }
 
-/// What the fork's code generator turns into nil (an all-literal set, which jank folds into
-/// one constant it has no translation for; `recur`; a call of a local) is refused, never
-/// patched in.
+/// What the fork's code generator turns into nil (an all-literal vector or set, which jank
+/// folds into one constant it has no translation for; `recur`; a call of a local) is refused,
+/// never patched in, with what to write instead.
 #[tokio::test]
 async fn untranslated_parts_are_refused() {
     let cases = [
-        ("(defn f [x] (count #{1 2}))", "unsupported literal"),
-        ("(defn up [n] (loop [i 0] (if (< i n) (recur (inc i)) i)))", "unsupported expr"),
-        ("(defn g [x] (let [h (fn [y] y)] (h x)))", "TODO: call non-var"),
+        ("(defn f [x] (count #{1 2}))", "unsupported literal", "`(hash-set 1 2)`"),
+        ("(defn radius [] (nth [18 30] 0))", "unsupported literal", "build it with a call instead, `(vector 18 30)`"),
+        ("(defn up [n] (loop [i 0] (if (< i n) (recur (inc i)) i)))", "unsupported expr", "`loop`/`recur`"),
+        ("(defn g [x] (let [h (fn [y] y)] (h x)))", "TODO: call non-var", "not a local one"),
     ];
     for mode in [Mode::Contract, Mode::Fork] {
         let dir = workspace(&format!("untranslated-{}", mode.name()));
         let _jank = start_as(&dir, mode, &[]);
         let jank = compiler(&dir);
-        for (id, (form, marker)) in (4..).zip(cases) {
+        for (id, (form, marker, instead)) in (4..).zip(cases) {
             let file = format!("{NS_FORM}\n{form}\n");
             let failure = jank.compile(&request(&dir, &file, form, defn(), id)).await.unwrap_err();
             assert!(failure.message.contains(&format!("compiled it to nil (`// {marker}`")), "{failure:?}");
+            assert!(failure.message.contains(instead), "{failure:?}");
             assert_eq!(failure.location, None);
         }
     }

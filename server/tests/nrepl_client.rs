@@ -61,7 +61,7 @@ async fn against_a_real_nrepl_server() {
     assert!(response.is_error());
     assert!(response.has_status("eval-error"));
     assert!(response.ex().is_some_and(|ex| ex.contains("ArithmeticException")), "{response}");
-    assert!(response.root_ex().is_some());
+    assert!(response.get_str("root-ex").is_some());
     assert!(response.err().contains("Divide by zero"), "{response}");
 
     // nREPL answers [namespace-not-found, done, error] and then another `done`: the extra one

@@ -132,14 +132,14 @@ impl Deliver for StandInPage {
     }
 }
 
-fn stand_in_pipeline() -> Arc<Pipeline> {
+fn stand_in_pipeline(cache_dir: &Path) -> Arc<Pipeline> {
     let backends = Backends {
         compile: Ok(Arc::new(StandInCompile)),
         build: Ok(Arc::new(StandInBuild)),
         check: None,
         deliver: Ok(Arc::new(StandInPage)),
     };
-    Arc::new(Pipeline::new(backends, PatchIds::in_memory()))
+    Arc::new(Pipeline::new(backends, PatchIds::open(cache_dir)))
 }
 
 async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
@@ -147,7 +147,7 @@ async fn endpoint(workspace: &Path, jank: Option<&str>) -> NreplEndpoint {
     let settings = NreplServerSettings { enabled: true, port: 0 };
     let jank = Arc::new(Locator::new(jank.map(str::to_string), workspace));
     let cache_dir = workspace.join(jank_hotpatch::config::CACHE_DIR);
-    nrepl_endpoint::start(stand_in_pipeline(), &settings, jank, workspace, &cache_dir, None)
+    nrepl_endpoint::start(stand_in_pipeline(&cache_dir), &settings, jank, workspace, &cache_dir, None)
         .await
         .expect("the nREPL endpoint starts")
 }
@@ -942,6 +942,23 @@ async fn a_loss_that_does_not_fail_the_eval_is_told_in_err() {
     assert!(!response.has_status("eval-error"), "the evaluation itself went through: {response}");
     let quiet = client.request(eval("(defn kept [] 2)")).await.unwrap();
     assert!(quiet.messages.iter().all(|m| m.get_str("err").is_none_or(str::is_empty)), "{quiet}");
+}
+
+/// A definition evaluated where it stands in its file is compiled in the file's namespace,
+/// whatever namespace the client names: its printed var says so (`VarName::defined_by`, the
+/// pipeline's rule), as does the same form evaluated without its file in that namespace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_definition_prints_the_var_the_pipeline_defines() {
+    let (dir, file, _) = editor_workspace("defined-var");
+    let server = endpoint(&dir, None).await;
+    let (client, session) = client_with_session(server.port()).await;
+    let eval = |code: &str| Message::op("eval").with("session", session.as_str()).with("ns", "user").with("code", code);
+    let in_file =
+        eval("(defn speed [] 4)").with("file", file.display().to_string()).with("line", 4_i64).with("column", 1_i64);
+    let response = client.request(in_file).await.unwrap();
+    assert_eq!(response.value(), Some("#'demo.core/speed"), "{response}");
+    let response = client.request(eval("(defn speed [] 4)")).await.unwrap();
+    assert_eq!(response.value(), Some("#'user/speed"), "{response}");
 }
 
 /// The demo workspace (`demo --prepare`), the stand-in jank, the real pipeline, the demo page

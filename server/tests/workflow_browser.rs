@@ -479,15 +479,20 @@ async fn a_changed_macro_repatches_the_forms_of_other_files_that_use_it() {
 
 /// What a new user types in the demo's first minutes: `clojure.core` functions the page has
 /// (`nth`, `reduce`, `mapv`, `range`, `get`, `assoc`, ...) resolve in jank and run in the
-/// page, called through their vars as the fork's code generator calls them. (A vector of
+/// page, called through their vars as the fork's code generator calls them. A vector of
 /// constants only, `[18 30]`, is a literal jank folds and the fork's generator cannot
-/// translate: the stand-in plays that, and the sidecar refuses it by name.)
+/// translate: the stand-in plays that, the sidecar refuses it saying to write
+/// `(vector 18 30)`, and that form patches.
 #[tokio::test]
 async fn definitions_calling_clojure_core_patch_the_demo_page() {
     let browser = Browser::launch().await;
     let (mut demo, page, _jank, _, _) = demo_with_page("core-fns", &browser).await;
-    demo.edit("(defn radius [] 18)", "(defn radius [] (nth [18 (* 10 3)] 1))").await;
-    demo.edit("(defn speed [] 3)", "(defn speed [] (reduce + (mapv inc (range 3))))").await;
+    demo.edit("(defn radius [] 18)", "(defn radius [] (nth [18 30] 1))").await;
+    let refused = demo.command("jank.hotPatchFile", json!({"uri": demo.uri})).await;
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(refused.to_string().contains("build it with a call instead, `(vector 18 30)`"), "{refused}");
+    demo.edit("(defn radius [] (nth [18 30] 1))", "(defn radius [] (nth (vector 18 30) 1))").await;
+    demo.edit("(defn speed [] 3)", "(defn speed [] (reduce + (mapv inc [0 1 (inc 1)])))").await;
     demo.edit(
         "(str \"clicked \" clicks \" times\")",
         "(str (get (assoc (hash-map) \"word\" \"pressed\") \"word\") \" \" (count (conj (vector 1) clicks)))",

@@ -79,8 +79,8 @@ pub enum CompileError {
     AnalysedElsewhere { analysed: String, declared: String, message: String, location: Option<LineCol> },
     #[error("jank: {0}")]
     Codegen(String),
-    #[error("jank's code generator has no translation for part of this form and compiled it to nil (`// {0}` in its C++): not patched")]
-    Untranslated(String),
+    #[error("jank's code generator has no translation for part of this form and compiled it to nil (`// {marker}` in its C++): not patched. {why}")]
+    Untranslated { marker: &'static str, why: &'static str },
     /// The code generator's C++ would not build, or not run, for a construct of the form.
     #[error("{message}")]
     Edge { message: String, location: Option<LineCol> },
@@ -381,9 +381,9 @@ fn read_compiled(
     }
     // The fork's code generator turns what it cannot translate into nil, with a comment.
     let untranslated = codegen_edges::comments(cpp)
-        .find_map(|comment| UNTRANSLATED.iter().find(|marker| comment.starts_with(**marker)));
-    if let Some(marker) = untranslated {
-        return Err(CompileError::Untranslated(marker.to_string()));
+        .find_map(|comment| UNTRANSLATED.iter().find(|(marker, _)| comment.starts_with(marker)));
+    if let Some(&(marker, why)) = untranslated {
+        return Err(CompileError::Untranslated { marker, why });
     }
     let defined = match &wrapper {
         Some(_) => None,
@@ -422,8 +422,23 @@ fn text_location(form: &FormSource, offset: usize) -> LineCol {
 }
 
 /// The comments of the fork's `wasm_patch_processor` where it emitted nil for something it has
-/// no translation for.
-const UNTRANSLATED: [&str; 4] = ["unsupported expr", "unsupported literal", "TODO: call non-var", "empty fn"];
+/// no translation for, each with why and what to write instead (docs/real-jank.md, "Parts the
+/// code generator cannot translate", has the fork's source lines).
+const UNTRANSLATED: [(&str, &str); 4] = [
+    (
+        "unsupported expr",
+        "It translates literals, calls through vars, locals, vectors and sets with a computed element, \
+         `do`, `let`, `if` and `fn`; not maps, `loop`/`recur`, `try`/`throw`, `case`, `letfn` or `#'var`.",
+    ),
+    (
+        "unsupported literal",
+        "jank folds a vector or set whose elements are all constants (`[18 30]`, `#{1 2}`) into one \
+         constant value, and the code generator translates no constant collection: build it with a \
+         call instead, `(vector 18 30)` or `(hash-set 1 2)`.",
+    ),
+    ("TODO: call non-var", "It calls only vars: call a function defined with `defn`, not a local one."),
+    ("empty fn", "A `fn` needs at least one arity, `(fn [params] body)`."),
+];
 
 /// jank's position (1-based line and column, relative to the code sent) moved into the file
 /// (0-based). `shift`: characters of wrapper before the form on its first line.

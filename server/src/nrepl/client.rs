@@ -265,10 +265,6 @@ impl Response {
         self.get_str("ex")
     }
 
-    pub fn root_ex(&self) -> Option<&str> {
-        self.get_str("root-ex")
-    }
-
     /// The statuses of all replies, in order, without repeats.
     pub fn statuses(&self) -> Vec<&str> {
         let mut all: Vec<&str> = Vec::new();

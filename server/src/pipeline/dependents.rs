@@ -224,9 +224,9 @@ impl Pipeline {
             applied.times.compile_ms += ms(t);
             let mut patched =
                 PatchedForm { ns: ns.clone(), name: form.name.clone(), range: form.range.clone(), value: None };
-            match (mirrored, &target.request.source.namespace, &form.name) {
-                (Ok(()), Namespace::Declared(decl), Some(name)) => {
-                    let var = VarName::new(&ns, name);
+            let var = VarName::defined_by(&ns, &form.kind, form.name.as_deref());
+            match (mirrored, &target.request.source.namespace, var) {
+                (Ok(()), Namespace::Declared(decl), Some(var)) => {
                     patched.value = Some(var.printed());
                     lock(&self.patched).record(&doc.path, target.identity.clone(), target.normalized.clone());
                     if let Some(read) = file.forms.iter().find(|f| f.range == form.range) {

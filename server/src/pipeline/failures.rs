@@ -22,11 +22,7 @@ pub(super) fn shown_in_pages(stage: Stage) -> bool {
 /// The HUD key of a form: as [`PatchOrigin::form_key`] for the patch it would become.
 fn key(doc: &FileSnapshot, kind: &FormKind, name: Option<&str>, ns: &str, start_line: u32) -> String {
     let origin = PatchOrigin { file: doc.path.display().to_string(), line: start_line + 1, form: String::new() };
-    let var = match (kind, name) {
-        (FormKind::Def(_), Some(name)) => Some(VarName::new(ns, name)),
-        _ => None,
-    };
-    origin.form_key(var.as_ref())
+    origin.form_key(VarName::defined_by(ns, kind, name).as_ref())
 }
 
 pub(super) fn request_key(doc: &FileSnapshot, request: &CompileRequest) -> String {

@@ -32,8 +32,9 @@ impl PatchIds {
         ids
     }
 
-    /// Ids that live only in memory (tests, tools that never reach a page twice).
-    pub fn in_memory() -> Self {
+    /// Ids that live only in memory, for the pipeline's unit tests.
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Self {
         let start = clock_floor();
         PatchIds { next: AtomicU64::new(start), reserved_until: Mutex::new(u64::MAX), file: None }
     }

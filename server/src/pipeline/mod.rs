@@ -520,14 +520,11 @@ impl Pipeline {
         normalized: String,
     ) -> Target {
         let ns = file.namespace.name().unwrap_or_default();
-        let slot = match (&form.kind, &form.name) {
-            (FormKind::Def(_), Some(name)) => {
-                let slot = lock(&self.vars).entry(VarName::new(ns, name)).or_default().clone();
-                let generation = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
-                Some((slot, generation))
-            }
-            _ => None,
-        };
+        let slot = VarName::defined_by(ns, &form.kind, form.name.as_deref()).map(|var| {
+            let slot = lock(&self.vars).entry(var).or_default().clone();
+            let generation = slot.latest.fetch_add(1, Ordering::SeqCst) + 1;
+            (slot, generation)
+        });
         let request = CompileRequest {
             patch_id: self.ids.next(),
             source: SourceContext { path: doc.path.clone(), text: doc.text.clone(), namespace: file.namespace.clone() },
@@ -906,8 +903,8 @@ fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
     report.warnings.extend(delivery.warnings.iter().cloned());
 }
 
-/// Each delivered form's value: a definition's var as jank named it (e.g. a def whose symbol
-/// carries another namespace), an expression's value from the page.
+/// Each delivered form's value: a definition's var ([`VarName::defined_by`]), an expression's
+/// value from the page.
 fn show_values(report: &mut PatchReport, ready: &[Ready], delivery: &Delivery) {
     for r in ready {
         let Some(form) = report.forms.iter_mut().find(|f| f.range == r.target.request.form.range) else {
@@ -915,9 +912,9 @@ fn show_values(report: &mut PatchReport, ready: &[Ready], delivery: &Delivery) {
         };
         match r.module.kind {
             PatchKind::Definition => {
-                form.name = Some(r.module.var.name.clone());
-                form.ns = r.module.var.ns.clone();
-                form.value = Some(r.module.var.printed());
+                let request = &r.target.request;
+                form.value = VarName::defined_by(&form.ns, &request.form.kind, request.form.name.as_deref())
+                    .map(|var| var.printed());
             }
             PatchKind::Expression => {
                 form.value = delivery.values.iter().find(|(id, _)| *id == r.module.patch_id).map(|(_, v)| v.clone());

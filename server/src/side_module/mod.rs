@@ -103,21 +103,7 @@ impl SideModuleBuilder {
     /// that cannot be written is logged and the builder works without caching.
     pub async fn new(settings: &BuildSettings, cache_dir: &Path) -> Result<Self, BuildError> {
         let timeout = Duration::from_millis(settings.timeout_ms.max(1));
-        let (cache, work_dir) = match cache::writable(&cache_dir.join("cpp")) {
-            Ok(()) => {
-                let cache = ModuleCache::open(cache_dir.join("modules"), settings.cache_max_mb.saturating_mul(1 << 20));
-                (cache, cache_dir.to_path_buf())
-            }
-            Err(e) => {
-                let fallback = std::env::temp_dir().join(format!("jank-hotpatch-{}", std::process::id()));
-                tracing::warn!(
-                    "cache dir {} is not writable ({e}); building without a cache in {}",
-                    cache_dir.display(),
-                    fallback.display()
-                );
-                (None, fallback)
-            }
-        };
+        let (cache, work_dir) = open_cache(settings, cache_dir);
         let cpp_dir = work_dir.join("cpp");
         let tmp_dir = work_dir.join("tmp");
         for dir in [&cpp_dir, &tmp_dir] {
@@ -125,74 +111,21 @@ impl SideModuleBuilder {
         }
 
         let emscripten = Emscripten::discover(settings.emscripten_root.as_deref(), &tmp_dir, timeout).await?;
-        let tools = match settings.toolchain {
-            Toolchain::Emcc => Tools::Emcc,
-            Toolchain::Clang | Toolchain::Resident if !emscripten.has_direct_tools() => {
-                return Err(BuildError::ToolchainMissing(format!(
-                    "emscripten's clang++/wasm-ld ({}, {}) are missing",
-                    emscripten.compile.program.display(),
-                    emscripten.link.program.display()
-                )))
-            }
-            Toolchain::Clang => Tools::Clang,
-            Toolchain::Resident => Tools::Resident,
-            Toolchain::Auto if emscripten.has_direct_tools() => Tools::Resident,
-            Toolchain::Auto => Tools::Emcc,
-        };
-        let include_flags: Vec<OsString> = settings
-            .include_dirs
-            .iter()
-            .map(|dir| {
-                let mut flag = OsString::from("-I");
-                flag.push(dir);
-                flag
-            })
-            .collect();
-
-        let pch = if settings.pch_headers.is_empty() {
-            None
-        } else {
-            let mut flags = emscripten.compile.flags();
-            flags.extend(include_flags.iter().map(|f| f.to_string_lossy().into_owned()));
-            let prepared = pch::prepare(
-                &emscripten.compile.program,
-                &flags,
-                &settings.pch_headers,
-                &work_dir.join("pch"),
-                timeout,
-            )
-            .await;
-            // A bad header list must not stop patching: build without the PCH.
-            prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
-        };
-
+        let wanted = choose_tools(settings.toolchain, &emscripten)?;
+        let include_flags = include_flags(&settings.include_dirs);
+        let pch = prepare_pch(settings, &emscripten, &include_flags, &work_dir, timeout).await;
         let mut extra = include_flags.clone();
         if let Some(pch) = &pch {
             extra.extend(["-include-pch".into(), pch.into()]);
         }
-        let (resident, no_resident) = match tools {
+        let (tools, resident, no_resident) = match wanted {
             Tools::Resident => match start_resident(settings, &emscripten, &extra, &tmp_dir, timeout).await {
-                Ok(resident) => (Some(resident), None),
-                Err(e) => (None, Some(e.to_string())),
+                Ok(resident) => (Tools::Resident, Some(resident), None),
+                Err(e) => (Tools::Clang, None, Some(e.to_string())),
             },
-            Tools::Clang | Tools::Emcc => (None, None),
+            Tools::Clang | Tools::Emcc => (wanted, None, None),
         };
-        let tools = if tools == Tools::Resident && resident.is_none() { Tools::Clang } else { tools };
-
-        // The resident build writes the direct tools' bytes: one cache for both.
-        let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Clang };
-        let fingerprint = blake3::hash(
-            format!(
-                "{:?}\n{}\n{:?}\n{}",
-                bytes_from,
-                emscripten.fingerprint,
-                settings.include_dirs,
-                settings.pch_headers.join("\n")
-            )
-            .as_bytes(),
-        )
-        .to_hex()
-        .to_string();
+        let fingerprint = fingerprint(tools, &emscripten, settings);
         Ok(SideModuleBuilder {
             emscripten,
             tools,
@@ -474,6 +407,88 @@ fn service_failed(resident: &Arc<ResidentBuild>, e: ServiceError, what: &Path) {
     );
     let resident = Arc::clone(resident);
     tokio::spawn(async move { resident.restart().await });
+}
+
+/// The module cache under `cache_dir` and the directory builds work in; a cache dir that
+/// cannot be written gives no cache and a private temporary work dir (logged).
+fn open_cache(settings: &BuildSettings, cache_dir: &Path) -> (Option<ModuleCache>, PathBuf) {
+    match cache::writable(&cache_dir.join("cpp")) {
+        Ok(()) => {
+            let cache = ModuleCache::open(cache_dir.join("modules"), settings.cache_max_mb.saturating_mul(1 << 20));
+            (cache, cache_dir.to_path_buf())
+        }
+        Err(e) => {
+            let fallback = std::env::temp_dir().join(format!("jank-hotpatch-{}", std::process::id()));
+            tracing::warn!(
+                "cache dir {} is not writable ({e}); building without a cache in {}",
+                cache_dir.display(),
+                fallback.display()
+            );
+            (None, fallback)
+        }
+    }
+}
+
+/// The tools `build.toolchain` asks for, given what this emscripten has. `Resident` may still
+/// fall back to `Clang` when the build service does not start.
+fn choose_tools(toolchain: Toolchain, emscripten: &Emscripten) -> Result<Tools, BuildError> {
+    Ok(match toolchain {
+        Toolchain::Emcc => Tools::Emcc,
+        Toolchain::Clang | Toolchain::Resident if !emscripten.has_direct_tools() => {
+            return Err(BuildError::ToolchainMissing(format!(
+                "emscripten's clang++/wasm-ld ({}, {}) are missing",
+                emscripten.compile.program.display(),
+                emscripten.link.program.display()
+            )))
+        }
+        Toolchain::Clang => Tools::Clang,
+        Toolchain::Resident => Tools::Resident,
+        Toolchain::Auto if emscripten.has_direct_tools() => Tools::Resident,
+        Toolchain::Auto => Tools::Emcc,
+    })
+}
+
+fn include_flags(dirs: &[PathBuf]) -> Vec<OsString> {
+    dirs.iter()
+        .map(|dir| {
+            let mut flag = OsString::from("-I");
+            flag.push(dir);
+            flag
+        })
+        .collect()
+}
+
+/// The precompiled header `build.pchHeaders` asks for, if any and if it builds.
+async fn prepare_pch(
+    settings: &BuildSettings,
+    emscripten: &Emscripten,
+    include_flags: &[OsString],
+    work_dir: &Path,
+    timeout: Duration,
+) -> Option<PathBuf> {
+    if settings.pch_headers.is_empty() {
+        return None;
+    }
+    let mut flags = emscripten.compile.flags();
+    flags.extend(include_flags.iter().map(|f| f.to_string_lossy().into_owned()));
+    let prepared =
+        pch::prepare(&emscripten.compile.program, &flags, &settings.pch_headers, &work_dir.join("pch"), timeout).await;
+    // A bad header list must not stop patching: build without the PCH.
+    prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
+}
+
+/// Toolchain, flags, PCH: what besides the form decides the module's bytes.
+fn fingerprint(tools: Tools, emscripten: &Emscripten, settings: &BuildSettings) -> String {
+    // The resident build writes the direct tools' bytes: one cache for both.
+    let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Clang };
+    let inputs = format!(
+        "{:?}\n{}\n{:?}\n{}",
+        bytes_from,
+        emscripten.fingerprint,
+        settings.include_dirs,
+        settings.pch_headers.join("\n")
+    );
+    blake3::hash(inputs.as_bytes()).to_hex().to_string()
 }
 
 /// Starts the build service for the direct tools' commands plus `extra`; the error (logged

@@ -11,8 +11,8 @@
 //! booleans, vectors, sets, maps, `if`, `let`, `do`, `when`, `fn` (0-3 parameters, first arity),
 //! `def`, `defn`, `defn-`, `defonce`, `defmacro` (expanded at analysis time with the macro's
 //! definition as last evaluated on this side, as jank does), `quote`, `comment`, `ns` with
-//! `:require` (`:as`, `:refer`), calls through vars, and a few functions of `clojure.core`,
-//! `clojure.set` and `clojure.string`. Symbols resolve as jank's analyzer resolves them, and an unknown
+//! `:require` (`:as`, `:refer`), calls through vars, and the functions the demo's page runtime
+//! has (`runtime::PAGE_FNS`). Symbols resolve as jank's analyzer resolves them, and an unknown
 //! namespace silently becomes the session's (`user`), as in jank.
 //!
 //! `loop` is analysed as a `let`; `recur`, `throw`, `try`, `case`, `letfn` compile to the fork's

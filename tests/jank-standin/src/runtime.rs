@@ -1,6 +1,6 @@
-//! The stand-in's tiny runtime: values, namespaces and vars, a few `clojure.core`,
-//! `clojure.set` and `clojure.string` functions, and an interpreter for analyzed
-//! expressions, so `eval` and `load-file` answer with values printed as jank prints them.
+//! The stand-in's tiny runtime: values, namespaces and vars, the functions the demo's page
+//! runtime has ([`PAGE_FNS`]), and an interpreter for analyzed expressions, so `eval` and
+//! `load-file` answer with values printed as jank prints them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -67,11 +67,12 @@ pub const CORE_FNS: &[&str] = &[
     "name",
 ];
 
-/// Namespaces that can be required without being loaded first, with their functions.
-const LIBRARIES: &[(&str, &[&str])] = &[
-    ("clojure.set", &["union", "intersection", "difference"]),
-    ("clojure.string", &["join", "upper-case", "lower-case", "trim"]),
-];
+/// Every function the demo's runtime in the page has, by namespace (`demo/runtime/core.cpp`,
+/// whose table a test holds to this list): the stand-in knows no other, so that it never
+/// compiles a call the page cannot make. The namespaces besides `clojure.core` can be
+/// required without being loaded first; `clojure.string` is one of jank's, but the page has
+/// none of its functions.
+pub const PAGE_FNS: &[(&str, &[&str])] = &[(CORE, CORE_FNS), ("clojure.set", &["union"]), ("clojure.string", &[])];
 
 #[derive(Clone, Debug)]
 pub enum Val {
@@ -178,7 +179,7 @@ impl Env {
         if self.namespaces.contains_key(name) {
             return Ok(());
         }
-        match LIBRARIES.iter().find(|(lib, _)| *lib == name) {
+        match PAGE_FNS.iter().find(|(lib, _)| *lib == name) {
             Some((lib, fns)) => {
                 self.define_library(lib, fns);
                 Ok(())
@@ -631,31 +632,9 @@ fn builtin(interpreter: &mut Interpreter, ns: &str, name: &str, args: Vec<Val>) 
                 other => return Err(JankError::execution(format!("Doesn't support name: {}.", other.pr_str()))),
             }
         }
-        ("clojure.set", _) => {
+        ("clojure.set", "union") => {
             let sets = args.iter().map(elements).collect::<Result<Vec<_>, _>>()?;
-            let mut iter = sets.into_iter();
-            let first = iter.next().unwrap_or_default();
-            Val::Set(iter.fold(dedup(first), |acc, set| match name {
-                "union" => dedup(acc.into_iter().chain(set).collect()),
-                "intersection" => acc.into_iter().filter(|v| set.contains(v)).collect(),
-                _ => acc.into_iter().filter(|v| !set.contains(v)).collect(),
-            }))
-        }
-        ("clojure.string", "join") => match args.as_slice() {
-            [items] => Val::Str(elements(items)?.iter().map(Val::str).collect()),
-            [separator, items] => {
-                Val::Str(elements(items)?.iter().map(Val::str).collect::<Vec<_>>().join(&separator.str()))
-            }
-            _ => return Err(JankError::execution("Wrong number of args passed to clojure.string/join.")),
-        },
-        ("clojure.string", "upper-case" | "lower-case" | "trim") => {
-            arity(1)?;
-            let s = args[0].str();
-            Val::Str(match name {
-                "upper-case" => s.to_uppercase(),
-                "lower-case" => s.to_lowercase(),
-                _ => s.trim().to_string(),
-            })
+            Val::Set(dedup(sets.into_iter().flatten().collect()))
         }
         _ => return Err(JankError::execution(format!("{ns}/{name} is not implemented by the stand-in."))),
     })
@@ -945,19 +924,37 @@ mod tests {
         assert!(eval(&mut env, "`(a ~b)").unwrap_err().contains("syntax-quote"));
     }
 
-    /// The page's `clojure.core` (the table in `demo/runtime/core.cpp`) is the stand-in's.
+    /// The page's functions (the table in `demo/runtime/core.cpp`) are the stand-in's, in
+    /// every namespace.
     #[test]
-    fn the_stand_in_knows_clojure_core_as_the_page_has_it() {
+    fn the_stand_in_knows_the_functions_the_page_has() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../demo/runtime/core.cpp");
         let cpp = std::fs::read_to_string(&path).unwrap();
-        let page: std::collections::BTreeSet<&str> = cpp
+        let page: std::collections::BTreeSet<(&str, &str)> = cpp
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("{ \"clojure.core\", \""))
-            .filter_map(|rest| rest.split('"').next())
+            .filter_map(|l| l.trim().strip_prefix("{ \""))
+            .filter_map(|rest| match rest.split("\"").collect::<Vec<_>>()[..] {
+                [ns, ", ", name, ..] => Some((ns, name)),
+                _ => None,
+            })
             .collect();
-        let here: std::collections::BTreeSet<&str> = CORE_FNS.iter().copied().collect();
+        let here: std::collections::BTreeSet<(&str, &str)> =
+            PAGE_FNS.iter().flat_map(|(ns, fns)| fns.iter().map(move |f| (*ns, *f))).collect();
         assert!(page.len() > 40, "read {} functions from {}", page.len(), path.display());
-        assert_eq!(here, page, "CORE_FNS against {}", path.display());
+        assert_eq!(here, page, "PAGE_FNS against {}", path.display());
+    }
+
+    /// What the page cannot call, the stand-in does not resolve: jank's `clojure.string` and
+    /// the rest of `clojure.set` are refused, not compiled into a call that fails in the page.
+    #[test]
+    fn what_the_page_lacks_does_not_resolve() {
+        let mut env = Env::default();
+        let ns = "(ns a (:require [clojure.set :as set] [clojure.string :as str]))";
+        assert_eq!(eval(&mut env, &format!("{ns} (count (set/union #{{1 2}} #{{2 3}}))")), Ok("3".into()));
+        for (code, symbol) in [("(str/join [1 2])", "str/join"), ("(set/intersection #{1} #{1})", "set/intersection")] {
+            let error = eval(&mut env, &format!("{ns} {code}")).unwrap_err();
+            assert!(error.contains(&format!("Unable to resolve symbol '{symbol}'")), "{code}: {error}");
+        }
     }
 
     #[test]

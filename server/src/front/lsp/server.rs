@@ -158,27 +158,7 @@ impl Backend {
     async fn configure(&self) {
         let _one_at_a_time = self.configuring.lock().await;
         let workspace = self.workspace();
-        let (mut settings, mut problems) = Settings::load(&workspace);
-        if let Some(options) = lock(&self.init_options).clone() {
-            problems.extend(settings.apply(&options, "initializationOptions"));
-        }
-        if *lock(&self.supports_configuration) {
-            let item = ConfigurationItem { scope_uri: None, section: Some("jankHotpatch".into()) };
-            match self.client.configuration(vec![item]).await {
-                Ok(values) => {
-                    for value in values {
-                        problems.extend(settings.apply(&value, "workspace/configuration"));
-                    }
-                }
-                Err(e) => tracing::warn!("workspace/configuration failed: {e}"),
-            }
-        }
-        settings.resolve_paths(&workspace);
-        if let Some(port) = self.options.nrepl_port {
-            settings.nrepl_server.enabled = true;
-            settings.nrepl_server.port = port;
-        }
-        self.report_config_problems(&problems).await;
+        let settings = self.read_settings(&workspace).await;
         let unchanged = self.running.borrow().as_ref().is_some_and(|s| s.settings == settings);
         if unchanged {
             return;
@@ -195,6 +175,44 @@ impl Backend {
         }
         let files = DiskFiles::new(roots).with_buffers(Arc::new(self.documents.clone()));
         started.pipeline.set_workspace(Arc::new(files));
+        self.announce_start(&started).await;
+        if settings.nrepl_server.enabled {
+            self.start_nrepl_endpoint(&started, &settings, &workspace).await;
+        }
+        self.running.send_replace(Some(Arc::new(Running { settings, pipeline: started.pipeline, app: started.app })));
+        self.send_status().await;
+    }
+
+    /// The settings from every layer (files, initializationOptions, workspace/configuration,
+    /// the command line), their problems shown to the user.
+    async fn read_settings(&self, workspace: &Path) -> Settings {
+        let (mut settings, mut problems) = Settings::load(workspace);
+        if let Some(options) = lock(&self.init_options).clone() {
+            problems.extend(settings.apply(&options, "initializationOptions"));
+        }
+        if *lock(&self.supports_configuration) {
+            let item = ConfigurationItem { scope_uri: None, section: Some("jankHotpatch".into()) };
+            match self.client.configuration(vec![item]).await {
+                Ok(values) => {
+                    for value in values {
+                        problems.extend(settings.apply(&value, "workspace/configuration"));
+                    }
+                }
+                Err(e) => tracing::warn!("workspace/configuration failed: {e}"),
+            }
+        }
+        settings.resolve_paths(workspace);
+        if let Some(port) = self.options.nrepl_port {
+            settings.nrepl_server.enabled = true;
+            settings.nrepl_server.port = port;
+        }
+        self.report_config_problems(&problems).await;
+        settings
+    }
+
+    /// Tells the user how the new pipeline started (warnings, status) and follows its pages
+    /// and runtime errors.
+    async fn announce_start(&self, started: &app::Started) {
         for warning in &started.warnings {
             self.client.show_message(MessageType::WARNING, format!("jank-hotpatch: {warning}")).await;
         }
@@ -205,42 +223,37 @@ impl Backend {
             status.app_url = started.app_url.clone();
             status.pages = 0;
         }
-        if let Some(page_count) = started.page_count {
+        if let Some(page_count) = started.page_count.clone() {
             self.follow_page_count(page_count);
         }
         if let Some(errors) = started.runtime_errors.clone() {
             self.follow_runtime_errors(errors);
         }
-        if settings.nrepl_server.enabled {
-            let jank = started.jank.clone();
-            let cache_dir = settings.cache_dir(&workspace);
-            let errors = started.runtime_errors.clone();
-            match nrepl_endpoint::start(
-                started.pipeline.clone(),
-                &settings.nrepl_server,
-                jank,
-                &workspace,
-                &cache_dir,
-                errors,
-            )
-                .await
-            {
-                Ok(endpoint) => {
-                    tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());
-                    *lock(&self.nrepl_endpoint) = Some(endpoint);
-                }
-                Err(e) => {
-                    self.client
-                        .show_message(
-                            MessageType::ERROR,
-                            format!("jank-hotpatch: the nREPL endpoint cannot start: {e}"),
-                        )
-                        .await;
-                }
+    }
+
+    /// Starts the nREPL endpoint on the new pipeline; a failure is shown, not fatal.
+    async fn start_nrepl_endpoint(&self, started: &app::Started, settings: &Settings, workspace: &Path) {
+        let cache_dir = settings.cache_dir(workspace);
+        let endpoint = nrepl_endpoint::start(
+            started.pipeline.clone(),
+            &settings.nrepl_server,
+            started.jank.clone(),
+            workspace,
+            &cache_dir,
+            started.runtime_errors.clone(),
+        )
+        .await;
+        match endpoint {
+            Ok(endpoint) => {
+                tracing::info!("nREPL endpoint for CIDER, Calva and Conjure on 127.0.0.1:{}", endpoint.port());
+                *lock(&self.nrepl_endpoint) = Some(endpoint);
+            }
+            Err(e) => {
+                self.client
+                    .show_message(MessageType::ERROR, format!("jank-hotpatch: the nREPL endpoint cannot start: {e}"))
+                    .await;
             }
         }
-        self.running.send_replace(Some(Arc::new(Running { settings, pipeline: started.pipeline, app: started.app })));
-        self.send_status().await;
     }
 
     /// Keeps the status's page count current until the app server stops.

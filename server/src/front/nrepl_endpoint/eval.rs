@@ -69,10 +69,23 @@ struct NsSource {
     path: Option<PathBuf>,
 }
 
+/// Where evaluated code comes from (see [`Evaluator::origin`]).
+struct Origin {
+    /// Where the code starts as the client counts (0-based).
+    client_start: LineCol,
+    file: Option<PathBuf>,
+    /// The namespace `file` declares.
+    file_ns: Option<String>,
+    /// Where the code starts in the file's saved text, with that text, when it is exactly there.
+    exact: Option<(usize, String)>,
+}
+
 /// Where a form goes: the document, the form's offset in it, and how to map places in the
 /// document back to the client's line and column.
 struct Placed {
     doc: FileSnapshot,
+    /// The namespace the document declares: the pipeline compiles the form in it.
+    ns: String,
     offset: usize,
     /// The form's start in the document and as the client counts (both 0-based).
     in_doc: LineCol,
@@ -100,18 +113,8 @@ impl Evaluator {
         emit: &mut (dyn FnMut(EvalEvent) + Send),
     ) -> String {
         let named_ns = input.ns.clone().filter(|n| !n.is_empty());
-        match tooling::answer(&input.code, named_ns.as_deref().unwrap_or(session_ns)) {
-            Some(Answer::Value(value)) => {
-                let ns = named_ns.unwrap_or_else(|| session_ns.clone());
-                emit(EvalEvent::Value { value, ns: ns.clone() });
-                return ns;
-            }
-            Some(Answer::InNs(ns)) => {
-                *session_ns = ns.clone();
-                emit(EvalEvent::Value { value: ns.clone(), ns: ns.clone() });
-                return ns;
-            }
-            None => {}
+        if let Some(ns) = answer_tooling(input, named_ns.as_deref(), session_ns, emit) {
+            return ns;
         }
         let code = reader::parse(&input.code);
         let client_start = LineCol {
@@ -125,31 +128,15 @@ impl Evaluator {
             emit(failure("read", &error.message, file.as_deref(), at, &ns));
             return ns;
         }
-        let file_text = file.as_deref().and_then(|f| std::fs::read_to_string(f).ok());
-        let file_ns = file_text.as_deref().and_then(|text| self.remember_file(text, file.as_deref()));
-        // Only a source file (one that declares its namespace) can stand for the code: Calva's
-        // REPL window is a file of the workspace too, a transcript.
-        let exact = file_ns
-            .as_ref()
-            .and(file_text.as_deref())
-            .and_then(|text| exact_place(text, &input.code, &code, client_start));
+        let origin = self.origin(&input.code, &code, client_start, file);
         // The ns the client names, else the file's (what the pipeline compiles in), else the session's.
-        let mut ns = named_ns.or(file_ns.clone()).unwrap_or_else(|| session_ns.clone());
+        let mut ns = named_ns.or(origin.file_ns.clone()).unwrap_or_else(|| session_ns.clone());
         for form in &code.forms {
             match form.kind {
                 FormKind::Ns => {
-                    let text = &input.code[form.range.clone()];
-                    if let reader::Namespace::Declared(decl) = &reader::parse(text).namespace {
-                        ns = decl.name.clone();
+                    if let Some(declared) = self.enter_ns(&input.code[form.range.clone()], &origin) {
+                        ns = declared;
                         *session_ns = ns.clone();
-                        // `(ns a)` alone switches to `a` without dropping its requires, as in Clojure
-                        // (Conjure sends it before a buffer's first eval).
-                        let bare = decl.normalized == format!("(ns {ns})");
-                        if !bare || !lock(&self.namespaces).contains_key(&ns) {
-                            // The file is the namespace's only if it declares it (not Calva's REPL window).
-                            let source = file.clone().filter(|_| file_ns.as_deref() == Some(ns.as_str()));
-                            self.remember(&ns, text, source);
-                        }
                     }
                     emit(EvalEvent::Value { value: "nil".into(), ns: ns.clone() });
                     continue;
@@ -160,19 +147,7 @@ impl Evaluator {
                 }
                 FormKind::Def(_) | FormKind::Expression => {}
             }
-            let placed = match (&exact, &file_text) {
-                (Some(base), Some(text)) => Placed {
-                    doc: FileSnapshot { path: file.clone().unwrap_or_default(), text: text.as_str().into() },
-                    offset: base + form.range.start,
-                    in_doc: line_col(text, base + form.range.start),
-                    in_client: line_col(text, base + form.range.start),
-                    file: file.clone(),
-                },
-                _ => {
-                    let at = shift(client_start, line_col(&input.code, form.range.start));
-                    self.synthesize(&ns, &input.code[form.range.clone()], at, file.as_deref())
-                }
-            };
+            let placed = self.place(&input.code, form, &origin, &ns);
             let report = self.pipeline.run(&placed.doc, Selection::FormAt(placed.offset), &()).await;
             match outcome(&report, form, &ns, &placed) {
                 Ok(events) => events.into_iter().for_each(&mut *emit),
@@ -183,6 +158,55 @@ impl Evaluator {
             }
         }
         ns
+    }
+
+    /// Where the evaluated code comes from: the file the client names, and whether the code
+    /// is exactly there in its saved text. Remembers the file's `ns` form.
+    fn origin(&self, code_text: &str, code: &SourceFile, client_start: LineCol, file: Option<PathBuf>) -> Origin {
+        let file_text = file.as_deref().and_then(|f| std::fs::read_to_string(f).ok());
+        let file_ns = file_text.as_deref().and_then(|text| self.remember_file(text, file.as_deref()));
+        // Only a source file (one that declares its namespace) can stand for the code: Calva's
+        // REPL window is a file of the workspace too, a transcript.
+        let exact = file_ns
+            .as_ref()
+            .and(file_text.as_deref())
+            .and_then(|text| exact_place(text, code_text, code, client_start))
+            .zip(file_text.clone());
+        Origin { client_start, file, file_ns, exact }
+    }
+
+    /// An evaluated `ns` form: the namespace it declares, remembered with its requires.
+    fn enter_ns(&self, text: &str, origin: &Origin) -> Option<String> {
+        let reader::Namespace::Declared(decl) = &reader::parse(text).namespace else { return None };
+        let ns = decl.name.clone();
+        // `(ns a)` alone switches to `a` without dropping its requires, as in Clojure
+        // (Conjure sends it before a buffer's first eval).
+        let bare = decl.normalized == format!("(ns {ns})");
+        if !bare || !lock(&self.namespaces).contains_key(&ns) {
+            // The file is the namespace's only if it declares it (not Calva's REPL window).
+            let source = origin.file.clone().filter(|_| origin.file_ns.as_deref() == Some(ns.as_str()));
+            self.remember(&ns, text, source);
+        }
+        Some(ns)
+    }
+
+    /// The document a form of the evaluated code is patched in: the file itself when the code
+    /// is exactly there, else one made for it in namespace `ns`.
+    fn place(&self, code_text: &str, form: &Form, origin: &Origin, ns: &str) -> Placed {
+        match (&origin.exact, &origin.file_ns) {
+            (Some((base, text)), Some(file_ns)) => Placed {
+                doc: FileSnapshot { path: origin.file.clone().unwrap_or_default(), text: text.as_str().into() },
+                ns: file_ns.clone(),
+                offset: base + form.range.start,
+                in_doc: line_col(text, base + form.range.start),
+                in_client: line_col(text, base + form.range.start),
+                file: origin.file.clone(),
+            },
+            _ => {
+                let at = shift(origin.client_start, line_col(code_text, form.range.start));
+                self.synthesize(ns, &code_text[form.range.clone()], at, origin.file.as_deref())
+            }
+        }
     }
 
     /// Loads a whole file as nREPL's `load-file` does, answering with its last form's value:
@@ -206,6 +230,7 @@ impl Evaluator {
         let origin = LineCol { line: 0, column: 0 };
         let placed = |form: &Form| Placed {
             doc: doc.clone(),
+            ns: ns.to_string(),
             offset: form.range.start,
             in_doc: origin,
             in_client: origin,
@@ -225,10 +250,7 @@ impl Evaluator {
         if let (false, Some(message)) = (definitions.forms.is_empty(), &definitions.message) {
             emit(EvalEvent::Warning(format!("{message}\n")));
         }
-        let mut value = match (&last.kind, &last.name) {
-            (FormKind::Def(_), Some(name)) => Some(VarName::new(ns, name).printed()),
-            _ => None,
-        };
+        let mut value = VarName::defined_by(ns, &last.kind, last.name.as_deref()).map(|var| var.printed());
         for form in parsed.forms.iter().filter(|f| f.kind == FormKind::Expression) {
             let placed = placed(form);
             let report = self.pipeline.run(&doc, Selection::FormAt(placed.offset), &()).await;
@@ -274,6 +296,7 @@ impl Evaluator {
         let path = file.map(Path::to_path_buf).or(source.path).unwrap_or_else(|| self.virtual_path(ns));
         Placed {
             doc: FileSnapshot { path, text: text.into() },
+            ns: ns.to_string(),
             offset,
             in_doc,
             in_client: at,
@@ -368,16 +391,35 @@ fn shift(start: LineCol, inside: LineCol) -> LineCol {
 }
 
 /// The replies for one form's report, or the failure that ends the evaluation.
+/// An evaluation about the REPL itself ([`tooling`]), answered without the pipeline; the
+/// namespace it leaves the session in.
+fn answer_tooling(
+    input: &EvalInput,
+    named_ns: Option<&str>,
+    session_ns: &mut String,
+    emit: &mut (dyn FnMut(EvalEvent) + Send),
+) -> Option<String> {
+    match tooling::answer(&input.code, named_ns.unwrap_or(session_ns))? {
+        Answer::Value(value) => {
+            let ns = named_ns.map_or_else(|| session_ns.clone(), str::to_string);
+            emit(EvalEvent::Value { value, ns: ns.clone() });
+            Some(ns)
+        }
+        Answer::InNs(ns) => {
+            *session_ns = ns.clone();
+            emit(EvalEvent::Value { value: ns.clone(), ns: ns.clone() });
+            Some(ns)
+        }
+    }
+}
+
 fn outcome(report: &PatchReport, form: &Form, ns: &str, placed: &Placed) -> Result<Vec<EvalEvent>, EvalEvent> {
     if let Some(failed) = failed(report, placed, ns) {
         return Err(failed);
     }
     let mut events: Vec<EvalEvent> = report.output.iter().map(|line| EvalEvent::Output(format!("{line}\n"))).collect();
-    let value = match (&form.kind, &form.name, &report.value) {
-        (FormKind::Def(_), Some(name), _) => Some(VarName::new(ns, name).printed()),
-        (_, _, Some(value)) => Some(value.clone()),
-        _ => None,
-    };
+    let defined = VarName::defined_by(&placed.ns, &form.kind, form.name.as_deref());
+    let value = defined.map(|var| var.printed()).or_else(|| report.value.clone());
     if report.pages == 0 || value.is_none() || report.superseded {
         if let Some(message) = &report.message {
             events.push(EvalEvent::Warning(format!("{message}\n")));
@@ -497,6 +539,7 @@ mod tests {
     fn places_map_back_to_the_client() {
         let placed = Placed {
             doc: FileSnapshot { path: PathBuf::new(), text: "".into() },
+            ns: "user".into(),
             offset: 0,
             in_doc: LineCol { line: 1, column: 0 },
             in_client: LineCol { line: 0, column: 7 },
