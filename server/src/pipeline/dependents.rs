@@ -601,4 +601,20 @@ mod tests {
             [VarName::new("a.macros", "twice")]
         );
     }
+
+    #[test]
+    fn only_the_files_that_name_a_changed_macro_or_a_macro_that_uses_it_are_read() {
+        let files = files(&[
+            ("a.jank", "(ns a.macros)\n(defmacro twice [x] (list '* 2 x))\n"),
+            ("quad.jank", "(ns q (:require [a.macros :refer [twice]]))\n(defmacro quad [x] (list 'twice x))\n"),
+            ("user.jank", "(ns u (:require [q :as q]))\n(defn f [] (q/quad 1))\n"),
+            ("none.jank", "(ns n)\n(defn twice [] 1)\n(defn quad [] 2)\n"),
+        ]);
+        let read: Vec<String> = users_of(&files, &[VarName::new("a.macros", "twice")])
+            .iter()
+            .map(|f| f.doc.path.display().to_string())
+            .collect();
+        // The macro's own file may use it too.
+        assert_eq!(read, ["a.jank", "quad.jank", "user.jank"]);
+    }
 }
