@@ -15,8 +15,12 @@
 //! through macros that use it; re-patching them through [`Pipeline::patch`] like a save of
 //! their file; the macros' part of the build cache key ([`Pipeline::form_key`]), so that a
 //! form is never served from the cache with another expansion than the one it needs.
-//! Must not touch: the stages (only through the pipeline's own `patch`), any editor protocol
-//! (files come through [`WorkspaceFiles`]).
+//! Also owns the index of the workspace's files ([`Indexed`]: each file parsed once per text,
+//! with the macros it defines and the vars it may name), which picks the files a run reads
+//! for uses ([`users_of`]); every file's dependents go out in one run of the pipeline
+//! ([`Pipeline::patch_files`]: one side module, one delivery).
+//! Must not touch: the stages (only through the pipeline's own `patch_files`), any editor
+//! protocol (files come through [`WorkspaceFiles`]).
 //!
 //! Limits (by name, no macro expansion here): a local binding with a macro's name, or a
 //! quoted symbol, counts as a use (the form is re-patched for nothing); a use the text does
