@@ -36,7 +36,7 @@ pub use report::{readme_part, readme_section, Goal, Ratio};
 pub use stats::{ScenarioResult, StageSummary, Summary};
 
 /// The scenarios, in the order they run (`--scenarios` takes these names).
-pub const SCENARIOS: [&str; 12] = [
+pub const SCENARIOS: [&str; 13] = [
     "small",
     "small-idle",
     "save-page",
@@ -46,6 +46,7 @@ pub const SCENARIOS: [&str; 12] = [
     "cache",
     "undo",
     "save5",
+    "macro20",
     "headers",
     "pages10",
     "soak",

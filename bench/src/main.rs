@@ -38,7 +38,7 @@ struct Cli {
     #[arg(long, default_value_t = 1)]
     pages: usize,
     /// Scenarios to run (default all): small, small-idle, save-page, floor, emcc-o0, original,
-    /// cache, undo, save5, headers, pages10, soak.
+    /// cache, undo, save5, macro20, headers, pages10, soak.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::rig::MACRO_USERS;
 use super::stats::{ScenarioResult, Summary, STAGES};
 use super::{BenchError, BenchResults, DEFAULT_ITERATIONS};
 
@@ -124,6 +125,11 @@ pub fn goals(results: &BenchResults) -> Vec<Goal> {
         0.3,
     );
     ratio_goal("a save of 5 forms <= 2x one form (build p50)", over(build("save5"), build("small")), 2.0);
+    ratio_goal(
+        &format!("a macro change re-patching {MACRO_USERS} users <= 3x one form (editor's clock p50)"),
+        over(clock("macro20"), clock("small")),
+        3.0,
+    );
     if let Some(soak) = &results.soak {
         let growth_mb = soak.sidecar_rss_growth_kib() as f64 / 1024.0;
         goals.push(Goal {

@@ -31,7 +31,40 @@ pub const SOAK_FORM: &str = "bench-soak";
 pub const SAVED_FORM: &str = "bench-saved";
 pub const SAVE_FORMS: [&str; 5] = ["bench-save-1", "bench-save-2", "bench-save-3", "bench-save-4", "bench-save-5"];
 
+/// The macro scenario's definitions: each uses the macro, spread over a few files as an app's
+/// namespaces would be.
+pub const MACRO_USERS: usize = 20;
+const MACRO_USER_FILES: usize = 4;
+const MACRO_SOURCE: &str = "src/demo/bench_macro.jank";
+
 const PATCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The macro the scenario changes: its users return `factor` times their number.
+fn macro_text(factor: i64) -> String {
+    format!("(ns demo.bench-macro)\n\n(defmacro bench-scaled [x]\n  (list '* {factor} x))\n")
+}
+
+/// The namespace and file of the users' file `file` (from 1).
+fn users_ns(file: usize) -> (String, String) {
+    (format!("demo.bench-users-{file}"), format!("src/demo/bench_users_{file}.jank"))
+}
+
+/// The definitions of the users' file `file`: `bench-user-<n>` returns `(m/bench-scaled n)`.
+fn users_text(file: usize) -> String {
+    let per_file = MACRO_USERS / MACRO_USER_FILES;
+    let mut text = format!("(ns {} (:require [demo.bench-macro :as m]))\n\n", users_ns(file).0);
+    for n in (file - 1) * per_file + 1..=file * per_file {
+        text.push_str(&format!("(defn bench-user-{n} [] (m/bench-scaled {n}))\n"));
+    }
+    text
+}
+
+/// The macro scenario's editor state: the macro's document, once its files are written, opened
+/// and patched.
+pub struct MacroDocument {
+    uri: String,
+    version: i32,
+}
 
 /// A directory removed on drop.
 pub struct Scratch(PathBuf);
@@ -99,6 +132,7 @@ pub struct Rig {
     app_url: String,
     document: BenchDocument,
     next_value: i64,
+    macro_doc: Option<MacroDocument>,
     _standin: Standin,
     // Last: removed after every process in it has been told to stop.
     scratch: Scratch,
@@ -151,6 +185,7 @@ impl Rig {
             app_url,
             document,
             next_value: 1,
+            macro_doc: None,
             _standin: standin,
             scratch,
         };
@@ -272,6 +307,70 @@ impl Rig {
         Ok((report.map_err(|e| self.sidecar_error(e))?, clock))
     }
 
+    /// `jank.hotPatchFile` on `uri`; the report and the editor's clock in ms.
+    async fn patch_file(&mut self, uri: &str) -> Result<(Value, f64), BenchError> {
+        let args = json!({"command": "jank.hotPatchFile", "arguments": [{"uri": uri}]});
+        let started = Instant::now();
+        let report = self.editor.try_request("workspace/executeCommand", args, PATCH_TIMEOUT).await;
+        let clock = ms(started);
+        self.forget_notifications();
+        Ok((report.map_err(|e| self.sidecar_error(e))?, clock))
+    }
+
+    /// Writes, opens and patches the macro and its users' files (once): the pages then run
+    /// every user, and jank has the macro.
+    pub async fn macro_files(&mut self) -> Result<&mut MacroDocument, BenchError> {
+        if self.macro_doc.is_none() {
+            let mut files = vec![(MACRO_SOURCE.to_string(), macro_text(1))];
+            files.extend((1..=MACRO_USER_FILES).map(|file| (users_ns(file).1, users_text(file))));
+            for (source, text) in &files {
+                let path = self.workspace.join(source);
+                std::fs::write(&path, text).map_err(|e| BenchError::io(format!("write {}", path.display()), e))?;
+                let uri = file_uri(&path);
+                let open = json!({"textDocument": {"uri": uri, "languageId": "jank", "version": 1, "text": text}});
+                self.editor.try_notify("textDocument/didOpen", open).await.map_err(|e| self.sidecar_error(e))?;
+                let (report, _) = self.patch_file(&uri).await?;
+                if report["ok"] != json!(true) {
+                    return Err(BenchError::NotApplied(format!("the first patch of {source}: {report}")));
+                }
+            }
+            self.macro_doc = Some(MacroDocument { uri: file_uri(&self.workspace.join(MACRO_SOURCE)), version: 1 });
+        }
+        self.macro_doc.as_mut().ok_or_else(|| BenchError::Sidecar("the macro's document is gone".into()))
+    }
+
+    /// Changes the macro to multiply by `factor` (`didChange`) and patches its file, which
+    /// re-patches its [`MACRO_USERS`] users; the report and the editor's clock in ms.
+    pub async fn change_macro(&mut self, factor: i64) -> Result<(Value, f64), BenchError> {
+        let doc = self.macro_files().await?;
+        doc.version += 1;
+        let uri = doc.uri.clone();
+        let params = json!({
+            "textDocument": {"uri": uri, "version": doc.version},
+            "contentChanges": [{"text": macro_text(factor)}],
+        });
+        self.editor.try_notify("textDocument/didChange", params).await.map_err(|e| self.sidecar_error(e))?;
+        self.patch_file(&uri).await
+    }
+
+    /// The number of side modules the first page loaded so far.
+    pub async fn modules_loaded(&self) -> Result<i64, BenchError> {
+        let page = self.pages.first().ok_or_else(|| BenchError::Cdp("no page is open".into()))?;
+        let modules = page.try_eval("window.jankHotpatch.modules").await.map_err(BenchError::Cdp)?;
+        modules.as_i64().ok_or_else(|| BenchError::Cdp(format!("the page counts no modules: {modules}")))
+    }
+
+    /// What is wrong with the macro's users on the pages, if anything: each must return
+    /// `factor` times its number.
+    pub async fn check_macro_users(&self, factor: i64) -> Result<(), BenchError> {
+        let per_file = MACRO_USERS / MACRO_USER_FILES;
+        for n in 1..=MACRO_USERS {
+            let ns = users_ns((n - 1) / per_file + 1).0;
+            self.check_var(&ns, &format!("bench-user-{n}"), factor * n as i64).await?;
+        }
+        Ok(())
+    }
+
     /// `didSave`, then the `jank/patchStatus` it causes; the report and the editor's clock.
     pub async fn save(&mut self) -> Result<(Value, f64), BenchError> {
         self.forget_notifications();
@@ -325,12 +424,18 @@ impl Rig {
     /// What is wrong on the pages, if anything: each page must run `name` returning `value`
     /// and show no load error.
     pub async fn check_pages(&self, name: &str, value: i64) -> Result<(), BenchError> {
+        self.check_var(NS, name, value).await
+    }
+
+    async fn check_var(&self, ns: &str, name: &str, value: i64) -> Result<(), BenchError> {
         for (i, page) in self.pages.iter().enumerate() {
-            let state =
-                page.try_eval(&read_var_js(name)).await.map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
+            let state = page
+                .try_eval(&read_var_js(ns, name))
+                .await
+                .map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
             if state["value"].as_i64() != Some(value) || !state["lastError"].is_null() {
                 return Err(BenchError::NotApplied(format!(
-                    "page {} runs {NS}/{name} = {} (expected {value}); page state {state}",
+                    "page {} runs {ns}/{name} = {} (expected {value}); page state {state}",
                     i + 1,
                     state["value"]
                 )));
@@ -400,14 +505,14 @@ pub fn report_problem(report: &Value, forms: usize, pages: usize) -> Option<Stri
     }
 }
 
-/// Reads `demo.core/<name>`'s value through jank's C API in the page, and the client's state.
-fn read_var_js(name: &str) -> String {
+/// Reads `<ns>/<name>`'s value through jank's C API in the page, and the client's state.
+fn read_var_js(ns: &str, name: &str) -> String {
     format!(
         "(() => {{
   const M = window.Module, s = window.jankHotpatch || {{}};
   if (!M || !M.calledRun) return {{ value: null, lastError: 'the runtime is not ready' }};
   const c = (t) => {{ const n = M.lengthBytesUTF8(t) + 1, p = M._malloc(n); M.stringToUTF8(t, p, n); return p; }};
-  const f = M._jank_deref(M._jank_var_intern_c(c('{NS}'), c('{name}')));
+  const f = M._jank_deref(M._jank_var_intern_c(c('{ns}'), c('{name}')));
   const value = f && M._jank_truthy(f) ? Number(M._jank_to_integer(M._jank_call0(f))) : null;
   return {{ value, lastError: s.lastError || null, applied: (s.applied || []).length, connected: !!s.connected }};
 }})()"

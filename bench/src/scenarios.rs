@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use super::baselines::{self, Way};
 use super::memory::{page_memory, rss_kib};
-use super::rig::{report_problem, sample_of, Rig, CACHE_FORM, SAVED_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM};
+use super::rig::{
+    report_problem, sample_of, Rig, CACHE_FORM, MACRO_USERS, SAVED_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM,
+};
 use super::stats::{Sample, ScenarioResult};
 use super::{fanout, BenchError, BenchOptions, BenchResults, Fanout, PageSoak, Soak};
 use jank_hotpatch::config::{Settings, Toolchain};
@@ -125,6 +127,14 @@ async fn run_scenario(
             ScenarioResult::from_samples("save5", "file save, 5 forms changed", &samples)
                 .with_note("didChange of 5 defns + didSave, timed until jank/patchStatus arrives")
         }
+        "macro20" => {
+            let samples = measure_macro(rig, warmup, n, pages).await?;
+            ScenarioResult::from_samples("macro20", &format!("a macro change re-patching {MACRO_USERS} users"), &samples)
+                .with_note(format!(
+                    "didChange of a defmacro + jank.hotPatchFile on its file, which re-patches the {MACRO_USERS} definitions \
+                     using it in 4 other files; each step checks that the page loaded them in one side module"
+                ))
+        }
         "soak" => {
             let (row, soak) = soak(rig, options.soak_patches(), pages).await?;
             results.soak = Some(soak);
@@ -190,6 +200,38 @@ async fn measure(
             return Err(BenchError::NotApplied(format!("{}: {problem}", step_name(step))));
         }
         rig.check_pages(last, expected).await?;
+        if i >= warmup {
+            samples.push(sample_of(&report, clock)?);
+        }
+    }
+    Ok(samples)
+}
+
+/// `warmup` unmeasured then `iterations` measured changes of the macro; after each, the report
+/// must list every user patched, the first page must have loaded exactly one module more, and
+/// every page must run every user's new expansion.
+async fn measure_macro(rig: &mut Rig, warmup: usize, iterations: usize, pages: usize) -> Result<Vec<Sample>, BenchError> {
+    let mut samples = Vec::with_capacity(iterations);
+    rig.macro_files().await?;
+    for i in 0..warmup + iterations {
+        let factor = rig.fresh_value();
+        let before = rig.modules_loaded().await?;
+        let (report, clock) = rig.change_macro(factor).await?;
+        if let Some(problem) = report_problem(&report, 1, pages) {
+            return Err(BenchError::NotApplied(format!("the macro: {problem}")));
+        }
+        let users = report["dependents"].as_array().map_or(0, |d| d.iter().filter(|d| d["ok"] == true).count());
+        if users != MACRO_USERS {
+            return Err(BenchError::NotApplied(format!("re-patched {users} users, expected {MACRO_USERS}: {report}")));
+        }
+        let after = rig.modules_loaded().await?;
+        if after != before + 1 {
+            return Err(BenchError::NotApplied(format!(
+                "the page loaded {} modules for one macro change, expected 1",
+                after - before
+            )));
+        }
+        rig.check_macro_users(factor).await?;
         if i >= warmup {
             samples.push(sample_of(&report, clock)?);
         }

@@ -15,8 +15,12 @@
 //! through macros that use it; re-patching them through [`Pipeline::patch`] like a save of
 //! their file; the macros' part of the build cache key ([`Pipeline::form_key`]), so that a
 //! form is never served from the cache with another expansion than the one it needs.
-//! Must not touch: the stages (only through the pipeline's own `patch`), any editor protocol
-//! (files come through [`WorkspaceFiles`]).
+//! Also owns the index of the workspace's files ([`Indexed`]: each file parsed once per text,
+//! with the macros it defines and the vars it may name), which picks the files a run reads
+//! for uses ([`users_of`]); every file's dependents go out in one run of the pipeline
+//! ([`Pipeline::patch_files`]: one side module, one delivery).
+//! Must not touch: the stages (only through the pipeline's own `patch_files`), any editor
+//! protocol (files come through [`WorkspaceFiles`]).
 //!
 //! Limits (by name, no macro expansion here): a local binding with a macro's name, or a
 //! quoted symbol, counts as a use (the form is re-patched for nothing); a use the text does
@@ -27,13 +31,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 use super::workspace::WorkspaceFiles;
-use super::{is_superseded, lock, ms, problem, FileSnapshot, Pipeline, ProgressSink, Target};
+use super::{is_superseded, lock, ms, problem, FileSnapshot, Group, Pipeline, ProgressSink, Target};
 use crate::reader::{self, DefKind, Form, FormKind, Namespace, NsDecl, Refer, SourceFile};
 use crate::stages::{CompileRequest, FormKey, Stage, StageFailure, VarName};
 
@@ -46,6 +51,55 @@ pub(super) struct Macros {
     known: Mutex<HashMap<VarName, Known>>,
     /// Whether the workspace's files were read once for their macros.
     scanned: AtomicBool,
+    /// The workspace's files as last read, parsed: a file is parsed again only when its text
+    /// changed.
+    index: Mutex<HashMap<PathBuf, Arc<Indexed>>>,
+}
+
+/// A workspace file in the index: its text, its forms, and the vars it may name.
+pub(super) struct Indexed {
+    pub doc: FileSnapshot,
+    pub file: SourceFile,
+    /// Every var a symbol of its text may name, resolved through its `ns` form (more than its
+    /// definitions use: enough to leave out the files that use none of a run's macros).
+    refs: BTreeSet<VarName>,
+    /// The macros it defines.
+    macros: Vec<VarName>,
+}
+
+impl Indexed {
+    pub(super) fn new(doc: FileSnapshot) -> Self {
+        let file = reader::parse(&doc.text);
+        let (refs, macros) = match (&file.namespace, file.errors.is_empty()) {
+            (Namespace::Declared(decl), true) => (
+                reader::symbols(&doc.text).into_iter().flat_map(|s| names(decl, s)).collect(),
+                file.forms
+                    .iter()
+                    .filter(|f| is_macro(&f.kind))
+                    .filter_map(|f| f.name.as_deref().map(|name| VarName::new(&decl.name, name)))
+                    .collect(),
+            ),
+            _ => (BTreeSet::new(), Vec::new()),
+        };
+        Indexed { doc, file, refs, macros }
+    }
+}
+
+impl Macros {
+    /// `docs` indexed: each parsed again only when its text differs from the index's. The
+    /// index then holds `docs` only (a file deleted since is forgotten).
+    fn index(&self, docs: Vec<FileSnapshot>) -> Vec<Arc<Indexed>> {
+        let mut index = lock(&self.index);
+        let files: Vec<Arc<Indexed>> = docs
+            .into_iter()
+            .map(|doc| match index.get(&doc.path) {
+                Some(known) if known.doc.text == doc.text => known.clone(),
+                _ => Arc::new(Indexed::new(doc)),
+            })
+            .collect();
+        *index = files.iter().map(|f| (f.doc.path.clone(), f.clone())).collect();
+        files
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -152,16 +206,18 @@ impl Pipeline {
                 return Some(warning);
             }
         };
+        let files = self.macros.index(files);
         let mut known = lock(&self.macros.known);
-        for doc in &files {
-            let file = reader::parse(&doc.text);
-            let Namespace::Declared(decl) = &file.namespace else { continue };
+        for indexed in &files {
+            let Namespace::Declared(decl) = &indexed.file.namespace else { continue };
             if !lock(&self.hooks).contains_key(&decl.name) {
-                self.learn_hooks(&file, super::Extent::Whole);
+                self.learn_hooks(&indexed.file, super::Extent::Whole);
             }
-            for form in file.forms.iter().filter(|f| is_macro(&f.kind)) {
+            for form in indexed.file.forms.iter().filter(|f| is_macro(&f.kind)) {
                 if let Some(name) = &form.name {
-                    known.entry(VarName::new(&decl.name, name)).or_insert_with(|| learned(decl, &doc.text, form));
+                    known
+                        .entry(VarName::new(&decl.name, name))
+                        .or_insert_with(|| learned(decl, &indexed.doc.text, form));
                 }
             }
         }
@@ -254,16 +310,10 @@ impl Pipeline {
         let mut docs: Vec<FileSnapshot> =
             self.workspace_files().await?.into_iter().filter(|d| d.path != doc.path).collect();
         docs.push(doc.clone());
-        let files: Vec<(FileSnapshot, SourceFile)> = docs
-            .into_iter()
-            .map(|d| {
-                let file = reader::parse(&d.text);
-                (d, file)
-            })
-            .collect();
+        let files = users_of(&self.macros.index(docs), changed);
         let found: Vec<Dependent> = dependents_of(&files, changed)
             .into_iter()
-            .filter(|d| !(files[d.file].0.path == doc.path && skip.contains(&files[d.file].1.forms[d.form].range)))
+            .filter(|d| !(files[d.file].doc.path == doc.path && skip.contains(&files[d.file].file.forms[d.form].range)))
             .collect();
         if found.is_empty() {
             return Ok(Vec::new());
@@ -276,40 +326,44 @@ impl Pipeline {
         );
         // Per file: the changed macros its forms use, its macros evaluated, its other forms.
         let mut by_file: BTreeMap<usize, (BTreeSet<VarName>, Applied, Vec<Target>)> = BTreeMap::new();
-        let is_macro_form = |d: &&Dependent| is_macro(&files[d.file].1.forms[d.form].kind);
+        let is_macro_form = |d: &&Dependent| is_macro(&files[d.file].file.forms[d.form].kind);
         // Macros that use a changed macro are changed too: evaluated, each after the macros it
         // uses, before any user compiles.
         let mut macros: Vec<&Dependent> = found.iter().filter(is_macro_form).collect();
         macros.sort_by_key(|d| (d.round, d.file, d.form));
         for dependent in macros {
-            let (d, file) = &files[dependent.file];
-            let target = self.target(d, file, &file.forms[dependent.form]);
-            let applied = self.define_macros(d, vec![target], progress).await;
+            let Indexed { doc, file, .. } = &*files[dependent.file];
+            let target = self.target(doc, file, &file.forms[dependent.form]);
+            let applied = self.define_macros(doc, vec![target], progress).await;
             by_file.entry(dependent.file).or_default().1.absorb(applied);
         }
         for dependent in &found {
-            let (d, file) = &files[dependent.file];
+            let Indexed { doc, file, .. } = &*files[dependent.file];
             let entry = by_file.entry(dependent.file).or_default();
             entry.0.extend(dependent.uses.iter().cloned());
             if !is_macro_form(&dependent) {
-                entry.2.push(self.target(d, file, &file.forms[dependent.form]));
+                entry.2.push(self.target(doc, file, &file.forms[dependent.form]));
             }
         }
-        let runs = by_file.into_iter().map(|(index, (uses, applied, others))| {
-            let doc = &files[index].0;
-            async move {
-                let mut report = self.patch(doc, others, Vec::new(), progress).await;
+        // Every file's forms in one run: one build (one side module), one delivery.
+        let (groups, rest): (Vec<Group>, Vec<_>) = by_file
+            .into_iter()
+            .map(|(index, (uses, applied, others))| {
+                let doc = files[index].doc.clone();
+                (Group { doc: doc.clone(), targets: others, untouched: Vec::new() }, (doc, uses, applied))
+            })
+            .unzip();
+        let reports = self.patch_files(groups, progress).await;
+        let total_ms = ms(started);
+        Ok(reports
+            .into_iter()
+            .zip(rest)
+            .map(|(mut report, (doc, uses, applied))| {
                 merge_first(&mut report, &applied);
-                report.total_ms = ms(started);
-                DependentFile {
-                    path: doc.path.clone(),
-                    text: doc.text.clone(),
-                    macros: uses.into_iter().collect(),
-                    report,
-                }
-            }
-        });
-        Ok(futures::future::join_all(runs).await)
+                report.total_ms = total_ms;
+                DependentFile { path: doc.path, text: doc.text, macros: uses.into_iter().collect(), report }
+            })
+            .collect())
     }
 }
 
@@ -397,17 +451,38 @@ fn names(decl: &NsDecl, symbol: &str) -> Vec<VarName> {
     std::iter::once(VarName::new(&decl.name, symbol)).chain(referred.map(|r| VarName::new(&r.ns, symbol))).collect()
 }
 
+/// The files that may use one of `macros`: those that name one, or a macro defined in a file
+/// that does, and so on (what [`dependents_of`] needs to read, out of the whole workspace).
+fn users_of(files: &[Arc<Indexed>], macros: &[VarName]) -> Vec<Arc<Indexed>> {
+    let mut wanted: BTreeSet<&VarName> = macros.iter().collect();
+    let mut chosen = vec![false; files.len()];
+    loop {
+        let mut grew = false;
+        for (file, chosen) in files.iter().zip(chosen.iter_mut()) {
+            if !*chosen && file.refs.iter().any(|r| wanted.contains(r)) {
+                *chosen = true;
+                grew = true;
+                wanted.extend(&file.macros);
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    files.iter().zip(chosen).filter(|(_, chosen)| *chosen).map(|(file, _)| file.clone()).collect()
+}
+
 /// The definitions of `files` that use one of `macros`, and, when such a definition is a
 /// macro itself, those that use it, and so on; in file and form order. The macros' own
 /// definitions are not among them.
-pub(super) fn dependents_of(files: &[(FileSnapshot, SourceFile)], macros: &[VarName]) -> Vec<Dependent> {
+pub(super) fn dependents_of(files: &[Arc<Indexed>], macros: &[VarName]) -> Vec<Dependent> {
     // Per changed macro, the changed macros it stands for (itself, or those it uses).
     let mut wanted: BTreeMap<VarName, BTreeSet<VarName>> =
         macros.iter().map(|m| (m.clone(), BTreeSet::from([m.clone()]))).collect();
     let mut found: BTreeMap<(usize, usize), (BTreeSet<VarName>, usize)> = BTreeMap::new();
     for round in 0.. {
         let mut grew = false;
-        for (index, (doc, file)) in files.iter().enumerate() {
+        for (index, Indexed { doc, file, .. }) in files.iter().map(|f| &**f).enumerate() {
             let (Namespace::Declared(decl), true) = (&file.namespace, file.errors.is_empty()) else { continue };
             for (at, form) in file.forms.iter().enumerate() {
                 let (FormKind::Def(keyword), Some(name)) = (&form.kind, &form.name) else { continue };
@@ -449,10 +524,10 @@ mod tests {
 
     use super::*;
 
-    fn files(sources: &[(&str, &str)]) -> Vec<(FileSnapshot, SourceFile)> {
+    fn files(sources: &[(&str, &str)]) -> Vec<Arc<Indexed>> {
         sources
             .iter()
-            .map(|(path, text)| (FileSnapshot { path: PathBuf::from(path), text: Arc::from(*text) }, reader::parse(text)))
+            .map(|(path, text)| Arc::new(Indexed::new(FileSnapshot { path: PathBuf::from(path), text: Arc::from(*text) })))
             .collect()
     }
 
@@ -469,7 +544,7 @@ mod tests {
         dependents_of(&files, &macros)
             .into_iter()
             .map(|d| {
-                format!("{}:{}", files[d.file].0.path.display(), files[d.file].1.forms[d.form].name.as_deref().unwrap())
+                format!("{}:{}", files[d.file].doc.path.display(), files[d.file].file.forms[d.form].name.as_deref().unwrap())
             })
             .collect()
     }
@@ -529,5 +604,21 @@ mod tests {
             dependents_of(&files, &[VarName::new("a.macros", "twice")])[0].uses,
             [VarName::new("a.macros", "twice")]
         );
+    }
+
+    #[test]
+    fn only_the_files_that_name_a_changed_macro_or_a_macro_that_uses_it_are_read() {
+        let files = files(&[
+            ("a.jank", "(ns a.macros)\n(defmacro twice [x] (list '* 2 x))\n"),
+            ("quad.jank", "(ns q (:require [a.macros :refer [twice]]))\n(defmacro quad [x] (list 'twice x))\n"),
+            ("user.jank", "(ns u (:require [q :as q]))\n(defn f [] (q/quad 1))\n"),
+            ("none.jank", "(ns n)\n(defn twice [] 1)\n(defn quad [] 2)\n"),
+        ]);
+        let read: Vec<String> = users_of(&files, &[VarName::new("a.macros", "twice")])
+            .iter()
+            .map(|f| f.doc.path.display().to_string())
+            .collect();
+        // The macro's own file may use it too.
+        assert_eq!(read, ["a.jank", "quad.jank", "user.jank"]);
     }
 }

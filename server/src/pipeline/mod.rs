@@ -124,6 +124,13 @@ struct VarSlot {
     lock: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// A file's forms to patch in a run of several files, and its forms fine again without a patch.
+struct Group {
+    doc: FileSnapshot,
+    targets: Vec<Target>,
+    untouched: Vec<String>,
+}
+
 /// One form on its way through the stages.
 struct Target {
     request: CompileRequest,
@@ -546,21 +553,42 @@ impl Pipeline {
         untouched: Vec<String>,
         progress: &dyn ProgressSink,
     ) -> PatchReport {
-        let requests: Vec<CompileRequest> = targets.iter().map(|t| t.request.clone()).collect();
-        let forms = targets
-            .iter()
-            .map(|t| PatchedForm {
-                ns: t.request.source.namespace.name().unwrap_or_default().to_string(),
-                name: t.request.form.name.clone(),
-                range: t.request.form.range.clone(),
-                value: None,
-            })
-            .collect();
-        let mut report = PatchReport { forms, ..PatchReport::default() };
+        let group = Group { doc: doc.clone(), targets, untouched };
+        self.patch_files(vec![group], progress).await.pop().unwrap_or_default()
+    }
+
+    /// Patches the targets of several files as one run: one build of every form that needs
+    /// one (one side module), one delivery; a report per file, in order.
+    async fn patch_files(&self, groups: Vec<Group>, progress: &dyn ProgressSink) -> Vec<PatchReport> {
+        let mut owners = Vec::new();
+        let mut docs = Vec::with_capacity(groups.len());
+        let mut requests: Vec<Vec<CompileRequest>> = Vec::with_capacity(groups.len());
+        let mut untouched = Vec::new();
+        let mut reports = Vec::with_capacity(groups.len());
+        let mut targets = Vec::new();
+        for (g, group) in groups.into_iter().enumerate() {
+            let forms = group
+                .targets
+                .iter()
+                .map(|t| PatchedForm {
+                    ns: t.request.source.namespace.name().unwrap_or_default().to_string(),
+                    name: t.request.form.name.clone(),
+                    range: t.request.form.range.clone(),
+                    value: None,
+                })
+                .collect();
+            reports.push(PatchReport { forms, ..PatchReport::default() });
+            requests.push(group.targets.iter().map(|t| t.request.clone()).collect());
+            owners.extend(std::iter::repeat(g).take(group.targets.len()));
+            targets.extend(group.targets);
+            untouched.extend(group.untouched);
+            docs.push(group.doc);
+        }
         let outcomes = self.prepare(targets, progress).await;
         let mut ready = Vec::new();
-        let mut superseded = 0;
-        for outcome in outcomes {
+        let mut superseded = vec![0; reports.len()];
+        for (outcome, &g) in outcomes.into_iter().zip(&owners) {
+            let report = &mut reports[g];
             match outcome {
                 FormOutcome::Ready(r, times) => {
                     report.stages.max_with(&times);
@@ -573,37 +601,32 @@ impl Pipeline {
                         };
                         report.form_warnings.push(problem(Stage::Compile, failure, &r.target.request.form));
                     }
-                    ready.push(*r);
+                    ready.push((g, *r));
                 }
                 FormOutcome::Failed(problem, times) => {
                     report.stages.max_with(&times);
                     report.problems.push(problem);
                 }
-                FormOutcome::Superseded => superseded += 1,
+                FormOutcome::Superseded => superseded[g] += 1,
             }
         }
-        let failed = report
-            .problems
+        let failed = reports
             .iter()
-            .filter(|p| failures::shown_in_pages(p.stage))
-            .filter_map(|p| requests.iter().find(|r| r.form.range == p.range).map(|r| failures::failure(doc, r, p)))
+            .zip(docs.iter().zip(&requests))
+            .flat_map(|(report, (doc, requests))| {
+                report.problems.iter().filter(|p| failures::shown_in_pages(p.stage)).filter_map(move |p| {
+                    requests.iter().find(|r| r.form.range == p.range).map(|r| failures::failure(doc, r, p))
+                })
+            })
             .collect();
         self.show_failures(failed, untouched).await;
         if !ready.is_empty() {
-            self.deliver(doc, ready, &mut report, progress).await;
+            self.deliver(&docs, ready, &mut reports, progress).await;
         }
-        if let Some(first) = report.problems.first() {
-            report.ok = false;
-            report.error = Some(ReportError { stage: first.stage, message: first.message.clone() });
-            report.message.get_or_insert_with(|| format!("{} failed: {}", first.stage, first.message));
-        } else if superseded > 0 && report.forms.len() == superseded {
-            report.ok = true;
-            report.superseded = true;
-            report.message = Some("superseded by a newer edit of the same form".into());
-        } else {
-            report.ok = true;
+        for (report, superseded) in reports.iter_mut().zip(superseded) {
+            settle_run(report, superseded);
         }
-        report
+        reports
     }
 
     async fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {
@@ -763,57 +786,74 @@ impl Pipeline {
         }
     }
 
-    /// Sends the ready forms of `doc` to every connected page and reports what the pages did.
-    async fn deliver(&self, doc: &FileSnapshot, ready: Vec<Ready>, report: &mut PatchReport, progress: &dyn ProgressSink) {
+    /// Sends the ready forms (each with the index of its file in `docs` and `reports`) to
+    /// every connected page in one batch, and reports what the pages did to each file's report.
+    async fn deliver(
+        &self,
+        docs: &[FileSnapshot],
+        ready: Vec<(usize, Ready)>,
+        reports: &mut [PatchReport],
+        progress: &dyn ProgressSink,
+    ) {
+        let fail_all = |reports: &mut [PatchReport], stage: Stage, failure: &StageFailure| {
+            for (g, r) in &ready {
+                reports[*g].problems.push(problem(stage, failure.clone(), &r.target.request.form));
+            }
+        };
         let deliver = match &self.backends.deliver {
             Ok(deliver) => deliver,
-            Err(why) => {
-                for r in &ready {
-                    report.problems.push(problem(
-                        Stage::Deliver,
-                        StageFailure::new(why.clone()),
-                        &r.target.request.form,
-                    ));
-                }
-                return;
-            }
+            Err(why) => return fail_all(reports, Stage::Deliver, &StageFailure::new(why.clone())),
         };
         progress.stage(Stage::Deliver);
-        let delivery = match deliver.deliver_batch(patches_of(doc, &ready), &self.hooks_for(&ready)).await {
+        let patches = ready.iter().map(|(g, r)| patch_of(&docs[*g], r)).collect();
+        let hooks = self.hooks_for(ready.iter().map(|(_, r)| r));
+        let delivery = match deliver.deliver_batch(patches, &hooks).await {
             Ok(delivery) => delivery,
-            Err(failure) => {
-                for r in &ready {
-                    report.problems.push(problem(Stage::Deliver, failure.clone(), &r.target.request.form));
-                }
-                return;
-            }
+            Err(failure) => return fail_all(reports, Stage::Deliver, &failure),
         };
-        take_delivery(report, &delivery);
-        report.value = delivery.value.clone();
-        show_values(report, &ready, &delivery);
         if !delivery.failures.is_empty() {
-            let message = delivery.failures.join("; ");
-            for r in &ready {
-                report.problems.push(problem(Stage::Load, StageFailure::new(message.clone()), &r.target.request.form));
+            fail_all(reports, Stage::Load, &StageFailure::new(delivery.failures.join("; ")));
+        }
+        let mut by_file: BTreeMap<usize, Vec<Ready>> = BTreeMap::new();
+        for (g, r) in ready {
+            by_file.entry(g).or_default().push(r);
+        }
+        let mut mirrored = Vec::new();
+        // What the pages printed and warned, once per batch: on the first file's report.
+        if let Some(first) = by_file.keys().next().map(|&g| &mut reports[g]) {
+            first.value = delivery.value.clone();
+            first.output = delivery.output.clone();
+            first.warnings.extend(delivery.hook_failures.iter().cloned());
+            first.warnings.extend(delivery.warnings.iter().cloned());
+        }
+        for (g, ready) in by_file {
+            let report = &mut reports[g];
+            take_delivery(report, &delivery);
+            show_values(report, &ready, &delivery);
+            if !delivery.failures.is_empty() {
+                continue;
             }
-            return;
+            if delivery.pages == 0 {
+                report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
+            }
+            report.versions =
+                delivery.versions.iter().filter(|v| ready.iter().any(|r| r.module.var == v.var)).cloned().collect();
+            mirrored.push((g, self.remember_delivered(&docs[g], ready)));
         }
-        if delivery.pages == 0 {
-            report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
-        }
-        report.versions = delivery.versions;
-        for outcome in self.remember_delivered(doc, ready) {
-            if let Ok(Some(warning)) = outcome.await {
-                report.warnings.push(warning);
+        for (g, outcomes) in mirrored {
+            for outcome in outcomes {
+                if let Ok(Some(warning)) = outcome.await {
+                    reports[g].warnings.push(warning);
+                }
             }
         }
     }
 
     /// The load hooks around a batch that defines something; evaluating an expression calls
     /// none.
-    fn hooks_for(&self, ready: &[Ready]) -> LoadHooks {
-        if ready.iter().any(|r| r.module.kind == PatchKind::Definition) {
-            self.load_hooks(ready.iter().map(|r| r.module.var.ns.as_str()))
+    fn hooks_for<'a>(&self, ready: impl Iterator<Item = &'a Ready> + Clone) -> LoadHooks {
+        if ready.clone().any(|r| r.module.kind == PatchKind::Definition) {
+            self.load_hooks(ready.map(|r| r.module.var.ns.as_str()))
         } else {
             LoadHooks::default()
         }
@@ -878,29 +918,39 @@ impl Pipeline {
     }
 }
 
-/// The patches of a batch, each with where it comes from (for the page's HUD and journal).
-fn patches_of(doc: &FileSnapshot, ready: &[Ready]) -> Vec<Patch> {
-    ready
-        .iter()
-        .map(|r| Patch {
-            module: r.module.clone(),
-            origin: PatchOrigin {
-                file: doc.path.display().to_string(),
-                line: r.target.request.form.start.line + 1,
-                form: r.target.request.form.name.clone().unwrap_or_else(|| first_line(&r.target.request.form.text)),
-            },
-        })
-        .collect()
+/// A ready form's patch, with where it comes from (for the page's HUD and journal).
+fn patch_of(doc: &FileSnapshot, r: &Ready) -> Patch {
+    Patch {
+        module: r.module.clone(),
+        origin: PatchOrigin {
+            file: doc.path.display().to_string(),
+            line: r.target.request.form.start.line + 1,
+            form: r.target.request.form.name.clone().unwrap_or_else(|| first_line(&r.target.request.form.text)),
+        },
+    }
 }
 
-/// What a patch and an undo both report of a delivery: its times, pages, output and warnings.
+/// What a patch and an undo both report of a delivery: its times and pages.
 fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
     report.stages.deliver_ms = delivery.deliver_ms;
     report.stages.load_ms = delivery.load_ms;
     report.pages = delivery.pages;
-    report.output = delivery.output.clone();
-    report.warnings.extend(delivery.hook_failures.iter().cloned());
-    report.warnings.extend(delivery.warnings.iter().cloned());
+}
+
+/// A file's report after its run: failed on its first problem, superseded when a newer edit
+/// took every form, fine otherwise.
+fn settle_run(report: &mut PatchReport, superseded: usize) {
+    if let Some(first) = report.problems.first() {
+        report.ok = false;
+        report.error = Some(ReportError { stage: first.stage, message: first.message.clone() });
+        report.message.get_or_insert_with(|| format!("{} failed: {}", first.stage, first.message));
+    } else if superseded > 0 && report.forms.len() == superseded {
+        report.ok = true;
+        report.superseded = true;
+        report.message = Some("superseded by a newer edit of the same form".into());
+    } else {
+        report.ok = true;
+    }
 }
 
 /// Each delivered form's value: a definition's var ([`VarName::defined_by`]), an expression's

@@ -587,3 +587,93 @@ async fn a_dependent_that_fails_fails_the_run_at_its_own_form() {
     assert!(error.message.starts_with("b.core/f (/ws/b.jank:2), which uses a.macros/twice: "), "{error:?}");
     assert!(report.summary().ends_with("re-patched 1 form that uses twice, 1 failed"), "{}", report.summary());
 }
+
+/// A macro with users in several files: one build (one side module) and one delivery for
+/// all of them, a report per file; a file that names no changed macro is not among them.
+#[tokio::test]
+async fn the_users_of_a_changed_macro_in_several_files_are_built_and_delivered_together() {
+    let (p, calls) = pipeline(None, 0, false);
+    let macros = |n: u32| file("/ws/a.jank", &format!("(ns a.macros)\n(defmacro twice [x] (list '* {n} x))\n"));
+    let user = |i: u32| {
+        file(
+            &format!("/ws/u{i}.jank"),
+            &format!("(ns u.n{i} (:require [a.macros :as m]))\n(defn f [] (m/twice {i}))\n(defn g [] (m/twice 0))\n"),
+        )
+    };
+    let other = file("/ws/other.jank", "(ns other)\n(defn twice [] 2)\n");
+    p.set_workspace(Arc::new(Files(Mutex::new(vec![macros(2), user(1), user(2), user(3), other]))));
+    assert!(p.run(&macros(2), Selection::ChangedForms, &()).await.ok);
+    calls.lock().unwrap().built.clear();
+    calls.lock().unwrap().delivered.clear();
+
+    let report = p.run(&macros(3), Selection::ChangedForms, &()).await;
+    assert!(report.ok, "{report:?}");
+    let paths: Vec<_> = report.dependents.iter().map(|d| d.path.display().to_string()).collect();
+    assert_eq!(paths, ["/ws/u1.jank", "/ws/u2.jank", "/ws/u3.jank"]);
+    assert!(report.dependents.iter().all(|d| d.report.ok && d.report.forms.len() == 2), "{report:?}");
+    let users: Vec<String> =
+        (1..=3).flat_map(|i| [format!("(defn f [] (m/twice {i}))"), "(defn g [] (m/twice 0))".into()]).collect();
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.built, [users.clone()], "one side module for the six users");
+    assert_eq!(calls.delivered, [users], "one delivery");
+}
+
+/// The index follows the buffers: a use of the macro added after the workspace was read is
+/// re-patched by the next change of the macro, and a use taken out is not.
+#[tokio::test]
+async fn a_use_added_in_a_buffer_is_re_patched_when_the_macro_changes() {
+    let (p, calls) = pipeline(None, 0, false);
+    let macros = |n: u32| file("/ws/a.jank", &format!("(ns a.macros)\n(defmacro twice [x] (list '* {n} x))\n"));
+    let user = |body: &str| file("/ws/b.jank", &format!("(ns b.core (:require [a.macros :as m]))\n(defn f [] {body})\n"));
+    let files = Arc::new(Files(Mutex::new(vec![macros(2), user("1")])));
+    p.set_workspace(files.clone());
+    let report = p.run(&macros(2), Selection::ChangedForms, &()).await;
+    assert!(report.ok && report.dependents.is_empty(), "{report:?}");
+
+    files.0.lock().unwrap()[1] = user("(m/twice 5)");
+    let report = p.run(&macros(3), Selection::ChangedForms, &()).await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.dependents.len(), 1, "{report:?}");
+    assert_eq!(calls.lock().unwrap().delivered.last().unwrap(), &["(defn f [] (m/twice 5))"]);
+
+    files.0.lock().unwrap()[1] = user("2");
+    let report = p.run(&macros(4), Selection::ChangedForms, &()).await;
+    assert!(report.ok && report.dependents.is_empty(), "{report:?}");
+}
+
+/// The files on disk: a user created after the first run is found by the next change of the
+/// macro, one rewritten behind the sidecar's back is read again, one deleted is forgotten.
+#[tokio::test]
+async fn users_created_rewritten_and_deleted_on_disk_are_followed() {
+    let root = std::env::temp_dir().join(format!("jank-hotpatch-index-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let (p, calls) = pipeline(None, 0, false);
+    p.set_workspace(Arc::new(DiskFiles::new(vec![root.clone()])));
+    let macros = |n: u32| {
+        let text = format!("(ns a.macros)\n(defmacro twice [x] (list '* {n} x))\n");
+        std::fs::write(root.join("a.jank"), &text).unwrap();
+        FileSnapshot { path: root.join("a.jank"), text: text.into() }
+    };
+    let user = root.join("b.jank");
+    let write_user = |body: &str| {
+        std::fs::write(&user, format!("(ns b.core (:require [a.macros :as m]))\n(defn f [] {body})\n")).unwrap()
+    };
+    assert!(p.run(&macros(2), Selection::ChangedForms, &()).await.dependents.is_empty());
+
+    write_user("(m/twice 1)");
+    let report = p.run(&macros(3), Selection::ChangedForms, &()).await;
+    assert_eq!(report.dependents.len(), 1, "created: {report:?}");
+    assert_eq!(calls.lock().unwrap().delivered.last().unwrap(), &["(defn f [] (m/twice 1))"]);
+
+    // Another text of another length: a checkout.
+    write_user("(m/twice 1000)");
+    let report = p.run(&macros(4), Selection::ChangedForms, &()).await;
+    assert_eq!(report.dependents.len(), 1, "rewritten: {report:?}");
+    assert_eq!(calls.lock().unwrap().delivered.last().unwrap(), &["(defn f [] (m/twice 1000))"]);
+
+    std::fs::remove_file(&user).unwrap();
+    let report = p.run(&macros(5), Selection::ChangedForms, &()).await;
+    assert!(report.ok && report.dependents.is_empty(), "deleted: {report:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}

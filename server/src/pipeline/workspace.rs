@@ -3,14 +3,18 @@
 //!
 //! Owns: the [`WorkspaceFiles`] port and its implementation on disk ([`DiskFiles`]: every
 //! `.jank` file under the front end's roots, with the text of the editor's open buffers in
-//! place of the saved one where a front end has them). Knows no editor protocol: a front end
-//! hands its buffers over as plain paths and text ([`OpenBuffers`]).
+//! place of the saved one where a front end has them). A file is read again only when its
+//! modification time or size changed since it was last read, so that a run costs a directory
+//! walk and a `stat` per file, and a file changed behind the sidecar's back (a `git checkout`,
+//! another editor) is still seen. Knows no editor protocol: a front end hands its buffers over
+//! as plain paths and text ([`OpenBuffers`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-use super::FileSnapshot;
+use super::{lock, FileSnapshot};
 
 /// Where the pipeline finds the workspace's jank files.
 pub trait WorkspaceFiles: Send + Sync {
@@ -36,12 +40,18 @@ const MAX_DEPTH: usize = 32;
 pub struct DiskFiles {
     roots: Vec<PathBuf>,
     buffers: Option<Arc<dyn OpenBuffers>>,
+    /// Each file's text as last read, with the modification time and size it had then.
+    read: Mutex<HashMap<PathBuf, (Stamp, Arc<str>)>>,
 }
+
+/// What says a file may have changed without reading it.
+type Stamp = (SystemTime, u64);
 
 impl DiskFiles {
     pub fn new(roots: Vec<PathBuf>) -> Self {
-        DiskFiles { roots, buffers: None }
+        DiskFiles { roots, buffers: None, read: Mutex::new(HashMap::new()) }
     }
+
 
     /// The editor's buffers' text replaces what is saved (an unsaved edit of a macro's user
     /// is what the editor shows, and what the next save would patch).
@@ -55,18 +65,33 @@ impl WorkspaceFiles for DiskFiles {
     fn jank_files(&self) -> Vec<FileSnapshot> {
         let paths = jank_paths(&self.roots);
         let mut files: BTreeMap<PathBuf, FileSnapshot> = BTreeMap::new();
+        let mut read = lock(&self.read);
+        let mut now = HashMap::with_capacity(paths.len());
         for path in paths {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
-                    files.insert(path.clone(), FileSnapshot { path, text: text.into() });
+            match text(&path, &read) {
+                Ok((stamp, text)) => {
+                    now.insert(path.clone(), (stamp, text.clone()));
+                    files.insert(path.clone(), FileSnapshot { path, text });
                 }
                 Err(e) => tracing::debug!("cannot read {}: {e}", path.display()),
             }
         }
+        *read = now;
+        drop(read);
         for doc in self.buffers.iter().flat_map(|b| b.open_jank_files()) {
             files.insert(doc.path.clone(), doc);
         }
         files.into_values().collect()
+    }
+}
+
+/// The file's text, read again only when its stamp differs from the one `known` has.
+fn text(path: &Path, known: &HashMap<PathBuf, (Stamp, Arc<str>)>) -> std::io::Result<(Stamp, Arc<str>)> {
+    let meta = std::fs::metadata(path)?;
+    let stamp = (meta.modified()?, meta.len());
+    match known.get(path) {
+        Some((known, text)) if *known == stamp => Ok((stamp, text.clone())),
+        _ => Ok((stamp, std::fs::read_to_string(path)?.into())),
     }
 }
 
