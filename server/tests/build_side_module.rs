@@ -467,6 +467,43 @@ async fn a_thousand_in_process_links_write_the_process_toolchains_bytes() {
     assert_eq!(modules.len(), 4);
 }
 
+/// Nothing one resident compile read serves the next one stale: a header the patch includes
+/// from `build.includeDirs` (outside the PCH, so free to change while the service runs) is
+/// read again after it changes, to the same size and to another size. The process
+/// toolchain reads it fresh, so the same bytes mean the service did too.
+#[tokio::test]
+async fn a_header_changed_between_two_resident_compiles_is_read_again() {
+    let include = scratch("changed-header-include");
+    let with = |toolchain| BuildSettings { include_dirs: vec![include.clone()], ..settings(toolchain) };
+    let resident =
+        SideModuleBuilder::new(&with(Toolchain::Resident), &scratch("changed-header-resident")).await.unwrap();
+    let process = SideModuleBuilder::new(&with(Toolchain::Clang), &scratch("changed-header-process")).await.unwrap();
+    assert_eq!((resident.tools(), process.tools()), (Tools::Resident, Tools::Clang));
+    let mut modules = Vec::new();
+    // 41 -> 42: same size (a stale size would still read the new bytes); -> 4242: longer.
+    for (n, value) in [(1, "41"), (2, "42"), (3, "4242")] {
+        std::fs::write(include.join("value.h"), format!("#define HEADER_VALUE {value}\n")).unwrap();
+        let mut form = numbered("ggg_7.cpp", 30_000 + n, ("jank_box_integer(49)", "jank_box_integer(HEADER_VALUE)"));
+        form.cpp = format!("#include \"value.h\"\n{}", form.cpp);
+        let module = resident.build(key(&form.cpp), &form).await.unwrap();
+        let reference = process.build(key(&form.cpp), &form).await.unwrap();
+        assert!(module.bytes == reference.bytes, "build {n} (HEADER_VALUE {value}): not the process toolchain's bytes");
+        modules.push(module);
+    }
+    assert_eq!(
+        resident.resident_stats().map(|s| (s.starts, s.failures)),
+        Some((1, 0)),
+        "one service compiled all three"
+    );
+    let main = main_module().await;
+    let symbols: Vec<String> = modules.iter().map(|m| m.entry_symbol.clone()).collect();
+    let steps: Vec<(&SideModule, &str, bool)> =
+        modules.iter().zip(&symbols).map(|(m, s)| (m, s.as_str(), false)).collect();
+    let results = run_in_node(main, &scratch("changed-header-run"), &steps, 1);
+    let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
+    assert_eq!(values, [&json!("42"), &json!("43"), &json!("4243")], "(+ HEADER_VALUE 1) each time: {results:?}");
+}
+
 /// The service binary behind a script that sets its test hook (`build-service/README.md`).
 fn service_with_test_hook(dir: &Path, hook: &str) -> PathBuf {
     let real = service_binary(None).expect("scripts/setup.sh installs what the service is built with");
