@@ -16,7 +16,7 @@ use test_support::lsp_client::{file_uri, LspClient};
 use test_support::standin::Standin;
 use tokio::process::Command;
 
-use super::stats::{Sample, STAGES};
+use super::stats::{Sample, STAGES, STEPS};
 use super::BenchError;
 
 /// The demo's namespace and file (see `jank-hotpatch demo`).
@@ -376,7 +376,12 @@ pub fn sample_of(report: &Value, clock: f64) -> Result<Sample, BenchError> {
         let key = format!("{stage}_ms");
         stages[i] = Some(number(&report["stages"][&key], &key)?);
     }
-    Ok(Sample { stages, clock, sidecar: Some(number(&report["total_ms"], "total_ms")?) })
+    let mut steps = [0.0; 5];
+    for (i, step) in STEPS.iter().enumerate() {
+        let key = format!("{step}Ms");
+        steps[i] = number(&report["steps"][&key], &key)?;
+    }
+    Ok(Sample { stages, clock, sidecar: Some(number(&report["total_ms"], "total_ms")?), steps: Some(steps) })
 }
 
 /// Why a report is not a complete patch of `forms` forms into `pages` pages, if it is not.
@@ -526,6 +531,7 @@ mod tests {
     fn reports_are_checked_for_ok_forms_and_pages() {
         let good = json!({"ok": true, "forms": [{"name": "a"}], "browsers": 2,
                           "stages": {"read_ms": 0.1, "compile_ms": 2, "build_ms": 40, "check_ms": 0.2, "deliver_ms": 3, "load_ms": 0.7},
+                          "steps": {"waitMs": 0.1, "sendMs": 0.2, "pageMs": 1.5, "journalMs": 0.3, "mirrorMs": 0.4},
                           "total_ms": 47});
         assert_eq!(report_problem(&good, 1, 2), None);
         assert_eq!(report_problem(&good, 1, 3).as_deref(), Some("reached 2 of 3 pages"));
@@ -535,6 +541,7 @@ mod tests {
         let sample = sample_of(&good, 48.5).unwrap();
         assert_eq!(sample.stages, [Some(0.1), Some(2.0), Some(40.0), Some(0.2), Some(3.0), Some(0.7)]);
         assert_eq!((sample.sidecar, sample.clock), (Some(47.0), 48.5));
+        assert_eq!(sample.steps, Some([0.1, 0.2, 1.5, 0.3, 0.4]));
         let mut partial = good.clone();
         partial["stages"].as_object_mut().unwrap().remove("load_ms");
         let error = sample_of(&partial, 1.0).unwrap_err().to_string();

@@ -319,7 +319,7 @@ async fn build_headers(scratch: &Path, iterations: usize, warmup: usize) -> Resu
             let build_ms = started.elapsed().as_secs_f64() * 1000.0;
             if i >= warmup {
                 let stages = [None, None, Some(build_ms), None, None, None];
-                samples.push(Sample { stages, clock: build_ms, sidecar: None });
+                samples.push(Sample { stages, clock: build_ms, sidecar: None, steps: None });
             }
         }
         let mut row = ScenarioResult::from_samples(name, title, &samples);

@@ -54,6 +54,15 @@ export interface StageTimes {
     load_ms: number;
 }
 
+/** Where the sidecar's own time went: what `total_ms` spends besides compile, build and load. */
+export interface OwnSteps {
+    waitMs: number;
+    sendMs: number;
+    pageMs: number;
+    journalMs: number;
+    mirrorMs: number;
+}
+
 export interface PatchedForm {
     ns: string;
     /** The defined name; `null` for an evaluated expression. */
@@ -76,6 +85,7 @@ export interface PatchReport {
     uri: string;
     forms: PatchedForm[];
     stages: StageTimes;
+    steps: OwnSteps;
     total_ms: number;
     browsers: number;
     /** The value of an evaluated expression. */

@@ -32,7 +32,7 @@ use crate::stages::{
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
-pub use report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
+pub use report::{DependentFile, OwnSteps, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 pub use workspace::{jank_paths, DiskFiles, OpenBuffers, WorkspaceFiles};
 
 /// A document as the pipeline sees it: a path and the text at the moment of the request.
@@ -137,6 +137,8 @@ struct InFlight {
     target: Target,
     guard: Option<OwnedMutexGuard<()>>,
     times: StageTimes,
+    /// Waiting for the var's lock and for jank's evaluation of earlier patches.
+    waited_ms: f64,
     key: FormKey,
     /// The compile stage's warnings about the form, shown once it is delivered.
     warnings: Vec<FormWarning>,
@@ -161,6 +163,7 @@ enum Compiled {
 struct Ready {
     target: Target,
     module: SideModule,
+    waited_ms: f64,
     warnings: Vec<FormWarning>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
@@ -565,6 +568,7 @@ impl Pipeline {
             match outcome {
                 Outcome::Ready(r, times) => {
                     report.stages.max_with(&times);
+                    report.steps.wait_ms = report.steps.wait_ms.max(r.waited_ms);
                     for warning in &r.warnings {
                         report.warnings.push(warning.message.clone());
                         let failure = StageFailure {
@@ -684,8 +688,8 @@ impl Pipeline {
             let outcome = match self.check_module(&mut flight, module, source, &mut verdicts).await {
                 Ok(_) if is_superseded(&flight.target) => Outcome::Superseded,
                 Ok(module) => {
-                    let InFlight { target, guard, times, warnings, .. } = flight;
-                    Outcome::Ready(Box::new(Ready { target, module, warnings, _guard: guard }), times)
+                    let InFlight { target, guard, times, warnings, waited_ms, .. } = flight;
+                    Outcome::Ready(Box::new(Ready { target, module, waited_ms, warnings, _guard: guard }), times)
                 }
                 Err((stage, failure)) => flight.fail(stage, failure),
             };
@@ -728,6 +732,7 @@ impl Pipeline {
     /// Takes the form's var lock, then finds its module in the build cache or asks jank for
     /// its C++.
     async fn compile(&self, target: Target, progress: &dyn ProgressSink) -> Compiled {
+        let waiting = Instant::now();
         let guard = match &target.slot {
             Some((slot, _)) => Some(slot.lock.clone().lock_owned().await),
             None => None,
@@ -736,8 +741,10 @@ impl Pipeline {
             return Compiled::Done(Outcome::Superseded);
         }
         self.await_mirrors().await;
+        let waited_ms = ms(waiting);
         let key = self.form_key(&target.request);
-        let mut flight = InFlight { target, guard, times: StageTimes::default(), key, warnings: Vec::new() };
+        let mut flight =
+            InFlight { target, guard, times: StageTimes::default(), waited_ms, key, warnings: Vec::new() };
         let build = match &self.backends.build {
             Ok(build) => build,
             Err(why) => return Compiled::Done(flight.fail(Stage::Build, StageFailure::new(why.clone()))),
@@ -803,11 +810,13 @@ impl Pipeline {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
         }
         report.versions = delivery.versions;
+        let mirroring = Instant::now();
         for outcome in self.remember_delivered(doc, ready) {
             if let Ok(Some(warning)) = outcome.await {
                 report.warnings.push(warning);
             }
         }
+        report.steps.mirror_ms = ms(mirroring);
     }
 
     /// The load hooks around a batch that defines something; evaluating an expression calls
@@ -898,6 +907,9 @@ fn patches_of(doc: &Document, ready: &[Ready]) -> Vec<Patch> {
 fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
     report.stages.deliver_ms = delivery.deliver_ms;
     report.stages.load_ms = delivery.load_ms;
+    report.steps.send_ms = delivery.send_ms;
+    report.steps.page_ms = (delivery.deliver_ms - delivery.send_ms).max(0.0);
+    report.steps.journal_ms = delivery.journal_ms;
     report.browsers = delivery.browsers;
     report.output = delivery.output.clone();
     report.warnings.extend(delivery.hook_failures.iter().cloned());
