@@ -37,7 +37,7 @@ struct Cli {
     /// Pages in the one-form scenarios.
     #[arg(long, default_value_t = 1)]
     pages: usize,
-    /// Scenarios to run (default all): small, small-idle, save-page, floor, emcc-o0, original,
+    /// Scenarios to run (default all): small, small-idle, save-page, save-watch, floor, emcc-o0, original,
     /// cache, undo, save5, headers, pages10, soak.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,

@@ -50,7 +50,7 @@ pub async fn run_all(
     };
     let mut outcome = Ok(());
     for name in selected {
-        if let Err(e) = run_scenario(options, name, results, rig.as_mut()).await {
+        if let Err(e) = run_scenario(exe, options, name, results, rig.as_mut()).await {
             outcome = Err(BenchError::Scenario { scenario: name.to_string(), source: Box::new(e) });
             break;
         }
@@ -62,6 +62,7 @@ pub async fn run_all(
 }
 
 async fn run_scenario(
+    exe: &Path,
     options: &BenchOptions,
     name: &str,
     results: &mut BenchResults,
@@ -97,6 +98,7 @@ async fn run_scenario(
                  its EDITOR column is that, not the editor's clock",
             )
         }
+        "save-watch" => super::watch::measure(exe, rig, warmup.max(1), n, pages).await?,
         "cache" => {
             let samples = measure(rig, Step::Unchanged(CACHE_FORM), warmup, n, pages).await?;
             ScenarioResult::from_samples("cache", "unchanged form (cache hit)", &samples)

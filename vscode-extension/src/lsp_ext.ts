@@ -60,7 +60,6 @@ export interface OwnSteps {
     sendMs: number;
     pageMs: number;
     journalMs: number;
-    mirrorMs: number;
 }
 
 export interface PatchedForm {

@@ -92,10 +92,13 @@ pub struct Pipeline {
     ids: PatchIds,
     patched: Mutex<PatchedForms>,
     vars: Mutex<HashMap<VarName, Arc<VarSlot>>>,
-    /// Native evaluations on the jank side still running. The first compile after them takes
-    /// them and waits, so that it sees the vars they define; a compile that starts while it
-    /// waits finds the list empty and does not.
-    mirrors: Mutex<Vec<JoinHandle<()>>>,
+    /// Evaluations on the jank side of delivered definitions (mirrors), not yet waited for.
+    /// A run does not wait for its own (the pages run the code already; jank evaluating it
+    /// can take long): the next run takes them and waits before it compiles, so that it sees
+    /// the vars they define; a run that starts while another waits finds the list empty.
+    mirrors: Mutex<Vec<JoinHandle<Option<String>>>>,
+    /// The warnings of mirrors that failed, for the report of the run that waited for them.
+    mirror_warnings: Mutex<Vec<String>>,
     /// Per file, the vars of each delivered run, newest last: what undoing the file takes back.
     runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,
     /// Per namespace, its load hooks in file order, as last read from its file.
@@ -182,6 +185,7 @@ impl Pipeline {
             patched: Mutex::new(PatchedForms::default()),
             vars: Mutex::new(HashMap::new()),
             mirrors: Mutex::new(Vec::new()),
+            mirror_warnings: Mutex::new(Vec::new()),
             runs: Mutex::new(HashMap::new()),
             hooks: Mutex::new(BTreeMap::new()),
             macros: dependents::Macros::default(),
@@ -400,6 +404,9 @@ impl Pipeline {
 
     /// Patches the selected forms of `doc` into every connected page.
     pub async fn run(&self, doc: &Document, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
+        let waiting = Instant::now();
+        self.await_mirrors().await;
+        let waited_ms = ms(waiting);
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
@@ -430,7 +437,9 @@ impl Pipeline {
         };
         report.stages.read_ms = read_ms;
         report.warnings.extend(unread);
-        report.total_ms = ms(started);
+        report.warnings.extend(std::mem::take(&mut *lock(&self.mirror_warnings)));
+        report.steps.wait_ms += waited_ms;
+        report.total_ms = ms(waiting);
         report
     }
 
@@ -810,13 +819,7 @@ impl Pipeline {
             report.message = Some("no pages connected: the journal keeps the patch for the next page".into());
         }
         report.versions = delivery.versions;
-        let mirroring = Instant::now();
-        for outcome in self.remember_delivered(doc, ready) {
-            if let Ok(Some(warning)) = outcome.await {
-                report.warnings.push(warning);
-            }
-        }
-        report.steps.mirror_ms = ms(mirroring);
+        self.remember_delivered(doc, ready);
     }
 
     /// The load hooks around a batch that defines something; evaluating an expression calls
@@ -830,13 +833,8 @@ impl Pipeline {
     }
 
     /// Records what the pages now run: the file's run (for undo), each form as last patched
-    /// (for the next save), and starts mirroring each definition on jank's side; the
-    /// mirrors' outcomes to wait for.
-    fn remember_delivered(
-        &self,
-        doc: &Document,
-        ready: Vec<Ready>,
-    ) -> Vec<tokio::sync::oneshot::Receiver<Option<String>>> {
+    /// (for the next save), and starts mirroring each definition on jank's side.
+    fn remember_delivered(&self, doc: &Document, ready: Vec<Ready>) {
         let defined: Vec<VarName> =
             ready.iter().filter(|r| r.module.kind == PatchKind::Definition).map(|r| r.module.var.clone()).collect();
         if !defined.is_empty() {
@@ -847,44 +845,47 @@ impl Pipeline {
                 runs.remove(0);
             }
         }
-        let mut mirrored = Vec::new();
         let mut patched = lock(&self.patched);
         for r in ready {
             patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
             if r.module.kind == PatchKind::Definition {
-                mirrored.extend(self.spawn_mirror(r.target.request));
+                self.spawn_mirror(r.target.request);
             }
         }
-        mirrored
     }
 
-    /// Evaluates a delivered definition on jank's side too; the receiver gets the warning
-    /// to report when jank could not.
-    fn spawn_mirror(&self, request: CompileRequest) -> Option<tokio::sync::oneshot::Receiver<Option<String>>> {
-        let compile = self.backends.compile.clone().ok()?;
-        let (done, outcome) = tokio::sync::oneshot::channel();
+    /// Evaluates a delivered definition on jank's side too; its warning, when jank could
+    /// not, goes to the report of the run that waits for it.
+    fn spawn_mirror(&self, request: CompileRequest) {
+        let Ok(compile) = self.backends.compile.clone() else { return };
         let handle = tokio::spawn(async move {
-            let warning = compile.mirror(&request).await.err().map(|failure| {
+            compile.mirror(&request).await.err().map(|failure| {
                 let warning = format!(
                     "jank could not evaluate {} on its side after the pages applied it ({failure}): forms compiled later that use it may fail to resolve it",
                     request.form.name.as_deref().unwrap_or("the form")
                 );
                 tracing::warn!("{warning}");
                 warning
-            });
-            let _ = done.send(warning);
+            })
         });
-        let mut mirrors = lock(&self.mirrors);
-        mirrors.retain(|h| !h.is_finished());
-        mirrors.push(handle);
-        Some(outcome)
+        lock(&self.mirrors).push(handle);
     }
 
+    /// Waits for the mirrors not waited for yet, keeping their warnings for this run's report.
     async fn await_mirrors(&self) {
         let pending: Vec<_> = std::mem::take(&mut *lock(&self.mirrors));
         for handle in pending {
-            let _ = handle.await;
+            if let Ok(Some(warning)) = handle.await {
+                lock(&self.mirror_warnings).push(warning);
+            }
         }
+    }
+
+    /// Waits until jank has evaluated every delivered definition on its side, as a REPL's
+    /// `eval` promises before it answers; the warnings of those it could not evaluate.
+    pub async fn settle(&self) -> Vec<String> {
+        self.await_mirrors().await;
+        std::mem::take(&mut *lock(&self.mirror_warnings))
     }
 }
 

@@ -52,8 +52,8 @@ impl StageTimes {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnSteps {
-    /// Before compiling: waiting for the var's lock and for jank to finish evaluating the
-    /// previous patch on its side (the slowest form's wait).
+    /// Before compiling: waiting for jank to finish evaluating earlier runs' definitions on
+    /// its side, and for the var's lock (the slowest form's).
     pub wait_ms: f64,
     /// Framing the batch, journaling it in memory and queueing it to each page.
     pub send_ms: f64,
@@ -62,8 +62,6 @@ pub struct OwnSteps {
     pub page_ms: f64,
     /// After the last ack, waiting for the journal's save on disk.
     pub journal_ms: f64,
-    /// After delivery, waiting for jank to evaluate the definitions on its side.
-    pub mirror_ms: f64,
 }
 
 /// A form the run patched (or tried to).

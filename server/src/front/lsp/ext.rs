@@ -72,8 +72,8 @@ pub struct PatchReportParams {
     pub forms: Vec<PatchedFormParams>,
     /// Milliseconds per stage, named `<stage>_ms`.
     pub stages: StageTimes,
-    /// Where the sidecar's own time went (`waitMs`, `sendMs`, `pageMs`, `journalMs`,
-    /// `mirrorMs`): what `total_ms` spends besides compile, build and load.
+    /// Where the sidecar's own time went (`waitMs`, `sendMs`, `pageMs`, `journalMs`): what
+    /// `total_ms` spends besides compile, build and load.
     #[serde(default)]
     pub steps: OwnSteps,
     pub total_ms: f64,

@@ -42,7 +42,6 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
                 send_ms: round(s.send_ms),
                 page_ms: round(s.page_ms),
                 journal_ms: round(s.journal_ms),
-                mirror_ms: round(s.mirror_ms),
             }
         },
         total_ms: round(report.total_ms),

@@ -90,6 +90,15 @@ impl Evaluator {
         }
     }
 
+    /// Patches as the pipeline does, then waits for jank to have evaluated the definitions
+    /// on its side too: after an `eval` answers, the client may ask jank about the new vars
+    /// (completion, eldoc), or evaluate a form that uses them.
+    async fn run(&self, doc: &Document, selection: Selection) -> PatchReport {
+        let mut report = self.pipeline.run(doc, selection, &()).await;
+        report.warnings.extend(self.pipeline.settle().await);
+        report
+    }
+
     /// Evaluates every top-level form of `input` in order, stopping at the first failure.
     /// `session_ns` is the session's current namespace: an `ns` form switches it. Returns the
     /// namespace the evaluation ended in.
@@ -173,7 +182,7 @@ impl Evaluator {
                     self.synthesize(&ns, &input.code[form.range.clone()], at, file.as_deref())
                 }
             };
-            let report = self.pipeline.run(&placed.doc, Selection::FormAt(placed.offset), &()).await;
+            let report = self.run(&placed.doc, Selection::FormAt(placed.offset)).await;
             match outcome(&report, form, &ns, &placed) {
                 Ok(events) => events.into_iter().for_each(&mut *emit),
                 Err(failed) => {
@@ -215,7 +224,7 @@ impl Evaluator {
             emit(EvalEvent::Value { value: "nil".into(), ns: session_ns.to_string() });
             return session_ns.to_string();
         };
-        let definitions = self.pipeline.run(&doc, Selection::ChangedDefinitions, &()).await;
+        let definitions = self.run(&doc, Selection::ChangedDefinitions).await;
         if let Some(failed) = failed(&definitions, &placed(last), session_ns) {
             emit(failed);
             return session_ns.to_string();
@@ -231,7 +240,7 @@ impl Evaluator {
         };
         for form in parsed.forms.iter().filter(|f| f.kind == FormKind::Expression) {
             let placed = placed(form);
-            let report = self.pipeline.run(&doc, Selection::FormAt(placed.offset), &()).await;
+            let report = self.run(&doc, Selection::FormAt(placed.offset)).await;
             match outcome(&report, form, session_ns, &placed) {
                 Ok(events) => {
                     for event in events {
