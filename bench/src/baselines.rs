@@ -132,7 +132,7 @@ pub async fn measure(rig: &mut Rig, way: Way, warmup: usize, iterations: usize) 
         rig.check_pages(way.form(), value).await?;
         if i >= warmup {
             let stages = [None, compile_ms, Some(build_ms), None, Some(deliver_ms), Some(load_ms)];
-            samples.push(Sample { stages, clock, sidecar: None });
+            samples.push(Sample { stages, clock, sidecar: None, steps: None });
         }
     }
 

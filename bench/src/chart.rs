@@ -65,6 +65,7 @@ fn label(name: &str, title: &str) -> String {
         "small" => "one form",
         "small-idle" => "one form, idle page",
         "save-page" => "saved, page's clock",
+        "save-watch" => "watch, page's clock",
         "floor" => "floor",
         "emcc-o0" => "emcc -O0",
         "original" => "original (emcc -O2)",

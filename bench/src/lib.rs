@@ -25,6 +25,7 @@ mod report;
 mod rig;
 mod scenarios;
 mod stats;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -36,10 +37,11 @@ pub use report::{readme_part, readme_section, Goal, Ratio};
 pub use stats::{ScenarioResult, StageSummary, Summary};
 
 /// The scenarios, in the order they run (`--scenarios` takes these names).
-pub const SCENARIOS: [&str; 13] = [
+pub const SCENARIOS: [&str; 14] = [
     "small",
     "small-idle",
     "save-page",
+    "save-watch",
     "floor",
     "emcc-o0",
     "original",
@@ -368,6 +370,6 @@ mod tests {
         assert_eq!(pick(&[]).unwrap(), SCENARIOS.to_vec());
         assert_eq!(pick(&["original", "small"]).unwrap(), vec!["small", "original"]);
         let error = pick(&["fast"]).unwrap_err().to_string();
-        assert!(error.contains("`fast`") && error.contains("small, small-idle, save-page, floor"), "{error}");
+        assert!(error.contains("`fast`") && error.contains("small, small-idle, save-page, save-watch, floor"), "{error}");
     }
 }

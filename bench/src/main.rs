@@ -37,8 +37,8 @@ struct Cli {
     /// Pages in the one-form scenarios.
     #[arg(long, default_value_t = 1)]
     pages: usize,
-    /// Scenarios to run (default all): small, small-idle, save-page, floor, emcc-o0, original,
-    /// cache, undo, save5, macro20, headers, pages10, soak.
+    /// Scenarios to run (default all): small, small-idle, save-page, save-watch, floor, emcc-o0,
+    /// original, cache, undo, save5, macro20, headers, pages10, soak.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
 }

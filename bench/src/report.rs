@@ -67,6 +67,10 @@ pub fn ratios(results: &BenchResults) -> Vec<Ratio> {
             over(clock("save-page"), clock("small")),
         ),
         (
+            "one form saved under `watch`, file written -> page saw it (page's clock) / one form, editor's clock",
+            over(clock("save-watch"), clock("small")),
+        ),
+        (
             "ours, demo page / idle page, end to end (what the page's drawing costs)",
             over(clock("small"), clock("small-idle")),
         ),
@@ -142,6 +146,9 @@ pub fn goals(results: &BenchResults) -> Vec<Goal> {
 }
 
 const NAME_WIDTH: usize = 46;
+
+/// The rows whose own share the README breaks down (all rows have it in the JSON).
+const OWN_STEPS_SHOWN: [&str; 3] = ["small", "cache", "undo"];
 const COLUMNS: [&str; 9] = ["read", "compile", "build", "check", "deliver", "load", "EDITOR", "sidecar", "own"];
 
 /// The table of p50 / p95 / max per stage, the editor's clock (the headline), the sidecar's
@@ -342,6 +349,15 @@ pub fn readme_section(results: &BenchResults) -> String {
             ms(s.own.map(|o| o.p50)),
         );
     }
+    for s in results.scenarios.iter().filter(|s| !s.own_steps.is_empty() && OWN_STEPS_SHOWN.contains(&s.name.as_str())) {
+        let parts: Vec<String> = s.own_steps.iter().map(|p| format!("{} {:.2}", p.stage, p.summary.p50)).collect();
+        let _ = writeln!(
+            out,
+            "\nThe sidecar's own share of \"{}\", p50 of each part in ms: {}.",
+            markdown(&s.title),
+            parts.join(", ")
+        );
+    }
     if let Some(f) = &results.fanout {
         let _ = writeln!(
             out,
@@ -420,11 +436,11 @@ pub(crate) mod tests {
 
     fn ours(build: f64) -> Sample {
         let stages = [Some(0.1), Some(2.0), Some(build), Some(0.2), Some(2.5), Some(0.7)];
-        Sample { stages, clock: build + 7.0, sidecar: Some(build + 6.0) }
+        Sample { stages, clock: build + 7.0, sidecar: Some(build + 6.0), steps: Some([0.1; 4]) }
     }
 
     fn without_sidecar(build: f64) -> Sample {
-        Sample { stages: [None, Some(2.0), Some(build), None, Some(2.0), Some(0.5)], clock: build + 5.0, sidecar: None }
+        Sample { stages: [None, Some(2.0), Some(build), None, Some(2.0), Some(0.5)], clock: build + 5.0, sidecar: None, steps: None }
     }
 
     pub(crate) fn example() -> BenchResults {

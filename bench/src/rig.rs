@@ -16,12 +16,12 @@ use test_support::lsp_client::{file_uri, LspClient};
 use test_support::standin::Standin;
 use tokio::process::Command;
 
-use super::stats::{Sample, STAGES};
+use super::stats::{Sample, STAGES, STEPS};
 use super::BenchError;
 
 /// The demo's namespace and file (see `jank-hotpatch demo`).
 pub const NS: &str = "demo.core";
-const SOURCE: &str = "src/demo/core.jank";
+pub const SOURCE: &str = "src/demo/core.jank";
 
 /// Forms the benchmark patches, appended to the demo's file, one per scenario so that no
 /// scenario sees another's patches.
@@ -88,8 +88,11 @@ impl Drop for Scratch {
     }
 }
 
+/// What the bench appends to the demo's jank file: its forms follow.
+const APPENDED: &str = "\n\n;; Patched by `jank-hotpatch-bench`.\n";
+
 /// The one document the bench edits: the demo's jank file plus one-function forms.
-struct BenchDocument {
+pub struct BenchDocument {
     uri: String,
     base: String,
     forms: Vec<(String, i64)>,
@@ -97,9 +100,17 @@ struct BenchDocument {
 }
 
 impl BenchDocument {
-    fn text(&self) -> String {
+    /// The demo's jank file in the workspace `dir`, without the forms a bench appended.
+    pub fn read(dir: &Path) -> Result<BenchDocument, BenchError> {
+        let path = dir.join(SOURCE);
+        let text = std::fs::read_to_string(&path).map_err(|e| BenchError::io(format!("read {}", path.display()), e))?;
+        let base = text.split(APPENDED).next().unwrap_or_default().to_string();
+        Ok(BenchDocument { uri: file_uri(&path), base, forms: Vec::new(), version: 1 })
+    }
+
+    pub fn text(&self) -> String {
         let mut text = self.base.trim_end().to_string();
-        text.push_str("\n\n;; Patched by `jank-hotpatch-bench`.\n");
+        text.push_str(APPENDED);
         for (name, value) in &self.forms {
             text.push_str(&format!("(defn {name} [] {value})\n"));
         }
@@ -114,7 +125,7 @@ impl BenchDocument {
         Some(json!({"line": line, "character": 2}))
     }
 
-    fn set(&mut self, name: &str, value: i64) {
+    pub fn set(&mut self, name: &str, value: i64) {
         match self.forms.iter_mut().find(|(n, _)| n == name) {
             Some(form) => form.1 = value,
             None => self.forms.push((name.to_string(), value)),
@@ -167,9 +178,7 @@ impl Rig {
                 .map_err(|_| sidecar("no app URL in jank/serverStatus within 60 s".into()))?,
         };
 
-        let path = workspace.join(SOURCE);
-        let base = std::fs::read_to_string(&path).map_err(|e| BenchError::io(format!("read {}", path.display()), e))?;
-        let mut document = BenchDocument { uri: file_uri(&path), base, forms: Vec::new(), version: 1 };
+        let mut document = BenchDocument::read(&workspace)?;
         for name in [SMALL_FORM, CACHE_FORM, SOAK_FORM, SAVED_FORM].into_iter().chain(SAVE_FORMS) {
             document.set(name, 0);
         }
@@ -429,17 +438,7 @@ impl Rig {
 
     async fn check_var(&self, ns: &str, name: &str, value: i64) -> Result<(), BenchError> {
         for (i, page) in self.pages.iter().enumerate() {
-            let state = page
-                .try_eval(&read_var_js(ns, name))
-                .await
-                .map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
-            if state["value"].as_i64() != Some(value) || !state["lastError"].is_null() {
-                return Err(BenchError::NotApplied(format!(
-                    "page {} runs {ns}/{name} = {} (expected {value}); page state {state}",
-                    i + 1,
-                    state["value"]
-                )));
-            }
+            check_page(page, i, ns, name, value).await?;
         }
         Ok(())
     }
@@ -481,7 +480,12 @@ pub fn sample_of(report: &Value, clock: f64) -> Result<Sample, BenchError> {
         let key = format!("{stage}Ms");
         stages[i] = Some(number(&report["stages"][&key], &key)?);
     }
-    Ok(Sample { stages, clock, sidecar: Some(number(&report["totalMs"], "totalMs")?) })
+    let mut steps = [0.0; 4];
+    for (i, step) in STEPS.iter().enumerate() {
+        let key = format!("{step}Ms");
+        steps[i] = number(&report["steps"][&key], &key)?;
+    }
+    Ok(Sample { stages, clock, sidecar: Some(number(&report["totalMs"], "totalMs")?), steps: Some(steps) })
 }
 
 /// Why a report is not a complete patch of `forms` forms into `pages` pages, if it is not.
@@ -505,6 +509,20 @@ pub fn report_problem(report: &Value, forms: usize, pages: usize) -> Option<Stri
     }
 }
 
+/// What is wrong on page `i` (from 0), if anything: it must run `ns/name` returning `value` and
+/// show no load error.
+pub async fn check_page(page: &Page, i: usize, ns: &str, name: &str, value: i64) -> Result<(), BenchError> {
+    let state = page.try_eval(&read_var_js(ns, name)).await.map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
+    if state["value"].as_i64() != Some(value) || !state["lastError"].is_null() {
+        return Err(BenchError::NotApplied(format!(
+            "page {} runs {ns}/{name} = {} (expected {value}); page state {state}",
+            i + 1,
+            state["value"]
+        )));
+    }
+    Ok(())
+}
+
 /// Reads `<ns>/<name>`'s value through jank's C API in the page, and the client's state.
 fn read_var_js(ns: &str, name: &str) -> String {
     format!(
@@ -521,7 +539,7 @@ fn read_var_js(ns: &str, name: &str) -> String {
 
 /// Listens (once) for the client's `jank-hotpatch:after-load` event, keeping its wall-clock
 /// time in ms, and forgets the last one.
-const LANDED_RESET_JS: &str = "(() => {
+pub const LANDED_RESET_JS: &str = "(() => {
   if (!window.__benchLandedListener) {
     window.__benchLandedListener = true;
     window.addEventListener('jank-hotpatch:after-load', () => {
@@ -534,7 +552,7 @@ const LANDED_RESET_JS: &str = "(() => {
 
 /// Now on the wall clock, in ms since the Unix epoch (what a page's `performance.timeOrigin`
 /// counts from).
-fn wall_ms() -> f64 {
+pub fn wall_ms() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
@@ -577,7 +595,7 @@ async fn prepare(exe: &Path, dir: &Path) -> Result<(), BenchError> {
 
 /// The stand-in jank (`jank-standin` beside this executable), started in `dir`, where it
 /// writes `.nrepl-port`; its log in `log`.
-async fn start_standin(exe: &Path, dir: &Path, log: &Path) -> Result<Standin, BenchError> {
+pub async fn start_standin(exe: &Path, dir: &Path, log: &Path) -> Result<Standin, BenchError> {
     let program = exe.with_file_name("jank-standin");
     if !program.exists() {
         let profile = if cfg!(debug_assertions) { "" } else { " --release" };
@@ -631,6 +649,7 @@ mod tests {
     fn reports_are_checked_for_ok_forms_and_pages() {
         let good = json!({"ok": true, "forms": [{"name": "a"}], "pages": 2,
                           "stages": {"readMs": 0.1, "compileMs": 2, "buildMs": 40, "checkMs": 0.2, "deliverMs": 3, "loadMs": 0.7},
+                          "steps": {"waitMs": 0.1, "sendMs": 0.2, "pageMs": 1.5, "journalMs": 0.3},
                           "totalMs": 47});
         assert_eq!(report_problem(&good, 1, 2), None);
         assert_eq!(report_problem(&good, 1, 3).as_deref(), Some("reached 2 of 3 pages"));
@@ -640,6 +659,7 @@ mod tests {
         let sample = sample_of(&good, 48.5).unwrap();
         assert_eq!(sample.stages, [Some(0.1), Some(2.0), Some(40.0), Some(0.2), Some(3.0), Some(0.7)]);
         assert_eq!((sample.sidecar, sample.clock), (Some(47.0), 48.5));
+        assert_eq!(sample.steps, Some([0.1, 0.2, 1.5, 0.3]));
         let mut partial = good.clone();
         partial["stages"].as_object_mut().unwrap().remove("loadMs");
         let error = sample_of(&partial, 1.0).unwrap_err().to_string();

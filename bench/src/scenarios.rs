@@ -52,7 +52,7 @@ pub async fn run_all(
     };
     let mut outcome = Ok(());
     for name in selected {
-        if let Err(e) = run_scenario(options, name, results, rig.as_mut()).await {
+        if let Err(e) = run_scenario(exe, options, name, results, rig.as_mut()).await {
             outcome = Err(BenchError::Scenario { scenario: name.to_string(), source: Box::new(e) });
             break;
         }
@@ -64,6 +64,7 @@ pub async fn run_all(
 }
 
 async fn run_scenario(
+    exe: &Path,
     options: &BenchOptions,
     name: &str,
     results: &mut BenchResults,
@@ -99,6 +100,7 @@ async fn run_scenario(
                  its EDITOR column is that, not the editor's clock",
             )
         }
+        "save-watch" => super::watch::measure(exe, rig, warmup.max(1), n, pages).await?,
         "cache" => {
             let samples = measure(rig, Step::Unchanged(CACHE_FORM), warmup, n, pages).await?;
             ScenarioResult::from_samples("cache", "unchanged form (cache hit)", &samples)
@@ -361,7 +363,7 @@ async fn build_headers(scratch: &Path, iterations: usize, warmup: usize) -> Resu
             let build_ms = started.elapsed().as_secs_f64() * 1000.0;
             if i >= warmup {
                 let stages = [None, None, Some(build_ms), None, None, None];
-                samples.push(Sample { stages, clock: build_ms, sidecar: None });
+                samples.push(Sample { stages, clock: build_ms, sidecar: None, steps: None });
             }
         }
         let mut row = ScenarioResult::from_samples(name, title, &samples);

@@ -14,6 +14,10 @@ pub const STAGES: [&str; 6] = {
     [a.as_str(), b.as_str(), c.as_str(), d.as_str(), e.as_str(), f.as_str()]
 };
 
+/// The sidecar's own steps, as named in the report's `steps` (`<step>Ms`): where its own share
+/// goes besides the read and check stages.
+pub const STEPS: [&str; 4] = ["wait", "send", "page", "journal"];
+
 /// The timings of one successful patch.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sample {
@@ -26,6 +30,8 @@ pub struct Sample {
     pub clock: f64,
     /// The sidecar's `total_ms`: command receipt to the last page's ack, inside the sidecar.
     pub sidecar: Option<f64>,
+    /// The sidecar's own steps, in [`STEPS`] order; `None` without a sidecar.
+    pub steps: Option<[f64; 4]>,
 }
 
 impl Sample {
@@ -54,6 +60,10 @@ pub struct ScenarioResult {
     pub sidecar_total: Option<Summary>,
     /// `sidecar total - compile - build - load`; `None` where no sidecar took part.
     pub own: Option<Summary>,
+    /// The own share broken down: the read and check stages, the [`STEPS`], and what none
+    /// of them covers (`other`); empty where no sidecar took part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_steps: Vec<StageSummary>,
     /// How the numbers were obtained, when that is not the obvious way.
     pub notes: Vec<String>,
 }
@@ -86,8 +96,14 @@ impl ScenarioResult {
             clock: series(samples.iter().map(|s| s.clock).collect()),
             sidecar_total: all(&|s| s.sidecar).map(series),
             own: all(&Sample::own).map(series),
+            own_steps: own_steps(samples),
             notes: Vec::new(),
         }
+    }
+
+    /// A part of the own share's breakdown, if this row has it.
+    pub fn own_step(&self, step: &str) -> Option<Summary> {
+        self.own_steps.iter().find(|s| s.stage == step).map(|s| s.summary)
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
@@ -101,13 +117,35 @@ impl ScenarioResult {
     }
 }
 
+/// The own share's parts per sample: read, check, each step, and the rest (`other`).
+fn own_steps(samples: &[Sample]) -> Vec<StageSummary> {
+    let parts: Option<Vec<Vec<(&str, f64)>>> = samples
+        .iter()
+        .map(|s| {
+            let (own, steps) = (s.own()?, s.steps?);
+            let mut parts = vec![("read", s.stages[0]?), ("check", s.stages[3]?)];
+            parts.extend(STEPS.iter().copied().zip(steps));
+            let counted: f64 = parts.iter().map(|(_, ms)| ms).sum();
+            parts.push(("other", (own - counted).max(0.0)));
+            Some(parts)
+        })
+        .collect();
+    let Some(parts) = parts.filter(|p| !p.is_empty()) else { return Vec::new() };
+    (0..parts[0].len())
+        .map(|i| StageSummary {
+            stage: parts[0][i].0.to_string(),
+            summary: Summary::of(&parts.iter().map(|p| p[i].1).collect::<Vec<_>>()),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample(build: f64) -> Sample {
         let stages = [Some(0.5), Some(2.0), Some(build), Some(0.3), Some(3.0), Some(1.0)];
-        Sample { stages, clock: build + 8.0, sidecar: Some(build + 7.5) }
+        Sample { stages, clock: build + 8.0, sidecar: Some(build + 7.5), steps: Some([0.5, 0.2, 0.8, 0.1]) }
     }
 
     #[test]
@@ -127,10 +165,15 @@ mod tests {
         assert_eq!(result.stage("build").map(|s| s.p50), Some(20.0));
         assert_eq!(result.clock.max, 48.0);
         assert_eq!(result.own.map(|o| o.p50), Some(4.5));
+        let parts: Vec<&str> = result.own_steps.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(parts, ["read", "check", "wait", "send", "page", "journal", "other"]);
+        // 4.5 own = 0.5 read + 0.3 check + 1.6 of steps + 2.1 that no step covers.
+        assert!((result.own_step("other").unwrap().p50 - 2.1).abs() < 1e-9);
 
-        let build_only = Sample { stages: [None, None, Some(30.0), None, None, None], clock: 30.5, sidecar: None };
+        let build_only = Sample { stages: [None, None, Some(30.0), None, None, None], clock: 30.5, sidecar: None, steps: None };
         let row = ScenarioResult::from_samples("headers", "a build", &[build_only]);
         assert_eq!(row.stages.iter().map(|s| s.stage.as_str()).collect::<Vec<_>>(), ["build"]);
         assert_eq!((row.stage("compile"), row.sidecar_total, row.own), (None, None, None));
+        assert!(row.own_steps.is_empty());
     }
 }

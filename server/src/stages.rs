@@ -375,6 +375,11 @@ pub struct Delivery {
     pub deliver_ms: f64,
     /// The slowest page's load time (as the page measured it).
     pub load_ms: f64,
+    /// Of `deliver_ms`, the sidecar's own part before the pages: framing the batch,
+    /// journaling it and queueing it to each page.
+    pub send_ms: f64,
+    /// After the last ack, waiting for the journal's save (not in `deliver_ms`).
+    pub journal_ms: f64,
     /// The printed value of an expression patch, from the first page that answered.
     pub value: Option<String>,
     /// The printed value of every expression patch of the batch, from the first page that

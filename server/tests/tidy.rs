@@ -483,6 +483,7 @@ fn the_typescript_interfaces_have_the_fields_the_server_sends() {
             value: Some("1".into()),
         }],
         stages: Default::default(),
+        steps: Default::default(),
         total_ms: 1.0,
         pages: 1,
         value: Some("1".into()),

@@ -54,6 +54,14 @@ export interface StageTimes {
     loadMs: number;
 }
 
+/** Where the sidecar's own time went: what `total_ms` spends besides compile, build and load. */
+export interface OwnSteps {
+    waitMs: number;
+    sendMs: number;
+    pageMs: number;
+    journalMs: number;
+}
+
 export interface PatchedForm {
     ns: string;
     /** The defined name; `null` for an evaluated expression. */
@@ -76,6 +84,7 @@ export interface PatchReport {
     uri: string;
     forms: PatchedForm[];
     stages: StageTimes;
+    steps: OwnSteps;
     totalMs: number;
     /** Pages the patch reached. */
     pages: number;

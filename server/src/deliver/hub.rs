@@ -458,15 +458,16 @@ impl Hub {
         }
         let saved = self.saves.save(state.journal.snapshot());
         drop(state);
+        let send_ms = ms(started);
         for id in slow {
             self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
         }
-        (Sent { started, batch, headers, pages, rx, saved, stale }, changed)
+        (Sent { started, send_ms, batch, headers, pages, rx, saved, stale }, changed)
     }
 
     /// Waits up to `timeout` for every page's ack of a sent batch.
     async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved) {
-        let Sent { started, batch, headers, pages, mut rx, saved, stale } = sent;
+        let Sent { started, send_ms, batch, headers, pages, mut rx, saved, stale } = sent;
         let connected = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
         let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
@@ -488,8 +489,8 @@ impl Hub {
             }
         }
         self.lock().waiting.remove(&batch);
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let mut delivery = summarize(&headers, &acks, connected, elapsed_ms);
+        let mut delivery = summarize(&headers, &acks, connected, ms(started));
+        delivery.send_ms = send_ms;
         for warning in stale {
             tracing::warn!("{warning}");
             delivery.warnings.push(warning);
@@ -529,6 +530,8 @@ impl Hub {
 /// A batch on its way: who got it, and where their acks arrive.
 struct Sent {
     started: Instant,
+    /// From `started` until every page's queue had the batch.
+    send_ms: f64,
     batch: u64,
     headers: Vec<PatchHeader>,
     pages: HashSet<PageId>,
@@ -536,6 +539,10 @@ struct Sent {
     saved: Saved,
     /// Why pages that run another build of the app got nothing.
     stale: Vec<String>,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 /// The var a patch's HUD key names: an expression is keyed by its place instead.

@@ -53,7 +53,10 @@ impl JournalSaves {
 /// The delivery, with a warning when the journal could not be saved: the pages have the
 /// patch, but a page that connects after a restart of the sidecar would not get it.
 pub async fn finish(mut delivery: Delivery, saved: Saved) -> Delivery {
-    let reason = match saved.await {
+    let waiting = std::time::Instant::now();
+    let saved = saved.await;
+    delivery.journal_ms = waiting.elapsed().as_secs_f64() * 1000.0;
+    let reason = match saved {
         Ok(Ok(())) => return delivery,
         Ok(Err(reason)) => reason,
         Err(_) => "the save was cancelled".to_string(),

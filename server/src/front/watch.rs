@@ -17,8 +17,66 @@ use crate::config::Settings;
 use crate::pipeline::{self, jank_paths, DiskFiles, FileSnapshot, PatchReport, Pipeline, Selection};
 use crate::stages::{RuntimeError, RuntimeErrors, RUNTIME_FOLLOW_EVERY};
 
-/// Quiet time after the last file event before patching: editors write files in bursts.
+/// Quiet time after the last file event before patching a file whose writer has not said it
+/// is done (no close after writing, as on systems without inotify): editors write files in
+/// bursts.
 const DEBOUNCE: Duration = Duration::from_millis(30);
+
+/// A change to a jank file, and whether its writer is done with it: closed after writing, or
+/// renamed into place (an editor's atomic save). Such a file is read at once, not after
+/// [`DEBOUNCE`].
+struct FileEvent {
+    path: PathBuf,
+    complete: bool,
+}
+
+impl FileEvent {
+    fn of(event: notify::Event) -> Vec<FileEvent> {
+        use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+        use notify::EventKind;
+        let complete = match event.kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+            EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => true,
+            EventKind::Create(_) | EventKind::Modify(_) => false,
+            _ => return Vec::new(),
+        };
+        // A rename's event names the old path first: the file to read is the last.
+        let paths = match event.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => event.paths.last().cloned().into_iter().collect(),
+            _ => event.paths,
+        };
+        paths.into_iter().filter(|p| is_jank(p)).map(|path| FileEvent { path, complete }).collect()
+    }
+}
+
+/// The files of one burst of events: waits until every file written is complete, or until no
+/// event came for [`DEBOUNCE`]. `None` when the watcher stopped.
+async fn next_burst(rx: &mut mpsc::UnboundedReceiver<FileEvent>) -> Option<BTreeSet<PathBuf>> {
+    let mut changed = BTreeSet::new();
+    let mut writing = BTreeSet::new();
+    let note = |event: FileEvent, changed: &mut BTreeSet<PathBuf>, writing: &mut BTreeSet<PathBuf>| {
+        if event.complete {
+            writing.remove(&event.path);
+        } else {
+            writing.insert(event.path.clone());
+        }
+        changed.insert(event.path);
+    };
+    note(rx.recv().await?, &mut changed, &mut writing);
+    loop {
+        while let Ok(event) = rx.try_recv() {
+            note(event, &mut changed, &mut writing);
+        }
+        if writing.is_empty() {
+            return Some(changed);
+        }
+        match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+            Ok(Some(event)) => note(event, &mut changed, &mut writing),
+            Ok(None) => return None,
+            Err(_) => return Some(changed),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -84,13 +142,11 @@ pub async fn watch_files(
     roots: &[PathBuf],
     print: impl Fn(String),
 ) -> Result<(), WatchError> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<FileEvent>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event {
-            if matches!(event.kind, notify::EventKind::Create(_) | notify::EventKind::Modify(_)) {
-                for path in event.paths {
-                    let _ = tx.send(path);
-                }
+            for file in FileEvent::of(event) {
+                let _ = tx.send(file);
             }
         }
     })
@@ -104,12 +160,8 @@ pub async fn watch_files(
         patch_file(pipeline, &file, &print).await;
     }
     loop {
-        let Some(first) = rx.recv().await else { return Err(WatchError::Stopped) };
-        let mut changed = BTreeSet::from([first]);
-        while let Ok(Some(path)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-            changed.insert(path);
-        }
-        for file in changed.into_iter().filter(|p| is_jank(p)) {
+        let Some(changed) = next_burst(&mut rx).await else { return Err(WatchError::Stopped) };
+        for file in changed {
             patch_file(pipeline, &file, &print).await;
         }
     }
@@ -165,4 +217,64 @@ pub fn line(path: &Path, text: &str, report: &PatchReport) -> String {
 
 fn is_jank(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "jank")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, DataChange, ModifyKind, RenameMode};
+    use notify::{Event, EventKind};
+
+    fn event(kind: EventKind, paths: &[&str]) -> Vec<FileEvent> {
+        let mut event = Event::new(kind);
+        for path in paths {
+            event = event.add_path(PathBuf::from(path));
+        }
+        FileEvent::of(event)
+    }
+
+    fn written() -> EventKind {
+        EventKind::Modify(ModifyKind::Data(DataChange::Any))
+    }
+
+    fn closed() -> EventKind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+    }
+
+    async fn burst(events: Vec<FileEvent>) -> (Vec<PathBuf>, Duration) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for e in events {
+            tx.send(e).unwrap();
+        }
+        let started = tokio::time::Instant::now();
+        let files = next_burst(&mut rx).await.unwrap();
+        drop(tx);
+        (files.into_iter().collect(), started.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_closed_after_writing_is_read_at_once() {
+        let events = event(written(), &["/w/a.jank"]).into_iter().chain(event(closed(), &["/w/a.jank"])).collect();
+        assert_eq!(burst(events).await, (vec![PathBuf::from("/w/a.jank")], Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_file_renamed_into_place_is_read_at_once() {
+        let rename = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        let events = event(rename, &["/w/.a.jank.tmp", "/w/a.jank"]);
+        assert_eq!(burst(events).await, (vec![PathBuf::from("/w/a.jank")], Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_never_closed_waits_for_quiet() {
+        let events = event(written(), &["/w/a.jank"]).into_iter().chain(event(closed(), &["/w/b.jank"])).collect();
+        let files = vec![PathBuf::from("/w/a.jank"), PathBuf::from("/w/b.jank")];
+        assert_eq!(burst(events).await, (files, DEBOUNCE));
+    }
+
+    #[test]
+    fn only_jank_files_count() {
+        assert!(event(written(), &["/w/.jank-hotpatch/journal/index.json"]).is_empty());
+        assert!(event(EventKind::Access(AccessKind::Close(AccessMode::Read)), &["/w/a.jank"]).is_empty());
+    }
 }

@@ -32,7 +32,7 @@ use crate::stages::{
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
-pub use report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
+pub use report::{DependentFile, OwnSteps, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 pub use workspace::{jank_paths, DiskFiles, OpenBuffers, WorkspaceFiles};
 
 /// A file as the pipeline sees it: a path and its text at the moment of the request (an open
@@ -93,10 +93,13 @@ pub struct Pipeline {
     ids: PatchIds,
     patched: Mutex<PatchedForms>,
     vars: Mutex<HashMap<VarName, Arc<VarSlot>>>,
-    /// Native evaluations on the jank side still running. The first compile after them takes
-    /// them and waits, so that it sees the vars they define; a compile that starts while it
-    /// waits finds the list empty and does not.
-    mirrors: Mutex<Vec<JoinHandle<()>>>,
+    /// Evaluations on the jank side of delivered definitions (mirrors), not yet waited for.
+    /// A run does not wait for its own (the pages run the code already; jank evaluating it
+    /// can take long): the next run takes them and waits before it compiles, so that it sees
+    /// the vars they define; a run that starts while another waits finds the list empty.
+    mirrors: Mutex<Vec<JoinHandle<Option<String>>>>,
+    /// The warnings of mirrors that failed, for the report of the run that waited for them.
+    mirror_warnings: Mutex<Vec<String>>,
     /// Per file, the vars of each delivered run, newest last: what undoing the file takes back.
     runs: Mutex<HashMap<PathBuf, Vec<Vec<VarName>>>>,
     /// Per namespace, its load hooks in file order, as last read from its file.
@@ -145,6 +148,8 @@ struct InFlight {
     target: Target,
     guard: Option<OwnedMutexGuard<()>>,
     times: StageTimes,
+    /// Waiting for the var's lock and for jank's evaluation of earlier patches.
+    waited_ms: f64,
     key: FormKey,
     /// The compile stage's warnings about the form, shown once it is delivered.
     warnings: Vec<FormWarning>,
@@ -169,6 +174,7 @@ enum Compiled {
 struct Ready {
     target: Target,
     module: SideModule,
+    waited_ms: f64,
     warnings: Vec<FormWarning>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
@@ -188,6 +194,7 @@ impl Pipeline {
             patched: Mutex::new(PatchedForms::default()),
             vars: Mutex::new(HashMap::new()),
             mirrors: Mutex::new(Vec::new()),
+            mirror_warnings: Mutex::new(Vec::new()),
             runs: Mutex::new(HashMap::new()),
             hooks: Mutex::new(BTreeMap::new()),
             macros: dependents::Macros::default(),
@@ -406,6 +413,9 @@ impl Pipeline {
 
     /// Patches the selected forms of `doc` into every connected page.
     pub async fn run(&self, doc: &FileSnapshot, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
+        let waiting = Instant::now();
+        self.await_mirrors().await;
+        let waited_ms = ms(waiting);
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
@@ -436,7 +446,9 @@ impl Pipeline {
         };
         report.stages.read_ms = read_ms;
         report.warnings.extend(unread);
-        report.total_ms = ms(started);
+        report.warnings.extend(std::mem::take(&mut *lock(&self.mirror_warnings)));
+        report.steps.wait_ms += waited_ms;
+        report.total_ms = ms(waiting);
         report
     }
 
@@ -592,6 +604,7 @@ impl Pipeline {
             match outcome {
                 FormOutcome::Ready(r, times) => {
                     report.stages.max_with(&times);
+                    report.steps.wait_ms = report.steps.wait_ms.max(r.waited_ms);
                     for warning in &r.warnings {
                         report.warnings.push(warning.message.clone());
                         let failure = StageFailure {
@@ -706,8 +719,8 @@ impl Pipeline {
             let outcome = match self.check_module(&mut flight, module, source, &mut verdicts).await {
                 Ok(_) if is_superseded(&flight.target) => FormOutcome::Superseded,
                 Ok(module) => {
-                    let InFlight { target, guard, times, warnings, .. } = flight;
-                    FormOutcome::Ready(Box::new(Ready { target, module, warnings, _guard: guard }), times)
+                    let InFlight { target, guard, times, warnings, waited_ms, .. } = flight;
+                    FormOutcome::Ready(Box::new(Ready { target, module, waited_ms, warnings, _guard: guard }), times)
                 }
                 Err((stage, failure)) => flight.fail(stage, failure),
             };
@@ -750,6 +763,7 @@ impl Pipeline {
     /// Takes the form's var lock, then finds its module in the build cache or asks jank for
     /// its C++.
     async fn compile(&self, target: Target, progress: &dyn ProgressSink) -> Compiled {
+        let waiting = Instant::now();
         let guard = match &target.slot {
             Some((slot, _)) => Some(slot.lock.clone().lock_owned().await),
             None => None,
@@ -758,8 +772,10 @@ impl Pipeline {
             return Compiled::Done(FormOutcome::Superseded);
         }
         self.await_mirrors().await;
+        let waited_ms = ms(waiting);
         let key = self.form_key(&target.request);
-        let mut flight = InFlight { target, guard, times: StageTimes::default(), key, warnings: Vec::new() };
+        let mut flight =
+            InFlight { target, guard, times: StageTimes::default(), waited_ms, key, warnings: Vec::new() };
         let build = match &self.backends.build {
             Ok(build) => build,
             Err(why) => return Compiled::Done(flight.fail(Stage::Build, StageFailure::new(why.clone()))),
@@ -818,7 +834,6 @@ impl Pipeline {
         for (g, r) in ready {
             by_file.entry(g).or_default().push(r);
         }
-        let mut mirrored = Vec::new();
         // What the pages printed and warned, once per batch: on the first file's report.
         if let Some(first) = by_file.keys().next().map(|&g| &mut reports[g]) {
             first.value = delivery.value.clone();
@@ -838,14 +853,7 @@ impl Pipeline {
             }
             report.versions =
                 delivery.versions.iter().filter(|v| ready.iter().any(|r| r.module.var == v.var)).cloned().collect();
-            mirrored.push((g, self.remember_delivered(&docs[g], ready)));
-        }
-        for (g, outcomes) in mirrored {
-            for outcome in outcomes {
-                if let Ok(Some(warning)) = outcome.await {
-                    reports[g].warnings.push(warning);
-                }
-            }
+            self.remember_delivered(&docs[g], ready);
         }
     }
 
@@ -860,13 +868,8 @@ impl Pipeline {
     }
 
     /// Records what the pages now run: the file's run (for undo), each form as last patched
-    /// (for the next save), and starts mirroring each definition on jank's side; the
-    /// mirrors' outcomes to wait for.
-    fn remember_delivered(
-        &self,
-        doc: &FileSnapshot,
-        ready: Vec<Ready>,
-    ) -> Vec<tokio::sync::oneshot::Receiver<Option<String>>> {
+    /// (for the next save), and starts mirroring each definition on jank's side.
+    fn remember_delivered(&self, doc: &FileSnapshot, ready: Vec<Ready>) {
         let defined: Vec<VarName> =
             ready.iter().filter(|r| r.module.kind == PatchKind::Definition).map(|r| r.module.var.clone()).collect();
         if !defined.is_empty() {
@@ -877,44 +880,47 @@ impl Pipeline {
                 runs.remove(0);
             }
         }
-        let mut mirrored = Vec::new();
         let mut patched = lock(&self.patched);
         for r in ready {
             patched.record(&doc.path, r.target.identity.clone(), r.target.normalized.clone());
             if r.module.kind == PatchKind::Definition {
-                mirrored.extend(self.spawn_mirror(r.target.request));
+                self.spawn_mirror(r.target.request);
             }
         }
-        mirrored
     }
 
-    /// Evaluates a delivered definition on jank's side too; the receiver gets the warning
-    /// to report when jank could not.
-    fn spawn_mirror(&self, request: CompileRequest) -> Option<tokio::sync::oneshot::Receiver<Option<String>>> {
-        let compile = self.backends.compile.clone().ok()?;
-        let (done, outcome) = tokio::sync::oneshot::channel();
+    /// Evaluates a delivered definition on jank's side too; its warning, when jank could
+    /// not, goes to the report of the run that waits for it.
+    fn spawn_mirror(&self, request: CompileRequest) {
+        let Ok(compile) = self.backends.compile.clone() else { return };
         let handle = tokio::spawn(async move {
-            let warning = compile.mirror(&request).await.err().map(|failure| {
+            compile.mirror(&request).await.err().map(|failure| {
                 let warning = format!(
                     "jank could not evaluate {} on its side after the pages applied it ({failure}): forms compiled later that use it may fail to resolve it",
                     request.form.name.as_deref().unwrap_or("the form")
                 );
                 tracing::warn!("{warning}");
                 warning
-            });
-            let _ = done.send(warning);
+            })
         });
-        let mut mirrors = lock(&self.mirrors);
-        mirrors.retain(|h| !h.is_finished());
-        mirrors.push(handle);
-        Some(outcome)
+        lock(&self.mirrors).push(handle);
     }
 
+    /// Waits for the mirrors not waited for yet, keeping their warnings for this run's report.
     async fn await_mirrors(&self) {
         let pending: Vec<_> = std::mem::take(&mut *lock(&self.mirrors));
         for handle in pending {
-            let _ = handle.await;
+            if let Ok(Some(warning)) = handle.await {
+                lock(&self.mirror_warnings).push(warning);
+            }
         }
+    }
+
+    /// Waits until jank has evaluated every delivered definition on its side, as a REPL's
+    /// `eval` promises before it answers; the warnings of those it could not evaluate.
+    pub async fn settle(&self) -> Vec<String> {
+        self.await_mirrors().await;
+        std::mem::take(&mut *lock(&self.mirror_warnings))
     }
 }
 
@@ -934,6 +940,9 @@ fn patch_of(doc: &FileSnapshot, r: &Ready) -> Patch {
 fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
     report.stages.deliver_ms = delivery.deliver_ms;
     report.stages.load_ms = delivery.load_ms;
+    report.steps.send_ms = delivery.send_ms;
+    report.steps.page_ms = (delivery.deliver_ms - delivery.send_ms).max(0.0);
+    report.steps.journal_ms = delivery.journal_ms;
     report.pages = delivery.pages;
 }
 

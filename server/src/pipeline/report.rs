@@ -47,6 +47,24 @@ impl StageTimes {
     }
 }
 
+/// Where the sidecar's own time in a run went, in milliseconds: the parts of `total_ms` that
+/// are not jank's compile, the build or the page's load. The benchmark breaks its "sidecar's
+/// own share" down with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnSteps {
+    /// Before compiling: waiting for jank to finish evaluating earlier runs' definitions on
+    /// its side, and for the var's lock (the slowest form's).
+    pub wait_ms: f64,
+    /// Framing the batch, journaling it in memory and queueing it to each page.
+    pub send_ms: f64,
+    /// From the batch queued to the last page's ack, minus that page's load: the socket and
+    /// the page's own handling.
+    pub page_ms: f64,
+    /// After the last ack, waiting for the journal's save on disk.
+    pub journal_ms: f64,
+}
+
 /// A form the run patched (or tried to).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchedForm {
@@ -84,6 +102,8 @@ pub struct PatchReport {
     pub ok: bool,
     pub forms: Vec<PatchedForm>,
     pub stages: StageTimes,
+    /// The sidecar's own steps inside `total_ms`.
+    pub steps: OwnSteps,
     pub total_ms: f64,
     pub pages: usize,
     pub value: Option<String>,

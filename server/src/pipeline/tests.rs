@@ -24,6 +24,10 @@ struct Calls {
     /// How the next undos go out, first first: (pages that applied it, a page's refusal).
     /// Without one, both pages apply it.
     undo_outcomes: Vec<(usize, Option<&'static str>)>,
+    /// Mirrors of forms containing "held" wait for a permit here (jank evaluating slowly).
+    mirror_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Mirrors finished, and compiles started, in order.
+    events: Vec<String>,
 }
 
 struct FakeCompile {
@@ -37,7 +41,10 @@ struct FakeCompile {
 impl Compile for FakeCompile {
     async fn compile(&self, request: &CompileRequest) -> Result<CompiledForm, StageFailure> {
         tokio::time::sleep(self.delay).await;
-        self.calls.lock().unwrap().compiled.push(request.form.text.clone());
+        let mut calls = self.calls.lock().unwrap();
+        calls.events.push(format!("compiling {}", request.form.text));
+        calls.compiled.push(request.form.text.clone());
+        drop(calls);
         if self.fail_on.is_some_and(|bad| request.form.text.contains(bad)) {
             return Err(StageFailure::new("Unable to resolve symbol: nope")
                 .at(LineCol { line: request.form.start.line, column: 3 }));
@@ -58,7 +65,13 @@ impl Compile for FakeCompile {
     }
 
     async fn mirror(&self, request: &CompileRequest) -> Result<(), StageFailure> {
-        self.calls.lock().unwrap().mirrored.push(request.form.text.clone());
+        let gate = self.calls.lock().unwrap().mirror_gate.clone();
+        if let Some(gate) = gate.filter(|_| request.form.text.contains("held")) {
+            let _permit = gate.acquire().await.unwrap();
+        }
+        let mut calls = self.calls.lock().unwrap();
+        calls.events.push(format!("mirrored {}", request.form.text));
+        calls.mirrored.push(request.form.text.clone());
         if request.form.text.contains("unmirrored") {
             return Err(StageFailure::new("Unable to resolve symbol 'unmirrored'"));
         }
@@ -146,6 +159,8 @@ impl Deliver for FakeDeliver {
             applied: if self.fail_load { 0 } else { 2 },
             deliver_ms: 1.0,
             load_ms: 0.5,
+            send_ms: 0.25,
+            journal_ms: 0.125,
             values,
             value,
             failures,
@@ -204,6 +219,8 @@ async fn the_form_at_a_position_goes_through_every_stage() {
     assert_eq!(&text[report.forms[0].range.clone()], "(defn b [x] (+ x 1))");
     assert_eq!(report.pages, 2);
     assert_eq!(report.stages.deliver_ms, 1.0);
+    // The delivery's own parts: sending is part of deliver_ms, waiting for the journal is not.
+    assert_eq!((report.steps.send_ms, report.steps.page_ms, report.steps.journal_ms), (0.25, 0.75, 0.125));
     assert_eq!(calls.lock().unwrap().delivered, vec![vec!["(defn b [x] (+ x 1))".to_string()]]);
     // The applied definition is mirrored on the jank side (once the mirrors a next compile
     // would wait for are done).
@@ -217,12 +234,41 @@ async fn losses_that_do_not_fail_the_patch_are_warnings_in_the_report() {
     let text = "(ns demo.core)\n(defn unmirrored [] 1)\n(defn unjournaled [] 2)\n(defn fine [] 3)\n";
     let report = p.run(&doc(text), Selection::ChangedForms, &()).await;
     assert!(report.ok, "the pages applied every patch: {report:?}");
-    assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
-    assert!(report.warnings.iter().any(|w| w.contains("jank could not evaluate unmirrored on its side")));
-    assert!(report.warnings.iter().any(|w| w.contains("journal could not be saved")));
-    assert!(report.summary().contains("2 warnings"), "{}", report.summary());
-    let clean = p.run(&doc(&text.replace("3)", "4)")), Selection::ChangedForms, &()).await;
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(report.warnings[0].contains("journal could not be saved"), "{:?}", report.warnings);
+    // The run does not wait for jank to evaluate its definitions on its side; the next run
+    // does, before it compiles, and reports what jank could not evaluate.
+    let next = p.run(&doc(&text.replace("3)", "4)")), Selection::ChangedForms, &()).await;
+    assert_eq!(next.warnings.len(), 1, "{:?}", next.warnings);
+    assert!(next.warnings[0].contains("jank could not evaluate unmirrored on its side"), "{:?}", next.warnings);
+    let clean = p.run(&doc(&text.replace("3)", "5)")), Selection::ChangedForms, &()).await;
     assert!(clean.warnings.is_empty(), "{:?}", clean.warnings);
+}
+
+// Paused time: the runtime idles only when every task waits, and then the clock jumps to the
+// next timer, so a timeout that fires proves the run was still waiting.
+#[tokio::test(start_paused = true)]
+async fn a_run_answers_before_jank_evaluates_its_definitions_and_the_next_run_waits_for_that() {
+    let (p, calls) = pipeline(None, 0, false);
+    let p = Arc::new(p);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    calls.lock().unwrap().mirror_gate = Some(gate.clone());
+    let first = p.run(&doc("(ns demo.core)\n(defn held [] 1)\n"), Selection::ChangedForms, &()).await;
+    assert!(first.ok, "answered while jank still evaluates: {first:?}");
+    let runner = p.clone();
+    let mut next = tokio::spawn(async move {
+        runner.run(&doc("(ns demo.core)\n(defn held [] 2)\n"), Selection::ChangedForms, &()).await
+    });
+    assert!(tokio::time::timeout(Duration::from_secs(3600), &mut next).await.is_err(), "the next run waits");
+    gate.add_permits(2);
+    let second = next.await.unwrap();
+    assert!(second.ok, "{second:?}");
+    assert!(second.steps.wait_ms > 0.0, "the wait is the run's own step: {:?}", second.steps);
+    // (The second run's own mirror may have finished by now too.)
+    assert_eq!(
+        calls.lock().unwrap().events[..3],
+        ["compiling (defn held [] 1)", "mirrored (defn held [] 1)", "compiling (defn held [] 2)"]
+    );
 }
 
 #[tokio::test]

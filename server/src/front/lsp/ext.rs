@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{notification::Notification, Position, Range, Uri};
 
-use crate::pipeline::StageTimes;
+use crate::pipeline::{OwnSteps, StageTimes};
 use crate::stages::Stage;
 
 /// `jank.hotPatchForm [{"uri", "position"}]`: the top-level form around the position.
@@ -74,6 +74,10 @@ pub struct PatchReportParams {
     pub forms: Vec<PatchedFormParams>,
     /// Milliseconds per stage, named `<stage>Ms`.
     pub stages: StageTimes,
+    /// Where the sidecar's own time went (`waitMs`, `sendMs`, `pageMs`, `journalMs`): what
+    /// `total_ms` spends besides compile, build and load.
+    #[serde(default)]
+    pub steps: OwnSteps,
     pub total_ms: f64,
     pub pages: usize,
     /// The printed value, when the form was an expression evaluated in the page.

@@ -6,7 +6,7 @@ use tower_lsp_server::ls_types::{
 
 use super::documents::Document;
 use super::ext::{DependentParams, PatchReportParams, PatchedFormParams, ReportErrorParams, VarVersionParams};
-use crate::pipeline::{DependentFile, PatchReport, Problem};
+use crate::pipeline::{DependentFile, OwnSteps, PatchReport, Problem};
 use crate::reader::ReadError;
 use crate::stages::Stage;
 
@@ -34,6 +34,15 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
                 *ms = round(*ms);
             }
             rounded
+        },
+        steps: {
+            let s = &report.steps;
+            OwnSteps {
+                wait_ms: round(s.wait_ms),
+                send_ms: round(s.send_ms),
+                page_ms: round(s.page_ms),
+                journal_ms: round(s.journal_ms),
+            }
         },
         total_ms: round(report.total_ms),
         pages: report.pages,

@@ -103,6 +103,15 @@ impl Evaluator {
         }
     }
 
+    /// Patches as the pipeline does, then waits for jank to have evaluated the definitions
+    /// on its side too: after an `eval` answers, the client may ask jank about the new vars
+    /// (completion, eldoc), or evaluate a form that uses them.
+    async fn run(&self, doc: &FileSnapshot, selection: Selection) -> PatchReport {
+        let mut report = self.pipeline.run(doc, selection, &()).await;
+        report.warnings.extend(self.pipeline.settle().await);
+        report
+    }
+
     /// Evaluates every top-level form of `input` in order, stopping at the first failure.
     /// `session_ns` is the session's current namespace: an `ns` form switches it. Returns the
     /// namespace the evaluation ended in.
@@ -148,7 +157,7 @@ impl Evaluator {
                 FormKind::Def(_) | FormKind::Expression => {}
             }
             let placed = self.place(&input.code, form, &origin, &ns);
-            let report = self.pipeline.run(&placed.doc, Selection::FormAt(placed.offset), &()).await;
+            let report = self.run(&placed.doc, Selection::FormAt(placed.offset)).await;
             match outcome(&report, form, &ns, &placed) {
                 Ok(events) => events.into_iter().for_each(&mut *emit),
                 Err(failed) => {
@@ -240,7 +249,7 @@ impl Evaluator {
             emit(EvalEvent::Value { value: "nil".into(), ns: session_ns.to_string() });
             return session_ns.to_string();
         };
-        let definitions = self.pipeline.run(&doc, Selection::ChangedDefinitions, &()).await;
+        let definitions = self.run(&doc, Selection::ChangedDefinitions).await;
         if let Some(failed) = failed(&definitions, &placed(last), session_ns) {
             emit(failed);
             return session_ns.to_string();
@@ -253,7 +262,7 @@ impl Evaluator {
         let mut value = VarName::defined_by(ns, &last.kind, last.name.as_deref()).map(|var| var.printed());
         for form in parsed.forms.iter().filter(|f| f.kind == FormKind::Expression) {
             let placed = placed(form);
-            let report = self.pipeline.run(&doc, Selection::FormAt(placed.offset), &()).await;
+            let report = self.run(&doc, Selection::FormAt(placed.offset)).await;
             match outcome(&report, form, session_ns, &placed) {
                 Ok(events) => {
                     for event in events {
