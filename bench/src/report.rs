@@ -436,7 +436,7 @@ pub(crate) mod tests {
 
     fn ours(build: f64) -> Sample {
         let stages = [Some(0.1), Some(2.0), Some(build), Some(0.2), Some(2.5), Some(0.7)];
-        Sample { stages, clock: build + 7.0, sidecar: Some(build + 6.0), steps: Some([0.1; 4]) }
+        Sample { stages, clock: build + 7.0, sidecar: Some(build + 6.0), steps: Some([0.1; 5]) }
     }
 
     fn without_sidecar(build: f64) -> Sample {

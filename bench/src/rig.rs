@@ -480,7 +480,7 @@ pub fn sample_of(report: &Value, clock: f64) -> Result<Sample, BenchError> {
         let key = format!("{stage}Ms");
         stages[i] = Some(number(&report["stages"][&key], &key)?);
     }
-    let mut steps = [0.0; 4];
+    let mut steps = [0.0; 5];
     for (i, step) in STEPS.iter().enumerate() {
         let key = format!("{step}Ms");
         steps[i] = number(&report["steps"][&key], &key)?;
@@ -649,7 +649,7 @@ mod tests {
     fn reports_are_checked_for_ok_forms_and_pages() {
         let good = json!({"ok": true, "forms": [{"name": "a"}], "pages": 2,
                           "stages": {"readMs": 0.1, "compileMs": 2, "buildMs": 40, "checkMs": 0.2, "deliverMs": 3, "loadMs": 0.7},
-                          "steps": {"waitMs": 0.1, "sendMs": 0.2, "pageMs": 1.5, "journalMs": 0.3},
+                          "steps": {"waitMs": 0.1, "sendMs": 0.2, "socketMs": 1.0, "clientMs": 0.5, "journalMs": 0.3},
                           "totalMs": 47});
         assert_eq!(report_problem(&good, 1, 2), None);
         assert_eq!(report_problem(&good, 1, 3).as_deref(), Some("reached 2 of 3 pages"));
@@ -659,7 +659,7 @@ mod tests {
         let sample = sample_of(&good, 48.5).unwrap();
         assert_eq!(sample.stages, [Some(0.1), Some(2.0), Some(40.0), Some(0.2), Some(3.0), Some(0.7)]);
         assert_eq!((sample.sidecar, sample.clock), (Some(47.0), 48.5));
-        assert_eq!(sample.steps, Some([0.1, 0.2, 1.5, 0.3]));
+        assert_eq!(sample.steps, Some([0.1, 0.2, 1.0, 0.5, 0.3]));
         let mut partial = good.clone();
         partial["stages"].as_object_mut().unwrap().remove("loadMs");
         let error = sample_of(&partial, 1.0).unwrap_err().to_string();

@@ -16,7 +16,7 @@ pub const STAGES: [&str; 6] = {
 
 /// The sidecar's own steps, as named in the report's `steps` (`<step>Ms`): where its own share
 /// goes besides the read and check stages.
-pub const STEPS: [&str; 4] = ["wait", "send", "page", "journal"];
+pub const STEPS: [&str; 5] = ["wait", "send", "socket", "client", "journal"];
 
 /// The timings of one successful patch.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -31,7 +31,7 @@ pub struct Sample {
     /// The sidecar's `total_ms`: command receipt to the last page's ack, inside the sidecar.
     pub sidecar: Option<f64>,
     /// The sidecar's own steps, in [`STEPS`] order; `None` without a sidecar.
-    pub steps: Option<[f64; 4]>,
+    pub steps: Option<[f64; 5]>,
 }
 
 impl Sample {
@@ -145,7 +145,7 @@ mod tests {
 
     fn sample(build: f64) -> Sample {
         let stages = [Some(0.5), Some(2.0), Some(build), Some(0.3), Some(3.0), Some(1.0)];
-        Sample { stages, clock: build + 8.0, sidecar: Some(build + 7.5), steps: Some([0.5, 0.2, 0.8, 0.1]) }
+        Sample { stages, clock: build + 8.0, sidecar: Some(build + 7.5), steps: Some([0.5, 0.2, 0.5, 0.3, 0.1]) }
     }
 
     #[test]
@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(result.clock.max, 48.0);
         assert_eq!(result.own.map(|o| o.p50), Some(4.5));
         let parts: Vec<&str> = result.own_steps.iter().map(|s| s.stage.as_str()).collect();
-        assert_eq!(parts, ["read", "check", "wait", "send", "page", "journal", "other"]);
+        assert_eq!(parts, ["read", "check", "wait", "send", "socket", "client", "journal", "other"]);
         // 4.5 own = 0.5 read + 0.3 check + 1.6 of steps + 2.1 that no step covers.
         assert!((result.own_step("other").unwrap().p50 - 2.1).abs() < 1e-9);
 

@@ -378,6 +378,9 @@ pub struct Delivery {
     /// Of `deliver_ms`, the sidecar's own part before the pages: framing the batch,
     /// journaling it and queueing it to each page.
     pub send_ms: f64,
+    /// Of `deliver_ms`, the last page's own handling of the batch besides its loads (hooks,
+    /// events), as the page measured it.
+    pub client_ms: f64,
     /// After the last ack, waiting for the journal's save (not in `deliver_ms`).
     pub journal_ms: f64,
     /// The printed value of an expression patch, from the first page that answered.

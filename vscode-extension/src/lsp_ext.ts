@@ -58,7 +58,8 @@ export interface StageTimes {
 export interface OwnSteps {
     waitMs: number;
     sendMs: number;
-    pageMs: number;
+    socketMs: number;
+    clientMs: number;
     journalMs: number;
 }
 

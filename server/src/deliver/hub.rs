@@ -39,10 +39,19 @@ pub const RUNTIME_ERRORS_PER_PAGE: usize = 32;
 /// The longest runtime error message kept, in bytes.
 const RUNTIME_MESSAGE_BYTES: usize = 2000;
 
+/// A page's answer to a batch.
+#[derive(Debug)]
+pub struct PageAck {
+    pub results: Vec<LoadResult>,
+    pub hooks: Vec<HookResult>,
+    /// The page's own time on the batch, loads included (see `ClientMessage::Ack`).
+    pub handled_ms: f64,
+}
+
 /// What reaches a waiting batch about one of its pages.
 #[derive(Debug)]
 pub enum PageEvent {
-    Ack(PageId, Vec<LoadResult>, Vec<HookResult>),
+    Ack(PageId, PageAck),
     Gone(PageId),
 }
 
@@ -312,9 +321,9 @@ impl Hub {
 
     /// Routes a page's ack to the batch waiting for it; acks of replays and of batches that
     /// gave up waiting are dropped.
-    pub fn ack(&self, page: PageId, batch: u64, results: Vec<LoadResult>, hooks: Vec<HookResult>) {
+    pub fn ack(&self, page: PageId, batch: u64, ack: PageAck) {
         if let Some(waiting) = self.lock().waiting.get(&batch) {
-            let _ = waiting.send(PageEvent::Ack(page, results, hooks));
+            let _ = waiting.send(PageEvent::Ack(page, ack));
         }
     }
 
@@ -472,12 +481,16 @@ impl Hub {
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
         let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
         let mut pending = pages;
+        let mut handled_ms = 0.0;
         let deadline = tokio::time::Instant::now() + timeout;
         while !pending.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(PageEvent::Ack(page, results, called))) if pending.remove(&page) => {
-                    acks.insert(page, results);
-                    hooks.push((page, called));
+                Ok(Some(PageEvent::Ack(page, ack))) if pending.remove(&page) => {
+                    // The last page to answer is the one the round trip waited for.
+                    let load: f64 = ack.results.iter().map(|r| r.load_ms).sum();
+                    handled_ms = (ack.handled_ms - load).max(0.0);
+                    acks.insert(page, ack.results);
+                    hooks.push((page, ack.hooks));
                 }
                 Ok(Some(PageEvent::Gone(page))) => {
                     pending.remove(&page);
@@ -491,6 +504,7 @@ impl Hub {
         self.lock().waiting.remove(&batch);
         let mut delivery = summarize(&headers, &acks, connected, ms(started));
         delivery.send_ms = send_ms;
+        delivery.client_ms = handled_ms;
         for warning in stale {
             tracing::warn!("{warning}");
             delivery.warnings.push(warning);

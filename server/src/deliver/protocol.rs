@@ -19,7 +19,8 @@
 //!   module it found and which of the functions the client calls it lacks.
 //! - page -> server, text: `{"op":"ack","batch":b,"results":[{"id","ok","load_ms","value"?,
 //!   "error"?, "skipped"?, "rebound"?, "output"?}], "hooks"?: [{"var", "ok", "error"?,
-//!   "output"?}]}` once the page applied (or failed) every patch of batch `b`.
+//!   "output"?}], "handled_ms"?}` once the page applied (or failed) every patch of batch `b`;
+//!   `handled_ms` is the page's own time on the batch (first frame handled -> ack sent).
 //! - page -> server, text: `{"op":"runtime_error","key","message","where","origin":"jank"|"app",
 //!   "count","patch"?,"after"?:{"vars","ms"}}`: an error thrown while code ran in the page, one
 //!   message per distinct error (`key`) and at most every 250 ms, its `count` growing; `patch`
@@ -158,6 +159,10 @@ pub enum ClientMessage {
         /// The batch's load hooks, in the order called.
         #[serde(default)]
         hooks: Vec<HookResult>,
+        /// The page's own time on the batch: from handling its first frame to sending this
+        /// ack (the loads, the hooks, the events). What is left of the round trip is the socket.
+        #[serde(default)]
+        handled_ms: f64,
     },
     Hello {
         api: PageApi,
@@ -270,8 +275,10 @@ impl ClientMessage {
         }
         let message: ClientMessage = serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
         match &message {
-            ClientMessage::Ack { results, .. } if results.iter().any(|r| !r.load_ms.is_finite() || r.load_ms < 0.0) => {
-                Err(ProtocolError::Malformed("load_ms must be a finite, non-negative number".into()))
+            ClientMessage::Ack { results, handled_ms, .. }
+                if results.iter().map(|r| r.load_ms).chain([*handled_ms]).any(|ms| !ms.is_finite() || ms < 0.0) =>
+            {
+                Err(ProtocolError::Malformed("load_ms and handled_ms must be finite, non-negative numbers".into()))
             }
             ClientMessage::Hello { api } if api.missing.len() > MAX_API_NAMES => {
                 Err(ProtocolError::Malformed(format!("more than {MAX_API_NAMES} missing names")))
@@ -374,6 +381,7 @@ mod tests {
             r#"{"op":"ack","batch":3}"#,
             r#"{"op":"ack","batch":3,"results":[],"extra":1}"#,
             r#"{"op":"ack","batch":3,"results":[{"id":7,"ok":true,"load_ms":-1}]}"#,
+            r#"{"op":"ack","batch":3,"results":[],"handled_ms":-0.5}"#,
             r#"{"op":"hello","api":{"module":"global","missing":[],"main_module_url":null,"main_module_sha256":null,"x":1}}"#,
             "not json",
         ] {

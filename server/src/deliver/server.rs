@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::hub::{Hub, ToPage, Registration};
+use super::hub::{Hub, PageAck, Registration, ToPage};
 use super::protocol::{ClientMessage, ProtocolError, ServerMessage, MAX_CLIENT_MESSAGE_BYTES};
 use super::static_files::{self, PathRefused};
 
@@ -216,7 +216,9 @@ async fn serve_page(app: &App, mut socket: WebSocket, registration: Registration
                 None | Some(Ok(Message::Close(_))) => return "it closed the connection".into(),
                 Some(Err(e)) => return format!("its connection failed: {e}"),
                 Some(Ok(Message::Text(text))) => match ClientMessage::parse(&text) {
-                    Ok(ClientMessage::Ack { batch, results, hooks }) => app.hub.ack(id, batch, results, hooks),
+                    Ok(ClientMessage::Ack { batch, results, hooks, handled_ms }) => {
+                        app.hub.ack(id, batch, PageAck { results, hooks, handled_ms })
+                    }
                     Ok(ClientMessage::Hello { api }) => app.hub.hello(id, api),
                     Ok(ClientMessage::RuntimeError(report)) => app.hub.runtime_error(id, report),
                     Ok(ClientMessage::RuntimeClear { keys }) => app.hub.runtime_clear(id, &keys),

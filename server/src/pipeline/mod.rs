@@ -941,7 +941,8 @@ fn take_delivery(report: &mut PatchReport, delivery: &Delivery) {
     report.stages.deliver_ms = delivery.deliver_ms;
     report.stages.load_ms = delivery.load_ms;
     report.steps.send_ms = delivery.send_ms;
-    report.steps.page_ms = (delivery.deliver_ms - delivery.send_ms).max(0.0);
+    report.steps.socket_ms = (delivery.deliver_ms - delivery.send_ms - delivery.client_ms).max(0.0);
+    report.steps.client_ms = delivery.client_ms;
     report.steps.journal_ms = delivery.journal_ms;
     report.pages = delivery.pages;
 }

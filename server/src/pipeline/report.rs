@@ -58,9 +58,12 @@ pub struct OwnSteps {
     pub wait_ms: f64,
     /// Framing the batch, journaling it in memory and queueing it to each page.
     pub send_ms: f64,
-    /// From the batch queued to the last page's ack, minus that page's load: the socket and
-    /// the page's own handling.
-    pub page_ms: f64,
+    /// From the batch queued to the last page's ack, minus that page's own time: both ways
+    /// through the sockets, and the wait for the page's event loop (a frame being drawn).
+    pub socket_ms: f64,
+    /// The last page's own handling of the batch besides the load: the client's bookkeeping,
+    /// the load hooks, the events it dispatches.
+    pub client_ms: f64,
     /// After the last ack, waiting for the journal's save on disk.
     pub journal_ms: f64,
 }

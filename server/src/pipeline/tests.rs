@@ -160,6 +160,7 @@ impl Deliver for FakeDeliver {
             deliver_ms: 1.0,
             load_ms: 0.5,
             send_ms: 0.25,
+            client_ms: 0.5,
             journal_ms: 0.125,
             values,
             value,
@@ -220,7 +221,8 @@ async fn the_form_at_a_position_goes_through_every_stage() {
     assert_eq!(report.pages, 2);
     assert_eq!(report.stages.deliver_ms, 1.0);
     // The delivery's own parts: sending is part of deliver_ms, waiting for the journal is not.
-    assert_eq!((report.steps.send_ms, report.steps.page_ms, report.steps.journal_ms), (0.25, 0.75, 0.125));
+    let s = report.steps;
+    assert_eq!((s.send_ms, s.socket_ms, s.client_ms, s.journal_ms), (0.25, 0.25, 0.5, 0.125));
     assert_eq!(calls.lock().unwrap().delivered, vec![vec!["(defn b [x] (+ x 1))".to_string()]]);
     // The applied definition is mirrored on the jank side (once the mirrors a next compile
     // would wait for are done).

@@ -55,15 +55,18 @@ socket.onBinary = (buffer, generation) => {
   const headerLength = new DataView(buffer).getUint32(0);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
   const bytes = new Uint8Array(buffer, 4 + headerLength);
-  applying = applying.then(() => apply(header, bytes, generation));
+  const received = performance.now();
+  applying = applying.then(() => apply(header, bytes, generation, received));
 };
 
-async function apply(header, bytes, generation) {
+// `received`: when the frame reached this page's script; the batch's first frame starts the
+// page's own time on the batch (`handled_ms` in the ack).
+async function apply(header, bytes, generation, received) {
   const { M, api } = await runtime.ready();
   const batchKey = generation + ':' + header.batch;
   let batch = batches.get(batchKey);
   if (!batch) {
-    batch = { headers: [], results: [], hooks: [] };
+    batch = { headers: [], results: [], hooks: [], received };
     batches.set(batchKey, batch);
     hooks.announce('before-load', [header]);
     batch.hooks = hooks.call(M, header.before_load);
@@ -87,7 +90,8 @@ async function apply(header, bytes, generation) {
   if (batch.results.length < header.count) return;
   batches.delete(batchKey);
   batch.hooks = batch.hooks.concat(hooks.call(M, header.after_load));
-  socket.send({ op: 'ack', batch: header.batch, results: batch.results, hooks: batch.hooks }, generation);
+  const handled = performance.now() - batch.received;
+  socket.send({ op: 'ack', batch: header.batch, results: batch.results, hooks: batch.hooks, handled_ms: handled }, generation);
   report(batch);
   errors.loaded(batch.headers, batch.results);
   hooks.announce('after-load', batch.headers);

@@ -74,7 +74,8 @@ pub struct PatchReportParams {
     pub forms: Vec<PatchedFormParams>,
     /// Milliseconds per stage, named `<stage>Ms`.
     pub stages: StageTimes,
-    /// Where the sidecar's own time went (`waitMs`, `sendMs`, `pageMs`, `journalMs`): what
+    /// Where the sidecar's own time went (`waitMs`, `sendMs`, `socketMs`, `clientMs`,
+    /// `journalMs`): what
     /// `total_ms` spends besides compile, build and load.
     #[serde(default)]
     pub steps: OwnSteps,

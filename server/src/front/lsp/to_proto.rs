@@ -40,7 +40,8 @@ pub fn report(report: &PatchReport, uri: &Uri, doc: Option<&Document>) -> PatchR
             OwnSteps {
                 wait_ms: round(s.wait_ms),
                 send_ms: round(s.send_ms),
-                page_ms: round(s.page_ms),
+                socket_ms: round(s.socket_ms),
+                client_ms: round(s.client_ms),
                 journal_ms: round(s.journal_ms),
             }
         },
