@@ -12,6 +12,7 @@ function report(overrides: Partial<PatchReport> = {}): PatchReport {
         uri: "file:///w/src/demo/core.jank",
         forms: [{ ns: "demo.core", name: "greeting", range }],
         stages: { readMs: 0.4, compileMs: 31.2, buildMs: 40.6, checkMs: 1.5, deliverMs: 2.9, loadMs: 0.66 },
+        steps: { waitMs: 0, sendMs: 0.1, socketMs: 1.2, clientMs: 0.4, journalMs: 0.2 },
         totalMs: 84.3,
         pages: 2,
         summary: "patched demo.core/greeting in 84 ms → 2 page(s)",
