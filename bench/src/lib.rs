@@ -370,6 +370,9 @@ mod tests {
         assert_eq!(pick(&[]).unwrap(), SCENARIOS.to_vec());
         assert_eq!(pick(&["original", "small"]).unwrap(), vec!["small", "original"]);
         let error = pick(&["fast"]).unwrap_err().to_string();
-        assert!(error.contains("`fast`") && error.contains("small, small-idle, save-page, save-watch, floor"), "{error}");
+        assert!(
+            error.contains("`fast`") && error.contains("small, small-idle, save-page, save-watch, floor"),
+            "{error}"
+        );
     }
 }

@@ -349,7 +349,8 @@ pub fn readme_section(results: &BenchResults) -> String {
             ms(s.own.map(|o| o.p50)),
         );
     }
-    for s in results.scenarios.iter().filter(|s| !s.own_steps.is_empty() && OWN_STEPS_SHOWN.contains(&s.name.as_str())) {
+    for s in results.scenarios.iter().filter(|s| !s.own_steps.is_empty() && OWN_STEPS_SHOWN.contains(&s.name.as_str()))
+    {
         let parts: Vec<String> = s.own_steps.iter().map(|p| format!("{} {:.2}", p.stage, p.summary.p50)).collect();
         let _ = writeln!(
             out,
@@ -440,7 +441,12 @@ pub(crate) mod tests {
     }
 
     fn without_sidecar(build: f64) -> Sample {
-        Sample { stages: [None, Some(2.0), Some(build), None, Some(2.0), Some(0.5)], clock: build + 5.0, sidecar: None, steps: None }
+        Sample {
+            stages: [None, Some(2.0), Some(build), None, Some(2.0), Some(0.5)],
+            clock: build + 5.0,
+            sidecar: None,
+            steps: None,
+        }
     }
 
     pub(crate) fn example() -> BenchResults {

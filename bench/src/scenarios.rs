@@ -212,7 +212,12 @@ async fn measure(
 /// `warmup` unmeasured then `iterations` measured changes of the macro; after each, the report
 /// must list every user patched, the first page must have loaded exactly one module more, and
 /// every page must run every user's new expansion.
-async fn measure_macro(rig: &mut Rig, warmup: usize, iterations: usize, pages: usize) -> Result<Vec<Sample>, BenchError> {
+async fn measure_macro(
+    rig: &mut Rig,
+    warmup: usize,
+    iterations: usize,
+    pages: usize,
+) -> Result<Vec<Sample>, BenchError> {
     let mut samples = Vec::with_capacity(iterations);
     rig.macro_files().await?;
     for i in 0..warmup + iterations {

@@ -170,7 +170,8 @@ mod tests {
         // 4.5 own = 0.5 read + 0.3 check + 1.6 of steps + 2.1 that no step covers.
         assert!((result.own_step("other").unwrap().p50 - 2.1).abs() < 1e-9);
 
-        let build_only = Sample { stages: [None, None, Some(30.0), None, None, None], clock: 30.5, sidecar: None, steps: None };
+        let build_only =
+            Sample { stages: [None, None, Some(30.0), None, None, None], clock: 30.5, sidecar: None, steps: None };
         let row = ScenarioResult::from_samples("headers", "a build", &[build_only]);
         assert_eq!(row.stages.iter().map(|s| s.stage.as_str()).collect::<Vec<_>>(), ["build"]);
         assert_eq!((row.stage("compile"), row.sidecar_total, row.own), (None, None, None));
