@@ -173,9 +173,11 @@ impl Rig {
             .await;
         let app_url = match status.as_ref().and_then(|s| s["params"]["appUrl"].as_str()) {
             Some(url) => url.to_string(),
-            None => std::fs::read_to_string(workspace.join(".jank-hotpatch/app-url"))
-                .map(|s| s.trim().to_string())
-                .map_err(|_| sidecar("no app URL in jank/serverStatus within 60 s".into()))?,
+            None => std::fs::read_to_string(
+                workspace.join(jank_hotpatch::config::CACHE_DIR).join(jank_hotpatch::app::APP_URL_FILE),
+            )
+            .map(|s| s.trim().to_string())
+            .map_err(|_| sidecar("no app URL in jank/serverStatus within 60 s".into()))?,
         };
 
         let mut document = BenchDocument::read(&workspace)?;
@@ -403,9 +405,7 @@ impl Rig {
     /// wall clock the bench and the pages share (the page's own timestamp of its
     /// `jank-hotpatch:after-load` event).
     pub async fn save_to_page(&mut self) -> Result<(Value, f64), BenchError> {
-        for page in &self.pages {
-            page.try_eval(LANDED_RESET_JS).await.map_err(BenchError::Cdp)?;
-        }
+        reset_landed(&self.pages).await?;
         self.forget_notifications();
         let path = self.workspace.join(SOURCE);
         let written_at = wall_ms();
@@ -418,15 +418,8 @@ impl Rig {
         let report = report.map(|r| r["params"].clone()).ok_or_else(|| {
             self.sidecar_error(format!("no jank/patchStatus within {} s of didSave", PATCH_TIMEOUT.as_secs()))
         })?;
-        let mut landed = written_at;
-        for (i, page) in self.pages.iter().enumerate() {
-            // The page fires the event right after it acks, before the sidecar's report.
-            let at = page.try_eval("window.__benchLanded").await.map_err(BenchError::Cdp)?;
-            let at = at.as_f64().ok_or_else(|| {
-                BenchError::NotApplied(format!("page {} saw no jank-hotpatch:after-load event: {report}", i + 1))
-            })?;
-            landed = landed.max(at);
-        }
+        // The page fires the event right after it acks, before the sidecar's report.
+        let landed = landed(&self.pages, written_at, &format!(": {report}")).await?;
         Ok((report, landed - written_at))
     }
 
@@ -512,7 +505,8 @@ pub fn report_problem(report: &Value, forms: usize, pages: usize) -> Option<Stri
 /// What is wrong on page `i` (from 0), if anything: it must run `ns/name` returning `value` and
 /// show no load error.
 pub async fn check_page(page: &Page, i: usize, ns: &str, name: &str, value: i64) -> Result<(), BenchError> {
-    let state = page.try_eval(&read_var_js(ns, name)).await.map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
+    let state =
+        page.try_eval(&read_var_js(ns, name)).await.map_err(|e| BenchError::Cdp(format!("page {}: {e}", i + 1)))?;
     if state["value"].as_i64() != Some(value) || !state["lastError"].is_null() {
         return Err(BenchError::NotApplied(format!(
             "page {} runs {ns}/{name} = {} (expected {value}); page state {state}",
@@ -537,9 +531,32 @@ fn read_var_js(ns: &str, name: &str) -> String {
     )
 }
 
+/// Forgets each page's last `jank-hotpatch:after-load` time, listening for the next one.
+pub async fn reset_landed(pages: &[Page]) -> Result<(), BenchError> {
+    for page in pages {
+        page.try_eval(LANDED_RESET_JS).await.map_err(BenchError::Cdp)?;
+    }
+    Ok(())
+}
+
+/// The last page's timestamp of the new code (its `jank-hotpatch:after-load` event, set by
+/// [`reset_landed`]'s listener), on the wall clock; at least `since`. `context` follows the
+/// error of a page that saw none.
+pub async fn landed(pages: &[Page], since: f64, context: &str) -> Result<f64, BenchError> {
+    let mut landed = since;
+    for (i, page) in pages.iter().enumerate() {
+        let at = page.try_eval("window.__benchLanded").await.map_err(BenchError::Cdp)?;
+        let at = at.as_f64().ok_or_else(|| {
+            BenchError::NotApplied(format!("page {} saw no jank-hotpatch:after-load event{context}", i + 1))
+        })?;
+        landed = landed.max(at);
+    }
+    Ok(landed)
+}
+
 /// Listens (once) for the client's `jank-hotpatch:after-load` event, keeping its wall-clock
 /// time in ms, and forgets the last one.
-pub const LANDED_RESET_JS: &str = "(() => {
+const LANDED_RESET_JS: &str = "(() => {
   if (!window.__benchLandedListener) {
     window.__benchLandedListener = true;
     window.addEventListener('jank-hotpatch:after-load', () => {

@@ -11,19 +11,19 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use test_support::cdp::{Browser, Page};
+use test_support::cdp::Browser;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{ChildStdout, Command};
 
-use super::rig::{self, wall_ms, BenchDocument, Rig, LANDED_RESET_JS, SOURCE};
+use super::rig::{self, wall_ms, BenchDocument, Rig, SOURCE};
 use super::stats::{Sample, ScenarioResult};
 use super::BenchError;
 
 /// The form this row patches: its own, so no other row sees its values.
 const WATCHED_FORM: &str = "bench-watched";
 
-/// The longest wait for `watch`'s line about one save.
-const LINE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest wait for `watch`: its line about one save, a page connecting to it.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `warmup` unmeasured then `iterations` measured saves of one form, each checked in every page.
 pub async fn measure(
@@ -37,7 +37,8 @@ pub async fn measure(
     copy_workspace(rig.workspace(), &dir)?;
     // Any free port: never the rig's, nor a demo's on the default one.
     let settings = dir.join(jank_hotpatch::config::CONFIG_FILE);
-    let text = std::fs::read_to_string(&settings).map_err(|e| BenchError::io(format!("read {}", settings.display()), e))?;
+    let text =
+        std::fs::read_to_string(&settings).map_err(|e| BenchError::io(format!("read {}", settings.display()), e))?;
     std::fs::write(&settings, text.replacen("[app]\n", "[app]\nport = 0\n", 1))
         .map_err(|e| BenchError::io(format!("write {}", settings.display()), e))?;
     let mut document = BenchDocument::read(&dir)?;
@@ -57,30 +58,32 @@ pub async fn measure(
         .map_err(|e| BenchError::Spawn { what: format!("{} watch", exe.display()), source: e })?;
     let stdout = child.stdout.take().ok_or_else(|| BenchError::Gone("`watch` has no stdout".into()))?;
     let mut lines = BufReader::new(stdout).lines();
-    let watch_error = |what: String| BenchError::Sidecar(format!("`jank-hotpatch watch`: {what}; its log: {}", log.display()));
+    let watch_error =
+        |what: String| BenchError::Sidecar(format!("`jank-hotpatch watch`: {what}; its log: {}", log.display()));
     // `watch` patches every file once when it starts: its app URL is written by then.
     patch_line(&mut lines).await.map_err(watch_error)?;
-    let url_file = dir.join(".jank-hotpatch").join(jank_hotpatch::app::APP_URL_FILE);
-    let url = std::fs::read_to_string(&url_file)
-        .map_err(|e| BenchError::io(format!("read {}", url_file.display()), e))?;
+    let url_file = dir.join(jank_hotpatch::config::CACHE_DIR).join(jank_hotpatch::app::APP_URL_FILE);
+    let url =
+        std::fs::read_to_string(&url_file).map_err(|e| BenchError::io(format!("read {}", url_file.display()), e))?;
     let mut open = Vec::new();
     for _ in 0..pages {
         let browser = Browser::try_launch().await.map_err(BenchError::Cdp)?;
         let page = browser.try_open(url.trim()).await.map_err(BenchError::Cdp)?;
-        page.try_eval(CONNECTED_JS).await.map_err(BenchError::Cdp)?;
+        tokio::time::timeout(WATCH_TIMEOUT, page.try_eval(CONNECTED_JS))
+            .await
+            .map_err(|_| BenchError::Timeout(format!("watch's page connected ({} s)", WATCH_TIMEOUT.as_secs())))?
+            .map_err(BenchError::Cdp)?;
         open.push(page);
     }
     let mut samples = Vec::new();
     for i in 0..warmup + iterations {
         let value = 1_000_000 + i as i64;
         document.set(WATCHED_FORM, value);
-        for page in &open {
-            page.try_eval(LANDED_RESET_JS).await.map_err(BenchError::Cdp)?;
-        }
+        rig::reset_landed(&open).await?;
         let written_at = wall_ms();
         write(&dir, &document)?;
         patch_line(&mut lines).await.map_err(watch_error)?;
-        let landed = landed(&open, written_at).await?;
+        let landed = rig::landed(&open, written_at, " (under `watch`)").await?;
         for (n, page) in open.iter().enumerate() {
             rig::check_page(page, n, rig::NS, WATCHED_FORM, value).await?;
         }
@@ -102,29 +105,16 @@ const CONNECTED_JS: &str = "new Promise((resolve) => {
   const poll = setInterval(() => { if (connected()) { clearInterval(poll); resolve(true); } }, 5);
 })";
 
-/// The last page's timestamp of the new code, on the wall clock.
-async fn landed(pages: &[Page], written_at: f64) -> Result<f64, BenchError> {
-    let mut landed = written_at;
-    for (i, page) in pages.iter().enumerate() {
-        let at = page.try_eval("window.__benchLanded").await.map_err(BenchError::Cdp)?;
-        let at = at
-            .as_f64()
-            .ok_or_else(|| BenchError::NotApplied(format!("watch's page {} saw no jank-hotpatch:after-load event", i + 1)))?;
-        landed = landed.max(at);
-    }
-    Ok(landed)
-}
-
 /// Reads `watch`'s output up to its next line about a patch; a failed patch is an error.
-async fn patch_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Result<String, String> {
+async fn patch_line(lines: &mut Lines<BufReader<ChildStdout>>) -> Result<(), String> {
     loop {
-        let line = tokio::time::timeout(LINE_TIMEOUT, lines.next_line())
+        let line = tokio::time::timeout(WATCH_TIMEOUT, lines.next_line())
             .await
-            .map_err(|_| format!("no line within {} s", LINE_TIMEOUT.as_secs()))?
+            .map_err(|_| format!("no line within {} s", WATCH_TIMEOUT.as_secs()))?
             .map_err(|e| format!("reading its output: {e}"))?
             .ok_or("it exited")?;
         match line.chars().next() {
-            Some('✓') => return Ok(line),
+            Some('✓') => return Ok(()),
             Some('✗') => return Err(format!("the patch failed: {line}")),
             // What the code printed, or a run with nothing new to patch.
             _ => continue,
