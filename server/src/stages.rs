@@ -111,6 +111,11 @@ impl VarName {
     }
 }
 
+/// Milliseconds since `since`: the unit of every stage and step time a report gives.
+pub fn elapsed_ms(since: std::time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
 /// The one rule for `app.maxModuleBytes`, the largest side module the pages are sent: the
 /// build stage fails a form over it, the deliver stage refuses a batch with one.
 pub fn check_module_size(bytes: usize, limit: usize) -> Result<(), String> {

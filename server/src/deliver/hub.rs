@@ -25,7 +25,7 @@ use super::protocol::{
 use super::saves::{finish, JournalSaves, Saved};
 use super::stale::{runs_other_build, stale_notice, stale_warning, AppBuild};
 use crate::stages::{
-    AfterPatch, Culprit, Delivery, FormFailure, LoadHooks, Patch, PatchKind, RuntimeError, RuntimeErrors, VarName,
+    elapsed_ms, AfterPatch, Culprit, Delivery, FormFailure, LoadHooks, Patch, PatchKind, RuntimeError, RuntimeErrors, VarName,
     VarVersion,
 };
 
@@ -467,7 +467,7 @@ impl Hub {
         }
         let saved = self.saves.save(state.journal.snapshot());
         drop(state);
-        let send_ms = ms(started);
+        let send_ms = elapsed_ms(started);
         for id in slow {
             self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
         }
@@ -502,7 +502,7 @@ impl Hub {
             }
         }
         self.lock().waiting.remove(&batch);
-        let mut delivery = summarize(&headers, &acks, connected, ms(started));
+        let mut delivery = summarize(&headers, &acks, connected, elapsed_ms(started));
         delivery.send_ms = send_ms;
         delivery.client_ms = handled_ms;
         for warning in stale {
@@ -553,10 +553,6 @@ struct Sent {
     saved: Saved,
     /// Why pages that run another build of the app got nothing.
     stale: Vec<String>,
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
 }
 
 /// The var a patch's HUD key names: an expression is keyed by its place instead.

@@ -55,7 +55,7 @@ impl JournalSaves {
 pub async fn finish(mut delivery: Delivery, saved: Saved) -> Delivery {
     let waiting = std::time::Instant::now();
     let saved = saved.await;
-    delivery.journal_ms = waiting.elapsed().as_secs_f64() * 1000.0;
+    delivery.journal_ms = crate::stages::elapsed_ms(waiting);
     let reason = match saved {
         Ok(Ok(())) => return delivery,
         Ok(Err(reason)) => reason,

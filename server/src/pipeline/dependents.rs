@@ -38,9 +38,9 @@ use std::time::Instant;
 
 use super::report::{DependentFile, PatchReport, PatchedForm, Problem, ReportError, StageTimes};
 use super::workspace::WorkspaceFiles;
-use super::{is_superseded, lock, ms, problem, FileSnapshot, Group, Pipeline, ProgressSink, Target};
+use super::{is_superseded, lock, problem, FileSnapshot, Group, Pipeline, ProgressSink, Target};
 use crate::reader::{self, DefKind, Form, FormKind, Namespace, NsDecl, Refer, SourceFile};
-use crate::stages::{CompileRequest, FormKey, Stage, StageFailure, VarName};
+use crate::stages::{elapsed_ms, CompileRequest, FormKey, Stage, StageFailure, VarName};
 
 /// What the pipeline knows about the workspace's macros.
 #[derive(Default)]
@@ -277,7 +277,7 @@ impl Pipeline {
                 Ok(compile) => compile.mirror(&target.request).await,
                 Err(why) => Err(StageFailure::new(why.clone())),
             };
-            applied.times.compile_ms += ms(t);
+            applied.times.compile_ms += elapsed_ms(t);
             let mut patched =
                 PatchedForm { ns: ns.clone(), name: form.name.clone(), range: form.range.clone(), value: None };
             let var = VarName::defined_by(&ns, &form.kind, form.name.as_deref());
@@ -354,7 +354,7 @@ impl Pipeline {
             })
             .unzip();
         let reports = self.patch_files(groups, progress).await;
-        let total_ms = ms(started);
+        let total_ms = elapsed_ms(started);
         Ok(reports
             .into_iter()
             .zip(rest)

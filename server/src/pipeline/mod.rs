@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::reader::{self, DefKind, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource,
+    elapsed_ms, Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource,
     FormWarning, LineCol, LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage,
     StageFailure, VarName,
 };
@@ -258,7 +258,7 @@ impl Pipeline {
             Err(report) => *report,
         };
         report.undo = true;
-        report.total_ms = ms(started);
+        report.total_ms = elapsed_ms(started);
         report
     }
 
@@ -415,7 +415,7 @@ impl Pipeline {
     pub async fn run(&self, doc: &FileSnapshot, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
         let waiting = Instant::now();
         self.await_mirrors().await;
-        let waited_ms = ms(waiting);
+        let waited_ms = elapsed_ms(waiting);
         let started = Instant::now();
         progress.stage(Stage::Read);
         let file = reader::parse(&doc.text);
@@ -427,7 +427,7 @@ impl Pipeline {
             Selection::ChangedForms | Selection::ChangedDefinitions => Extent::Whole,
         };
         self.learn_hooks(&file, extent);
-        let read_ms = ms(started);
+        let read_ms = elapsed_ms(started);
         let mut report = match self.select(doc, &file, selection) {
             Chosen::Forms(targets) => {
                 let untouched = failures::untouched(doc, &file, &targets, selection);
@@ -448,7 +448,7 @@ impl Pipeline {
         report.warnings.extend(unread);
         report.warnings.extend(std::mem::take(&mut *lock(&self.mirror_warnings)));
         report.steps.wait_ms += waited_ms;
-        report.total_ms = ms(waiting);
+        report.total_ms = elapsed_ms(waiting);
         report
     }
 
@@ -591,7 +591,7 @@ impl Pipeline {
                 .collect();
             reports.push(PatchReport { forms, ..PatchReport::default() });
             requests.push(group.targets.iter().map(|t| t.request.clone()).collect());
-            owners.extend(std::iter::repeat(g).take(group.targets.len()));
+            owners.extend(std::iter::repeat_n(g, group.targets.len()));
             targets.extend(group.targets);
             untouched.extend(group.untouched);
             docs.push(group.doc);
@@ -671,7 +671,7 @@ impl Pipeline {
             let t = Instant::now();
             let forms: Vec<(FormKey, &CompiledForm)> = to_build.iter().map(|(_, f, form)| (f.key, form)).collect();
             let mut results = build.build_together(&forms).await.into_iter();
-            let build_ms = ms(t);
+            let build_ms = elapsed_ms(t);
             for (i, mut flight, form) in to_build {
                 flight.times.build_ms = build_ms;
                 match results.next() {
@@ -744,7 +744,7 @@ impl Pipeline {
             .entry(module.module)
             .or_insert_with(|| {
                 let t = Instant::now();
-                (check.check(&module), ms(t))
+                (check.check(&module), elapsed_ms(t))
             })
             .clone();
         flight.times.check_ms = check_ms;
@@ -752,11 +752,11 @@ impl Pipeline {
         let (Some(source), Ok(build)) = (source, &self.backends.build) else { return Err((Stage::Check, failure)) };
         let t = Instant::now();
         let alone = build.build(flight.key, source).await;
-        flight.times.build_ms += ms(t);
+        flight.times.build_ms += elapsed_ms(t);
         let module = alone.map_err(|failure| (Stage::Build, failure))?;
         let t = Instant::now();
         let checked = check.check(&module);
-        flight.times.check_ms += ms(t);
+        flight.times.check_ms += elapsed_ms(t);
         checked.map(|()| module).map_err(|failure| (Stage::Check, failure))
     }
 
@@ -772,7 +772,7 @@ impl Pipeline {
             return Compiled::Done(FormOutcome::Superseded);
         }
         self.await_mirrors().await;
-        let waited_ms = ms(waiting);
+        let waited_ms = elapsed_ms(waiting);
         let key = self.form_key(&target.request);
         let mut flight =
             InFlight { target, guard, times: StageTimes::default(), waited_ms, key, warnings: Vec::new() };
@@ -782,7 +782,7 @@ impl Pipeline {
         };
         let t = Instant::now();
         if let Some(module) = build.cached(key).await {
-            flight.times.build_ms = ms(t);
+            flight.times.build_ms = elapsed_ms(t);
             return Compiled::Cached(flight, module);
         }
         progress.stage(Stage::Compile);
@@ -791,7 +791,7 @@ impl Pipeline {
             Ok(compile) => compile.compile(&flight.target.request).await,
             Err(why) => Err(StageFailure::new(why.clone())),
         };
-        flight.times.compile_ms = ms(t);
+        flight.times.compile_ms = elapsed_ms(t);
         match compiled {
             Ok(_) if is_superseded(&flight.target) => Compiled::Done(FormOutcome::Superseded),
             Ok(form) => {
@@ -1014,10 +1014,6 @@ pub fn line_col(text: &str, offset: usize) -> LineCol {
     let before = text.get(..offset).unwrap_or(text);
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     LineCol { line: before.matches('\n').count() as u32, column: before[line_start..].chars().count() as u32 }
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
 }
 
 /// A poisoned lock only means another run panicked; the data is still usable.
