@@ -54,7 +54,7 @@ export interface StageTimes {
     loadMs: number;
 }
 
-/** Where the sidecar's own time went: what `total_ms` spends besides compile, build and load. */
+/** Where the sidecar's own time went: what `totalMs` spends besides compile, build and load. */
 export interface OwnSteps {
     waitMs: number;
     sendMs: number;

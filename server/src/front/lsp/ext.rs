@@ -75,8 +75,7 @@ pub struct PatchReportParams {
     /// Milliseconds per stage, named `<stage>Ms`.
     pub stages: StageTimes,
     /// Where the sidecar's own time went (`waitMs`, `sendMs`, `socketMs`, `clientMs`,
-    /// `journalMs`): what
-    /// `total_ms` spends besides compile, build and load.
+    /// `journalMs`): what `totalMs` spends besides compile, build and load.
     #[serde(default)]
     pub steps: OwnSteps,
     pub total_ms: f64,
