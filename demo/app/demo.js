@@ -96,8 +96,9 @@ function frame() {
   const values = M && M.calledRun ? readValues() : null;
   const status = document.getElementById('status');
   const failing = demo.stale && demo.values === null && NAMES.every((name) => M && M.calledRun && jank.fn(name));
-  status.textContent = values ? 'running jank code' : failing ? 'jank code failed (see your editor)' : 'waiting for jank code…';
-  status.className = values ? 'status' : 'status waiting';
+  show(status, values ? 'running jank code' : failing ? 'jank code failed (see your editor)' : 'waiting for jank code…');
+  const className = values ? 'status' : 'status waiting';
+  if (status.className !== className) status.className = className;
   if (values) {
     draw(values);
     demo.frames += 1;
@@ -121,7 +122,13 @@ function draw(values) {
   ctx.beginPath();
   ctx.arc(s.x, s.y, r, 0, 2 * Math.PI);
   ctx.fill();
-  document.getElementById('label').textContent = values.label;
+  show(document.getElementById('label'), values.label);
+}
+
+// Writes the element's text only when it changes: a write every frame would lay out and
+// paint the page again 60 times a second for nothing.
+function show(element, text) {
+  if (element.textContent !== text) element.textContent = text;
 }
 
 document.getElementById('clicker').addEventListener('click', () => {

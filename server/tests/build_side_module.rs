@@ -410,8 +410,9 @@ async fn builds_both_ways(
         }
     }
     let stats = resident.resident_stats().expect("the service runs");
-    // A build is a compile and a link request; a form that does not compile is not linked.
-    let requests = 2 * count + failed;
+    // A build is a compile and a link request, asked at once (a form that does not compile
+    // fails its link too, on its missing object).
+    let requests = 2 * (count + failed);
     assert_eq!((stats.starts, stats.failures, stats.requests), (1, 0, requests), "one service did it all: {stats:?}");
     assert!(stats.links_in_process, "{stats:?}");
     compared
@@ -508,8 +509,11 @@ async fn a_header_changed_between_two_resident_compiles_is_read_again() {
 fn service_with_test_hook(dir: &Path, hook: &str) -> PathBuf {
     let real = service_binary(None).expect("scripts/setup.sh installs what the service is built with");
     let script = dir.join(format!("service-{hook}"));
-    std::fs::write(&script, format!("#!/bin/sh\nJANK_BUILD_SERVICE_TEST={hook} exec '{}' \"$@\"\n", real.path.display()))
-        .unwrap();
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nJANK_BUILD_SERVICE_TEST={hook} exec '{}' \"$@\"\n", real.path.display()),
+    )
+    .unwrap();
     Command::new("chmod").arg("+x").arg(&script).status().unwrap();
     script
 }
@@ -646,7 +650,10 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     assert_eq!(modules, [PatchId(330).into(), PatchId(331).into()]);
 
     // clang compiles each form's object: the rest still shares one module. emcc compiles and
-    // links in one command: when it fails, each form is built alone.
+    // links in one command: when it fails, each form is built alone. The service's link of
+    // every object, asked with the compiles, fails on the missing one: the patch's failure, not
+    // the service's, which keeps running.
+    let service = resident.resident_stats().unwrap();
     for (builder, modules) in [(&resident, [321, 321]), (&emcc, [321, 323])] {
         let results = builder.build_together(&[(key("a"), &a), (key("broken"), &broken), (key("b"), &b)]).await;
         let failure = results[1].as_ref().expect_err("the broken form fails");
@@ -654,6 +661,13 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
         let (a, b) = (results[0].as_ref().expect("a builds"), results[2].as_ref().expect("b builds"));
         assert_eq!([a.module, b.module], modules.map(|id| PatchId(id).into()));
     }
+    let after = resident.resident_stats().unwrap();
+    assert_eq!((after.pid, after.failures, after.starts), (service.pid, service.failures, service.starts));
+    assert_eq!(
+        after.requests,
+        service.requests + 3,
+        "compile and link asked at once, then the link of the two that compiled"
+    );
 }
 
 /// Log lines written while the guard lives (this thread: tokio tests run on one).

@@ -9,6 +9,7 @@
 //! A journal that cannot be read is logged and ignored: losing it costs a replay, never the
 //! sidecar. Expression patches are never journaled. Must not touch sockets.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -174,30 +175,64 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Writes the modules not on disk yet, then the index, then removes modules that left it.
-    pub fn save(&self) -> Result<(), JournalError> {
+    /// Writes the modules not on disk yet, then the indexes that changed, then removes modules
+    /// that left them. `disk` is what earlier saves left there: a save writes and removes only
+    /// what changed since (a long session's journal is not written again after each patch).
+    pub fn save(&self, disk: &mut OnDisk) -> Result<(), JournalError> {
         let Some(dir) = &self.dir else { return Ok(()) };
+        if !dir.is_dir() {
+            // Removed while running: everything is written again.
+            *disk = OnDisk::default();
+        }
         std::fs::create_dir_all(dir).map_err(err("create", dir))?;
+        let kept: HashSet<ModuleId> = self.entries.iter().chain(&self.history).map(|e| e.module).collect();
         for entry in self.entries.iter().chain(&self.history) {
+            if disk.modules.contains(&entry.module) {
+                continue;
+            }
             let path = module_path(dir, entry.module);
+            // A module the sidecar found on disk when it opened the journal is not written again.
             if !path.exists() {
                 write_atomically(&path, &entry.bytes).map_err(err("write", &path))?;
             }
+            disk.modules.insert(entry.module);
         }
         // The history first: a crash between the two writes leaves an index whose modules are kept.
-        write_index(dir, HISTORY, &self.history)?;
-        write_index(dir, INDEX, &self.entries)?;
-        let kept: Vec<PathBuf> = self.entries.iter().chain(&self.history).map(|e| module_path(dir, e.module)).collect();
-        for stale in std::fs::read_dir(dir).map_err(err("list", dir))?.flatten().map(|e| e.path()) {
-            if stale.extension().is_some_and(|x| x == "wasm") && !kept.contains(&stale) {
-                let _ = std::fs::remove_file(&stale);
+        write_index(dir, HISTORY, &self.history, &mut disk.history)?;
+        write_index(dir, INDEX, &self.entries, &mut disk.index)?;
+        if disk.swept {
+            for module in disk.modules.iter().filter(|m| !kept.contains(m)) {
+                let _ = std::fs::remove_file(module_path(dir, *module));
             }
+        } else {
+            // The first save also removes what earlier sessions left behind.
+            for stale in std::fs::read_dir(dir).map_err(err("list", dir))?.flatten().map(|e| e.path()) {
+                let module = stale.file_stem().and_then(|s| s.to_str()?.parse().ok()).map(ModuleId);
+                if stale.extension().is_some_and(|x| x == "wasm") && !module.is_some_and(|m| kept.contains(&m)) {
+                    let _ = std::fs::remove_file(&stale);
+                }
+            }
+            disk.swept = true;
         }
+        disk.modules.retain(|m| kept.contains(m));
         Ok(())
     }
 }
 
-fn write_index(dir: &Path, name: &str, entries: &[Entry]) -> Result<(), JournalError> {
+/// What the journal's directory holds, as the saves of this sidecar left it.
+#[derive(Debug, Default)]
+pub struct OnDisk {
+    /// The modules written (or found there).
+    modules: HashSet<ModuleId>,
+    /// Whether modules of earlier sessions that no index names were removed.
+    swept: bool,
+    /// The indexes as last written.
+    index: Vec<u8>,
+    history: Vec<u8>,
+}
+
+/// Writes `<dir>/<name>` unless it holds `entries` already (`written`: what it was last written with).
+fn write_index(dir: &Path, name: &str, entries: &[Entry], written: &mut Vec<u8>) -> Result<(), JournalError> {
     let index: Vec<IndexEntry> = entries
         .iter()
         .map(|e| IndexEntry {
@@ -209,12 +244,17 @@ fn write_index(dir: &Path, name: &str, entries: &[Entry]) -> Result<(), JournalE
         })
         .collect();
     let path = dir.join(name);
-    let json = serde_json::to_vec_pretty(&index).map_err(|e| JournalError {
+    let json = serde_json::to_vec(&index).map_err(|e| JournalError {
         what: "encode",
         path: path.clone(),
         source: e.into(),
     })?;
-    write_atomically(&path, &json).map_err(err("write", &path))
+    if *written == json {
+        return Ok(());
+    }
+    write_atomically(&path, &json).map_err(err("write", &path))?;
+    *written = json;
+    Ok(())
 }
 
 /// The entries listed in `<dir>/<name>` whose modules can be read; the rest is logged and left out.
@@ -350,17 +390,19 @@ mod tests {
     fn persists_and_reopens() {
         let dir = temp_dir("persist");
         let mut j = Journal::open(&dir);
+        let mut disk = OnDisk::default();
         j.record(&patch(1, "a", PatchKind::Definition));
         j.record(&patch(2, "b", PatchKind::Definition));
-        j.snapshot().save().unwrap();
+        j.snapshot().save(&mut disk).unwrap();
         j.record(&patch(3, "a", PatchKind::Definition));
-        j.snapshot().save().unwrap();
+        j.snapshot().save(&mut disk).unwrap();
         let mut back = Journal::open(&dir);
+        let mut disk = OnDisk::default();
         assert_eq!(ids(&back), [2, 3]);
         assert_eq!(back.entries()[1].bytes, patch(3, "a", PatchKind::Definition).module.bytes);
         assert!(dir.join("1.wasm").exists(), "earlier versions are kept for undo");
         assert_eq!(back.undo(&VarName::new("demo.core", "a")).map(|u| u.current.id.0), Some(1));
-        back.snapshot().save().unwrap();
+        back.snapshot().save(&mut disk).unwrap();
         assert!(!dir.join("3.wasm").exists(), "an undone version is removed");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -373,11 +415,51 @@ mod tests {
         assert!(Journal::open(&dir).entries().is_empty());
 
         let mut j = Journal::open(&dir);
+        let mut disk = OnDisk::default();
         j.record(&patch(5, "a", PatchKind::Definition));
         j.record(&patch(6, "b", PatchKind::Definition));
-        j.snapshot().save().unwrap();
+        j.snapshot().save(&mut disk).unwrap();
         std::fs::write(dir.join("5.wasm"), b"garbage").unwrap();
         assert_eq!(ids(&Journal::open(&dir)), [6], "a damaged module leaves only its entry out");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The file's identity: a write (to a temporary file, renamed over it) changes it.
+    fn inode(path: &Path) -> u64 {
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+    }
+
+    #[test]
+    fn a_save_writes_only_what_changed_and_everything_when_the_directory_went_away() {
+        let dir = temp_dir("incremental");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("77.wasm"), b"\0asm left by an earlier session").unwrap();
+        let mut j = Journal::open(&dir);
+        let mut disk = OnDisk::default();
+        j.record(&patch(1, "a", PatchKind::Definition));
+        j.record(&patch(2, "b", PatchKind::Definition));
+        j.snapshot().save(&mut disk).unwrap();
+        assert!(!dir.join("77.wasm").exists(), "the first save removes modules no index names");
+        let (module, history) = (inode(&dir.join("1.wasm")), inode(&dir.join(HISTORY)));
+
+        j.record(&patch(3, "b", PatchKind::Definition));
+        j.snapshot().save(&mut disk).unwrap();
+        assert_eq!(inode(&dir.join("1.wasm")), module, "a module on disk is not written again");
+        let history_now = inode(&dir.join(HISTORY));
+        assert_ne!(history_now, history, "b's earlier version joined the history");
+        j.record(&patch(4, "e", PatchKind::Expression));
+        j.snapshot().save(&mut disk).unwrap();
+        assert_eq!(inode(&dir.join(HISTORY)), history_now, "an unchanged history is not written again");
+
+        std::fs::remove_dir_all(&dir).unwrap();
+        j.record(&patch(5, "c", PatchKind::Definition));
+        j.snapshot().save(&mut disk).unwrap();
+        let back = Journal::open(&dir);
+        assert_eq!(ids(&back), [1, 3, 5], "a journal directory removed while running is written again whole");
+        assert_eq!(back.version(&VarName::new("demo.core", "b")), 2);
+        j.undo(&VarName::new("demo.core", "b")).unwrap();
+        j.snapshot().save(&mut disk).unwrap();
+        assert!(!dir.join("3.wasm").exists(), "an undone version is removed");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

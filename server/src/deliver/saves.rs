@@ -4,11 +4,11 @@
 //!
 //! Owns: the chain of saves and waiting for it. The files are `journal.rs`'s.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::journal::Snapshot;
+use super::journal::{OnDisk, Snapshot};
 use crate::stages::Delivery;
 
 /// How saving the journal after a batch went (its reason when it failed).
@@ -18,6 +18,8 @@ pub type Saved = oneshot::Receiver<Result<(), String>>;
 #[derive(Default)]
 pub struct JournalSaves {
     last: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// What the saves so far left on disk (one save at a time uses it).
+    disk: Arc<Mutex<OnDisk>>,
 }
 
 impl JournalSaves {
@@ -28,11 +30,13 @@ impl JournalSaves {
         let (done, saved) = oneshot::channel();
         let mut saving = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let previous = saving.take();
+        let disk = Arc::clone(&self.disk);
         *saving = Some(tokio::spawn(async move {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
-            let outcome = match tokio::task::spawn_blocking(move || snapshot.save()).await {
+            let save = move || snapshot.save(&mut disk.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            let outcome = match tokio::task::spawn_blocking(save).await {
                 Ok(saved) => saved.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };

@@ -216,6 +216,8 @@ impl SideModuleBuilder {
     /// alone, so that a failure lands on the form it belongs to and the others go through.
     async fn build_forms(&self, forms: &[&CompiledForm]) -> Vec<Result<SideModule, BuildError>> {
         let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| self.unit(form)).collect();
+        // The link of every unit, when the build service made it right after compiling them.
+        let mut linked_all = None;
         if self.tools != Tools::Emcc {
             // Each form's object on its own: one that does not compile fails alone.
             let jobs: Vec<(usize, &Path, &Path)> = units
@@ -223,10 +225,13 @@ impl SideModuleBuilder {
                 .enumerate()
                 .filter_map(|(i, u)| u.as_ref().ok().map(|u| (i, u.cpp.as_path(), u.object.as_path())))
                 .collect();
-            let compiled =
-                self.compile_objects(&jobs.iter().map(|&(_, cpp, object)| (cpp, object)).collect::<Vec<_>>()).await;
+            let wasm = jobs.first().and_then(|&(i, ..)| units[i].as_ref().ok()).map(|u| self.module_path(u));
+            let pairs: Vec<(&Path, &Path)> = jobs.iter().map(|&(_, cpp, object)| (cpp, object)).collect();
+            let (compiled, linked) = self.compile_objects(&pairs, wasm.as_deref()).await;
             let failed: Vec<(usize, BuildError)> =
                 jobs.iter().zip(compiled).filter_map(|(&(i, _, _), result)| Some((i, result.err()?))).collect();
+            // A link with an object missing says nothing about the ones that compiled.
+            linked_all = linked.filter(|_| failed.is_empty() && jobs.len() == units.len());
             for (i, failure) in failed {
                 units[i] = Err(failure);
             }
@@ -235,7 +240,7 @@ impl SideModuleBuilder {
         let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
         let mut groups = vec![ready];
         while let Some(group) = groups.pop() {
-            match self.link_group(&units, &group).await {
+            match self.link_group(&units, &group, linked_all.take()).await {
                 Ok(bytes) => place(&units, &group, bytes, &mut modules),
                 Err(failure) if group.len() > 1 => {
                     tracing::info!(
@@ -273,19 +278,27 @@ impl SideModuleBuilder {
         Ok(Unit { form, cpp, object: self.tmp_dir.join(format!("patch_{id}.o")) })
     }
 
+    /// Where the side module of a group whose first unit is `first` is linked to.
+    fn module_path(&self, first: &Unit) -> PathBuf {
+        self.tmp_dir.join(format!("module_{}.wasm", first.form.patch_id))
+    }
+
     /// One side module's bytes from the units at `indices` (compiled already, except with emcc),
-    /// named after the first one's patch id.
+    /// named after the first one's patch id. `linked`: how its link went, when the build
+    /// service linked it already.
     async fn link_group(
         &self,
         units: &[Result<Unit<'_>, BuildError>],
         indices: &[usize],
+        linked: Option<Result<(), BuildError>>,
     ) -> Result<Arc<[u8]>, BuildError> {
         let group: Vec<&Unit> = indices.iter().filter_map(|&i| units[i].as_ref().ok()).collect();
         let Some(first) = group.first() else { return Err(BuildError::Link("no object to link".into())) };
-        let wasm = self.tmp_dir.join(format!("module_{}.wasm", first.form.patch_id));
-        let linked = match self.tools {
-            Tools::Emcc => self.emcc(&group.iter().map(|u| u.cpp.as_path()).collect::<Vec<_>>(), &wasm).await,
-            Tools::Clang | Tools::Resident => {
+        let wasm = self.module_path(first);
+        let linked = match (linked, self.tools) {
+            (Some(linked), _) => linked,
+            (None, Tools::Emcc) => self.emcc(&group.iter().map(|u| u.cpp.as_path()).collect::<Vec<_>>(), &wasm).await,
+            (None, Tools::Clang | Tools::Resident) => {
                 self.link_objects(&group.iter().map(|u| u.object.as_path()).collect::<Vec<_>>(), &wasm).await
             }
         };
@@ -313,40 +326,49 @@ impl SideModuleBuilder {
     }
 
     /// clang's -cc1 in the build service (several at once), else a `clang++` process each.
-    async fn compile_objects(&self, jobs: &[(&Path, &Path)]) -> Vec<Result<(), BuildError>> {
-        if let (Tools::Resident, Some(resident), Some((cpp, _))) = (self.tools, &self.resident, jobs.first()) {
-            match resident.compile(jobs).await {
+    /// With `wasm`, the service also links every object into it right after (how that went
+    /// comes back, unless the service failed: then the caller links).
+    async fn compile_objects(
+        &self,
+        jobs: &[(&Path, &Path)],
+        wasm: Option<&Path>,
+    ) -> (Vec<Result<(), BuildError>>, Option<Result<(), BuildError>>) {
+        if let (Tools::Resident, Some(resident), Some((cpp, _)), Some(wasm)) =
+            (self.tools, &self.resident, jobs.first(), wasm)
+        {
+            let (compiled, linked) = resident.compile_and_link(jobs, wasm).await;
+            match compiled {
                 Ok(outcomes) => {
-                    return jobs
+                    let compiled = jobs
                         .iter()
                         .zip(outcomes)
                         .map(|((cpp, _), outcome)| match outcome {
                             RequestOutcome::Done { .. } => Ok(()),
                             RequestOutcome::Failed(stderr) => Err(compile_failed(cpp, &stderr)),
                         })
-                        .collect()
+                        .collect();
+                    return (compiled, link_outcome(resident, linked, wasm));
                 }
                 Err(e) => service_failed(resident, e, cpp),
             }
         }
         let compile = &self.emscripten.compile;
-        futures::future::join_all(jobs.iter().map(|(cpp, object)| async move {
+        let compiled = futures::future::join_all(jobs.iter().map(|(cpp, object)| async move {
             let out = run_tool(&compile.program, &compile.args(&self.extra, cpp, object), false, self.timeout).await?;
             match out.success {
                 true => Ok(()),
                 false => Err(compile_failed(cpp, &out.stderr)),
             }
         }))
-        .await
+        .await;
+        (compiled, None)
     }
 
-    /// lld in a child of the build service, else a `wasm-ld` process.
+    /// lld in the build service, else a `wasm-ld` process.
     async fn link_objects(&self, objects: &[&Path], wasm: &Path) -> Result<(), BuildError> {
         if let (Tools::Resident, Some(resident)) = (self.tools, &self.resident) {
-            match resident.link(objects, wasm).await {
-                Ok(RequestOutcome::Done { .. }) => return Ok(()),
-                Ok(RequestOutcome::Failed(stderr)) => return Err(BuildError::Link(toolchain::tail(&stderr, 20))),
-                Err(e) => service_failed(resident, e, wasm),
+            if let Some(linked) = link_outcome(resident, resident.link(objects, wasm).await, wasm) {
+                return linked;
             }
         }
         let link = &self.emscripten.link;
@@ -355,6 +377,23 @@ impl SideModuleBuilder {
             return Err(BuildError::Link(toolchain::tail(&out.stderr, 20)));
         }
         Ok(())
+    }
+}
+
+/// How the build service's link of `wasm` went; `None` when the service failed (then the
+/// caller links with `wasm-ld`).
+fn link_outcome(
+    resident: &Arc<ResidentBuild>,
+    linked: Result<RequestOutcome, ServiceError>,
+    wasm: &Path,
+) -> Option<Result<(), BuildError>> {
+    match linked {
+        Ok(RequestOutcome::Done { .. }) => Some(Ok(())),
+        Ok(RequestOutcome::Failed(stderr)) => Some(Err(BuildError::Link(toolchain::tail(&stderr, 20)))),
+        Err(e) => {
+            service_failed(resident, e, wasm);
+            None
+        }
     }
 }
 

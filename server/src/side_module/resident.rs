@@ -238,11 +238,31 @@ impl ResidentBuild {
         }
     }
 
-    /// Compiles each `(cpp, object)` pair, several at once in the service: one outcome per pair.
-    pub async fn compile(&self, jobs: &[(&Path, &Path)]) -> Result<Vec<RequestOutcome>, ServiceError> {
-        let mut fields: Vec<OsString> = vec!["compile".into()];
-        fields.extend(jobs.iter().flat_map(|(cpp, object)| [OsString::from(cpp), OsString::from(object)]));
-        let outcomes = self.request(&fields, |reply| parse_compile_reply(reply, jobs.len())).await?;
+    /// Links `objects` into the side module `wasm`. A service that dies or hangs linking in its
+    /// own process is asked to link in a forked child from its restart on.
+    pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<RequestOutcome, ServiceError> {
+        let in_process = self.in_process.load(Ordering::Relaxed);
+        let [linked] = self.requests([link_request(objects, wasm)]).await;
+        self.count_link(in_process, linked)
+    }
+
+    /// Compiles each `(cpp, object)` pair (several at once in the service: one outcome per
+    /// pair), then links every object into `wasm`. Both requests are sent at once: the service
+    /// links as soon as it has compiled, without a round trip to the sidecar between them. The
+    /// link fails when a compile did (its object is missing).
+    pub async fn compile_and_link(
+        &self,
+        jobs: &[(&Path, &Path)],
+        wasm: &Path,
+    ) -> (Result<Vec<RequestOutcome>, ServiceError>, Result<RequestOutcome, ServiceError>) {
+        let in_process = self.in_process.load(Ordering::Relaxed);
+        let objects: Vec<&Path> = jobs.iter().map(|&(_, object)| object).collect();
+        let [compiled, linked] = self.requests([compile_request(jobs), link_request(&objects, wasm)]).await;
+        (self.count_compiles(compiled), self.count_link(in_process, linked))
+    }
+
+    fn count_compiles(&self, compiled: Result<Reply, ServiceError>) -> Result<Vec<RequestOutcome>, ServiceError> {
+        let outcomes = compiled?;
         for outcome in &outcomes {
             if let RequestOutcome::Done { us } = outcome {
                 self.compile_us.fetch_add(*us, Ordering::Relaxed);
@@ -251,18 +271,19 @@ impl ResidentBuild {
         Ok(outcomes)
     }
 
-    /// Links `objects` into the side module `wasm`. A service that dies or hangs linking in its
-    /// own process is asked to link in a forked child from its restart on.
-    pub async fn link(&self, objects: &[&Path], wasm: &Path) -> Result<RequestOutcome, ServiceError> {
-        let mut fields: Vec<OsString> = vec!["link".into(), wasm.into()];
-        fields.extend(objects.iter().map(OsString::from));
-        let in_process = self.in_process.load(Ordering::Relaxed);
-        let outcome = match self.request(&fields, |reply| parse_reply(reply, "link")).await {
+    fn count_link(
+        &self,
+        in_process: bool,
+        linked: Result<Reply, ServiceError>,
+    ) -> Result<RequestOutcome, ServiceError> {
+        let outcome = match linked.map(|mut reply| reply.pop()) {
             Err(e @ (ServiceError::Gone(_) | ServiceError::Timeout { .. })) if in_process => {
                 self.ask_in_process.store(false, Ordering::Relaxed);
                 return Err(ServiceError::LinkCrashed(e.to_string()));
             }
-            outcome => outcome?,
+            Err(e) => return Err(e),
+            Ok(None) => return Err(ServiceError::Protocol("an empty link reply".into())),
+            Ok(Some(outcome)) => outcome,
         };
         if let RequestOutcome::Done { us } = outcome {
             self.link_us.fetch_add(us, Ordering::Relaxed);
@@ -270,37 +291,45 @@ impl ResidentBuild {
         Ok(outcome)
     }
 
-    /// Sends one request and reads its reply with `parse`. On an error (none, or one that
-    /// makes no sense) the service is stopped until [`ResidentBuild::restart`] starts it
-    /// again; requests meanwhile get [`ServiceError::Down`].
-    async fn request<T>(
-        &self,
-        fields: &[OsString],
-        parse: impl FnOnce(&[String]) -> Result<T, ServiceError>,
-    ) -> Result<T, ServiceError> {
+    /// Sends the requests in one write and reads their replies in order: the service goes from
+    /// one to the next without waiting for the sidecar. On an error (no reply, or one that makes
+    /// no sense) the service is stopped until [`ResidentBuild::restart`] starts it again; that
+    /// request gets the error, the ones after it and requests meanwhile [`ServiceError::Down`].
+    async fn requests<const N: usize>(&self, batch: [Request; N]) -> [Result<Reply, ServiceError>; N] {
         let mut state = self.state.lock().await;
+        let mut replies: [Result<Reply, ServiceError>; N] = std::array::from_fn(|_| Err(ServiceError::Down));
         let service = match &mut *state {
             State::Running(service) => service,
-            State::Down => return Err(ServiceError::Down),
-            State::Disabled => return Err(ServiceError::Disabled),
+            State::Down => return replies,
+            State::Disabled => return std::array::from_fn(|_| Err(ServiceError::Disabled)),
         };
-        let answer = match self.exchange(service, &payload(fields)).await {
-            Ok(reply) => parse(&reply),
-            Err(e) => Err(e),
-        };
-        match answer {
-            Ok(answer) => {
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                Ok(answer)
-            }
-            Err(e) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
-                    self.stop(*service).await;
+        let frames: Vec<u8> = batch.iter().flat_map(|request| frame(&payload(&request.fields))).collect();
+        let mut failure = self.send(service, &frames).await.err();
+        let mut failed = false;
+        for (request, reply) in batch.iter().zip(replies.iter_mut()) {
+            let answer = match failure.take() {
+                Some(e) => Err(e),
+                None => self.receive(service).await.and_then(|fields| request.verb.parse(&fields)),
+            };
+            match answer {
+                Ok(outcomes) => {
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    *reply = Ok(outcomes);
                 }
-                Err(e)
+                Err(e) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    *reply = Err(e);
+                    failed = true;
+                    break;
+                }
             }
         }
+        if failed {
+            if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
+                self.stop(*service).await;
+            }
+        }
+        replies
     }
 
     /// Starts a stopped service again. A service that cannot start is turned off, and why is
@@ -338,7 +367,7 @@ impl ResidentBuild {
         let asked = if self.ask_in_process.load(Ordering::Relaxed) { IN_PROCESS } else { FORKED };
         let mut configure: Vec<OsString> = vec!["configure".into(), asked.into()];
         configure.extend(self.configure.iter().cloned());
-        let reply = match self.exchange(&mut service, &payload(&configure)).await {
+        let reply = match self.exchange(&mut service, &configure).await {
             Ok(reply) => reply,
             Err(e) => {
                 self.stop(service).await;
@@ -375,14 +404,28 @@ impl ResidentBuild {
         self.pid.store(0, Ordering::Relaxed);
     }
 
-    /// Sends one request and reads its reply, within the timeout.
-    async fn exchange(&self, service: &mut Service, request: &[u8]) -> Result<Vec<String>, ServiceError> {
-        let talk = async {
-            let mut frame = Vec::with_capacity(4 + request.len());
-            frame.extend_from_slice(&(request.len() as u32).to_le_bytes());
-            frame.extend_from_slice(request);
-            service.stdin.write_all(&frame).await?;
-            service.stdin.flush().await?;
+    /// Sends one request and reads its reply.
+    async fn exchange(&self, service: &mut Service, fields: &[OsString]) -> Result<Vec<String>, ServiceError> {
+        self.send(service, &frame(&payload(fields))).await?;
+        self.receive(service).await
+    }
+
+    /// Writes framed requests, within the timeout.
+    async fn send(&self, service: &mut Service, frames: &[u8]) -> Result<(), ServiceError> {
+        let write = async {
+            service.stdin.write_all(frames).await?;
+            service.stdin.flush().await
+        };
+        match tokio::time::timeout(self.timeout, write).await {
+            Err(_) => Err(ServiceError::Timeout { ms: self.timeout.as_millis() as u64 }),
+            Ok(Err(io)) => Err(gone(service, io).await),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Reads one reply's fields, within the timeout.
+    async fn receive(&self, service: &mut Service) -> Result<Vec<String>, ServiceError> {
+        let read = async {
             let mut header = [0u8; 4];
             service.stdout.read_exact(&mut header).await?;
             let size = u32::from_le_bytes(header) as usize;
@@ -393,19 +436,67 @@ impl ResidentBuild {
             service.stdout.read_exact(&mut body).await?;
             Ok::<_, std::io::Error>(Ok(body))
         };
-        match tokio::time::timeout(self.timeout, talk).await {
+        match tokio::time::timeout(self.timeout, read).await {
             Err(_) => Err(ServiceError::Timeout { ms: self.timeout.as_millis() as u64 }),
-            Ok(Err(io)) => {
-                // A broken pipe or a short read: it died. Its exit status says how.
-                let status = tokio::time::timeout(Duration::from_secs(1), service.child.wait()).await;
-                Err(ServiceError::Gone(match status {
-                    Ok(Ok(status)) => status.to_string(),
-                    _ => io.to_string(),
-                }))
-            }
+            Ok(Err(io)) => Err(gone(service, io).await),
             Ok(Ok(body)) => Ok(body?.split(|b| *b == 0).map(|f| String::from_utf8_lossy(f).into_owned()).collect()),
         }
     }
+}
+
+/// A broken pipe or a short read: the service died. Its exit status says how.
+async fn gone(service: &mut Service, io: std::io::Error) -> ServiceError {
+    let status = tokio::time::timeout(Duration::from_secs(1), service.child.wait()).await;
+    ServiceError::Gone(match status {
+        Ok(Ok(status)) => status.to_string(),
+        _ => io.to_string(),
+    })
+}
+
+/// One request of a batch, and how to read its reply.
+struct Request {
+    fields: Vec<OsString>,
+    verb: Verb,
+}
+
+/// What a request asks, for reading its reply.
+enum Verb {
+    /// Compiles of this many pairs: an outcome each.
+    Compile(usize),
+    /// One link: one outcome.
+    Link,
+}
+
+impl Verb {
+    fn parse(&self, reply: &[String]) -> Result<Reply, ServiceError> {
+        match self {
+            Verb::Compile(jobs) => parse_compile_reply(reply, *jobs),
+            Verb::Link => parse_reply(reply, "link").map(|outcome| vec![outcome]),
+        }
+    }
+}
+
+/// The outcomes of one request.
+type Reply = Vec<RequestOutcome>;
+
+fn compile_request(jobs: &[(&Path, &Path)]) -> Request {
+    let mut fields: Vec<OsString> = vec!["compile".into()];
+    fields.extend(jobs.iter().flat_map(|(cpp, object)| [OsString::from(cpp), OsString::from(object)]));
+    Request { fields, verb: Verb::Compile(jobs.len()) }
+}
+
+fn link_request(objects: &[&Path], wasm: &Path) -> Request {
+    let mut fields: Vec<OsString> = vec!["link".into(), wasm.into()];
+    fields.extend(objects.iter().map(OsString::from));
+    Request { fields, verb: Verb::Link }
+}
+
+/// A request as the service reads it: its length (u32, little-endian), then the request.
+fn frame(request: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(4 + request.len());
+    frame.extend_from_slice(&(request.len() as u32).to_le_bytes());
+    frame.extend_from_slice(request);
+    frame
 }
 
 /// Fields joined by NUL: the service's request format.
@@ -517,7 +608,9 @@ mod tests {
         assert!(matches!(reply(&["ok"], "link"), Err(ServiceError::Protocol(_))));
 
         let compiled = parse_compile_reply(&fields(&["ok", "7000", "compile", "p.cpp:1:1: error: x"]), 2).unwrap();
-        assert!(matches!(compiled[..], [RequestOutcome::Done { us: 7000 }, RequestOutcome::Failed(ref t)] if t.contains("x")));
+        assert!(
+            matches!(compiled[..], [RequestOutcome::Done { us: 7000 }, RequestOutcome::Failed(ref t)] if t.contains("x"))
+        );
         let error = parse_compile_reply(&fields(&["error", "compile before configure"]), 2);
         assert!(matches!(error, Err(ServiceError::Protocol(m)) if m.contains("before configure")));
         assert!(matches!(parse_compile_reply(&fields(&["ok", "1"]), 2), Err(ServiceError::Protocol(_))));
