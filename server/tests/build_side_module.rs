@@ -604,9 +604,9 @@ async fn resident_compile_errors_read_exactly_as_the_process_toolchains() {
     assert_eq!(from_service.detail_path, from_process.detail_path);
 }
 
-/// Five forms built together: one module (one link), the same bytes from the service and the
-/// clang toolchain, each form's entry bound from the one loaded module; a form that does not
-/// compile fails alone and the others still share a module.
+/// Five forms built together: one module (one translation unit, one link), the same bytes from
+/// the service and the clang toolchain, each form's entry bound from the one loaded module; a
+/// form that does not compile fails alone and the others still share a module.
 #[tokio::test]
 async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     let main = main_module().await;
@@ -619,6 +619,7 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
         .collect();
     let keyed: Vec<(FormKey, &CompiledForm)> = forms.iter().map(|f| (key(&f.cpp), f)).collect();
     let mut built = Vec::new();
+    let before = resident.resident_stats().unwrap().requests;
     for builder in [&resident, &process, &emcc] {
         let modules: Vec<SideModule> =
             builder.build_together(&keyed).await.into_iter().collect::<Result<_, _>>().expect("all five build");
@@ -629,6 +630,8 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
         built.push(modules);
     }
     assert!(built[0][0].bytes == built[1][0].bytes, "the service and the clang toolchain write the same module");
+    let requests = resident.resident_stats().unwrap().requests - before;
+    assert_eq!(requests, 2, "the five compiled as one translation unit, then linked");
     assert!(resident.resident_stats().unwrap().links_in_process, "linked in the service's own process");
     for (name, modules) in [("resident", &built[0]), ("emcc", &built[2])] {
         let steps: Vec<(&SideModule, &str, bool)> =
@@ -649,10 +652,10 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     let modules: Vec<_> = results.iter().map(|r| r.as_ref().map(|m| m.module).expect("each links alone")).collect();
     assert_eq!(modules, [PatchId(330).into(), PatchId(331).into()]);
 
-    // clang compiles each form's object: the rest still shares one module. emcc compiles and
-    // links in one command: when it fails, each form is built alone. The service's link of
-    // every object, asked with the compiles, fails on the missing one: the patch's failure, not
-    // the service's, which keeps running.
+    // The three as one translation unit do not compile; then clang compiles each form's
+    // object: the rest still shares one module. emcc compiles and links in one command: when
+    // it fails, each form is built alone. The service's links asked with the compiles fail on
+    // the missing objects: the patch's failures, not the service's, which keeps running.
     let service = resident.resident_stats().unwrap();
     for (builder, modules) in [(&resident, [321, 321]), (&emcc, [321, 323])] {
         let results = builder.build_together(&[(key("a"), &a), (key("broken"), &broken), (key("b"), &b)]).await;
@@ -665,8 +668,8 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     assert_eq!((after.pid, after.failures, after.starts), (service.pid, service.failures, service.starts));
     assert_eq!(
         after.requests,
-        service.requests + 3,
-        "compile and link asked at once, then the link of the two that compiled"
+        service.requests + 5,
+        "compile and link of the one translation unit, then of each form, then the link of the two that compiled"
     );
 }
 

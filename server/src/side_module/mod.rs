@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{BuildSettings, Toolchain};
-use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, SideModule, StageFailure};
+use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, PatchId, SideModule, StageFailure};
 
 pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, ServiceSource, MAX_REQUEST_BYTES};
 
@@ -211,11 +211,21 @@ impl SideModuleBuilder {
         h.finalize().to_hex()[..32].to_string()
     }
 
-    /// Builds the forms into one side module: each form's object (one that does not compile
-    /// fails alone), then one link. A link of several forms that fails is done again for each
-    /// alone, so that a failure lands on the form it belongs to and the others go through.
+    /// Builds the forms into one side module: as one translation unit when they build so,
+    /// else each form's object (one that does not compile fails alone), then one link. A link
+    /// of several forms that fails is done again for each alone, so that a failure lands on
+    /// the form it belongs to and the others go through.
     async fn build_forms(&self, forms: &[&CompiledForm]) -> Vec<Result<SideModule, BuildError>> {
         let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| self.unit(form)).collect();
+        if let Some(bytes) = self.build_as_one(&units).await {
+            let all: Vec<usize> = (0..units.len()).collect();
+            let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
+            place(&units, &all, bytes, &mut modules);
+            return modules
+                .into_iter()
+                .map(|m| m.unwrap_or_else(|| Err(BuildError::Link("not linked".into()))))
+                .collect();
+        }
         // The link of every unit, when the build service made it right after compiling them.
         let mut linked_all = None;
         if self.tools != Tools::Emcc {
@@ -270,6 +280,51 @@ impl SideModuleBuilder {
             .collect()
     }
 
+    /// Several forms' C++ as one translation unit (see [`one_translation_unit`]), compiled once
+    /// and linked: clang's fixed cost per compile (its setup, the headers, its code generator)
+    /// is paid once, not once per form. `None` when there is one form, emcc builds, or it does
+    /// not build: then each form is compiled alone, and a failure lands on its own form.
+    async fn build_as_one(&self, units: &[Result<Unit<'_>, BuildError>]) -> Option<Arc<[u8]>> {
+        if units.len() < 2 || self.tools == Tools::Emcc {
+            return None;
+        }
+        let units: Vec<&Unit> = units.iter().map(|u| u.as_ref().ok()).collect::<Option<_>>()?;
+        let sources: Vec<(PatchId, &str)> = units.iter().map(|u| (u.form.patch_id, u.form.cpp.as_str())).collect();
+        let text = one_translation_unit(&sources)?;
+        let first = units.first()?;
+        let cpp = self.tmp_dir.join(format!("patch_{}_together.cpp", first.form.patch_id));
+        let object = cpp.with_extension("o");
+        let wasm = self.module_path(first);
+        let built = async {
+            std::fs::write(&cpp, text).map_err(|e| BuildError::io(format!("write {}", cpp.display()), e))?;
+            let (mut compiled, linked) = self.compile_objects(&[(&cpp, &object)], Some(&wasm)).await;
+            compiled.pop().unwrap_or_else(|| Err(BuildError::Link("no compile outcome".into())))?;
+            let linked = match linked {
+                Some(linked) => linked,
+                None => self.link_objects(&[&object], &wasm).await,
+            };
+            self.read_module(linked, &wasm)
+        }
+        .await;
+        let _ = std::fs::remove_file(&cpp);
+        let _ = std::fs::remove_file(&object);
+        built
+            .map_err(|failure| {
+                tracing::debug!("{} forms as one translation unit did not build ({failure}); each alone", units.len())
+            })
+            .ok()
+    }
+
+    /// The side module `linked` wrote to `wasm` (removed), unless too large.
+    fn read_module(&self, linked: Result<(), BuildError>, wasm: &Path) -> Result<Arc<[u8]>, BuildError> {
+        let bytes = linked
+            .and_then(|()| std::fs::read(wasm).map_err(|e| BuildError::io(format!("read {}", wasm.display()), e)));
+        let _ = std::fs::remove_file(wasm);
+        let bytes = bytes?;
+        check_module_size(bytes.len(), self.max_module_bytes).map_err(BuildError::TooLarge)?;
+        Ok(Arc::from(bytes))
+    }
+
     /// Writes the form's C++ where diagnostics can point at it.
     fn unit<'a>(&self, form: &'a CompiledForm) -> Result<Unit<'a>, BuildError> {
         let id = form.patch_id;
@@ -302,12 +357,7 @@ impl SideModuleBuilder {
                 self.link_objects(&group.iter().map(|u| u.object.as_path()).collect::<Vec<_>>(), &wasm).await
             }
         };
-        let bytes = linked
-            .and_then(|()| std::fs::read(&wasm).map_err(|e| BuildError::io(format!("read {}", wasm.display()), e)));
-        let _ = std::fs::remove_file(&wasm);
-        let bytes = bytes?;
-        check_module_size(bytes.len(), self.max_module_bytes).map_err(BuildError::TooLarge)?;
-        Ok(Arc::from(bytes))
+        self.read_module(linked, &wasm)
     }
 
     /// `emcc -sSIDE_MODULE=1`, compile and link in one command.
@@ -395,6 +445,35 @@ fn link_outcome(
             None
         }
     }
+}
+
+/// The forms' C++ as one translation unit: every form's `#include` lines first (once each),
+/// then each form in a namespace of its own, so that what each form declares for itself (the
+/// fork's `struct patch_symbol`, helpers) does not clash with the others; `extern "C"` names
+/// keep their symbols, so the module exports what the forms' own modules would. `None` when a
+/// form has another preprocessor line (its macro would reach the forms after it).
+fn one_translation_unit(forms: &[(PatchId, &str)]) -> Option<String> {
+    let mut includes: Vec<&str> = Vec::new();
+    let mut body = String::new();
+    for (id, cpp) in forms {
+        body.push_str(&format!("namespace jank_hotpatch_form_{id} {{\n"));
+        for line in cpp.lines() {
+            match line.trim_start() {
+                include if include.starts_with("#include") => {
+                    if !includes.contains(&include) {
+                        includes.push(include);
+                    }
+                }
+                directive if directive.starts_with('#') => return None,
+                _ => {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+            }
+        }
+        body.push_str("}\n");
+    }
+    Some(includes.iter().map(|i| format!("{i}\n")).collect::<String>() + &body)
 }
 
 /// One form on its way into a side module.
@@ -630,6 +709,20 @@ impl Build for SideModuleBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_become_one_translation_unit_with_their_includes_first_and_a_namespace_each() {
+        let a = "#include <stdint.h>\nstruct patch_symbol { int n; };\nextern \"C\" void *f_1() { return 0; }\n";
+        let b = "#include <stdint.h>\n#include <string>\nstruct patch_symbol { int n; };\n";
+        let text = one_translation_unit(&[(PatchId(1), a), (PatchId(2), b)]).unwrap();
+        assert_eq!(
+            text,
+            "#include <stdint.h>\n#include <string>\n\
+             namespace jank_hotpatch_form_1 {\nstruct patch_symbol { int n; };\nextern \"C\" void *f_1() { return 0; }\n}\n\
+             namespace jank_hotpatch_form_2 {\nstruct patch_symbol { int n; };\n}\n"
+        );
+        assert_eq!(one_translation_unit(&[(PatchId(1), a), (PatchId(3), "#define N 3\nint n = N;\n")]), None);
+    }
 
     #[test]
     fn first_errors_keeps_three_and_the_summary() {
