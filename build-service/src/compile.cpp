@@ -14,7 +14,9 @@
 #include "clang/FrontendTool/Utils.h"
 #include "clang/Serialization/InMemoryModuleCache.h"
 #include "clang/Serialization/PCHContainerOperations.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
@@ -124,6 +126,11 @@ std::vector<Compiled> Compiler::compile(const std::vector<Paths> &jobs) {
 }
 
 bool Compiler::compile_one(const Paths &paths, std::string &diagnostics, Worker &worker) {
+  // The object is written here, not by clang: clang registers each file it writes for
+  // removal on a signal, in a list LLVM never shrinks, so a long-lived service would walk a
+  // longer list on every compile (a few percent of a compile after a thousand). It outlives
+  // the compiler instance, which may hold the stream writing into it.
+  llvm::SmallVector<char, 0> object;
   std::vector<std::string> args = substitute(cc1_, paths);
   std::vector<const char *> argv;
   argv.reserve(args.size());
@@ -144,10 +151,25 @@ bool Compiler::compile_one(const Paths &paths, std::string &diagnostics, Worker 
   clang->setVerboseOutputStream(text);
   parse_diagnostics->FlushDiagnostics(clang->getDiagnostics());
   if (ok) {
+    clang->setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
     ok = clang::ExecuteCompilerInvocation(clang.get());
   }
   clang->getDiagnosticClient().finish();
   text.flush();
+  if (ok) {
+    std::error_code error;
+    llvm::raw_fd_ostream out(paths.output, error, llvm::sys::fs::OF_None);
+    if (!error) {
+      out.write(object.data(), object.size());
+      out.close();
+      error = out.error();
+      out.clear_error();
+    }
+    if (error) {
+      diagnostics += "error: cannot write " + paths.output + ": " + error.message() + "\n";
+      ok = false;
+    }
+  }
   return ok;
 }
 
