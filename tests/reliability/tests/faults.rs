@@ -374,6 +374,8 @@ async fn saves_in_the_middle_of_a_running_patch_of_the_same_form_never_land_out_
         delivered += usize::from(report["superseded"] != true);
     }
     wait_color(&page, &format!("save-{}", SAVES - 1)).await;
+    // The sampler runs on its own timer: the newest color is in its list once it has run since.
+    page.wait_for(&format!("window.__colors.includes('save-{}')", SAVES - 1), WAIT).await;
     let seen: Vec<usize> = page
         .eval("window.__colors")
         .await
