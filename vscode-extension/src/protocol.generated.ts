@@ -30,7 +30,9 @@ export const SETTINGS: Readonly<Record<string, unknown>> = {
   "build.cacheMaxMb": 256,
   "build.emscriptenRoot": null,
   "build.includeDirs": [],
-  "build.pchHeaders": [],
+  "build.pchHeaders": [
+    "<stdint.h>"
+  ],
   "build.serviceBinary": null,
   "build.timeoutMs": 30000,
   "build.toolchain": "auto",
