@@ -261,6 +261,7 @@ impl ResidentBuild {
         (self.count_compiles(compiled), self.count_link(in_process, linked))
     }
 
+    /// The compiles' outcomes, their service time added to the counters.
     fn count_compiles(&self, compiled: Result<Reply, ServiceError>) -> Result<Vec<RequestOutcome>, ServiceError> {
         let outcomes = compiled?;
         for outcome in &outcomes {
@@ -271,6 +272,8 @@ impl ResidentBuild {
         Ok(outcomes)
     }
 
+    /// The link's outcome, its service time added to the counters; a service that died or hung
+    /// linking in its own process (`in_process`) is asked for forked links from its restart on.
     fn count_link(
         &self,
         in_process: bool,
