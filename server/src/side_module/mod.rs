@@ -212,24 +212,40 @@ impl SideModuleBuilder {
     }
 
     /// Builds the forms into one side module: as one translation unit when they build so,
-    /// else each form's object (one that does not compile fails alone), then one link. A link
-    /// of several forms that fails is done again for each alone, so that a failure lands on
-    /// the form it belongs to and the others go through.
+    /// else form by form ([`SideModuleBuilder::build_each`]).
     async fn build_forms(&self, forms: &[&CompiledForm]) -> Vec<Result<SideModule, BuildError>> {
         let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| self.unit(form)).collect();
-        if let Some(bytes) = self.build_as_one(&units).await {
-            let all: Vec<usize> = (0..units.len()).collect();
-            let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
-            place(&units, &all, bytes, &mut modules);
-            return modules
-                .into_iter()
-                .map(|m| m.unwrap_or_else(|| Err(BuildError::Link("not linked".into()))))
-                .collect();
+        let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
+        match self.build_as_one(&units).await {
+            Some(bytes) => place(&units, &(0..units.len()).collect::<Vec<_>>(), bytes, &mut modules),
+            None => self.build_each(&mut units, &mut modules).await,
         }
+        for unit in units.iter().flatten() {
+            let _ = std::fs::remove_file(&unit.object);
+        }
+        units
+            .into_iter()
+            .zip(modules)
+            .map(|(unit, module)| match (unit, module) {
+                (Err(failure), _) => Err(failure),
+                (Ok(_), Some(module)) => module,
+                (Ok(unit), None) => Err(BuildError::Link(format!("{} was not linked", unit.cpp.display()))),
+            })
+            .collect()
+    }
+
+    /// Each form's object (one that does not compile fails alone: its unit becomes its
+    /// failure), then one link into `modules`. A link of several forms that fails is done
+    /// again for each alone, so that a failure lands on the form it belongs to and the others
+    /// go through.
+    async fn build_each(
+        &self,
+        units: &mut [Result<Unit<'_>, BuildError>],
+        modules: &mut [Option<Result<SideModule, BuildError>>],
+    ) {
         // The link of every unit, when the build service made it right after compiling them.
         let mut linked_all = None;
         if self.tools != Tools::Emcc {
-            // Each form's object on its own: one that does not compile fails alone.
             let jobs: Vec<(usize, &Path, &Path)> = units
                 .iter()
                 .enumerate()
@@ -247,11 +263,10 @@ impl SideModuleBuilder {
             }
         }
         let ready: Vec<usize> = (0..units.len()).filter(|&i| units[i].is_ok()).collect();
-        let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
         let mut groups = vec![ready];
         while let Some(group) = groups.pop() {
-            match self.link_group(&units, &group, linked_all.take()).await {
-                Ok(bytes) => place(&units, &group, bytes, &mut modules),
+            match self.link_group(units, &group, linked_all.take()).await {
+                Ok(bytes) => place(units, &group, bytes, modules),
                 Err(failure) if group.len() > 1 => {
                     tracing::info!(
                         "linking {} forms into one side module failed ({failure}); linking each alone",
@@ -266,18 +281,6 @@ impl SideModuleBuilder {
                 }
             }
         }
-        for unit in units.iter().flatten() {
-            let _ = std::fs::remove_file(&unit.object);
-        }
-        units
-            .into_iter()
-            .zip(modules)
-            .map(|(unit, module)| match (unit, module) {
-                (Err(failure), _) => Err(failure),
-                (Ok(_), Some(module)) => module,
-                (Ok(unit), None) => Err(BuildError::Link(format!("{} was not linked", unit.cpp.display()))),
-            })
-            .collect()
     }
 
     /// Several forms' C++ as one translation unit (see [`one_translation_unit`]), compiled once
