@@ -58,7 +58,8 @@ struct Compiler::Worker {
   }
 };
 
-Compiler::Compiler(std::string argv0, std::vector<std::string> cc1, size_t workers) : argv0_(std::move(argv0)) {
+Compiler::Compiler(std::string argv0, std::vector<std::string> cc1, size_t workers)
+    : argv0_(std::move(argv0)), parse_diagnostics_(std::make_unique<clang::TextDiagnosticBuffer>()) {
   llvm::InitializeAllTargets();
   llvm::InitializeAllTargetMCs();
   llvm::InitializeAllAsmPrinters();
@@ -78,6 +79,9 @@ Compiler::Compiler(std::string argv0, std::vector<std::string> cc1, size_t worke
     }
   }
   configuration_error_ = apply_llvm_options();
+  if (configuration_error_.empty()) {
+    configuration_error_ = parse_invocation();
+  }
   for (size_t i = 0; i < std::max<size_t>(workers, 1); ++i) {
     workers_.push_back(std::make_unique<Worker>());
   }
@@ -101,6 +105,48 @@ std::string Compiler::apply_llvm_options() {
 }
 
 void Compiler::restore_llvm_options() { apply_llvm_options(); }
+
+// Placeholder paths for the parse: each compile puts its own in the copy it runs.
+constexpr const char *kInputPlaceholder = "jank-hotpatch-input.cpp";
+constexpr const char *kOutputPlaceholder = "jank-hotpatch-output.o";
+
+std::string Compiler::parse_invocation() {
+  size_t inputs = std::count(cc1_.begin(), cc1_.end(), "{input}");
+  size_t outputs = std::count(cc1_.begin(), cc1_.end(), "{output}");
+  if (inputs != 1 || outputs != 1) {
+    return "the -cc1 arguments name {input} " + std::to_string(inputs) + " and {output} " + std::to_string(outputs) +
+           " times (expected once each)";
+  }
+  std::vector<std::string> args = substitute(cc1_, {{kInputPlaceholder}, kOutputPlaceholder});
+  std::vector<const char *> argv;
+  for (const std::string &arg : args) {
+    argv.push_back(arg.c_str());
+  }
+  llvm::IntrusiveRefCntPtr<clang::DiagnosticIDs> ids(new clang::DiagnosticIDs());
+  llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> options(new clang::DiagnosticOptions());
+  clang::DiagnosticsEngine engine(ids, options, parse_diagnostics_.get(), false);
+  auto invocation = std::make_shared<clang::CompilerInvocation>();
+  if (!clang::CompilerInvocation::CreateFromArgs(*invocation, argv, engine, argv0_.c_str()) ||
+      invocation->getFrontendOpts().Inputs.size() != 1) {
+    std::string errors;
+    for (auto it = parse_diagnostics_->err_begin(); it != parse_diagnostics_->err_end(); ++it) {
+      errors += (errors.empty() ? "" : "; ") + it->second;
+    }
+    return "clang refused the -cc1 arguments" + (errors.empty() ? std::string() : ": " + errors);
+  }
+  invocation_ = std::move(invocation);
+  return {};
+}
+
+std::shared_ptr<clang::CompilerInvocation> Compiler::invocation_for(const Paths &paths) const {
+  auto invocation = std::make_shared<clang::CompilerInvocation>(*invocation_);
+  clang::FrontendOptions &frontend = invocation->getFrontendOpts();
+  frontend.Inputs = {clang::FrontendInputFile(paths.inputs[0], frontend.Inputs[0].getKind())};
+  frontend.OutputFile = paths.output;
+  // What -main-file-name {input-name} gave.
+  invocation->getCodeGenOpts().MainFileName = llvm::sys::path::filename(paths.inputs[0]).str();
+  return invocation;
+}
 
 std::vector<Compiled> Compiler::compile(const std::vector<Paths> &jobs) {
   std::vector<Compiled> results(jobs.size());
@@ -131,29 +177,17 @@ bool Compiler::compile_one(const Paths &paths, std::string &diagnostics, Worker 
   // longer list on every compile (a few percent of a compile after a thousand). It outlives
   // the compiler instance, which may hold the stream writing into it.
   llvm::SmallVector<char, 0> object;
-  std::vector<std::string> args = substitute(cc1_, paths);
-  std::vector<const char *> argv;
-  argv.reserve(args.size());
-  for (const std::string &arg : args) {
-    argv.push_back(arg.c_str());
-  }
-
   auto clang = std::make_unique<clang::CompilerInstance>(worker.pch_ops, worker.module_cache.get());
-  llvm::IntrusiveRefCntPtr<clang::DiagnosticIDs> ids(new clang::DiagnosticIDs());
-  llvm::IntrusiveRefCntPtr<clang::DiagnosticOptions> options(new clang::DiagnosticOptions());
-  auto *parse_diagnostics = new clang::TextDiagnosticBuffer;
-  clang::DiagnosticsEngine parse_engine(ids, options, parse_diagnostics);
-  bool ok = clang::CompilerInvocation::CreateFromArgs(clang->getInvocation(), argv, parse_engine, argv0_.c_str());
+  clang->setInvocation(invocation_for(paths));
 
   // Everything clang would write to stderr: diagnostics and the "N errors generated." line.
   llvm::raw_string_ostream text(diagnostics);
   clang->createDiagnostics(new clang::TextDiagnosticPrinter(text, &clang->getDiagnosticOpts()), true);
   clang->setVerboseOutputStream(text);
-  parse_diagnostics->FlushDiagnostics(clang->getDiagnostics());
-  if (ok) {
-    clang->setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
-    ok = clang::ExecuteCompilerInvocation(clang.get());
-  }
+  // The argument parse's warnings, as the process prints them on every compile.
+  parse_diagnostics_->FlushDiagnostics(clang->getDiagnostics());
+  clang->setOutputStream(std::make_unique<llvm::raw_svector_ostream>(object));
+  bool ok = clang::ExecuteCompilerInvocation(clang.get());
   clang->getDiagnosticClient().finish();
   text.flush();
   if (ok) {

@@ -6,6 +6,11 @@
 #include <string>
 #include <vector>
 
+namespace clang {
+class CompilerInvocation;
+class TextDiagnosticBuffer;
+} // namespace clang
+
 namespace service {
 
 struct Paths {
@@ -49,6 +54,10 @@ public:
 private:
   struct Worker;
   bool compile_one(const Paths &paths, std::string &diagnostics, Worker &worker);
+  // Parses cc1_ into invocation_ once (placeholder paths); why it could not, or empty.
+  std::string parse_invocation();
+  // A copy of invocation_ that compiles paths.inputs[0] to paths.output.
+  std::shared_ptr<clang::CompilerInvocation> invocation_for(const Paths &paths) const;
   // Puts llvm_args_ alone into the registry (every other option at its default); why it
   // failed, or empty.
   std::string apply_llvm_options();
@@ -56,6 +65,12 @@ private:
   // argv0, then the value of each -mllvm of the cc1 arguments.
   std::vector<std::string> llvm_args_;
   std::vector<std::string> cc1_;
+  // cc1_ parsed once: clang's option parsing is a fixed cost of every compile otherwise.
+  // Each compile runs a copy (the instance changes the one it runs); read-only here, so the
+  // workers copy it at once.
+  std::shared_ptr<const clang::CompilerInvocation> invocation_;
+  // What that parse warned of, repeated into every compile's diagnostics.
+  std::unique_ptr<clang::TextDiagnosticBuffer> parse_diagnostics_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::string configuration_error_;
 };
