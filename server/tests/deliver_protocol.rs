@@ -247,7 +247,9 @@ async fn the_journal_and_token_survive_a_restart() {
     assert_eq!(next_patch(&mut socket).await.0.id, PatchId(11));
     again.stop().await;
 
-    std::fs::write(dir.join("journal/index.json"), "[{\"broken\"").unwrap();
+    for slot in ["journal-0.json", "journal-1.json"] {
+        std::fs::write(dir.join("journal").join(slot), "{\"broken\"").unwrap();
+    }
     let corrupt = AppServer::start(&app_settings(Some(dir.join("app"))), &dir.join("journal")).await.unwrap();
     assert_eq!(page(&corrupt).await.1["journal"], 0, "a corrupt journal is ignored, not fatal");
 }

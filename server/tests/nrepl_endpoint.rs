@@ -1266,11 +1266,12 @@ async fn with_cache_dir_set_everything_written_goes_there() {
         Message::op("eval").with("session", session.as_str()).with("ns", "scratch.notes").with("code", "(defn f [] 8)");
     let patched = client.request(eval).await.unwrap();
     assert_eq!(patched.value(), Some("#'scratch.notes/f"), "{patched}");
-    for written in ["runtime/api.cpp", "patch-ids", "app-url", "journal/index.json", PORT_FILE] {
+    // The journal's first save goes to its second slot (generation 1).
+    for written in ["runtime/api.cpp", "patch-ids", "app-url", "journal/journal-1.json", PORT_FILE] {
         assert!(cache.join(written).exists(), "{written} is not in {}", cache.display());
     }
     assert_eq!(std::fs::read_to_string(cache.join(PORT_FILE)).unwrap(), server.port().to_string());
-    let index = std::fs::read_to_string(cache.join("journal/index.json")).unwrap();
+    let index = std::fs::read_to_string(cache.join("journal/journal-1.json")).unwrap();
     assert!(index.contains(&cache.join("nrepl/scratch.notes.jank").display().to_string()), "{index}");
     assert!(!dir.join(jank_hotpatch::config::CACHE_DIR).exists(), "nothing in the default cache directory");
 }

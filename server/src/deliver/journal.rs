@@ -3,9 +3,13 @@
 //! latest code (problem 6 in ARCHITECTURE.md); and each var's earlier versions, which undo
 //! goes back to.
 //!
-//! Owns: the entries, the history, and their copy on disk (`<dir>/index.json`,
-//! `<dir>/history.json` + `<dir>/<module id>.wasm`, each written to a temporary file and renamed, so
-//! a crash leaves the old or the new version).
+//! Owns: the entries, the history, and their copy on disk: `<dir>/<module id>.wasm` once per
+//! module, and the entries and history, numbered by generation, written in turn to
+//! `<dir>/journal-0.json` and `<dir>/journal-1.json` in place. The newer one that reads whole
+//! is the journal: a crash while writing one leaves the other, one save older. In place and in
+//! turn, so that a save allocates no file: on a disk file system each file replaced is an inode
+//! freed, which makes every later file creation scan past it for a while (ext4 without a
+//! journal), and a patch is saved while its page loads it.
 //! A journal that cannot be read is logged and ignored: losing it costs a replay, never the
 //! sidecar. Expression patches are never journaled. Must not touch sockets.
 
@@ -17,8 +21,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::stages::{ModuleId, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
-const INDEX: &str = "index.json";
-const HISTORY: &str = "history.json";
+/// Written in turn: generation `g` goes to `SLOTS[g % 2]`.
+pub const SLOTS: [&str; 2] = ["journal-0.json", "journal-1.json"];
+/// What journals written before the slots hold: read when no slot can be, removed by the first save.
+const LEGACY_INDEX: &str = "index.json";
+const LEGACY_HISTORY: &str = "history.json";
 /// Earlier versions kept per var for undo; older ones are forgotten.
 pub const HISTORY_PER_VAR: usize = 32;
 
@@ -43,6 +50,14 @@ struct IndexEntry {
     entry_symbol: String,
     var: VarName,
     origin: PatchOrigin,
+}
+
+/// One slot's content.
+#[derive(Serialize, Deserialize)]
+struct Written {
+    generation: u64,
+    entries: Vec<IndexEntry>,
+    history: Vec<IndexEntry>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +88,11 @@ pub struct Undone {
 impl Journal {
     /// Opens the journal kept in `dir`; whatever cannot be read there is logged and left out.
     pub fn open(dir: &Path) -> Self {
-        Journal { dir: Some(dir.to_path_buf()), entries: read_index(dir, INDEX), history: read_index(dir, HISTORY) }
+        let (entries, history) = match newest(dir) {
+            Some((_, written)) => (read_entries(dir, written.entries), read_entries(dir, written.history)),
+            None => (read_legacy(dir, LEGACY_INDEX), read_legacy(dir, LEGACY_HISTORY)),
+        };
+        Journal { dir: Some(dir.to_path_buf()), entries, history }
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -197,9 +216,7 @@ impl Snapshot {
             }
             disk.modules.insert(entry.module);
         }
-        // The history first: a crash between the two writes leaves an index whose modules are kept.
-        write_index(dir, HISTORY, &self.history, &mut disk.history)?;
-        write_index(dir, INDEX, &self.entries, &mut disk.index)?;
+        write_slot(dir, &self.entries, &self.history, disk)?;
         if disk.swept {
             for module in disk.modules.iter().filter(|m| !kept.contains(m)) {
                 let _ = std::fs::remove_file(module_path(dir, *module));
@@ -208,7 +225,10 @@ impl Snapshot {
             // The first save also removes what earlier sessions left behind.
             for stale in std::fs::read_dir(dir).map_err(err("list", dir))?.flatten().map(|e| e.path()) {
                 let module = stale.file_stem().and_then(|s| s.to_str()?.parse().ok()).map(ModuleId);
-                if stale.extension().is_some_and(|x| x == "wasm") && !module.is_some_and(|m| kept.contains(&m)) {
+                let legacy = [LEGACY_INDEX, LEGACY_HISTORY].iter().any(|name| stale.ends_with(name));
+                let unlisted =
+                    stale.extension().is_some_and(|x| x == "wasm") && !module.is_some_and(|m| kept.contains(&m));
+                if legacy || unlisted {
                     let _ = std::fs::remove_file(&stale);
                 }
             }
@@ -226,43 +246,85 @@ pub struct OnDisk {
     modules: HashSet<ModuleId>,
     /// Whether modules of earlier sessions that no index names were removed.
     swept: bool,
-    /// The indexes as last written.
-    index: Vec<u8>,
-    history: Vec<u8>,
+    /// The last generation written (or found in the directory), once known.
+    generation: Option<u64>,
+    /// The entries and history that generation holds, encoded.
+    written: Vec<u8>,
 }
 
-/// Writes `<dir>/<name>` unless it holds `entries` already (`written`: what it was last written with).
-fn write_index(dir: &Path, name: &str, entries: &[Entry], written: &mut Vec<u8>) -> Result<(), JournalError> {
-    let index: Vec<IndexEntry> = entries
-        .iter()
-        .map(|e| IndexEntry {
-            id: e.id,
-            module: Some(e.module),
-            entry_symbol: e.entry_symbol.clone(),
-            var: e.var.clone(),
-            origin: e.origin.clone(),
+/// Writes the next generation to its slot, unless the newest one holds the same already.
+fn write_slot(dir: &Path, entries: &[Entry], history: &[Entry], disk: &mut OnDisk) -> Result<(), JournalError> {
+    let listed = |entries: &[Entry]| -> Vec<IndexEntry> {
+        entries
+            .iter()
+            .map(|e| IndexEntry {
+                id: e.id,
+                module: Some(e.module),
+                entry_symbol: e.entry_symbol.clone(),
+                var: e.var.clone(),
+                origin: e.origin.clone(),
+            })
+            .collect()
+    };
+    let encode = |written: &Written, path: &Path| {
+        serde_json::to_vec(written).map_err(|e| JournalError {
+            what: "encode",
+            path: path.to_path_buf(),
+            source: e.into(),
         })
-        .collect();
-    let path = dir.join(name);
-    let json = serde_json::to_vec(&index).map_err(|e| JournalError {
-        what: "encode",
-        path: path.clone(),
-        source: e.into(),
-    })?;
-    if *written == json {
+    };
+    let last = *disk.generation.get_or_insert_with(|| newest(dir).map_or(0, |(generation, _)| generation));
+    let mut next = Written { generation: last + 1, entries: listed(entries), history: listed(history) };
+    let path = dir.join(SLOTS[(next.generation % 2) as usize]);
+    // Compared without the generation: it is what changes when nothing else did.
+    next.generation = 0;
+    let content = encode(&next, &path)?;
+    if content == disk.written {
         return Ok(());
     }
-    write_atomically(&path, &json).map_err(err("write", &path))?;
-    *written = json;
+    next.generation = last + 1;
+    std::fs::write(&path, encode(&next, &path)?).map_err(err("write", &path))?;
+    disk.generation = Some(next.generation);
+    disk.written = content;
     Ok(())
 }
 
-/// The entries listed in `<dir>/<name>` whose modules can be read; the rest is logged and left out.
-fn read_index(dir: &Path, name: &str) -> Vec<Entry> {
+/// The slot of the highest generation that reads whole, with that generation.
+fn newest(dir: &Path) -> Option<(u64, Written)> {
+    let mut newest: Option<(u64, Written)> = None;
+    for path in SLOTS.map(|name| dir.join(name)) {
+        let written = match std::fs::read(&path) {
+            Ok(text) => match serde_json::from_slice::<Written>(&text) {
+                Ok(written) => written,
+                Err(e) => {
+                    tracing::warn!("ignoring {} of the patch journal (unreadable: {e})", path.display());
+                    continue;
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!("ignoring {} of the patch journal: {e}", path.display());
+                continue;
+            }
+        };
+        if newest.as_ref().is_none_or(|(generation, _)| written.generation > *generation) {
+            newest = Some((written.generation, written));
+        }
+    }
+    newest
+}
+
+/// The listed entries whose modules can be read; the rest is logged and left out.
+fn read_entries(dir: &Path, listed: Vec<IndexEntry>) -> Vec<Entry> {
+    listed.into_iter().filter_map(|e| read_entry(dir, e)).collect()
+}
+
+/// The entries a journal of an earlier version listed in `<dir>/<name>`.
+fn read_legacy(dir: &Path, name: &str) -> Vec<Entry> {
     let path = dir.join(name);
     match std::fs::read(&path) {
         Ok(text) => match serde_json::from_slice::<Vec<IndexEntry>>(&text) {
-            Ok(index) => index.into_iter().filter_map(|e| read_entry(dir, e)).collect(),
+            Ok(listed) => read_entries(dir, listed),
             Err(e) => {
                 tracing::warn!("ignoring the corrupt patch journal {}: {e}", path.display());
                 Vec::new()
@@ -411,7 +473,7 @@ mod tests {
     fn a_corrupt_journal_is_ignored() {
         let dir = temp_dir("corrupt");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(INDEX), b"{not json").unwrap();
+        std::fs::write(dir.join(SLOTS[1]), b"{not json").unwrap();
         assert!(Journal::open(&dir).entries().is_empty());
 
         let mut j = Journal::open(&dir);
@@ -424,9 +486,14 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// The file's identity: a write (to a temporary file, renamed over it) changes it.
+    /// The file's identity: a write to a temporary file renamed over it changes it.
     fn inode(path: &Path) -> u64 {
         std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+    }
+
+    /// The generation the journal in `dir` reads as.
+    fn generation(dir: &Path) -> u64 {
+        newest(dir).unwrap().0
     }
 
     #[test]
@@ -440,26 +507,76 @@ mod tests {
         j.record(&patch(2, "b", PatchKind::Definition));
         j.snapshot().save(&mut disk).unwrap();
         assert!(!dir.join("77.wasm").exists(), "the first save removes modules no index names");
-        let (module, history) = (inode(&dir.join("1.wasm")), inode(&dir.join(HISTORY)));
+        assert_eq!(generation(&dir), 1);
+        let module = inode(&dir.join("1.wasm"));
 
         j.record(&patch(3, "b", PatchKind::Definition));
         j.snapshot().save(&mut disk).unwrap();
         assert_eq!(inode(&dir.join("1.wasm")), module, "a module on disk is not written again");
-        let history_now = inode(&dir.join(HISTORY));
-        assert_ne!(history_now, history, "b's earlier version joined the history");
+        assert_eq!(generation(&dir), 2, "b's earlier version joined the history");
+        let slots = SLOTS.map(|slot| inode(&dir.join(slot)));
         j.record(&patch(4, "e", PatchKind::Expression));
         j.snapshot().save(&mut disk).unwrap();
-        assert_eq!(inode(&dir.join(HISTORY)), history_now, "an unchanged history is not written again");
+        assert_eq!(generation(&dir), 2, "an unchanged journal is not written again");
+        j.record(&patch(6, "d", PatchKind::Definition));
+        j.snapshot().save(&mut disk).unwrap();
+        assert_eq!(SLOTS.map(|slot| inode(&dir.join(slot))), slots, "the slots are written in place");
 
         std::fs::remove_dir_all(&dir).unwrap();
         j.record(&patch(5, "c", PatchKind::Definition));
         j.snapshot().save(&mut disk).unwrap();
         let back = Journal::open(&dir);
-        assert_eq!(ids(&back), [1, 3, 5], "a journal directory removed while running is written again whole");
+        assert_eq!(ids(&back), [1, 3, 6, 5], "a journal directory removed while running is written again whole");
         assert_eq!(back.version(&VarName::new("demo.core", "b")), 2);
         j.undo(&VarName::new("demo.core", "b")).unwrap();
         j.snapshot().save(&mut disk).unwrap();
         assert!(!dir.join("3.wasm").exists(), "an undone version is removed");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    #[test]
+    fn a_slot_cut_short_by_a_crash_leaves_the_save_before_it() {
+        let dir = temp_dir("torn");
+        let mut j = Journal::open(&dir);
+        let mut disk = OnDisk::default();
+        j.record(&patch(1, "a", PatchKind::Definition));
+        j.snapshot().save(&mut disk).unwrap();
+        j.record(&patch(2, "b", PatchKind::Definition));
+        j.snapshot().save(&mut disk).unwrap();
+        let newest = dir.join(SLOTS[0]);
+        let whole = std::fs::read(&newest).unwrap();
+        std::fs::write(&newest, &whole[..whole.len() / 2]).unwrap();
+        assert_eq!(ids(&Journal::open(&dir)), [1], "the older slot, whole, is the journal");
+
+        // The next sidecar goes on from the generation it reads and writes over the torn slot.
+        let mut again = Journal::open(&dir);
+        let mut disk = OnDisk::default();
+        again.record(&patch(3, "c", PatchKind::Definition));
+        again.snapshot().save(&mut disk).unwrap();
+        assert_eq!(generation(&dir), 2);
+        assert_eq!(ids(&Journal::open(&dir)), [1, 3]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_journal_of_an_earlier_version_is_read_then_replaced() {
+        let dir = temp_dir("legacy");
+        let mut j = Journal::open(&dir);
+        let mut disk = OnDisk::default();
+        j.record(&patch(1, "a", PatchKind::Definition));
+        j.record(&patch(2, "a", PatchKind::Definition));
+        j.snapshot().save(&mut disk).unwrap();
+        let written: Written = serde_json::from_slice(&std::fs::read(dir.join(SLOTS[1])).unwrap()).unwrap();
+        std::fs::write(dir.join(LEGACY_INDEX), serde_json::to_vec(&written.entries).unwrap()).unwrap();
+        std::fs::write(dir.join(LEGACY_HISTORY), serde_json::to_vec(&written.history).unwrap()).unwrap();
+        SLOTS.map(|slot| std::fs::remove_file(dir.join(slot)));
+
+        let mut back = Journal::open(&dir);
+        assert_eq!(ids(&back), [2]);
+        assert_eq!(back.version(&VarName::new("demo.core", "a")), 2);
+        back.record(&patch(3, "b", PatchKind::Definition));
+        back.snapshot().save(&mut OnDisk::default()).unwrap();
+        assert!(!dir.join(LEGACY_INDEX).exists() && !dir.join(LEGACY_HISTORY).exists());
+        assert_eq!(ids(&Journal::open(&dir)), [2, 3]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

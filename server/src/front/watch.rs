@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn only_jank_files_count() {
-        assert!(event(written(), &["/w/.jank-hotpatch/journal/index.json"]).is_empty());
+        assert!(event(written(), &["/w/.jank-hotpatch/journal/journal-0.json"]).is_empty());
         assert!(event(EventKind::Access(AccessKind::Close(AccessMode::Read)), &["/w/a.jank"]).is_empty());
     }
 }

@@ -11,6 +11,7 @@
 mod cache;
 mod pch;
 mod resident;
+mod scratch;
 mod toolchain;
 
 use std::ffi::OsString;
@@ -27,6 +28,7 @@ pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, S
 
 use cache::ModuleCache;
 use resident::{RequestOutcome, ResidentBuild};
+use scratch::Scratch;
 use toolchain::Emscripten;
 pub use toolchain::SIDE_MODULE_FLAGS;
 pub(crate) use toolchain::{find_emcc, run_tool, tail};
@@ -90,7 +92,7 @@ pub struct SideModuleBuilder {
     /// Generated C++ kept for diagnostics: `<cache_dir>/cpp/patch_<id>.cpp`.
     cpp_dir: PathBuf,
     /// Objects and modules on their way: removed after each build.
-    tmp_dir: PathBuf,
+    scratch: Scratch,
     /// Toolchain, flags, PCH: what besides the form decides the module's bytes.
     fingerprint: String,
     timeout: Duration,
@@ -105,12 +107,13 @@ impl SideModuleBuilder {
         let timeout = Duration::from_millis(settings.timeout_ms.max(1));
         let (cache, work_dir) = open_cache(settings, cache_dir);
         let cpp_dir = work_dir.join("cpp");
-        let tmp_dir = work_dir.join("tmp");
-        for dir in [&cpp_dir, &tmp_dir] {
-            std::fs::create_dir_all(dir).map_err(|e| BuildError::io(format!("create {}", dir.display()), e))?;
-        }
+        std::fs::create_dir_all(&cpp_dir).map_err(|e| BuildError::io(format!("create {}", cpp_dir.display()), e))?;
+        let fallback = work_dir.join("tmp");
+        let scratch =
+            Scratch::new(fallback.clone()).map_err(|e| BuildError::io(format!("create {}", fallback.display()), e))?;
+        let tmp_dir = scratch.path();
 
-        let emscripten = Emscripten::discover(settings.emscripten_root.as_deref(), &tmp_dir, timeout).await?;
+        let emscripten = Emscripten::discover(settings.emscripten_root.as_deref(), tmp_dir, timeout).await?;
         let wanted = choose_tools(settings.toolchain, &emscripten)?;
         let include_flags = include_flags(&settings.include_dirs);
         let pch = prepare_pch(settings, &emscripten, &include_flags, &work_dir, timeout).await;
@@ -119,7 +122,7 @@ impl SideModuleBuilder {
             extra.extend(["-include-pch".into(), pch.into()]);
         }
         let (tools, resident, no_resident) = match wanted {
-            Tools::Resident => match start_resident(settings, &emscripten, &extra, &tmp_dir, timeout).await {
+            Tools::Resident => match start_resident(settings, &emscripten, &extra, tmp_dir, timeout).await {
                 Ok(resident) => (Tools::Resident, Some(resident), None),
                 Err(e) => (Tools::Clang, None, Some(e.to_string())),
             },
@@ -136,7 +139,7 @@ impl SideModuleBuilder {
             pch,
             cache,
             cpp_dir,
-            tmp_dir,
+            scratch,
             fingerprint,
             timeout,
             max_module_bytes: crate::config::Settings::default().app.max_module_bytes,
@@ -295,7 +298,7 @@ impl SideModuleBuilder {
         let sources: Vec<(PatchId, &str)> = units.iter().map(|u| (u.form.patch_id, u.form.cpp.as_str())).collect();
         let text = one_translation_unit(&sources)?;
         let first = units.first()?;
-        let cpp = self.tmp_dir.join(format!("patch_{}_together.cpp", first.form.patch_id));
+        let cpp = self.scratch.path().join(format!("patch_{}_together.cpp", first.form.patch_id));
         let object = cpp.with_extension("o");
         let wasm = self.module_path(first);
         let built = async {
@@ -333,12 +336,12 @@ impl SideModuleBuilder {
         let id = form.patch_id;
         let cpp = self.cpp_dir.join(format!("patch_{id}.cpp"));
         std::fs::write(&cpp, &form.cpp).map_err(|e| BuildError::io(format!("write {}", cpp.display()), e))?;
-        Ok(Unit { form, cpp, object: self.tmp_dir.join(format!("patch_{id}.o")) })
+        Ok(Unit { form, cpp, object: self.scratch.path().join(format!("patch_{id}.o")) })
     }
 
     /// Where the side module of a group whose first unit is `first` is linked to.
     fn module_path(&self, first: &Unit) -> PathBuf {
-        self.tmp_dir.join(format!("module_{}.wasm", first.form.patch_id))
+        self.scratch.path().join(format!("module_{}.wasm", first.form.patch_id))
     }
 
     /// One side module's bytes from the units at `indices` (compiled already, except with emcc),

@@ -59,6 +59,16 @@ async fn values_color(page: &reliability::cdp::Page) -> Value {
 
 /// emscripten as installed, behind an `emcc` that crashes while `crash` exists next to it and
 /// hangs while `hang` does.
+/// The journal's entries as a sidecar starting now would read them: from the slot of the
+/// highest generation that reads whole (see `deliver/journal.rs`).
+fn journal_entries(dir: &Path) -> Option<Value> {
+    ["journal-0.json", "journal-1.json"]
+        .iter()
+        .filter_map(|slot| serde_json::from_slice::<Value>(&std::fs::read(dir.join(slot)).ok()?).ok())
+        .max_by_key(|written| written["generation"].as_u64())
+        .map(|written| written["entries"].clone())
+}
+
 fn flaky_emscripten(dir: &Path) -> PathBuf {
     let root = dir.join("flaky-emscripten");
     std::fs::create_dir_all(&root).unwrap();
@@ -212,16 +222,14 @@ async fn the_sidecar_killed_mid_broadcast_and_restarted() {
     // The page stops answering (paused in the debugger), so the sidecar is certainly still
     // broadcasting (waiting for its ack) when it is killed. It is killed once the journal on
     // disk has the patch: the sidecar saves it only after the patch went out to the pages.
-    let index = dir.join(".jank-hotpatch/journal/index.json");
-    let journaled = std::fs::read_to_string(&index).expect("the journal of the first patches");
+    let journal = dir.join(".jank-hotpatch/journal");
+    let journaled = journal_entries(&journal).expect("the journal of the first patches");
     page.call("Debugger.enable", json!({})).await.unwrap();
     page.call("Debugger.pause", json!({})).await.unwrap();
     sidecar.set_defn("color", "clicks", "\"gold\"").await;
     let _ = sidecar.send_patch("color").await;
-    wait_until("the journal on disk has the patch", || {
-        std::fs::read_to_string(&index).is_ok_and(|now| now != journaled)
-    })
-    .await;
+    wait_until("the journal on disk has the patch", || journal_entries(&journal).is_some_and(|now| now != journaled))
+        .await;
     sidecar.client.child.start_kill().unwrap();
     let _ = sidecar.client.child.wait().await;
     drop(sidecar);
