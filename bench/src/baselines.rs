@@ -81,73 +81,103 @@ impl Way {
 
 /// `warmup` unmeasured then `iterations` measured patches the `way`; any failure ends it.
 pub async fn measure(rig: &mut Rig, way: Way, warmup: usize, iterations: usize) -> Result<ScenarioResult, BenchError> {
-    let jank = Jank::connect(&nrepl_endpoint(rig.workspace())?).await?;
-    let dir = rig.scratch().join(way.name());
-    std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(format!("create {}", dir.display()), e))?;
-    let floor = match way {
-        Way::Floor => Some(
-            SideModuleBuilder::new(&Settings::default().build, &dir.join("builder"))
-                .await
-                .map_err(|e| BenchError::Missing(format!("the toolchain: {e}")))?,
-        ),
-        _ => None,
-    };
-    let mut channel = Channel::open(rig.pages()).await?;
-    let mut environment = None;
+    let mut baseline = Baseline::start(rig, way).await?;
     let mut samples = Vec::with_capacity(iterations);
     for i in 0..warmup + iterations {
+        let sample = baseline.sample(rig).await?;
+        if i >= warmup {
+            samples.push(sample);
+        }
+    }
+    Ok(baseline.row(&samples))
+}
+
+/// One way's tools, jank connection and socket to the pages, patch after patch.
+pub struct Baseline {
+    way: Way,
+    jank: Jank,
+    dir: PathBuf,
+    /// The floor's commands come from a builder of the sidecar's defaults.
+    floor: Option<SideModuleBuilder>,
+    channel: Channel,
+    environment: Option<Environment>,
+}
+
+impl Baseline {
+    pub async fn start(rig: &Rig, way: Way) -> Result<Baseline, BenchError> {
+        let jank = Jank::connect(&nrepl_endpoint(rig.workspace())?).await?;
+        let dir = rig.scratch().join(way.name());
+        std::fs::create_dir_all(&dir).map_err(|e| BenchError::io(format!("create {}", dir.display()), e))?;
+        let floor = match way {
+            Way::Floor => Some(
+                SideModuleBuilder::new(&Settings::default().build, &dir.join("builder"))
+                    .await
+                    .map_err(|e| BenchError::Missing(format!("the toolchain: {e}")))?,
+            ),
+            _ => None,
+        };
+        let channel = Channel::open(rig.pages()).await?;
+        Ok(Baseline { way, jank, dir, floor, channel, environment: None })
+    }
+
+    /// One patch of the way's form with a new value, checked on every page.
+    pub async fn sample(&mut self, rig: &mut Rig) -> Result<Sample, BenchError> {
+        let way = self.way;
         let value = rig.fresh_value();
         let code = format!("(defn {} [] {value})", way.form());
         let id = ID_BASE + value as u64;
-        let cpp_path = dir.join(format!("patch_{id}.cpp"));
-        let wasm = dir.join(format!("patch_{id}.wasm"));
+        let cpp_path = self.dir.join(format!("patch_{id}.cpp"));
+        let wasm = self.dir.join(format!("patch_{id}.wasm"));
 
-        let (started, compile_ms, cpp) = match &floor {
+        let (started, compile_ms, cpp) = match &self.floor {
             Some(_) => {
-                let cpp = jank.cpp(&code, id).await?;
+                let cpp = self.jank.cpp(&code, id).await?;
                 (Instant::now(), None, cpp)
             }
             None => {
                 let started = Instant::now();
-                let cpp = jank.cpp(&code, id).await?;
+                let cpp = self.jank.cpp(&code, id).await?;
                 (started, Some(ms(started)), cpp)
             }
         };
         let build_started = Instant::now();
         std::fs::write(&cpp_path, &cpp).map_err(|e| BenchError::io(format!("write {}", cpp_path.display()), e))?;
-        match (&floor, way) {
+        match (&self.floor, way) {
             (Some(builder), _) => {
                 let object = wasm.with_extension("o");
                 for (program, args) in builder.process_commands(&cpp_path, &object, &wasm) {
                     run(&program, &args, &[]).await?;
                 }
             }
-            (None, Way::Original) => environment = Some(emcc(&ORIGINAL_FLAGS, &cpp_path, &wasm, environment).await?),
-            (None, _) => environment = Some(emcc(&SIDE_MODULE_FLAGS, &cpp_path, &wasm, environment).await?),
+            (None, Way::Original) => {
+                self.environment = Some(emcc(&ORIGINAL_FLAGS, &cpp_path, &wasm, self.environment).await?)
+            }
+            (None, _) => self.environment = Some(emcc(&SIDE_MODULE_FLAGS, &cpp_path, &wasm, self.environment).await?),
         }
         let module = std::fs::read(&wasm).map_err(|e| BenchError::io(format!("read {}", wasm.display()), e))?;
         let build_ms = ms(build_started);
-        let Delivered { deliver_ms, load_ms } = channel.deliver(id, &PatchId(id).entry_symbol(), &module).await?;
+        let Delivered { deliver_ms, load_ms } = self.channel.deliver(id, &PatchId(id).entry_symbol(), &module).await?;
         let clock = ms(started);
         rig.check_pages(way.form(), value).await?;
-        if i >= warmup {
-            let stages = [None, compile_ms, Some(build_ms), None, Some(deliver_ms), Some(load_ms)];
-            samples.push(Sample { stages, clock, sidecar: None, steps: None });
-        }
+        let stages = [None, compile_ms, Some(build_ms), None, Some(deliver_ms), Some(load_ms)];
+        Ok(Sample { stages, clock, sidecar: None, steps: None })
     }
 
-    let env_text = match environment {
-        Some(Environment::NodePath) => format!("the stock environment failed, so NODE_PATH={NODE_PATH} was set"),
-        _ => "the stock environment (EMSDK_PYTHON and NODE_PATH unset)".to_string(),
-    };
-    let delivery = "sent over the bench's WebSocket and loaded in the same pages by a bare script \
-                    (FS.writeFile, then jank_hot_reload_load_patch: dlopen + dlsym + bind)";
-    let how = match way {
-        Way::Floor => format!("the same C++ (asked of jank before the clock starts), then only clang++ and wasm-ld with emcc's flags; {delivery}"),
-        Way::EmccO0 => format!("jank's wasm-compile-patch over nREPL, then `emcc {}` in {env_text}; {delivery}", SIDE_MODULE_FLAGS.join(" ")),
-        Way::Original => format!("jank's wasm-compile-patch over nREPL, then `emcc {}` in {env_text}; {delivery}", ORIGINAL_FLAGS.join(" ")),
-    };
-    Ok(ScenarioResult::from_samples(way.name(), way.title(), &samples).with_note(how))
+    /// The way's row from its measured samples, with how it was measured.
+    pub fn row(&self, samples: &[Sample]) -> ScenarioResult {
+        let env_text = match self.environment {
+            Some(Environment::NodePath) => format!("the stock environment failed, so NODE_PATH={NODE_PATH} was set"),
+            _ => "the stock environment (EMSDK_PYTHON and NODE_PATH unset)".to_string(),
+        };
+        let delivery = "sent over the bench's WebSocket and loaded in the same pages by a bare script \
+                        (FS.writeFile, then jank_hot_reload_load_patch: dlopen + dlsym + bind)";
+        let how = match self.way {
+            Way::Floor => format!("the same C++ (asked of jank before the clock starts), then only clang++ and wasm-ld with emcc's flags; {delivery}"),
+            Way::EmccO0 => format!("jank's wasm-compile-patch over nREPL, then `emcc {}` in {env_text}; {delivery}", SIDE_MODULE_FLAGS.join(" ")),
+            Way::Original => format!("jank's wasm-compile-patch over nREPL, then `emcc {}` in {env_text}; {delivery}", ORIGINAL_FLAGS.join(" ")),
+        };
+        ScenarioResult::from_samples(self.way.name(), self.way.title(), samples).with_note(how)
+    }
 }
 
 /// The environment emcc ran in.

@@ -36,7 +36,8 @@ pub use memory::PageMemory;
 pub use report::{readme_part, readme_section, Goal, Ratio};
 pub use stats::{ScenarioResult, StageSummary, Summary};
 
-/// The scenarios, in the order they run (`--scenarios` takes these names).
+/// The scenarios, in the order of the table (`--scenarios` takes these names). They run in
+/// this order too, except that `small`, `small-idle` and `floor` are measured in turn, first.
 pub const SCENARIOS: [&str; 14] = [
     "small",
     "small-idle",
