@@ -13,7 +13,7 @@ use super::rig::{
     report_problem, sample_of, Rig, CACHE_FORM, MACRO_USERS, SAVED_FORM, SAVE_FORMS, SMALL_FORM, SOAK_FORM,
 };
 use super::stats::{Sample, ScenarioResult};
-use super::{fanout, BenchError, BenchOptions, BenchResults, Fanout, PageSoak, Soak};
+use super::{fanout, BenchError, BenchOptions, BenchResults, Fanout, PageSoak, Soak, SCENARIOS};
 use jank_hotpatch::config::{Settings, Toolchain};
 use jank_hotpatch::side_module::SideModuleBuilder;
 use jank_hotpatch::stages::{Build, CompiledForm, FormKey, PatchId, PatchKind, VarName};
@@ -51,24 +51,34 @@ pub async fn run_all(
         false => None,
     };
     let mut outcome = Ok(());
-    let in_turn: Vec<&str> = selected.iter().copied().filter(|name| IN_TURN.contains(name)).collect();
-    let mut measured_in_turn = Vec::new();
-    if let (false, Some(rig)) = (in_turn.is_empty(), rig.as_mut()) {
-        match measure_in_turn(rig, &in_turn, options).await {
-            Ok(rows) => measured_in_turn = rows,
-            Err(e) => outcome = Err(BenchError::Scenario { scenario: in_turn.join(", "), source: Box::new(e) }),
-        }
-    }
-    for name in selected {
+    let in_turn: Vec<&str> = IN_TURN.iter().copied().filter(|name| selected.contains(name)).collect();
+    // The saves' rows go first: `watch` copies the workspace, where the macro row's files
+    // would give it patches of its own to make when it starts.
+    let (first, rest): (Vec<&str>, Vec<&str>) =
+        selected.iter().copied().filter(|name| !in_turn.contains(name)).partition(|name| SAVES_FIRST.contains(name));
+    for name in first.into_iter().map(Some).chain([None]).chain(rest.into_iter().map(Some)) {
         if outcome.is_err() {
             break;
         }
-        if let Some(at) = measured_in_turn.iter().position(|row| row.name == *name) {
-            results.scenarios.push(measured_in_turn.remove(at));
-        } else if let Err(e) = run_scenario(exe, options, name, results, rig.as_mut()).await {
-            outcome = Err(BenchError::Scenario { scenario: name.to_string(), source: Box::new(e) });
+        let measured = match (name, rig.as_mut()) {
+            (Some(name), rig) => {
+                run_scenario(exe, options, name, results, rig).await.map_err(|e| (name.to_string(), e))
+            }
+            (None, Some(rig)) if !in_turn.is_empty() => match measure_in_turn(rig, &in_turn, options).await {
+                Ok(rows) => Ok(results.scenarios.extend(rows)),
+                Err(e) => Err((in_turn.join(", "), e)),
+            },
+            (None, _) => Ok(()),
+        };
+        if let Err((scenario, e)) = measured {
+            outcome = Err(BenchError::Scenario { scenario, source: Box::new(e) });
         }
     }
+    // The table's order, whatever order they ran in (`headers` makes rows named after it).
+    results.scenarios.sort_by_key(|row| {
+        let exactly = SCENARIOS.iter().position(|name| *name == row.name);
+        exactly.or_else(|| SCENARIOS.iter().position(|name| row.name.starts_with(name)))
+    });
     if let Some(rig) = rig {
         rig.stop().await;
     }
@@ -127,20 +137,6 @@ async fn run_scenario(
             ScenarioResult::from_samples("undo", "undo one form (no build)", &samples)
                 .with_note("the form is patched twice, then jank.undoPatch takes it back to the first version")
         }
-        "save5" => {
-            // The first save also patches the demo's own forms, never patched before.
-            let samples = measure(rig, Step::Save, warmup.max(1), n, pages).await?;
-            ScenarioResult::from_samples("save5", "file save, 5 forms changed", &samples)
-                .with_note("didChange of 5 defns + didSave, timed until jank/patchStatus arrives")
-        }
-        "macro20" => {
-            let samples = measure_macro(rig, warmup, n, pages).await?;
-            ScenarioResult::from_samples("macro20", &format!("a macro change re-patching {MACRO_USERS} users"), &samples)
-                .with_note(format!(
-                    "didChange of a defmacro + jank.hotPatchFile on its file, which re-patches the {MACRO_USERS} definitions \
-                     using it in 4 other files; each step checks that the page loaded them in one side module"
-                ))
-        }
         "soak" => {
             let (row, soak) = soak(rig, options.soak_patches(), pages).await?;
             results.soak = Some(soak);
@@ -152,55 +148,74 @@ async fn run_scenario(
     Ok(())
 }
 
-/// The rows whose ratios are the headline goals, measured in turn, one patch of each at a
-/// time: the machine's drift during a run (other load, the file system's state) then falls on
-/// all of them alike, where row after row it could favour one.
-const IN_TURN: [&str; 3] = ["small", "small-idle", "floor"];
+/// The rows the goals compare with each other, measured in turn, one patch of each at a time:
+/// the machine's drift during a run (other load, the file system's state) then falls on all of
+/// them alike, where row after row it could favour one. The floor comes first in each round,
+/// so that the page's first frame after the idle row's pause falls while the floor asks jank
+/// for its C++, before its clock starts.
+const IN_TURN: [&str; 5] = ["floor", "small", "small-idle", "save5", "macro20"];
 
-/// `warmup` then `options.iterations` rounds; each takes one sample of each row in `names`
-/// (of [`IN_TURN`]): the floor first, so that the page's first frame after the idle row's
-/// pause falls while the floor asks jank for its C++, before its clock starts.
+/// The rows that run before those measured in turn.
+const SAVES_FIRST: [&str; 2] = ["save-page", "save-watch"];
+
+/// At least one warm-up round: the first save also patches the demo's own forms, never patched
+/// before. Then `options.iterations` rounds, each taking one sample of each row in `names` (of
+/// [`IN_TURN`]).
 async fn measure_in_turn(
     rig: &mut Rig,
     names: &[&str],
     options: &BenchOptions,
 ) -> Result<Vec<ScenarioResult>, BenchError> {
-    let (warmup, pages) = (options.warmup, options.pages);
+    let pages = options.pages;
     let mut floor = match names.contains(&"floor") {
         true => Some(baselines::Baseline::start(rig, Way::Floor).await?),
         false => None,
     };
-    let (mut floor_samples, mut drawing, mut idle) = (Vec::new(), Vec::new(), Vec::new());
+    let mut samples: Vec<Vec<Sample>> = names.iter().map(|_| Vec::new()).collect();
+    let warmup = options.warmup.max(1);
     for round in 0..warmup + options.iterations {
-        let kept = round >= warmup;
-        if let Some(floor) = floor.as_mut() {
-            let sample = floor.sample(rig).await?;
-            floor_samples.extend(kept.then_some(sample));
-        }
-        if names.contains(&"small") {
-            let sample = measure(rig, Step::Form(SMALL_FORM), 0, 1, pages).await?;
-            drawing.extend(sample.into_iter().filter(|_| kept));
-        }
-        if names.contains(&"small-idle") {
-            rig.set_drawing(false).await?;
-            let sample = measure(rig, Step::Form(SMALL_FORM), 0, 1, pages).await;
-            rig.set_drawing(true).await?;
-            idle.extend(sample?.into_iter().filter(|_| kept));
+        // A warm-up round's patch is checked like the others and not kept.
+        let (unkept, kept) = if round < warmup { (1, 0) } else { (0, 1) };
+        for (name, samples) in names.iter().zip(samples.iter_mut()) {
+            let sample = match *name {
+                "floor" => match floor.as_mut() {
+                    Some(floor) => vec![floor.sample(rig).await?],
+                    None => Vec::new(),
+                },
+                "small" => measure(rig, Step::Form(SMALL_FORM), unkept, kept, pages).await?,
+                "small-idle" => {
+                    rig.set_drawing(false).await?;
+                    let sample = measure(rig, Step::Form(SMALL_FORM), unkept, kept, pages).await;
+                    rig.set_drawing(true).await?;
+                    sample?
+                }
+                "save5" => measure(rig, Step::Save, unkept, kept, pages).await?,
+                "macro20" => measure_macro(rig, unkept, kept, pages).await?,
+                other => return Err(BenchError::UnknownScenario(other.to_string())),
+            };
+            samples.extend(sample.into_iter().take(kept));
         }
     }
     let mut rows = Vec::new();
-    if names.contains(&"small") {
-        rows.push(ScenarioResult::from_samples("small", "one small form", &drawing).with_note(
-            "the demo page as users run it: it draws a frame every display refresh; measured in turn with the floor and the idle page",
-        ));
-    }
-    if names.contains(&"small-idle") {
-        rows.push(ScenarioResult::from_samples("small-idle", "one small form, idle page", &idle).with_note(
-            "the demo page with its frame loop paused (requestAnimationFrame held), as a page left open and idle",
-        ));
-    }
-    if let Some(floor) = &floor {
-        rows.push(floor.row(&floor_samples));
+    for (name, samples) in names.iter().zip(&samples) {
+        rows.push(match *name {
+            "floor" => match &floor {
+                Some(floor) => floor.row(samples),
+                None => continue,
+            },
+            "small" => ScenarioResult::from_samples("small", "one small form", samples)
+                .with_note("the demo page as users run it: it draws a frame every display refresh"),
+            "small-idle" => ScenarioResult::from_samples("small-idle", "one small form, idle page", samples).with_note(
+                "the demo page with its frame loop paused (requestAnimationFrame held), as a page left open and idle",
+            ),
+            "save5" => ScenarioResult::from_samples("save5", "file save, 5 forms changed", samples)
+                .with_note("didChange of 5 defns + didSave, timed until jank/patchStatus arrives"),
+            _ => ScenarioResult::from_samples("macro20", &format!("a macro change re-patching {MACRO_USERS} users"), samples)
+                .with_note(format!(
+                    "didChange of a defmacro + jank.hotPatchFile on its file, which re-patches the {MACRO_USERS} definitions \
+                     using it in 4 other files; each step checks that the page loaded them in one side module"
+                )),
+        });
     }
     Ok(rows)
 }
