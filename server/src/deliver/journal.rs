@@ -29,9 +29,27 @@ const LEGACY_HISTORY: &str = "history.json";
 /// Earlier versions kept per var for undo; older ones are forgotten.
 pub const HISTORY_PER_VAR: usize = 32;
 
-/// One journaled patch.
+/// One journaled patch, shared: every save takes a snapshot of the whole journal under the
+/// hub's lock, and a long session's journal holds thousands (32 versions per var), so a copy
+/// is a reference count, not the strings.
 #[derive(Clone, Debug)]
-pub struct Entry {
+pub struct Entry(Arc<JournaledPatch>);
+
+impl Entry {
+    pub fn new(patch: JournaledPatch) -> Entry {
+        Entry(Arc::new(patch))
+    }
+}
+
+impl std::ops::Deref for Entry {
+    type Target = JournaledPatch;
+    fn deref(&self) -> &JournaledPatch {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct JournaledPatch {
     pub id: PatchId,
     /// The side module holding the patch (shared by the forms of one save).
     pub module: ModuleId,
@@ -150,14 +168,14 @@ impl Journal {
                 }
             }
         }
-        self.entries.push(Entry {
+        self.entries.push(Entry::new(JournaledPatch {
             id: module.patch_id,
             module: module.module,
             entry_symbol: module.entry_symbol.clone(),
             var: module.var.clone(),
             origin: patch.origin.clone(),
             bytes: module.bytes.clone(),
-        });
+        }));
         Some(previous)
     }
 
@@ -248,8 +266,9 @@ pub struct OnDisk {
     swept: bool,
     /// The last generation written (or found in the directory), once known.
     generation: Option<u64>,
-    /// The entries and history that generation holds, encoded.
-    written: Vec<u8>,
+    /// The patches that generation lists, entries then history (a patch id stands for its
+    /// whole index entry: its module, symbol, var and origin never change).
+    written: (Vec<PatchId>, Vec<PatchId>),
 }
 
 /// Writes the next generation to its slot, unless the newest one holds the same already.
@@ -266,26 +285,19 @@ fn write_slot(dir: &Path, entries: &[Entry], history: &[Entry], disk: &mut OnDis
             })
             .collect()
     };
-    let encode = |written: &Written, path: &Path| {
-        serde_json::to_vec(written).map_err(|e| JournalError {
-            what: "encode",
-            path: path.to_path_buf(),
-            source: e.into(),
-        })
-    };
-    let last = *disk.generation.get_or_insert_with(|| newest(dir).map_or(0, |(generation, _)| generation));
-    let mut next = Written { generation: last + 1, entries: listed(entries), history: listed(history) };
-    let path = dir.join(SLOTS[(next.generation % 2) as usize]);
-    // Compared without the generation: it is what changes when nothing else did.
-    next.generation = 0;
-    let content = encode(&next, &path)?;
-    if content == disk.written {
+    let ids = |entries: &[Entry]| entries.iter().map(|e| e.id).collect::<Vec<_>>();
+    let listing = (ids(entries), ids(history));
+    if listing == disk.written {
         return Ok(());
     }
-    next.generation = last + 1;
-    std::fs::write(&path, encode(&next, &path)?).map_err(err("write", &path))?;
+    let last = *disk.generation.get_or_insert_with(|| newest(dir).map_or(0, |(generation, _)| generation));
+    let next = Written { generation: last + 1, entries: listed(entries), history: listed(history) };
+    let path = dir.join(SLOTS[(next.generation % 2) as usize]);
+    let json =
+        serde_json::to_vec(&next).map_err(|e| JournalError { what: "encode", path: path.clone(), source: e.into() })?;
+    std::fs::write(&path, json).map_err(err("write", &path))?;
     disk.generation = Some(next.generation);
-    disk.written = content;
+    disk.written = listing;
     Ok(())
 }
 
@@ -351,14 +363,14 @@ fn read_entry(dir: &Path, e: IndexEntry) -> Option<Entry> {
     let module = e.module.unwrap_or(e.id.into());
     let path = module_path(dir, module);
     match std::fs::read(&path) {
-        Ok(bytes) if bytes.starts_with(b"\0asm") => Some(Entry {
+        Ok(bytes) if bytes.starts_with(b"\0asm") => Some(Entry::new(JournaledPatch {
             id: e.id,
             module,
             entry_symbol: e.entry_symbol,
             var: e.var,
             origin: e.origin,
             bytes: bytes.into(),
-        }),
+        })),
         Ok(_) => {
             tracing::warn!("journal: {} is not a wasm module; {} is left out", path.display(), e.var);
             None
