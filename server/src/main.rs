@@ -110,6 +110,66 @@ fn export_name(name: &str) -> Result<String, String> {
     }
 }
 
+type EditorInput = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+type EditorOutput = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+/// Standard input and output, read and written on the runtime's own event loop when they are
+/// pipes or sockets (as editors start a server: Emacs gives pipes, VS Code's Node sockets):
+/// tokio's `stdin()`/`stdout()` hand every read and write to a thread of their own, which cost
+/// a patch's answer ~1–2 ms on the editor's clock in the benchmark. Anything else (a file, a
+/// terminal) keeps tokio's. Must run inside the runtime.
+fn editor_pipes() -> (EditorInput, EditorOutput) {
+    use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+    use std::os::unix::fs::FileTypeExt;
+    use tokio::net::unix::pipe;
+
+    enum Kind {
+        Pipe,
+        Socket,
+        Other,
+    }
+    fn kind(fd: BorrowedFd) -> Kind {
+        let file_type = fd.try_clone_to_owned().map(std::fs::File::from).and_then(|f| f.metadata());
+        match file_type.map(|m| m.file_type()) {
+            Ok(t) if t.is_fifo() => Kind::Pipe,
+            Ok(t) if t.is_socket() => Kind::Socket,
+            _ => Kind::Other,
+        }
+    }
+    fn socket(fd: OwnedFd) -> std::io::Result<tokio::net::UnixStream> {
+        let socket = std::os::unix::net::UnixStream::from(fd);
+        socket.set_nonblocking(true)?;
+        tokio::net::UnixStream::from_std(socket)
+    }
+    // SAFETY (each `from_raw_fd` below): fds 0 and 1 are open for the process's life, and
+    // nothing else in LSP mode uses them (logs go to stderr; children get their own pipes or
+    // /dev/null). Each is owned only once it is known to be a pipe or a socket.
+    let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
+    let input: EditorInput = match kind(stdin) {
+        Kind::Pipe => {
+            pipe::Receiver::from_owned_fd(unsafe { OwnedFd::from_raw_fd(0) }).map(|r| Box::new(r) as EditorInput)
+        }
+        Kind::Socket => socket(unsafe { OwnedFd::from_raw_fd(0) }).map(|s| Box::new(s) as EditorInput),
+        Kind::Other => Ok(Box::new(tokio::io::stdin()) as EditorInput),
+    }
+    .unwrap_or_else(|e| {
+        tracing::warn!("standard input: {e}");
+        Box::new(tokio::io::stdin())
+    });
+    let output: EditorOutput = match kind(stdout) {
+        Kind::Pipe => {
+            pipe::Sender::from_owned_fd(unsafe { OwnedFd::from_raw_fd(1) }).map(|s| Box::new(s) as EditorOutput)
+        }
+        Kind::Socket => socket(unsafe { OwnedFd::from_raw_fd(1) }).map(|s| Box::new(s) as EditorOutput),
+        Kind::Other => Ok(Box::new(tokio::io::stdout()) as EditorOutput),
+    }
+    .unwrap_or_else(|e| {
+        tracing::warn!("standard output: {e}");
+        Box::new(tokio::io::stdout())
+    });
+    (input, output)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Editors keep the sidecar's stderr as a log; in a terminal, the per-patch lines are the
@@ -121,7 +181,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Lsp { nrepl_port } => {
                 let options = jank_hotpatch::front::lsp::LspOptions { nrepl_port };
-                jank_hotpatch::front::lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options).await;
+                let (input, output) = editor_pipes();
+                jank_hotpatch::front::lsp::serve(input, output, options).await;
                 Ok(())
             }
             Command::Watch { paths, workspace } => {
