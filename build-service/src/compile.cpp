@@ -135,6 +135,7 @@ std::string Compiler::parse_invocation() {
     return "clang refused the -cc1 arguments" + (errors.empty() ? std::string() : ": " + errors);
   }
   invocation_ = std::move(invocation);
+  main_file_name_ = std::count(cc1_.begin(), cc1_.end(), "{input-name}") > 0;
   return {};
 }
 
@@ -143,8 +144,10 @@ std::shared_ptr<clang::CompilerInvocation> Compiler::invocation_for(const Paths 
   clang::FrontendOptions &frontend = invocation->getFrontendOpts();
   frontend.Inputs = {clang::FrontendInputFile(paths.inputs[0], frontend.Inputs[0].getKind())};
   frontend.OutputFile = paths.output;
-  // What -main-file-name {input-name} gave.
-  invocation->getCodeGenOpts().MainFileName = llvm::sys::path::filename(paths.inputs[0]).str();
+  if (main_file_name_) {
+    // What -main-file-name {input-name} gave.
+    invocation->getCodeGenOpts().MainFileName = llvm::sys::path::filename(paths.inputs[0]).str();
+  }
   return invocation;
 }
 

@@ -69,6 +69,8 @@ private:
   // Each compile runs a copy (the instance changes the one it runs); read-only here, so the
   // workers copy it at once.
   std::shared_ptr<const clang::CompilerInvocation> invocation_;
+  // Whether the arguments name the input's file name (-main-file-name), which each copy sets.
+  bool main_file_name_ = false;
   // What that parse warned of, repeated into every compile's diagnostics.
   std::unique_ptr<clang::TextDiagnosticBuffer> parse_diagnostics_;
   std::vector<std::unique_ptr<Worker>> workers_;

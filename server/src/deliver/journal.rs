@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::stages::{ModuleId, Patch, PatchId, PatchKind, PatchOrigin, VarName};
 
 /// Written in turn: generation `g` goes to `SLOTS[g % 2]`.
-pub const SLOTS: [&str; 2] = ["journal-0.json", "journal-1.json"];
+const SLOTS: [&str; 2] = ["journal-0.json", "journal-1.json"];
 /// What journals written before the slots hold: read when no slot can be, removed by the first save.
 const LEGACY_INDEX: &str = "index.json";
 const LEGACY_HISTORY: &str = "history.json";

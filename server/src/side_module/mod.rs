@@ -1,7 +1,8 @@
 //! The build stage: C++ -> wasm side module.
 //!
 //! Owns: toolchain discovery and flags, the precompiled header, the content-addressed build
-//! cache, and the resident build service's client. Lends its emcc discovery and tool runner
+//! cache, the resident build service's client, and the scratch directory of a build's passing
+//! files (`scratch.rs`). Lends its emcc discovery and tool runner
 //! to the main module's link (`main_module/link.rs`).
 //! Must not know about jank, nREPL, LSP or pages.
 //!
