@@ -119,55 +119,49 @@ type EditorOutput = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
 /// a patch's answer ~1–2 ms on the editor's clock in the benchmark. Anything else (a file, a
 /// terminal) keeps tokio's. Must run inside the runtime.
 fn editor_pipes() -> (EditorInput, EditorOutput) {
+    use tokio::net::unix::pipe;
+    let input = editor_end(
+        0,
+        |fd| Ok(Box::new(pipe::Receiver::from_owned_fd(fd)?) as EditorInput),
+        |socket| Box::new(socket) as EditorInput,
+        || Box::new(tokio::io::stdin()),
+    );
+    let output = editor_end(
+        1,
+        |fd| Ok(Box::new(pipe::Sender::from_owned_fd(fd)?) as EditorOutput),
+        |socket| Box::new(socket) as EditorOutput,
+        || Box::new(tokio::io::stdout()),
+    );
+    (input, output)
+}
+
+/// Standard input (`fd` 0) or output (1) as `pipe` or `socket` makes it, by what the fd is;
+/// tokio's own (`stdio`) for anything else, or when that fails (logged).
+fn editor_end<T>(
+    fd: std::os::fd::RawFd,
+    pipe: impl FnOnce(std::os::fd::OwnedFd) -> std::io::Result<T>,
+    socket: impl FnOnce(tokio::net::UnixStream) -> T,
+    stdio: impl Fn() -> T,
+) -> T {
     use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
     use std::os::unix::fs::FileTypeExt;
-    use tokio::net::unix::pipe;
-
-    enum Kind {
-        Pipe,
-        Socket,
-        Other,
-    }
-    fn kind(fd: BorrowedFd) -> Kind {
-        let file_type = fd.try_clone_to_owned().map(std::fs::File::from).and_then(|f| f.metadata());
-        match file_type.map(|m| m.file_type()) {
-            Ok(t) if t.is_fifo() => Kind::Pipe,
-            Ok(t) if t.is_socket() => Kind::Socket,
-            _ => Kind::Other,
+    // SAFETY: fds 0 and 1 are open for the process's life, and nothing else in LSP mode uses
+    // them (logs go to stderr; children get their own pipes or /dev/null). The fd is owned
+    // only once it is known to be a pipe or a socket.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let file_type = borrowed.try_clone_to_owned().map(std::fs::File::from).and_then(|f| f.metadata());
+    let made = match file_type.map(|m| m.file_type()) {
+        Ok(t) if t.is_fifo() => pipe(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Ok(t) if t.is_socket() => {
+            let unix = std::os::unix::net::UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            unix.set_nonblocking(true).and_then(|()| tokio::net::UnixStream::from_std(unix)).map(socket)
         }
-    }
-    fn socket(fd: OwnedFd) -> std::io::Result<tokio::net::UnixStream> {
-        let socket = std::os::unix::net::UnixStream::from(fd);
-        socket.set_nonblocking(true)?;
-        tokio::net::UnixStream::from_std(socket)
-    }
-    // SAFETY (each `from_raw_fd` below): fds 0 and 1 are open for the process's life, and
-    // nothing else in LSP mode uses them (logs go to stderr; children get their own pipes or
-    // /dev/null). Each is owned only once it is known to be a pipe or a socket.
-    let (stdin, stdout) = unsafe { (BorrowedFd::borrow_raw(0), BorrowedFd::borrow_raw(1)) };
-    let input: EditorInput = match kind(stdin) {
-        Kind::Pipe => {
-            pipe::Receiver::from_owned_fd(unsafe { OwnedFd::from_raw_fd(0) }).map(|r| Box::new(r) as EditorInput)
-        }
-        Kind::Socket => socket(unsafe { OwnedFd::from_raw_fd(0) }).map(|s| Box::new(s) as EditorInput),
-        Kind::Other => Ok(Box::new(tokio::io::stdin()) as EditorInput),
-    }
-    .unwrap_or_else(|e| {
-        tracing::warn!("standard input: {e}");
-        Box::new(tokio::io::stdin())
-    });
-    let output: EditorOutput = match kind(stdout) {
-        Kind::Pipe => {
-            pipe::Sender::from_owned_fd(unsafe { OwnedFd::from_raw_fd(1) }).map(|s| Box::new(s) as EditorOutput)
-        }
-        Kind::Socket => socket(unsafe { OwnedFd::from_raw_fd(1) }).map(|s| Box::new(s) as EditorOutput),
-        Kind::Other => Ok(Box::new(tokio::io::stdout()) as EditorOutput),
-    }
-    .unwrap_or_else(|e| {
-        tracing::warn!("standard output: {e}");
-        Box::new(tokio::io::stdout())
-    });
-    (input, output)
+        _ => return stdio(),
+    };
+    made.unwrap_or_else(|e| {
+        tracing::warn!("fd {fd}: {e}; using tokio's standard input/output");
+        stdio()
+    })
 }
 
 fn main() -> anyhow::Result<()> {
