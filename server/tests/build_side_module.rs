@@ -181,7 +181,9 @@ async fn compiler_errors_carry_the_text_and_the_cpp_file() {
     let cpp = failure.detail_path.expect("the generated C++ is kept");
     assert_eq!(cpp, dir.join("cpp/patch_10.cpp"));
     assert!(std::fs::read_to_string(&cpp).unwrap().contains("undefined_local"));
-    assert!(failure.message.contains("patch_10.cpp:"), "the diagnostic points into the kept file");
+    // clang read a scratch copy; the diagnostic names the kept file, whose lines it gives.
+    let at = format!("{}:", cpp.display());
+    assert!(failure.message.contains(&at), "the diagnostic points into the kept file: {}", failure.message);
 }
 
 #[tokio::test]
@@ -262,7 +264,11 @@ async fn cache_survives_restarts_and_evicts_beyond_its_bound() {
     let hit = builder.cached(key("a")).await.expect("hit");
     eprintln!("cache hit took {:?}", started.elapsed());
     assert_eq!(hit.patch_id, PatchId(7));
+    assert!(hit.cached);
 
+    // Written after the build, on the builder's own thread; a restart reads it from disk.
+    builder.flush();
+    assert!(dir.join("cpp/patch_7.cpp").exists(), "the generated C++ is kept");
     let restarted = SideModuleBuilder::new(&settings(Toolchain::Clang), &dir).await.unwrap();
     assert!(restarted.cached(key("a")).await.is_some(), "the cache is on disk");
 
@@ -270,6 +276,7 @@ async fn cache_survives_restarts_and_evicts_beyond_its_bound() {
     let tiny =
         SideModuleBuilder::new(&BuildSettings { cache_max_mb: 0, ..settings(Toolchain::Clang) }, &dir).await.unwrap();
     tiny.build(key("b"), &form("ggg_8.cpp", 8)).await.unwrap();
+    tiny.flush();
     assert!(tiny.cached(key("a")).await.is_none(), "a was evicted");
     assert!(tiny.cached(key("b")).await.is_some());
 }
@@ -633,6 +640,11 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     let requests = resident.resident_stats().unwrap().requests - before;
     assert_eq!(requests, 2, "the five compiled as one translation unit, then linked");
     assert!(resident.resident_stats().unwrap().links_in_process, "linked in the service's own process");
+    // Built as one translation unit, each form's own C++ is kept after the build.
+    resident.flush();
+    for (module, form) in built[0].iter().zip(&forms) {
+        assert_eq!(std::fs::read_to_string(&module.cpp_path).unwrap(), form.cpp, "{}", module.cpp_path.display());
+    }
     for (name, modules) in [("resident", &built[0]), ("emcc", &built[2])] {
         let steps: Vec<(&SideModule, &str, bool)> =
             modules.iter().map(|m| (m, m.entry_symbol.as_str(), false)).collect();
@@ -660,7 +672,10 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     for (builder, modules) in [(&resident, [321, 321]), (&emcc, [321, 323])] {
         let results = builder.build_together(&[(key("a"), &a), (key("broken"), &broken), (key("b"), &b)]).await;
         let failure = results[1].as_ref().expect_err("the broken form fails");
-        assert!(failure.message.contains("patch_322.cpp:") && failure.message.contains("error"), "{}", failure.message);
+        let kept = failure.detail_path.clone().expect("the broken form's C++ is kept");
+        assert!(kept.ends_with("cpp/patch_322.cpp") && kept.exists(), "{}", kept.display());
+        let at = format!("{}:", kept.display());
+        assert!(failure.message.contains(&at) && failure.message.contains("error"), "{}", failure.message);
         let (a, b) = (results[0].as_ref().expect("a builds"), results[2].as_ref().expect("b builds"));
         assert_eq!([a.module, b.module], modules.map(|id| PatchId(id).into()));
     }

@@ -4,7 +4,8 @@
 //!
 //! Owns: `<cache_dir>/modules/`, its size bound and least-recently-used eviction. The index
 //! of entries lives in memory (read from the directory once); a hit only reads the two
-//! files and touches the JSON's mtime, which is the access time the next start reads.
+//! files and touches the JSON's mtime, which is the access time the next start reads. A new
+//! entry is written on the keeper's thread (`keep.rs`) and served from memory until then.
 //! Must not know about toolchains.
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::keep::Keeper;
 use crate::stages::{ModuleId, PatchId, PatchKind, SideModule, VarName};
 
 #[derive(Serialize, Deserialize)]
@@ -39,6 +41,8 @@ pub(crate) struct ModuleCache {
     dir: PathBuf,
     max_bytes: u64,
     index: Mutex<HashMap<String, Entry>>,
+    /// Entries given to the keeper and not on disk yet.
+    unwritten: Mutex<HashMap<String, SideModule>>,
     /// A failed write is logged once; later ones are silent (the build goes on uncached).
     warned: AtomicBool,
 }
@@ -65,10 +69,19 @@ impl ModuleCache {
             let last_used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             index.insert(key, Entry { bytes: meta.len() + wasm_bytes, last_used });
         }
-        Some(ModuleCache { dir, max_bytes, index: Mutex::new(index), warned: AtomicBool::new(false) })
+        Some(ModuleCache {
+            dir,
+            max_bytes,
+            index: Mutex::new(index),
+            unwritten: Mutex::new(HashMap::new()),
+            warned: AtomicBool::new(false),
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<SideModule> {
+        if let Some(module) = self.unwritten.lock().ok()?.get(key) {
+            return Some(SideModule { cached: true, ..module.clone() });
+        }
         let json = self.dir.join(format!("{key}.json"));
         {
             let mut index = self.index.lock().ok()?;
@@ -103,12 +116,25 @@ impl ModuleCache {
         })
     }
 
-    pub fn put(&self, key: &str, module: &SideModule) {
-        if let Err(e) = self.write(key, module) {
-            if !self.warned.swap(true, Ordering::Relaxed) {
-                tracing::warn!("cannot write the build cache {} ({e}); building without caching", self.dir.display());
-            }
+    /// Serves `module` for `key` from now on; writes it on `keeper`'s thread.
+    pub fn put(self: &Arc<Self>, keeper: &Keeper, key: String, module: SideModule) {
+        if let Ok(mut unwritten) = self.unwritten.lock() {
+            unwritten.insert(key.clone(), module.clone());
         }
+        let cache = self.clone();
+        keeper.later(move || {
+            if let Err(e) = cache.write(&key, &module) {
+                if !cache.warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "cannot write the build cache {} ({e}); building without caching",
+                        cache.dir.display()
+                    );
+                }
+            }
+            if let Ok(mut unwritten) = cache.unwritten.lock() {
+                unwritten.remove(&key);
+            }
+        });
     }
 
     fn write(&self, key: &str, module: &SideModule) -> std::io::Result<()> {

@@ -1,15 +1,16 @@
 //! The build stage: C++ -> wasm side module.
 //!
 //! Owns: toolchain discovery and flags, the precompiled header, the content-addressed build
-//! cache, the resident build service's client, and the scratch directory of a build's passing
-//! files (`scratch.rs`). Lends its emcc discovery and tool runner
-//! to the main module's link (`main_module/link.rs`).
+//! cache, the resident build service's client, the scratch directory of a build's passing
+//! files (`scratch.rs`) and the thread that writes what builds keep (`keep.rs`). Lends its
+//! emcc discovery and tool runner to the main module's link (`main_module/link.rs`).
 //! Must not know about jank, nREPL, LSP or pages.
 //!
 //! Builds of different patches may run at once: every file a build writes is named after
 //! its patch id, which is never reused.
 
 mod cache;
+mod keep;
 mod pch;
 mod resident;
 mod scratch;
@@ -28,6 +29,7 @@ use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, P
 pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, ServiceSource, MAX_REQUEST_BYTES};
 
 use cache::ModuleCache;
+use keep::Keeper;
 use resident::{RequestOutcome, ResidentBuild};
 use scratch::Scratch;
 use toolchain::Emscripten;
@@ -89,9 +91,11 @@ pub struct SideModuleBuilder {
     /// The include directories' flags alone (without the PCH), for [`Self::process_commands`].
     include_flags: Vec<OsString>,
     pch: Option<PathBuf>,
-    cache: Option<ModuleCache>,
+    cache: Option<Arc<ModuleCache>>,
     /// Generated C++ kept for diagnostics: `<cache_dir>/cpp/patch_<id>.cpp`.
     cpp_dir: PathBuf,
+    /// Writes the cache's entries and the kept C++ after the build.
+    keeper: Keeper,
     /// Objects and modules on their way: removed after each build.
     scratch: Scratch,
     /// Toolchain, flags, PCH: what besides the form decides the module's bytes.
@@ -140,6 +144,7 @@ impl SideModuleBuilder {
             pch,
             cache,
             cpp_dir,
+            keeper: Keeper::new(),
             scratch,
             fingerprint,
             timeout,
@@ -192,6 +197,12 @@ impl SideModuleBuilder {
         self.resident.as_ref().map(|r| r.stats())
     }
 
+    /// Returns once what earlier builds keep (the cache's entries, the generated C++) is on
+    /// disk, as it is when the builder is dropped.
+    pub fn flush(&self) {
+        self.keeper.flush();
+    }
+
     /// The precompiled header in use, if any.
     pub fn pch(&self) -> Option<&Path> {
         self.pch.as_deref()
@@ -217,17 +228,29 @@ impl SideModuleBuilder {
 
     /// Builds the forms into one side module: as one translation unit when they build so,
     /// else form by form ([`SideModuleBuilder::build_each`]).
+    ///
+    /// clang reads each form's C++ from the scratch directory; the copy diagnostics point at
+    /// (`cpp_dir`) is written after the build by the keeper, or at once when a form does not
+    /// compile, and its diagnostics then name that copy.
     async fn build_forms(&self, forms: &[&CompiledForm]) -> Vec<Result<SideModule, BuildError>> {
-        let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| self.unit(form)).collect();
+        let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| Ok(self.unit(form))).collect();
+        let sources: Vec<KeptSource> = units.iter().flatten().map(KeptSource::of).collect();
         let mut modules: Vec<Option<Result<SideModule, BuildError>>> = (0..units.len()).map(|_| None).collect();
         match self.build_as_one(&units).await {
             Some(bytes) => place(&units, &(0..units.len()).collect::<Vec<_>>(), bytes, &mut modules),
-            None => self.build_each(&mut units, &mut modules).await,
+            None => {
+                for unit in &mut units {
+                    if let Some(Err(failure)) = unit.as_ref().ok().map(Unit::write) {
+                        *unit = Err(failure);
+                    }
+                }
+                self.build_each(&mut units, &mut modules).await
+            }
         }
         for unit in units.iter().flatten() {
             let _ = std::fs::remove_file(&unit.object);
         }
-        units
+        let built: Vec<Result<SideModule, BuildError>> = units
             .into_iter()
             .zip(modules)
             .map(|(unit, module)| match (unit, module) {
@@ -235,7 +258,16 @@ impl SideModuleBuilder {
                 (Ok(_), Some(module)) => module,
                 (Ok(unit), None) => Err(BuildError::Link(format!("{} was not linked", unit.cpp.display()))),
             })
-            .collect()
+            .collect();
+        for source in &sources {
+            let _ = std::fs::remove_file(&source.scratch);
+        }
+        if built.iter().any(|b| matches!(b, Err(BuildError::Compile { .. }))) {
+            sources.iter().for_each(KeptSource::keep);
+            return built.into_iter().map(|b| b.map_err(|e| point_at_kept(e, &sources))).collect();
+        }
+        self.keeper.later(move || sources.iter().for_each(KeptSource::keep));
+        built
     }
 
     /// Each form's object (one that does not compile fails alone: its unit becomes its
@@ -253,7 +285,7 @@ impl SideModuleBuilder {
             let jobs: Vec<(usize, &Path, &Path)> = units
                 .iter()
                 .enumerate()
-                .filter_map(|(i, u)| u.as_ref().ok().map(|u| (i, u.cpp.as_path(), u.object.as_path())))
+                .filter_map(|(i, u)| u.as_ref().ok().map(|u| (i, u.source.as_path(), u.object.as_path())))
                 .collect();
             let wasm = jobs.first().and_then(|&(i, ..)| units[i].as_ref().ok()).map(|u| self.module_path(u));
             let pairs: Vec<(&Path, &Path)> = jobs.iter().map(|&(_, cpp, object)| (cpp, object)).collect();
@@ -332,12 +364,15 @@ impl SideModuleBuilder {
         Ok(Arc::from(bytes))
     }
 
-    /// Writes the form's C++ where diagnostics can point at it.
-    fn unit<'a>(&self, form: &'a CompiledForm) -> Result<Unit<'a>, BuildError> {
-        let id = form.patch_id;
-        let cpp = self.cpp_dir.join(format!("patch_{id}.cpp"));
-        std::fs::write(&cpp, &form.cpp).map_err(|e| BuildError::io(format!("write {}", cpp.display()), e))?;
-        Ok(Unit { form, cpp, object: self.scratch.path().join(format!("patch_{id}.o")) })
+    /// The form's files: its C++ for clang and where diagnostics point, its object.
+    fn unit<'a>(&self, form: &'a CompiledForm) -> Unit<'a> {
+        let name = format!("patch_{}.cpp", form.patch_id);
+        Unit {
+            form,
+            source: self.scratch.path().join(&name),
+            cpp: self.cpp_dir.join(&name),
+            object: self.scratch.path().join(format!("patch_{}.o", form.patch_id)),
+        }
     }
 
     /// Where the side module of a group whose first unit is `first` is linked to.
@@ -359,7 +394,9 @@ impl SideModuleBuilder {
         let wasm = self.module_path(first);
         let linked = match (linked, self.tools) {
             (Some(linked), _) => linked,
-            (None, Tools::Emcc) => self.emcc(&group.iter().map(|u| u.cpp.as_path()).collect::<Vec<_>>(), &wasm).await,
+            (None, Tools::Emcc) => {
+                self.emcc(&group.iter().map(|u| u.source.as_path()).collect::<Vec<_>>(), &wasm).await
+            }
             (None, Tools::Clang | Tools::Resident) => {
                 self.link_objects(&group.iter().map(|u| u.object.as_path()).collect::<Vec<_>>(), &wasm).await
             }
@@ -486,10 +523,54 @@ fn one_translation_unit(forms: &[(PatchId, &str)]) -> Option<String> {
 /// One form on its way into a side module.
 struct Unit<'a> {
     form: &'a CompiledForm,
+    /// What clang compiles (in the scratch directory, same file name as `cpp`): removed after
+    /// the build.
+    source: PathBuf,
     /// Kept after the build, for diagnostics.
     cpp: PathBuf,
     /// Removed after the build.
     object: PathBuf,
+}
+
+impl Unit<'_> {
+    /// Writes the form's C++ where clang reads it.
+    fn write(&self) -> Result<(), BuildError> {
+        let path = &self.source;
+        std::fs::write(path, &self.form.cpp).map_err(|e| BuildError::io(format!("write {}", path.display()), e))
+    }
+}
+
+/// A form's C++ to keep in the cache dir, and the scratch copy clang read.
+struct KeptSource {
+    scratch: PathBuf,
+    cpp: PathBuf,
+    text: String,
+}
+
+impl KeptSource {
+    fn of(unit: &Unit) -> KeptSource {
+        KeptSource { scratch: unit.source.clone(), cpp: unit.cpp.clone(), text: unit.form.cpp.clone() }
+    }
+
+    fn keep(&self) {
+        if let Err(e) = std::fs::write(&self.cpp, &self.text) {
+            tracing::warn!("cannot keep the generated C++ at {}: {e}", self.cpp.display());
+        }
+    }
+}
+
+/// A compile failure as the user reads it: naming the kept C++, not the scratch copy clang read.
+fn point_at_kept(failure: BuildError, sources: &[KeptSource]) -> BuildError {
+    match failure {
+        BuildError::Compile { diagnostics, cpp_path } => match sources.iter().find(|s| s.scratch == cpp_path) {
+            Some(source) => BuildError::Compile {
+                diagnostics: diagnostics.replace(&*source.scratch.to_string_lossy(), &source.cpp.to_string_lossy()),
+                cpp_path: source.cpp.clone(),
+            },
+            None => BuildError::Compile { diagnostics, cpp_path },
+        },
+        other => other,
+    }
 }
 
 /// The units at `indices` as patches of the one module `bytes`, named by the first one's id.
@@ -536,10 +617,11 @@ fn service_failed(resident: &Arc<ResidentBuild>, e: ServiceError, what: &Path) {
 
 /// The module cache under `cache_dir` and the directory builds work in; a cache dir that
 /// cannot be written gives no cache and a private temporary work dir (logged).
-fn open_cache(settings: &BuildSettings, cache_dir: &Path) -> (Option<ModuleCache>, PathBuf) {
+fn open_cache(settings: &BuildSettings, cache_dir: &Path) -> (Option<Arc<ModuleCache>>, PathBuf) {
     match cache::writable(&cache_dir.join("cpp")) {
         Ok(()) => {
-            let cache = ModuleCache::open(cache_dir.join("modules"), settings.cache_max_mb.saturating_mul(1 << 20));
+            let cache = ModuleCache::open(cache_dir.join("modules"), settings.cache_max_mb.saturating_mul(1 << 20))
+                .map(Arc::new);
             (cache, cache_dir.to_path_buf())
         }
         Err(e) => {
@@ -705,7 +787,7 @@ impl Build for SideModuleBuilder {
                     }
                 })?;
                 if let Some(cache) = &self.cache {
-                    cache.put(&self.cache_key(*key), &module);
+                    cache.put(&self.keeper, self.cache_key(*key), module.clone());
                 }
                 Ok(module)
             })
