@@ -11,6 +11,7 @@
 
 mod cache;
 mod keep;
+mod kept;
 mod pch;
 mod resident;
 mod scratch;
@@ -30,6 +31,7 @@ pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, S
 
 use cache::ModuleCache;
 use keep::Keeper;
+use kept::{KeptCpp, KEPT_PATCHES};
 use resident::{RequestOutcome, ResidentBuild};
 use scratch::Scratch;
 use toolchain::Emscripten;
@@ -93,7 +95,7 @@ pub struct SideModuleBuilder {
     pch: Option<PathBuf>,
     cache: Option<Arc<ModuleCache>>,
     /// Generated C++ kept for diagnostics: `<cache_dir>/cpp/patch_<id>.cpp`.
-    cpp_dir: PathBuf,
+    kept: Arc<KeptCpp>,
     /// Writes the cache's entries and the kept C++ after the build.
     keeper: Keeper,
     /// Objects and modules on their way: removed after each build.
@@ -112,7 +114,8 @@ impl SideModuleBuilder {
         let timeout = Duration::from_millis(settings.timeout_ms.max(1));
         let (cache, work_dir) = open_cache(settings, cache_dir);
         let cpp_dir = work_dir.join("cpp");
-        std::fs::create_dir_all(&cpp_dir).map_err(|e| BuildError::io(format!("create {}", cpp_dir.display()), e))?;
+        let kept = KeptCpp::open(cpp_dir.clone(), KEPT_PATCHES)
+            .map_err(|e| BuildError::io(format!("create {}", cpp_dir.display()), e))?;
         let fallback = work_dir.join("tmp");
         let scratch =
             Scratch::new(fallback.clone()).map_err(|e| BuildError::io(format!("create {}", fallback.display()), e))?;
@@ -143,7 +146,7 @@ impl SideModuleBuilder {
             include_flags,
             pch,
             cache,
-            cpp_dir,
+            kept: Arc::new(kept),
             keeper: Keeper::new(),
             scratch,
             fingerprint,
@@ -230,7 +233,7 @@ impl SideModuleBuilder {
     /// else form by form ([`SideModuleBuilder::build_each`]).
     ///
     /// clang reads each form's C++ from the scratch directory; the copy diagnostics point at
-    /// (`cpp_dir`) is written after the build by the keeper, or at once when a form does not
+    /// (`kept.rs`) is written after the build by the keeper, or at once when a form does not
     /// compile, and its diagnostics then name that copy.
     async fn build_forms(&self, forms: &[&CompiledForm]) -> Vec<Result<SideModule, BuildError>> {
         let mut units: Vec<Result<Unit, BuildError>> = forms.iter().map(|form| Ok(self.unit(form))).collect();
@@ -263,10 +266,11 @@ impl SideModuleBuilder {
             let _ = std::fs::remove_file(&source.scratch);
         }
         if built.iter().any(|b| matches!(b, Err(BuildError::Compile { .. }))) {
-            sources.iter().for_each(KeptSource::keep);
+            sources.iter().for_each(|source| self.kept.keep(source.id, &source.text));
             return built.into_iter().map(|b| b.map_err(|e| point_at_kept(e, &sources))).collect();
         }
-        self.keeper.later(move || sources.iter().for_each(KeptSource::keep));
+        let kept = self.kept.clone();
+        self.keeper.later(move || sources.iter().for_each(|source| kept.keep(source.id, &source.text)));
         built
     }
 
@@ -366,13 +370,10 @@ impl SideModuleBuilder {
 
     /// The form's files: its C++ for clang and where diagnostics point, its object.
     fn unit<'a>(&self, form: &'a CompiledForm) -> Unit<'a> {
-        let name = format!("patch_{}.cpp", form.patch_id);
-        Unit {
-            form,
-            source: self.scratch.path().join(&name),
-            cpp: self.cpp_dir.join(&name),
-            object: self.scratch.path().join(format!("patch_{}.o", form.patch_id)),
-        }
+        let cpp = self.kept.path(form.patch_id);
+        // The same file name as the kept copy: clang's -main-file-name, and what its messages say.
+        let source = self.scratch.path().join(cpp.file_name().unwrap_or_default());
+        Unit { form, source, cpp, object: self.scratch.path().join(format!("patch_{}.o", form.patch_id)) }
     }
 
     /// Where the side module of a group whose first unit is `first` is linked to.
@@ -542,6 +543,7 @@ impl Unit<'_> {
 
 /// A form's C++ to keep in the cache dir, and the scratch copy clang read.
 struct KeptSource {
+    id: PatchId,
     scratch: PathBuf,
     cpp: PathBuf,
     text: String,
@@ -549,13 +551,8 @@ struct KeptSource {
 
 impl KeptSource {
     fn of(unit: &Unit) -> KeptSource {
-        KeptSource { scratch: unit.source.clone(), cpp: unit.cpp.clone(), text: unit.form.cpp.clone() }
-    }
-
-    fn keep(&self) {
-        if let Err(e) = std::fs::write(&self.cpp, &self.text) {
-            tracing::warn!("cannot keep the generated C++ at {}: {e}", self.cpp.display());
-        }
+        let (id, text) = (unit.form.patch_id, unit.form.cpp.clone());
+        KeptSource { id, scratch: unit.source.clone(), cpp: unit.cpp.clone(), text }
     }
 }
 
