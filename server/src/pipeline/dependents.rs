@@ -405,11 +405,12 @@ fn merge_first(report: &mut PatchReport, applied: &Applied) {
 }
 
 /// A run whose dependents failed failed too, with the first failure named by its form; the
-/// pages a dependent reached, its slowest stages, its vars' versions and what the pages
-/// printed count as the run's.
+/// pages a dependent reached, its slowest stages and steps (the dependents share one delivery),
+/// its vars' versions and what the pages printed count as the run's.
 fn settle(report: &mut PatchReport) {
     for dependent in &report.dependents {
         report.stages.max_with(&dependent.report.stages);
+        report.steps.max_with(&dependent.report.steps);
         report.pages = report.pages.max(dependent.report.pages);
         report.warnings.extend(dependent.report.warnings.iter().cloned());
         report.versions.extend(dependent.report.versions.iter().cloned());

@@ -68,6 +68,18 @@ pub struct OwnSteps {
     pub journal_ms: f64,
 }
 
+impl OwnSteps {
+    /// Keeps the larger of the two times for every step.
+    pub fn max_with(&mut self, other: &OwnSteps) {
+        let mine =
+            [&mut self.wait_ms, &mut self.send_ms, &mut self.socket_ms, &mut self.client_ms, &mut self.journal_ms];
+        let theirs = [other.wait_ms, other.send_ms, other.socket_ms, other.client_ms, other.journal_ms];
+        for (mine, theirs) in mine.into_iter().zip(theirs) {
+            *mine = mine.max(theirs);
+        }
+    }
+}
+
 /// A form the run patched (or tried to).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PatchedForm {

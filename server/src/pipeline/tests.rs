@@ -617,6 +617,10 @@ async fn a_changed_macro_is_evaluated_on_the_jank_side_then_its_users_are_patche
     assert_eq!(dependent.path, PathBuf::from("/ws/b.jank"));
     assert_eq!(dependent.macros, [VarName::new("a.macros", "twice")]);
     assert_eq!(dependent.report.forms[0].name.as_deref(), Some("f"));
+    // The run's delivery is its dependents': its stages and their steps.
+    assert_eq!(report.stages.deliver_ms, dependent.report.stages.deliver_ms);
+    assert_eq!(report.steps.socket_ms, dependent.report.steps.socket_ms);
+    assert!(report.steps.send_ms > 0.0 && report.steps.send_ms == dependent.report.steps.send_ms, "{:?}", report.steps);
     assert!(report.summary().contains("; re-patched 1 form that uses twice"), "{}", report.summary());
 }
 
