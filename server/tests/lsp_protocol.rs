@@ -1,11 +1,13 @@
 //! The real `jank-hotpatch lsp` binary over stdio: lifecycle, documents, commands and bad
-//! input. No jank is running here, so patches stop at the compile stage with a clear error;
+//! input. No jank is running here (but for the stand-in of the progress test, slow on purpose),
+//! so patches stop at the compile stage with a clear error;
 //! the full loop is tested in `pipeline_end_to_end.rs`.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use test_support::lsp_client::{temp_workspace, LspClient};
+use test_support::standin::Standin;
 
 const SOURCE: &str =
     "(ns demo.core)\n\n(defn greet [n] (str \"héllo \" n))\n\n(comment\n  (greet \"🎉\")\n  (+ 1 2))\n";
@@ -227,5 +229,50 @@ async fn a_save_whose_patch_cannot_start_is_told_to_the_user() {
         .expect("a window/showMessage");
     let message = shown["params"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("patch on save") && message.contains("is not open"), "{shown}");
+    assert!(client.shutdown_and_exit().await.success());
+}
+
+/// Progress is for patches one can watch: a patch done within 200 ms shows none (no
+/// `window/workDoneProgress/create`, no `$/progress`); a slower one shows it, begun at the
+/// stage it has reached and ended with its summary.
+#[tokio::test]
+async fn only_a_patch_that_takes_a_while_shows_progress() {
+    let progress = |m: &Value| m["method"] == "window/workDoneProgress/create" || m["method"] == "$/progress";
+
+    // Fast: no jank on the endpoint, so the patch fails at once at the compile stage.
+    let (mut client, _ws, uri) = started("progress-fast").await;
+    client.open(&uri, SOURCE).await;
+    let response = client.request("workspace/executeCommand", form_command(&uri, 2, 8)).await;
+    assert_eq!(response["result"]["error"]["stage"], "compile", "{response}");
+    // A later round trip: anything the patch's progress sent is read before its answer.
+    let later =
+        client.request("workspace/executeCommand", json!({"command": "jank.hotPatchForm", "arguments": []})).await;
+    assert!(later["error"].is_object(), "{later}");
+    let seen: Vec<Value> = std::iter::from_fn(|| client.notifications.pop_front()).filter(|m| progress(m)).collect();
+    assert!(seen.is_empty(), "a fast patch showed progress: {seen:?}");
+    assert!(client.shutdown_and_exit().await.success());
+
+    // Slow: jank takes 1.5 s to compile the form.
+    let ws = temp_workspace("progress-slow");
+    std::fs::write(ws.join("jank-hotpatch.toml"), "[app]\nport = 0\n").unwrap();
+    let _jank = Standin::start(&ws, &["--delay-ms", "1500"]);
+    let mut client = LspClient::start(&ws);
+    client.initialize(&ws, json!({})).await;
+    let uri = format!("file://{}/src/demo/core.jank", ws.display());
+    client.open(&uri, SOURCE).await;
+    let patch = client.send_request("workspace/executeCommand", form_command(&uri, 2, 8)).await;
+    let created = client.wait_for(|m| m["method"] == "window/workDoneProgress/create", Duration::from_secs(10)).await;
+    let token = created.expect("a slow patch asks to show progress")["params"]["token"].clone();
+    let begin = client.wait_for(|m| m["method"] == "$/progress", Duration::from_secs(10)).await.expect("its begin");
+    assert_eq!(begin["params"]["token"], token);
+    assert_eq!(begin["params"]["value"]["kind"], "begin", "{begin}");
+    assert_eq!(begin["params"]["value"]["title"], "jank: hot-patching core.jank", "{begin}");
+    assert_eq!(begin["params"]["value"]["message"], "compile", "begun at the stage it reached: {begin}");
+    let end = client
+        .wait_for(|m| m["method"] == "$/progress" && m["params"]["value"]["kind"] == "end", Duration::from_secs(30))
+        .await
+        .expect("its end");
+    assert_eq!(end["params"]["token"], token);
+    assert!(client.response(patch).await.is_some());
     assert!(client.shutdown_and_exit().await.success());
 }

@@ -459,6 +459,21 @@ impl Backend {
         let title = format!("jank: hot-patching {}", file_name(uri));
         // Progress goes out in order on its own task, so a slow client never delays a patch.
         tokio::spawn(async move {
+            // Nothing for a patch done sooner: its answer and `jank/patchStatus` say it all, and
+            // eight messages the editor handles while the browser loads the patch cost the
+            // patch time on a machine of few cores.
+            let mut stage = None;
+            let shown = tokio::time::sleep(PROGRESS_AFTER);
+            tokio::pin!(shown);
+            loop {
+                tokio::select! {
+                    () = &mut shown => break,
+                    event = rx.recv() => match event {
+                        Some(ProgressEvent::Stage(now)) => stage = Some(now),
+                        Some(ProgressEvent::End(_)) | None => return,
+                    },
+                }
+            }
             if client.create_work_done_progress(token.clone()).await.is_err() {
                 return;
             }
@@ -468,7 +483,8 @@ impl Backend {
                     value: ProgressParamsValue::WorkDone(value),
                 })
             };
-            send(WorkDoneProgress::Begin(WorkDoneProgressBegin { title, ..Default::default() })).await;
+            let message = stage.map(|stage| stage.to_string());
+            send(WorkDoneProgress::Begin(WorkDoneProgressBegin { title, message, ..Default::default() })).await;
             while let Some(event) = rx.recv().await {
                 match event {
                     ProgressEvent::Stage(stage) => {
@@ -515,6 +531,9 @@ enum ProgressEvent {
 struct LspProgress {
     tx: Option<tokio::sync::mpsc::UnboundedSender<ProgressEvent>>,
 }
+
+/// How long a patch runs before the editor shows its progress.
+const PROGRESS_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl ProgressSink for LspProgress {
     fn stage(&self, stage: Stage) {
