@@ -2,7 +2,8 @@
 //! cache's entries) on a thread of its own, after the patch has its module: on a disk file
 //! system each new file costs the kernel an inode allocation (on ext4 without a journal, a scan
 //! past every inode freed in the last seconds), and a save that re-patches 20 forms kept about
-//! 60 files, measured at 0.2–0.4 ms each on the patch's path.
+//! 60 files on the patch's path (0.2–0.4 ms each under strace; the macro row's build went from
+//! ~35 to ~19 ms once they were written here).
 //!
 //! Owns: that thread and its queue, in order. Must not know what the jobs write, nor be
 //! needed for a build to succeed: a job that fails logs, the patch has gone on already.
