@@ -267,7 +267,7 @@ impl SideModuleBuilder {
         }
         if built.iter().any(|b| matches!(b, Err(BuildError::Compile { .. }))) {
             sources.iter().for_each(|source| self.kept.keep(source.id, &source.text));
-            return built.into_iter().map(|b| b.map_err(|e| point_at_kept(e, &sources))).collect();
+            return built.into_iter().map(|b| b.map_err(|e| point_at_kept(e, &sources, &self.kept))).collect();
         }
         let kept = self.kept.clone();
         self.keeper.later(move || sources.iter().for_each(|source| kept.keep(source.id, &source.text)));
@@ -541,29 +541,28 @@ impl Unit<'_> {
     }
 }
 
-/// A form's C++ to keep in the cache dir, and the scratch copy clang read.
+/// A form's C++ to keep in the cache dir (at `KeptCpp::path(id)`), and the scratch copy clang read.
 struct KeptSource {
     id: PatchId,
     scratch: PathBuf,
-    cpp: PathBuf,
     text: String,
 }
 
 impl KeptSource {
     fn of(unit: &Unit) -> KeptSource {
-        let (id, text) = (unit.form.patch_id, unit.form.cpp.clone());
-        KeptSource { id, scratch: unit.source.clone(), cpp: unit.cpp.clone(), text }
+        KeptSource { id: unit.form.patch_id, scratch: unit.source.clone(), text: unit.form.cpp.clone() }
     }
 }
 
 /// A compile failure as the user reads it: naming the kept C++, not the scratch copy clang read.
-fn point_at_kept(failure: BuildError, sources: &[KeptSource]) -> BuildError {
+fn point_at_kept(failure: BuildError, sources: &[KeptSource], kept: &KeptCpp) -> BuildError {
     match failure {
         BuildError::Compile { diagnostics, cpp_path } => match sources.iter().find(|s| s.scratch == cpp_path) {
-            Some(source) => BuildError::Compile {
-                diagnostics: diagnostics.replace(&*source.scratch.to_string_lossy(), &source.cpp.to_string_lossy()),
-                cpp_path: source.cpp.clone(),
-            },
+            Some(source) => {
+                let cpp = kept.path(source.id);
+                let diagnostics = diagnostics.replace(&*source.scratch.to_string_lossy(), &cpp.to_string_lossy());
+                BuildError::Compile { diagnostics, cpp_path: cpp }
+            }
             None => BuildError::Compile { diagnostics, cpp_path },
         },
         other => other,
