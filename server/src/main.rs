@@ -174,8 +174,8 @@ fn main() -> anyhow::Result<()> {
     // worker first (a futex wake, up to a millisecond on a busy VM). Measured in one bench run
     // each way (2 cores, 40 patches per row, two rounds): one form 10.7/11.3 ms against
     // 11.4/12.0 ms, a macro change re-patching 20 forms 27.0/28.1 against 31.8/32.5 ms. What
-    // can block for long (the workspace scan, journal saves, the build's kept files) runs on
-    // threads of its own.
+    // can block for long (the workspace scan, journal saves, the build's kept files, hashing
+    // the main module after a rebuild) runs on threads of its own.
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     let mut healthy = true;

@@ -231,9 +231,9 @@ impl Drop for AppServer {
 
 impl AppServer {
     /// The app's build on disk now, when `app.mainModule` is set and readable.
-    fn app_build(&self) -> Option<stale::AppBuild<'_>> {
+    async fn app_build(&self) -> Option<stale::AppBuild<'_>> {
         let main = self.main_module.as_ref()?;
-        Some(stale::AppBuild { path: main.path(), sha256: main.sha256()? })
+        Some(stale::AppBuild { path: main.path(), sha256: main.sha256().await? })
     }
 }
 
@@ -247,11 +247,11 @@ impl Deliver for AppServer {
         if patches.is_empty() {
             return Ok(Delivery { pages: self.page_count(), ..Delivery::default() });
         }
-        Ok(self.hub.deliver(&patches, hooks, self.ack_timeout, self.app_build().as_ref()).await)
+        Ok(self.hub.deliver(&patches, hooks, self.ack_timeout, self.app_build().await.as_ref()).await)
     }
 
     async fn undo(&self, vars: &[VarName], hooks: &LoadHooks) -> Result<Delivery, StageFailure> {
-        Ok(self.hub.undo(vars, hooks, self.ack_timeout, self.app_build().as_ref()).await)
+        Ok(self.hub.undo(vars, hooks, self.ack_timeout, self.app_build().await.as_ref()).await)
     }
 
     async fn show_failures(&self, failed: Vec<FormFailure>, fine: Vec<String>) {

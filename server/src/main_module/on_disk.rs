@@ -24,29 +24,35 @@ impl MainModuleOnDisk {
     }
 
     /// The hex SHA-256 of the main module now; `None` when it cannot be read (then pages are
-    /// not compared, as before the app had a main module setting).
-    pub fn sha256(&self) -> Option<String> {
+    /// not compared, as before the app had a main module setting). The file is read and hashed
+    /// on a blocking thread: a large module takes tens of ms, and the sidecar runs on one thread.
+    pub async fn sha256(&self) -> Option<String> {
         let meta = std::fs::metadata(&self.path).ok()?;
         let stamp = (meta.modified().ok()?, meta.len());
-        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((modified, len, digest)) = seen.as_ref() {
+        if let Some((modified, len, digest)) =
+            self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref()
+        {
             if (*modified, *len) == stamp {
                 return Some(digest.clone());
             }
         }
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::warn!("cannot read the main module {}: {e}", self.path.display());
-                return None;
-            }
-        };
-        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-        *seen = Some((stamp.0, stamp.1, digest.clone()));
+        let path = self.path.clone();
+        let digest = tokio::task::spawn_blocking(move || digest_of(&path)).await.ok()??;
+        *self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((stamp.0, stamp.1, digest.clone()));
         Some(digest)
     }
 
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+}
+
+fn digest_of(path: &std::path::Path) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Some(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()),
+        Err(e) => {
+            tracing::warn!("cannot read the main module {}: {e}", path.display());
+            None
+        }
     }
 }
