@@ -512,6 +512,32 @@ async fn a_header_changed_between_two_resident_compiles_is_read_again() {
     assert_eq!(values, [&json!("42"), &json!("43"), &json!("4243")], "(+ HEADER_VALUE 1) each time: {results:?}");
 }
 
+/// The cache key counts the headers under `build.includeDirs`: the same form built after its
+/// header changed is a miss and builds the new value, and each version hits afterwards.
+#[tokio::test]
+async fn a_changed_header_under_the_include_dirs_is_a_cache_miss() {
+    let include = scratch("cached-header-include");
+    let settings = BuildSettings { include_dirs: vec![include.clone()], ..settings(Toolchain::Resident) };
+    let builder = SideModuleBuilder::new(&settings, &scratch("cached-header")).await.unwrap();
+    // The jank form's text, which is what the key is made of, stays the same.
+    let form_key = key("(def value (+ HEADER_VALUE 1))");
+    let mut modules = Vec::new();
+    for (n, value) in [(1, "41"), (2, "42")] {
+        std::fs::write(include.join("value.h"), format!("#define HEADER_VALUE {value}\n")).unwrap();
+        assert!(builder.cached(form_key).await.is_none(), "HEADER_VALUE {value}: not built yet");
+        let mut form = numbered("ggg_7.cpp", 31_000 + n, ("jank_box_integer(49)", "jank_box_integer(HEADER_VALUE)"));
+        form.cpp = format!("#include \"value.h\"\n{}", form.cpp);
+        modules.push(builder.build(form_key, &form).await.unwrap());
+        let hit = builder.cached(form_key).await.expect("built with this header: a hit");
+        assert_eq!(hit.patch_id, form.patch_id);
+    }
+    let main = main_module().await;
+    let steps: Vec<(&SideModule, &str, bool)> = modules.iter().map(|m| (m, m.entry_symbol.as_str(), false)).collect();
+    let results = run_in_node(main, &scratch("cached-header-run"), &steps, 1);
+    let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
+    assert_eq!(values, [&json!("42"), &json!("43")], "(+ HEADER_VALUE 1) each time: {results:?}");
+}
+
 /// The service binary behind a script that sets its test hook (`build-service/README.md`).
 fn service_with_test_hook(dir: &Path, hook: &str) -> PathBuf {
     let real = service_binary(None).expect("scripts/setup.sh installs what the service is built with");

@@ -10,6 +10,7 @@
 //! its patch id, which is never reused.
 
 mod cache;
+mod headers;
 mod keep;
 mod kept;
 mod pch;
@@ -100,8 +101,10 @@ pub struct SideModuleBuilder {
     keeper: Keeper,
     /// Objects and modules on their way: removed after each build.
     scratch: Scratch,
-    /// Toolchain, flags, PCH: what besides the form decides the module's bytes.
+    /// Toolchain, flags, PCH: what besides the form and the headers decides the module's bytes.
     fingerprint: String,
+    /// `build.includeDirs`: their headers' stamp is part of each cache key.
+    include_dirs: Vec<PathBuf>,
     timeout: Duration,
     max_module_bytes: usize,
 }
@@ -150,6 +153,7 @@ impl SideModuleBuilder {
             keeper: Keeper::new(),
             scratch,
             fingerprint,
+            include_dirs: settings.include_dirs.clone(),
             timeout,
             max_module_bytes: crate::config::Settings::default().app.max_module_bytes,
         })
@@ -222,11 +226,24 @@ impl SideModuleBuilder {
         ]
     }
 
-    fn cache_key(&self, key: FormKey) -> String {
+    fn cache_key(&self, key: FormKey, headers: Option<&blake3::Hash>) -> String {
         let mut h = blake3::Hasher::new();
         h.update(&key.0);
         h.update(self.fingerprint.as_bytes());
+        if let Some(headers) = headers {
+            h.update(headers.as_bytes());
+        }
         h.finalize().to_hex()[..32].to_string()
+    }
+
+    /// The stamp of the headers under `build.includeDirs` now, when there are any; walked on a
+    /// blocking thread (an include dir can hold a library's headers).
+    async fn headers(&self) -> Option<blake3::Hash> {
+        if self.include_dirs.is_empty() {
+            return None;
+        }
+        let dirs = self.include_dirs.clone();
+        tokio::task::spawn_blocking(move || headers::stamp(&dirs)).await.ok()
     }
 
     /// Builds the forms into one side module: as one translation unit when they build so,
@@ -680,7 +697,7 @@ async fn prepare_pch(
     prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
 }
 
-/// Toolchain, flags, PCH: what besides the form decides the module's bytes.
+/// Toolchain, flags, PCH: what besides the form and the headers decides the module's bytes.
 fn fingerprint(tools: Tools, emscripten: &Emscripten, settings: &BuildSettings) -> String {
     // The resident build writes the direct tools' bytes: one cache for both.
     let bytes_from = if tools == Tools::Emcc { Tools::Emcc } else { Tools::Clang };
@@ -765,11 +782,14 @@ impl From<BuildError> for StageFailure {
 #[async_trait]
 impl Build for SideModuleBuilder {
     async fn cached(&self, key: FormKey) -> Option<SideModule> {
-        self.cache.as_ref()?.get(&self.cache_key(key))
+        let cache = self.cache.as_ref()?;
+        cache.get(&self.cache_key(key, self.headers().await.as_ref()))
     }
 
     async fn build_together(&self, forms: &[(FormKey, &CompiledForm)]) -> Vec<Result<SideModule, StageFailure>> {
         let compiled: Vec<&CompiledForm> = forms.iter().map(|(_, form)| *form).collect();
+        // Taken before the compile reads them: a header changed during it misses next time.
+        let headers = self.headers().await;
         let built = self.build_forms(&compiled).await;
         forms
             .iter()
@@ -783,7 +803,7 @@ impl Build for SideModuleBuilder {
                     }
                 })?;
                 if let Some(cache) = &self.cache {
-                    cache.put(&self.keeper, self.cache_key(*key), module.clone());
+                    cache.put(&self.keeper, self.cache_key(*key, headers.as_ref()), module.clone());
                 }
                 Ok(module)
             })
