@@ -724,7 +724,19 @@ Return its process and DevTools port, a cons."
     (dolist (key '(:chromium :standin))
       (when-let ((process (plist-get fixture key)))
         (jank-hotpatch-test--stop-process process)))
-    (ignore-errors (delete-directory (plist-get fixture :dir) t))))
+    (jank-hotpatch-test--delete-directory (plist-get fixture :dir))))
+
+(defun jank-hotpatch-test--delete-directory (dir)
+  "Delete DIR and everything in it, once nothing writes there any more.
+Chromium's helper processes may write its profile for a moment after
+Chromium itself exited, so a removal that fails is tried again until it
+succeeds, for up to 10 s; then DIR is left, quietly: a failed removal
+must not hide how the test went."
+  (let ((deadline (+ (float-time) 10)))
+    (while (and (file-exists-p dir)
+                (not (ignore-errors (delete-directory dir t) t))
+                (< (float-time) deadline))
+      (accept-process-output nil 0.05))))
 
 (defun jank-hotpatch-test--project-at (dir)
   "Make DIR the project of the files under it, as a version-controlled one would be."
@@ -1321,9 +1333,7 @@ first directory; return the session's result."
                          "pressed 0 times"))
           result)
       (mapc #'jank-hotpatch-test--stop-process processes)
-      ;; Chromium's helpers may still be writing its profile: a failed removal
-      ;; must not hide how the test went.
-      (ignore-errors (delete-directory tmp t)))))
+      (jank-hotpatch-test--delete-directory tmp))))
 
 (ert-deftest jank-hotpatch-test-e2e-installed-from-the-release-tar ()
   ;; The Emacs package and the sidecar as a user gets them: the package

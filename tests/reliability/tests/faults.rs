@@ -156,6 +156,7 @@ async fn an_unwritable_cache_dir_does_not_stop_patches() {
     assert_ok(&sidecar.patch_color("gold").await);
     wait_color(&page, "gold").await;
     browser.close().await;
+    std::fs::remove_file(&blocker).unwrap();
     survived("the cache dir cannot be written (cacheDir under a regular file); patches ok");
 }
 

@@ -2,7 +2,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 
 import { BUNDLED_SERVER, NOT_FOUND_MESSAGE, findServer, isJankPath, serverSettings, versionMismatch } from "../config";
 
@@ -60,6 +60,7 @@ describe("finding jank-hotpatch", () => {
     fs.writeFileSync(bundled, "#!/bin/sh\n");
     fs.chmodSync(bundled, 0o755);
     const noBundle = path.join(dir, "extension-without-server");
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     it("takes the first one on PATH when the extension carries none", () => {
         assert.deepEqual(findServer(null, ["/nonexistent", bin].join(path.delimiter), undefined, noBundle), { path: server, source: "PATH" });

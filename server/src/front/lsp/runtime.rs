@@ -147,6 +147,7 @@ mod tests {
         assert_eq!((d.range.start.line, d.range.end.line), (2, 3));
         assert_eq!(d.source.as_deref(), Some(RUNTIME_SOURCE));
         assert!(d.message.starts_with("demo.core/radius: divide by zero (thrown 3 times in page 1"), "{}", d.message);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
