@@ -20,3 +20,6 @@ pub mod pipeline;
 pub mod reader;
 pub mod side_module;
 pub mod stages;
+
+#[cfg(test)]
+pub(crate) mod test_dir;

@@ -366,14 +366,12 @@ mod tests {
 
     #[test]
     fn toml_file_layer() {
-        let dir = std::env::temp_dir().join(format!("jh-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("config");
         std::fs::write(dir.join(CONFIG_FILE), "patchOnSave = false\n[app]\nport = 7999\nbogus = 1\n").unwrap();
         let (s, problems) = Settings::load(&dir);
         assert!(!s.patch_on_save);
         assert_eq!(s.app.port, 7999);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].is_warning());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -419,10 +419,8 @@ mod tests {
         journal.entries().iter().map(|e| e.id.0).collect()
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("jh-journal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
+    fn temp_dir(name: &str) -> crate::test_dir::TestDir {
+        crate::test_dir::TestDir::new(&format!("journal-{name}"))
     }
 
     #[test]
@@ -499,7 +497,6 @@ mod tests {
         assert_eq!(back.undo(&VarName::new("demo.core", "a")).map(|u| u.current.id.0), Some(1));
         back.snapshot().save(&mut disk).unwrap();
         assert!(!dir.join("3.wasm").exists(), "an undone version is removed");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -516,7 +513,6 @@ mod tests {
         j.snapshot().save(&mut disk).unwrap();
         std::fs::write(dir.join("5.wasm"), b"garbage").unwrap();
         assert_eq!(ids(&Journal::open(&dir)), [6], "a damaged module leaves only its entry out");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The file's identity: a write to a temporary file renamed over it changes it.
@@ -564,7 +560,6 @@ mod tests {
         j.undo(&VarName::new("demo.core", "b")).unwrap();
         j.snapshot().save(&mut disk).unwrap();
         assert!(!dir.join("3.wasm").exists(), "an undone version is removed");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
     #[test]
     fn a_slot_is_written_over_in_place_and_cut_only_when_much_shorter() {
@@ -580,7 +575,6 @@ mod tests {
         overwrite(&slot, b"{}").unwrap();
         assert_eq!(std::fs::read(&slot).unwrap(), b"{}", "more than twice the text: cut");
         assert_eq!(inode(&slot), first, "the same file throughout");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -604,7 +598,6 @@ mod tests {
         again.snapshot().save(&mut disk).unwrap();
         assert_eq!(generation(&dir), 2);
         assert_eq!(ids(&Journal::open(&dir)), [1, 3]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -630,6 +623,5 @@ mod tests {
         back.snapshot().save(&mut OnDisk::default()).unwrap();
         assert!(!dir.join(LEGACY_INDEX).exists() && !dir.join(LEGACY_HISTORY).exists());
         assert_eq!(ids(&Journal::open(&dir)), [2, 3]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -96,21 +96,21 @@ pub fn inject_token(html: &str, token: &str) -> String {
 mod tests {
     use super::*;
 
-    fn root() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("jh-static-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    /// The app root (inside the test's dir, beside a file it must not serve) and the dir.
+    fn root() -> (PathBuf, crate::test_dir::TestDir) {
+        let dir = crate::test_dir::TestDir::new("static");
         std::fs::create_dir_all(dir.join("app/sub")).unwrap();
         std::fs::write(dir.join("secret.txt"), "secret").unwrap();
         std::fs::write(dir.join("app/index.html"), "<html><head></head></html>").unwrap();
         std::fs::write(dir.join("app/sub/a b.js"), "1").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("app/link.txt")).unwrap();
-        dir.join("app").canonicalize().unwrap()
+        (dir.join("app").canonicalize().unwrap(), dir)
     }
 
     #[test]
     fn serves_only_inside_the_root() {
-        let root = root();
+        let (root, _dir) = root();
         assert_eq!(resolve(&root, "/").unwrap(), root.join("index.html"));
         assert_eq!(resolve(&root, "/sub/a%20b.js").unwrap(), root.join("sub/a b.js"));
         assert_eq!(resolve(&root, "/./sub/../index.html"), Err(PathRefused::Malformed));
@@ -128,7 +128,6 @@ mod tests {
         assert_eq!(resolve(&root, "/%zz"), Err(PathRefused::Malformed));
         assert_eq!(resolve(&root, "/link.txt"), Err(PathRefused::NotFound), "symlink out of the root");
         assert_eq!(resolve(&root, "/missing.js"), Err(PathRefused::NotFound));
-        std::fs::remove_dir_all(root.parent().unwrap()).unwrap();
     }
 
     #[test]

@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn port_file_found_walking_up() {
-        let root = std::env::temp_dir().join(format!("nrepl-port-test-{}", std::process::id()));
+        let root = crate::test_dir::TestDir::new("nrepl-port-test");
         let deep = root.join("src/demo");
         std::fs::create_dir_all(&deep).unwrap();
         assert_eq!(find_port_file(&deep.join("core.jank")), None);
@@ -112,12 +112,11 @@ mod tests {
         assert_eq!(find_port_file(&deep.join("core.jank")), Some((root.join(PORT_FILE), 4321)));
         std::fs::write(root.join("src").join(PORT_FILE), "garbage").unwrap();
         assert_eq!(find_port_file(&deep), Some((root.join(PORT_FILE), 4321)));
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn one_locator_finds_the_app_s_jank_for_its_files_and_keeps_to_it() {
-        let root = std::env::temp_dir().join(format!("nrepl-locate-test-{}", std::process::id()));
+        let root = crate::test_dir::TestDir::new("nrepl-locate-test");
         std::fs::create_dir_all(root.join("app/src")).unwrap();
         std::fs::write(root.join(PORT_FILE), "1111").unwrap();
         std::fs::write(root.join("app").join(PORT_FILE), "2222").unwrap();
@@ -128,6 +127,5 @@ mod tests {
         assert_eq!(at(Locator::new(None, &root).locate(None)), "127.0.0.1:1111", "nothing found yet: the root's");
         let set = Locator::new(Some("[::1]:7".into()), &root);
         assert_eq!(at(set.locate(Some(&root.join("app/src/core.jank")))), "[::1]:7", "the setting wins");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -78,8 +78,7 @@ mod tests {
 
     #[test]
     fn ids_grow_across_restarts_even_with_a_slow_clock() {
-        let dir = std::env::temp_dir().join(format!("jh-ids-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_dir::TestDir::new("ids");
         let first = PatchIds::open(&dir);
         let a = first.next();
         for _ in 0..(RESERVE + 5) {
@@ -93,6 +92,5 @@ mod tests {
         let b = second.next();
         assert!(b > last && last > a, "{a} {last} {b}");
         assert_eq!(b.0, last.0 + 10_000_000_000_000);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

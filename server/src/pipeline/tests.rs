@@ -676,7 +676,8 @@ async fn the_users_of_a_changed_macro_in_several_files_are_built_and_delivered_t
 async fn a_use_added_in_a_buffer_is_re_patched_when_the_macro_changes() {
     let (p, calls) = pipeline(None, 0, false);
     let macros = |n: u32| file("/ws/a.jank", &format!("(ns a.macros)\n(defmacro twice [x] (list '* {n} x))\n"));
-    let user = |body: &str| file("/ws/b.jank", &format!("(ns b.core (:require [a.macros :as m]))\n(defn f [] {body})\n"));
+    let user =
+        |body: &str| file("/ws/b.jank", &format!("(ns b.core (:require [a.macros :as m]))\n(defn f [] {body})\n"));
     let files = Arc::new(Files(Mutex::new(vec![macros(2), user("1")])));
     p.set_workspace(files.clone());
     let report = p.run(&macros(2), Selection::ChangedForms, &()).await;
@@ -697,11 +698,9 @@ async fn a_use_added_in_a_buffer_is_re_patched_when_the_macro_changes() {
 /// macro, one rewritten behind the sidecar's back is read again, one deleted is forgotten.
 #[tokio::test]
 async fn users_created_rewritten_and_deleted_on_disk_are_followed() {
-    let root = std::env::temp_dir().join(format!("jank-hotpatch-index-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
+    let root = crate::test_dir::TestDir::new("index");
     let (p, calls) = pipeline(None, 0, false);
-    p.set_workspace(Arc::new(DiskFiles::new(vec![root.clone()])));
+    p.set_workspace(Arc::new(DiskFiles::new(vec![root.to_path_buf()])));
     let macros = |n: u32| {
         let text = format!("(ns a.macros)\n(defmacro twice [x] (list '* {n} x))\n");
         std::fs::write(root.join("a.jank"), &text).unwrap();
@@ -727,5 +726,4 @@ async fn users_created_rewritten_and_deleted_on_disk_are_followed() {
     std::fs::remove_file(&user).unwrap();
     let report = p.run(&macros(5), Selection::ChangedForms, &()).await;
     assert!(report.ok && report.dependents.is_empty(), "deleted: {report:?}");
-    let _ = std::fs::remove_dir_all(&root);
 }

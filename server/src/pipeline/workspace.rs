@@ -52,7 +52,6 @@ impl DiskFiles {
         DiskFiles { roots, buffers: None, read: Mutex::new(HashMap::new()) }
     }
 
-
     /// The editor's buffers' text replaces what is saved (an unsaved edit of a macro's user
     /// is what the editor shows, and what the next save would patch).
     pub fn with_buffers(mut self, buffers: Arc<dyn OpenBuffers>) -> Self {
@@ -147,8 +146,7 @@ mod tests {
 
     #[test]
     fn jank_files_under_the_roots_with_open_buffers_in_place_of_the_saved_text() {
-        let root = std::env::temp_dir().join(format!("jank-hotpatch-workspace-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = crate::test_dir::TestDir::new("workspace");
         for dir in ["src/a", "target/debug", ".git", "node_modules/x"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
@@ -159,13 +157,12 @@ mod tests {
         std::fs::write(root.join(".git/x.jank"), "(ns no)").unwrap();
         std::fs::write(root.join("node_modules/x/y.jank"), "(ns no)").unwrap();
         let open = FileSnapshot { path: root.join("src/a/two.jank"), text: "(ns a.two) ;; unsaved".into() };
-        let files = DiskFiles::new(vec![root.clone()]).with_buffers(Arc::new(Buffers(vec![open]))).jank_files();
+        let files = DiskFiles::new(vec![root.to_path_buf()]).with_buffers(Arc::new(Buffers(vec![open]))).jank_files();
         let found: Vec<(String, &str)> =
             files.iter().map(|d| (d.path.strip_prefix(&root).unwrap().display().to_string(), &*d.text)).collect();
         assert_eq!(
             found,
             [("src/a/one.jank".to_string(), "(ns a.one)"), ("src/a/two.jank".to_string(), "(ns a.two) ;; unsaved")]
         );
-        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -66,11 +66,10 @@ mod tests {
 
     #[test]
     fn a_header_rewritten_at_once_to_the_same_size_changes_the_stamp() {
-        let dir = std::env::temp_dir().join(format!("jank-hotpatch-headers-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_dir::TestDir::new("headers");
         std::fs::create_dir_all(dir.join("nested")).unwrap();
         std::fs::write(dir.join("nested/value.h"), "#define V 41\n").unwrap();
-        let dirs = [dir.clone()];
+        let dirs = [dir.to_path_buf()];
         let first = stamp(&dirs);
         assert_eq!(stamp(&dirs), first, "nothing changed");
         // Within the clock's granularity: the time may stay, the bytes do not.
@@ -80,6 +79,5 @@ mod tests {
         std::fs::write(dir.join("other.h"), "").unwrap();
         assert_ne!(stamp(&dirs), second, "a new header");
         assert_eq!(stamp(&[]), stamp(&[dir.join("missing")]), "missing dirs hold nothing");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

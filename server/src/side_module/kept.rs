@@ -67,9 +67,7 @@ mod tests {
 
     #[test]
     fn the_newest_patches_stay_and_the_oldest_go_with_their_refused_modules() {
-        let dir = std::env::temp_dir().join(format!("jh-kept-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("kept");
         // An earlier sidecar's files, and what is not ours.
         for id in [5u64, 3, 4] {
             std::fs::write(dir.join(format!("patch_{id}.cpp")), "old").unwrap();
@@ -77,7 +75,7 @@ mod tests {
         std::fs::write(dir.join("patch_3.wasm"), "refused").unwrap();
         std::fs::write(dir.join("notes.txt"), "mine").unwrap();
 
-        let kept = KeptCpp::open(dir.clone(), 3).unwrap();
+        let kept = KeptCpp::open(dir.to_path_buf(), 3).unwrap();
         kept.keep(PatchId(6), "six");
         kept.keep(PatchId(7), "seven");
         let mut names: Vec<String> =
@@ -85,6 +83,5 @@ mod tests {
         names.sort();
         assert_eq!(names, ["notes.txt", "patch_5.cpp", "patch_6.cpp", "patch_7.cpp"]);
         assert_eq!(std::fs::read_to_string(kept.path(PatchId(7))).unwrap(), "seven");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -86,8 +86,7 @@ mod tests {
 
     #[test]
     fn a_private_directory_is_made_and_removed_with_its_builder_and_abandoned_ones_go() {
-        let root = std::env::temp_dir().join(format!("jank-hotpatch-scratch-test-{}", std::process::id()));
-        std::fs::create_dir_all(&root).unwrap();
+        let root = crate::test_dir::TestDir::new("scratch-test");
         // No process has pid u32::MAX: a killed sidecar's directory.
         let abandoned = root.join(format!("{PREFIX}{}-0000000000000000", u32::MAX));
         std::fs::create_dir_all(abandoned.join("inside")).unwrap();
@@ -106,6 +105,5 @@ mod tests {
         let scratch = Scratch::new(root.join("fallback")).unwrap();
         assert!(scratch.path().is_dir());
         drop(scratch);
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

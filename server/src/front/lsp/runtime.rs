@@ -131,8 +131,7 @@ mod tests {
 
     #[test]
     fn a_patched_function_s_error_lands_on_its_form_and_others_on_none() {
-        let dir = std::env::temp_dir().join(format!("jank-runtime-diag-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::test_dir::TestDir::new("runtime-diag");
         let file = dir.join("core.jank");
         std::fs::write(&file, "(ns demo.core)\n\n(defn radius []\n  (/ 1 0))\n").unwrap();
         let origin = PatchOrigin { file: file.display().to_string(), line: 3, form: String::new() };
@@ -147,7 +146,6 @@ mod tests {
         assert_eq!((d.range.start.line, d.range.end.line), (2, 3));
         assert_eq!(d.source.as_deref(), Some(RUNTIME_SOURCE));
         assert!(d.message.starts_with("demo.core/radius: divide by zero (thrown 3 times in page 1"), "{}", d.message);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -561,14 +561,12 @@ mod tests {
 
     #[test]
     fn namespace_files_are_found_in_the_workspace() {
-        let dir = std::env::temp_dir().join(format!("jh-nrepl-ns-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::test_dir::TestDir::new("nrepl-ns");
         std::fs::create_dir_all(dir.join("src/demo")).unwrap();
         std::fs::create_dir_all(dir.join("target/demo")).unwrap();
         std::fs::write(dir.join("target/demo/my_core.jank"), "").unwrap();
         assert_eq!(find_ns_file(&dir, "demo.my-core"), None);
         std::fs::write(dir.join("src/demo/my_core.jank"), "(ns demo.my-core)").unwrap();
         assert_eq!(find_ns_file(&dir, "demo.my-core"), Some(dir.join("src/demo/my_core.jank")));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
