@@ -394,7 +394,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// truncation frees the file's blocks and the write allocates them again (0.4 ms of a 1 ms save
 /// under strace on ext4), while the pages load the patch. A shorter text is padded with
 /// spaces, which JSON reads as nothing; the file is cut only when it is more than twice the
-/// text. A crash mid-write leaves a slot that does not read whole, as a truncated one would.
+/// text. One write call, which a killed sidecar cannot leave half done; a power loss can tear
+/// it (as it could a truncated file), and the other slot holds the save before.
 fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
     let old = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
@@ -561,10 +562,10 @@ mod tests {
         j.snapshot().save(&mut disk).unwrap();
         assert!(!dir.join("3.wasm").exists(), "an undone version is removed");
     }
+
     #[test]
     fn a_slot_is_written_over_in_place_and_cut_only_when_much_shorter() {
         let dir = temp_dir("overwrite");
-        std::fs::create_dir_all(&dir).unwrap();
         let slot = dir.join(SLOTS[0]);
         overwrite(&slot, br#"{"a":"a long first text"}"#).unwrap();
         let first = inode(&slot);
