@@ -538,6 +538,27 @@ async fn a_changed_header_under_the_include_dirs_is_a_cache_miss() {
     assert_eq!(values, [&json!("42"), &json!("43")], "(+ HEADER_VALUE 1) each time: {results:?}");
 }
 
+/// A header of one's own in `build.pchHeaders`, changed after the PCH was built: clang refuses
+/// the PCH, and the failure says what to do about it.
+#[tokio::test]
+async fn a_pch_header_changed_during_a_session_fails_saying_to_restart() {
+    let include = scratch("stale-pch-include");
+    std::fs::write(include.join("value.h"), "#define HEADER_VALUE 41\n").unwrap();
+    let settings = BuildSettings {
+        include_dirs: vec![include.clone()],
+        pch_headers: vec!["<stdint.h>".into(), "\"value.h\"".into()],
+        ..settings(Toolchain::Resident)
+    };
+    let builder = SideModuleBuilder::new(&settings, &scratch("stale-pch")).await.unwrap();
+    assert!(builder.pch().is_some(), "a PCH of value.h");
+    let form = |id| numbered("ggg_7.cpp", id, ("jank_box_integer(49)", "jank_box_integer(HEADER_VALUE)"));
+    builder.build(key("first"), &form(32_001)).await.unwrap();
+    std::fs::write(include.join("value.h"), "#define HEADER_VALUE 4242\n").unwrap();
+    let failure = builder.build(key("second"), &form(32_002)).await.unwrap_err();
+    assert!(failure.message.contains("has been modified since the precompiled header"), "{}", failure.message);
+    assert!(failure.message.contains("restart the sidecar"), "{}", failure.message);
+}
+
 /// The service binary behind a script that sets its test hook (`build-service/README.md`).
 fn service_with_test_hook(dir: &Path, hook: &str) -> PathBuf {
     let real = service_binary(None).expect("scripts/setup.sh installs what the service is built with");

@@ -738,8 +738,17 @@ async fn start_resident(
 }
 
 fn compile_failed(cpp: &Path, stderr: &str) -> BuildError {
-    BuildError::Compile { diagnostics: first_errors(stderr), cpp_path: cpp.to_path_buf() }
+    let mut diagnostics = first_errors(stderr);
+    // The PCH is built when the sidecar starts; clang refuses it once a header it holds changed.
+    if stderr.contains("has been modified since the precompiled header") {
+        diagnostics.push_str(STALE_PCH_HINT);
+    }
+    BuildError::Compile { diagnostics, cpp_path: cpp.to_path_buf() }
 }
+
+/// What to do when a header of `build.pchHeaders` changed after the PCH was built.
+const STALE_PCH_HINT: &str = "\n(a header of build.pchHeaders changed after the sidecar precompiled it: \
+                              restart the sidecar to precompile it again)";
 
 /// The compiler's first errors, with their notes, without the tail of follow-on noise.
 fn first_errors(stderr: &str) -> String {
