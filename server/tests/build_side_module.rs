@@ -539,9 +539,10 @@ async fn a_changed_header_under_the_include_dirs_is_a_cache_miss() {
 }
 
 /// A header of one's own in `build.pchHeaders`, changed after the PCH was built: clang refuses
-/// the PCH, and the failure says what to do about it.
+/// the PCH, so it is precompiled again, the build service restarted with it, and the patch
+/// builds with the new header.
 #[tokio::test]
-async fn a_pch_header_changed_during_a_session_fails_saying_to_restart() {
+async fn a_pch_header_changed_during_a_session_is_precompiled_again() {
     let include = scratch("stale-pch-include");
     std::fs::write(include.join("value.h"), "#define HEADER_VALUE 41\n").unwrap();
     let settings = BuildSettings {
@@ -552,11 +553,14 @@ async fn a_pch_header_changed_during_a_session_fails_saying_to_restart() {
     let builder = SideModuleBuilder::new(&settings, &scratch("stale-pch")).await.unwrap();
     assert!(builder.pch().is_some(), "a PCH of value.h");
     let form = |id| numbered("ggg_7.cpp", id, ("jank_box_integer(49)", "jank_box_integer(HEADER_VALUE)"));
-    builder.build(key("first"), &form(32_001)).await.unwrap();
+    let first = builder.build(key("first"), &form(32_001)).await.unwrap();
     std::fs::write(include.join("value.h"), "#define HEADER_VALUE 4242\n").unwrap();
-    let failure = builder.build(key("second"), &form(32_002)).await.unwrap_err();
-    assert!(failure.message.contains("has been modified since the precompiled header"), "{}", failure.message);
-    assert!(failure.message.contains("restart the sidecar"), "{}", failure.message);
+    let second = builder.build(key("second"), &form(32_002)).await.unwrap();
+    assert_eq!(builder.resident_stats().map(|s| s.starts), Some(2), "the service was restarted with the new PCH");
+    let steps = [(&first, first.entry_symbol.as_str(), false), (&second, second.entry_symbol.as_str(), false)];
+    let results = run_in_node(main_module().await, &scratch("stale-pch-run"), &steps, 1);
+    let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
+    assert_eq!(values, [&json!("42"), &json!("4243")], "(+ HEADER_VALUE 1) each time: {results:?}");
 }
 
 /// The service binary behind a script that sets its test hook (`build-service/README.md`).

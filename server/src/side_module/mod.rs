@@ -105,6 +105,10 @@ pub struct SideModuleBuilder {
     fingerprint: String,
     /// `build.includeDirs`: their headers' stamp is part of each cache key.
     include_dirs: Vec<PathBuf>,
+    /// How `pch` was made, to make it again when clang refuses it (a header in it changed).
+    pch_request: Option<PchRequest>,
+    /// One precompiling again at a time.
+    pch_refresh: tokio::sync::Mutex<()>,
     timeout: Duration,
     max_module_bytes: usize,
 }
@@ -127,7 +131,13 @@ impl SideModuleBuilder {
         let emscripten = Emscripten::discover(settings.emscripten_root.as_deref(), tmp_dir, timeout).await?;
         let wanted = choose_tools(settings.toolchain, &emscripten)?;
         let include_flags = include_flags(&settings.include_dirs);
-        let pch = prepare_pch(settings, &emscripten, &include_flags, &work_dir, timeout).await;
+        let pch_request = PchRequest::of(settings, &emscripten, &include_flags, &work_dir);
+        let pch = match &pch_request {
+            Some(request) => request.prepare(&emscripten, timeout).await,
+            None => None,
+        };
+        // Without a PCH (it did not build), nothing is precompiled again later either.
+        let pch_request = pch_request.filter(|_| pch.is_some());
         let mut extra = include_flags.clone();
         if let Some(pch) = &pch {
             extra.extend(["-include-pch".into(), pch.into()]);
@@ -154,6 +164,8 @@ impl SideModuleBuilder {
             scratch,
             fingerprint,
             include_dirs: settings.include_dirs.clone(),
+            pch_request,
+            pch_refresh: tokio::sync::Mutex::new(()),
             timeout,
             max_module_bytes: crate::config::Settings::default().app.max_module_bytes,
         })
@@ -244,6 +256,21 @@ impl SideModuleBuilder {
         }
         let dirs = self.include_dirs.clone();
         tokio::task::spawn_blocking(move || headers::stamp(&dirs)).await.ok()
+    }
+
+    /// Precompiles the headers again after clang refused the PCH because one of them changed,
+    /// and restarts the build service, which opened the old one. True when the PCH is fresh.
+    async fn precompile_again(&self) -> bool {
+        let Some(request) = &self.pch_request else { return false };
+        let _one_at_a_time = self.pch_refresh.lock().await;
+        if request.prepare(&self.emscripten, self.timeout).await.is_none() {
+            return false;
+        }
+        if let Some(resident) = &self.resident {
+            resident.recycle().await;
+        }
+        tracing::info!("a header of build.pchHeaders changed: precompiled again");
+        true
     }
 
     /// Builds the forms into one side module: as one translation unit when they build so,
@@ -678,23 +705,36 @@ fn include_flags(dirs: &[PathBuf]) -> Vec<OsString> {
         .collect()
 }
 
-/// The precompiled header `build.pchHeaders` asks for, if any and if it builds.
-async fn prepare_pch(
-    settings: &BuildSettings,
-    emscripten: &Emscripten,
-    include_flags: &[OsString],
-    work_dir: &Path,
-    timeout: Duration,
-) -> Option<PathBuf> {
-    if settings.pch_headers.is_empty() {
-        return None;
+/// What the precompiled header is made of: the compile's flags (with the include dirs), the
+/// headers (`build.pchHeaders`), and where it goes.
+struct PchRequest {
+    flags: Vec<String>,
+    headers: Vec<String>,
+    dir: PathBuf,
+}
+
+impl PchRequest {
+    /// `None` when `build.pchHeaders` is empty.
+    fn of(
+        settings: &BuildSettings,
+        emscripten: &Emscripten,
+        include_flags: &[OsString],
+        work_dir: &Path,
+    ) -> Option<Self> {
+        if settings.pch_headers.is_empty() {
+            return None;
+        }
+        let mut flags = emscripten.compile.flags();
+        flags.extend(include_flags.iter().map(|f| f.to_string_lossy().into_owned()));
+        Some(PchRequest { flags, headers: settings.pch_headers.clone(), dir: work_dir.join("pch") })
     }
-    let mut flags = emscripten.compile.flags();
-    flags.extend(include_flags.iter().map(|f| f.to_string_lossy().into_owned()));
-    let prepared =
-        pch::prepare(&emscripten.compile.program, &flags, &settings.pch_headers, &work_dir.join("pch"), timeout).await;
-    // A bad header list must not stop patching: build without the PCH.
-    prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
+
+    /// The precompiled header, built unless an up-to-date one is there; `None` if it does not
+    /// build (logged: a bad header list must not stop patching, which goes on without it).
+    async fn prepare(&self, emscripten: &Emscripten, timeout: Duration) -> Option<PathBuf> {
+        let prepared = pch::prepare(&emscripten.compile.program, &self.flags, &self.headers, &self.dir, timeout).await;
+        prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
+    }
 }
 
 /// Toolchain, flags, PCH: what besides the form and the headers decides the module's bytes.
@@ -739,16 +779,22 @@ async fn start_resident(
 
 fn compile_failed(cpp: &Path, stderr: &str) -> BuildError {
     let mut diagnostics = first_errors(stderr);
-    // The PCH is built when the sidecar starts; clang refuses it once a header it holds changed.
-    if stderr.contains("has been modified since the precompiled header") {
-        diagnostics.push_str(STALE_PCH_HINT);
+    if stderr.contains(PCH_REFUSED) {
+        // Seen by the user only when precompiling again did not help.
+        diagnostics.push_str(
+            "\n(a header of build.pchHeaders changed after it was precompiled, and precompiling it again \
+             failed: see the sidecar's log)",
+        );
     }
     BuildError::Compile { diagnostics, cpp_path: cpp.to_path_buf() }
 }
 
-/// What to do when a header of `build.pchHeaders` changed after the PCH was built.
-const STALE_PCH_HINT: &str = "\n(a header of build.pchHeaders changed after the sidecar precompiled it: \
-                              restart the sidecar to precompile it again)";
+/// What clang says of a PCH when a header in it changed after it was built.
+const PCH_REFUSED: &str = "has been modified since the precompiled header";
+
+fn refused_the_pch(built: &Result<SideModule, BuildError>) -> bool {
+    matches!(built, Err(BuildError::Compile { diagnostics, .. }) if diagnostics.contains(PCH_REFUSED))
+}
 
 /// The compiler's first errors, with their notes, without the tail of follow-on noise.
 fn first_errors(stderr: &str) -> String {
@@ -799,7 +845,10 @@ impl Build for SideModuleBuilder {
         let compiled: Vec<&CompiledForm> = forms.iter().map(|(_, form)| *form).collect();
         // Taken before the compile reads them: a header changed during it misses next time.
         let headers = self.headers().await;
-        let built = self.build_forms(&compiled).await;
+        let mut built = self.build_forms(&compiled).await;
+        if built.iter().any(refused_the_pch) && self.precompile_again().await {
+            built = self.build_forms(&compiled).await;
+        }
         forms
             .iter()
             .zip(built)

@@ -335,6 +335,20 @@ impl ResidentBuild {
         replies
     }
 
+    /// Stops the running service and starts another, which opens the files it was started with
+    /// (the PCH) again. A disabled service stays off.
+    pub async fn recycle(&self) {
+        let mut state = self.state.lock().await;
+        if matches!(*state, State::Disabled) {
+            return;
+        }
+        if let State::Running(service) = std::mem::replace(&mut *state, State::Down) {
+            self.stop(*service).await;
+        }
+        drop(state);
+        self.restart().await;
+    }
+
     /// Starts a stopped service again. A service that cannot start is turned off, and why is
     /// logged (once: later builds go straight to the clang toolchain).
     pub async fn restart(&self) {
