@@ -133,7 +133,7 @@ impl SideModuleBuilder {
         let include_flags = include_flags(&settings.include_dirs);
         let pch_request = PchRequest::of(settings, &emscripten, &include_flags, &work_dir);
         let pch = match &pch_request {
-            Some(request) => request.prepare(&emscripten, timeout).await,
+            Some(request) => request.prepare(&emscripten, timeout, false).await,
             None => None,
         };
         // Without a PCH (it did not build), nothing is precompiled again later either.
@@ -263,7 +263,7 @@ impl SideModuleBuilder {
     async fn precompile_again(&self) -> bool {
         let Some(request) = &self.pch_request else { return false };
         let _one_at_a_time = self.pch_refresh.lock().await;
-        if request.prepare(&self.emscripten, self.timeout).await.is_none() {
+        if request.prepare(&self.emscripten, self.timeout, true).await.is_none() {
             return false;
         }
         if let Some(resident) = &self.resident {
@@ -729,10 +729,12 @@ impl PchRequest {
         Some(PchRequest { flags, headers: settings.pch_headers.clone(), dir: work_dir.join("pch") })
     }
 
-    /// The precompiled header, built unless an up-to-date one is there; `None` if it does not
-    /// build (logged: a bad header list must not stop patching, which goes on without it).
-    async fn prepare(&self, emscripten: &Emscripten, timeout: Duration) -> Option<PathBuf> {
-        let prepared = pch::prepare(&emscripten.compile.program, &self.flags, &self.headers, &self.dir, timeout).await;
+    /// The precompiled header, built unless an up-to-date one is there (or `again`); `None` if
+    /// it does not build (logged: a bad header list must not stop patching, which goes on
+    /// without it).
+    async fn prepare(&self, emscripten: &Emscripten, timeout: Duration, again: bool) -> Option<PathBuf> {
+        let program = &emscripten.compile.program;
+        let prepared = pch::prepare(program, &self.flags, &self.headers, &self.dir, timeout, again).await;
         prepared.map_err(|e| tracing::warn!("no precompiled header: {e}")).ok()
     }
 }

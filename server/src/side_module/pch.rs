@@ -11,13 +11,15 @@ use std::time::{Duration, SystemTime};
 use super::toolchain::{run_tool, tail};
 use super::BuildError;
 
-/// Builds the PCH unless an up-to-date one is there; returns its path.
+/// Builds the PCH unless an up-to-date one is there (or `again`: clang refused the one there);
+/// returns its path.
 pub(crate) async fn prepare(
     clang: &Path,
     flags: &[String],
     headers: &[String],
     dir: &Path,
     timeout: Duration,
+    again: bool,
 ) -> Result<PathBuf, BuildError> {
     let key = blake3::hash(format!("{}\n{}\n{}", clang.display(), flags.join(" "), headers.join("\n")).as_bytes())
         .to_hex()
@@ -25,7 +27,8 @@ pub(crate) async fn prepare(
     let stem = dir.join(&key[..16]);
     let pch = stem.with_extension("pch");
     let deps = stem.with_extension("d");
-    if is_fresh(&pch, &deps) {
+    // Times alone can call a PCH fresh that clang refuses: a header written while it was built.
+    if !again && is_fresh(&pch, &deps) {
         return Ok(pch);
     }
     std::fs::create_dir_all(dir).map_err(|e| BuildError::io(format!("create {}", dir.display()), e))?;
