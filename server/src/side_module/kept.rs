@@ -45,6 +45,11 @@ impl KeptCpp {
             return;
         }
         let Ok(mut kept) = self.kept.lock() else { return };
+        // Kept again when a save is built a second time (after its PCH was precompiled again):
+        // the bound counts patches, not writes.
+        if kept.contains(&id.0) {
+            return;
+        }
         kept.push_back(id.0);
         while kept.len() > self.limit {
             let Some(oldest) = kept.pop_front() else { break };
@@ -77,11 +82,13 @@ mod tests {
 
         let kept = KeptCpp::open(dir.to_path_buf(), 3).unwrap();
         kept.keep(PatchId(6), "six");
+        kept.keep(PatchId(6), "six again");
         kept.keep(PatchId(7), "seven");
         let mut names: Vec<String> =
             std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(names, ["notes.txt", "patch_5.cpp", "patch_6.cpp", "patch_7.cpp"]);
         assert_eq!(std::fs::read_to_string(kept.path(PatchId(7))).unwrap(), "seven");
+        assert_eq!(std::fs::read_to_string(kept.path(PatchId(6))).unwrap(), "six again", "kept twice, counted once");
     }
 }
