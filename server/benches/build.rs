@@ -1,8 +1,8 @@
 //! Build-stage timings, all in one run so the ratios are fair: stock `emcc -sSIDE_MODULE=1`
 //! vs our emcc path vs the direct clang++ + wasm-ld path vs the resident build service for a
 //! one-function patch in the jank fork's shape, a patch including <string>/<vector> with and
-//! without the PCH, a cache hit, and the service's RSS growth over 1,000 builds. Prints p50
-//! (and p90) in ms. Run: `cargo bench -p jank-hotpatch --bench build`.
+//! without the PCH, a cache hit (also with include dirs, watched and walked), and the service's
+//! RSS growth over 1,000 builds. Prints p50 (and p90) in ms. Run: `cargo bench -p jank-hotpatch --bench build`.
 //! Goals: clang <= 0.2x stock emcc and <= 45 ms; with PCH <= 90 ms; cache hit < 1 ms;
 //! resident <= 0.15x clang, with the PCH <= 0.3x clang with the PCH, RSS growth <= 50 MB.
 
@@ -169,12 +169,16 @@ async fn main() {
         clang.cached(key).await.expect("cached");
     })
     .await;
+    let (hit_watched, hit_walked) = cache_hits_with_include_dirs(&dir, &one, key).await;
 
     println!();
     println!("clang / stock emcc  = {:.2}x (goal <= 0.2x)", clang_p50 / stock);
     println!("clang / emcc path   = {:.2}x", clang_p50 / emcc_p50);
     println!("PCH / no PCH        = {:.2}x ({pch_p50:.1} ms vs {no_pch:.1} ms, goal <= 90 ms)", pch_p50 / no_pch);
     println!("cache hit           = {hit:.3} ms (goal < 1 ms)");
+    println!(
+        "cache hit, build.includeDirs = the sysroot's headers: {hit_watched:.3} ms unchanged (watched), {hit_walked:.3} ms after a change (walked)"
+    );
     println!(
         "resident / clang    = {:.2}x ({resident_p50:.1} ms vs {clang_p50:.1} ms, goal <= 0.15x)",
         resident_p50 / clang_p50
@@ -189,6 +193,49 @@ async fn main() {
     );
     println!("service RSS growth  = {rss_growth_mb:.1} MB over {RSS_BUILDS} builds (goal <= 50 MB)");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A cache hit with emscripten's sysroot headers (a copy: one is touched) as
+/// `build.includeDirs`: the headers unchanged since the last lookup (the watch answers), and
+/// one header changed before each lookup (the dirs are walked again). -> (watched, walked) p50.
+async fn cache_hits_with_include_dirs(dir: &Path, form: &CompiledForm, key: FormKey) -> (f64, f64) {
+    let cflags = std::process::Command::new("emcc").arg("--cflags").output().expect("emcc runs");
+    let cflags = String::from_utf8_lossy(&cflags.stdout).to_string();
+    let sysroot =
+        cflags.split_whitespace().find_map(|flag| flag.strip_prefix("--sysroot=")).expect("emcc names its sysroot");
+    let headers = dir.join("include");
+    let copied = std::process::Command::new("cp")
+        // Times kept: a header written in the last 2 s is read, not only stat'ed.
+        .arg("-a")
+        .arg(Path::new(sysroot).join("include"))
+        .arg(&headers)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success());
+    let files = std::process::Command::new("find").arg(&headers).args(["-type", "f"]).output().expect("find runs");
+    let count = files.stdout.split(|b| *b == b'\n').filter(|line| !line.is_empty()).count();
+    let settings = BuildSettings { include_dirs: vec![headers.clone()], ..Settings::default().build };
+    let builder =
+        SideModuleBuilder::new(&settings, &dir.join("cache-include-dirs")).await.expect("emscripten is installed");
+    let built = builder.build(key, form).await.expect("builds");
+    assert!(builder.cached(key).await.is_some_and(|hit| hit.bytes == built.bytes));
+    let watched = measure(&format!("cache hit, {count} headers watched"), || async {
+        builder.cached(key).await.expect("cached");
+    })
+    .await;
+    let touched = headers.join("stdio.h");
+    let walked = measure(&format!("cache hit, {count} headers walked"), || async {
+        // Written with the same bytes and its time put back: the same stamp, so the walk runs
+        // (the watch saw the write) and finds the entry.
+        let bytes = std::fs::read(&touched).expect("stdio.h");
+        let modified = std::fs::metadata(&touched).and_then(|m| m.modified()).expect("stdio.h's time");
+        std::fs::write(&touched, bytes).expect("stdio.h written");
+        let file = std::fs::File::options().write(true).open(&touched).expect("stdio.h opened");
+        file.set_modified(modified).expect("stdio.h's time put back");
+        builder.cached(key).await.expect("cached");
+    })
+    .await;
+    (watched, walked)
 }
 
 /// Resident set size of a running process, in KiB; a process that is gone is an error.

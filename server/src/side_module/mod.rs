@@ -31,6 +31,7 @@ use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, P
 pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, ServiceSource, MAX_REQUEST_BYTES};
 
 use cache::ModuleCache;
+use headers::IncludeDirs;
 use keep::Keeper;
 use kept::{KeptCpp, KEPT_PATCHES};
 use resident::{RequestOutcome, ResidentBuild};
@@ -104,7 +105,7 @@ pub struct SideModuleBuilder {
     /// Toolchain, flags, PCH: what besides the form and the headers decides the module's bytes.
     fingerprint: String,
     /// `build.includeDirs`: their headers' stamp is part of each cache key.
-    include_dirs: Vec<PathBuf>,
+    include_dirs: Arc<IncludeDirs>,
     /// How `pch` was made, to make it again when clang refuses it (a header in it changed).
     pch_request: Option<PchRequest>,
     /// One precompiling again at a time.
@@ -163,7 +164,7 @@ impl SideModuleBuilder {
             keeper: Keeper::new(),
             scratch,
             fingerprint,
-            include_dirs: settings.include_dirs.clone(),
+            include_dirs: Arc::new(IncludeDirs::new(settings.include_dirs.clone())),
             pch_request,
             pch_refresh: tokio::sync::Mutex::new(()),
             timeout,
@@ -248,14 +249,15 @@ impl SideModuleBuilder {
         h.finalize().to_hex()[..32].to_string()
     }
 
-    /// The stamp of the headers under `build.includeDirs` now, when there are any; walked on a
-    /// blocking thread (an include dir can hold a library's headers).
+    /// The stamp of the headers under `build.includeDirs` now, when there are any; on a
+    /// blocking thread, since it walks them after a change (an include dir can hold a
+    /// library's headers).
     async fn headers(&self) -> Option<blake3::Hash> {
         if self.include_dirs.is_empty() {
             return None;
         }
         let dirs = self.include_dirs.clone();
-        tokio::task::spawn_blocking(move || headers::stamp(&dirs)).await.ok()
+        tokio::task::spawn_blocking(move || dirs.stamp()).await.ok()
     }
 
     /// Precompiles the headers again after clang refused the PCH because one of them changed,
