@@ -557,10 +557,20 @@ async fn a_pch_header_changed_during_a_session_is_precompiled_again() {
     std::fs::write(include.join("value.h"), "#define HEADER_VALUE 4242\n").unwrap();
     let second = builder.build(key("second"), &form(32_002)).await.unwrap();
     assert_eq!(builder.resident_stats().map(|s| s.starts), Some(2), "the service was restarted with the new PCH");
-    let steps = [(&first, first.entry_symbol.as_str(), false), (&second, second.entry_symbol.as_str(), false)];
+    // Two builds refused at once: one precompiles, the other builds with its PCH.
+    std::fs::write(include.join("value.h"), "#define HEADER_VALUE 7\n").unwrap();
+    let (third, fourth) = (form(32_003), form(32_004));
+    let (third, fourth) = tokio::join!(builder.build(key("third"), &third), builder.build(key("fourth"), &fourth));
+    let (third, fourth) = (third.unwrap(), fourth.unwrap());
+    assert_eq!(builder.resident_stats().map(|s| s.starts), Some(3), "precompiled again once for both");
+    let steps = [&first, &second, &third, &fourth].map(|module| (module, module.entry_symbol.as_str(), false));
     let results = run_in_node(main_module().await, &scratch("stale-pch-run"), &steps, 1);
     let values: Vec<&Value> = results.iter().map(|r| &r["value"]).collect();
-    assert_eq!(values, [&json!("42"), &json!("4243")], "(+ HEADER_VALUE 1) each time: {results:?}");
+    assert_eq!(
+        values,
+        [&json!("42"), &json!("4243"), &json!("8"), &json!("8")],
+        "(+ HEADER_VALUE 1) each time: {results:?}"
+    );
 }
 
 /// The service binary behind a script that sets its test hook (`build-service/README.md`).

@@ -20,6 +20,7 @@ mod toolchain;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,6 +111,9 @@ pub struct SideModuleBuilder {
     pch_request: Option<PchRequest>,
     /// One precompiling again at a time.
     pch_refresh: tokio::sync::Mutex<()>,
+    /// How many times the PCH was precompiled again: a build refused by the PCH it started
+    /// with, when a newer one was made meanwhile, builds again with that one.
+    pch_generation: AtomicU64,
     timeout: Duration,
     max_module_bytes: usize,
 }
@@ -167,6 +171,7 @@ impl SideModuleBuilder {
             include_dirs: Arc::new(IncludeDirs::new(settings.include_dirs.clone())),
             pch_request,
             pch_refresh: tokio::sync::Mutex::new(()),
+            pch_generation: AtomicU64::new(0),
             timeout,
             max_module_bytes: crate::config::Settings::default().app.max_module_bytes,
         })
@@ -261,16 +266,22 @@ impl SideModuleBuilder {
     }
 
     /// Precompiles the headers again after clang refused the PCH because one of them changed,
-    /// and restarts the build service, which opened the old one. True when the PCH is fresh.
-    async fn precompile_again(&self) -> bool {
+    /// and restarts the build service, which opened the old one; not when it was done since
+    /// the refused build started (`started_with`, the generation then). True when the PCH is
+    /// fresh.
+    async fn precompile_again(&self, started_with: u64) -> bool {
         let Some(request) = &self.pch_request else { return false };
         let _one_at_a_time = self.pch_refresh.lock().await;
+        if self.pch_generation.load(Ordering::Acquire) != started_with {
+            return true;
+        }
         if request.prepare(&self.emscripten, self.timeout, true).await.is_none() {
             return false;
         }
         if let Some(resident) = &self.resident {
             resident.recycle().await;
         }
+        self.pch_generation.fetch_add(1, Ordering::Release);
         tracing::info!("a header of build.pchHeaders changed: precompiled again");
         true
     }
@@ -849,8 +860,9 @@ impl Build for SideModuleBuilder {
         let compiled: Vec<&CompiledForm> = forms.iter().map(|(_, form)| *form).collect();
         // Taken before the compile reads them: a header changed during it misses next time.
         let headers = self.headers().await;
+        let pch_generation = self.pch_generation.load(Ordering::Acquire);
         let mut built = self.build_forms(&compiled).await;
-        if built.iter().any(refused_the_pch) && self.precompile_again().await {
+        if built.iter().any(refused_the_pch) && self.precompile_again(pch_generation).await {
             built = self.build_forms(&compiled).await;
         }
         forms
