@@ -214,7 +214,16 @@ async fn after_an_undo_one_page_refused_the_next_save_brings_every_page_back_to_
 #[tokio::test]
 async fn what_the_page_prints_and_each_form_s_value_reach_the_editor() {
     let browser = Browser::launch().await;
-    let (mut demo, _page, _jank, _, _) = demo_with_page("output", &browser).await;
+    let (mut demo, page, _jank, _, _) = demo_with_page("output", &browser).await;
+    // The console's lines, kept from before the page's scripts run (emscripten binds the
+    // console's `log` when it starts).
+    page.add_script_on_new_document(
+        "window.consoleLines = []; const log = console.log; \
+         console.log = (...args) => { window.consoleLines.push(args.join(' ')); log(...args); };",
+    )
+    .await;
+    page.reload().await;
+    page.wait_for("window.consoleLines && window.demoApp.values && window.demoApp.values.speed === 3", WAIT).await;
     demo.edit(
         "(defn label",
         "(comment\n  (do (println \"hello from the page\" (speed)) (println \"bye\") (+ 1 2)))\n\n(defn label",
@@ -227,6 +236,11 @@ async fn what_the_page_prints_and_each_form_s_value_reach_the_editor() {
     assert_eq!(report["output"], json!(["hello from the page 3", "bye"]), "{report}");
     let logged = demo.client.wait_notification("window/logMessage").await;
     assert_eq!(logged["params"]["message"], "hello from the page 3\nbye", "{logged}");
+    // And the page's console, in order (when the page is next idle).
+    let console = page.wait_for("window.consoleLines.includes('bye') && window.consoleLines", WAIT).await;
+    let lines: Vec<&str> = console.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let hello = lines.iter().position(|line| *line == "hello from the page 3");
+    assert!(hello.is_some_and(|at| lines[at + 1] == "bye"), "{lines:?}");
 
     // Several forms in one run: a value per form, from the page.
     let end = demo.text.len();
