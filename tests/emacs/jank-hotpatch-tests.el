@@ -691,7 +691,10 @@ Return the stand-in's process."
   "Open URL in a headless Chromium with the fresh PROFILE directory.
 Return its process and DevTools port, a cons."
   (make-directory profile t)
-  (let ((chromium (jank-hotpatch-test--start-process
+  (let* ((process-environment
+          ;; Its own temporary dirs (the process singleton's) go with the profile.
+          (cons (concat "TMPDIR=" profile) process-environment))
+         (chromium (jank-hotpatch-test--start-process
                    "chromium"
                    (list "chromium" "--headless" "--no-sandbox" "--disable-gpu"
                          "--disable-background-networking" "--disable-component-update"

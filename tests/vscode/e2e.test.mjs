@@ -109,6 +109,8 @@ for (const mode of MODES) describe(`VS Code extension in a real VS Code (code-se
         await step("open the demo folder in the workbench", async () => {
             run.context = await chromium.launchPersistentContext(path.join(run.root, "chromium"), {
                 executablePath: paths.chromium,
+                // Its own temporary dirs (the process singleton's) go with the run.
+                env: { ...process.env, TMPDIR: run.root },
                 headless: true,
                 viewport: { width: 1400, height: 900 },
                 args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],

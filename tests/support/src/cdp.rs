@@ -28,6 +28,8 @@ pub struct Browser {
     pending: Pending,
     next_id: AtomicU64,
     profile: PathBuf,
+    /// Its process group (the browser's pid), kept after the browser itself has exited.
+    group: Option<i32>,
 }
 
 impl Browser {
@@ -45,9 +47,14 @@ impl Browser {
             N.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).map_err(|e| format!("cannot create {}: {e}", profile.display()))?;
         let mut child = Command::new(CHROMIUM)
             .args(CHROMIUM_FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
+            // Its own temporary dirs (the process singleton's) go with the profile.
+            .env("TMPDIR", &profile)
+            // A group of its own: its helpers are stopped with it (see `Drop`).
+            .process_group(0)
             .arg("about:blank")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -92,11 +99,13 @@ impl Browser {
             // Callers waiting now see their senders dropped: the connection is gone.
             lock(&routes).clear();
         });
+        let group = child.id().and_then(|pid| i32::try_from(pid).ok());
         Ok(Arc::new(Browser {
             child,
             sink: tokio::sync::Mutex::new(sink),
             pending,
             next_id: AtomicU64::new(1),
+            group,
             profile,
         }))
     }
@@ -154,11 +163,21 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // Chromium and its helpers write into its profile until they are gone (a helper that
+        // outlived the browser wrote its cache index into the removed profile): stop the whole
+        // group, wait for it (briefly), then remove the profile.
+        let group = self.group;
+        if let Some(group) = group {
+            // SAFETY: kill reads no memory; the group is the one this browser was started in.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.child.start_kill();
-        // Chromium writes into its profile until it is gone: removing the profile at once
-        // left it behind, recreated, after most runs. Wait for the exit (briefly), then remove.
         let deadline = Instant::now() + Duration::from_secs(2);
         while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SAFETY: as above; signal 0 only asks whether a process of the group is left.
+        while group.is_some_and(|group| unsafe { libc::kill(-group, 0) } == 0) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         for _ in 0..5 {
