@@ -155,6 +155,12 @@ impl SideModuleBuilder {
             Tools::Clang | Tools::Emcc => (wanted, None, None),
         };
         let fingerprint = fingerprint(tools, &emscripten, settings);
+        let include_dirs = Arc::new(IncludeDirs::new(settings.include_dirs.clone()));
+        if !include_dirs.is_empty() {
+            // Walked (and watched) now, not at the first save's lookup.
+            let dirs = include_dirs.clone();
+            tokio::task::spawn_blocking(move || dirs.stamp());
+        }
         Ok(SideModuleBuilder {
             emscripten,
             tools,
@@ -168,7 +174,7 @@ impl SideModuleBuilder {
             keeper: Keeper::new(),
             scratch,
             fingerprint,
-            include_dirs: Arc::new(IncludeDirs::new(settings.include_dirs.clone())),
+            include_dirs,
             pch_request,
             pch_refresh: tokio::sync::Mutex::new(()),
             pch_generation: AtomicU64::new(0),
