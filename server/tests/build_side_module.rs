@@ -672,7 +672,7 @@ async fn resident_compile_errors_read_exactly_as_the_process_toolchains() {
     assert_eq!(from_service.detail_path, from_process.detail_path);
 }
 
-/// Five forms built together: one module (one translation unit, one link), the same bytes from
+/// Five forms built together: one module (a translation unit per core, one link), the same bytes from
 /// the service and the clang toolchain, each form's entry bound from the one loaded module; a
 /// form that does not compile fails alone and the others still share a module.
 #[tokio::test]
@@ -699,9 +699,9 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     }
     assert!(built[0][0].bytes == built[1][0].bytes, "the service and the clang toolchain write the same module");
     let requests = resident.resident_stats().unwrap().requests - before;
-    assert_eq!(requests, 2, "the five compiled as one translation unit, then linked");
+    assert_eq!(requests, 2, "the five compiled (a translation unit per core, in one request), then linked");
     assert!(resident.resident_stats().unwrap().links_in_process, "linked in the service's own process");
-    // Built as one translation unit, each form's own C++ is kept after the build.
+    // Built together, each form's own C++ is kept after the build.
     resident.flush();
     for (module, form) in built[0].iter().zip(&forms) {
         assert_eq!(std::fs::read_to_string(&module.cpp_path).unwrap(), form.cpp, "{}", module.cpp_path.display());
@@ -725,7 +725,7 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     let modules: Vec<_> = results.iter().map(|r| r.as_ref().map(|m| m.module).expect("each links alone")).collect();
     assert_eq!(modules, [PatchId(330).into(), PatchId(331).into()]);
 
-    // The three as one translation unit do not compile; then clang compiles each form's
+    // The three together do not compile; then clang compiles each form's
     // object: the rest still shares one module. emcc compiles and links in one command: when
     // it fails, each form is built alone. The service's links asked with the compiles fail on
     // the missing objects: the patch's failures, not the service's, which keeps running.
@@ -745,7 +745,7 @@ async fn a_save_s_forms_build_into_one_module_that_binds_each_of_them() {
     assert_eq!(
         after.requests,
         service.requests + 5,
-        "compile and link of the one translation unit, then of each form, then the link of the two that compiled"
+        "compile and link of the forms together, then of each form, then the link of the two that compiled"
     );
 }
 

@@ -292,7 +292,7 @@ impl SideModuleBuilder {
         true
     }
 
-    /// Builds the forms into one side module: as one translation unit when they build so,
+    /// Builds the forms into one side module: as a translation unit per core when they build so,
     /// else form by form ([`SideModuleBuilder::build_each`]).
     ///
     /// clang reads each form's C++ from the scratch directory; the copy diagnostics point at
@@ -386,37 +386,55 @@ impl SideModuleBuilder {
         }
     }
 
-    /// Several forms' C++ as one translation unit (see [`one_translation_unit`]), compiled once
-    /// and linked: clang's fixed cost per compile (its setup, the headers, its code generator)
-    /// is paid once, not once per form. `None` when there is one form, emcc builds, or it does
-    /// not build: then each form is compiled alone, and a failure lands on its own form.
+    /// Several forms' C++ as a few translation units (see [`one_translation_unit`]), one per
+    /// core, compiled at once and linked into one module: clang's fixed cost per compile (its
+    /// setup, the headers, its code generator) is paid once per core, not once per form, and
+    /// the cores share the forms. `None` when there is one form, emcc builds, or it does not
+    /// build: then each form is compiled alone, and a failure lands on its own form.
     async fn build_as_one(&self, units: &[Result<Unit<'_>, BuildError>]) -> Option<Arc<[u8]>> {
         if units.len() < 2 || self.tools == Tools::Emcc {
             return None;
         }
         let units: Vec<&Unit> = units.iter().map(|u| u.as_ref().ok()).collect::<Option<_>>()?;
-        let sources: Vec<(PatchId, &str)> = units.iter().map(|u| (u.form.patch_id, u.form.cpp.as_str())).collect();
-        let text = one_translation_unit(&sources)?;
-        let first = units.first()?;
-        let cpp = self.scratch.path().join(format!("patch_{}_together.cpp", first.form.patch_id));
-        let object = cpp.with_extension("o");
-        let wasm = self.module_path(first);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_part = units.len().div_ceil(cores.min(units.len()));
+        let parts: Vec<(PathBuf, String)> = units
+            .chunks(per_part)
+            .map(|part| {
+                let sources: Vec<(PatchId, &str)> =
+                    part.iter().map(|u| (u.form.patch_id, u.form.cpp.as_str())).collect();
+                let cpp = self.scratch.path().join(format!("patch_{}_together.cpp", part[0].form.patch_id));
+                Some((cpp, one_translation_unit(&sources)?))
+            })
+            .collect::<Option<_>>()?;
+        let objects: Vec<PathBuf> = parts.iter().map(|(cpp, _)| cpp.with_extension("o")).collect();
+        let wasm = self.module_path(units.first()?);
         let built = async {
-            std::fs::write(&cpp, text).map_err(|e| BuildError::io(format!("write {}", cpp.display()), e))?;
-            let (mut compiled, linked) = self.compile_objects(&[(&cpp, &object)], Some(&wasm)).await;
-            compiled.pop().unwrap_or_else(|| Err(BuildError::Link("no compile outcome".into())))?;
+            for (cpp, text) in &parts {
+                std::fs::write(cpp, text).map_err(|e| BuildError::io(format!("write {}", cpp.display()), e))?;
+            }
+            let jobs: Vec<(&Path, &Path)> =
+                parts.iter().zip(&objects).map(|((cpp, _), object)| (cpp.as_path(), object.as_path())).collect();
+            let (compiled, linked) = self.compile_objects(&jobs, Some(&wasm)).await;
+            compiled.into_iter().collect::<Result<Vec<()>, BuildError>>()?;
             let linked = match linked {
                 Some(linked) => linked,
-                None => self.link_objects(&[&object], &wasm).await,
+                None => self.link_objects(&objects.iter().map(PathBuf::as_path).collect::<Vec<_>>(), &wasm).await,
             };
             self.read_module(linked, &wasm)
         }
         .await;
-        let _ = std::fs::remove_file(&cpp);
-        let _ = std::fs::remove_file(&object);
+        for ((cpp, _), object) in parts.iter().zip(&objects) {
+            let _ = std::fs::remove_file(cpp);
+            let _ = std::fs::remove_file(object);
+        }
         built
             .map_err(|failure| {
-                tracing::debug!("{} forms as one translation unit did not build ({failure}); each alone", units.len())
+                tracing::debug!(
+                    "{} forms as {} translation units did not build ({failure}); each alone",
+                    units.len(),
+                    parts.len()
+                )
             })
             .ok()
     }
