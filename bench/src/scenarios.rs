@@ -64,10 +64,10 @@ pub async fn run_all(
             (Some(name), rig) => {
                 run_scenario(exe, options, name, results, rig).await.map_err(|e| (name.to_string(), e))
             }
-            (None, Some(rig)) if !in_turn.is_empty() => match measure_in_turn(rig, &in_turn, options).await {
-                Ok(rows) => Ok(results.scenarios.extend(rows)),
-                Err(e) => Err((in_turn.join(", "), e)),
-            },
+            (None, Some(rig)) if !in_turn.is_empty() => measure_in_turn(rig, &in_turn, options)
+                .await
+                .map(|rows| results.scenarios.extend(rows))
+                .map_err(|e| (in_turn.join(", "), e)),
             (None, _) => Ok(()),
         };
         if let Err((scenario, e)) = measured {
