@@ -116,6 +116,9 @@ pub struct SideModuleBuilder {
     pch_generation: AtomicU64,
     timeout: Duration,
     max_module_bytes: usize,
+    /// Translation units a save's forms are split into (see `build_as_one`), read once: the
+    /// count reads the cgroup's CPU quota.
+    cores: usize,
 }
 
 impl SideModuleBuilder {
@@ -180,6 +183,7 @@ impl SideModuleBuilder {
             pch_generation: AtomicU64::new(0),
             timeout,
             max_module_bytes: crate::config::Settings::default().app.max_module_bytes,
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
         })
     }
 
@@ -396,10 +400,7 @@ impl SideModuleBuilder {
             return None;
         }
         let units: Vec<&Unit> = units.iter().map(|u| u.as_ref().ok()).collect::<Option<_>>()?;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per_part = units.len().div_ceil(cores.min(units.len()));
-        let parts: Vec<(PathBuf, String)> = units
-            .chunks(per_part)
+        let parts: Vec<(PathBuf, String)> = one_part_per_core(&units, self.cores)
             .map(|part| {
                 let sources: Vec<(PatchId, &str)> =
                     part.iter().map(|u| (u.form.patch_id, u.form.cpp.as_str())).collect();
@@ -571,6 +572,13 @@ fn link_outcome(
             None
         }
     }
+}
+
+/// `units` in order, in at most `cores` parts of one size (the last may be smaller).
+fn one_part_per_core<T>(units: &[T], cores: usize) -> std::slice::Chunks<'_, T> {
+    let parts = cores.clamp(1, units.len().max(1));
+    // `chunks` needs a size of at least 1, even for no units.
+    units.chunks(units.len().div_ceil(parts).max(1))
 }
 
 /// The forms' C++ as one translation unit: every form's `#include` lines first (once each),
@@ -912,6 +920,22 @@ impl Build for SideModuleBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_save_s_forms_are_split_into_a_part_per_core_in_order() {
+        let sizes = |n: usize, cores: usize| {
+            let units: Vec<usize> = (0..n).collect();
+            let parts: Vec<&[usize]> = one_part_per_core(&units, cores).collect();
+            assert_eq!(parts.concat(), units, "every form once, in order");
+            parts.iter().map(|part| part.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(20, 2), [10, 10]);
+        assert_eq!(sizes(5, 2), [3, 2]);
+        assert_eq!(sizes(20, 1), [20]);
+        assert_eq!(sizes(3, 8), [1, 1, 1]);
+        assert_eq!(sizes(2, 0), [2], "no core count: one part");
+        assert!(sizes(0, 2).is_empty());
+    }
 
     #[test]
     fn forms_become_one_translation_unit_with_their_includes_first_and_a_namespace_each() {
