@@ -199,23 +199,30 @@ impl ModuleCache {
             cpp_path: module.cpp_path.clone(),
         };
         let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;
-        let mut index = self.index.lock().map_err(|_| std::io::Error::other("cache index poisoned"))?;
-        if let Some(old) = index.entries.remove(key) {
-            let unused = index.release(old.module);
-            if old.module != module.module {
-                let _ = std::fs::remove_file(self.entry_path(key, old.module));
-                if unused {
-                    let _ = std::fs::remove_file(self.module_path(old.module));
-                }
+        let poisoned = || std::io::Error::other("cache index poisoned");
+        // The files are written without the index's lock: a lookup on the sidecar's thread
+        // takes it, and must not wait for the disk (a file created here took 1–3 ms). This
+        // thread is the only writer, and `key` is served from `unwritten` until this returns.
+        let (old, old_unused, module_written) = {
+            let mut index = self.index.lock().map_err(|_| poisoned())?;
+            let old = index.entries.remove(key);
+            let old_unused = old.as_ref().is_some_and(|old| index.release(old.module));
+            (old, old_unused, index.modules.contains_key(&module.module))
+        };
+        if let Some(old) = old.filter(|old| old.module != module.module) {
+            let _ = std::fs::remove_file(self.entry_path(key, old.module));
+            if old_unused {
+                let _ = std::fs::remove_file(self.module_path(old.module));
             }
         }
         // The module first and the entry last, each renamed into place: an entry is complete
         // exactly when its JSON exists. The forms of one module write it once.
-        if !index.modules.contains_key(&module.module) {
+        if !module_written {
             write_atomically(&self.module_path(module.module), &module.bytes)?;
         }
         write_atomically(&self.entry_path(key, module.module), &json)?;
         let entry = Entry { module: module.module, bytes: json.len() as u64, last_used: SystemTime::now() };
+        let mut index = self.index.lock().map_err(|_| poisoned())?;
         index.insert(key.to_string(), entry, module.bytes.len() as u64);
         self.evict(&mut index, key);
         Ok(())
