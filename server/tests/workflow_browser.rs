@@ -316,12 +316,13 @@ async fn the_hud_counts_patches_and_names_the_vars_a_late_page_could_not_catch_u
     let journal = root.parent().unwrap().join("journal");
     let modules = Modules::new("hud").await;
     let server = AppServer::start(&app_settings(Some(root.clone())), &journal).await.unwrap();
-    let delivery = server.deliver(modules.demo_core(200, 3, ("tomato", "steelblue"), "clicked ").await).await.unwrap();
-    assert_eq!(delivery.pages, 0, "journaled for later pages");
-    server.stop().await;
+    let mut patches = modules.demo_core(200, 3, ("tomato", "steelblue"), "clicked ").await;
     let mut broken = b"\0asm\x01\0\0\0".to_vec();
     broken.extend_from_slice(b"not a module");
-    std::fs::write(journal.join("200.wasm"), broken).unwrap();
+    patches[0].module.bytes = broken.into();
+    let delivery = server.deliver(patches).await.unwrap();
+    assert_eq!(delivery.pages, 0, "journaled for later pages");
+    server.stop().await;
 
     let server = AppServer::start(&app_settings(Some(root)), &journal).await.unwrap();
     let browser = Browser::launch().await;
