@@ -57,13 +57,6 @@ impl AppHandle {
 pub async fn start(settings: &Settings, workspace: &Path) -> Started {
     let cache_dir = settings.cache_dir(workspace);
     let mut warnings = Vec::new();
-    let build: Result<Arc<dyn Build>, String> = match SideModuleBuilder::new(&settings.build, &cache_dir).await {
-        Ok(builder) => Ok(Arc::new(builder.with_max_module_bytes(settings.app.max_module_bytes))),
-        Err(e) => {
-            warnings.push(format!("the build stage cannot run: {e}"));
-            Err(e.to_string())
-        }
-    };
     let check: Option<Arc<dyn Check>> = match &settings.app.main_module {
         Some(main) => match MainModuleCheck::open(main) {
             Ok(check) => Some(Arc::new(check)),
@@ -96,6 +89,17 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                 (Err(e.to_string()), None, None, None, None)
             }
         };
+    // What builds keep is written once no patch is on its way.
+    let patches_in_flight = app.as_ref().map(|server| server.patches_in_flight()).unwrap_or_default();
+    let build: Result<Arc<dyn Build>, String> = match SideModuleBuilder::new(&settings.build, &cache_dir).await {
+        Ok(builder) => {
+            Ok(Arc::new(builder.with_max_module_bytes(settings.app.max_module_bytes).yielding_to(patches_in_flight)))
+        }
+        Err(e) => {
+            warnings.push(format!("the build stage cannot run: {e}"));
+            Err(e.to_string())
+        }
+    };
     let compiler = JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf());
     let jank = compiler.locator();
     let compile: Arc<dyn Compile> = Arc::new(compiler);

@@ -5,36 +5,59 @@
 //! 60 files on the patch's path (0.2–0.4 ms each under strace; the macro row's build went from
 //! ~35 to ~19 ms once they were written here).
 //!
+//! A job waits while a patch is on its way (`PatchesInFlight`, when the builder was given one):
+//! the patch's own files are written once its pages answered and its journal was saved.
+//!
 //! Owns: that thread and its queue, in order. Must not know what the jobs write, nor be
 //! needed for a build to succeed: a job that fails logs, the patch has gone on already.
 
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::stages::PatchesInFlight;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// The longest a job waits for patches on their way: a page that does not answer keeps its
+/// batch open for the whole ack timeout, and the cache's entries are held in memory until
+/// written.
+const WAIT_FOR_PATCHES_AT_MOST: Duration = Duration::from_secs(1);
 
 pub(crate) struct Keeper {
     queue: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    patches: Arc<OnceLock<PatchesInFlight>>,
 }
 
 impl Keeper {
     /// Starts the thread; without one (the system refused it) jobs run where they are given.
     pub(crate) fn new() -> Keeper {
         let (queue, jobs) = mpsc::channel::<Job>();
+        let patches = Arc::new(OnceLock::<PatchesInFlight>::new());
+        let waits_for = patches.clone();
         let started = std::thread::Builder::new().name("jank-hotpatch-keep".into()).spawn(move || {
             yield_to_patches();
             for job in jobs {
+                if let Some(patches) = waits_for.get() {
+                    patches.wait_until_none(WAIT_FOR_PATCHES_AT_MOST);
+                }
                 job();
             }
         });
         match started {
-            Ok(thread) => Keeper { queue: Some(queue), thread: Some(thread) },
+            Ok(thread) => Keeper { queue: Some(queue), thread: Some(thread), patches },
             Err(e) => {
                 tracing::warn!("cannot start the thread that keeps build files ({e}); builds write them themselves");
-                Keeper { queue: None, thread: None }
+                Keeper { queue: None, thread: None, patches }
             }
         }
+    }
+
+    /// From now on, each job waits until no patch is on its way (see the module's header).
+    pub(crate) fn wait_for(&self, patches: PatchesInFlight) {
+        let _ = self.patches.set(patches);
     }
 
     /// Runs `job` after the jobs given before it, on the keeper's thread.
@@ -96,6 +119,19 @@ mod tests {
         }
         keeper.flush();
         assert_eq!(*seen.lock().unwrap(), (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_job_given_while_a_patch_is_on_its_way_runs_once_it_arrived() {
+        let keeper = Keeper::new();
+        let patches = PatchesInFlight::default();
+        keeper.wait_for(patches.clone());
+        let on_its_way = patches.start();
+        let (ran, seen) = std::sync::mpsc::channel();
+        let watching = patches.clone();
+        keeper.later(move || ran.send(watching.any()).unwrap());
+        drop(on_its_way);
+        assert!(!seen.recv().unwrap(), "the job ran while the patch was on its way");
     }
 
     #[test]

@@ -27,7 +27,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::config::{BuildSettings, Toolchain};
-use crate::stages::{check_module_size, Build, CompiledForm, FormKey, ModuleId, PatchId, SideModule, StageFailure};
+use crate::stages::{
+    check_module_size, Build, CompiledForm, FormKey, ModuleId, PatchId, PatchesInFlight, SideModule, StageFailure,
+};
 
 pub use resident::{service_binary, ResidentStats, ServiceBinary, ServiceError, ServiceSource, MAX_REQUEST_BYTES};
 
@@ -190,6 +192,13 @@ impl SideModuleBuilder {
     /// Larger modules fail the build (the pages refuse them anyway).
     pub fn with_max_module_bytes(mut self, limit: usize) -> Self {
         self.max_module_bytes = limit;
+        self
+    }
+
+    /// What builds keep (the cache's entries, the generated C++) is written once no patch of
+    /// `patches` is on its way, not beside them.
+    pub fn yielding_to(self, patches: PatchesInFlight) -> Self {
+        self.keeper.wait_for(patches);
         self
     }
 
