@@ -19,7 +19,7 @@ use crate::config::Settings;
 use crate::deliver::AppServer;
 use crate::nrepl::Locator;
 use crate::side_module::SideModuleBuilder;
-use crate::stages::{Build, Check, Compile, Deliver, RuntimeErrors};
+use crate::stages::{Build, Check, Compile, Deliver, PatchesInFlight, RuntimeErrors};
 
 /// Where the app's URL (with its token) is written, under the cache dir, for people and tools.
 pub const APP_URL_FILE: &str = "app-url";
@@ -89,11 +89,12 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                 (Err(e.to_string()), None, None, None, None)
             }
         };
-    // What builds keep is written once no patch is on its way.
-    let patches_in_flight = app.as_ref().map(|server| server.patches_in_flight()).unwrap_or_default();
+    // What builds keep is written once no run is on its way.
+    let patches_in_flight = PatchesInFlight::default();
     let build: Result<Arc<dyn Build>, String> = match SideModuleBuilder::new(&settings.build, &cache_dir).await {
         Ok(builder) => {
-            Ok(Arc::new(builder.with_max_module_bytes(settings.app.max_module_bytes).yielding_to(patches_in_flight)))
+            let builder = builder.with_max_module_bytes(settings.app.max_module_bytes);
+            Ok(Arc::new(builder.yielding_to(patches_in_flight.clone())))
         }
         Err(e) => {
             warnings.push(format!("the build stage cannot run: {e}"));
@@ -104,7 +105,7 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
     let jank = compiler.locator();
     let compile: Arc<dyn Compile> = Arc::new(compiler);
     let backends = Backends { compile: Ok(compile), build, check, deliver };
-    let pipeline = Pipeline::new(backends, PatchIds::open(&cache_dir));
+    let pipeline = Pipeline::new(backends, PatchIds::open(&cache_dir)).marking_runs_in(patches_in_flight);
     // Where a changed macro's users are looked for; an editor adds its roots and open buffers.
     pipeline.set_workspace(Arc::new(DiskFiles::new(vec![workspace.to_path_buf()])));
     Started { pipeline: Arc::new(pipeline), warnings, app_url, page_count, runtime_errors, app: AppHandle(app), jank }

@@ -116,29 +116,29 @@ pub fn elapsed_ms(since: std::time::Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Whether a patch is on its way now: the deliver stage marks each batch from sending it until
-/// its report is ready (its pages answered, its journal saved). Work that can wait (the files
-/// a build keeps) waits for it, since on a machine of few cores, or on the same disk, it would
-/// take the patch's time: measured, the pages' round trip grew by about a millisecond when
-/// those writes ran beside it.
+/// Whether a patch is on its way now: the pipeline marks each run (and undo) from its start
+/// to its report. Work that can wait (the files a build keeps) waits for it, since on a
+/// machine of few cores, or on the same disk, it would take the patch's time: measured, the
+/// pages' round trip grew by about a millisecond when those writes ran beside it, and a cache
+/// hit right after a build took the earlier build's writes.
 #[derive(Clone, Default)]
 pub struct PatchesInFlight(Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>);
 
-/// One batch on its way; dropping it says its report is ready.
-pub struct InFlight(PatchesInFlight);
+/// One run on its way; dropping it says its report is ready.
+pub struct OnItsWay(PatchesInFlight);
 
 impl PatchesInFlight {
-    pub fn start(&self) -> InFlight {
+    pub fn start(&self) -> OnItsWay {
         *self.count() += 1;
-        InFlight(self.clone())
+        OnItsWay(self.clone())
     }
 
     pub fn any(&self) -> bool {
         *self.count() > 0
     }
 
-    /// Blocks this thread (never an async task's) until no batch is on its way, or for at
-    /// most `at_most`; says whether none is.
+    /// Blocks this thread (never an async task's) until no run is on its way, or for at most
+    /// `at_most`; says whether none is.
     pub fn wait_until_none(&self, at_most: std::time::Duration) -> bool {
         let (count, done) = &*self.0;
         let count = count.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -152,7 +152,7 @@ impl PatchesInFlight {
     }
 }
 
-impl Drop for InFlight {
+impl Drop for OnItsWay {
     fn drop(&mut self) {
         let mut count = self.0.count();
         *count -= 1;
@@ -560,7 +560,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn a_waiter_goes_on_once_no_batch_is_on_its_way_or_at_most_is_up() {
+    fn a_waiter_goes_on_once_no_run_is_on_its_way_or_at_most_is_up() {
         let patches = PatchesInFlight::default();
         assert!(patches.wait_until_none(Duration::ZERO), "none on its way: no wait");
         let first = patches.start();
@@ -571,9 +571,9 @@ mod tests {
             std::thread::spawn(move || patches.wait_until_none(Duration::from_secs(60)))
         };
         drop(first);
-        assert!(patches.any(), "one batch is still on its way");
+        assert!(patches.any(), "one run is still on its way");
         drop(second);
-        // `true` only when it returned with no batch on its way: after the second was done.
+        // `true` only when it returned with no run on its way: after the second was done.
         assert!(waiter.join().unwrap());
         assert!(!patches.any());
     }

@@ -25,8 +25,8 @@ use super::protocol::{
 use super::saves::{finish, JournalSaves, Saved};
 use super::stale::{runs_other_build, stale_notice, stale_warning, AppBuild};
 use crate::stages::{
-    elapsed_ms, AfterPatch, Culprit, Delivery, FormFailure, InFlight, LoadHooks, Patch, PatchKind, PatchesInFlight,
-    RuntimeError, RuntimeErrors, VarName, VarVersion,
+    elapsed_ms, AfterPatch, Culprit, Delivery, FormFailure, LoadHooks, Patch, PatchKind, RuntimeError, RuntimeErrors, VarName,
+    VarVersion,
 };
 
 /// Frames a page may have waiting before it counts as not reading and is dropped.
@@ -102,8 +102,6 @@ pub struct Hub {
     page_count: watch::Sender<usize>,
     /// Every page's runtime errors, after each change.
     runtime: watch::Sender<RuntimeErrors>,
-    /// Each batch from sending it until its report is ready.
-    in_flight: PatchesInFlight,
 }
 
 /// A page's side of the hub: its id, its queue, and the journal it must be sent first.
@@ -124,12 +122,7 @@ impl Hub {
             saves: JournalSaves::default(),
             page_count,
             runtime,
-            in_flight: PatchesInFlight::default(),
         })
-    }
-
-    pub fn patches_in_flight(&self) -> PatchesInFlight {
-        self.in_flight.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -351,7 +344,7 @@ impl Hub {
             let frames = patches.iter().map(|p| (PatchHeader::of(p), p.module.bytes.clone())).collect();
             (frames, patches.iter().map(|p| state.journal.record(p)).collect::<Vec<_>>())
         });
-        let (delivery, acks, mut saved, in_flight) = self.collect(sent, timeout).await;
+        let (delivery, acks, mut saved) = self.collect(sent, timeout).await;
         // A patch that no page could load must not be replayed to later pages.
         let loaded = |p: &Patch| acks.values().flatten().any(|r| r.id == p.module.patch_id && r.ok);
         if delivery.pages > 0 {
@@ -369,9 +362,7 @@ impl Hub {
         }
         let vars: Vec<_> =
             patches.iter().filter(|p| p.module.kind == PatchKind::Definition).map(|p| &p.module.var).collect();
-        let delivery = finish(delivery, saved).await;
-        drop(in_flight);
-        self.with_versions(delivery, &vars)
+        self.with_versions(finish(delivery, saved).await, &vars)
     }
 
     /// Takes each var back to its previous journaled version in every page; a var without one
@@ -401,7 +392,7 @@ impl Hub {
             }
             (frames, undone)
         });
-        let (mut delivery, acks, mut saved, in_flight) = self.collect(sent, timeout).await;
+        let (mut delivery, acks, mut saved) = self.collect(sent, timeout).await;
         if delivery.pages > 0 {
             let mut state = self.lock();
             let mut changed = false;
@@ -416,9 +407,7 @@ impl Hub {
             }
         }
         delivery.failures.extend(missing);
-        let delivery = finish(delivery, saved).await;
-        drop(in_flight);
-        self.with_versions(delivery, &vars.iter().collect::<Vec<_>>())
+        self.with_versions(finish(delivery, saved).await, &vars.iter().collect::<Vec<_>>())
     }
 
     /// Changes the hub's state and sends the frames `prepare` makes (numbered as one batch) to
@@ -477,23 +466,17 @@ impl Hub {
             }
         }
         let saved = self.saves.save(state.journal.snapshot());
-        let in_flight = self.in_flight.start();
         drop(state);
         let send_ms = elapsed_ms(started);
         for id in slow {
             self.drop_unresponsive(id, "its send queue is full (the page does not read its socket)");
         }
-        (Sent { started, send_ms, batch, headers, pages, rx, saved, in_flight, stale }, changed)
+        (Sent { started, send_ms, batch, headers, pages, rx, saved, stale }, changed)
     }
 
-    /// Waits up to `timeout` for every page's ack of a sent batch; the batch stays in flight
-    /// until its caller has its journal's save too.
-    async fn collect(
-        &self,
-        sent: Sent,
-        timeout: Duration,
-    ) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved, InFlight) {
-        let Sent { started, send_ms, batch, headers, pages, mut rx, saved, in_flight, stale } = sent;
+    /// Waits up to `timeout` for every page's ack of a sent batch.
+    async fn collect(&self, sent: Sent, timeout: Duration) -> (Delivery, HashMap<PageId, Vec<LoadResult>>, Saved) {
+        let Sent { started, send_ms, batch, headers, pages, mut rx, saved, stale } = sent;
         let connected = pages.len();
         let mut acks: HashMap<PageId, Vec<LoadResult>> = HashMap::new();
         let mut hooks: Vec<(PageId, Vec<HookResult>)> = Vec::new();
@@ -541,7 +524,7 @@ impl Hub {
                     .push(format!("{silent}; it may still be loading, or its main module failed to start"));
             }
         }
-        (delivery, acks, saved, in_flight)
+        (delivery, acks, saved)
     }
 
     /// Waits until the journal on disk is the one in memory.
@@ -568,8 +551,6 @@ struct Sent {
     pages: HashSet<PageId>,
     rx: mpsc::UnboundedReceiver<PageEvent>,
     saved: Saved,
-    /// Until the batch's report is ready: what can wait, waits (see [`PatchesInFlight`]).
-    in_flight: InFlight,
     /// Why pages that run another build of the app got nothing.
     stale: Vec<String>,
 }

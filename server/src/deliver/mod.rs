@@ -51,8 +51,7 @@ use tokio::task::JoinHandle;
 use crate::config::AppSettings;
 use crate::main_module::MainModuleOnDisk;
 use crate::stages::{
-    check_module_size, Deliver, Delivery, FormFailure, LoadHooks, Patch, PatchesInFlight, RuntimeErrors, StageFailure,
-    VarName,
+    check_module_size, Deliver, Delivery, FormFailure, LoadHooks, Patch, RuntimeErrors, StageFailure, VarName,
 };
 
 pub use hub::PageStatus;
@@ -190,11 +189,6 @@ impl AppServer {
     /// The pages connected now and what each said of its main module.
     pub fn pages(&self) -> Vec<PageStatus> {
         self.hub.pages()
-    }
-
-    /// Counts the batches on their way (sent, report not ready), for work that can wait.
-    pub fn patches_in_flight(&self) -> PatchesInFlight {
-        self.hub.patches_in_flight()
     }
 
     /// Changes whenever a page connects or leaves (for `jank/serverStatus`).

@@ -26,9 +26,9 @@ use tokio::task::JoinHandle;
 
 use crate::reader::{self, DefKind, Form, FormKind, LoadHook, SourceFile};
 use crate::stages::{
-    elapsed_ms, Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey, FormSource,
-    FormWarning, LineCol, LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, SideModule, SourceContext, Stage,
-    StageFailure, VarName,
+    elapsed_ms, Build, Check, Compile, CompileRequest, CompiledForm, Deliver, Delivery, FormFailure, FormKey,
+    FormSource, FormWarning, LineCol, LoadHooks, ModuleId, Patch, PatchKind, PatchOrigin, PatchesInFlight, SideModule,
+    SourceContext, Stage, StageFailure, VarName,
 };
 use changes::{identity_of, FormIdentity, PatchedForms};
 pub use ids::PatchIds;
@@ -106,6 +106,8 @@ pub struct Pipeline {
     hooks: Mutex<BTreeMap<String, Vec<(VarName, LoadHook)>>>,
     /// The workspace's files and macros, for the forms that use a changed macro.
     macros: dependents::Macros,
+    /// Each run and undo, from its start to its report.
+    on_their_way: PatchesInFlight,
 }
 
 /// How much of its file a document holds, as far as the pipeline can tell: a save and
@@ -198,7 +200,15 @@ impl Pipeline {
             runs: Mutex::new(HashMap::new()),
             hooks: Mutex::new(BTreeMap::new()),
             macros: dependents::Macros::default(),
+            on_their_way: PatchesInFlight::default(),
         }
+    }
+
+    /// Marks each run and undo in `patches` from its start to its report, for work that can
+    /// wait until none is on its way.
+    pub fn marking_runs_in(mut self, patches: PatchesInFlight) -> Self {
+        self.on_their_way = patches;
+        self
     }
 
     /// Remembers the load hooks (`^:dev/before-load`, `^:dev/after-load`) a document defines.
@@ -251,6 +261,7 @@ impl Pipeline {
     /// before (no compile, no build): the definition at a position, or the definitions of the
     /// file's last delivered run. Undoing again goes back further.
     pub async fn undo(&self, doc: &FileSnapshot, target: UndoTarget) -> PatchReport {
+        let _on_its_way = self.on_their_way.start();
         let started = Instant::now();
         let file = reader::parse(&doc.text);
         let mut report = match self.undo_vars(doc, &file, target) {
@@ -413,6 +424,7 @@ impl Pipeline {
 
     /// Patches the selected forms of `doc` into every connected page.
     pub async fn run(&self, doc: &FileSnapshot, selection: Selection, progress: &dyn ProgressSink) -> PatchReport {
+        let _on_its_way = self.on_their_way.start();
         let waiting = Instant::now();
         self.await_mirrors().await;
         let waited_ms = elapsed_ms(waiting);
@@ -774,8 +786,7 @@ impl Pipeline {
         self.await_mirrors().await;
         let waited_ms = elapsed_ms(waiting);
         let key = self.form_key(&target.request);
-        let mut flight =
-            InFlight { target, guard, times: StageTimes::default(), waited_ms, key, warnings: Vec::new() };
+        let mut flight = InFlight { target, guard, times: StageTimes::default(), waited_ms, key, warnings: Vec::new() };
         let build = match &self.backends.build {
             Ok(build) => build,
             Err(why) => return Compiled::Done(flight.fail(Stage::Build, StageFailure::new(why.clone()))),

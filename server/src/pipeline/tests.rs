@@ -28,6 +28,8 @@ struct Calls {
     mirror_gate: Option<Arc<tokio::sync::Semaphore>>,
     /// Mirrors finished, and compiles started, in order.
     events: Vec<String>,
+    /// Per build, whether a run was marked on its way (when the build was given the marks).
+    built_on_its_way: Vec<bool>,
 }
 
 struct FakeCompile {
@@ -83,6 +85,8 @@ impl Compile for FakeCompile {
 struct FakeBuild {
     calls: Arc<Mutex<Calls>>,
     cache: Mutex<HashMap<FormKey, SideModule>>,
+    /// What the real builder waits on before writing what builds keep.
+    on_their_way: Option<PatchesInFlight>,
 }
 
 #[async_trait]
@@ -94,6 +98,9 @@ impl Build for FakeBuild {
     async fn build_together(&self, forms: &[(FormKey, &CompiledForm)]) -> Vec<Result<SideModule, StageFailure>> {
         let sources: Vec<String> = forms.iter().map(|(_, form)| form.cpp.clone()).collect();
         self.calls.lock().unwrap().built.push(sources.clone());
+        if let Some(patches) = &self.on_their_way {
+            self.calls.lock().unwrap().built_on_its_way.push(patches.any());
+        }
         let Some(module) = forms.first().map(|(_, form)| ModuleId::from(form.patch_id)) else { return Vec::new() };
         // A build that answers for fewer forms than it was given (a bug in a backend).
         if sources.iter().any(|s| s.contains("unanswered")) {
@@ -228,6 +235,27 @@ async fn the_form_at_a_position_goes_through_every_stage() {
     // would wait for are done).
     p.await_mirrors().await;
     assert_eq!(calls.lock().unwrap().mirrored, vec!["(defn b [x] (+ x 1))".to_string()]);
+}
+
+#[tokio::test]
+async fn a_run_is_on_its_way_from_its_start_to_its_report() {
+    let patches = PatchesInFlight::default();
+    let calls = Arc::new(Mutex::new(Calls::default()));
+    let backends = Backends {
+        compile: Ok(Arc::new(FakeCompile { calls: calls.clone(), fail_on: None, delay: Duration::ZERO })),
+        build: Ok(Arc::new(FakeBuild {
+            calls: calls.clone(),
+            on_their_way: Some(patches.clone()),
+            ..FakeBuild::default()
+        })),
+        check: None,
+        deliver: Ok(Arc::new(FakeDeliver { calls: calls.clone(), fail_load: false })),
+    };
+    let p = Pipeline::new(backends, PatchIds::in_memory()).marking_runs_in(patches.clone());
+    let report = p.run(&doc(FILE), Selection::FormAt(FILE.find("(+ x").unwrap()), &()).await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(calls.lock().unwrap().built_on_its_way, [true], "what builds keep waits during the run");
+    assert!(!patches.any(), "with the report, nothing is on its way");
 }
 
 #[tokio::test]
