@@ -57,6 +57,18 @@ impl AppHandle {
 pub async fn start(settings: &Settings, workspace: &Path) -> Started {
     let cache_dir = settings.cache_dir(workspace);
     let mut warnings = Vec::new();
+    // What builds keep is written once no run is on its way.
+    let patches_in_flight = PatchesInFlight::default();
+    let build: Result<Arc<dyn Build>, String> = match SideModuleBuilder::new(&settings.build, &cache_dir).await {
+        Ok(builder) => {
+            let builder = builder.with_max_module_bytes(settings.app.max_module_bytes);
+            Ok(Arc::new(builder.yielding_to(patches_in_flight.clone())))
+        }
+        Err(e) => {
+            warnings.push(format!("the build stage cannot run: {e}"));
+            Err(e.to_string())
+        }
+    };
     let check: Option<Arc<dyn Check>> = match &settings.app.main_module {
         Some(main) => match MainModuleCheck::open(main) {
             Ok(check) => Some(Arc::new(check)),
@@ -89,18 +101,6 @@ pub async fn start(settings: &Settings, workspace: &Path) -> Started {
                 (Err(e.to_string()), None, None, None, None)
             }
         };
-    // What builds keep is written once no run is on its way.
-    let patches_in_flight = PatchesInFlight::default();
-    let build: Result<Arc<dyn Build>, String> = match SideModuleBuilder::new(&settings.build, &cache_dir).await {
-        Ok(builder) => {
-            let builder = builder.with_max_module_bytes(settings.app.max_module_bytes);
-            Ok(Arc::new(builder.yielding_to(patches_in_flight.clone())))
-        }
-        Err(e) => {
-            warnings.push(format!("the build stage cannot run: {e}"));
-            Err(e.to_string())
-        }
-    };
     let compiler = JankCompiler::new(settings.nrepl.clone(), workspace.to_path_buf());
     let jank = compiler.locator();
     let compile: Arc<dyn Compile> = Arc::new(compiler);

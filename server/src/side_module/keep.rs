@@ -6,7 +6,8 @@
 //! ~35 to ~19 ms once they were written here).
 //!
 //! A job waits while a patch is on its way (`PatchesInFlight`, when the builder was given one):
-//! the patch's own files are written once its report is ready, and no later patch is made.
+//! the patch's own files are written once its report is ready, and while no later patch is
+//! being made.
 //!
 //! Owns: that thread and its queue, in order. Must not know what the jobs write, nor be
 //! needed for a build to succeed: a job that fails logs, the patch has gone on already.
