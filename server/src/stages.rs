@@ -122,7 +122,14 @@ pub fn elapsed_ms(since: std::time::Instant) -> f64 {
 /// pages' round trip grew by about a millisecond when those writes ran beside it, and a cache
 /// hit right after a build took the earlier build's writes.
 #[derive(Clone, Default)]
-pub struct PatchesInFlight(Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>);
+pub struct PatchesInFlight(Arc<Runs>);
+
+#[derive(Default)]
+struct Runs {
+    count: std::sync::Mutex<usize>,
+    /// Notified when `count` comes down to 0.
+    none_left: std::sync::Condvar,
+}
 
 /// One run on its way; dropping it says its report is ready.
 pub struct OnItsWay(PatchesInFlight);
@@ -140,15 +147,16 @@ impl PatchesInFlight {
     /// Blocks this thread (never an async task's) until no run is on its way, or for at most
     /// `at_most`; says whether none is.
     pub fn wait_until_none(&self, at_most: std::time::Duration) -> bool {
-        let (count, done) = &*self.0;
-        let count = count.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (count, _) =
-            done.wait_timeout_while(count, at_most, |n| *n > 0).unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (count, _) = self
+            .0
+            .none_left
+            .wait_timeout_while(self.count(), at_most, |n| *n > 0)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *count == 0
     }
 
     fn count(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.0 .0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.count.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -157,7 +165,7 @@ impl Drop for OnItsWay {
         let mut count = self.0.count();
         *count -= 1;
         if *count == 0 {
-            self.0 .0 .1.notify_all();
+            self.0 .0.none_left.notify_all();
         }
     }
 }
